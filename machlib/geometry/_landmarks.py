@@ -1,0 +1,403 @@
+"""Dense 2D face landmarks (MediaPipe FaceMesh, 478 points) with per-point confidence.
+
+The detector is MediaPipe FaceMesh from ``mediapipe==0.10.14`` (its model ships inside the
+wheel, so detection works offline), legacy ``mp.solutions.face_mesh`` API, with
+``refine_landmarks=True``: 468 face-mesh points plus 10 iris points (468–472 and 473–477).
+
+Coordinates follow :doc:`/conventions`: continuous pixel coordinates ``(x, y)``, origin at the
+top-left image corner, ``y`` down, pixel ``(i, j)`` centred at ``(j + 0.5, i + 0.5)``.
+
+MediaPipe's legacy API reports no per-point confidence, so :func:`detect_landmarks` estimates one
+by test-time augmentation: it also detects on the horizontally flipped image, maps those landmarks
+back (``x → W − x`` and the left/right index permutation of the mesh topology, shipped as
+``machlib/data/mediapipe_mirror.json``) and scores each point by how well the two estimates agree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import threading
+import warnings
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from jaxtyping import Float32, Int
+
+from .._errors import NoFaceError
+
+__all__ = ["NUM_LANDMARKS", "Landmarks", "detect_faces", "detect_landmarks", "mirror_permutation"]
+
+#: Number of landmarks per face: 468 FaceMesh points + 10 iris points.
+NUM_LANDMARKS = 478
+
+#: Agreement scale of the flip confidence, as a fraction of the face-box diagonal.
+_CONFIDENCE_SCALE = 0.02
+
+_MIRROR_PATH = Path(__file__).resolve().parent.parent / "data" / "mediapipe_mirror.json"
+_LOCK = threading.Lock()  # a MediaPipe graph must not run two images at once
+
+
+class Landmarks(NamedTuple):
+    """Landmarks of one face, all numpy ``float32``.
+
+    Attributes:
+        points: ``(K, 2)`` continuous pixel coordinates ``(x, y)`` (``K = NUM_LANDMARKS``),
+            exactly MediaPipe's estimate on the unflipped image. Points may lie slightly outside
+            the image when the face is cut by the border.
+        depth: ``(K,)`` relative depth in pixels (MediaPipe's ``z × W``), origin near the head
+            centre, negative = towards the camera.
+        confidence: ``(K,)`` in ``[0, 1]``: ``exp(-(d / (0.02 · D))²)`` where ``d`` is the
+            distance between the estimate on the image and the mirrored estimate on its
+            horizontal flip, and ``D`` the diagonal of :attr:`box`. All ones when flip
+            confidence is disabled; all zeros when the flipped image yields no matching face.
+        box: ``(4,)`` ``(x0, y0, x1, y1)`` in pixels, the bounding box of :attr:`points`.
+    """
+
+    points: Float32[np.ndarray, "K 2"]
+    depth: Float32[np.ndarray, " K"]
+    confidence: Float32[np.ndarray, " K"]
+    box: Float32[np.ndarray, "4"]
+
+
+def _check_image(fn: str, image: object) -> np.ndarray:
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"{fn}: image must be a numpy array, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise TypeError(f"{fn}: image must have dtype uint8, got {image.dtype}")
+    if image.ndim != 3 or image.shape[-1] != 3 or min(image.shape[:2]) < 1:
+        raise ValueError(f"{fn}: image must have shape (H, W, 3), got {image.shape}")
+    return np.ascontiguousarray(image)
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence C++-level stderr (TFLite/absl start-up chatter) for the duration of the block."""
+    try:
+        fd = os.dup(2)
+    except OSError:  # no usable fd 2: nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(fd, 2)
+        os.close(fd)
+
+
+@functools.lru_cache(maxsize=8)
+def _face_mesh(max_faces: int):
+    """The FaceMesh graph for ``max_faces``, created once and reused."""
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from mediapipe.python.solutions import face_mesh
+
+        with _quiet_stderr():
+            mesh = face_mesh.FaceMesh(
+                static_image_mode=True,
+                max_num_faces=max_faces,
+                refine_landmarks=True,
+                min_detection_confidence=0.5,
+            )
+    return mesh
+
+
+def _run_mesh(image: np.ndarray, max_faces: int) -> list[np.ndarray]:
+    """Raw MediaPipe output: a list of ``(K, 3)`` float64 arrays ``(x·W, y·H, z·W)``."""
+    h, w = image.shape[:2]
+    mesh = _face_mesh(max_faces)
+    # The graph's sub-models log their start-up (XNNPACK, absl) to fd 2 the first time they
+    # run, which may be any call (the landmark model first runs on the first face): swallow it.
+    with _LOCK, warnings.catch_warnings(), _quiet_stderr():
+        warnings.simplefilter("ignore")  # protobuf deprecation warnings from mediapipe
+        result = mesh.process(image)
+    faces = []
+    for face in result.multi_face_landmarks or ():
+        xyz = np.array([(p.x, p.y, p.z) for p in face.landmark], dtype=np.float64)
+        if xyz.shape != (NUM_LANDMARKS, 3):
+            raise RuntimeError(
+                f"MediaPipe returned {xyz.shape[0]} landmarks, expected {NUM_LANDMARKS}"
+            )
+        faces.append(xyz * np.array([w, h, w], dtype=np.float64))
+    return faces
+
+
+def _box(points: np.ndarray) -> np.ndarray:
+    return np.concatenate([points.min(axis=0), points.max(axis=0)])
+
+
+def _area(box: np.ndarray) -> float:
+    return float(max(box[2] - box[0], 0.0) * max(box[3] - box[1], 0.0))
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = _area(a) + _area(b) - inter
+    return inter / union if union > 0 else 0.0
+
+
+@functools.lru_cache(maxsize=1)
+def _mirror_cached() -> np.ndarray:
+    with open(_MIRROR_PATH, encoding="utf-8") as f:
+        perm = np.asarray(json.load(f)["permutation"], dtype=np.int64)
+    if perm.shape != (NUM_LANDMARKS,) or not np.array_equal(perm[perm], np.arange(NUM_LANDMARKS)):
+        raise RuntimeError(f"{_MIRROR_PATH} is not a valid mirror permutation")
+    perm.setflags(write=False)
+    return perm
+
+
+def mirror_permutation() -> Int[np.ndarray, " 478"]:
+    """Left/right mirror correspondence of the 478 MediaPipe landmarks.
+
+    ``perm[k]`` is the index of the landmark that is the mirror image of landmark ``k`` (e.g.
+    the left outer eye corner ↔ the right one); points on the facial midline map to themselves.
+    It is an involution: ``perm[perm] == arange(478)``. To mirror landmarks of a horizontally
+    flipped image of width ``W`` back onto the original: ``x = W − x_flipped[perm]``.
+
+    Returns:
+        ``(478,)`` int64 array, a fresh copy.
+
+    Example:
+        >>> import numpy as np
+        >>> from machlib.geometry import mirror_permutation
+        >>> perm = mirror_permutation()
+        >>> bool((perm[perm] == np.arange(478)).all()), int(perm[1])  # 1 = nose tip, midline
+        (True, 1)
+    """
+    return _mirror_cached().copy()
+
+
+def _flip_confidence(faces: list[np.ndarray], image: np.ndarray, max_faces: int) -> list[np.ndarray]:
+    """Per-point agreement between each face and its mirrored estimate on the flipped image."""
+    w = image.shape[1]
+    perm = _mirror_cached()
+    flipped = _run_mesh(np.ascontiguousarray(image[:, ::-1]), max_faces)
+    back = []
+    for xyz in flipped:
+        pts = xyz[perm, :2].copy()
+        pts[:, 0] = w - pts[:, 0]
+        back.append(pts)
+    back_boxes = [_box(p) for p in back]
+    out = []
+    for xyz in faces:
+        pts = xyz[:, :2]
+        box = _box(pts)
+        ious = [_iou(box, b) for b in back_boxes]
+        if not ious or max(ious) < 0.3:
+            out.append(np.zeros(NUM_LANDMARKS, np.float32))
+            continue
+        other = back[int(np.argmax(ious))]
+        d = np.linalg.norm(pts - other, axis=1)
+        size = max(float(np.hypot(box[2] - box[0], box[3] - box[1])), 1e-6)
+        out.append(np.exp(-((d / (_CONFIDENCE_SCALE * size)) ** 2)).astype(np.float32))
+    return out
+
+
+def _detect(image: np.ndarray, max_faces: int, flip_confidence: bool) -> list[Landmarks]:
+    faces = _run_mesh(image, max_faces)
+    if not faces:
+        return []
+    if flip_confidence:
+        confidences = _flip_confidence(faces, image, max_faces)
+    else:
+        confidences = [np.ones(NUM_LANDMARKS, np.float32) for _ in faces]
+    result = [
+        Landmarks(
+            points=xyz[:, :2].astype(np.float32),
+            depth=xyz[:, 2].astype(np.float32),
+            confidence=conf,
+            box=_box(xyz[:, :2]).astype(np.float32),
+        )
+        for xyz, conf in zip(faces, confidences)
+    ]
+    # Largest first; ties broken by position so the order is deterministic.
+    result.sort(key=lambda lm: (-_area(lm.box), float(lm.box[0]), float(lm.box[1])))
+    return result
+
+
+def detect_faces(
+    image: np.ndarray, *, max_faces: int = 4, flip_confidence: bool = True
+) -> list[Landmarks]:
+    """Detect up to ``max_faces`` faces and their 478 landmarks.
+
+    Deterministic: the same image gives bit-identical results. The MediaPipe graph is created
+    once per ``max_faces`` and reused (thread-safe; calls are serialised).
+
+    Args:
+        image: ``(H, W, 3)`` ``uint8`` RGB image (e.g. from :func:`machlib.load_image`).
+        max_faces: most faces to return, ``>= 1``.
+        flip_confidence: estimate :attr:`Landmarks.confidence` by re-detecting on the
+            horizontally flipped image (doubles the cost); if False confidences are all ones.
+
+    Returns:
+        One :class:`Landmarks` per face, sorted by box area, largest first; empty if none.
+
+    Raises:
+        TypeError: ``image`` is not a ``uint8`` numpy array.
+        ValueError: ``image`` is not ``(H, W, 3)``, or ``max_faces < 1``.
+    """
+    image = _check_image("detect_faces", image)
+    if not isinstance(max_faces, int) or max_faces < 1:
+        raise ValueError(f"detect_faces: max_faces must be an integer >= 1, got {max_faces!r}")
+    return _detect(image, max_faces, flip_confidence)
+
+
+def detect_landmarks(
+    image: np.ndarray, *, strict: bool = False, flip_confidence: bool = True
+) -> Landmarks:
+    """Landmarks of the largest face in a portrait.
+
+    Args:
+        image: ``(H, W, 3)`` ``uint8`` RGB image (e.g. from :func:`machlib.load_image`).
+        strict: require exactly one face (up to 4 are looked for, and the largest is returned).
+        flip_confidence: see :func:`detect_faces`.
+
+    Returns:
+        :class:`Landmarks` of the face with the largest landmark box.
+
+    Raises:
+        NoFaceError: no face was found; or ``strict`` and more than one face was found.
+        TypeError: ``image`` is not a ``uint8`` numpy array.
+        ValueError: ``image`` is not ``(H, W, 3)``.
+
+    Example:
+        >>> from machlib import default_portrait
+        >>> from machlib.geometry import detect_landmarks
+        >>> lm = detect_landmarks(default_portrait())
+        >>> lm.points.shape, lm.points.dtype.name, bool(lm.confidence.min() >= 0)
+        ((478, 2), 'float32', True)
+    """
+    image = _check_image("detect_landmarks", image)
+    faces = _detect(image, 4, flip_confidence)
+    if not faces:
+        raise NoFaceError("no face found in the image")
+    if strict and len(faces) > 1:
+        raise NoFaceError(f"found {len(faces)} faces; strict mode needs exactly one")
+    return faces[0]
+
+
+# --------------------------------------------------------------------------------------------
+# One-off generator of machlib/data/mediapipe_mirror.json (run by hand; the result is shipped).
+
+
+def _kabsch(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Proper rotation ``R`` and translation ``t`` minimising ``|src @ R.T + t − dst|²``."""
+    cs, cd = src.mean(0), dst.mean(0)
+    u, _, vt = np.linalg.svd((src - cs).T @ (dst - cd))
+    d = np.sign(np.linalg.det(vt.T @ u.T))
+    r = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
+    return r, cd - cs @ r.T
+
+
+def _symmetry_cost(xyz: np.ndarray, iters: int = 30) -> np.ndarray:
+    """Cost ``C[i, j]``: squared distance of point ``i`` to mirrored point ``j``, after fitting
+    the face's symmetry plane (reflection + rigid ICP with Hungarian matching). Scale-free."""
+    from scipy.optimize import linear_sum_assignment
+
+    p = xyz - xyz.mean(0)
+    p = p / np.sqrt((p**2).sum(1).mean())
+    q = p * np.array([-1.0, 1.0, 1.0])  # reflect about the image-vertical plane
+    perm = None
+    moved = q
+    for _ in range(iters):
+        cost = ((p[:, None, :] - moved[None, :, :]) ** 2).sum(-1)
+        _, new = linear_sum_assignment(cost)
+        if perm is not None and np.array_equal(new, perm):
+            break
+        perm = new
+        r, t = _kabsch(q[perm], p)
+        moved = q @ r.T + t
+    return ((p[:, None, :] - moved[None, :, :]) ** 2).sum(-1)
+
+
+def _involution(cost: np.ndarray) -> np.ndarray:
+    """Minimum-cost involution (pairs + fixed points) for a cost matrix: Hungarian on the
+    symmetrised cost, then any non-involutive cycles re-paired greedily by cost."""
+    from scipy.optimize import linear_sum_assignment
+
+    c = 0.5 * (cost + cost.T)
+    _, perm = linear_sum_assignment(c)
+    n = len(perm)
+    ok = perm[perm] == np.arange(n)
+    out = np.where(ok, perm, -1)
+    todo = [i for i in range(n) if not ok[i]]
+    while todo:
+        sub = c[np.ix_(todo, todo)]
+        a, b = np.unravel_index(np.argmin(sub), sub.shape)
+        i, j = todo[a], todo[b]
+        out[i], out[j] = j, i
+        todo = [k for k in todo if k not in (i, j)]
+    return out
+
+
+def _build_mirror_permutation(path: str | os.PathLike | None = None) -> np.ndarray:
+    """Compute the left/right landmark correspondence and write it as JSON (run once, by hand).
+
+    Detects the 3D landmarks (``x·W, y·H, z·W``) of the default portrait and of
+    ``skimage.data.astronaut()``, fits each face's symmetry plane (mirror + rigid ICP, matching
+    by the Hungarian algorithm) and solves one assignment on the summed costs, forced to be an
+    involution. Checks it against MediaPipe's own left/right eye, eyebrow and iris index sets.
+
+    Args:
+        path: output JSON; defaults to ``machlib/data/mediapipe_mirror.json``.
+
+    Returns:
+        The ``(478,)`` permutation.
+    """
+    from mediapipe.python.solutions import face_mesh_connections as fmc
+    from skimage import data
+
+    from .._image import DEFAULT_PORTRAIT, default_portrait
+
+    cost = np.zeros((NUM_LANDMARKS, NUM_LANDMARKS))
+    for image in (default_portrait(), data.astronaut()):
+        faces = _run_mesh(np.ascontiguousarray(image), 1)
+        if not faces:
+            raise RuntimeError("_build_mirror_permutation: no face in a reference image")
+        cost += _symmetry_cost(faces[0])
+    perm = _involution(cost)
+
+    ident = np.arange(NUM_LANDMARKS)
+    if not np.array_equal(perm[perm], ident):
+        raise RuntimeError("mirror permutation is not an involution")
+
+    def idx(conn):
+        return sorted({int(i) for e in conn for i in e})
+
+    for left, right in (
+        (fmc.FACEMESH_LEFT_EYE, fmc.FACEMESH_RIGHT_EYE),
+        (fmc.FACEMESH_LEFT_EYEBROW, fmc.FACEMESH_RIGHT_EYEBROW),
+        (fmc.FACEMESH_LEFT_IRIS, fmc.FACEMESH_RIGHT_IRIS),
+    ):
+        if sorted(perm[idx(left)].tolist()) != idx(right):
+            raise RuntimeError("mirror permutation does not swap MediaPipe's left/right sets")
+    for sym in (fmc.FACEMESH_LIPS, fmc.FACEMESH_FACE_OVAL):
+        if sorted(perm[idx(sym)].tolist()) != idx(sym):
+            raise RuntimeError("mirror permutation does not keep lips/face oval onto themselves")
+
+    fixed = [int(i) for i in ident[perm == ident]]
+    doc = {
+        "description": (
+            "Left/right mirror correspondence of MediaPipe FaceMesh's 478 landmarks "
+            "(refine_landmarks=True): permutation[k] is the mirror of landmark k; an involution. "
+            "Generated by machlib.geometry._landmarks._build_mirror_permutation()."
+        ),
+        "source_images": [DEFAULT_PORTRAIT, "skimage.data.astronaut"],
+        "num_landmarks": NUM_LANDMARKS,
+        "midline": fixed,
+        "permutation": [int(i) for i in perm],
+    }
+    out = Path(path) if path is not None else _MIRROR_PATH
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, separators=(",", ":")) + "\n", encoding="utf-8")
+    _mirror_cached.cache_clear()
+    return perm
