@@ -1,0 +1,299 @@
+"""Template heads: the procedural default and user-supplied ones (OBJ/GLB + landmark table).
+
+A :class:`Template` is everything the geometry fit needs about a base mesh: the mesh with a
+non-overlapping UV layout, the UV coordinate of each of the 478 dense landmarks, whether the UV
+layout is mirror-symmetric about ``u = 0.5`` (so the symmetry loss applies), and UV-space region
+masks (``face``, ``scalp``). See :doc:`/templates` for the file format of user templates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+from PIL import Image
+
+from .._errors import InputError
+from .._mesh import Mesh, load_mesh
+from .._raster import rasterize_np
+from . import _headsdf
+from ._triplane import encode, uv_raster
+
+__all__ = [
+    "Template",
+    "default_template",
+    "load_template",
+    "template_albedo",
+    "build_landmark_table",
+    "NUM_TEMPLATE_LANDMARKS",
+    "face_oval",
+]
+
+NUM_TEMPLATE_LANDMARKS = 478
+_DATA = Path(__file__).resolve().parent.parent / "data"
+_TABLE = _DATA / "template_landmarks.json"
+_REGION_RES = 256
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Template:
+    """A base head for geometry fitting.
+
+    Attributes:
+        mesh: the :class:`~machlib.Mesh` (welded geometry, UV layout without overlaps).
+        landmark_uv: ``(K, 2)`` float UV coordinate of each dense landmark (``K = 478`` for
+            MediaPipe FaceMesh with irises).
+        landmark_valid: ``(K,)`` bool, False for landmarks the template does not define.
+        symmetric: whether the UV layout is mirror-symmetric about ``u = 0.5`` with
+            ``(x, y, z) → (−x, y, z)``.
+        regions: UV-space masks, name → ``(R, R)`` float in ``[0, 1]`` (``face``, ``scalp``,
+            and for the default template ``eyes``, ``brows``, ``lips``, ``nostrils``).
+        name: a short label.
+    """
+
+    mesh: Mesh
+    landmark_uv: np.ndarray
+    landmark_valid: np.ndarray
+    symmetric: bool
+    regions: dict
+    name: str = "template"
+
+    def landmark_positions(self) -> np.ndarray:
+        """``(K, 3)`` head-space position of each landmark on the template surface."""
+        from ._triplane import decode
+
+        tp = self.position_map(_REGION_RES)
+        return np.asarray(decode(tp, jnp.asarray(self.landmark_uv, dtype=tp.dtype)))
+
+    def position_map(self, resolution: int):
+        """The template's ``(R, R, 3)`` triplane at ``resolution`` (cached)."""
+        return _position_map(self, int(resolution))
+
+
+@functools.lru_cache(maxsize=16)
+def _position_map(template: Template, resolution: int):
+    raster = uv_raster(template.mesh, resolution)
+    return encode(jnp.asarray(template.mesh.vertices, dtype=jnp.float32), raster)
+
+
+def _procedural_mesh() -> Mesh:
+    v, f, uv, fuv = _headsdf.build_head()
+    return Mesh(v, f, uv, fuv)
+
+
+def _region_maps(mesh: Mesh, landmark_uv: np.ndarray | None, resolution: int = _REGION_RES) -> dict:
+    raster = uv_raster(mesh, resolution)
+    pos = np.asarray(encode(jnp.asarray(mesh.vertices), raster)).reshape(-1, 3)
+    _, parts = _headsdf.paint_template(pos)
+    regions = {k: v.reshape(resolution, resolution).astype(np.float32) for k, v in parts.items()}
+    regions["scalp"] = _headsdf.scalp_weight(pos).reshape(resolution, resolution).astype(np.float32)
+    if landmark_uv is not None:
+        regions["face"] = _face_mask(landmark_uv, resolution)
+    return regions
+
+
+def _face_mask(landmark_uv: np.ndarray, resolution: int) -> np.ndarray:
+    """Polygon of MediaPipe's face-oval landmarks, rasterized in UV space."""
+    from PIL import ImageDraw
+
+    poly = [(float(u) * resolution, float(v) * resolution) for u, v in landmark_uv[face_oval()]]
+    im = Image.new("L", (resolution, resolution), 0)
+    ImageDraw.Draw(im).polygon(poly, fill=255)
+    return np.asarray(im, dtype=np.float32) / 255.0
+
+
+@functools.lru_cache(maxsize=1)
+def face_oval() -> np.ndarray:
+    """Indices of MediaPipe's face-oval landmarks, ordered around the face (36,)."""
+    from mediapipe.python.solutions import face_mesh_connections as fmc
+
+    edges = {}
+    for a, b in fmc.FACEMESH_FACE_OVAL:
+        edges.setdefault(a, []).append(b)
+        edges.setdefault(b, []).append(a)
+    start = min(edges)
+    order, prev = [start], None
+    while True:
+        cur = order[-1]
+        nxt = [n for n in edges[cur] if n != prev]
+        if not nxt or nxt[0] == start:
+            break
+        prev = cur
+        order.append(nxt[0])
+    return np.array(order)
+
+
+def template_albedo(resolution: int = 1024, *, template: Template | None = None) -> np.ndarray:
+    """The default template's procedural skin albedo in its UV layout.
+
+    Skin with warmer cheeks, brows, lips, nostrils and eyes (sclera, iris, pupil), painted as a
+    function of head-space position and written into UV space through the triplane.
+
+    Args:
+        resolution: texture size in texels.
+        template: defaults to :func:`default_template` (only the default head is painted).
+
+    Returns:
+        ``(R, R, 3)`` uint8 sRGB texture.
+    """
+    template = template or default_template()
+    pos = np.asarray(template.position_map(resolution)).reshape(-1, 3)
+    rgb, _ = _headsdf.paint_template(pos)
+    return (np.clip(rgb, 0, 1).reshape(resolution, resolution, 3) * 255 + 0.5).astype(np.uint8)
+
+
+def build_landmark_table(*, size: int = 768) -> dict:
+    """Locate the 478 MediaPipe landmarks on the procedural template (run by a repo script).
+
+    Renders the textured template frontally, runs MediaPipe FaceMesh on the render, and maps
+    each detected landmark back to the surface through the rasterizer's triangle ids and
+    barycentrics, giving a UV coordinate per landmark. Left/right pairs are then averaged
+    through MediaPipe's mirror correspondence so the table is exactly symmetric, like the mesh.
+
+    Args:
+        size: render size in pixels.
+
+    Returns:
+        The table as a JSON-ready dict (``{"num_landmarks": 478, "landmarks": [...]}``).
+    """
+    from .._preview import orbit_camera, render_mesh
+    from .._camera import project
+    from ._landmarks import detect_landmarks, mirror_permutation
+
+    mesh = _procedural_mesh()
+    template = Template(mesh, np.zeros((1, 2)), np.ones(1, bool), True, {}, "procedural")
+    tex = template_albedo(1024, template=template)
+    cam = orbit_camera(0.0, distance=0.62, image_size=(size, size), target=(0.0, -0.02, 0.0))
+    image = render_mesh(mesh, cam, texture=tex, background=np.full((size, size, 3), 200, np.uint8))
+    lm = detect_landmarks(image, flip_confidence=False)
+    verts = np.asarray(mesh.vertices)
+    px = np.asarray(project(verts, cam))
+    from .._camera import world_to_camera
+
+    depth = np.asarray(world_to_camera(verts, cam))[:, 2]
+    tri, _ = rasterize_np(px, np.asarray(mesh.faces), (size, size), depth=depth)
+    faces, faces_uv, uv = np.asarray(mesh.faces), np.asarray(mesh.faces_uv), np.asarray(mesh.uv)
+    out = np.zeros((NUM_TEMPLATE_LANDMARKS, 2))
+    from scipy import ndimage
+
+    _, (ni, nj) = ndimage.distance_transform_edt(tri < 0, return_indices=True)
+    for k, (x, y) in enumerate(np.asarray(lm.points, dtype=np.float64)):
+        i = int(np.clip(np.floor(y), 0, size - 1))
+        j = int(np.clip(np.floor(x), 0, size - 1))
+        if tri[i, j] < 0:  # a contour point just off the silhouette: snap to the surface
+            if np.hypot(ni[i, j] - i, nj[i, j] - j) > 0.02 * size:
+                raise RuntimeError(f"landmark {k} fell outside the template render")
+            i, j = ni[i, j], nj[i, j]
+            x, y = j + 0.5, i + 0.5
+        t = tri[i, j]
+        a, b, c = px[faces[t]]
+        m = np.array([[b[0] - a[0], c[0] - a[0]], [b[1] - a[1], c[1] - a[1]]])
+        wb, wc = np.linalg.solve(m, np.array([x - a[0], y - a[1]]))
+        w = np.clip(np.array([1 - wb - wc, wb, wc]), 0, None)
+        w /= w.sum()
+        out[k] = w @ uv[faces_uv[t]]
+    perm = mirror_permutation()
+    mirrored = np.stack([1.0 - out[perm, 0], out[perm, 1]], 1)
+    out = 0.5 * (out + mirrored)
+    return {
+        "num_landmarks": NUM_TEMPLATE_LANDMARKS,
+        "generator": "machlib.geometry.build_landmark_table",
+        "landmarks": [{"index": k, "uv": [round(float(u), 6), round(float(v), 6)]} for k, (u, v) in enumerate(out)],
+    }
+
+
+def _read_table(data: dict, mesh: Mesh, name: str) -> tuple[np.ndarray, np.ndarray]:
+    if not isinstance(data, dict) or not isinstance(data.get("landmarks"), list):
+        raise InputError(f"{name}: landmark table needs a 'landmarks' list")
+    n = int(data.get("num_landmarks", NUM_TEMPLATE_LANDMARKS))
+    uv = np.zeros((n, 2))
+    valid = np.zeros(n, bool)
+    vertex_uv = None
+    for entry in data["landmarks"]:
+        try:
+            k = int(entry["index"])
+            if not 0 <= k < n:
+                raise ValueError(f"index {k} outside 0..{n - 1}")
+            if "uv" in entry:
+                u, v = (float(x) for x in entry["uv"])
+                if not (0 <= u <= 1 and 0 <= v <= 1):
+                    raise ValueError(f"uv {entry['uv']} outside [0, 1]")
+                uv[k] = (u, v)
+            elif "vertex" in entry:
+                i = int(entry["vertex"])
+                if vertex_uv is None:
+                    vertex_uv = mesh.vertex_uv()
+                if not 0 <= i < len(vertex_uv):
+                    raise ValueError(f"vertex {i} outside 0..{len(vertex_uv) - 1}")
+                uv[k] = vertex_uv[i]
+            else:
+                raise ValueError("each landmark needs 'uv' or 'vertex'")
+        except (KeyError, TypeError, ValueError) as e:
+            raise InputError(f"{name}: bad landmark entry {entry!r}: {e}")
+        valid[k] = True
+    if valid.sum() < 6:
+        raise InputError(f"{name}: at least 6 landmarks are needed, got {int(valid.sum())}")
+    return uv, valid
+
+
+@functools.lru_cache(maxsize=1)
+def default_template() -> Template:
+    """The procedural template head (generated by code, cached for the process).
+
+    A closed head with cranium, face, nose, lips, eye sockets with eyeballs, ears and a neck;
+    ~20k vertices; a spherical UV layout warped to give the face more texels, mirror-symmetric
+    about ``u = 0.5`` with the seam at the back of the head; the 478-landmark table from
+    ``machlib/data/template_landmarks.json`` (made by ``scripts/make_template_landmarks.py``).
+
+    Returns:
+        The :class:`Template`.
+    """
+    mesh = _procedural_mesh()
+    data = json.loads(_TABLE.read_text())
+    uv, valid = _read_table(data, mesh, str(_TABLE))
+    return Template(mesh, uv, valid, True, _region_maps(mesh, uv), "procedural")
+
+
+def load_template(
+    mesh_path: str | os.PathLike, landmarks_path: str | os.PathLike, *, symmetric: bool | None = None
+) -> Template:
+    """Load a user template: a mesh with UVs (OBJ/GLB) and a JSON landmark table.
+
+    Args:
+        mesh_path: ``.obj``, ``.glb`` or ``.gltf`` with texture coordinates.
+        landmarks_path: JSON landmark table (see :doc:`/templates`).
+        symmetric: override the table's ``"symmetric"`` flag.
+
+    Returns:
+        The :class:`Template`; ``regions`` holds the table's region masks if given, and a
+        ``face`` mask from the face-oval landmarks otherwise.
+
+    Raises:
+        InputError: unreadable files, a table that does not match the mesh.
+    """
+    mesh = load_mesh(mesh_path)
+    landmarks_path = Path(landmarks_path)
+    try:
+        data = json.loads(landmarks_path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{landmarks_path}: no such landmark table")
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"{landmarks_path}: not valid JSON ({e})")
+    uv, valid = _read_table(data, mesh, str(landmarks_path))
+    sym = bool(data.get("symmetric", False)) if symmetric is None else bool(symmetric)
+    regions = {}
+    for key, rel in (data.get("regions") or {}).items():
+        p = (landmarks_path.parent / rel).resolve()
+        try:
+            img = Image.open(p).convert("L").resize((_REGION_RES, _REGION_RES), Image.BILINEAR)
+        except OSError as e:
+            raise InputError(f"{landmarks_path}: region {key!r} image {rel!r} unreadable ({e})")
+        regions[key] = np.asarray(img, dtype=np.float32) / 255.0
+    if "face" not in regions and valid.all() and len(uv) == NUM_TEMPLATE_LANDMARKS:
+        regions["face"] = _face_mask(uv, _REGION_RES)
+    return Template(mesh, uv, valid, sym, regions, Path(mesh_path).stem)
