@@ -1,0 +1,30 @@
+"""machlib: composable, stateless JAX primitives for text/photo → animatable 3D characters.
+
+Top level: cameras, meshes, images and errors shared by every stage. Stages live in
+subpackages: :mod:`machlib.geometry`, :mod:`machlib.texture`, :mod:`machlib.hair`.
+"""
+
+from . import geometry, hair, texture
+from ._camera import (
+    Camera,
+    intrinsics_from_fov,
+    look_at,
+    matrix_to_rotvec,
+    project,
+    rotation_matrix,
+    world_to_camera,
+)
+from ._errors import InputError, MachlibError, NoFaceError, WeightsMissingError
+from ._image import DEFAULT_PORTRAIT, default_portrait, load_image, save_png
+from ._mesh import Mesh, glb_bytes, load_mesh, save_glb, save_obj, vertex_normals
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Camera", "intrinsics_from_fov", "look_at", "matrix_to_rotvec", "project", "rotation_matrix",
+    "world_to_camera",
+    "InputError", "MachlibError", "NoFaceError", "WeightsMissingError",
+    "DEFAULT_PORTRAIT", "default_portrait", "load_image", "save_png",
+    "Mesh", "glb_bytes", "load_mesh", "save_glb", "save_obj", "vertex_normals",
+    "geometry", "hair", "texture",
+]
