@@ -18,6 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
+from ._typing import AnyArray
+
 from ._errors import InputError
 
 __all__ = ["Mesh", "vertex_normals", "load_mesh", "save_obj", "save_glb", "glb_bytes"]
@@ -42,10 +44,10 @@ class Mesh(eqx.Module):
         (3, 1)
     """
 
-    vertices: Float[Array, "V 3"]
-    faces: Int[Array, "F 3"]
-    uv: Float[Array, "T 2"]
-    faces_uv: Int[Array, "F 3"]
+    vertices: Float[AnyArray, "V 3"]
+    faces: Int[AnyArray, "F 3"]
+    uv: Float[AnyArray, "T 2"]
+    faces_uv: Int[AnyArray, "F 3"]
 
     def __check_init__(self):
         v, f, t, ft = (np.shape(x) for x in (self.vertices, self.faces, self.uv, self.faces_uv))
@@ -99,7 +101,7 @@ class Mesh(eqx.Module):
         return positions, uv, inverse.reshape(-1, 3), pairs[:, 0]
 
 
-def vertex_normals(vertices: Float[Array, "V 3"], faces: Int[Array, "F 3"]) -> Float[Array, "V 3"]:
+def vertex_normals(vertices: Float[AnyArray, "V 3"], faces: Int[AnyArray, "F 3"]) -> Float[Array, "V 3"]:
     """Area-weighted unit vertex normals (outward for counter-clockwise faces).
 
     Args:

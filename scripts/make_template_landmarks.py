@@ -31,7 +31,9 @@ def main() -> int:
         err = np.abs(a - b).max()
         print(f"max |Δuv| = {err:.2e}")
         return 0 if err < 1e-3 else 1
-    PATH.write_text(json.dumps(table, indent=1) + "\n")
+    head = {k: v for k, v in table.items() if k != "landmarks"}
+    rows = ",\n".join("  " + json.dumps(e) for e in table["landmarks"])
+    PATH.write_text(json.dumps(head)[:-1] + ', "landmarks": [\n' + rows + "\n]}\n")
     print(f"wrote {PATH}")
     return 0
 

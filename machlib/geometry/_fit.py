@@ -216,11 +216,11 @@ def init_camera(
     rows = U @ Vt  # nearest orthonormal rows
     s = jnp.mean(S)
     R = jnp.concatenate([rows, jnp.cross(rows[0], rows[1])[None]], 0)
-    tz = 1.0 / s
-    # mean landmark projects to xm: t_xy = xm_normalised · tz − R[:2] Xm
+    depth = 1.0 / s  # camera depth of the landmarks' centroid
+    # the centroid lands on xm at that depth: R Xm + t = depth · (xm_normalised, 1)
     xm_n = (xm - jnp.asarray(principal, X.dtype)) / jnp.asarray(focal, X.dtype)
     RXm = R @ Xm
-    t = jnp.array([xm_n[0] * (tz + RXm[2]) - RXm[0], xm_n[1] * (tz + RXm[2]) - RXm[1], tz])
+    t = jnp.array([xm_n[0] * depth - RXm[0], xm_n[1] * depth - RXm[1], depth - RXm[2]])
     return matrix_to_rotvec(R), t
 
 
@@ -261,8 +261,8 @@ def geometry_fit(problem: GeometryProblem, config: GeometryFitConfig = GeometryF
             "rotation": optax.adam(decay(config.lr_rotation)),
             "translation": optax.adam(decay(config.lr_translation)),
         },
-        lambda p: GeometryParams(
-            offsets=tuple("shape" for _ in p.offsets), rotation="rotation", translation="translation"
+        lambda p: eqx.tree_at(
+            lambda q: (q.rotation, q.translation), jax.tree.map(lambda _: "shape", p), ("rotation", "translation")
         ),
     )
 

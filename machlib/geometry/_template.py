@@ -34,6 +34,7 @@ __all__ = [
     "face_oval",
 ]
 
+#: Number of dense landmarks in the default template's table (MediaPipe FaceMesh with irises).
 NUM_TEMPLATE_LANDMARKS = 478
 _DATA = Path(__file__).resolve().parent.parent / "data"
 _TABLE = _DATA / "template_landmarks.json"

@@ -1,0 +1,128 @@
+"""`machlib fit`: outputs on the bundled portrait; bad input → one-line error, exit 2, OUT untouched."""
+
+import json
+import struct
+import subprocess
+import sys
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from machlib.cli import main
+
+
+def _png_with_size(path, width, height):
+    """A valid-header PNG claiming width × height, without allocating the pixels."""
+    Image.new("RGB", (1, 1)).save(path)
+    data = bytearray(path.read_bytes())
+    ihdr = 8  # after the signature: length(4) 'IHDR'(4) data(13) crc(4)
+    struct.pack_into(">II", data, ihdr + 8, width, height)
+    crc = zlib.crc32(bytes(data[ihdr + 4 : ihdr + 8 + 13])) & 0xFFFFFFFF
+    struct.pack_into(">I", data, ihdr + 8 + 13, crc)
+    path.write_bytes(bytes(data))
+
+
+def _bad_inputs(tmp):
+    portrait = np.asarray(__import__("machlib").default_portrait())
+    cases = {}
+    cases["missing"] = (tmp / "nope.jpg", "does not exist")
+    t = tmp / "notes.txt"
+    t.write_text("hello, not an image\n")
+    cases["text"] = (t, "not an image")
+    j = tmp / "full.jpg"
+    Image.fromarray(portrait).save(j, quality=90)
+    cut = tmp / "truncated.jpg"
+    cut.write_bytes(j.read_bytes()[: len(j.read_bytes()) // 2])
+    cases["truncated"] = (cut, "truncated")
+    g = tmp / "gray.png"
+    Image.fromarray(portrait).convert("L").save(g)
+    cases["grayscale"] = (g, "grayscale")
+    a = tmp / "rgba.png"
+    Image.fromarray(portrait).convert("RGBA").save(a)
+    cases["rgba"] = (a, "alpha")
+    s16 = tmp / "deep.png"
+    Image.fromarray((np.asarray(Image.fromarray(portrait).convert("L"), np.uint16) * 257)).save(s16)
+    cases["16bit"] = (s16, "16-bit")
+    tiny = tmp / "tiny.png"
+    Image.new("RGB", (1, 1), (200, 150, 120)).save(tiny)
+    cases["1x1"] = (tiny, "too small")
+    huge = tmp / "huge.png"
+    _png_with_size(huge, 20000, 20000)
+    cases["20000x20000"] = (huge, "too large")
+    blank = tmp / "blank.png"
+    Image.new("RGB", (256, 256), (120, 160, 200)).save(blank)
+    cases["no face"] = (blank, "no face")
+    return cases
+
+
+@pytest.mark.parametrize(
+    "case", ["missing", "text", "truncated", "grayscale", "rgba", "16bit", "1x1", "20000x20000", "no face"]
+)
+def test_bad_input_clear_error_nothing_written(tmp_path, capsys, case):
+    path, expected = _bad_inputs(tmp_path)[case]
+    out = tmp_path / "out"
+    code = main(["fit", str(path), "-o", str(out), "-q"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith("machlib: error:"), err
+    assert expected in err[0].lower(), err[0]
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.tmp")]
+
+
+def test_bad_flags(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["fit", "-o", str(out), "--template", "x.obj", "-q"]) == 2
+    assert "--landmarks" in capsys.readouterr().err
+    assert main(["fit", "-o", str(out), "--steps", "0", "-q"]) == 2
+    assert main(["fit", "-o", str(out), "--resolution", "100", "-q"]) == 2
+    assert not out.exists()
+
+
+def test_failure_leaves_existing_out_as_it_was(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (128, 128), (10, 10, 10)).save(blank)
+    assert main(["fit", str(blank), "-o", str(out), "-q"]) == 2
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+
+
+def test_console_script_exit_code(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "machlib.cli", "fit", str(tmp_path / "missing.png"), "-o",
+                        str(tmp_path / "o"), "-q"], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert r.stderr.strip().startswith("machlib: error:") and len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_fit_default_portrait_writes_everything(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["fit", "-o", str(out), "-q"]) == 0
+    names = {p.name for p in out.iterdir()}
+    for n in ("head.glb", "head.obj", "camera.json", "overlay.png", "report.json", "preview.png"):
+        assert n in names, n
+    report = json.loads((out / "report.json").read_text())
+    rp = report["landmarks"]["reprojection_px"]
+    assert set(rp) >= {"mean", "median", "max"}
+    assert rp["mean"] < 1.0 and rp["max"] < 5.0
+    for k in ("landmarks", "template", "compile", "fit", "export"):
+        assert report["timings"][k] >= 0.0
+    cam = json.loads((out / "camera.json").read_text())
+    assert len(cam["rotation_matrix"]) == 3 and cam["image_size"] == [512, 600]
+    overlay = Image.open(out / "overlay.png")
+    assert overlay.size == (512, 600) and overlay.mode == "RGB"
+    # GLB loads back with the same geometry
+    from machlib import load_mesh
+
+    m = load_mesh(out / "head.glb")
+    m2 = load_mesh(out / "head.obj")
+    assert m.num_faces == m2.num_faces
+    np.testing.assert_allclose(np.sort(np.asarray(m.vertices), 0), np.sort(np.asarray(m2.vertices), 0), atol=1e-5)
+    # a second run into the same folder replaces the files, deterministically
+    first = (out / "head.obj").read_bytes()
+    assert main(["fit", "-o", str(out), "-q"]) == 0
+    assert (out / "head.obj").read_bytes() == first
