@@ -126,3 +126,24 @@ def test_fit_default_portrait_writes_everything(tmp_path, capsys):
     first = (out / "head.obj").read_bytes()
     assert main(["fit", "-o", str(out), "-q"]) == 0
     assert (out / "head.obj").read_bytes() == first
+
+
+@pytest.mark.slow
+def test_fit_with_user_template(tmp_path, capsys):
+    """A user template (OBJ + JSON landmark table) goes through the same code path."""
+    from machlib import save_obj
+    from machlib.geometry import default_template
+
+    t = default_template()
+    save_obj(tmp_path / "head.obj", t.mesh)
+    table = {"num_landmarks": 478, "symmetric": True,
+             "landmarks": [{"index": k, "uv": [float(u), float(v)]} for k, (u, v) in enumerate(t.landmark_uv)]}
+    (tmp_path / "table.json").write_text(json.dumps(table))
+    out = tmp_path / "out"
+    code = main(["fit", "-o", str(out), "-q", "--template", str(tmp_path / "head.obj"),
+                 "--landmarks", str(tmp_path / "table.json"), "--steps", "150", "--resolution", "128"])
+    assert code == 0, capsys.readouterr().err
+    report = json.loads((out / "report.json").read_text())
+    assert report["fit"]["template"] == "head"
+    assert report["landmarks"]["reprojection_px"]["mean"] < 1.5
+    assert report["fit"]["vertices"] == t.mesh.num_vertices

@@ -15,7 +15,8 @@ projection, total-variation and symmetry losses, the optax way.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import equinox as eqx
 import jax
