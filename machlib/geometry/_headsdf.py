@@ -177,21 +177,20 @@ def build_head(n_u: int = 160, n_v: int = 128):
     def tid(row, col):
         return row * (n_u + 1) + col
 
-    faces, faces_uv = [], []
-    for c in range(n_u):
-        # top cap: pole, ring0[c+1], ring0[c]  (counter-clockwise seen from outside)
-        faces.append([top, gid(0, c), gid(0, c + 1)])
-        faces_uv.append([tid(0, c) if c < n_u else tid(0, c), tid(1, c), tid(1, c + 1)])
-        for r in range(n_rings - 1):
-            a, b = gid(r, c), gid(r, c + 1)
-            cc, dd = gid(r + 1, c), gid(r + 1, c + 1)
-            ta, tb, tc_, td = tid(r + 1, c), tid(r + 1, c + 1), tid(r + 2, c), tid(r + 2, c + 1)
-            faces += [[a, cc, dd], [a, dd, b]]
-            faces_uv += [[ta, tc_, td], [ta, td, tb]]
-        faces.append([gid(n_rings - 1, c), bottom, gid(n_rings - 1, c + 1)])
-        faces_uv.append([tid(n_v - 1, c), tid(n_v, c), tid(n_v - 1, c + 1)])
-    faces = np.array(faces, dtype=np.int64)
-    faces_uv = np.array(faces_uv, dtype=np.int64)
+    c = np.arange(n_u)
+    c1 = c + 1
+    # top cap: pole, ring0[c], ring0[c+1] (counter-clockwise seen from outside)
+    top_f = np.stack([np.full(n_u, top), gid(0, c), gid(0, c1)], 1)
+    top_t = np.stack([tid(0, c), tid(1, c), tid(1, c1)], 1)
+    r = np.arange(n_rings - 1)[:, None]
+    a_, b_, c_, d_ = gid(r, c), gid(r, c1), gid(r + 1, c), gid(r + 1, c1)
+    ta, tb, tc_, td = tid(r + 1, c), tid(r + 1, c1), tid(r + 2, c), tid(r + 2, c1)
+    quad_f = np.stack([np.stack([a_, c_, d_], -1), np.stack([a_, d_, b_], -1)], 2).reshape(-1, 3)
+    quad_t = np.stack([np.stack([ta, tc_, td], -1), np.stack([ta, td, tb], -1)], 2).reshape(-1, 3)
+    bot_f = np.stack([gid(n_rings - 1, c), np.full(n_u, bottom), gid(n_rings - 1, c1)], 1)
+    bot_t = np.stack([tid(n_v - 1, c), tid(n_v, c), tid(n_v - 1, c1)], 1)
+    faces = np.concatenate([top_f, quad_f, bot_f]).astype(np.int64)
+    faces_uv = np.concatenate([top_t, quad_t, bot_t]).astype(np.int64)
     # pole uv vertices sit at the middle of their texel column for a nicer chart
     uv[tid(0, np.arange(n_u + 1)), 0] = np.clip(us + 0.5 / n_u, 0, 1)
     uv[tid(n_v, np.arange(n_u + 1)), 0] = np.clip(us + 0.5 / n_u, 0, 1)
