@@ -12,6 +12,10 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
+from ._typing import AnyArray
+
+Vec3 = Float[AnyArray, "3"] | tuple[float, float, float]
+
 __all__ = [
     "Camera",
     "rotation_matrix",
@@ -48,10 +52,10 @@ class Camera(eqx.Module):
         [[306.0, 256.0]]
     """
 
-    rotation: Float[Array, "3"]
-    translation: Float[Array, "3"]
-    focal: Float[Array, "2"]
-    principal: Float[Array, "2"]
+    rotation: Float[AnyArray, "3"]
+    translation: Float[AnyArray, "3"]
+    focal: Float[AnyArray, "2"]
+    principal: Float[AnyArray, "2"]
     image_size: tuple[int, int] = eqx.field(static=True, default=(512, 512))
 
     def __check_init__(self):
@@ -208,10 +212,10 @@ def matrix_to_rotvec(R: Float[ArrayLike, "3 3"]) -> Float[Array, "3"]:
 
 
 def look_at(
-    eye: Float[ArrayLike, "3"],
-    target: Float[ArrayLike, "3"],
+    eye: Vec3,
+    target: Vec3,
     *,
-    up: Float[ArrayLike, "3"] = (0.0, 1.0, 0.0),
+    up: Vec3 = (0.0, 1.0, 0.0),
     image_size: tuple[int, int] = (512, 512),
     fov_degrees: float = 25.0,
 ) -> Camera:

@@ -31,8 +31,8 @@ def rasterize_np(
         size: ``(width, height)`` of the image.
         depth: optional ``(N,)`` per-point depth; the smallest interpolated depth wins a pixel.
             Without it, overlapping triangles resolve to the lowest triangle index.
-        cull_backfaces: drop triangles that are clockwise in image space (y down), i.e. facing
-            away from a camera in the OpenCV frame, for counter-clockwise outward winding.
+        cull_backfaces: drop triangles that face away from the camera, i.e. those with
+            positive signed area on the y-down pixel grid, for counter-clockwise outward winding.
 
     Returns:
         ``(tri_id, bary)``: ``(H, W)`` int32 triangle index (``-1`` where empty) and
@@ -50,7 +50,9 @@ def rasterize_np(
     area = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
     keep = np.abs(area) > 1e-12
     if cull_backfaces:
-        keep &= area > 0  # y-down image: counter-clockwise outward winding has positive area
+        # a triangle counter-clockwise seen from outside is clockwise on the y-down pixel grid
+        # when it faces the camera: negative signed area (see the conventions page)
+        keep &= area < 0
     lo = np.ceil(np.minimum(np.minimum(a, b), c) - 0.5).astype(np.int64)
     hi = np.floor(np.maximum(np.maximum(a, b), c) - 0.5).astype(np.int64)
     lo = np.maximum(lo, 0)

@@ -111,7 +111,7 @@ def overlay_image(fit: FitOutput) -> np.ndarray:
     px = np.asarray(project(verts, res.camera))
     a, b, c = px[faces[:, 0]], px[faces[:, 1]], px[faces[:, 2]]
     area = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
-    front = faces[area > 0]
+    front = faces[area < 0]  # facing the camera (see the conventions page)
     edges = np.concatenate([front[:, [0, 1]], front[:, [1, 2]], front[:, [2, 0]]])
     edges = np.unique(np.sort(edges, 1), axis=0)
     img = draw_lines(fit.image, px[edges], (255, 255, 255), alpha=0.18)

@@ -208,7 +208,7 @@ def build_landmark_table(*, size: int = 768) -> dict:
     }
 
 
-def _read_table(data: dict, mesh: Mesh, name: str) -> tuple[np.ndarray, np.ndarray]:
+def _read_table(data: object, mesh: Mesh, name: str) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(data, dict) or not isinstance(data.get("landmarks"), list):
         raise InputError(f"{name}: landmark table needs a 'landmarks' list")
     n = int(data.get("num_landmarks", NUM_TEMPLATE_LANDMARKS))

@@ -197,3 +197,31 @@ def test_fit_landmarks_rejects_wrong_count(template):
                    np.zeros(4, np.float32))
     with pytest.raises(ValueError, match="landmarks"):
         fit_landmarks(lm, template, (256, 256))
+
+
+@jax.enable_x64(True)
+def test_triplane_from_params_grads_jit_vmap():
+    from jax.test_util import check_grads
+
+    key = jax.random.PRNGKey(0)
+    base = jax.random.normal(key, (8, 8, 3))
+    offs = (jax.random.normal(jax.random.PRNGKey(1), (2, 2, 3)), jax.random.normal(jax.random.PRNGKey(2), (4, 4, 3)))
+    check_grads(lambda b, a, c: triplane_from_params(b, (a, c)), (base, *offs), order=1, modes=["rev"])
+    eager = triplane_from_params(base, offs)
+    np.testing.assert_allclose(jax.jit(triplane_from_params)(base, offs), eager, rtol=1e-12)
+    batched = jax.vmap(triplane_from_params, in_axes=(None, 0))(base, jax.tree.map(lambda x: jnp.stack([x, 2 * x]), offs))
+    np.testing.assert_allclose(batched[1], triplane_from_params(base, jax.tree.map(lambda x: 2 * x, offs)), rtol=1e-12)
+
+
+def test_init_camera_jit_vmap(template):
+    X = jnp.asarray(template.landmark_positions())
+    cams = [_true_camera((512, 512), yaw=y) for y in (0.0, 0.25)]
+    xs = jnp.stack([machlib.project(X, c) for c in cams])
+    f, p = cams[0].focal, cams[0].principal
+    eager = [init_camera(X, x, f, p) for x in xs]
+    jitted = jax.jit(init_camera)(X, xs[1], f, p)
+    rots, trans = jax.vmap(init_camera, in_axes=(None, 0, None, None))(X, xs, f, p)
+    for i in range(2):
+        np.testing.assert_allclose(rots[i], eager[i][0], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(trans[i], eager[i][1], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(jitted[1], eager[1][1], rtol=1e-4, atol=1e-5)
