@@ -104,7 +104,10 @@ def fit_portrait(
 
 def overlay_image(fit: FitOutput) -> np.ndarray:
     """The portrait with the fitted mesh's wireframe (front-facing edges, translucent white),
-    the detected landmarks (green) and the fitted mesh's projected landmarks (red)."""
+    the detected landmarks (green) and the fitted mesh's projected landmarks (red).
+
+    Portraits under 1024 px are drawn at twice their size so the wireframe stays readable.
+    """
     res = fit.result
     verts = np.asarray(res.mesh.vertices)
     faces = np.asarray(res.mesh.faces)
@@ -114,11 +117,17 @@ def overlay_image(fit: FitOutput) -> np.ndarray:
     front = faces[area < 0]  # facing the camera (see the conventions page)
     edges = np.concatenate([front[:, [0, 1]], front[:, [1, 2]], front[:, [2, 0]]])
     edges = np.unique(np.sort(edges, 1), axis=0)
-    img = draw_lines(fit.image, px[edges], (255, 255, 255), alpha=0.18)
-    img = draw_points(img, np.asarray(fit.landmarks.points), (40, 220, 60), radius=1.6)
+    # small portraits are drawn at 2× so the wireframe stays readable
+    scale = 2 if max(fit.image.shape[:2]) < 1024 else 1
+    from PIL import Image
+
+    base = np.asarray(Image.fromarray(fit.image).resize(
+        (fit.image.shape[1] * scale, fit.image.shape[0] * scale), Image.BICUBIC))
+    img = draw_lines(base, px[edges] * scale, (255, 255, 255), alpha=0.22)
+    img = draw_points(img, np.asarray(fit.landmarks.points) * scale, (40, 220, 60), radius=1.8 * scale)
     valid = np.asarray(fit.template.landmark_valid)
     fitted = np.asarray(fit.landmarks.points) + res.residuals
-    return draw_points(img, fitted[valid], (235, 40, 40), radius=1.0)
+    return draw_points(img, fitted[valid] * scale, (235, 40, 40), radius=1.0 * scale)
 
 
 def fit_report(fit: FitOutput, *, extra_timings: dict | None = None) -> dict:

@@ -114,7 +114,7 @@ def test_fit_default_portrait_writes_everything(tmp_path, capsys):
     cam = json.loads((out / "camera.json").read_text())
     assert len(cam["rotation_matrix"]) == 3 and cam["image_size"] == [512, 600]
     overlay = Image.open(out / "overlay.png")
-    assert overlay.size == (512, 600) and overlay.mode == "RGB"
+    assert overlay.size == (1024, 1200) and overlay.mode == "RGB"  # drawn at 2× for small portraits
     # GLB loads back with the same geometry
     from machlib import load_mesh
 
