@@ -322,7 +322,7 @@ def geometry_fit(problem: GeometryProblem, config: GeometryFitConfig = GeometryF
     return GeometryFit(init, step, run, loss, camera, triplane)
 
 
-def zero_params(config: GeometryFitConfig, rotation, translation, dtype=jnp.float32) -> GeometryParams:
+def zero_params(config: GeometryFitConfig, rotation, translation, *, dtype=jnp.float32) -> GeometryParams:
     """Zero offsets at every pyramid level plus the given camera extrinsics."""
     R = config.resolution
     sizes = [R // 2 ** (config.levels - 1 - l) for l in range(config.levels)]
@@ -356,7 +356,7 @@ class GeometryResult(NamedTuple):
     fit_seconds: float
 
 
-def landmark_weights(template, confidence: np.ndarray | None = None) -> np.ndarray:
+def landmark_weights(template, *, confidence: np.ndarray | None = None) -> np.ndarray:
     """Per-landmark weights: the template's validity times detector confidence (``(K,)``)."""
     w = np.asarray(template.landmark_valid, dtype=np.float32)
     if confidence is not None:
@@ -400,7 +400,7 @@ def fit_landmarks(
         )
     focal, principal = intrinsics_from_fov(image_size, fov_degrees=fov_degrees)
     base = template.position_map(config.resolution)
-    weights = landmark_weights(template, landmarks.confidence if use_confidence else None)
+    weights = landmark_weights(template, confidence=landmarks.confidence if use_confidence else None)
     problem = GeometryProblem(
         base=base, landmark_uv=jnp.asarray(template.landmark_uv, jnp.float32),
         focal=focal.astype(jnp.float32), principal=principal.astype(jnp.float32),
