@@ -225,3 +225,13 @@ def test_init_camera_jit_vmap(template):
         np.testing.assert_allclose(rots[i], eager[i][0], rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(trans[i], eager[i][1], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(jitted[1], eager[1][1], rtol=1e-4, atol=1e-5)
+
+
+@jax.enable_x64(True)
+def test_upsampling_matches_jax_image_resize():
+    key = jax.random.PRNGKey(3)
+    for r in (2, 4, 8, 16, 32, 64):
+        off = jax.random.normal(key, (r, r, 3))
+        got = triplane_from_params(jnp.zeros((64, 64, 3)), (off,))
+        want = jax.image.resize(off, (64, 64, 3), method="linear")
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
