@@ -13,6 +13,7 @@ from ._fit import (
     geometry_fit,
     init_camera,
     landmark_weights,
+    learning_rate_schedule,
     triplane_from_params,
     zero_params,
 )
@@ -32,7 +33,7 @@ from ._triplane import UVRaster, decode, decode_mesh, encode, encode_mesh, uv_ra
 __all__ = [
     "GeometryFit", "GeometryFitConfig", "GeometryFitState", "GeometryParams", "GeometryProblem",
     "GeometryResult", "LandmarkTargets", "fit_landmarks", "geometry_fit", "init_camera",
-    "landmark_weights", "triplane_from_params", "zero_params",
+    "landmark_weights", "learning_rate_schedule", "triplane_from_params", "zero_params",
     "NUM_LANDMARKS", "Landmarks", "detect_faces", "detect_landmarks", "mirror_permutation",
     "landmark_loss", "landmark_residuals", "symmetry_loss", "total_variation",
     "NUM_TEMPLATE_LANDMARKS", "Template", "build_landmark_table", "default_template", "face_oval",
