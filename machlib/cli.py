@@ -65,7 +65,7 @@ def _fit(args) -> int:
         report = pipeline.write_fit_outputs(args.out, fit, extra_timings={"load": load_s})
     rp = report["landmarks"]["reprojection_px"]
     console.print(
-        f"[green]done[/green] → {args.out}/  reprojection mean {rp['mean']:.2f} px, max {rp['max']:.2f} px; "
+        f"[green]done[/green] → {str(args.out).rstrip('/')}/  reprojection mean {rp['mean']:.2f} px, max {rp['max']:.2f} px; "
         f"fit {report['timings']['fit']:.2f} s (+{report['timings']['compile']:.2f} s compile)"
     )
     return 0
