@@ -107,7 +107,12 @@ def _open_checked(path: Path, min_side: int, max_side: int):
             width, height = img.size
             _check_sides(name, width, height, min_side, max_side)
             mode = img.mode
-            if mode.startswith("I;16") or mode in ("I;32", "I;32B"):
+            png_depth = None
+            if img.format == "PNG":  # IHDR bit depth: Pillow reads 16-bit RGB(A) as 8-bit silently
+                with open(path, "rb") as fh:
+                    header = fh.read(25)
+                png_depth = header[24] if len(header) == 25 else None
+            if mode.startswith("I;16") or mode in ("I;32", "I;32B") or png_depth == 16:
                 raise InputError(
                     f"{name} is a 16-bit image (mode {mode}); 16-bit per channel is not supported, "
                     "machlib needs an 8-bit RGB colour portrait: convert it to 8-bit RGB"
@@ -144,8 +149,8 @@ def load_image(
     20000 × 20000 image is refused without allocating it), then the whole file is decoded
     strictly (a truncated JPEG/PNG is an error, never silently grey-padded). EXIF orientation is
     applied; palette, CMYK and YCbCr images are converted to RGB; multi-frame files give their
-    first frame. 16-bit RGB PNGs are accepted (Pillow keeps the high byte of each channel);
-    16-bit grayscale files are refused.
+    first frame. 16-bit images (grayscale or RGB PNG) are refused rather than silently
+    truncated to 8 bits.
 
     Args:
         source: a path (``str`` or ``os.PathLike``) to an image file, or a numpy array of shape

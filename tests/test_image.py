@@ -268,3 +268,24 @@ def test_save_png_errors(tmp_path):
     with pytest.raises(FileNotFoundError):
         save_png(tmp_path / "missing" / "x.png", np.zeros((4, 4, 3), np.uint8))
     assert os.listdir(tmp_path) == []
+
+
+def _png16_rgb(path, width=40, height=40):
+    """A valid 16-bit-per-channel RGB PNG, written by hand (Pillow cannot write one)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    row = b"\x00" + b"\x80\x00\x40\x00\x20\x00" * width
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(row * height)) + chunk(b"IEND", b""))
+    path.write_bytes(png)
+
+
+def test_16bit_rgb_png_is_refused(tmp_path):
+    path = tmp_path / "rgb16.png"
+    _png16_rgb(path)
+    with pytest.raises(InputError, match="16-bit"):
+        load_image(path)
