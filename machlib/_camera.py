@@ -242,8 +242,13 @@ def look_at(
     target = jnp.asarray(target, dtype=eye.dtype)
     up = jnp.asarray(up, dtype=eye.dtype)
     forward = target - eye
-    forward = forward / jnp.linalg.norm(forward)
     right = jnp.cross(forward, up)
+    if not isinstance(forward, jax.core.Tracer):  # eager: say what is wrong instead of NaN
+        if float(jnp.linalg.norm(forward)) < 1e-12:
+            raise ValueError("look_at: eye and target coincide")
+        if float(jnp.linalg.norm(right)) < 1e-9 * float(jnp.linalg.norm(forward)):
+            raise ValueError("look_at: the viewing direction is parallel to up; choose another up")
+    forward = forward / jnp.linalg.norm(forward)
     right = right / jnp.linalg.norm(right)
     down = jnp.cross(forward, right)
     R = jnp.stack([right, down, forward])  # rows: camera axes in world coordinates

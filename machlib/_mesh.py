@@ -127,8 +127,12 @@ def vertex_normals(vertices: Float[AnyArray, "V 3"], faces: Int[AnyArray, "F 3"]
 
 def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def save_obj(path: str | os.PathLike, mesh: Mesh, *, texture: str | None = None) -> None:
@@ -150,16 +154,15 @@ def save_obj(path: str | os.PathLike, mesh: Mesh, *, texture: str | None = None)
     ft = np.asarray(mesh.faces_uv) + 1
     buf = io.StringIO()
     buf.write("# machlib mesh\n")
+    mtl = path.with_suffix(".mtl")
     if texture is not None:
-        mtl = path.with_suffix(".mtl")
-        _write_atomic(
-            mtl, f"newmtl skin\nKd 1 1 1\nKa 0 0 0\nKs 0 0 0\nmap_Kd {texture}\n".encode()
-        )
         buf.write(f"mtllib {mtl.name}\nusemtl skin\n")
     np.savetxt(buf, v, fmt="v %.7g %.7g %.7g")
     np.savetxt(buf, np.stack([t[:, 0], 1.0 - t[:, 1]], 1), fmt="vt %.7g %.7g")
     np.savetxt(buf, np.stack([f, ft], 2).reshape(-1, 6), fmt="f %d/%d %d/%d %d/%d")
     _write_atomic(path, buf.getvalue().encode())
+    if texture is not None:  # after the OBJ, so a failed OBJ write leaves no orphan material
+        _write_atomic(mtl, f"newmtl skin\nKd 1 1 1\nKa 0 0 0\nKs 0 0 0\nmap_Kd {texture}\n".encode())
 
 
 def _parse_obj(text: str, name: str) -> Mesh:
@@ -170,8 +173,12 @@ def _parse_obj(text: str, name: str) -> Mesh:
             continue
         try:
             if parts[0] == "v":
+                if len(parts) < 4:
+                    raise ValueError("a vertex needs x y z")
                 verts.append([float(x) for x in parts[1:4]])
             elif parts[0] == "vt":
+                if len(parts) < 3:
+                    raise ValueError("a texture coordinate needs u v")
                 uvs.append([float(parts[1]), 1.0 - float(parts[2])])
             elif parts[0] == "f":
                 corners = [p.split("/") for p in parts[1:]]
@@ -195,12 +202,14 @@ def _parse_obj(text: str, name: str) -> Mesh:
 
 
 def _weld(positions: np.ndarray, faces: np.ndarray, decimals: int = 7) -> tuple[np.ndarray, np.ndarray]:
+    """Merge vertices with equal (rounded) positions, numbered by first appearance so the
+    original vertex order survives (vertex-indexed landmark tables stay valid)."""
     keys = np.round(positions, decimals)
-    unique, inverse = np.unique(keys, axis=0, return_inverse=True)
-    # keep original (unrounded) coordinates of the first occurrence
-    first = np.full(len(unique), -1)
-    first[inverse[::-1]] = np.arange(len(positions))[::-1]
-    return positions[first], inverse.reshape(-1)[faces]
+    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first)  # unique rows in order of first appearance
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return positions[first[order]], rank[inverse.reshape(-1)][faces]
 
 
 def load_mesh(path: str | os.PathLike) -> Mesh:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 __all__ = ["main", "build_parser"]
 
@@ -49,6 +50,9 @@ def _fit(args) -> int:
         raise InputError(f"--resolution must be a multiple of 32 (>= 32), got {args.resolution}")
     if not 5.0 <= args.fov <= 120.0:
         raise InputError(f"--fov must be between 5 and 120 degrees, got {args.fov}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output {out} exists and is not a folder")
     t0 = time.perf_counter()
     image = default_portrait() if args.image is None else load_image(args.image)
     template = load_template(args.template, args.landmarks) if args.template else None

@@ -23,6 +23,7 @@ import numpy as np
 
 from . import __version__
 from ._camera import project, rotation_matrix
+from ._errors import InputError
 from ._image import save_png
 from ._mesh import Mesh, glb_bytes, save_obj
 from ._preview import draw_lines, draw_points, orbit_camera, render_mesh
@@ -177,16 +178,27 @@ def camera_dict(camera) -> dict:
 def atomic_output_dir(out: str | os.PathLike):
     """Yield a temporary folder beside ``out``; on success move its files into ``out``.
 
-    On an exception nothing in ``out`` is touched (and ``out`` is not created).
+    Everything is written into the temporary folder first; only when the body finishes are the
+    files renamed into ``out`` (the whole folder when ``out`` does not exist yet, file by file
+    otherwise, so unrelated files already in ``out`` are left alone). On an exception nothing in
+    ``out`` is touched, ``out`` is not created and the temporary folder is removed.
+
+    Raises:
+        InputError: ``out`` exists and is not a folder.
     """
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output {out} exists and is not a folder")
     parent = out.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp", dir=parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's 0700 would otherwise become OUT's mode
     try:
         yield tmp
         if out.exists() and not out.is_dir():
-            raise FileExistsError(f"{out} exists and is not a folder")
+            raise InputError(f"output {out} exists and is not a folder")
         if not out.exists():
             os.replace(tmp, out)
         else:

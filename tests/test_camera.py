@@ -296,3 +296,9 @@ def test_camera_is_a_pytree_with_static_image_size():
     doubled = jax.tree_util.tree_map(lambda x: 2 * x, cam)
     assert doubled.image_size == (300, 200)
     assert_tree_allclose(jax.jit(lambda c: c)(cam), cam)
+
+
+@pytest.mark.parametrize("eye,target", [((0.0, 1.0, 0.0), (0.0, 0.0, 0.0)), ((0.0, 0.0, 1.0), (0.0, 0.0, 1.0))])
+def test_look_at_degenerate_raises(eye, target):
+    with pytest.raises(ValueError, match="look_at"):
+        look_at(jnp.array(eye), jnp.array(target))

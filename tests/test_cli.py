@@ -147,3 +147,26 @@ def test_fit_with_user_template(tmp_path, capsys):
     assert report["fit"]["template"] == "head"
     assert report["landmarks"]["reprojection_px"]["mean"] < 1.5
     assert report["fit"]["vertices"] == t.mesh.num_vertices
+
+
+def test_out_is_a_file_fails_fast(tmp_path, capsys):
+    out = tmp_path / "outfile"
+    out.write_text("not a folder")
+    assert main(["fit", "-o", str(out), "-q"]) == 2
+    assert "not a folder" in capsys.readouterr().err
+    assert out.read_text() == "not a folder"
+
+
+def test_atomic_output_dir_respects_umask(tmp_path):
+    import os
+
+    from machlib.pipeline import atomic_output_dir
+
+    umask = os.umask(0o022)
+    try:
+        with atomic_output_dir(tmp_path / "o") as tmp:
+            (tmp / "a.txt").write_text("x")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "o").stat().st_mode & 0o777 == 0o755
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".o.tmp")]

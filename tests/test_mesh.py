@@ -238,3 +238,27 @@ def test_glb_round_trip(tmp_path, with_texture):
     from helpers import edge_counts
 
     assert set(edge_counts(back.faces)) == {2}
+
+
+def test_glb_round_trip_keeps_vertex_order(tmp_path):
+    """Welding after glTF's seam split numbers vertices by first appearance, so vertex-indexed
+    landmark tables stay valid for GLB templates."""
+    from machlib import Mesh, load_mesh, save_glb
+
+    V = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [-1.0, -1.0, -1.0]])
+    F = np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]])
+    T = np.array([[0.1, 0.2], [0.8, 0.1], [0.5, 0.9], [0.3, 0.6], [0.95, 0.95]])
+    FT = np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 4]])
+    save_glb(tmp_path / "t.glb", Mesh(V, F, T, FT))
+    back = load_mesh(tmp_path / "t.glb")
+    np.testing.assert_allclose(np.asarray(back.vertices), V, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(back.faces), F)
+
+
+def test_obj_short_vertex_line_is_an_input_error(tmp_path):
+    from machlib import InputError, load_mesh
+
+    p = tmp_path / "bad.obj"
+    p.write_text("v 0 1\nv 1 0 0\nv 0 0 1\nvt 0 0\nf 1/1 2/1 3/1\n")
+    with pytest.raises(InputError, match="line 1"):
+        load_mesh(p)

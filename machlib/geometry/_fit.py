@@ -80,8 +80,10 @@ class GeometryFitConfig(eqx.Module):
                 f"GeometryFitConfig: resolution {self.resolution} must be >= 4 and divisible by "
                 f"2^(levels-1) = {2 ** (self.levels - 1)}"
             )
-        if self.levels < 1 or self.steps < 0:
-            raise ValueError("GeometryFitConfig: levels must be >= 1 and steps >= 0")
+        if self.levels < 1 or self.steps < 1:
+            raise ValueError(
+                f"GeometryFitConfig: levels and steps must be >= 1, got {self.levels} and {self.steps}"
+            )
 
 
 class GeometryProblem(eqx.Module):
@@ -242,7 +244,7 @@ def init_camera(
     X = jnp.asarray(points_3d)
     x = jnp.asarray(points_2d, dtype=X.dtype)
     w = jnp.ones(X.shape[0], X.dtype) if weights is None else jnp.asarray(weights, X.dtype)
-    w = w / jnp.sum(w)
+    w = w / jnp.maximum(jnp.sum(w), jnp.finfo(X.dtype).tiny)
     Xm = jnp.sum(w[:, None] * X, 0)
     xm = jnp.sum(w[:, None] * x, 0)
     Xc, xc = X - Xm, (x - xm) / jnp.asarray(focal, X.dtype)  # normalised image coordinates
@@ -337,7 +339,7 @@ def geometry_fit(problem: GeometryProblem, config: GeometryFitConfig = GeometryF
             V = decode(tp, problem.landmark_uv)
             z = world_to_camera(V, cam)[:, 2]
             w = targets.weights / jnp.maximum(jnp.sum(targets.weights), 1e-12)
-            zm = jnp.sum(w * z)
+            zm = jnp.maximum(jnp.sum(w * z), 1e-3)  # in front of the camera; finite if not
             pred = (z - zm) * problem.focal[0] / zm  # relative depth in pixels
             tgt = targets.depth - jnp.sum(w * targets.depth)
             l_depth = jnp.sum(w * (pred - tgt) ** 2)
