@@ -235,3 +235,17 @@ def test_upsampling_matches_jax_image_resize():
         got = triplane_from_params(jnp.zeros((64, 64, 3)), (off,))
         want = jax.image.resize(off, (64, 64, 3), method="linear")
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_fit_landmarks_reuses_its_compiled_program(template):
+    """A second fit with the same configuration and shapes compiles nothing and, being
+    deterministic, gives identical results."""
+    pts = np.asarray(machlib.project(jnp.asarray(template.landmark_positions()), _true_camera((256, 256))))
+    lm = Landmarks(pts.astype(np.float32), np.zeros(len(pts), np.float32), np.ones(len(pts), np.float32),
+                   np.array([*pts.min(0), *pts.max(0)], np.float32))
+    config = GeometryFitConfig(resolution=32, levels=3, steps=10)
+    first = fit_landmarks(lm, template, (256, 256), config=config)
+    second = fit_landmarks(lm, template, (256, 256), config=config)
+    assert second.compile_seconds < 0.05 < first.compile_seconds
+    np.testing.assert_array_equal(first.residuals, second.residuals)
+    np.testing.assert_array_equal(np.asarray(first.mesh.vertices), np.asarray(second.mesh.vertices))
