@@ -44,10 +44,10 @@ def _fit(args) -> int:
     console = Console(stderr=True, quiet=args.quiet)
     if (args.template is None) != (args.landmarks is None):
         raise InputError("--template and --landmarks must be given together")
-    if args.steps < 1:
-        raise InputError(f"--steps must be >= 1, got {args.steps}")
-    if args.resolution < 32 or args.resolution % 32:
-        raise InputError(f"--resolution must be a multiple of 32 (>= 32), got {args.resolution}")
+    try:  # the config validates itself; its message names the rule that failed
+        config = GeometryFitConfig(resolution=args.resolution, steps=args.steps)
+    except ValueError as e:
+        raise InputError(f"--resolution/--steps: {e}") from None
     if not 5.0 <= args.fov <= 120.0:
         raise InputError(f"--fov must be between 5 and 120 degrees, got {args.fov}")
     out = Path(args.out)
@@ -57,7 +57,6 @@ def _fit(args) -> int:
     image = default_portrait() if args.image is None else load_image(args.image)
     template = load_template(args.template, args.landmarks) if args.template else None
     load_s = time.perf_counter() - t0
-    config = GeometryFitConfig(resolution=args.resolution, steps=args.steps)
     with console.status("starting") as status:
         def progress(stage: str) -> None:
             status.update(f"[bold]{stage}[/bold]")

@@ -73,13 +73,23 @@ class Template:
 
     def position_map(self, resolution: int):
         """The template's ``(R, R, 3)`` triplane at ``resolution`` (cached)."""
-        return _position_map(self, int(resolution))
+        return _mesh_position_map(self.mesh, int(resolution))
 
 
-@functools.lru_cache(maxsize=16)
-def _position_map(template: Template, resolution: int):
-    raster = uv_raster(template.mesh, resolution)
-    return encode(jnp.asarray(template.mesh.vertices, dtype=jnp.float32), raster)
+_MAPS: dict = {}  # (id(mesh), R) -> (mesh, map); the mesh is kept so its id is not reused
+
+
+def _mesh_position_map(mesh: Mesh, resolution: int):
+    """A mesh's float32 position map at ``resolution``, computed once per mesh object (shared by
+    the template's region masks and by every fit at that resolution)."""
+    key = (id(mesh), resolution)
+    hit = _MAPS.get(key)
+    if hit is None or hit[0] is not mesh:
+        if len(_MAPS) >= 16:
+            _MAPS.pop(next(iter(_MAPS)))
+        raster = uv_raster(mesh, resolution)
+        hit = _MAPS[key] = (mesh, encode(jnp.asarray(mesh.vertices, dtype=jnp.float32), raster))
+    return hit[1]
 
 
 def _procedural_mesh() -> Mesh:
@@ -88,8 +98,7 @@ def _procedural_mesh() -> Mesh:
 
 
 def _region_maps(mesh: Mesh, landmark_uv: np.ndarray | None, resolution: int = _REGION_RES) -> dict:
-    raster = uv_raster(mesh, resolution)
-    pos = np.asarray(encode(jnp.asarray(mesh.vertices), raster)).reshape(-1, 3)
+    pos = np.asarray(_mesh_position_map(mesh, resolution), dtype=np.float64).reshape(-1, 3)
     _, parts = _headsdf.paint_template(pos)
     regions = {k: v.reshape(resolution, resolution).astype(np.float32) for k, v in parts.items()}
     regions["scalp"] = _headsdf.scalp_weight(pos).reshape(resolution, resolution).astype(np.float32)
