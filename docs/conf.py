@@ -65,6 +65,7 @@ napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 napoleon_use_ivar = True  # "Attributes:" as fields, so they do not clash with autodoc members
 napoleon_use_rtype = False
+napoleon_attr_annotations = False  # jaxtyping shapes ("*b H W") are not reST
 
 # -- doctest ----------------------------------------------------------------------------------
 doctest_global_setup = """

@@ -103,7 +103,11 @@ def _pair_deltas(color, ids, depth, xy, facing, tri, topo, axis):
         s = jnp.sum((hit - a) * e, axis=-1) / jnp.where(elen > 0, elen, 1.0)
         n = nb[..., k]
         silhouette = (n < 0) | (facing[jnp.maximum(n, 0)] != my_face)
-        ok = crosses & silhouette & (s >= 0.0) & (s <= 1.0) & (t >= 0.0) & (t <= 1.0)
+        # each edge is blended by one pair direction only, else diagonal edges count twice:
+        # horizontal pairs take the steeper edges (|e_y| ≥ |e_x|), vertical pairs the others
+        ex, ey = jnp.abs(e[..., 0]), jnp.abs(e[..., 1])
+        across = (ey >= ex) if axis == 1 else (ex > ey)
+        ok = crosses & silhouette & across & (s >= 0.0) & (s <= 1.0) & (t >= 0.0) & (t <= 1.0)
         best = jnp.where(ok & (t < best), t, best)
     active = differ & (p_front | q_front) & jnp.isfinite(best)
     t = jnp.where(active, best, 0.5)
@@ -117,6 +121,22 @@ def _pair_deltas(color, ids, depth, xy, facing, tri, topo, axis):
     if axis == 1:
         return jnp.pad(delta_p, ((0, 0), (0, 1), (0, 0))) + jnp.pad(delta_q, ((0, 0), (1, 0), (0, 0)))
     return jnp.pad(delta_p, ((0, 1), (0, 0), (0, 0))) + jnp.pad(delta_q, ((1, 0), (0, 0), (0, 0)))
+
+
+@jax.jit
+def _antialias_one(col, ids, depth, clip, tri, topo):
+    """One image (jitted: op-by-op dispatch of the many small ops below is slow)."""
+    height, width = ids.shape
+    xy, _, _ = _screen(clip, height, width)
+    p = xy[tri]
+    area = (p[:, 1, 0] - p[:, 0, 0]) * (p[:, 2, 1] - p[:, 0, 1]) - (p[:, 1, 1] - p[:, 0, 1]) * (
+        p[:, 2, 0] - p[:, 0, 0]
+    )
+    facing = jax.lax.stop_gradient(area < 0.0)
+    col = col.astype(jnp.result_type(col.dtype, xy.dtype))
+    d = _pair_deltas(col, ids, depth, xy, facing, tri, topo, 1)
+    d = d + _pair_deltas(col, ids, depth, xy, facing, tri, topo, 0)
+    return col + d
 
 
 def antialias(
@@ -170,17 +190,7 @@ def antialias(
         return color
 
     def one(col, ids, depth, clip):
-        height, width = ids.shape
-        xy, _, _ = _screen(clip, height, width)
-        p = xy[tri]
-        area = (p[:, 1, 0] - p[:, 0, 0]) * (p[:, 2, 1] - p[:, 0, 1]) - (p[:, 1, 1] - p[:, 0, 1]) * (
-            p[:, 2, 0] - p[:, 0, 0]
-        )
-        facing = jax.lax.stop_gradient(area < 0.0)
-        col = col.astype(jnp.result_type(col.dtype, xy.dtype))
-        d = _pair_deltas(col, ids, depth, xy, facing, tri, topo, 1)
-        d = d + _pair_deltas(col, ids, depth, xy, facing, tri, topo, 0)
-        return col + d
+        return _antialias_one(col, ids, depth, clip, tri, topo)
 
     if batched:
         return jax.vmap(one)(color, rast.triangle, rast.depth, clip_pos)

@@ -355,7 +355,7 @@ def rasterize(
         >>> clip = jnp.array([[-1.0, -1.0, 0.0, 1.0], [1.0, -1.0, 0.0, 1.0], [-1.0, 1.0, 0.0, 1.0]])
         >>> r = rasterize(clip, jnp.array([[0, 1, 2]]), (4, 4))
         >>> r.triangle.tolist()   # the lower-left half (NDC y up, row 0 at the top)
-        [[0, 0, 0, -1], [0, 0, -1, -1], [0, -1, -1, -1], [-1, -1, -1, -1]]
+        [[0, -1, -1, -1], [0, 0, -1, -1], [0, 0, 0, -1], [0, 0, 0, 0]]
     """
     clip_pos, tri, (height, width) = _check_inputs("rasterize", clip_pos, tri, resolution)
     if capacity is None:
@@ -381,7 +381,7 @@ def interpolate(
     tri: Int[ArrayLike, "F 3"],
     *,
     derivatives: bool = False,
-) -> Float[Array, "*b H W C"] | tuple[Float[Array, "*b H W C"], Float[Array, "*b H W C 2"]]:
+) -> Float[Array, "*rb H W C"] | tuple[Float[Array, "*rb H W C"], Float[Array, "*rb H W C 2"]]:
     """Interpolate per-vertex attributes over the rasterized pixels (perspective-correct).
 
     Differentiable with respect to ``attr`` and, through ``rast.barycentric``, to the vertex
@@ -404,7 +404,7 @@ def interpolate(
         >>> clip = jnp.array([[-1.0, -1.0, 0.0, 1.0], [1.0, -1.0, 0.0, 1.0], [-1.0, 1.0, 0.0, 1.0]])
         >>> tri = jnp.array([[0, 1, 2]])
         >>> out = interpolate(jnp.eye(3), rasterize(clip, tri, (4, 4)), tri)
-        >>> out[3, 0].round(3).tolist()   # bottom-left pixel: mostly vertex 0
+        >>> [round(float(v), 3) for v in out[3, 0]]   # bottom-left pixel: mostly vertex 0
         [0.75, 0.125, 0.125]
     """
     attr = jnp.asarray(attr)

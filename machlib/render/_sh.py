@@ -63,7 +63,7 @@ def sh_basis(directions: Float[ArrayLike, "*batch 3"]) -> Float[Array, "*batch 9
     Example:
         >>> import jax.numpy as jnp
         >>> from machlib.render import sh_basis
-        >>> sh_basis(jnp.array([0.0, 0.0, 1.0])).round(4).tolist()[:4]
+        >>> [round(float(v), 4) for v in sh_basis(jnp.array([0.0, 0.0, 1.0]))[:4]]
         [0.2821, 0.0, 0.4886, 0.0]
     """
     d = jnp.asarray(directions)

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from .._camera import Camera
@@ -72,23 +74,37 @@ def render_textured(
     vertices = jnp.asarray(vertices)
     faces = jnp.asarray(faces, jnp.int32)
     tex = jnp.asarray(tex)
+    if tex.ndim != 3:
+        raise ValueError(f"render_textured: tex must have shape (R, R, C), got {tex.shape}")
     width, height = camera.image_size
     clip = to_clip(vertices, camera)
-    rast = rasterize(clip, faces, (height, width), cull_backfaces=True, derivatives=filter.startswith("linear-mip"))
-    fuv = jnp.asarray(faces_uv, jnp.int32)
+    mipmapped = filter.startswith("linear-mip")
+    # visibility outside the compiled shading, so rasterize can size its fragment buffer exactly
+    rast = rasterize(clip, faces, (height, width), cull_backfaces=True, derivatives=mipmapped)
+    topo = None
+    if antialiased:
+        topo = jnp.asarray(antialias_topology(np.asarray(faces)) if topology is None else topology, jnp.int32)
+    light = None if lighting is None else jnp.asarray(lighting)
+    return _shade_jit(vertices, faces, jnp.asarray(uv, vertices.dtype), jnp.asarray(faces_uv, jnp.int32), tex,
+                      clip, rast, light, topo, filter)
+
+
+def _shade(vertices, faces, uv, faces_uv, tex, clip, rast, lighting, topo, filter):
     if filter.startswith("linear-mip"):
-        tc, dtc = interpolate(jnp.asarray(uv, vertices.dtype), rast, fuv, derivatives=True)
+        tc, dtc = interpolate(uv, rast, faces_uv, derivatives=True)
         color = texture(tex, tc, dtc, filter=filter, mip=build_mip(tex))
     else:
-        tc = interpolate(jnp.asarray(uv, vertices.dtype), rast, fuv)
+        tc = interpolate(uv, rast, faces_uv)
         color = texture(tex, tc, filter=filter)
     if lighting is not None:
         n = interpolate(vertex_normals(vertices, faces), rast, faces)
-        color = linear_to_srgb(srgb_to_linear(color) * jnp.maximum(sh_shading(n, jnp.asarray(lighting)), 0.0))
+        color = linear_to_srgb(srgb_to_linear(color) * jnp.maximum(sh_shading(n, lighting), 0.0))
     alpha = (rast.triangle >= 0).astype(color.dtype)[..., None]
     rgba = jnp.concatenate([color * alpha, alpha], axis=-1)
-    if antialiased:
-        topo = antialias_topology(faces) if topology is None else topology
+    if topo is not None:
         rgba = antialias(rgba, rast, clip, faces, topology=topo)
     rgb = rgba[..., :3] / jnp.maximum(rgba[..., 3:], 1e-6)
     return jnp.concatenate([jnp.clip(rgb, 0.0, 1.0), jnp.clip(rgba[..., 3:], 0.0, 1.0)], axis=-1)
+
+
+_shade_jit = jax.jit(_shade, static_argnums=(9,))

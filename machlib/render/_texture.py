@@ -28,7 +28,7 @@ def _check_tex(name: str, tex) -> jax.Array:
     return tex
 
 
-def build_mip(tex: Float[ArrayLike, "H W C"], *, max_levels: int | None = None) -> tuple[Float[Array, "h w C"], ...]:
+def build_mip(tex: Float[ArrayLike, "H W C"], *, max_levels: int | None = None) -> tuple[Float[Array, "_h _w C"], ...]:
     """A mip pyramid by 2 × 2 box filtering: ``(tex, tex/2, tex/4, …)``.
 
     Halving stops when a side is odd or 1, or after ``max_levels`` levels in all. Build it once
@@ -129,7 +129,7 @@ def texture(
     *,
     filter: Filter = "linear",
     boundary: Boundary = "clamp",
-    mip: tuple[Float[ArrayLike, "h w C"], ...] | None = None,
+    mip: tuple[Float[ArrayLike, "_h _w C"], ...] | None = None,
     max_mip_level: int | None = None,
     mip_level_bias: Float[ArrayLike, "*batch"] | float = 0.0,
 ) -> Float[Array, "*batch C"]:
