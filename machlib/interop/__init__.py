@@ -1,0 +1,76 @@
+"""The torch bridge: the only part of machlib that imports PyTorch, and only when used.
+
+* Conversion and wrapping (:func:`to_torch`, :func:`to_jax`, :func:`torch_function`): zero-copy
+  DLPack exchange, and torch modules callable from JAX under ``jit``/``vmap``/``grad``.
+* Safe weights (:func:`load_state_dict`, :func:`save_state_dict`): ``.safetensors``, or
+  ``torch.load(weights_only=True)``; nothing is ever unpickled.
+* Networks: pix2pixHD (:class:`LocalEnhancer`, :class:`MultiscaleDiscriminator`, losses), the
+  learned texture delighter of Make-A-Character §2.4.2 (:class:`Delighter`,
+  :func:`delight_learned`, :func:`train_delighter`), and a BiSeNet face parser
+  (:class:`BiSeNet`, :func:`parse_face`). No weights ship with machlib: train them
+  (``scripts/train_delighter.py``) or supply local files.
+
+``import machlib.interop`` does not import torch: the network classes are loaded on first
+attribute access, and a missing torch raises :class:`TorchMissingError` with the install hint
+``pip install 'machlib[torch]'``.
+"""
+
+import importlib
+
+from ._torch import (
+    WEIGHT_SUFFIXES,
+    TorchMissingError,
+    jax_device_for,
+    load_metadata,
+    load_state_dict,
+    require_torch,
+    save_state_dict,
+    to_jax,
+    to_torch,
+    torch_available,
+    torch_device_for,
+    torch_function,
+)
+
+# name -> private module; imported (with torch) on first access
+_LAZY = {
+    **dict.fromkeys(
+        [
+            "Pix2PixHDConfig", "GlobalGenerator", "LocalEnhancer", "ResnetBlock", "NLayerDiscriminator",
+            "MultiscaleDiscriminator", "VGG19Features", "build_generator", "build_discriminator",
+            "load_vgg19", "lsgan_loss", "feature_matching_loss", "vgg_loss", "pix2pixhd_step",
+        ],
+        "._pix2pixhd",
+    ),
+    **dict.fromkeys(
+        ["Delighter", "TrainResult", "new_delighter", "load_delighter", "save_delighter", "delight_learned",
+         "train_delighter"],
+        "._delighter",
+    ),
+    **dict.fromkeys(
+        ["FACE_PARSING_CLASSES", "FACE_REGIONS", "FaceParserConfig", "BiSeNet", "load_face_parser",
+         "save_face_parser", "parse_face", "parsing_to_regions"],
+        "._face_parsing",
+    ),
+}
+
+__all__ = [
+    "WEIGHT_SUFFIXES", "TorchMissingError", "jax_device_for", "load_metadata", "load_state_dict",
+    "require_torch", "save_state_dict", "to_jax", "to_torch", "torch_available", "torch_device_for",
+    "torch_function",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'machlib.interop' has no attribute {name!r}")
+    require_torch(f"machlib.interop.{name}")  # a clear TorchMissingError rather than a bare ImportError
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
