@@ -8,13 +8,18 @@ import pytest
 import machlib
 import machlib.geometry
 import machlib.hair
+import machlib.interop
+import machlib.render
 import machlib.texture
 
-PACKAGES = [machlib, machlib.geometry, machlib.texture, machlib.hair]
+PACKAGES = [machlib, machlib.geometry, machlib.render, machlib.texture, machlib.interop, machlib.hair]
 # (module, name, parameter) where a positional default is deliberate
 ALLOWED_POSITIONAL_DEFAULTS = {
     ("machlib.geometry", "geometry_fit", "config"),  # optax-style factory: geometry_fit(problem, config)
     ("machlib.geometry", "template_albedo", "resolution"),  # template_albedo(1024)
+    ("machlib.texture", "texture_fit", "config"),
+    ("machlib.render", "texture", "uv_grad"),  # nvdiffrast's texture(tex, uv, uv_da)
+    ("machlib.interop", "require_torch", "feature"),  # require_torch("to_torch"): the one argument  # optax-style factory: texture_fit(config, level=0)
 }
 
 

@@ -31,7 +31,9 @@ import types
 from collections.abc import Iterable, Sequence
 
 #: The public packages whose ``__all__`` is documented and checked.
-PACKAGES: tuple[str, ...] = ("machlib", "machlib.geometry", "machlib.texture", "machlib.hair")
+PACKAGES: tuple[str, ...] = (
+    "machlib", "machlib.geometry", "machlib.render", "machlib.texture", "machlib.interop", "machlib.hair"
+)
 
 
 def _own_class_doc(cls: type) -> str | None:

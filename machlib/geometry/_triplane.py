@@ -9,6 +9,8 @@ A *triplane* here is an ``(R, R, 3)`` image in the mesh's UV layout whose three 
 
 from __future__ import annotations
 
+import hashlib
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -99,9 +101,16 @@ def uv_raster(mesh: Mesh, resolution: int) -> UVRaster:
     if not isinstance(resolution, (int, np.integer)) or resolution < 2:
         raise ValueError(f"uv_raster: resolution must be an int >= 2, got {resolution!r}")
     R = int(resolution)
-    uv = np.asarray(mesh.uv, dtype=np.float64) * R
-    faces_uv = np.asarray(mesh.faces_uv)
-    faces = np.asarray(mesh.faces)
+    faces_uv = np.ascontiguousarray(mesh.faces_uv)
+    faces = np.ascontiguousarray(mesh.faces)
+    uv_unit = np.ascontiguousarray(mesh.uv, dtype=np.float64)
+    # the chart depends on the topology and UVs only, not on vertex positions: every fitted head
+    # of one template shares it, so it is computed once per (topology, UVs, R)
+    key = (hashlib.sha1(b"".join(a.tobytes() for a in (faces, faces_uv, uv_unit))).hexdigest(), faces.dtype.str, R)
+    hit = _RASTERS.get(key)
+    if hit is not None:
+        return hit
+    uv = uv_unit * R
     tri, bary = rasterize_np(uv, faces_uv, (R, R))
     mask = tri >= 0
     if not mask.any():
@@ -116,11 +125,18 @@ def uv_raster(mesh: Mesh, resolution: int) -> UVRaster:
         bary[out] = _clamped_barycentrics(p, uv[t[:, 0]], uv[t[:, 1]], uv[t[:, 2]])
         tri = np.where(mask, tri, 0)
         tri[out] = nearest
-    return UVRaster(
+    raster = UVRaster(
         corners=jnp.asarray(faces[tri], dtype=jnp.int32),
         bary=jnp.asarray(bary, dtype=jnp.float32),
         mask=jnp.asarray(mask),
     )
+    if len(_RASTERS) >= 8:
+        _RASTERS.pop(next(iter(_RASTERS)))
+    _RASTERS[key] = raster
+    return raster
+
+
+_RASTERS: dict = {}
 
 
 def encode(vertices: Float[ArrayLike, "V 3"], raster: UVRaster) -> Float[Array, "R R 3"]:

@@ -1,5 +1,57 @@
-"""Texture: UV-space albedo synthesis (multi-resolution fitting, delighting and completion follow).
+"""Texture: multi-resolution extraction, delighting, correction and completion (paper §2.4)."""
 
-Nothing is public here yet beyond what is listed in ``__all__``.
-"""
-__all__: list[str] = []
+from ._skin import ITA_CATEGORIES, ita_of, lab_to_srgb, shift_to_ita, skin_color, srgb_to_lab
+
+__all__ = [
+    "ITA_CATEGORIES", "ita_of", "lab_to_srgb", "shift_to_ita", "skin_color", "srgb_to_lab",
+]
+from ._fit import (
+    TextureFit,
+    TextureFitConfig,
+    TextureFitState,
+    TextureProblem,
+    TextureResult,
+    fit_texture,
+    texel_visibility,
+    texture_fit,
+    texture_problem,
+    texture_tv,
+    upsample_texture,
+)
+
+__all__ += [
+    "TextureFit", "TextureFitConfig", "TextureFitState", "TextureProblem", "TextureResult", "fit_texture",
+    "texel_visibility", "texture_fit", "texture_problem", "texture_tv", "upsample_texture",
+]
+from ._delight import SHDelight, delight_sh, estimate_lighting, normal_map
+
+__all__ += ["SHDelight", "delight_sh", "estimate_lighting", "normal_map"]
+from ._delight_data import (
+    LIGHTING_KINDS,
+    LIGHTING_RANGES,
+    albedo_variations,
+    bake_lighting,
+    color_temperature_rgb,
+    delighting_pairs,
+    sample_lighting,
+    sh_disc,
+    sky_lighting,
+)
+
+__all__ += [
+    "LIGHTING_KINDS", "LIGHTING_RANGES", "albedo_variations", "bake_lighting", "color_temperature_rgb",
+    "delighting_pairs", "sample_lighting", "sh_disc", "sky_lighting",
+]
+from ._metrics import psnr, ssim
+
+__all__ += ["psnr", "ssim"]
+from ._complete import TextureCompletion, color_transfer, complete_texture, skin_albedo
+from ._makeup import blend_layer, makeup
+from ._poisson import poisson_blend, poisson_residual
+from ._regions import dilate_mask, erode_mask, feather_mask, polygon_sdf, region_masks
+
+__all__ += [
+    "TextureCompletion", "color_transfer", "complete_texture", "skin_albedo", "blend_layer", "makeup",
+    "poisson_blend", "poisson_residual", "dilate_mask", "erode_mask", "feather_mask", "polygon_sdf",
+    "region_masks",
+]
