@@ -115,7 +115,7 @@ def world_to_camera(points: Float[ArrayLike, "N 3"], camera: Camera) -> Float[Ar
     if points.ndim != 2 or points.shape[-1] != 3:
         raise ValueError(f"world_to_camera: points must have shape (N, 3), got {points.shape}")
     R = rotation_matrix(camera.rotation)
-    return points @ R.T + camera.translation
+    return jnp.matmul(points, R.T, precision=jax.lax.Precision.HIGHEST) + camera.translation
 
 
 def project(points: Float[ArrayLike, "N 3"], camera: Camera) -> Float[Array, "N 2"]:

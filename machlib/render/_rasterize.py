@@ -108,7 +108,9 @@ def to_clip(
         raise ValueError(f"to_clip: vertices must have shape (..., V, 3), got {vertices.shape}")
     cam_pts = world_to_camera(vertices.reshape(-1, 3), camera).reshape(vertices.shape)
     homo = jnp.concatenate([cam_pts, jnp.ones_like(cam_pts[..., :1])], axis=-1)
-    return homo @ projection_matrix(camera, near=near, far=far).astype(homo.dtype).T
+    # full float32 precision: GPUs would otherwise round the matmul to TF32 (0.06 px off)
+    return jnp.matmul(homo, projection_matrix(camera, near=near, far=far).astype(homo.dtype).T,
+                      precision=jax.lax.Precision.HIGHEST)
 
 
 def _check_inputs(name: str, clip_pos, tri, resolution) -> tuple[jax.Array, jax.Array, tuple[int, int]]:
@@ -428,10 +430,10 @@ def interpolate(
         idx = tri[jnp.maximum(ids, 0)]  # (H, W, 3)
         corner = a[idx]  # (H, W, 3, C)
         hit = (ids >= 0)[..., None]
-        out = jnp.where(hit, jnp.einsum("hwk,hwkc->hwc", bary, corner), 0.0)
+        out = jnp.where(hit, jnp.einsum("hwk,hwkc->hwc", bary, corner, precision=jax.lax.Precision.HIGHEST), 0.0)
         if not derivatives:
             return out
-        d = jnp.einsum("hwkd,hwkc->hwcd", bgrad, corner)
+        d = jnp.einsum("hwkd,hwkc->hwcd", bgrad, corner, precision=jax.lax.Precision.HIGHEST)
         return out, jnp.where(hit[..., None], d, 0.0)
 
     grad = rast.barycentric_grad if derivatives else None

@@ -119,7 +119,7 @@ def sh_shading(
     coeffs = _check_coeffs("sh_shading", coeffs)
     basis = sh_basis(normals)
     lobe = jnp.asarray(_LOBE, dtype=basis.dtype)
-    return (basis * lobe) @ coeffs.astype(basis.dtype)
+    return jnp.matmul(basis * lobe, coeffs.astype(basis.dtype), precision=jax.lax.Precision.HIGHEST)
 
 
 def sh_constant(radiance: Float[ArrayLike, "C"]) -> Float[Array, "9 C"]:
