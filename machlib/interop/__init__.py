@@ -4,6 +4,10 @@
   DLPack exchange, and torch modules callable from JAX under ``jit``/``vmap``/``grad``.
 * Safe weights (:func:`load_state_dict`, :func:`save_state_dict`): ``.safetensors``, or
   ``torch.load(weights_only=True)``; nothing is ever unpickled.
+* nvdiffrast (:func:`rasterize_nvdiffrast`, :func:`interpolate_nvdiffrast`,
+  :func:`texture_nvdiffrast`, :func:`antialias_nvdiffrast`): the CUDA renderer behind the API and
+  conventions of :mod:`machlib.render`, for machines with an NVIDIA GPU; elsewhere they raise
+  :class:`NvdiffrastMissingError` (see :func:`nvdiffrast_available`).
 * Networks: pix2pixHD (:class:`LocalEnhancer`, :class:`MultiscaleDiscriminator`, losses), the
   learned texture delighter of Make-A-Character §2.4.2 (:class:`Delighter`,
   :func:`delight_learned`, :func:`train_delighter`), and a BiSeNet face parser
@@ -17,6 +21,14 @@ attribute access, and a missing torch raises :class:`TorchMissingError` with the
 
 import importlib
 
+from ._nvdiffrast import (
+    NvdiffrastMissingError,
+    antialias_nvdiffrast,
+    interpolate_nvdiffrast,
+    nvdiffrast_available,
+    rasterize_nvdiffrast,
+    texture_nvdiffrast,
+)
 from ._torch import (
     WEIGHT_SUFFIXES,
     TorchMissingError,
@@ -58,6 +70,8 @@ __all__ = [
     "WEIGHT_SUFFIXES", "TorchMissingError", "jax_device_for", "load_metadata", "load_state_dict",
     "require_torch", "save_state_dict", "to_jax", "to_torch", "torch_available", "torch_device_for",
     "torch_function",
+    "NvdiffrastMissingError", "nvdiffrast_available", "rasterize_nvdiffrast", "interpolate_nvdiffrast",
+    "texture_nvdiffrast", "antialias_nvdiffrast",
     *_LAZY,
 ]
 
