@@ -1,4 +1,4 @@
-"""Command line: ``machlib fit [IMAGE] -o OUT/``.
+"""Command line: ``machlib fit [IMAGE] -o OUT/`` and ``machlib texture [IMAGE] -o OUT/``.
 
 The CLI only parses arguments, shows progress and writes files; the work is done by
 :mod:`machlib.pipeline`. Bad input prints one line ``machlib: error: ...`` and exits with 2;
@@ -20,6 +20,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="machlib", description="Portrait/text → animatable 3D head (Make-A-Character).")
     sub = p.add_subparsers(dest="command", required=True)
     f = sub.add_parser("fit", help="detect dense landmarks and fit head geometry and camera to a portrait")
+    _fit_arguments(f)
+    t = sub.add_parser("texture", help="fit, then extract, delight and complete the face texture (albedo.png)")
+    _fit_arguments(t)
+    t.add_argument("--levels", default="32,128,512,1024",
+                   help="texture resolution hierarchy, comma-separated (default 32,128,512,1024)")
+    t.add_argument("--texture-steps", type=int, default=None, help="Adam steps per texture level (default 120,100,80,60)")
+    t.add_argument("--delighter", help="learned delighter weights (.safetensors); default: SH delighting")
+    for name in ("blush", "eye-shadow", "lipstick"):
+        t.add_argument(f"--{name}", type=float, default=0.0, help=f"{name.replace('-', ' ')} strength in [0, 1] (default 0)")
+    return p
+
+
+def _fit_arguments(f: argparse.ArgumentParser) -> None:
     f.add_argument("image", nargs="?", default=None,
                    help="portrait (JPEG/PNG, RGB); default: the bundled portrait (matplotlib's grace_hopper.jpg)")
     f.add_argument("-o", "--out", default="out", help="output folder (default: out/)")
@@ -30,7 +43,40 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--fov", type=float, default=25.0, help="assumed vertical field of view, degrees (default 25)")
     f.add_argument("--strict", action="store_true", help="fail when the image has more than one face")
     f.add_argument("-q", "--quiet", action="store_true", help="no progress display")
-    return p
+
+
+def _texture_config(args):
+    from ._errors import InputError
+    from .texture import TextureFitConfig
+
+    try:
+        levels = tuple(int(v) for v in str(args.levels).split(","))
+    except ValueError:
+        raise InputError(f"--levels must be comma-separated integers, got {args.levels!r}") from None
+    default = TextureFitConfig()
+    steps = default.steps if len(levels) == len(default.steps) else tuple([100] * len(levels))
+    if args.texture_steps is not None:
+        steps = tuple([args.texture_steps] * len(levels))
+    lrs = default.learning_rates if len(levels) == len(default.learning_rates) else tuple([0.03] * len(levels))
+    if levels and levels[-1] > 4096:
+        raise InputError(f"--levels: the finest level must be at most 4096, got {levels[-1]}")
+    try:
+        config = TextureFitConfig(resolutions=levels, steps=steps, learning_rates=lrs)
+    except ValueError as e:
+        raise InputError(f"--levels/--texture-steps: {e}") from None
+    makeup = {}
+    for name in ("blush", "eye_shadow", "lipstick"):
+        value = getattr(args, name)
+        if not 0.0 <= value <= 1.0:
+            raise InputError(f"--{name.replace('_', '-')} must be in [0, 1], got {value}")
+        if value > 0:
+            makeup[name] = value
+    if args.delighter is not None:
+        from pathlib import Path as _P
+
+        if not _P(args.delighter).is_file():
+            raise InputError(f"--delighter: no such file {args.delighter}")
+    return config, makeup
 
 
 def _fit(args) -> int:
@@ -53,6 +99,7 @@ def _fit(args) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"output {out} exists and is not a folder")
+    texture_setup = _texture_config(args) if args.command == "texture" else None
     t0 = time.perf_counter()
     image = default_portrait() if args.image is None else load_image(args.image)
     template = load_template(args.template, args.landmarks) if args.template else None
@@ -64,14 +111,51 @@ def _fit(args) -> int:
 
         fit = pipeline.fit_portrait(image, template=template, config=config, fov_degrees=args.fov,
                                     strict=args.strict, progress=progress)
-        progress("export")
-        report = pipeline.write_fit_outputs(args.out, fit, extra_timings={"load": load_s})
+        if texture_setup is not None:
+            tex_config, makeup = texture_setup
+            tex = pipeline.texture_portrait(fit, config=tex_config, delighter=args.delighter, makeup=makeup,
+                                            progress=progress)
+            progress("export")
+            report = pipeline.write_texture_outputs(args.out, fit, tex, extra_timings={"load": load_s})
+        else:
+            progress("export")
+            report = pipeline.write_fit_outputs(args.out, fit, extra_timings={"load": load_s})
     rp = report["landmarks"]["reprojection_px"]
     console.print(
         f"[green]done[/green] → {str(args.out).rstrip('/')}/  reprojection mean {rp['mean']:.2f} px, max {rp['max']:.2f} px; "
         f"fit {report['timings']['fit']:.2f} s (+{report['timings']['compile']:.2f} s compile)"
     )
+    if "texture" in report:
+        q = report["texture"]["quality"]["raw"]
+        console.print(f"texture {report['texture']['total_seconds']:.1f} s; face PSNR {q['face_psnr_db']:.1f} dB, "
+                      f"SSIM {q['face_ssim']:.3f}")
     return 0
+
+
+def _enable_compilation_cache() -> None:
+    """Keep XLA's compiled programs on disk between runs (JAX's persistent compilation cache).
+
+    The first run of a command compiles the fit, texture and rendering programs (tens of seconds
+    on a laptop CPU); later runs with the same shapes load them. The cache lives in
+    ``$MACHLIB_CACHE_DIR`` (default ``$XDG_CACHE_HOME/machlib/xla`` or ``~/.cache/machlib/xla``);
+    ``MACHLIB_CACHE_DIR=off`` disables it. Results do not depend on it.
+    """
+    import os
+
+    where = os.environ.get("MACHLIB_CACHE_DIR")
+    if where == "off":
+        return
+    if not where:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        where = os.path.join(base, "machlib", "xla")
+    try:
+        os.makedirs(where, exist_ok=True)
+    except OSError:
+        return  # an unwritable cache directory only costs time
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", where)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,8 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     from ._errors import InputError, MachlibError
 
     args = build_parser().parse_args(argv)
+    _enable_compilation_cache()
     try:
-        if args.command == "fit":
+        if args.command in ("fit", "texture"):
             return _fit(args)
     except InputError as e:
         print(f"machlib: error: {e}", file=sys.stderr)

@@ -38,7 +38,11 @@ from .geometry import (
     template_albedo,
 )
 
-__all__ = ["FitOutput", "fit_portrait", "write_fit_outputs", "fit_report", "overlay_image", "atomic_output_dir"]
+__all__ = [
+    "FitOutput", "fit_portrait", "write_fit_outputs", "fit_report", "overlay_image", "atomic_output_dir",
+    "TextureOutput", "face_mask", "texture_portrait", "relit_image", "texture_report", "write_texture_outputs",
+    "RELIGHT_PRESETS",
+]
 
 
 class FitOutput(NamedTuple):
@@ -230,5 +234,267 @@ def write_fit_outputs(out: str | os.PathLike, fit: FitOutput, *, extra_timings: 
                              background=np.full((384, 384, 3), 235, np.uint8)) for yaw in (0, 35, 90)]
         save_png(tmp / "preview.png", np.concatenate(views, 1))
         report = fit_report(fit, extra_timings={**(extra_timings or {}), "export": time.perf_counter() - t})
+        (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+# --------------------------------------------------------------------------------------------
+# texture stage (paper §2.4): extract → delight → correct and complete
+
+
+class TextureOutput(NamedTuple):
+    """Everything :func:`texture_portrait` computed (textures are float32 sRGB in ``[0, 1]``).
+
+    Attributes:
+        raw: ``(R, R, 3)`` texture extracted by the multi-resolution fit.
+        seen: ``(R, R)`` weight of each texel's observation (0: never seen, to be completed).
+        shading: ``(R, R, 3)`` estimated shading in UV space (linear, mean 1 on seen skin).
+        lighting: ``(9, 3)`` SH radiance coefficients of the portrait's estimated lighting.
+        delit: ``(R, R, 3)`` raw texture with the shading removed.
+        albedo: ``(R, R, 3)`` corrected and completed diffuse albedo.
+        masks: UV masks used by completion, name → ``(R, R)``.
+        face_mask: ``(H, W)`` the portrait's face pixels used by the fit.
+        render_raw: ``(H, W, 4)`` the raw texture rendered in the fitted camera (RGBA).
+        render: ``(H, W, 4)`` the albedo under the estimated lighting in the fitted camera.
+        metrics: face-region PSNR (dB) and SSIM of both renders against the portrait.
+        timings: seconds per step (``compile`` apart; ``level_<R>`` per fit level).
+        delighter: ``"sh"`` or the path of the learned delighter's weights.
+    """
+
+    raw: np.ndarray
+    seen: np.ndarray
+    shading: np.ndarray
+    lighting: np.ndarray
+    delit: np.ndarray
+    albedo: np.ndarray
+    masks: dict
+    face_mask: np.ndarray
+    render_raw: np.ndarray
+    render: np.ndarray
+    metrics: dict
+    timings: dict
+    delighter: str
+
+
+def face_mask(landmarks: Landmarks, size: tuple[int, int]) -> np.ndarray:
+    """``(H, W)`` float32 mask of the face: the filled face oval of the detected landmarks."""
+    from skimage.draw import polygon
+
+    from .geometry import face_oval
+
+    width, height = size
+    pts = np.asarray(landmarks.points)[face_oval()]
+    mask = np.zeros((height, width), np.float32)
+    rr, cc = polygon(pts[:, 1] - 0.5, pts[:, 0] - 0.5, shape=(height, width))
+    mask[rr, cc] = 1.0
+    return mask
+
+
+def _template_region(template: Template, name: str, resolution: int) -> np.ndarray:
+    from PIL import Image
+
+    region = template.regions.get(name)
+    if region is None:
+        return np.zeros((resolution, resolution), np.float32)
+    img = Image.fromarray(np.asarray(region, np.float32), mode="F").resize((resolution, resolution), Image.BILINEAR)
+    return np.clip(np.asarray(img, np.float32), 0.0, 1.0)
+
+
+#: Three SH lights for relit previews: warm key from the upper left, cool key from the right,
+#: and a dim overhead light with a strong rim from behind.
+RELIGHT_PRESETS = {
+    "warm-left": ((-0.7, 0.5, 0.6), (1.3, 1.05, 0.8), 0.12),
+    "cool-right": ((0.8, 0.2, 0.5), (0.7, 0.9, 1.3), 0.15),
+    "top-rim": ((0.0, 1.0, -0.4), (1.2, 1.2, 1.2), 0.12),
+}
+
+
+def texture_portrait(
+    fit: FitOutput,
+    *,
+    config: "TextureFitConfig | None" = None,
+    delighter: str | os.PathLike | None = None,
+    makeup: dict | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> TextureOutput:
+    """Extract, delight, correct and complete the face texture of a fitted portrait (§2.4).
+
+    Args:
+        fit: the output of :func:`fit_portrait`.
+        config: the :class:`~machlib.texture.TextureFitConfig` (default: levels 32→128→512→1024).
+        delighter: path of learned delighter weights (``.safetensors``, see
+            :func:`machlib.interop.load_delighter`); default: SH delighting, no weights needed.
+        makeup: optional make-up strengths ``{"blush": 0.4, "eye_shadow": 0.3, "lipstick": 0.5}``.
+        progress: optional callback called with each step's name as it starts.
+
+    Returns:
+        A :class:`TextureOutput`.
+    """
+    import jax.numpy as jnp
+
+    from .render import render_textured
+    from .texture import (
+        TextureFitConfig,
+        complete_texture,
+        delight_sh,
+        estimate_lighting,
+        fit_texture,
+        normal_map,
+        psnr,
+        ssim,
+        texel_visibility,
+        texture_problem,
+    )
+
+    say = progress or (lambda _: None)
+    config = config or TextureFitConfig()
+    makeup = dict(makeup or {})
+    unknown = set(makeup) - {"blush", "eye_shadow", "lipstick"}
+    if unknown:
+        raise InputError(f"unknown make-up layers {sorted(unknown)}; use blush, eye_shadow, lipstick")
+    timings: dict = {}
+    mesh, camera = fit.result.mesh, fit.result.camera
+    height, width = fit.image.shape[:2]
+    image = fit.image.astype(np.float32) / 255.0
+    res = config.resolutions[-1]
+
+    say("texture: rasterize")
+    t = time.perf_counter()
+    fmask = face_mask(fit.landmarks, (width, height))
+    problem, rast = texture_problem(image, mesh, camera, face_mask=fmask)
+    timings["rasterize"] = time.perf_counter() - t
+
+    say("texture: fit " + "→".join(str(r) for r in config.resolutions))
+    result = fit_texture(problem, config=config)
+    timings["compile"] = result.compile_seconds
+    for r, s in zip(config.resolutions, result.level_seconds):
+        timings[f"level_{r}"] = s
+    raw = np.clip(result.texture, 0.0, 1.0)
+
+    say("texture: visibility")
+    t = time.perf_counter()
+    seen = texel_visibility(mesh, camera, rast, res, pixel_mask=fmask)
+    normals = normal_map(mesh, res)
+    timings["visibility"] = time.perf_counter() - t
+
+    say("texture: delight")
+    t = time.perf_counter()
+    error_prone = np.maximum.reduce([_template_region(fit.template, k, res) for k in ("eyes", "brows", "lips", "nostrils")])
+    skin_weights = seen * (1.0 - error_prone)
+    sh = delight_sh(raw, normals, skin_weights)
+    lighting = sh.coeffs
+    if delighter is None:
+        delit, delighter_name = sh.albedo, "sh"
+    else:
+        from .interop import delight_learned, load_delighter
+
+        delit = np.asarray(delight_learned(raw, load_delighter(delighter)), np.float32)
+        delighter_name = str(delighter)
+        lighting = np.asarray(estimate_lighting(raw, normals, skin_weights, albedo=delit))
+    timings["delight"] = time.perf_counter() - t
+
+    say("texture: complete")
+    t = time.perf_counter()
+    completion = complete_texture(
+        delit, seen > 0.5, landmarks_uv=fit.template.landmark_uv, template=fit.template, **makeup
+    )
+    albedo = np.clip(np.asarray(completion.albedo, np.float32), 0.0, 1.0)
+    timings["complete"] = time.perf_counter() - t
+
+    say("texture: render")
+    t = time.perf_counter()
+    args = (mesh.vertices, mesh.faces, mesh.uv, mesh.faces_uv)
+    # sampled as the fit sampled it (config.filter), so the metrics measure the fit itself
+    render_raw = np.asarray(render_textured(*args, jnp.asarray(raw), camera, filter=config.filter))
+    render = np.asarray(render_textured(*args, jnp.asarray(albedo), camera, lighting=jnp.asarray(lighting),
+                                        filter=config.filter))
+    metrics = {}
+    for name, img in (("raw", render_raw), ("relit_albedo", render)):
+        mask = fmask * (img[..., 3] > 0.999)
+        metrics[name] = {
+            "face_psnr_db": float(psnr(img[..., :3], image, mask=mask)),
+            "face_ssim": float(ssim(img[..., :3], image, mask=mask)),
+        }
+    metrics["face_pixels"] = int(problem.uv.shape[0])
+    metrics["seen_texel_fraction"] = float((seen > 0.5).mean())
+    metrics["ita_degrees"] = float(completion.ita)
+    timings["render"] = time.perf_counter() - t
+    masks = {**{k: np.asarray(v, np.float32) for k, v in completion.masks.items()}, "seen_weight": seen}
+    return TextureOutput(raw, seen, np.asarray(sh.shading), np.asarray(lighting), np.asarray(delit), albedo, masks,
+                         fmask, render_raw, render, metrics, timings, delighter_name)
+
+
+def relit_image(fit: FitOutput, tex: TextureOutput, *, size: int = 384) -> np.ndarray:
+    """Two views (front, three-quarter) × the three :data:`RELIGHT_PRESETS`, as one uint8 image."""
+    import jax.numpy as jnp
+
+    from .render import render_textured, sh_directional
+
+    mesh = fit.result.mesh
+    rows = []
+    for yaw in (0.0, 40.0):
+        cam = orbit_camera(yaw, image_size=(size, size), distance=0.95)
+        row = []
+        for direction, color, ambient in RELIGHT_PRESETS.values():
+            coeffs = sh_directional(jnp.asarray(direction, jnp.float32), jnp.asarray(color, jnp.float32), ambient=ambient)
+            rgba = np.asarray(render_textured(mesh.vertices, mesh.faces, mesh.uv, mesh.faces_uv,
+                                              jnp.asarray(tex.albedo), cam, lighting=coeffs))
+            bg = np.full(rgba.shape[:2] + (3,), 0.16, np.float32)
+            row.append(rgba[..., :3] * rgba[..., 3:] + bg * (1.0 - rgba[..., 3:]))
+        rows.append(np.concatenate(row, 1))
+    return (np.clip(np.concatenate(rows, 0), 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def _masks_image(masks: dict) -> np.ndarray:
+    """Colour-coded masks: red = error-prone regions, green = seen texels, blue = face region."""
+    first = next(iter(masks.values()))
+    zero = np.zeros(np.shape(first), np.float32)
+    rgb = np.stack([masks.get("error", zero), masks.get("seen", zero), 0.6 * np.asarray(masks.get("face", zero))], -1)
+    return (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def _u8(x: np.ndarray) -> np.ndarray:
+    return (np.clip(np.asarray(x, np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def texture_report(fit: FitOutput, tex: TextureOutput, *, extra_timings: dict | None = None) -> dict:
+    """The ``report.json`` of the texture stage: the fit's report plus texture timings and quality."""
+    report = fit_report(fit, extra_timings=extra_timings)
+    report["stage"] = "texture"
+    report["texture"] = {
+        "resolution": int(tex.albedo.shape[0]),
+        "delighter": tex.delighter,
+        "timings": {k: round(float(v), 4) for k, v in tex.timings.items()},
+        "total_seconds": round(float(sum(v for k, v in tex.timings.items())), 4),
+        "quality": tex.metrics,
+        "lighting_sh": np.asarray(tex.lighting).round(5).tolist(),
+    }
+    return report
+
+
+def write_texture_outputs(out: str | os.PathLike, fit: FitOutput, tex: TextureOutput, *,
+                          extra_timings: dict | None = None) -> dict:
+    """Write the texture stage's files into ``out`` atomically: ``albedo.png`` (the completed
+    albedo), ``texture_raw.png`` (RGBA, alpha = seen), ``shading.png``, ``masks.png``,
+    ``head.glb`` (textured with the albedo), ``render_input_view.png`` (RGBA, the albedo under
+    the estimated lighting in the fitted camera), ``relit.png`` and ``report.json``.
+
+    Returns:
+        The report dict.
+    """
+    from .render import linear_to_srgb
+
+    t = time.perf_counter()
+    albedo = _u8(tex.albedo)
+    with atomic_output_dir(out) as tmp:
+        save_png(tmp / "albedo.png", albedo)
+        save_png(tmp / "texture_raw.png", np.concatenate([_u8(tex.raw), _u8(tex.seen[..., None])], -1))
+        save_png(tmp / "shading.png", _u8(np.asarray(linear_to_srgb(0.5 * tex.shading))))
+        save_png(tmp / "masks.png", _masks_image(tex.masks))
+        (tmp / "head.glb").write_bytes(glb_bytes(fit.result.mesh, texture=albedo))
+        save_png(tmp / "render_input_view.png", _u8(tex.render))
+        save_png(tmp / "relit.png", relit_image(fit, tex))
+        (tmp / "camera.json").write_text(json.dumps(camera_dict(fit.result.camera), indent=2) + "\n")
+        report = texture_report(fit, tex, extra_timings={**(extra_timings or {}), "export": time.perf_counter() - t})
         (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
