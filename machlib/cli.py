@@ -25,7 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     _fit_arguments(t)
     t.add_argument("--levels", default="32,128,512,1024",
                    help="texture resolution hierarchy, comma-separated (default 32,128,512,1024)")
-    t.add_argument("--texture-steps", type=int, default=None, help="Adam steps per texture level (default 120,100,80,60)")
+    t.add_argument("--texture-steps", default=None,
+                   help="Adam steps per texture level: one number for every level, or one per level, "
+                        "comma-separated (default 120,100,80,60)")
     t.add_argument("--delighter", help="learned delighter weights (.safetensors); default: SH delighting")
     for name in ("blush", "eye-shadow", "lipstick"):
         t.add_argument(f"--{name}", type=float, default=0.0, help=f"{name.replace('-', ' ')} strength in [0, 1] (default 0)")
@@ -56,7 +58,15 @@ def _texture_config(args):
     default = TextureFitConfig()
     steps = default.steps if len(levels) == len(default.steps) else tuple([100] * len(levels))
     if args.texture_steps is not None:
-        steps = tuple([args.texture_steps] * len(levels))
+        try:
+            steps = tuple(int(v) for v in str(args.texture_steps).split(","))
+        except ValueError:
+            raise InputError(f"--texture-steps must be an integer or comma-separated integers, "
+                             f"got {args.texture_steps!r}") from None
+        if len(steps) == 1:
+            steps = steps * len(levels)
+        elif len(steps) != len(levels):
+            raise InputError(f"--texture-steps: {len(steps)} values for {len(levels)} levels")
     lrs = default.learning_rates if len(levels) == len(default.learning_rates) else tuple([0.03] * len(levels))
     if levels and levels[-1] > 4096:
         raise InputError(f"--levels: the finest level must be at most 4096, got {levels[-1]}")

@@ -170,3 +170,107 @@ def test_atomic_output_dir_respects_umask(tmp_path):
         os.umask(umask)
     assert (tmp_path / "o").stat().st_mode & 0o777 == 0o755
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".o.tmp")]
+
+
+# --------------------------------------------------------------------------------------------
+# machlib texture
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (["--levels", "128,32"], "--levels"),
+        (["--levels", "32,32"], "increase"),
+        (["--levels", "32,abc"], "comma-separated integers"),
+        (["--levels", ""], "comma-separated integers"),
+        (["--levels", "32,8192"], "at most 4096"),
+        (["--texture-steps", "0"], "steps"),
+        (["--lipstick", "2"], "--lipstick"),
+        (["--blush", "-0.1"], "--blush"),
+        (["--eye-shadow", "nan"], "--eye-shadow"),
+        (["--delighter", "no/such/weights.safetensors"], "--delighter"),
+        ([":missing:"], "does not exist"),
+    ],
+    ids=["levels-decreasing", "levels-repeated", "levels-non-numeric", "levels-empty", "levels-too-fine",
+         "texture-steps-0", "lipstick-2", "blush-negative", "eye-shadow-nan", "delighter-missing", "missing-image"],
+)
+def test_texture_bad_input_clear_error_nothing_written(tmp_path, capsys, flags, expected):
+    flags = [str(tmp_path / "nope.jpg") if f == ":missing:" else f for f in flags]
+    out = tmp_path / "out"
+    code = main(["texture", *flags, "-o", str(out), "-q"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith("machlib: error:"), err
+    assert expected in err[0], err[0]
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.tmp")]
+
+
+def test_texture_bad_input_leaves_existing_out_as_it_was(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    for flags in (["--lipstick", "2"], ["--levels", "64,16"], [str(tmp_path / "missing.png")]):
+        assert main(["texture", *flags, "-o", str(out), "-q"]) == 2, flags
+        assert sorted(p.name for p in out.iterdir()) == ["keep.txt"], flags
+        assert (out / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.slow
+def test_texture_default_portrait_writes_everything(tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["texture", "-o", str(out), "-q", "--levels", "32,128", "--texture-steps", "20"])
+    assert code == 0, capsys.readouterr().err
+    names = {p.name for p in out.iterdir()}
+    expected = {"albedo.png", "texture_raw.png", "shading.png", "masks.png", "head.glb", "render_input_view.png",
+                "relit.png", "camera.json", "report.json"}
+    assert expected <= names, expected - names
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.tmp")]
+    portrait = np.asarray(__import__("machlib").default_portrait())
+    h, w = portrait.shape[:2]
+    # the completed albedo at the finest level: RGB, no black texels
+    albedo = Image.open(out / "albedo.png")
+    assert albedo.size == (128, 128) and albedo.mode == "RGB"
+    a = np.asarray(albedo).astype(int)
+    assert a.max(-1).min() >= 8
+    # the raw texture: RGBA, alpha = the seen weight (some texels seen, most of the head not)
+    raw = Image.open(out / "texture_raw.png")
+    assert raw.size == (128, 128) and raw.mode == "RGBA"
+    seen = np.asarray(raw)[..., 3]
+    assert 0.05 < (seen > 127).mean() < 0.6
+    for name in ("shading.png", "masks.png"):
+        img = Image.open(out / name)
+        assert img.size == (128, 128) and img.mode == "RGB", name
+    # the albedo under the estimated lighting in the fitted camera: the portrait's size, alpha =
+    # coverage of the head (background 0, the head's interior 255)
+    render = Image.open(out / "render_input_view.png")
+    assert render.size == (w, h) and render.mode == "RGBA"
+    alpha = np.asarray(render)[..., 3]
+    assert (alpha == 0).any() and (alpha == 255).any()
+    assert 0.05 < (alpha == 255).mean() < 0.9
+    assert alpha[h // 2, w // 2] == 255 and alpha[0, 0] == 0
+    relit = Image.open(out / "relit.png")
+    assert relit.mode == "RGB" and relit.size[0] > relit.size[1] > 0
+    cam = json.loads((out / "camera.json").read_text())
+    assert cam["image_size"] == [w, h] and len(cam["rotation_matrix"]) == 3
+    # the GLB carries the albedo
+    from machlib import load_mesh
+
+    mesh = load_mesh(out / "head.glb")
+    assert mesh.num_faces > 1000
+    report = json.loads((out / "report.json").read_text())
+    assert report["stage"] == "texture"
+    tex = report["texture"]
+    assert tex["resolution"] == 128 and tex["delighter"] == "sh"
+    for k in ("rasterize", "compile", "level_32", "level_128", "visibility", "delight", "complete", "render"):
+        assert tex["timings"][k] >= 0.0, k
+    for k in ("landmarks", "template", "compile", "fit", "export"):
+        assert report["timings"][k] >= 0.0, k
+    q = tex["quality"]
+    for kind in ("raw", "relit_albedo"):
+        assert np.isfinite(q[kind]["face_psnr_db"]) and np.isfinite(q[kind]["face_ssim"]), kind
+        assert 0.0 < q[kind]["face_ssim"] <= 1.0, kind
+    assert q["raw"]["face_psnr_db"] > 20.0
+    assert q["relit_albedo"]["face_psnr_db"] > 12.0
+    assert 0.0 < q["seen_texel_fraction"] < 1.0 and np.isfinite(q["ita_degrees"])
+    assert np.shape(tex["lighting_sh"]) == (9, 3)

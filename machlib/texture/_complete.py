@@ -41,7 +41,7 @@ from ._regions import (
     _blur,
     _dilate,
     _polygon_sdf,
-    _region_masks,
+    _masks_from_sdfs,
     _region_sdfs,
     mirrored,
 )
@@ -396,7 +396,7 @@ def complete_texture(
     eye_shadow: float = 0.0,
     lipstick: float = 0.0,
     iterations: int = 500,
-    tol: float = 1e-4,
+    tol: float = 1e-3,
     seed: int = 0,
 ) -> TextureCompletion:
     """Correct and complete a face texture into a full-head skin albedo (paper §2.4.3).
@@ -444,8 +444,10 @@ def complete_texture(
         transfer: regions whose colour is transferred from the portrait: any of ``"mouth"``,
             ``"brows"``.
         blush, eye_shadow, lipstick: make-up strengths in ``[0, 1]`` (0 = off).
-        iterations, tol: conjugate-gradient limits of the Poisson solves (per pyramid level;
-            ``tol = 1e-4`` leaves errors below ~1/255 at ``R = 1024``).
+        iterations, tol: limits of the (multigrid-preconditioned) conjugate-gradient Poisson
+            solves: at most ``iterations`` steps, relative residual ``tol``. ``tol = 1e-3``
+            leaves every texel within 1/255 of the converged solution at ``R = 1024`` (99 %
+            within 0.001).
         seed: noise seed of the default template albedo.
 
     Returns:
@@ -525,8 +527,9 @@ def _stage_masks(raw, seen, lm, dilate, *, erode_px):
     """Masks of the pipeline and the mean CIELAB colour of the observed skin."""
     R = raw.shape[0]
     seen = ((1.0 - _dilate(1.0 - (seen > 0.5).astype(raw.dtype), erode_px)) > 0.5).astype(raw.dtype)
-    grown = _region_masks(lm, dilate, resolution=R)
-    exact = _region_masks(lm, jnp.zeros_like(dilate), resolution=R)
+    sdf = _region_sdfs(lm, R)
+    grown = _masks_from_sdfs(sdf, R, dilate)
+    exact = _masks_from_sdfs(sdf, R, jnp.zeros_like(dilate))
     face = (exact["face"] > 0.5).astype(raw.dtype)
     error = functools.reduce(jnp.maximum, [grown[k] for k in ("eyes", "brows", "mouth", "nostrils")])
     error = (error > 0.5).astype(raw.dtype)

@@ -11,9 +11,11 @@ exact no-op.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Shaped
 
 from ._regions import (
@@ -78,13 +80,18 @@ def blend_layer(
         raise ValueError(f"blend_layer: base must have shape (H, W, 3), got {base.shape}")
     color = jnp.asarray(color, base.dtype)
     opacity = jnp.asarray(opacity, base.dtype)
+    if opacity.ndim and opacity.shape != base.shape[:2]:
+        raise ValueError(f"blend_layer: opacity must be a scalar or have shape {base.shape[:2]} (H, W), "
+                         f"got {opacity.shape}")
     return _composite(base, color, opacity, mode)
 
 
 def _composite(base, color, opacity, mode):
     mixed = _blend(base, color, mode)
     alpha = opacity[..., None] if opacity.ndim else opacity
-    return jnp.clip(base + alpha * (mixed - base), 0.0, 1.0)
+    # a convex mix of the base and the clipped blend: stays in [0, 1] for bases in [0, 1], and
+    # zero opacity returns the base exactly (even out-of-range values)
+    return base + alpha * (jnp.clip(mixed, 0.0, 1.0) - base)
 
 
 def _gauss(u, v, c, su, sv):
@@ -124,9 +131,9 @@ def makeup(
     blush: Float[ArrayLike, ""] | float = 0.0,
     eye_shadow: Float[ArrayLike, ""] | float = 0.0,
     lipstick: Float[ArrayLike, ""] | float = 0.0,
-    blush_color: Shaped[ArrayLike, "3"] = (0.96, 0.66, 0.66),
-    eye_shadow_color: Shaped[ArrayLike, "3"] = (0.62, 0.48, 0.56),
-    lipstick_color: Shaped[ArrayLike, "3"] = (0.72, 0.12, 0.22),
+    blush_color: Shaped[ArrayLike, "3"] | Sequence[float] = (0.96, 0.66, 0.66),
+    eye_shadow_color: Shaped[ArrayLike, "3"] | Sequence[float] = (0.62, 0.48, 0.56),
+    lipstick_color: Shaped[ArrayLike, "3"] | Sequence[float] = (0.72, 0.12, 0.22),
 ) -> Float[Array, "R R 3"]:
     """Add blush, eye shadow and lipstick to a UV-space albedo.
 
@@ -162,6 +169,12 @@ def makeup(
     if not jnp.issubdtype(albedo.dtype, jnp.floating):
         albedo = albedo.astype(jnp.float32)
     lm = _check_landmarks(fn, landmarks_uv).astype(albedo.dtype)
+    for name, v in (("blush", blush), ("eye_shadow", eye_shadow), ("lipstick", lipstick)):
+        if isinstance(v, jax.core.Tracer):
+            continue  # traced (under jit/grad): the caller's responsibility
+        v = np.asarray(v)
+        if v.shape != () or not 0.0 <= float(v) <= 1.0:
+            raise ValueError(f"{fn}: {name} must be a number in [0, 1], got {v.tolist()!r}")
     colors = []
     for name, c in (("blush_color", blush_color), ("eye_shadow_color", eye_shadow_color),
                     ("lipstick_color", lipstick_color)):
@@ -174,6 +187,6 @@ def makeup(
     out = _composite(albedo, colors[0], jnp.asarray(blush, dt) * b_mask, "multiply")
     out = _composite(out, colors[1], jnp.asarray(eye_shadow, dt) * s_mask, "multiply")
     out = _composite(out, colors[2], jnp.asarray(lipstick, dt) * l_mask, "soft_light")
-    # exact no-op at zero strength (the clip above may move out-of-range inputs)
-    off = (jnp.asarray(blush) == 0) & (jnp.asarray(eye_shadow) == 0) & (jnp.asarray(lipstick) == 0)
-    return jnp.where(off, albedo, out)
+    # zero opacity leaves a texel exactly as it was, so zero strengths are a no-op; no switch on
+    # the strengths here, so their gradient at 0 is the true one
+    return out
