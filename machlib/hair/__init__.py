@@ -1,4 +1,5 @@
-"""Strand hair (Make-A-Character §2.5): strand containers and strand file I/O.
+"""Strand hair (Make-A-Character §2.5): strand containers, strand file I/O, strand growth and a
+procedural hairstyle library.
 
 What exists now:
 
@@ -8,13 +9,21 @@ What exists now:
   :func:`resample_strands`;
 * file formats: USC-HairSalon ``.data`` (:func:`read_hair_data`, :func:`write_hair_data`), Cem
   Yuksel's ``.hair`` (:func:`read_cem_hair`, :func:`write_cem_hair`), USD ``BasisCurves`` as ASCII
-  ``.usda`` (:func:`write_usd_curves`), and glTF ``LINES`` arrays (:func:`strands_to_gltf_lines`).
+  ``.usda`` (:func:`write_usd_curves`), and glTF ``LINES`` arrays (:func:`strands_to_gltf_lines`);
+* growth: roots on the template's scalp region (:func:`scalp_roots`), a signed distance grid of
+  the head for collision (:class:`HeadSDF`, :func:`head_sdf_grid`, :func:`sdf_lookup`), and an
+  RK2 integrator of a direction field, vmapped over strands under ``jit`` (:func:`grow_strands`);
+* styles: :class:`HairStyle` with the tagged presets :data:`HAIR_STYLES` (bald, buzz cut, pixie,
+  bob, long straight, long curly, wavy, ponytail, bun, afro), :func:`find_styles` for text
+  matching, :func:`grow_style`, and hair colour from melanin (:func:`hair_color`,
+  :data:`HAIR_COLORS`).
 
 Positions are metres in head space (+y up, +z out of the face; see :doc:`/conventions`); colours
-are linear RGB; thickness is a diameter in metres. Orientation maps, 3D fields, strand growth and
-the hairstyle library are planned (see :doc:`/hair`).
+are linear RGB; thickness is a diameter in metres. Orientation maps, image-guided styles and
+clean-up are planned (see :doc:`/hair`).
 """
 
+from ._growth import HeadSDF, ScalpSamples, grow_strands, head_sdf_grid, scalp_roots, sdf_lookup
 from ._io import (
     read_cem_hair,
     read_hair_data,
@@ -23,6 +32,7 @@ from ._io import (
     write_hair_data,
     write_usd_curves,
 )
+from ._styles import HAIR_COLORS, HAIR_STYLES, HairStyle, find_styles, grow_style, hair_color
 from ._strands import (
     DEFAULT_HAIR_COLOR,
     DEFAULT_HAIR_WIDTH,
@@ -37,4 +47,6 @@ __all__ = [
     "strands_from_list",
     "read_hair_data", "write_hair_data", "read_cem_hair", "write_cem_hair", "write_usd_curves",
     "strands_to_gltf_lines",
+    "ScalpSamples", "scalp_roots", "HeadSDF", "head_sdf_grid", "sdf_lookup", "grow_strands",
+    "HairStyle", "HAIR_STYLES", "find_styles", "grow_style", "hair_color", "HAIR_COLORS",
 ]

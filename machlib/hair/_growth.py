@@ -1,0 +1,547 @@
+"""Strand growth: scalp roots, a grid signed distance to the head, and an RK2 strand integrator.
+
+Positions are metres in head space (+y up, +z out of the face; see :doc:`/conventions`). Roots
+are sampled on the scalp region of the template's UV layout and placed on the head mesh (the
+template or a fitted head with the template's topology) by barycentric interpolation. Collision
+uses :class:`HeadSDF`, a signed distance grid of the mesh built once by :func:`head_sdf_grid`
+(numpy/scipy) and looked up trilinearly in JAX (:func:`sdf_lookup`, differentiable).
+:func:`grow_strands` integrates a direction field with the midpoint rule (RK2), vmapped over
+strands under ``jit``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
+from scipy import ndimage
+from scipy.spatial import cKDTree
+
+from .._mesh import Mesh, vertex_normals
+
+__all__ = [
+    "ScalpSamples", "scalp_roots", "HeadSDF", "head_sdf_grid", "sdf_lookup", "grow_strands",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Scalp roots
+
+
+class ScalpSamples(NamedTuple):
+    """Root samples on the scalp (the result of :func:`scalp_roots`).
+
+    Attributes:
+        points: ``(n, 3)`` root positions in metres, head space, on the mesh surface.
+        normals: ``(n, 3)`` unit outward surface normals at the roots (interpolated vertex
+            normals).
+        uv: ``(n, 2)`` texture coordinates of the roots (origin top-left, ``v`` down).
+    """
+
+    points: Array
+    normals: Array
+    uv: Array
+
+
+def _resolve_geometry(geometry, template, owner: str):
+    """(mesh, template) from a Template, a Mesh or anything with a ``.mesh`` (GeometryResult)."""
+    from ..geometry import Template, default_template
+
+    if isinstance(geometry, Template):
+        return geometry.mesh, geometry
+    mesh = getattr(geometry, "mesh", geometry)
+    if not isinstance(mesh, Mesh):
+        raise ValueError(
+            f"{owner}: geometry must be a Template, a Mesh or a result with a .mesh, got {type(geometry).__name__}"
+        )
+    template = default_template() if template is None else template
+    if np.shape(mesh.faces_uv) != np.shape(template.mesh.faces_uv):
+        raise ValueError(
+            f"{owner}: the mesh must have the template's topology ({np.shape(template.mesh.faces)[0]} faces), "
+            f"got {np.shape(mesh.faces)[0]} faces"
+        )
+    return mesh, template
+
+
+def _scalp_faces(mesh: Mesh, scalp: np.ndarray, threshold: float) -> np.ndarray:
+    """Per-face sampling weight: 3D area where the scalp mask at the face's UV centroid passes."""
+    from ..geometry import decode
+
+    v = np.asarray(mesh.vertices, np.float64)
+    f = np.asarray(mesh.faces)
+    tri = v[f]
+    area = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
+    centroid_uv = np.asarray(mesh.uv, np.float64)[np.asarray(mesh.faces_uv)].mean(1)
+    m = np.asarray(decode(jnp.asarray(scalp, jnp.float32)[..., None], jnp.asarray(centroid_uv, jnp.float32)))[:, 0]
+    return np.where(m >= threshold, area, 0.0)
+
+
+def scalp_roots(
+    key: PRNGKeyArray,
+    geometry,
+    n: int,
+    *,
+    template=None,
+    threshold: float = 0.5,
+) -> ScalpSamples:
+    """Sample ``n`` hair roots uniformly by area on the scalp of a head.
+
+    The scalp is the template's UV-space region mask ``regions["scalp"]`` (for the default
+    template: above a hairline across the top of the forehead, down at the temples, above and
+    behind the ears and across the nape). A mesh face belongs to the scalp where the mask at its
+    UV centroid is at least ``threshold``. Faces are drawn with probability proportional to
+    their 3D area, then a point uniformly inside the face; its position, normal and UV are the
+    barycentric interpolation of the face's corners, so roots lie exactly on the mesh and follow
+    a fitted head.
+
+    Args:
+        key: JAX PRNG key; the same key gives the same roots.
+        geometry: a :class:`~machlib.geometry.Template`, a fitted :class:`~machlib.Mesh` with the
+            template's topology, or a :class:`~machlib.geometry.GeometryResult` (its ``.mesh``).
+        n: number of roots, ``≥ 0``.
+        template: the template whose scalp mask applies to a fitted mesh (default:
+            :func:`~machlib.geometry.default_template`); ignored when ``geometry`` is a template.
+        threshold: scalp mask level in ``(0, 1]`` that counts as scalp.
+
+    Returns:
+        :class:`ScalpSamples` with ``points``, ``normals`` (float32) and ``uv``.
+
+    Raises:
+        ValueError: ``n`` negative or not an int, a bad ``threshold``, a mesh with another
+            topology, or a template without a ``scalp`` region.
+
+    Example:
+        >>> import jax
+        >>> from machlib.geometry import default_template
+        >>> from machlib.hair import scalp_roots
+        >>> r = scalp_roots(jax.random.key(0), default_template(), 100)
+        >>> front = r.points[:, 2] > 0.06
+        >>> r.points.shape, bool((r.points[front, 1] > 0.03).all())   # above the brows
+        ((100, 3), True)
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"scalp_roots: n must be an int >= 0, got {n!r}")
+    if not 0.0 < float(threshold) <= 1.0:
+        raise ValueError(f"scalp_roots: threshold must be in (0, 1], got {threshold!r}")
+    mesh, template = _resolve_geometry(geometry, template, "scalp_roots")
+    if "scalp" not in template.regions:
+        raise ValueError(f"scalp_roots: template {template.name!r} has no 'scalp' region mask")
+    weights = _scalp_faces(mesh, np.asarray(template.regions["scalp"]), float(threshold))
+    if weights.sum() <= 0:
+        raise ValueError("scalp_roots: no mesh face lies on the scalp region")
+    v = jnp.asarray(mesh.vertices, jnp.float32)
+    f = jnp.asarray(mesh.faces, jnp.int32)
+    vn = vertex_normals(v, f)
+    return _sample_faces(
+        key, v, vn, f, jnp.asarray(mesh.uv, jnp.float32), jnp.asarray(mesh.faces_uv, jnp.int32),
+        jnp.asarray(weights / weights.sum(), jnp.float32), int(n),
+    )
+
+
+@eqx.filter_jit
+def _sample_faces(key, v, vn, f, uv, fuv, p, n):
+    kf, kb = jax.random.split(key)
+    face = jax.random.choice(kf, p.shape[0], (n,), p=p)
+    r = jax.random.uniform(kb, (n, 2), dtype=v.dtype)
+    s = jnp.sqrt(r[:, 0])
+    w = jnp.stack([1.0 - s, s * (1.0 - r[:, 1]), s * r[:, 1]], 1)  # uniform in the triangle
+    pts = jnp.einsum("nk,nkc->nc", w, v[f[face]])
+    nrm = jnp.einsum("nk,nkc->nc", w, vn[f[face]])
+    nrm = nrm / jnp.maximum(jnp.linalg.norm(nrm, axis=1, keepdims=True), 1e-12)
+    tex = jnp.einsum("nk,nkc->nc", w, uv[fuv[face]])
+    return ScalpSamples(pts, nrm, tex)
+
+
+# ---------------------------------------------------------------------------------------------
+# Signed distance grid
+
+
+class HeadSDF(eqx.Module):
+    """A signed distance grid of a closed head mesh (negative inside), for collision.
+
+    Build it once with :func:`head_sdf_grid` and look it up with :func:`sdf_lookup`.
+
+    Attributes:
+        values: ``(X, Y, Z)`` float32 signed distances in metres at the grid nodes.
+        origin: ``(3,)`` head-space position of node ``(0, 0, 0)``.
+        spacing: node spacing in metres (static).
+    """
+
+    values: Float[Array, "X Y Z"]
+    origin: Float[Array, "3"]
+    spacing: float = eqx.field(static=True)
+
+
+def _closest_on_triangles(p, a, b, c):
+    """Closest points of triangles abc to points p (all (N, 3) float64), region by region."""
+    ab, ac, ap = b - a, c - a, p - a
+    d1, d2 = np.sum(ab * ap, 1), np.sum(ac * ap, 1)
+    bp = p - b
+    d3, d4 = np.sum(ab * bp, 1), np.sum(ac * bp, 1)
+    cp = p - c
+    d5, d6 = np.sum(ab * cp, 1), np.sum(ac * cp, 1)
+    va = d3 * d6 - d5 * d4
+    vb = d5 * d2 - d1 * d6
+    vc = d1 * d4 - d3 * d2
+    den = np.where(np.abs(va + vb + vc) > 1e-300, va + vb + vc, 1.0)
+    out = a + (vb / den)[:, None] * ab + (vc / den)[:, None] * ac  # interior
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_ab = d1 / (d1 - d3)
+        t_ac = d2 / (d2 - d6)
+        t_bc = (d4 - d3) / ((d4 - d3) + (d5 - d6))
+    cond = [
+        (d1 <= 0) & (d2 <= 0), (d3 >= 0) & (d4 <= d3), (d6 >= 0) & (d5 <= d6),
+        (vc <= 0) & (d1 >= 0) & (d3 <= 0), (vb <= 0) & (d2 >= 0) & (d6 <= 0),
+        (va <= 0) & ((d4 - d3) >= 0) & ((d5 - d6) >= 0),
+    ]
+    vals = [a, b, c, a + t_ab[:, None] * ab, a + t_ac[:, None] * ac, b + t_bc[:, None] * (c - b)]
+    for m, val in reversed(list(zip(cond, vals))):  # first matching region wins
+        out = np.where(m[:, None], val, out)
+    return out
+
+
+def head_sdf_grid(mesh: Mesh, *, spacing: float = 0.004, margin: float = 0.03) -> HeadSDF:
+    """Build the signed distance grid of a closed mesh (numpy and scipy; run once per head).
+
+    Within three nodes of the surface, the unsigned distance of a node is the exact distance to
+    the nearest of the faces of its 4 nearest surface samples (samples at most ``spacing / 3``
+    apart); farther out it is a Euclidean distance transform of that shell (approximate, only
+    used away from the head). The sign comes from a flood
+    fill: nodes more than half a ``spacing`` (plus the sample gap) from the surface that connect to the grid's corner
+    are outside, the other far nodes inside; nodes in the thin band around the surface take the
+    side of their closest face's normal.
+
+    Args:
+        mesh: a closed :class:`~machlib.Mesh` with outward counter-clockwise faces (the template
+            or a fitted head).
+        spacing: node spacing in metres, ``> 0``.
+        margin: extra space around the mesh's bounding box in metres, ``≥ 0``; outside the grid
+            :func:`sdf_lookup` adds the distance to the grid box.
+
+    Returns:
+        The :class:`HeadSDF`.
+
+    Raises:
+        ValueError: non-positive ``spacing``, negative ``margin`` or a grid of more than 2·10⁷
+            nodes.
+
+    Example:
+        >>> import numpy as np
+        >>> from machlib import Mesh
+        >>> from machlib.hair import head_sdf_grid, sdf_lookup
+        >>> v = np.array([[1., 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]])
+        >>> f = np.array([[0, 2, 4], [2, 1, 4], [1, 3, 4], [3, 0, 4],
+        ...               [2, 0, 5], [1, 2, 5], [3, 1, 5], [0, 3, 5]])    # an octahedron
+        >>> sdf = head_sdf_grid(Mesh(v, f, np.zeros((1, 2)), np.zeros_like(f)), spacing=0.1)
+        >>> d = sdf_lookup(sdf, np.array([[0.5, 0.2, 0.1], [0., 0, 0], [2, 0, 0]]))
+        >>> round(float(d[0]), 2)                 # near the surface: (1 − 0.8) / √3 ≈ 0.115
+        -0.12
+        >>> bool(d[1] < -0.4), bool(d[2] > 0.9)  # far inside and far outside: approximate
+        (True, True)
+    """
+    if not float(spacing) > 0:
+        raise ValueError(f"head_sdf_grid: spacing must be > 0, got {spacing!r}")
+    if not float(margin) >= 0:
+        raise ValueError(f"head_sdf_grid: margin must be >= 0, got {margin!r}")
+    v = np.asarray(mesh.vertices, np.float64)
+    f = np.asarray(mesh.faces, np.int64)
+    lo, hi = v.min(0) - margin, v.max(0) + margin
+    shape = tuple(int(k) for k in np.ceil((hi - lo) / spacing).astype(int) + 1)
+    if int(np.prod(shape)) > 20_000_000:
+        raise ValueError(f"head_sdf_grid: a grid of {shape} nodes is too large; raise spacing")
+    axes = [lo[i] + spacing * np.arange(shape[i]) for i in range(3)]
+    nodes = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
+    tri = v[f]
+    # surface samples no farther apart than ~spacing / 3 (a barycentric grid of m steps per face)
+    edge = np.max(np.linalg.norm(tri - np.roll(tri, 1, axis=1), axis=2), axis=1)
+    steps = np.clip(np.ceil(edge / (spacing / 3.0)), 1, 32).astype(np.int64)
+    samples, sample_face = [v], [np.zeros(len(v), np.int64)]
+    vert_face = sample_face[0]
+    vert_face[f[:, 0]] = np.arange(len(f))
+    for m in np.unique(steps):
+        ij = np.array([(i, j) for i in range(m + 1) for j in range(m + 1 - i)], np.float64) / m
+        bary = np.concatenate([1.0 - ij.sum(1, keepdims=True), ij], 1)
+        sel = np.flatnonzero(steps == m)
+        samples.append(np.einsum("sk,fkc->fsc", bary, tri[sel]).reshape(-1, 3))
+        sample_face.append(np.repeat(sel, len(bary)))
+    samples, sample_face = np.concatenate(samples), np.concatenate(sample_face)
+    gap = float(np.max(edge / steps))  # bound on a node's distance error before the exact step
+    # exact distances only near the surface: the voxels that hold samples, dilated by 3 nodes;
+    # farther nodes get a Euclidean distance transform of that shell (approximate, > 2 spacings)
+    cell = np.clip(np.floor((samples - lo) / spacing).astype(np.int64), 0, np.array(shape) - 1)
+    near = np.zeros(shape, bool)
+    near[cell[:, 0], cell[:, 1], cell[:, 2]] = True
+    near = ndimage.binary_dilation(near, iterations=3)
+    near_idx = np.flatnonzero(near.reshape(-1))
+    pn = nodes[near_idx]
+    _, idx = cKDTree(samples).query(pn, k=4)
+    best = np.full(len(pn), np.inf)
+    closest = np.zeros_like(pn)
+    fn = np.zeros_like(pn)
+    for k in range(idx.shape[1]):
+        t = tri[sample_face[idx[:, k]]]
+        q = _closest_on_triangles(pn, t[:, 0], t[:, 1], t[:, 2])
+        d = np.linalg.norm(pn - q, axis=1)
+        better = d < best
+        best = np.where(better, d, best)
+        closest = np.where(better[:, None], q, closest)
+        fn = np.where(better[:, None], np.cross(t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]), fn)
+    edt = ndimage.distance_transform_edt(~near) * spacing
+    dist = (edt + 2.0 * spacing).reshape(-1)
+    dist[near_idx] = best
+    band_sign = np.ones(len(nodes))
+    band_sign[near_idx] = np.where(np.sum((pn - closest) * fn, 1) >= 0, 1.0, -1.0)
+    band = (dist < 0.5 * spacing + gap).reshape(shape)
+    labels, _ = ndimage.label(~band)
+    outside = labels == labels[0, 0, 0]
+    sign = np.where(band, band_sign.reshape(shape), np.where(outside, 1.0, -1.0))
+    values = (sign * dist.reshape(shape)).astype(np.float32)
+    return HeadSDF(jnp.asarray(values), jnp.asarray(lo, jnp.float32), float(spacing))
+
+
+def _safe_norm(x, axis=-1):
+    n2 = jnp.sum(x * x, axis=axis)
+    ok = n2 > 0
+    return jnp.where(ok, jnp.sqrt(jnp.where(ok, n2, 1.0)), 0.0)
+
+
+def _lookup(sdf: HeadSDF, p):
+    """Trilinear SDF at one point (3,), plus the distance to the grid box outside it."""
+    vals = sdf.values
+    dtype = jnp.result_type(p.dtype, jnp.float32)
+    vals = vals.astype(dtype)
+    size = jnp.asarray(vals.shape, dtype) - 1.0
+    g = (p - sdf.origin.astype(dtype)) / sdf.spacing
+    gc = jnp.clip(g, 0.0, size)
+    i0 = jnp.clip(jnp.floor(gc), 0.0, size - 1.0)
+    fr = gc - i0
+    i = i0.astype(jnp.int32)
+    c = jax.lax.dynamic_slice(vals, (i[0], i[1], i[2]), (2, 2, 2))
+    cx = c[0] * (1 - fr[0]) + c[1] * fr[0]
+    cy = cx[0] * (1 - fr[1]) + cx[1] * fr[1]
+    v = cy[0] * (1 - fr[2]) + cy[1] * fr[2]
+    return v + _safe_norm((g - gc) * sdf.spacing)
+
+
+def sdf_lookup(sdf: HeadSDF, points: Float[ArrayLike, "N 3"]) -> Float[Array, " N"]:
+    """Signed distance (metres, negative inside) at points, by trilinear interpolation.
+
+    Differentiable in ``points`` (piecewise-trilinear inside the grid); outside the grid the
+    distance to the grid box is added to the border value. jit- and vmap-safe; computes in the
+    points' float dtype (float64 under x64).
+
+    Args:
+        sdf: the :class:`HeadSDF` from :func:`head_sdf_grid`.
+        points: ``(N, 3)`` head-space positions in metres.
+
+    Returns:
+        ``(N,)`` signed distances.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from machlib.hair import HeadSDF, sdf_lookup
+        >>> ax = jnp.arange(5.0) * 0.1 - 0.2                 # a plane x = 0 on a 5³ grid
+        >>> sdf = HeadSDF(jnp.broadcast_to(ax[:, None, None], (5, 5, 5)), jnp.full(3, -0.2), 0.1)
+        >>> [round(float(d), 3) for d in sdf_lookup(sdf, jnp.array([[0.05, 0, 0], [0.5, 0, 0]]))]
+        [0.05, 0.5]
+    """
+    points = jnp.asarray(points)
+    if points.ndim != 2 or points.shape[-1] != 3:
+        raise ValueError(f"sdf_lookup: points must have shape (N, 3), got {points.shape}")
+    if not jnp.issubdtype(points.dtype, jnp.floating):
+        points = points.astype(jnp.float32)
+    return jax.vmap(lambda p: _lookup(sdf, p))(points)
+
+
+def _push_out(sdf: HeadSDF, p, clearance, iters: int = 3):
+    """Move a point out of the head along the SDF gradient until it is ``clearance`` outside."""
+    val_grad = jax.value_and_grad(lambda q: _lookup(sdf, q))
+
+    def body(_, q):
+        d, g = val_grad(q)
+        gn = _safe_norm(g)
+        ok = gn > 0
+        unit = jnp.where(ok, g / jnp.where(ok, gn, 1.0), 0.0)
+        return jnp.where(d < clearance, q + (clearance - d) * unit, q)
+
+    return jax.lax.fori_loop(0, iters, body, p)
+
+
+# ---------------------------------------------------------------------------------------------
+# Integrator
+
+_SLIDE = 0.01  # within this distance (m) of the head, strands slide along it
+
+
+def _unit(x, eps=1e-12):
+    n = _safe_norm(x)[..., None]
+    return jnp.where(n > eps, x / jnp.where(n > eps, n, 1.0), 0.0)
+
+
+def _grow_one(root, normal, length, phase, field, occupancy, sdf, params, n_points):
+    gravity, clearance, radius, period, helix = params
+    h = length / (n_points - 1)
+    down = jnp.array([0.0, -1.0, 0.0], root.dtype)
+
+    def direction(p, s, prev):
+        d = _unit(field(p, root, normal, s) + gravity * down)
+        if sdf is not None:  # near the head, drop the inward part: strands slide along it
+            dist, g = jax.value_and_grad(lambda q: _lookup(sdf, q))(p)
+            n = _unit(g)
+            inward = jnp.minimum(jnp.sum(d * n), 0.0)
+            d = _unit(d - jnp.where(dist < _SLIDE, inward, 0.0) * n)
+        return jnp.where(_safe_norm(d) > 0, d, prev)
+
+    def step(carry, _):
+        p, s, prev, alive = carry
+        d1 = direction(p, s, prev)
+        d2 = direction(p + 0.5 * h * d1, s + 0.5 * h, d1)
+        q = p + h * d2
+        if sdf is not None:
+            q = _push_out(sdf, q, clearance)
+        inside = occupancy(q) > 0 if occupancy is not None else True
+        go = alive & inside
+        q = jnp.where(go, q, p)
+        moved = _unit(q - p)
+        prev = jnp.where(_safe_norm(moved) > 0, moved, prev)
+        s = s + jnp.where(go, _safe_norm(q - p), 0.0)
+        return (q, s, prev, go), (q, s)
+
+    init = (root, jnp.zeros((), root.dtype), normal, jnp.asarray(True))
+    _, (pts, arc) = jax.lax.scan(step, init, None, length=n_points - 1)
+    pts = jnp.concatenate([root[None], pts], 0)
+    arc = jnp.concatenate([jnp.zeros((1,), root.dtype), arc])
+    # curl: a helical (or planar, helix = 0) offset around the grown strand, in a frame carried
+    # along the strand; it fades in over the first 1.5 cm so the root stays on the scalp
+    seg = pts[1:] - pts[:-1]
+    tang = jnp.concatenate([seg, seg[-1:]], 0)
+
+    def frame(e1, t):
+        tu = _unit(t)
+        e = e1 - jnp.sum(e1 * tu) * tu
+        e = jnp.where(_safe_norm(e) > 1e-6, _unit(e), e1)
+        return e, e
+
+    ref = jnp.where(jnp.abs(normal[1]) < 0.9, jnp.array([0.0, 1.0, 0.0]), jnp.array([1.0, 0.0, 0.0])).astype(root.dtype)
+    e0 = _unit(jnp.cross(normal, ref))
+    _, e1 = jax.lax.scan(frame, e0, tang)
+    e2 = _unit(jnp.cross(_unit(tang), e1))
+    ang = 2.0 * jnp.pi * arc / period + phase
+    ramp = jnp.clip(arc / 0.015, 0.0, 1.0)
+    ramp = ramp * ramp * (3.0 - 2.0 * ramp)
+    off = (radius * ramp)[:, None] * (jnp.cos(ang)[:, None] * e1 + helix * jnp.sin(ang)[:, None] * e2)
+    pts = pts + off
+    if sdf is not None:
+        rest = jax.vmap(lambda q: _push_out(sdf, q, clearance, iters=8))(pts[1:])
+        pts = jnp.concatenate([root[None], rest], 0)
+    return pts
+
+
+@eqx.filter_jit
+def _grow_batch(roots, normals, lengths, phases, field, occupancy, sdf, params, n_points):
+    return jax.vmap(
+        lambda r, nr, ln, ph: _grow_one(r, nr, ln, ph, field, occupancy, sdf, params, n_points)
+    )(roots, normals, lengths, phases)
+
+
+def grow_strands(
+    roots: Float[ArrayLike, "S 3"],
+    normals: Float[ArrayLike, "S 3"],
+    field: Callable,
+    *,
+    length: float | Float[ArrayLike, " S"],
+    n_points: int = 64,
+    gravity: float = 0.0,
+    curl_radius: float = 0.0,
+    curl_period: float = 0.02,
+    curl_helix: float = 1.0,
+    phases: Float[ArrayLike, " S"] | None = None,
+    sdf: HeadSDF | None = None,
+    clearance: float = 0.002,
+    occupancy: Callable | None = None,
+) -> Float[Array, "S n_points 3"]:
+    """Grow strands from roots by integrating a direction field (RK2, vmapped, jit-compiled).
+
+    Each strand takes ``n_points − 1`` midpoint (RK2) steps of length ``length / (n_points − 1)``
+    along the unit vector of ``field(p, root, normal, s) + gravity · (0, −1, 0)``, where ``s`` is
+    the arc length grown so far. After each step the point is pushed out of the head along the
+    SDF gradient until it is ``clearance`` outside; within 1 cm of the head the inward part of
+    the direction is removed first, so strands slide along the head instead of piling up. A
+    strand stops at the first step that would leave the ``occupancy`` region; its remaining
+    points repeat its tip. Then a curl offset of radius ``curl_radius`` and period
+    ``curl_period`` (metres of arc length) is added around the strand, fading in over its first
+    1.5 cm; ``curl_helix = 1`` gives a circular helix (curly, coily), ``0`` a planar wave (wavy).
+    The points are pushed out of the head once more; the root is kept exactly.
+
+    ``field`` and ``occupancy`` are hashable callables (functions or ``equinox`` modules);
+    ``jit`` recompiles for a new function, not for new array leaves of a module.
+
+    Args:
+        roots: ``(S, 3)`` root positions in metres, head space.
+        normals: ``(S, 3)`` unit outward normals at the roots (the direction before the first
+            step, and the curl frame's reference).
+        field: ``field(p (3,), root (3,), normal (3,), s ()) -> (3,)`` unnormalised direction.
+        length: strand length in metres, one for all or ``(S,)``, ``> 0``.
+        n_points: points per strand, ``≥ 2``.
+        gravity: weight of the downward direction added to the field.
+        curl_radius: curl offset radius in metres, ``≥ 0`` (``0``: straight).
+        curl_period: curl period in metres of arc length, ``> 0``.
+        curl_helix: ``0`` (planar wave) … ``1`` (circular helix).
+        phases: ``(S,)`` curl phases in radians (default zeros).
+        sdf: the head's :class:`HeadSDF`; ``None`` turns collision off.
+        clearance: distance in metres that points keep outside the head.
+        occupancy: ``occupancy(p (3,)) -> ()``, positive where hair may grow; ``None``: everywhere.
+
+    Returns:
+        ``(S, n_points, 3)`` strand points, root first, in the roots' float dtype.
+
+    Raises:
+        ValueError: mismatched shapes or a bad option value.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from machlib.hair import grow_strands
+        >>> up = lambda p, root, normal, s: normal       # grow straight along the normal
+        >>> pts = grow_strands(jnp.zeros((2, 3)), jnp.array([[0., 1, 0], [1, 0, 0]]), up,
+        ...                    length=0.1, n_points=5)
+        >>> pts.shape, round(float(pts[0, -1, 1]), 4), round(float(pts[1, -1, 0]), 4)
+        ((2, 5, 3), 0.1, 0.1)
+    """
+    roots = jnp.asarray(roots)
+    if not jnp.issubdtype(roots.dtype, jnp.floating):
+        roots = roots.astype(jnp.float32)
+    normals = jnp.asarray(normals, roots.dtype)
+    if roots.ndim != 2 or roots.shape[-1] != 3 or normals.shape != roots.shape:
+        raise ValueError(
+            f"grow_strands: roots and normals must both have shape (S, 3), got {roots.shape} and {normals.shape}"
+        )
+    if isinstance(n_points, bool) or not isinstance(n_points, (int, np.integer)) or n_points < 2:
+        raise ValueError(f"grow_strands: n_points must be an int >= 2, got {n_points!r}")
+    if not callable(field) or (occupancy is not None and not callable(occupancy)):
+        raise ValueError("grow_strands: field and occupancy must be callables")
+    s = roots.shape[0]
+    lengths = jnp.asarray(length, roots.dtype)
+    lengths = jnp.broadcast_to(lengths, (s,)) if lengths.ndim == 0 else lengths
+    if lengths.shape != (s,):
+        raise ValueError(f"grow_strands: length must be a scalar or shape ({s},), got {lengths.shape}")
+    if s and not bool(jnp.all(lengths > 0)):
+        raise ValueError("grow_strands: every length must be > 0")
+    if not float(curl_radius) >= 0 or not float(curl_period) > 0 or not 0.0 <= float(curl_helix) <= 1.0:
+        raise ValueError(
+            f"grow_strands: need curl_radius >= 0, curl_period > 0 and 0 <= curl_helix <= 1, "
+            f"got {curl_radius!r}, {curl_period!r}, {curl_helix!r}"
+        )
+    if not float(clearance) >= 0:
+        raise ValueError(f"grow_strands: clearance must be >= 0, got {clearance!r}")
+    phases = jnp.zeros((s,), roots.dtype) if phases is None else jnp.asarray(phases, roots.dtype)
+    if phases.shape != (s,):
+        raise ValueError(f"grow_strands: phases must have shape ({s},), got {phases.shape}")
+    if s == 0:
+        return jnp.zeros((0, int(n_points), 3), roots.dtype)
+    params = tuple(jnp.asarray(x, roots.dtype) for x in (gravity, clearance, curl_radius, curl_period, curl_helix))
+    return _grow_batch(roots, normals, lengths, phases, field, occupancy, sdf, params, int(n_points))

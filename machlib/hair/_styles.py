@@ -1,0 +1,411 @@
+"""Procedural hairstyles: :class:`HairStyle`, named presets with tags, :func:`grow_style`, and hair
+colour from melanin concentrations (:func:`hair_color`, :data:`HAIR_COLORS`).
+
+A style is a handful of numbers (length, curl, volume, parting, fringe, cut height, gathering)
+that define a direction field and an occupancy region in head space; :func:`grow_style` samples
+roots on the scalp and grows strands through that field with :func:`~machlib.hair.grow_strands`.
+No learned network or hairstyle data set is used. Units are metres, head space (+y up, +z out of
+the face; see :doc:`/conventions`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
+
+from ._growth import HeadSDF, _resolve_geometry, _unit, grow_strands, head_sdf_grid, scalp_roots
+from ._strands import DEFAULT_HAIR_WIDTH, Strands
+
+__all__ = ["HairStyle", "HAIR_STYLES", "grow_style", "hair_color", "HAIR_COLORS", "find_styles"]
+
+CurlKind = Literal["straight", "wavy", "curly", "coily"]
+#: (radius m, period m of arc length, helix 0 = planar wave … 1 = circular helix) per curl type
+_CURL = {
+    "straight": (0.0, 0.05, 0.0),
+    "wavy": (0.008, 0.06, 0.0),
+    "curly": (0.007, 0.03, 1.0),
+    "coily": (0.003, 0.009, 1.0),
+}
+_CENTER = (0.0, 0.01, -0.01)  # head centre used by the radial (volume) term
+_CROWN_Z = -0.03  # z of the vertical axis that hair spreads from on top of the head
+_PONY = (0.0, 0.01, -0.125)  # ponytail tie point, behind the head
+_BUN = (0.0, 0.115, -0.10)  # bun centre, top-back of the head
+_BUN_RADIUS = 0.032
+
+
+class HairStyle(eqx.Module):
+    """A procedural hairstyle: parameters of a direction field and an occupancy region.
+
+    Every field is static, so a style is hashable and can be a dictionary key or a ``jit``
+    static argument.
+
+    Attributes:
+        name: a short label, e.g. ``"bob"``.
+        tags: descriptive words for text matching (a tuple of lower-case strings).
+        length: mean strand length in metres; ``0`` means bald (no strands).
+        curl: ``"straight"``, ``"wavy"`` (a planar wave), ``"curly"`` (a helix) or ``"coily"`` (a
+            tight helix).
+        volume: ``≥ 0``, how strongly strands stand away from the head (radial lift; ``1`` for
+            an afro).
+        gravity: ``≥ 0``, weight of the downward pull.
+        parting: ``"none"`` (hair spreads from the crown), ``"center"``, ``"left"`` or
+            ``"right"`` (the subject's left is +x).
+        bangs: fringe length in metres (front strands fall forward over the forehead); ``0``
+            sweeps the front hair back.
+        cut_height: strands stop where they would go below this head-space ``y`` (metres); a bob
+            cut at the jaw.
+        max_radius: strands stop beyond this distance in metres from the head centre (the
+            outline of an afro).
+        gather: ``"none"``, ``"ponytail"`` (gathered behind the head, then falling) or ``"bun"``
+            (gathered and wound around a ball on the top-back of the head).
+        length_jitter: relative standard deviation of strand lengths.
+        color: a key of :data:`HAIR_COLORS`.
+
+    Example:
+        >>> from machlib.hair import HAIR_STYLES, HairStyle
+        >>> HAIR_STYLES["bob"].length, "short" in HAIR_STYLES["pixie"].tags
+        (0.22, True)
+        >>> HairStyle("mohawk", ("punk",), 0.08, volume=1.5).curl
+        'straight'
+    """
+
+    name: str = eqx.field(static=True)
+    tags: tuple[str, ...] = eqx.field(static=True)
+    length: float = eqx.field(static=True)
+    curl: CurlKind = eqx.field(static=True, default="straight")
+    volume: float = eqx.field(static=True, default=0.2)
+    gravity: float = eqx.field(static=True, default=1.0)
+    parting: Literal["none", "center", "left", "right"] = eqx.field(static=True, default="none")
+    bangs: float = eqx.field(static=True, default=0.0)
+    cut_height: float = eqx.field(static=True, default=-10.0)
+    max_radius: float = eqx.field(static=True, default=10.0)
+    gather: Literal["none", "ponytail", "bun"] = eqx.field(static=True, default="none")
+    length_jitter: float = eqx.field(static=True, default=0.1)
+    color: str = eqx.field(static=True, default="brown")
+
+    def __check_init__(self):
+        if not isinstance(self.tags, tuple) or not all(isinstance(t, str) for t in self.tags):
+            raise ValueError(f"HairStyle: tags must be a tuple of strings, got {self.tags!r}")
+        if self.curl not in _CURL:
+            raise ValueError(f"HairStyle: curl must be one of {sorted(_CURL)}, got {self.curl!r}")
+        if self.parting not in ("none", "center", "left", "right"):
+            raise ValueError(f"HairStyle: parting must be none/center/left/right, got {self.parting!r}")
+        if self.gather not in ("none", "ponytail", "bun"):
+            raise ValueError(f"HairStyle: gather must be none/ponytail/bun, got {self.gather!r}")
+        for k in ("length", "volume", "gravity", "bangs", "length_jitter"):
+            v = getattr(self, k)
+            if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0):
+                raise ValueError(f"HairStyle: {k} must be a finite number >= 0, got {v!r}")
+        if self.length_jitter >= 0.5:
+            raise ValueError(f"HairStyle: length_jitter must be < 0.5, got {self.length_jitter!r}")
+        if not self.max_radius > 0:
+            raise ValueError(f"HairStyle: max_radius must be > 0, got {self.max_radius!r}")
+        if self.color not in HAIR_COLORS:
+            raise ValueError(f"HairStyle: color must be one of {sorted(HAIR_COLORS)}, got {self.color!r}")
+
+    @property
+    def bald(self) -> bool:
+        """True for a style without hair (``length == 0``)."""
+        return self.length == 0
+
+
+class _StyleField(eqx.Module):
+    """The direction field of a style; its parameters are array leaves, so one compiled
+    integrator serves every style."""
+
+    volume: Array
+    part_x: Array
+    part_k: Array
+    bangs: Array
+    pony: Array
+    bun: Array
+
+    def __call__(self, p, root, normal, s):
+        dtype = p.dtype
+        c = jnp.asarray(_CENTER, dtype)
+        radial = _unit(p - c)
+        lift = self.volume * (0.4 + 1.6 * jnp.exp(-s / 0.03))
+        # flow over the scalp, near the root: away from the parting (or the crown's vertical
+        # axis), never forward
+        h = jnp.stack([self.part_k * (p[0] - self.part_x), 0.0 * p[1], jnp.minimum(p[2] - _CROWN_Z, 0.0)])
+        flow = 0.8 * jnp.exp(-s / 0.06) * _unit(h)
+        # front roots: forward as a fringe, or swept back until behind the forehead
+        front = jax.nn.sigmoid((root[2] - 0.03) / 0.006) * jax.nn.sigmoid((root[1] - 0.03) / 0.006)
+        back = jax.nn.sigmoid((p[2] + 0.02) / 0.01) * jnp.array([0.0, 0.4, -1.0], dtype)
+        fringe = jnp.where(self.bangs > 0, jnp.exp(-s / 0.03) * jnp.array([0.0, -0.4, 1.0], dtype), back)
+        free = lift * radial + (1 - front) * flow + front * fringe
+        # ponytail: pulled toward a tie point behind the head, then falling
+        tie = jnp.asarray(_PONY, dtype) + 0.01 * jnp.stack([radial[0], radial[1], 0.0 * p[0]])
+        tail = jax.nn.sigmoid((tie[2] - p[2]) / 0.003)
+        pony = (1 - tail) * 3.0 * _unit(tie - p) + tail * jnp.array([0.0, -1.0, -0.3], dtype)
+        # bun: pulled toward a ball on the top-back of the head, then wound around it
+        b = jnp.asarray(_BUN, dtype)
+        axis = _unit(jnp.cross(root - c, b - c) + jnp.array([1e-3, 0.0, 0.0], dtype))
+        rel = p - b
+        dist = jnp.linalg.norm(rel)
+        on_ball = jax.nn.sigmoid((_BUN_RADIUS + 0.01 - dist) / 0.003)
+        wind = _unit(jnp.cross(axis, rel)) + 4.0 * (_BUN_RADIUS - dist) / _BUN_RADIUS * _unit(rel)
+        bun = (1 - on_ball) * 3.0 * _unit(b - p) + on_ball * 3.0 * wind
+        gathered = self.pony * pony + self.bun * bun
+        return (1 - self.pony - self.bun) * free + gathered
+
+
+class _StyleOccupancy(eqx.Module):
+    """Positive inside a style's occupancy region (above the cut, within the outline)."""
+
+    cut_height: Array
+    max_radius: Array
+
+    def __call__(self, p):
+        r = jnp.linalg.norm(p - jnp.asarray(_CENTER, p.dtype))
+        return jnp.minimum(p[1] - self.cut_height, self.max_radius - r)
+
+
+def _field_of(style: HairStyle, dtype) -> tuple[_StyleField, _StyleOccupancy]:
+    part_x = {"none": 0.0, "center": 0.0, "left": 0.025, "right": -0.025}[style.parting]
+    part_k = 1.0 if style.parting == "none" else 4.0
+    a = lambda x: jnp.asarray(x, dtype)  # noqa: E731
+    field = _StyleField(
+        a(style.volume), a(part_x), a(part_k), a(style.bangs),
+        a(float(style.gather == "ponytail")), a(float(style.gather == "bun")),
+    )
+    return field, _StyleOccupancy(a(style.cut_height), a(style.max_radius))
+
+
+_SDF_CACHE: dict = {}  # id(mesh) -> (mesh, HeadSDF); the mesh is kept so its id is not reused
+
+
+def _cached_sdf(mesh) -> HeadSDF:
+    hit = _SDF_CACHE.get(id(mesh))
+    if hit is None or hit[0] is not mesh:
+        if len(_SDF_CACHE) >= 4:
+            _SDF_CACHE.pop(next(iter(_SDF_CACHE)))
+        hit = _SDF_CACHE[id(mesh)] = (mesh, head_sdf_grid(mesh))
+    return hit[1]
+
+
+def grow_style(
+    key: PRNGKeyArray,
+    style: HairStyle,
+    geometry,
+    *,
+    n_strands: int = 10000,
+    n_points: int = 64,
+    sdf: HeadSDF | None = None,
+    color: str | Float[ArrayLike, "3"] | None = None,
+    template=None,
+) -> Strands:
+    """Grow a procedural hairstyle on a head.
+
+    Roots are sampled on the scalp (:func:`~machlib.hair.scalp_roots`), strand lengths drawn
+    around ``style.length`` (front strands of a style with bangs get the fringe length), and the
+    strands grown through the style's direction field with gravity, curl, occupancy stopping and
+    collision against the head (:func:`~machlib.hair.grow_strands`).
+
+    Args:
+        key: JAX PRNG key; the same key gives the same strands.
+        style: the :class:`HairStyle` (e.g. ``HAIR_STYLES["bob"]``).
+        geometry: a :class:`~machlib.geometry.Template`, a fitted :class:`~machlib.Mesh` with the
+            template topology, or a :class:`~machlib.geometry.GeometryResult`.
+        n_strands: number of strands, ``≥ 0``; a bald style gives none.
+        n_points: points per strand, ``≥ 2``.
+        sdf: the head's :class:`~machlib.hair.HeadSDF`; ``None`` builds one
+            (:func:`~machlib.hair.head_sdf_grid`, a few seconds, cached per mesh object).
+        color: a :data:`HAIR_COLORS` name or linear RGB; default ``style.color``.
+        template: the template whose scalp mask applies to a fitted mesh (default template).
+
+    Returns:
+        :class:`~machlib.hair.Strands` with ``float32`` numpy points ``(S, n_points, 3)``, one
+        colour and the default thickness per strand.
+
+    Raises:
+        ValueError: bad counts, an unknown colour name or a bad geometry.
+
+    Example:
+        >>> import jax
+        >>> from machlib.geometry import default_template
+        >>> from machlib.hair import HAIR_STYLES, grow_style
+        >>> s = grow_style(jax.random.key(0), HAIR_STYLES["pixie"], default_template(),
+        ...                n_strands=50, n_points=16)
+        >>> s.points.shape
+        (50, 16, 3)
+        >>> grow_style(jax.random.key(0), HAIR_STYLES["bald"], default_template()).num_strands
+        0
+    """
+    if not isinstance(style, HairStyle):
+        raise ValueError(f"grow_style: style must be a HairStyle, got {type(style).__name__}")
+    for name, v, lo in (("n_strands", n_strands, 0), ("n_points", n_points, 2)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+            raise ValueError(f"grow_style: {name} must be an int >= {lo}, got {v!r}")
+    if color is None:
+        color = style.color
+    if isinstance(color, str):
+        if color not in HAIR_COLORS:
+            raise ValueError(f"grow_style: unknown colour {color!r}; known: {sorted(HAIR_COLORS)}")
+        rgb = np.asarray(HAIR_COLORS[color], np.float32)
+    else:
+        rgb = np.asarray(color, np.float32)
+        if rgb.shape != (3,):
+            raise ValueError(f"grow_style: color must be a name or shape (3,), got {rgb.shape}")
+    mesh, template = _resolve_geometry(geometry, template, "grow_style")
+    n = 0 if style.bald else int(n_strands)
+    if n == 0:
+        return Strands(np.zeros((0, n_points, 3), np.float32), np.zeros((0, 3), np.float32), np.zeros(0, np.float32))
+    k_roots, k_len, k_phase = jax.random.split(key, 3)
+    roots = scalp_roots(k_roots, mesh, n, template=template)
+    sdf = _cached_sdf(mesh) if sdf is None else sdf
+    jitter = jnp.clip(jax.random.normal(k_len, (n,)), -2.0, 2.0) * style.length_jitter
+    lengths = style.length * (1.0 + jitter)
+    if style.bangs > 0:
+        p = roots.points
+        front = (p[:, 2] > 0.03) & (p[:, 1] > 0.03)
+        lengths = jnp.where(front, jnp.minimum(lengths, style.bangs * (1.0 + jitter)), lengths)
+    phases = jax.random.uniform(k_phase, (n,), maxval=2.0 * np.pi)
+    field, occupancy = _field_of(style, jnp.float32)
+    radius, period, helix = _CURL[style.curl]
+    pts = grow_strands(
+        roots.points, roots.normals, field, length=lengths, n_points=int(n_points), gravity=style.gravity,
+        curl_radius=radius, curl_period=period, curl_helix=helix, phases=phases, sdf=sdf, occupancy=occupancy,
+    )
+    return Strands(
+        np.asarray(pts, np.float32), np.broadcast_to(rgb, (n, 3)).copy(), np.full(n, DEFAULT_HAIR_WIDTH, np.float32)
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Colour
+
+
+def hair_color(
+    melanin: float | Float[ArrayLike, "..."],
+    pheomelanin: float | Float[ArrayLike, "..."],
+    *,
+    roughness: float = 0.3,
+) -> Float[Array, "... 3"]:
+    """Linear RGB colour of hair from its melanin concentrations.
+
+    The absorption coefficient of the hair fibre is the sum of the two pigments' spectra,
+    ``σ_a = melanin · (0.419, 0.697, 1.37) + pheomelanin · (0.187, 0.4, 1.05)`` (eumelanin, the
+    brown-black pigment; pheomelanin, the red-yellow one), and the colour is the single-scattering
+    albedo that gives that absorption in a rough fibre, ``exp(−D(β) · √σ_a)`` with
+    ``D(β) = 5.969 − 0.215β + 2.532β² − 10.73β³ + 5.574β⁴ + 0.245β⁵`` and ``β`` the roughness
+    (the published inversion of Chiang et al. 2016, "A practical and controllable hair and fur
+    model for production path tracing"). :data:`HAIR_COLORS` uses melanin 8 for black, 0.6 for
+    brown, 0.12 (with 0.05 pheomelanin) for blonde; red hair is 0.7 pheomelanin alone.
+
+    Args:
+        melanin: eumelanin concentration, ``≥ 0`` (any shape).
+        pheomelanin: pheomelanin concentration, ``≥ 0`` (broadcast with ``melanin``).
+        roughness: fibre roughness ``β`` in ``(0, 1]``.
+
+    Returns:
+        ``(..., 3)`` linear RGB in ``[0, 1]``. Differentiable in both concentrations.
+
+    Raises:
+        ValueError: a negative concentration or a roughness outside ``(0, 1]``.
+
+    Example:
+        >>> from machlib.hair import hair_color
+        >>> [round(float(c), 3) for c in hair_color(0.0, 0.0)]     # no pigment: white
+        [1.0, 1.0, 1.0]
+        >>> bool((hair_color(8.0, 0.0) < 0.01).all())              # black
+        True
+    """
+    if not 0.0 < float(roughness) <= 1.0:
+        raise ValueError(f"hair_color: roughness must be in (0, 1], got {roughness!r}")
+    mel = jnp.asarray(melanin, jnp.result_type(float))
+    phe = jnp.asarray(pheomelanin, mel.dtype)
+    for name, v in (("melanin", mel), ("pheomelanin", phe)):
+        if not isinstance(v, jax.core.Tracer) and bool(jnp.any(v < 0)):
+            raise ValueError(f"hair_color: {name} must be >= 0")
+    eu = jnp.asarray([0.419, 0.697, 1.37], mel.dtype)
+    pheo = jnp.asarray([0.187, 0.4, 1.05], mel.dtype)
+    sigma = mel[..., None] * eu + phe[..., None] * pheo
+    b = float(roughness)
+    d = 5.969 - 0.215 * b + 2.532 * b**2 - 10.73 * b**3 + 5.574 * b**4 + 0.245 * b**5
+    ok = sigma > 0
+    root = jnp.where(ok, jnp.sqrt(jnp.where(ok, sigma, 1.0)), 0.0)  # NaN-free gradient at 0
+    return jnp.exp(-d * root)
+
+
+def _natural(mel: float, phe: float = 0.0) -> tuple[float, float, float]:
+    return tuple(round(float(c), 4) for c in np.asarray(hair_color(mel, phe)))
+
+
+#: Named hair colours, linear RGB: natural ones from :func:`hair_color`, greys and dyes as RGB.
+HAIR_COLORS: dict[str, tuple[float, float, float]] = {
+    "black": _natural(8.0),
+    "brown": _natural(0.6),
+    "blonde": _natural(0.12, 0.05),
+    "red": _natural(0.0, 0.7),
+    "auburn": _natural(0.4, 0.6),
+    "gray": (0.30, 0.30, 0.29),
+    "white": (0.78, 0.77, 0.74),
+    "green": (0.03, 0.30, 0.06),
+    "blue": (0.03, 0.08, 0.45),
+    "pink": (0.80, 0.25, 0.42),
+    "purple": (0.25, 0.05, 0.42),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Presets
+
+
+def _presets() -> dict[str, HairStyle]:
+    s = [
+        HairStyle("bald", ("bald", "shaved", "no hair", "hairless"), 0.0),
+        HairStyle("buzz cut", ("buzz", "buzz cut", "crew", "very short", "short", "shaved", "military", "straight"),
+                  0.008, volume=0.6, gravity=0.3, length_jitter=0.05, color="black"),
+        HairStyle("pixie", ("pixie", "short", "cropped", "fringe", "bangs", "side part", "straight"),
+                  0.06, volume=0.35, gravity=0.6, parting="left", bangs=0.05, color="blonde"),
+        HairStyle("bob", ("bob", "medium", "chin length", "jaw length", "fringe", "bangs", "straight", "rounded"),
+                  0.22, volume=0.25, gravity=1.0, bangs=0.07, cut_height=-0.085, length_jitter=0.05),
+        HairStyle("long straight", ("long", "straight", "sleek", "center part", "flowing", "loose"),
+                  0.40, volume=0.15, gravity=1.0, parting="center", cut_height=-0.40, color="black"),
+        HairStyle("long curly", ("long", "curly", "curls", "ringlets", "voluminous", "loose"),
+                  0.40, curl="curly", volume=0.35, gravity=0.8, parting="center", color="auburn"),
+        HairStyle("wavy", ("medium", "wavy", "waves", "beach waves", "shoulder length", "side part", "loose"),
+                  0.28, curl="wavy", volume=0.25, gravity=0.9, parting="right", color="blonde"),
+        HairStyle("ponytail", ("ponytail", "tied", "tied back", "pulled back", "long", "updo", "straight"),
+                  0.36, volume=0.05, gravity=1.0, gather="ponytail"),
+        HairStyle("bun", ("bun", "updo", "tied", "top knot", "pulled back", "elegant"),
+                  0.30, volume=0.05, gravity=0.3, gather="bun", color="black"),
+        HairStyle("afro", ("afro", "coily", "kinky", "natural", "voluminous", "big", "round", "curly"),
+                  0.10, curl="coily", volume=1.0, gravity=0.1, max_radius=0.17, color="black"),
+    ]
+    return {st.name: st for st in s}
+
+
+#: The preset library: name → :class:`HairStyle` (bald, buzz cut, pixie, bob, long straight,
+#: long curly, wavy, ponytail, bun, afro).
+HAIR_STYLES: dict[str, HairStyle] = _presets()
+
+
+def find_styles(text: str) -> list[str]:
+    """Preset names ranked by how many of their tags occur in ``text`` (best first, ties by name).
+
+    Args:
+        text: a free-text description, e.g. ``"short blonde hair with bangs"``.
+
+    Returns:
+        Names of :data:`HAIR_STYLES` with at least one matching tag.
+
+    Raises:
+        ValueError: ``text`` is not a string.
+
+    Example:
+        >>> from machlib.hair import find_styles
+        >>> find_styles("a big round afro")[0]
+        'afro'
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"find_styles: text must be a string, got {type(text).__name__}")
+    words = f" {' '.join(text.lower().replace(',', ' ').split())} "
+    scores = {n: sum(f" {t} " in words for t in st.tags) for n, st in HAIR_STYLES.items()}
+    return sorted((n for n, k in scores.items() if k > 0), key=lambda n: (-scores[n], n))
