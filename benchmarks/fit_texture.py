@@ -220,18 +220,22 @@ def check_building_blocks(torch, prob: Problem, config: T.TextureFitConfig, tf, 
 
 
 def pipeline_stage(config: T.TextureFitConfig | None):
-    """``(timings dict, metrics dict, wall seconds)`` of ``texture_portrait`` on the bundled
-    portrait, or ``(None, reason, 0)`` when its dependencies (MediaPipe, scikit-image) are absent."""
+    """``([(timings dict, wall seconds) of the first and the second call], metrics dict)`` of
+    ``texture_portrait`` on the bundled portrait: the first call compiles its programs, the second
+    reuses them. ``(None, reason)`` when its dependencies (MediaPipe, scikit-image) are absent."""
     try:
         import mediapipe  # noqa: F401
         import skimage  # noqa: F401
     except ImportError as e:
-        return None, f"not run: {e.name} is not installed", 0.0
+        return None, f"not run: {e.name} is not installed"
     from machlib import pipeline
 
     fit = pipeline.fit_portrait(machlib.default_portrait())
-    t, tex = C.timed(lambda: pipeline.texture_portrait(fit, config=config))
-    return dict(tex.timings), tex.metrics, t
+    runs = []
+    for _ in range(2):
+        t, tex = C.timed(lambda: pipeline.texture_portrait(fit, config=config))
+        runs.append((dict(tex.timings), t))
+    return runs, tex.metrics
 
 
 def fmt(x: float, digits: int = 3) -> str:
@@ -324,12 +328,13 @@ def main(argv=None) -> int:
               f"PyTorch {tt[-1]:.2f} s {[round(s, 3) for s in tl[-1]]}", flush=True)
 
     run_stage = (not args.quick) if args.pipeline is None else args.pipeline
-    stage = None if run_stage else (None, "not run (--quick or --no-pipeline)", 0.0)
+    stage = None if run_stage else (None, "not run (--quick or --no-pipeline)")
     if stage is None:
-        print("\npipeline.texture_portrait on the bundled portrait ...", flush=True)
+        print("\npipeline.texture_portrait on the bundled portrait, twice ...", flush=True)
         stage = pipeline_stage(config)
         if stage[0] is not None:
-            print(f"  {stage[2]:.1f} s; timings {{{', '.join(f'{k}: {v:.3f}' for k, v in stage[0].items())}}}")
+            for timings, wall in stage[0]:
+                print(f"  {wall:.1f} s; timings {{{', '.join(f'{k}: {v:.3f}' for k, v in timings.items())}}}")
         else:
             print(f"  {stage[1]}")
 
@@ -353,11 +358,17 @@ def main(argv=None) -> int:
     q_headers = ["Implementation", "Re-render PSNR (dB)", "PSNR at the fitted pixels (dB)", "Final loss"]
     stage_lines = []
     if stage[0] is not None:
-        timings, metrics, wall = stage
-        s_headers = ["Step"] + list(timings) + ["total (wall)"]
-        s_rows = [["seconds"] + [fmt(v) for v in timings.values()] + [fmt(wall)]]
+        runs, metrics = stage
+        s_headers = ["Call"] + list(runs[0][0]) + ["total (wall)"]
+        s_rows = [[name] + [fmt(v) for v in timings.values()] + [fmt(wall)]
+                  for name, (timings, wall) in zip(("first (compiles)", "second"), runs)]
         stage_note = (f"`machlib.pipeline.texture_portrait` on the bundled portrait (after `fit_portrait`; the same "
-                      f"texture config), one run; its own timings dict (`compile` = the texture fit's compilation). "
+                      f"texture config), called twice in one process: the first call compiles every program "
+                      f"(`machlib texture` keeps them in a persistent cache between runs), the second reuses them. "
+                      f"Its own timings dict (`compile` = the texture fit's compilation; the other steps include "
+                      f"their compilation in the first call). Target: the whole stage ≤ 15 s on 2 CPU cores: "
+                      f"**{runs[1][1]:.1f} s warm — {'met' if runs[1][1] <= 15 else 'NOT met'}**, "
+                      f"{runs[0][1]:.1f} s with compilation. "
                       f"Face PSNR of the raw-texture re-render {metrics['raw']['face_psnr_db']:.2f} dB, SSIM "
                       f"{metrics['raw']['face_ssim']:.3f}.")
         stage_lines = [s_headers, s_rows, stage_note]
