@@ -26,6 +26,7 @@ __all__ = [
     "rst_table",
     "rst_inline",
     "write_text",
+    "emit_tables",
 ]
 
 
@@ -117,3 +118,16 @@ def write_text(path: str | os.PathLike, text: str) -> None:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(text if text.endswith("\n") else text + "\n")
+
+
+def emit_tables(md: Sequence[str], rst: Sequence[str], out_md, out_rst) -> None:
+    """Print the Markdown report and write it (``out_md``) and its reStructuredText twin
+    (``out_rst``) where those paths are given."""
+    print()
+    print("\n".join(md), flush=True)
+    if out_md:
+        write_text(out_md, "\n".join(md))
+        print(f"\nwrote {out_md}")
+    if out_rst:
+        write_text(out_rst, "\n".join(rst))
+        print(f"wrote {out_rst}")

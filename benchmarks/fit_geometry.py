@@ -580,14 +580,7 @@ def main(argv=None) -> int:
            C.rst_table(headers, rst_rows), "", "**Targets**", ""]
     rst += [f"* {C.rst_inline(t)}" for t in targets] + ["", "**Notes**", ""]
     rst += [f"* {C.rst_inline(n)}" for n in notes]
-    print()
-    print("\n".join(md), flush=True)
-    if out_md:
-        C.write_text(out_md, "\n".join(md))
-        print(f"\nwrote {out_md}")
-    if out_rst:
-        C.write_text(out_rst, "\n".join(rst))
-        print(f"wrote {out_rst}")
+    C.emit_tables(md, rst, out_md, out_rst)
     return 0
 
 
