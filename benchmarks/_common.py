@@ -27,6 +27,9 @@ __all__ = [
     "rst_inline",
     "write_text",
     "emit_tables",
+    "select_device",
+    "check",
+    "relerr",
 ]
 
 
@@ -131,3 +134,31 @@ def emit_tables(md: Sequence[str], rst: Sequence[str], out_md, out_rst) -> None:
     if out_rst:
         write_text(out_rst, "\n".join(rst))
         print(f"wrote {out_rst}")
+
+
+def select_device(argv: Sequence[str] | None = None) -> str:
+    """Read ``--device cpu|gpu`` ahead of the full argument parser and, for ``cpu``, pin JAX to
+    the CPU. Call it before JAX is imported (the platform is fixed at import)."""
+    import argparse
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    device = pre.parse_known_args(argv)[0].device
+    if device == "cpu":
+        os.environ.setdefault("JAX_PLATFORMS", "cpu")  # a CPU benchmark, whatever else is installed
+    return device
+
+
+def check(cond: bool, what: str) -> None:
+    """Print an answer check; stop the benchmark (non-zero exit) when it fails."""
+    print(("  ok    " if cond else "  FAIL  ") + what, flush=True)
+    if not cond:
+        raise SystemExit(f"answer check failed: {what}")
+
+
+def relerr(a, b) -> float:
+    """Largest absolute difference relative to the largest magnitude of ``b`` (float64)."""
+    import numpy as np
+
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))

@@ -280,15 +280,10 @@ def torch_fit_factory(torch, problem: G.GeometryProblem, config: G.GeometryFitCo
 # Answer checks
 
 
-def check(cond: bool, what: str) -> None:
-    print(("  ok    " if cond else "  FAIL  ") + what, flush=True)
-    if not cond:
-        raise SystemExit(f"answer check failed: {what}")
+check = C.check
 
 
-def relerr(a, b) -> float:
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
+relerr = C.relerr
 
 
 def check_building_blocks(torch, prob: Problem, tf) -> dict[str, float]:

@@ -39,17 +39,13 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-_pre = argparse.ArgumentParser(add_help=False)
-_pre.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
-DEVICE = _pre.parse_known_args()[0].device
-if DEVICE == "cpu":
-    os.environ.setdefault("JAX_PLATFORMS", "cpu")  # a CPU benchmark, whatever else is installed
-
 _HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(_HERE))
 sys.path.insert(0, str(_HERE.parent))
 
 import _common as C  # noqa: E402
+
+DEVICE = C.select_device()  # before JAX is imported
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
@@ -176,15 +172,10 @@ def torch_fit_factory(torch, problem: T.TextureProblem, config: T.TextureFitConf
 # Checks
 
 
-def check(cond: bool, what: str) -> None:
-    print(("  ok    " if cond else "  FAIL  ") + what, flush=True)
-    if not cond:
-        raise SystemExit(f"answer check failed: {what}")
+check = C.check
 
 
-def relerr(a, b) -> float:
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
+relerr = C.relerr
 
 
 def check_building_blocks(torch, prob: Problem, config: T.TextureFitConfig, tf, device) -> dict:

@@ -49,17 +49,13 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-_pre = argparse.ArgumentParser(add_help=False)
-_pre.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
-DEVICE = _pre.parse_known_args()[0].device
-if DEVICE == "cpu":
-    os.environ.setdefault("JAX_PLATFORMS", "cpu")  # a CPU benchmark, whatever else is installed
-
 _HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(_HERE))
 sys.path.insert(0, str(_HERE.parent))
 
 import _common as C  # noqa: E402
+
+DEVICE = C.select_device()  # before JAX is imported
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
@@ -418,10 +414,7 @@ def nvdiffrast_renderer(torch, dr, scene: Scene):
 # Checks
 
 
-def check(cond: bool, what: str) -> None:
-    print(("  ok    " if cond else "  FAIL  ") + what, flush=True)
-    if not cond:
-        raise SystemExit(f"answer check failed: {what}")
+check = C.check
 
 
 def compare(name, jax_ids, jax_bary, jax_col, ids, col, *, min_agree=1.0, col_tol=2e-3) -> dict:
