@@ -199,6 +199,7 @@ def grow_style(
     sdf: HeadSDF | None = None,
     color: str | Float[ArrayLike, "3"] | None = None,
     template=None,
+    guides: int | None = None,
 ) -> Strands:
     """Grow a procedural hairstyle on a head.
 
@@ -218,6 +219,8 @@ def grow_style(
             (:func:`~machlib.hair.head_sdf_grid`, a few seconds, cached per mesh object).
         color: a :data:`HAIR_COLORS` name or linear RGB; default ``style.color``.
         template: the template whose scalp mask applies to a fitted mesh (default template).
+        guides: grow this many guide strands and interpolate the rest
+            (see :func:`~machlib.hair.grow_strands`); ``None`` integrates every strand.
 
     Returns:
         :class:`~machlib.hair.Strands` with ``float32`` numpy points ``(S, n_points, 3)``, one
@@ -271,6 +274,7 @@ def grow_style(
     pts = grow_strands(
         roots.points, roots.normals, field, length=lengths, n_points=int(n_points), gravity=style.gravity,
         curl_radius=radius, curl_period=period, curl_helix=helix, phases=phases, sdf=sdf, occupancy=occupancy,
+        guides=guides,
     )
     return Strands(
         np.asarray(pts, np.float32), np.broadcast_to(rgb, (n, 3)).copy(), np.full(n, DEFAULT_HAIR_WIDTH, np.float32)

@@ -173,6 +173,23 @@ def test_integrator_length_and_occupancy_stop():
     np.testing.assert_allclose(_arc_length(pts), [0.03, 0.1], rtol=1e-5)
 
 
+def test_guided_growth_follows_the_guides_and_stays_outside(template, head_sdf_field):
+    st = HAIR_STYLES["bob"]
+    kw = dict(n_strands=300, n_points=N_POINTS, sdf=head_sdf_field)
+    full = np.asarray(grow_style(jax.random.key(5), st, template, **kw).points)
+    guided = np.asarray(grow_style(jax.random.key(5), st, template, guides=60, **kw).points)
+    assert guided.shape == full.shape and np.isfinite(guided).all()
+    np.testing.assert_array_equal(guided[:, 0], full[:, 0])  # the same roots
+    assert np.asarray(sdf_lookup(head_sdf_field, guided[:, 1:].reshape(-1, 3))).min() > -5e-4
+    # each strand keeps its own length (cut from the longer guide shapes), and the shapes are
+    # close to integrating every strand: tips within a few centimetres on average
+    np.testing.assert_allclose(np.median(_arc_length(guided)), np.median(_arc_length(full)), rtol=0.1)
+    assert np.median(np.linalg.norm(guided[:, -1] - full[:, -1], axis=1)) < 0.03
+    # guides >= strands integrates every strand
+    np.testing.assert_array_equal(
+        np.asarray(grow_style(jax.random.key(5), st, template, guides=300, **kw).points), full)
+
+
 # --- styles -----------------------------------------------------------------------------------
 
 
@@ -269,6 +286,11 @@ def test_hair_color_model():
 
 
 def test_bad_inputs_raise(template, sphere_sdf):
+    with pytest.raises((ValueError, TypeError), match="guides"):
+        grow_strands(jnp.zeros((4, 3)), jnp.ones((4, 3)), lambda p, r, n, s: n, length=0.1, guides=0)
+    with pytest.raises((ValueError, TypeError), match="guide_neighbors"):
+        grow_strands(jnp.zeros((4, 3)), jnp.ones((4, 3)), lambda p, r, n, s: n, length=0.1, guides=2,
+                     guide_neighbors=3)
     key = jax.random.key(0)
     with pytest.raises(ValueError, match="scalp_roots"):
         scalp_roots(key, template, -1)
