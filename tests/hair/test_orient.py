@@ -1,0 +1,237 @@
+"""2D hair analysis: the Gabor orientation map (synthetic stripes, noise, jit == eager,
+vmap == loop), its colour preview, and the hair mask on real portraits (astronaut, Grace
+Hopper), the segmenter option and bad inputs."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from machlib._image import default_portrait
+from machlib.geometry import detect_landmarks
+from machlib.hair._orient import (
+    HairMask,
+    OrientationMap,
+    hair_mask,
+    orientation_image,
+    orientation_map,
+)
+
+N = 64
+WL = 5.0  # one wavelength everywhere: one compilation per image shape
+
+
+def _stripes(deg: float, n: int = N, wavelength: float = 5.0) -> np.ndarray:
+    """Sinusoidal stripes whose *strands* run at ``deg`` (x right, y down): the wave vector is
+    perpendicular, ``(-sin, cos)``."""
+    y, x = np.mgrid[0:n, 0:n] + 0.5
+    t = np.radians(deg)
+    return (0.5 + 0.5 * np.cos(2 * np.pi * (-x * np.sin(t) + y * np.cos(t)) / wavelength)).astype(np.float32)
+
+
+def _angle_error_deg(theta, deg):
+    return np.abs(np.degrees(np.angle(np.exp(2j * (np.asarray(theta, np.float64) - np.radians(deg)))) / 2))
+
+
+# --- orientation map -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("deg", [0.0, 20.0, 45.0, 90.0, 120.0, 170.0])
+def test_stripes_give_their_orientation(deg):
+    om = orientation_map(_stripes(deg), wavelength=WL)
+    assert isinstance(om, OrientationMap)
+    theta, conf = np.asarray(om.theta)[12:-12, 12:-12], np.asarray(om.confidence)[12:-12, 12:-12]
+    assert theta.min() >= 0.0 and theta.max() < np.pi
+    sure = conf > 0.5
+    assert sure.mean() > 0.8  # confident almost everywhere (even filters dip at zero crossings)
+    assert _angle_error_deg(theta[sure], deg).max() < 3.0  # bins are 180/32 = 5.6°
+    assert np.median(_angle_error_deg(theta, deg)) < 3.0
+    assert np.median(conf) > 0.6
+
+
+def test_confidence_low_on_noise_and_flat():
+    stripes = np.median(np.asarray(orientation_map(_stripes(30.0), wavelength=WL).confidence))
+    noise = np.random.default_rng(0).random((N, N)).astype(np.float32)
+    c_noise = np.asarray(orientation_map(noise, wavelength=WL).confidence)
+    c_flat = np.asarray(orientation_map(np.full((N, N), 0.4, np.float32), wavelength=WL).confidence)
+    assert np.median(c_noise) < 0.4 < stripes
+    assert c_flat.max() < 1e-3
+    assert c_noise.min() >= 0.0 and c_noise.max() <= 1.0
+
+
+def test_mask_multiplies_confidence():
+    img = _stripes(60.0)
+    mask = np.zeros((N, N), np.float32)
+    mask[:, : N // 2] = 1.0
+    a, b = orientation_map(img, wavelength=WL), orientation_map(img, mask=mask, wavelength=WL)
+    np.testing.assert_allclose(np.asarray(b.confidence), np.asarray(a.confidence) * mask, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(b.theta), np.asarray(a.theta))
+
+
+def test_jit_equals_eager_and_vmap_equals_loop():
+    imgs = np.stack([_stripes(d, 48) for d in (10.0, 75.0)]) + 0.05 * np.random.default_rng(1).random((2, 48, 48)).astype(np.float32)
+    imgs = jnp.asarray(imgs)
+    f = lambda im: orientation_map(im, n_orientations=16, iterations=1)  # noqa: E731
+    loop = [f(im) for im in imgs]
+    batched = jax.vmap(f)(imgs)
+    jitted = jax.jit(f)(imgs[0])
+    with jax.disable_jit():
+        eager = f(imgs[0])
+    for field in OrientationMap._fields:
+        np.testing.assert_allclose(np.asarray(getattr(batched, field)), np.stack([np.asarray(getattr(o, field)) for o in loop]), atol=1e-5)
+        np.testing.assert_allclose(np.asarray(getattr(jitted, field)), np.asarray(getattr(eager, field)), atol=1e-5)
+
+
+def test_orientation_image_colours():
+    om = orientation_map(_stripes(90.0), wavelength=WL)
+    rgb = orientation_image(om)
+    assert rgb.shape == (N, N, 3) and rgb.dtype == np.uint8
+    centre = rgb[20:-20, 20:-20].reshape(-1, 3).astype(int)
+    # vertical strands: hue 2θ = π → cyan (no red, green ≈ blue)
+    assert np.median(centre[:, 0]) < 30 and np.median(centre[:, 1]) > 100
+    assert orientation_image(om, mask=np.zeros((N, N)))[..., :].max() == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"image": np.zeros((2, N, N), np.float32)}, "orientation_map"),
+        ({"image": np.zeros((4, 4), np.float32)}, "orientation_map"),
+        ({"n_orientations": 1}, "n_orientations"),
+        ({"iterations": -1}, "iterations"),
+        ({"sigma": 0.0}, "sigma"),
+        ({"wavelength": float("nan")}, "wavelength"),
+        ({"mask": np.ones((N, N - 1), np.float32)}, "mask|orientation_map"),
+    ],
+)
+def test_orientation_map_bad_inputs(kwargs, match):
+    kwargs = {"image": _stripes(0.0), **kwargs}
+    image = kwargs.pop("image")
+    with pytest.raises((ValueError, TypeError), match=match):
+        orientation_map(image, **kwargs)
+
+
+def test_orientation_map_rejects_integer_image():
+    with pytest.raises((ValueError, TypeError), match="orientation_map|dtype|Float"):
+        orientation_map(np.zeros((N, N), np.uint8))
+
+
+# --- hair mask -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    from skimage import data
+
+    img = data.astronaut()
+    lm = detect_landmarks(img)
+    return img, lm, hair_mask(img, lm)
+
+
+@pytest.fixture(scope="module")
+def grace():
+    img = default_portrait()
+    lm = detect_landmarks(img)
+    return img, lm, hair_mask(img, lm)
+
+
+def _eroded(mask, n):
+    from scipy import ndimage
+
+    return ndimage.binary_erosion(mask > 0.5, iterations=n)
+
+
+def test_hair_mask_astronaut(astronaut):
+    img, _, hm = astronaut
+    assert isinstance(hm, HairMask)
+    for m in hm:
+        assert m.shape == img.shape[:2] and m.dtype == np.float32
+        assert m.min() >= 0.0 and m.max() <= 1.0
+    frac = float((hm.mask > 0.5).mean())
+    assert 0.01 < frac < 0.06  # the hair is about 2.7 % of the 512² image
+    assert hm.mask[_eroded(hm.face, 2)].max() == 0.0  # no hair on the face
+    # known hair (looked at): the crown, the left side and the right side of her head
+    for y0, y1, x0, x1 in [(30, 50, 215, 245), (70, 110, 158, 176), (70, 110, 272, 290)]:
+        assert hm.mask[y0:y1, x0:x1].mean() > 0.6, (y0, x0)  # highlights on the crown leave small holes
+    # background (wall, flag), the neck and the orange suit are not hair
+    for y0, y1, x0, x1 in [(20, 60, 320, 370), (100, 200, 0, 60), (180, 200, 200, 250), (300, 400, 50, 150)]:
+        assert hm.mask[y0:y1, x0:x1].max() < 0.05, (y0, x0)
+    assert hm.person[300:400, 50:150].mean() > 0.9  # the suit is person, yet not hair
+
+
+def test_hair_mask_grace_hopper(grace):
+    img, _, hm = grace
+    assert hm.mask[_eroded(hm.face, 2)].max() == 0.0
+    assert 0.004 < float((hm.mask > 0.5).mean()) < 0.02  # little hair shows under her cap
+    # the grey side hair (looked at, /tmp overlays): left temple beside the glasses, the left
+    # clump below the ear, the right temple and the right clump below the ear
+    for y0, y1, x0, x1 in [(150, 180, 160, 170), (255, 275, 165, 175), (150, 175, 352, 362), (275, 292, 342, 350)]:
+        assert hm.mask[y0:y1, x0:x1].mean() > 0.3, (y0, x0)
+    # the cap (crown, badge, brim), the uniform, the background, the flag beside her hair and the
+    # face (glasses, cheeks) are not hair
+    for y0, y1, x0, x1 in [
+        (30, 110, 180, 340),
+        (100, 122, 200, 320),
+        (400, 560, 50, 200),
+        (50, 200, 420, 500),
+        (150, 300, 380, 420),
+        (230, 300, 100, 145),
+        (170, 300, 200, 330),
+    ]:
+        assert hm.mask[y0:y1, x0:x1].max() < 0.05, (y0, x0)
+
+
+def test_hair_mask_side_hair_option(grace):
+    img, lm, hm = grace
+    plain = hair_mask(img, lm, side_hair=False)
+    assert (plain.mask > 0.5).sum() < 0.6 * (hm.mask > 0.5).sum()  # the band adds most of the hair
+    assert (hm.mask >= plain.mask - 0.2).mean() > 0.99
+
+
+def test_hair_mask_without_refinement(astronaut):
+    img, lm, hm = astronaut
+    raw = hair_mask(img, lm, refine=False)
+    assert raw.mask[_eroded(raw.face, 2)].max() == 0.0
+    # the geometric candidate contains the refined hair and stops at the chin
+    assert (raw.mask >= hm.mask - 0.2).mean() > 0.99
+    chin = int(np.asarray(lm.points)[:, 1].max()) + 5
+    assert raw.mask[chin:].max() < 0.05
+
+
+def test_segmenter_option(astronaut):
+    img, lm, _ = astronaut
+    calls = []
+
+    def seg(im):
+        calls.append(im.shape)
+        out = np.zeros(im.shape[:2], np.float32)
+        out[:40] = 1.0
+        return out
+
+    hm = hair_mask(img, lm, segmenter=seg)
+    assert calls == [img.shape]
+    assert hm.mask[:40].min() == 1.0 and hm.mask[40:].max() == 0.0
+    with pytest.raises(ValueError, match="hair_mask: segmenter"):
+        hair_mask(img, lm, segmenter=lambda im: np.zeros((10, 10), np.float32))
+    with pytest.raises(ValueError, match="hair_mask: segmenter"):
+        hair_mask(img, lm, segmenter=lambda im: np.full(im.shape[:2], 2.0, np.float32))
+    with pytest.raises((ValueError, TypeError), match="hair_mask|segmenter"):
+        hair_mask(img, lm, segmenter="mediapipe")
+
+
+def test_hair_mask_bad_inputs(astronaut):
+    img, lm, _ = astronaut
+    with pytest.raises((ValueError, TypeError), match="hair_mask|dtype|UInt8"):
+        hair_mask(img.astype(np.float32), lm)
+    with pytest.raises((ValueError, TypeError), match="hair_mask|shape|H W 3"):
+        hair_mask(img[..., :2], lm)
+    with pytest.raises((ValueError, TypeError), match="hair_mask|numpy"):
+        hair_mask([[0, 0, 0]], lm)
+    with pytest.raises((ValueError, TypeError), match="hair_mask: landmarks"):
+        hair_mask(img, np.zeros((478, 2)))
+    with pytest.raises((ValueError, TypeError), match="hair_mask: landmarks"):
+        hair_mask(img, lm._replace(points=lm.points[:10]))
+    with pytest.raises((ValueError, TypeError), match="hair_mask: threshold"):
+        hair_mask(img, lm, threshold=1.5)
