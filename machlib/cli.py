@@ -1,4 +1,5 @@
-"""Command line: ``machlib fit [IMAGE] -o OUT/`` and ``machlib texture [IMAGE] -o OUT/``.
+"""Command line: ``machlib fit [IMAGE] -o OUT/``, ``machlib texture [IMAGE] -o OUT/`` and
+``machlib hair [IMAGE] [--style NAME] [--color NAME] -o OUT/``.
 
 The CLI only parses arguments, shows progress and writes files; the work is done by
 :mod:`machlib.pipeline`. Bad input prints one line ``machlib: error: ...`` and exits with 2;
@@ -31,6 +32,19 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--delighter", help="learned delighter weights (.safetensors); default: SH delighting")
     for name in ("blush", "eye-shadow", "lipstick"):
         t.add_argument(f"--{name}", type=float, default=0.0, help=f"{name.replace('-', ' ')} strength in [0, 1] (default 0)")
+    h = sub.add_parser("hair", help="fit, then grow strand hair from the portrait or try on a library style")
+    _fit_arguments(h)
+    h.add_argument("--style", help="a library hairstyle to try on (e.g. 'bob', 'long curly'; see --list-styles) "
+                                   "or a .data/.hair strand file in template head space; default: from the portrait")
+    h.add_argument("--color", help="hair colour name (e.g. black, brown, blonde, red, gray, green); "
+                                   "default: estimated from the portrait")
+    h.add_argument("--strands", type=int, default=10000, help="number of strands (default 10000)")
+    h.add_argument("--points", type=int, default=64, help="points per strand (default 64)")
+    h.add_argument("--guides", type=int, default=1000,
+                   help="guide strands integrated for a tried-on style, the rest interpolated (default 1000; "
+                        "0: integrate every strand)")
+    h.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    h.add_argument("--list-styles", action="store_true", help="print the library's styles with their tags and exit")
     return p
 
 
@@ -110,6 +124,7 @@ def _fit(args) -> int:
     if out.exists() and not out.is_dir():
         raise InputError(f"output {out} exists and is not a folder")
     texture_setup = _texture_config(args) if args.command == "texture" else None
+    hair_setup = _hair_setup(args) if args.command == "hair" else None
     t0 = time.perf_counter()
     image = default_portrait() if args.image is None else load_image(args.image)
     template = load_template(args.template, args.landmarks) if args.template else None
@@ -121,7 +136,11 @@ def _fit(args) -> int:
 
         fit = pipeline.fit_portrait(image, template=template, config=config, fov_degrees=args.fov,
                                     strict=args.strict, progress=progress)
-        if texture_setup is not None:
+        if hair_setup is not None:
+            hair = pipeline.hair_portrait(fit, progress=progress, **hair_setup)
+            progress("export")
+            report = pipeline.write_hair_outputs(args.out, fit, hair, extra_timings={"load": load_s})
+        elif texture_setup is not None:
             tex_config, makeup = texture_setup
             tex = pipeline.texture_portrait(fit, config=tex_config, delighter=args.delighter, makeup=makeup,
                                             progress=progress)
@@ -139,6 +158,48 @@ def _fit(args) -> int:
         q = report["texture"]["quality"]["raw"]
         console.print(f"texture {report['texture']['total_seconds']:.1f} s; face PSNR {q['face_psnr_db']:.1f} dB, "
                       f"SSIM {q['face_ssim']:.3f}")
+    if "hair" in report:
+        hr = report["hair"]
+        console.print(f"hair: {hr['style']} ({hr['mode']}), {hr['strands']} strands × {hr['points_per_strand']} points, "
+                      f"{100 * hr['removed_fraction']:.1f}% removed by clean-up; {hr['total_seconds']:.1f} s")
+    return 0
+
+
+def _hair_setup(args) -> dict:
+    from ._errors import InputError
+    from .hair import HAIR_COLORS, HAIR_STYLES
+
+    style = args.style
+    if style is not None and style not in HAIR_STYLES:
+        suffix = Path(style).suffix.lower()
+        if suffix not in (".data", ".hair"):
+            raise InputError(f"--style: unknown hairstyle {style!r}; known: {', '.join(HAIR_STYLES)} "
+                             "(or a .data/.hair strand file)")
+        if not Path(style).is_file():
+            raise InputError(f"--style: no such strand file {style}")
+        from .hair import read_cem_hair, read_hair_data
+
+        try:  # read it now, so that a bad file fails before the fit
+            (read_hair_data if suffix == ".data" else read_cem_hair)(style)
+        except ValueError as e:
+            raise InputError(f"--style: {e}") from None
+    if args.color is not None and args.color not in HAIR_COLORS:
+        raise InputError(f"--color: unknown hair colour {args.color!r}; known: {', '.join(sorted(HAIR_COLORS))}")
+    if not 1 <= args.strands <= 200_000:
+        raise InputError(f"--strands must be between 1 and 200000, got {args.strands}")
+    if not 2 <= args.points <= 1024:
+        raise InputError(f"--points must be between 2 and 1024, got {args.points}")
+    if args.guides < 0:
+        raise InputError(f"--guides must be >= 0, got {args.guides}")
+    return {"style": style, "color": args.color, "n_strands": args.strands, "n_points": args.points,
+            "guides": args.guides or None, "seed": args.seed}
+
+
+def _list_styles() -> int:
+    from .hair import HAIR_STYLES
+
+    for name, st in HAIR_STYLES.items():
+        print(f"{name:14s} length {st.length:.3f} m, {st.curl}; tags: {', '.join(st.tags)}")
     return 0
 
 
@@ -175,7 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _enable_compilation_cache()
     try:
-        if args.command in ("fit", "texture"):
+        if args.command == "hair" and args.list_styles:
+            return _list_styles()
+        if args.command in ("fit", "texture", "hair"):
             return _fit(args)
     except InputError as e:
         print(f"machlib: error: {e}", file=sys.stderr)

@@ -41,7 +41,7 @@ from .geometry import (
 __all__ = [
     "FitOutput", "fit_portrait", "write_fit_outputs", "fit_report", "overlay_image", "atomic_output_dir",
     "TextureOutput", "face_mask", "texture_portrait", "relit_image", "texture_report", "write_texture_outputs",
-    "RELIGHT_PRESETS",
+    "RELIGHT_PRESETS", "HairOutput", "hair_portrait", "hair_allowed", "hair_report", "hair_images", "write_hair_outputs",
 ]
 
 
@@ -496,5 +496,296 @@ def write_texture_outputs(out: str | os.PathLike, fit: FitOutput, tex: TextureOu
         save_png(tmp / "relit.png", relit_image(fit, tex))
         (tmp / "camera.json").write_text(json.dumps(camera_dict(fit.result.camera), indent=2) + "\n")
         report = texture_report(fit, tex, extra_timings={**(extra_timings or {}), "export": time.perf_counter() - t})
+        (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+# --------------------------------------------------------------------------------------------
+# hair stage (paper §2.5): 2D analysis → style (retrieved, or tried on) → 3D field → strands
+
+
+class HairOutput(NamedTuple):
+    """Everything :func:`hair_portrait` computed.
+
+    Attributes:
+        strands: the final :class:`~machlib.hair.Strands` on the fitted head (head space, metres).
+        mode: ``"image"`` (retrieved from the portrait and fitted to it), ``"style"`` (a library
+            style tried on) or ``"file"`` (strands read from a file and moved onto the head).
+        style: the style's name (or the file's path).
+        matches: the retrieval ranking (:class:`~machlib.hair.StyleMatch` items; empty unless
+            ``mode == "image"``).
+        mask: the portrait's :class:`~machlib.hair.HairMask`.
+        orientation: the portrait's :class:`~machlib.hair.OrientationMap` (numpy arrays).
+        color: the strands' linear RGB colour and where it came from.
+        cleanup: the :class:`~machlib.hair.CleanupResult` of the grown strands.
+        sdf: the fitted head's :class:`~machlib.hair.HeadSDF`.
+        timings: seconds per step.
+    """
+
+    strands: object
+    mode: str
+    style: str
+    matches: list
+    mask: object
+    orientation: object
+    color: dict
+    cleanup: object
+    sdf: object
+    timings: dict
+
+
+def hair_allowed(mask, landmarks: Landmarks) -> np.ndarray:
+    """``(H, W)`` float32 mask of where a portrait may show hair or hide it: the hair mask, the
+    face (hair behind the head projects onto it), and above the chin the person and a band a
+    quarter of the face's width around the face (a hat may cover hair; hair framing the face is
+    often missed by the person segmentation). Background and the body below the chin are not allowed: hair seen there would be
+    in the photo. Used for silhouette clean-up and style retrieval.
+
+    Args:
+        mask: the :class:`~machlib.hair.HairMask` of the portrait.
+        landmarks: its :class:`~machlib.geometry.Landmarks`.
+    """
+    from scipy import ndimage
+
+    from .geometry import face_oval
+
+    h, w = mask.mask.shape
+    oval = np.asarray(landmarks.points)[face_oval()]
+    chin = float(oval[:, 1].max())
+    above = (np.arange(h)[:, None] + 0.5 < chin) & np.ones((1, w), bool)
+    # a band a quarter of the face's width around the face: hair framing the face, even where
+    # the person segmentation misses it
+    band = ndimage.binary_dilation(mask.face > 0.5, iterations=max(1, int(0.25 * np.ptp(oval[:, 0]))))
+    ok = (mask.mask > 0.5) | (mask.face > 0.5) | (((mask.person > 0.5) | band) & above)
+    return ndimage.binary_dilation(ok, iterations=2).astype(np.float32)
+
+
+def _hair_color_choice(image: np.ndarray, mask: np.ndarray, color) -> dict:
+    from .hair import HAIR_COLORS, estimate_hair_color
+
+    if color is not None:
+        if color not in HAIR_COLORS:
+            raise InputError(f"unknown hair colour {color!r}; known: {', '.join(sorted(HAIR_COLORS))}")
+        return {"source": "named", "name": color, "rgb": [float(c) for c in HAIR_COLORS[color]]}
+    try:
+        est = estimate_hair_color(image, mask)
+    except ValueError:  # (almost) no hair pixels
+        return {"source": "default", "name": "brown", "rgb": [float(c) for c in HAIR_COLORS["brown"]]}
+    return {"source": "portrait", "name": est.name, "rgb": [round(float(c), 4) for c in est.rgb],
+            "melanin": round(est.melanin, 4), "pheomelanin": round(est.pheomelanin, 4),
+            "fit_error": round(est.error, 4), "pixels": est.pixels}
+
+
+def hair_portrait(
+    fit: FitOutput,
+    *,
+    style: str | None = None,
+    color: str | None = None,
+    n_strands: int = 10000,
+    n_points: int = 64,
+    guides: int | None = 1000,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> HairOutput:
+    """Strand hair for a fitted portrait (Make-A-Character §2.5).
+
+    1. 2D analysis: the hair mask (:func:`~machlib.hair.hair_mask`) and the Gabor orientation
+       map (:func:`~machlib.hair.orientation_map`) of the portrait.
+    2. Style: with ``style=None`` the library's styles are ranked against the mask and the
+       orientation map (:func:`~machlib.hair.match_styles`); the best one's occupancy and
+       orientation volume (:func:`~machlib.hair.style_volume`) is carved and filled to the
+       portrait's silhouette and its visible orientation bent to the 2D orientation
+       (:func:`~machlib.hair.lift_hair`), and strands are grown through it on the fitted head
+       (:func:`~machlib.hair.grow_from_volume`). With a style name (try-on), the style is grown
+       on the template and moved onto the fitted head (:func:`~machlib.hair.transfer_strands`);
+       with a ``.data``/``.hair`` file path, the file's strands (template head space) are moved.
+    3. Clean-up (:func:`~machlib.hair.cleanup_strands`): short, penetrating and outlier strands
+       go (and, from the portrait, strands outside its silhouette); the rest are smoothed and
+       resampled to ``n_points``.
+    4. Colour: ``color`` (a :data:`~machlib.hair.HAIR_COLORS` name), else the melanin fit of the
+       hair pixels (:func:`~machlib.hair.estimate_hair_color`).
+
+    Args:
+        fit: the :class:`FitOutput` of :func:`fit_portrait`.
+        style: ``None`` (from the portrait), a :data:`~machlib.hair.HAIR_STYLES` name, or the path
+            of a ``.data``/``.hair`` strand file in template head space.
+        color: a hair colour name, or ``None`` to take it from the portrait.
+        n_strands: strands to grow, ``≥ 1``.
+        n_points: points per strand, ``≥ 2``.
+        guides: guide strands integrated (the rest interpolated); ``None``: every strand.
+        seed: PRNG seed; the same inputs and seed give the same strands.
+        progress: optional callback called with each step's name.
+
+    Returns:
+        A :class:`HairOutput`.
+
+    Raises:
+        InputError: an unknown style or colour, a missing or malformed strand file, bad counts.
+    """
+    from .hair import (
+        DEFAULT_HAIR_WIDTH,
+        HAIR_STYLES,
+        Strands,
+        cleanup_strands,
+        grow_from_volume,
+        grow_style,
+        hair_mask,
+        head_sdf_grid,
+        lift_hair,
+        match_styles,
+        orientation_map,
+        read_cem_hair,
+        read_hair_data,
+        style_volume,
+        transfer_strands,
+    )
+
+    say = progress or (lambda _: None)
+    for name, v, lo in (("n_strands", n_strands, 1), ("n_points", n_points, 2)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+            raise InputError(f"{name} must be an integer >= {lo}, got {v!r}")
+    mode, source = "image", None
+    if style is not None:
+        if style in HAIR_STYLES:
+            mode = "style"
+        elif Path(style).suffix.lower() in (".data", ".hair"):
+            if not Path(style).is_file():
+                raise InputError(f"--style: no such strand file {style}")
+            mode, source = "file", Path(style)
+        else:
+            raise InputError(f"unknown hairstyle {style!r}; known: {', '.join(HAIR_STYLES)} "
+                             f"(or a .data/.hair file)")
+    timings: dict[str, float] = {}
+    key = jax.random.key(int(seed))
+    k_match, k_prior, k_grow = jax.random.split(key, 3)
+    mesh, camera, template = fit.result.mesh, fit.result.camera, fit.template
+
+    def timed(name, fn):
+        say(name)
+        t = time.perf_counter()
+        out = fn()
+        timings[name] = time.perf_counter() - t
+        return out
+
+    sdf = timed("head sdf", lambda: head_sdf_grid(mesh))
+    mask = timed("hair mask", lambda: hair_mask(fit.image, fit.landmarks))
+    gray = fit.image.astype(np.float32).mean(-1) / 255.0
+    omap = timed("orientation", lambda: jax.tree_util.tree_map(
+        np.asarray, jax.block_until_ready(orientation_map(gray, mask=mask.mask))))
+    allowed = hair_allowed(mask, fit.landmarks)
+    color_info = _hair_color_choice(fit.image, mask.mask, color)
+    rgb = np.asarray(color_info["rgb"], np.float32)
+    matches: list = []
+    if mode == "image":
+        matches = timed("match", lambda: match_styles(k_match, mask.mask, omap.theta, omap.confidence, camera,
+                                                      mesh, sdf=sdf, template=template, allowed=allowed))
+        chosen = HAIR_STYLES[matches[0].name]
+        style = chosen.name
+        if chosen.bald:
+            grown = Strands(np.zeros((0, n_points, 3), np.float32), np.zeros((0, 3), np.float32),
+                            np.zeros(0, np.float32))
+        else:
+            # carving keeps hair that a hat may hide, but not hair in front of the visible face
+            # (occlusion by the head is handled by lift_hair itself)
+            carve = allowed * (1.0 - (mask.face > 0.5)) + (mask.mask > 0.5)
+            # the prior at the retrieval's strand shape: its compiled integrator is reused
+            prior = timed("volume", lambda: style_volume(k_prior, chosen, mesh, n_strands=800, n_points=24,
+                                                         template=template))
+            lifted = timed("lift", lambda: lift_hair(prior, camera, mask.mask, omap.theta, omap.confidence,
+                                                     head_sdf=sdf, carve_mask=carve))
+            grown = timed("grow", lambda: grow_from_volume(
+                k_grow, lifted, mesh, n_strands=int(n_strands), n_points=int(n_points), sdf=sdf,
+                length=chosen.length * 1.2, color=rgb, template=template, curl=chosen.curl,
+                gravity=0.3 * chosen.gravity, guides=guides))
+    elif mode == "style":
+        chosen = HAIR_STYLES[style]
+        on_template = timed("grow", lambda: grow_style(k_grow, chosen, template, n_strands=int(n_strands),
+                                                       n_points=int(n_points), color=rgb, guides=guides))
+        grown = timed("transfer", lambda: transfer_strands(on_template, template.mesh, mesh, target_sdf=sdf))
+    else:
+        def load():
+            try:
+                return (read_hair_data if source.suffix.lower() == ".data" else read_cem_hair)(source)
+            except ValueError as e:
+                raise InputError(str(e)) from None
+
+        ragged = timed("load strands", load)
+        style = str(source)
+        hairy = np.flatnonzero(np.asarray(ragged.counts) >= 2)  # one-point strands mark bare roots
+        if hairy.size == 0:
+            raise InputError(f"--style: {source} holds no strand with two or more points")
+        fixed = ragged.select(hairy).to_strands(n_points=int(n_points))
+        on_template = Strands(np.asarray(fixed.points, np.float32), np.broadcast_to(rgb, (hairy.size, 3)).copy(),
+                              np.full(hairy.size, DEFAULT_HAIR_WIDTH, np.float32))
+        grown = timed("transfer", lambda: transfer_strands(on_template, template.mesh, mesh, target_sdf=sdf))
+    silhouette = dict(silhouette=allowed, camera=camera) if mode == "image" else {}
+    clean = timed("cleanup", lambda: cleanup_strands(grown, sdf=sdf, n_points=int(n_points), **silhouette))
+    strands = clean.strands
+    strands = Strands(np.asarray(strands.points, np.float32), np.broadcast_to(rgb, (strands.num_strands, 3)).copy(),
+                      np.asarray(strands.thickness, np.float32))
+    return HairOutput(strands, mode, style, matches, mask, omap, color_info, clean, sdf, timings)
+
+
+def hair_report(fit: FitOutput, hair: HairOutput, *, extra_timings: dict | None = None) -> dict:
+    """The hair stage's ``report.json``: strand counts, clean-up, style choice, colour, timings."""
+    report = fit_report(fit, extra_timings=extra_timings)
+    report["stage"] = "hair"
+    timings = {k: round(float(v), 4) for k, v in hair.timings.items()}
+    s = hair.strands
+    report["hair"] = {
+        "mode": hair.mode,
+        "style": hair.style,
+        "strands": int(s.num_strands),
+        "points_per_strand": int(np.shape(s.points)[1]),
+        "removed_fraction": round(float(hair.cleanup.removed_fraction), 4),
+        "removed": {k: int(v) for k, v in hair.cleanup.reasons.items()},
+        "color": hair.color,
+        "mask_fraction": round(float((hair.mask.mask > 0.5).mean()), 4),
+        "matches": [{"style": m.name, "score": round(m.score, 4), "f1": round(m.f1, 4),
+                     "orientation": round(m.orientation, 4)} for m in hair.matches],
+        "timings": timings,
+        "total_seconds": round(float(sum(hair.timings.values())), 3),
+    }
+    return report
+
+
+def hair_images(fit: FitOutput, hair: HairOutput, *, size: int = 384) -> dict[str, np.ndarray]:
+    """Preview images of the hair stage: ``hair_preview`` (front, side and back on the fitted
+    head), ``hair_input_view`` (the strands over the portrait in the fitted camera) and
+    ``hair_mask`` (the portrait with its hair mask, and the orientation map)."""
+    from .hair import hair_preview, orientation_image, render_strands
+
+    albedo = template_albedo(512) if fit.template.name == "procedural" else None
+    preview = hair_preview(hair.strands, fit.result.mesh, texture=albedo, size=size)
+    input_view = render_strands(hair.strands, fit.result.camera, mesh=fit.result.mesh, texture=albedo,
+                                background=fit.image)
+    m = hair.mask.mask[..., None]
+    tint = (fit.image * (1 - 0.55 * m) + 0.55 * m * np.array([255.0, 40.0, 160.0])).astype(np.uint8)
+    orient = orientation_image(hair.orientation, mask=hair.mask.mask)
+    return {"hair_preview": preview, "hair_input_view": input_view[..., :3],
+            "hair_mask": np.concatenate([tint, orient[..., :3]], 1)}
+
+
+def write_hair_outputs(out: str | os.PathLike, fit: FitOutput, hair: HairOutput, *,
+                       extra_timings: dict | None = None) -> dict:
+    """Write the hair stage's files into ``out`` atomically: ``hair.data`` (USC-HairSalon),
+    ``hair.usda`` (USD BasisCurves), ``hair_preview.png``, ``hair_input_view.png``,
+    ``hair_mask.png``, ``head.glb`` (the fitted head), ``camera.json`` and ``report.json``.
+
+    Returns:
+        The report dict.
+    """
+    from .hair import write_hair_data, write_usd_curves
+
+    t = time.perf_counter()
+    with atomic_output_dir(out) as tmp:
+        write_hair_data(tmp / "hair.data", hair.strands)
+        write_usd_curves(tmp / "hair.usda", hair.strands)
+        for name, img in hair_images(fit, hair).items():
+            save_png(tmp / f"{name}.png", img)
+        albedo = template_albedo(1024) if fit.template.name == "procedural" else None
+        (tmp / "head.glb").write_bytes(glb_bytes(fit.result.mesh, texture=albedo))
+        (tmp / "camera.json").write_text(json.dumps(camera_dict(fit.result.camera), indent=2) + "\n")
+        report = hair_report(fit, hair, extra_timings={**(extra_timings or {}), "export": time.perf_counter() - t})
         (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report

@@ -274,3 +274,84 @@ def test_texture_default_portrait_writes_everything(tmp_path, capsys):
     assert q["relit_albedo"]["face_psnr_db"] > 12.0
     assert 0.0 < q["seen_texel_fraction"] < 1.0 and np.isfinite(q["ita_degrees"])
     assert np.shape(tex["lighting_sh"]) == (9, 3)
+
+
+# --------------------------------------------------------------------------------------------
+# machlib hair
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (["--style", "mohawk"], "unknown hairstyle"),
+        (["--style", "no/such/file.data"], "no such strand file"),
+        (["--color", "plaid"], "unknown hair colour"),
+        (["--strands", "0"], "--strands"),
+        (["--points", "1"], "--points"),
+        (["--guides", "-1"], "--guides"),
+        (["--style", ":garbage:"], "hair.data"),
+        ([":missing:"], "does not exist"),
+    ],
+    ids=["style-unknown", "style-file-missing", "color-unknown", "strands-0", "points-1", "guides-negative",
+         "style-file-malformed", "missing-image"],
+)
+def test_hair_bad_input_clear_error_nothing_written(tmp_path, capsys, flags, expected):
+    garbage = tmp_path / "bad" / "hair.data"
+    garbage.parent.mkdir()
+    garbage.write_bytes(b"\xff\xff\xff\x7f" + b"\0" * 8)  # claims 2^31 strands
+    flags = [str(tmp_path / "nope.jpg") if f == ":missing:" else str(garbage) if f == ":garbage:" else f
+             for f in flags]
+    out = tmp_path / "out"
+    code = main(["hair", *flags, "-o", str(out), "-q", "--steps", "20"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2, err
+    assert len(err) == 1 and err[0].startswith("machlib: error:"), err
+    assert expected in err[0], err[0]
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.tmp")]
+
+
+def test_hair_list_styles(capsys):
+    assert main(["hair", "--list-styles"]) == 0
+    text = capsys.readouterr().out
+    for name in ("bob", "afro", "long curly", "bald"):
+        assert name in text
+
+
+@pytest.mark.slow
+def test_hair_default_portrait_writes_everything(tmp_path, capsys):
+    from machlib.hair import read_hair_data
+
+    out = tmp_path / "out"
+    code = main(["hair", "-o", str(out), "-q", "--steps", "60", "--strands", "400", "--points", "16"])
+    assert code == 0, capsys.readouterr().err
+    names = {p.name for p in out.iterdir()}
+    expected = {"hair.data", "hair.usda", "hair_preview.png", "hair_input_view.png", "hair_mask.png", "head.glb",
+                "camera.json", "report.json"}
+    assert expected <= names, expected - names
+    report = json.loads((out / "report.json").read_text())
+    hr = report["hair"]
+    assert hr["mode"] == "image" and hr["points_per_strand"] == 16
+    assert 0 < hr["strands"] <= 400 and 0.0 <= hr["removed_fraction"] < 1.0
+    assert sum(hr["removed"].values()) == round(hr["removed_fraction"] * 400)
+    assert [m["style"] for m in hr["matches"]][0] == hr["style"]
+    assert set(hr["timings"]) >= {"hair mask", "orientation", "match", "grow", "cleanup"}
+    strands = read_hair_data(out / "hair.data")
+    assert strands.num_strands == hr["strands"]
+    text = (out / "hair.usda").read_text()
+    assert "BasisCurves" in text
+    preview = Image.open(out / "hair_preview.png")
+    assert preview.size[0] == 3 * preview.size[1]
+    # try-on of a library style, with a named colour: every strand keeps its 16 points
+    out2 = tmp_path / "tryon"
+    code = main(["hair", "-o", str(out2), "-q", "--steps", "60", "--strands", "300", "--points", "16",
+                 "--style", "bob", "--color", "red", "--guides", "50"])
+    assert code == 0, capsys.readouterr().err
+    hr2 = json.loads((out2 / "report.json").read_text())["hair"]
+    assert hr2["mode"] == "style" and hr2["style"] == "bob" and hr2["color"]["name"] == "red"
+    assert hr2["strands"] > 250
+    # and a strand file written by the first run, tried on again (template space assumed)
+    out3 = tmp_path / "file"
+    assert main(["hair", "-o", str(out3), "-q", "--steps", "60", "--points", "16",
+                 "--style", str(out2 / "hair.data")]) == 0
+    assert json.loads((out3 / "report.json").read_text())["hair"]["mode"] == "file"

@@ -23,6 +23,8 @@ are linear RGB; thickness is a diameter in metres. Orientation maps, image-guide
 clean-up are planned (see :doc:`/hair`).
 """
 
+from ._cleanup import CleanupResult, cleanup_strands, resample_uniform, smooth_strands, strand_lengths, transfer_strands
+from ._color import HairColorEstimate, estimate_hair_color
 from ._growth import HeadSDF, ScalpSamples, grow_strands, head_sdf_grid, scalp_roots, sdf_lookup
 from ._io import (
     read_cem_hair,
@@ -32,7 +34,11 @@ from ._io import (
     write_hair_data,
     write_usd_curves,
 )
+from ._match import StyleMatch, match_styles, strand_coverage
+from ._orient import HairMask, OrientationMap, hair_mask, orientation_image, orientation_map
+from ._render import HAIR_PREVIEW_VIEWS, hair_preview, render_strands
 from ._styles import HAIR_COLORS, HAIR_STYLES, HairStyle, find_styles, grow_style, hair_color
+from ._volume import HairVolume, grow_from_volume, lift_hair, strands_to_volume, style_volume, volume_lookup
 from ._strands import (
     DEFAULT_HAIR_COLOR,
     DEFAULT_HAIR_WIDTH,
@@ -49,4 +55,9 @@ __all__ = [
     "strands_to_gltf_lines",
     "ScalpSamples", "scalp_roots", "HeadSDF", "head_sdf_grid", "sdf_lookup", "grow_strands",
     "HairStyle", "HAIR_STYLES", "find_styles", "grow_style", "hair_color", "HAIR_COLORS",
+    "HairMask", "hair_mask", "OrientationMap", "orientation_map", "orientation_image",
+    "HairVolume", "strands_to_volume", "volume_lookup", "lift_hair", "grow_from_volume", "style_volume",
+    "CleanupResult", "cleanup_strands", "smooth_strands", "resample_uniform", "strand_lengths", "transfer_strands",
+    "StyleMatch", "match_styles", "strand_coverage", "HairColorEstimate", "estimate_hair_color",
+    "render_strands", "hair_preview", "HAIR_PREVIEW_VIEWS",
 ]

@@ -17,9 +17,11 @@ class HairColorEstimate(NamedTuple):
     """The result of :func:`estimate_hair_color`.
 
     Attributes:
-        rgb: ``(3,)`` linear RGB albedo to give the strands: the melanin model's colour when it
-            explains the pixels (``error < 0.25``), otherwise the observed colour divided by the
-            assumed shading (dyed hair), clipped to ``[0, 1]``.
+        rgb: ``(3,)`` linear RGB albedo to give the strands: the nearest named colour when it
+            explains the pixels better than the melanin fit (grey and white hair, whose fibres
+            have no pigment), else the melanin model's colour when it explains them
+            (``error < 0.25``), otherwise the observed colour divided by the assumed shading
+            (dyed hair), clipped to ``[0, 1]``.
         melanin: fitted eumelanin concentration.
         pheomelanin: fitted pheomelanin concentration.
         error: RMS difference of the log colours (natural log of linear RGB) between the fit
@@ -115,10 +117,14 @@ def estimate_hair_color(
     i, j = np.unravel_index(np.argmin(err), err.shape)
     error = float(err[i, j])
     fitted = np.exp(grid[i, j])
-    rgb = fitted if error < 0.25 else albedo
     names = sorted(HAIR_COLORS)
     dist = [np.sqrt(np.mean((np.log(np.maximum(HAIR_COLORS[n], 1e-4)) - target) ** 2)) for n in names]
+    nearest = names[int(np.argmin(dist))]
+    if min(dist) < error:  # grey and white hair are unpigmented fibres: no melanin fit explains them
+        rgb = np.asarray(HAIR_COLORS[nearest], np.float64)
+    else:
+        rgb = fitted if error < 0.25 else albedo
     return HairColorEstimate(
         rgb=np.asarray(rgb, np.float32), melanin=float(_MEL[i]), pheomelanin=float(_PHE[j]), error=error,
-        name=names[int(np.argmin(dist))], observed=np.asarray(observed, np.float32), pixels=int(keep.sum()),
+        name=nearest, observed=np.asarray(observed, np.float32), pixels=int(keep.sum()),
     )

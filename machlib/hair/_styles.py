@@ -28,7 +28,7 @@ CurlKind = Literal["straight", "wavy", "curly", "coily"]
 _CURL = {
     "straight": (0.0, 0.05, 0.0),
     "wavy": (0.008, 0.06, 0.0),
-    "curly": (0.007, 0.03, 1.0),
+    "curly": (0.010, 0.045, 1.0),
     "coily": (0.003, 0.009, 1.0),
 }
 _CENTER = (0.0, 0.01, -0.01)  # head centre used by the radial (volume) term
@@ -136,13 +136,19 @@ class _StyleField(eqx.Module):
         flow = 0.8 * jnp.exp(-s / 0.06) * _unit(h)
         # front roots: forward as a fringe, or swept back until behind the forehead
         front = jax.nn.sigmoid((root[2] - 0.03) / 0.006) * jax.nn.sigmoid((root[1] - 0.03) / 0.006)
-        back = jax.nn.sigmoid((p[2] + 0.02) / 0.01) * jnp.array([0.0, 0.4, -1.0], dtype)
+        # swept back over the skull (strongly enough to beat gravity until behind the crown), so
+        # no hairline strand falls onto the face
+        back = 2.0 * jax.nn.sigmoid((p[2] + 0.02) / 0.01) * jnp.array([0.0, 0.4, -1.0], dtype)
         fringe = jnp.where(self.bangs > 0, jnp.exp(-s / 0.03) * jnp.array([0.0, -0.4, 1.0], dtype), back)
         free = lift * radial + (1 - front) * flow + front * fringe
         # ponytail: pulled toward a tie point behind the head, then falling
-        tie = jnp.asarray(_PONY, dtype) + 0.01 * jnp.stack([radial[0], radial[1], 0.0 * p[0]])
+        # each strand passes the tie at its own spot of a 1.5 cm disc (from its root's direction),
+        # so the tail has a round cross-section instead of collapsing onto one line
+        spot = _unit(jnp.stack([root[0] - c[0], root[1] - c[1] - 0.05, 0.0 * p[0]]))
+        tie = jnp.asarray(_PONY, dtype) + 0.015 * spot
         tail = jax.nn.sigmoid((tie[2] - p[2]) / 0.003)
-        pony = (1 - tail) * 3.0 * _unit(tie - p) + tail * jnp.array([0.0, -1.0, -0.3], dtype)
+        fall = jnp.array([0.0, -1.0, -0.3], dtype) + 0.15 * spot
+        pony = (1 - tail) * (3.0 * _unit(tie - p) + back) + tail * fall  # over the skull, not the face
         # bun: pulled toward a ball on the top-back of the head, then wound around it
         b = jnp.asarray(_BUN, dtype)
         axis = _unit(jnp.cross(root - c, b - c) + jnp.array([1e-3, 0.0, 0.0], dtype))
@@ -365,11 +371,11 @@ def _presets() -> dict[str, HairStyle]:
     s = [
         HairStyle("bald", ("bald", "shaved", "no hair", "hairless"), 0.0),
         HairStyle("buzz cut", ("buzz", "buzz cut", "crew", "very short", "short", "shaved", "military", "straight"),
-                  0.008, volume=0.6, gravity=0.3, length_jitter=0.05, color="black"),
+                  0.008, volume=0.25, gravity=0.3, length_jitter=0.05, color="black"),
         HairStyle("pixie", ("pixie", "short", "cropped", "fringe", "bangs", "side part", "straight"),
-                  0.06, volume=0.35, gravity=0.6, parting="left", bangs=0.05, color="blonde"),
+                  0.06, volume=0.15, gravity=0.9, parting="left", bangs=0.05, color="blonde"),
         HairStyle("bob", ("bob", "medium", "chin length", "jaw length", "fringe", "bangs", "straight", "rounded"),
-                  0.22, volume=0.25, gravity=1.0, bangs=0.07, cut_height=-0.085, length_jitter=0.05),
+                  0.22, volume=0.12, gravity=1.0, bangs=0.07, cut_height=-0.085, length_jitter=0.05),
         HairStyle("long straight", ("long", "straight", "sleek", "center part", "flowing", "loose"),
                   0.40, volume=0.15, gravity=1.0, parting="center", cut_height=-0.40, color="black"),
         HairStyle("long curly", ("long", "curly", "curls", "ringlets", "voluminous", "loose"),

@@ -27,7 +27,8 @@ from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .._camera import Camera, rotation_matrix
 from ._growth import HeadSDF, _lookup, _resolve_geometry, _unit, grow_strands, scalp_roots
-from ._strands import DEFAULT_HAIR_WIDTH, Strands, resample_strands
+from ._cleanup import resample_uniform
+from ._strands import DEFAULT_HAIR_WIDTH, Strands
 
 __all__ = ["HairVolume", "strands_to_volume", "volume_lookup", "lift_hair", "grow_from_volume", "style_volume"]
 
@@ -336,7 +337,7 @@ def _head_depth(sdf, camera, hb, wb, b, n_steps: int):
 
 @partial(jax.jit, static_argnames=("spacing", "block", "dilate", "shell", "surface", "smoothing", "passes",
                                    "n_steps", "threshold"))
-def _lift(occ, orient, origin, camera, mask, theta, conf, sdf, *, spacing, block, dilate, shell, surface,
+def _lift(occ, orient, origin, camera, mask, carve, theta, conf, sdf, *, spacing, block, dilate, shell, surface,
           smoothing, passes, n_steps, threshold):
     dtype = occ.dtype
     shape = occ.shape
@@ -345,7 +346,7 @@ def _lift(occ, orient, origin, camera, mask, theta, conf, sdf, *, spacing, block
     hb, wb = -(-h // b), -(-w // b)
     # image evidence at block resolution (a block is about one voxel's footprint)
     m_blk = _pool(mask.astype(dtype), b, hb, wb, "mean")
-    m_carve = _filter2(_pool(mask.astype(dtype), b, hb, wb, "max"), dilate, "max")
+    m_carve = _filter2(_pool(carve.astype(dtype), b, hb, wb, "max"), dilate, "max")
     wgt = (conf * mask).astype(dtype)
     c2 = _pool(wgt * jnp.cos(2 * theta), b, hb, wb, "mean")
     s2 = _pool(wgt * jnp.sin(2 * theta), b, hb, wb, "mean")
@@ -449,6 +450,7 @@ def lift_hair(
     smoothing: float = 1.0,
     passes: int = 2,
     threshold: float = 0.5,
+    carve_mask: Float[ArrayLike, "Hi Wi"] | None = None,
 ) -> HairVolume:
     """Lift a portrait's 2D hair mask and orientation map into a prior :class:`HairVolume`.
 
@@ -461,8 +463,8 @@ def lift_hair(
     the head's at its block) or beside it (its ray misses the head); voxels hidden by the head
     keep their prior values.
 
-    1. Carving: a visible voxel's occupancy is multiplied by the hair mask's max over its block,
-       dilated by ``dilate`` blocks.
+    1. Carving: a visible voxel's occupancy is multiplied by the hair mask's (or
+       ``carve_mask``'s) max over its block, dilated by ``dilate`` blocks.
     2. Filling: where no visible voxel of the carved prior is hair (occupancy ``≥ threshold``)
        at a block, the visible voxels outside the head and within ``shell`` metres of the head
        surface or of prior hair (a max filter) get at least the block's mean hair mask as
@@ -496,6 +498,10 @@ def lift_hair(
         smoothing: Gaussian standard deviation in voxels of the diffusion, ``≥ 0``.
         passes: number of Gaussian passes, ``≥ 1``.
         threshold: occupancy that counts as hair, in ``(0, 1)``.
+        carve_mask: ``(Hi, Wi)`` mask in ``[0, 1]`` of where hair may be (carving keeps voxels
+            over it); default ``hair_mask``. Pass the hair plus whatever may hide hair (a hat,
+            the face) so that hair under a hat survives, while filling still follows
+            ``hair_mask``.
 
     Returns:
         The updated :class:`HairVolume` (same grid).
@@ -526,6 +532,9 @@ def lift_hair(
             f"lift_hair: hair_mask, theta and confidence must share one (Hi, Wi) shape, got "
             f"{mask.shape}, {th.shape} and {conf.shape}"
         )
+    carve = mask if carve_mask is None else jnp.asarray(carve_mask)
+    if carve.shape != mask.shape:
+        raise ValueError(f"lift_hair: carve_mask must have shape {mask.shape}, got {carve.shape}")
     for name, v, ok in (("dilate", dilate, lambda x: x >= 0), ("passes", passes, lambda x: x >= 1)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not ok(v):
             raise ValueError(f"lift_hair: {name} must be an int ({'>= 0' if name == 'dilate' else '>= 1'}), got {v!r}")
@@ -549,7 +558,7 @@ def lift_hair(
     dtype = volume.occupancy.dtype
     occ, ori = _lift(
         volume.occupancy, volume.orientation, volume.origin.astype(dtype), camera, mask.astype(dtype),
-        th.astype(dtype), conf.astype(dtype), head_sdf, spacing=float(volume.spacing), block=int(block),
+        carve.astype(dtype), th.astype(dtype), conf.astype(dtype), head_sdf, spacing=float(volume.spacing), block=int(block),
         dilate=int(dilate), shell=float(shell), surface=float(surface), smoothing=float(smoothing),
         passes=int(passes), n_steps=48, threshold=float(threshold),
     )
@@ -602,6 +611,8 @@ def grow_from_volume(
     root_blend: float = 0.004,
     color: str | Float[ArrayLike, "3"] = "brown",
     template=None,
+    curl: str = "straight",
+    guides: int | None = None,
 ) -> Strands:
     """Grow strands through a :class:`HairVolume`'s orientation field, inside its occupancy.
 
@@ -628,6 +639,11 @@ def grow_from_volume(
         root_blend: length scale in metres of the blend with the root normal, ``> 0``.
         color: a :data:`~machlib.hair.HAIR_COLORS` name or linear RGB.
         template: the template whose scalp mask applies to a fitted mesh.
+        curl: ``"straight"``, ``"wavy"``, ``"curly"`` or ``"coily"``: the curl offset added around
+            each grown strand, as in :func:`~machlib.hair.grow_style` (a volume averages curls
+            away, so they are added back from the style).
+        guides: integrate this many guide strands and interpolate the rest
+            (:func:`~machlib.hair.grow_strands`); ``None``: every strand.
 
     Returns:
         :class:`~machlib.hair.Strands` with ``float32`` numpy points ``(S, n_points, 3)``,
@@ -646,7 +662,7 @@ def grow_from_volume(
         >>> s.points.shape[1:], 0 < s.num_strands <= 20
         ((8, 3), True)
     """
-    from ._styles import HAIR_COLORS, _cached_sdf
+    from ._styles import _CURL, HAIR_COLORS, _cached_sdf
 
     if not isinstance(volume, HairVolume):
         raise ValueError(f"grow_from_volume: volume must be a HairVolume, got {type(volume).__name__}")
@@ -657,6 +673,8 @@ def grow_from_volume(
         raise ValueError(
             f"grow_from_volume: need 0 < threshold < 1 and root_blend > 0, got {threshold!r}, {root_blend!r}"
         )
+    if curl not in _CURL:
+        raise ValueError(f"grow_from_volume: curl must be one of {sorted(_CURL)}, got {curl!r}")
     if length is None:
         length = 0.6 * volume.spacing * float(np.linalg.norm(np.asarray(volume.shape) - 1))
     if not float(length) > 0:
@@ -684,11 +702,14 @@ def grow_from_volume(
               jnp.asarray(volume.spacing, f32))
     field = _VolumeField(*leaves, jnp.asarray(root_blend, f32))
     occupancy = _VolumeOccupancy(*leaves, jnp.asarray(threshold, f32))
+    radius, period, helix = _CURL[curl]
+    phases = jax.random.uniform(jax.random.fold_in(key, 1), (keep.size,), maxval=2.0 * np.pi)
     pts = grow_strands(
         roots.points[keep], roots.normals[keep], field, length=float(length), n_points=int(n_points),
-        gravity=float(gravity), sdf=sdf, occupancy=occupancy,
+        gravity=float(gravity), sdf=sdf, occupancy=occupancy, curl_radius=radius, curl_period=period,
+        curl_helix=helix, phases=phases, guides=guides,
     )
-    pts = resample_strands(list(np.asarray(pts, np.float32)), int(n_points))
+    pts = np.asarray(resample_uniform(pts), np.float32)
     n = pts.shape[0]
     return Strands(pts, np.broadcast_to(rgb, (n, 3)).copy(), np.full(n, DEFAULT_HAIR_WIDTH, np.float32))
 

@@ -1,0 +1,95 @@
+"""Generate the procedural hairstyle library (Make-A-Character §2.5's offline hairstyle set),
+reproducibly, on the default template head.
+
+For every preset of :data:`machlib.hair.HAIR_STYLES` (except ``bald``) the script grows the
+strands on the template (:func:`machlib.hair.grow_style`, seed 0 unless ``--seed``), cleans them
+(:func:`machlib.hair.cleanup_strands`) and writes, into ``OUT_DIR``:
+
+* ``<name>.data``: the strands in USC-HairSalon format (template head space, metres);
+* ``<name>.usda``: the same strands as USD ``BasisCurves``;
+* ``<name>.png``: front, side and back previews on the template (:func:`machlib.hair.hair_preview`);
+* ``index.json``: one entry per style: name, file names, tags, the style's parameters, the
+  strand and point counts, the fraction removed by clean-up, the seed and the machlib version.
+
+The library is not committed (it is tens of megabytes); this script rebuilds it bit for bit:
+
+    python scripts/make_hair_library.py OUT_DIR [--strands 10000] [--points 64] [--seed 0]
+
+Any ``<name>.data`` file can be tried on a fitted head with ``machlib hair IMAGE --style FILE``
+(the strands are moved from the template to the fitted head by
+:func:`machlib.hair.transfer_strands`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+import machlib
+from machlib._image import save_png
+from machlib.geometry import default_template
+from machlib.hair import (
+    HAIR_STYLES,
+    cleanup_strands,
+    grow_style,
+    hair_preview,
+    head_sdf_grid,
+    write_hair_data,
+    write_usd_curves,
+)
+
+
+def slug(name: str) -> str:
+    return name.replace(" ", "_")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("out", help="output folder")
+    p.add_argument("--strands", type=int, default=10000, help="strands per style (default 10000)")
+    p.add_argument("--points", type=int, default=64, help="points per strand (default 64)")
+    p.add_argument("--guides", type=int, default=1000, help="guide strands (default 1000; 0: grow every strand)")
+    p.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
+    p.add_argument("--preview-size", type=int, default=384, help="preview view size in pixels (default 384)")
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    template = default_template()
+    sdf = head_sdf_grid(template.mesh)
+    index = []
+    for name, style in HAIR_STYLES.items():
+        if style.bald:
+            continue
+        t0 = time.perf_counter()
+        grown = grow_style(jax.random.key(args.seed), style, template, n_strands=args.strands, n_points=args.points,
+                           sdf=sdf, guides=args.guides or None)
+        clean = cleanup_strands(grown, sdf=sdf, n_points=args.points)
+        strands = clean.strands
+        s = slug(name)
+        write_hair_data(out / f"{s}.data", strands)
+        write_usd_curves(out / f"{s}.usda", strands)
+        save_png(out / f"{s}.png", hair_preview(strands, template.mesh, size=args.preview_size))
+        params = {f.name: getattr(style, f.name) for f in dataclasses.fields(style) if f.name not in ("name", "tags")}
+        index.append({
+            "name": name, "data": f"{s}.data", "usd": f"{s}.usda", "preview": f"{s}.png",
+            "tags": list(style.tags), "params": params, "strands": int(strands.num_strands),
+            "points_per_strand": int(args.points), "removed_fraction": round(float(clean.removed_fraction), 4),
+            "seed": args.seed, "seconds": round(time.perf_counter() - t0, 2),
+        })
+        print(f"{name:14s} {strands.num_strands:6d} strands  removed {clean.removed_fraction:.3f}  "
+              f"{time.perf_counter() - t0:.1f} s", flush=True)
+    meta = {"machlib": machlib.__version__, "space": "template head space, metres, +y up, +z front",
+            "styles": index}
+    (out / "index.json").write_text(json.dumps(meta, indent=2) + "\n")
+    print(f"wrote {len(index)} styles to {out}/")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
