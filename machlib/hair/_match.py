@@ -47,6 +47,7 @@ def _scaled_camera(camera: Camera, scale: int) -> Camera:
 def strand_coverage(
     points: Float[np.ndarray, "S P 3"],
     camera: Camera,
+    *,
     mesh=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Where strands are visible in a camera, and which way they run there.
@@ -200,7 +201,7 @@ def match_styles(
             out.append(StyleMatch(name, 0.1 - 20.0 * hair_fraction, 0.0, 0.0))
             continue
         grown = grow_style(key, style, mesh, n_strands=n_strands, n_points=n_points, sdf=sdf, template=template)
-        hit, ang = strand_coverage(np.asarray(grown.points), small, mesh)
+        hit, ang = strand_coverage(np.asarray(grown.points), small, mesh=mesh)
         sil = ndimage.binary_fill_holes(ndimage.binary_closing(hit, iterations=2)) | hit
         n_sil, n_tgt = float(sil.sum()), float(target.sum())
         precision = float((sil & ok_px).sum()) / n_sil if n_sil else 0.0

@@ -13,11 +13,16 @@ from jax.test_util import check_grads
 
 from machlib import Camera, Mesh, project
 from machlib.geometry import default_template
-from machlib.hair import HAIR_STYLES, HeadSDF, Strands, grow_style, resample_strands, sdf_lookup
-from machlib.hair._cleanup import (
+from machlib.hair import (
+    HAIR_STYLES,
     CleanupResult,
+    HeadSDF,
+    Strands,
     cleanup_strands,
+    grow_style,
+    resample_strands,
     resample_uniform,
+    sdf_lookup,
     smooth_strands,
     strand_lengths,
     transfer_strands,

@@ -11,7 +11,7 @@ import pytest
 
 from machlib._image import default_portrait
 from machlib.geometry import detect_landmarks
-from machlib.hair._orient import (
+from machlib.hair import (
     HairMask,
     OrientationMap,
     hair_mask,

@@ -9,8 +9,7 @@ from helpers import uv_sphere
 
 from machlib import Mesh, project
 from machlib._preview import orbit_camera, render_mesh
-from machlib.hair import Strands
-from machlib.hair._render import HAIR_PREVIEW_VIEWS, hair_preview, render_strands
+from machlib.hair import HAIR_PREVIEW_VIEWS, Strands, hair_preview, render_strands
 
 SIZE = 64
 RED = (0.8, 0.02, 0.02)  # linear RGB: bright and unlike the skin

@@ -14,11 +14,12 @@ from jax.test_util import check_grads
 from machlib import project
 from machlib._preview import orbit_camera
 from machlib.geometry import default_template
-from machlib.hair import HAIR_STYLES, sdf_lookup
-from machlib.hair._volume import (
+from machlib.hair import (
+    HAIR_STYLES,
     HairVolume,
     grow_from_volume,
     lift_hair,
+    sdf_lookup,
     strands_to_volume,
     style_volume,
     volume_lookup,
