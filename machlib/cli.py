@@ -40,9 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "default: estimated from the portrait")
     h.add_argument("--strands", type=int, default=10000, help="number of strands (default 10000)")
     h.add_argument("--points", type=int, default=64, help="points per strand (default 64)")
-    h.add_argument("--guides", type=int, default=1000,
-                   help="guide strands integrated for a tried-on style, the rest interpolated (default 1000; "
-                        "0: integrate every strand)")
+    h.add_argument("--guides", type=int, default=0,
+                   help="integrate this many guide strands and interpolate the rest (default 0: integrate every "
+                        "strand, which benchmarks/hair.py measures as faster on a CPU)")
     h.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     h.add_argument("--list-styles", action="store_true", help="print the library's styles with their tags and exit")
     return p

@@ -583,7 +583,7 @@ def hair_portrait(
     color: str | None = None,
     n_strands: int = 10000,
     n_points: int = 64,
-    guides: int | None = 1000,
+    guides: int | None = None,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
 ) -> HairOutput:

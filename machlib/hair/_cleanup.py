@@ -299,7 +299,9 @@ def cleanup_strands(
 
     The kept strands are resampled uniformly by arc length (:func:`resample_uniform`, which also
     spreads the repeated tips of strands that stopped early), smoothed (:func:`smooth_strands`)
-    and resampled again so the spacing is uniform.
+    and resampled again so the spacing is uniform. With ``sdf``, every point but the root is
+    finally pushed out of the head along the SDF gradient to 1 mm outside (smoothing a strand
+    that wraps tightly around the head would otherwise cut through it).
 
     Args:
         strands: the :class:`~machlib.hair.Strands` to clean, ``P ≥ 2`` points each.
@@ -396,7 +398,12 @@ def cleanup_strands(
     if kept.shape[0]:
         x = _resample_batch(jnp.asarray(kept), n_out)
         x = _smooth_batch(x, jnp.asarray(smooth_strength, x.dtype), smooth_iterations)
-        kept = np.asarray(_resample_batch(x, n_out), np.float32)
+        x = _resample_batch(x, n_out)
+        if sdf is not None:  # smoothing may cut a strand wrapped around the head: push it out
+            flat = x[:, 1:].reshape(-1, 3)
+            flat = _push_all(sdf, flat, jnp.asarray(_CLEARANCE, flat.dtype), 4)
+            x = jnp.concatenate([x[:, :1], flat.reshape(x.shape[0], n_out - 1, 3)], 1)
+        kept = np.asarray(x, np.float32)
     else:
         kept = np.zeros((0, n_out, 3), np.float32)
     pick = (lambda a: None if a is None else np.asarray(a, np.float32)[keep])
@@ -461,6 +468,9 @@ def _shepard(q: np.ndarray, tree: cKDTree, disp: np.ndarray, k: int) -> np.ndarr
     tot = w.sum(1, keepdims=True)
     w = np.where(tot > 0, w / np.where(tot > 0, tot, 1.0), 1.0 / d.shape[1])  # ties: plain mean
     return np.einsum("nk,nkc->nc", w, disp[idx])
+
+
+_CLEARANCE = 0.001  # metres outside the head that cleaned strands keep
 
 
 @partial(jax.jit, static_argnames=("iters",))
