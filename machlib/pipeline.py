@@ -599,9 +599,10 @@ def hair_portrait(
        (:func:`~machlib.hair.grow_from_volume`). With a style name (try-on), the style is grown
        on the template and moved onto the fitted head (:func:`~machlib.hair.transfer_strands`);
        with a ``.data``/``.hair`` file path, the file's strands (template head space) are moved.
-    3. Clean-up (:func:`~machlib.hair.cleanup_strands`): short, penetrating and outlier strands
-       go (and, from the portrait, strands outside its silhouette); the rest are smoothed and
-       resampled to ``n_points``.
+    3. Clean-up (:func:`~machlib.hair.cleanup_strands`): short (under 1 cm, or under half the
+       median strand length when that is less), penetrating and outlier strands go (and, from
+       the portrait, strands outside its silhouette); the rest are smoothed and resampled to
+       ``n_points``.
     4. Colour: ``color`` (a :data:`~machlib.hair.HAIR_COLORS` name), else the melanin fit of the
        hair pixels (:func:`~machlib.hair.estimate_hair_color`).
 
@@ -719,7 +720,11 @@ def hair_portrait(
                               np.full(hairy.size, DEFAULT_HAIR_WIDTH, np.float32))
         grown = timed("transfer", lambda: transfer_strands(on_template, template.mesh, mesh, target_sdf=sdf))
     silhouette = dict(silhouette=allowed, camera=camera) if mode == "image" else {}
-    clean = timed("cleanup", lambda: cleanup_strands(grown, sdf=sdf, n_points=int(n_points), **silhouette))
+    # "too short" is relative to the style (a buzz cut's strands are 8 mm long)
+    arcs = np.linalg.norm(np.diff(np.asarray(grown.points, np.float64), axis=1), axis=2).sum(1)
+    min_length = min(0.01, 0.5 * float(np.median(arcs))) if arcs.size else 0.01
+    clean = timed("cleanup", lambda: cleanup_strands(grown, sdf=sdf, n_points=int(n_points), min_length=min_length,
+                                                     **silhouette))
     strands = clean.strands
     strands = Strands(np.asarray(strands.points, np.float32), np.broadcast_to(rgb, (strands.num_strands, 3)).copy(),
                       np.asarray(strands.thickness, np.float32))

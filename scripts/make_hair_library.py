@@ -69,7 +69,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         grown = grow_style(jax.random.key(args.seed), style, template, n_strands=args.strands, n_points=args.points,
                            sdf=sdf, guides=args.guides or None)
-        clean = cleanup_strands(grown, sdf=sdf, n_points=args.points)
+        clean = cleanup_strands(grown, sdf=sdf, n_points=args.points, min_length=min(0.01, 0.5 * style.length))
         strands = clean.strands
         s = slug(name)
         write_hair_data(out / f"{s}.data", strands)
