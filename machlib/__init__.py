@@ -1,10 +1,11 @@
 """machlib: composable, stateless JAX primitives for text/photo → animatable 3D characters.
 
 Top level: cameras, meshes, images and errors shared by every stage. Stages live in
-subpackages: :mod:`machlib.geometry`, :mod:`machlib.texture`, :mod:`machlib.hair`.
+subpackages: :mod:`machlib.geometry`, :mod:`machlib.texture`, :mod:`machlib.hair`,
+:mod:`machlib.text`.
 """
 
-from . import geometry, hair, texture
+from . import geometry, hair, text, texture
 from ._camera import (
     Camera,
     intrinsics_from_fov,
@@ -26,5 +27,5 @@ __all__ = [
     "InputError", "MachlibError", "NoFaceError", "WeightsMissingError",
     "DEFAULT_PORTRAIT", "default_portrait", "load_image", "save_png",
     "Mesh", "glb_bytes", "load_mesh", "save_glb", "save_obj", "vertex_normals",
-    "geometry", "hair", "texture",
+    "geometry", "hair", "text", "texture",
 ]

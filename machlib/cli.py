@@ -1,5 +1,6 @@
 """Command line: ``machlib fit [IMAGE] -o OUT/``, ``machlib texture [IMAGE] -o OUT/`` and
-``machlib hair [IMAGE] [--style NAME] [--color NAME] -o OUT/``.
+``machlib hair [IMAGE] [--style NAME] [--color NAME] -o OUT/`` and
+``machlib attributes "PROMPT" [--clues DIR]``.
 
 The CLI only parses arguments, shows progress and writes files; the work is done by
 :mod:`machlib.pipeline`. Bad input prints one line ``machlib: error: ...`` and exits with 2;
@@ -45,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "strand, which benchmarks/hair.py measures as faster on a CPU)")
     h.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     h.add_argument("--list-styles", action="store_true", help="print the library's styles with their tags and exit")
+    a = sub.add_parser("attributes", help="parse a text prompt into facial attributes and print them as JSON")
+    a.add_argument("prompt", help='the description, e.g. "a middle-aged man with a sword-like eyebrow"')
+    a.add_argument("--clues", metavar="DIR",
+                   help="also write the visual clues (openpose.png, canny.png) for ControlNet into DIR")
+    a.add_argument("--size", type=int, default=512, help="side of the clue images in pixels (default 512)")
     return p
 
 
@@ -195,6 +201,37 @@ def _hair_setup(args) -> dict:
             "guides": args.guides or None, "seed": args.seed}
 
 
+def _attributes(args) -> int:
+    import json
+
+    from ._errors import InputError
+    from .text import parse_prompt, visual_clues
+
+    if not args.prompt.strip():
+        raise InputError("the prompt is empty")
+    if not 64 <= args.size <= 4096:
+        raise InputError(f"--size must be between 64 and 4096, got {args.size}")
+    result = parse_prompt(args.prompt)
+    out = {
+        "attributes": result.attributes.to_dict(),
+        "tags": result.attributes.tags(),
+        "evidence": result.evidence,
+        "unknown": list(result.unknown),
+        "ambiguous": [{"phrase": a.phrase, "candidates": list(a.candidates)} for a in result.ambiguous],
+    }
+    if args.clues:
+        from . import pipeline
+        from ._image import save_png
+
+        clues = visual_clues(result.attributes.to_dict(), size=args.size)
+        with pipeline.atomic_output_dir(args.clues) as tmp:
+            for name, img in clues.items():
+                save_png(tmp / f"{name}.png", img)
+        out["clues"] = {name: str(Path(args.clues) / f"{name}.png") for name in clues}
+    print(json.dumps(out, indent=2))
+    return 0
+
+
 def _list_styles() -> int:
     from .hair import HAIR_STYLES
 
@@ -236,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _enable_compilation_cache()
     try:
+        if args.command == "attributes":
+            return _attributes(args)
         if args.command == "hair" and args.list_styles:
             return _list_styles()
         if args.command in ("fit", "texture", "hair"):

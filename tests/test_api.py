@@ -10,15 +10,17 @@ import machlib.geometry
 import machlib.hair
 import machlib.interop
 import machlib.render
+import machlib.text
 import machlib.texture
 
-PACKAGES = [machlib, machlib.geometry, machlib.render, machlib.texture, machlib.interop, machlib.hair]
+PACKAGES = [machlib, machlib.geometry, machlib.render, machlib.texture, machlib.interop, machlib.hair, machlib.text]
 # (module, name, parameter) where a positional default is deliberate
 ALLOWED_POSITIONAL_DEFAULTS = {
     ("machlib.geometry", "geometry_fit", "config"),  # optax-style factory: geometry_fit(problem, config)
     ("machlib.geometry", "template_albedo", "resolution"),  # template_albedo(1024)
     ("machlib.texture", "texture_fit", "config"),
     ("machlib.render", "texture", "uv_grad"),  # nvdiffrast's texture(tex, uv, uv_da)
+    ("machlib.text", "visual_clues", "attributes"),  # visual_clues({"face_shape": "round"})
     ("machlib.interop", "require_torch", "feature"),  # require_torch("to_torch"): the one argument  # optax-style factory: texture_fit(config, level=0)
 }
 

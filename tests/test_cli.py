@@ -355,3 +355,30 @@ def test_hair_default_portrait_writes_everything(tmp_path, capsys):
     assert main(["hair", "-o", str(out3), "-q", "--steps", "60", "--points", "16",
                  "--style", str(out2 / "hair.data")]) == 0
     assert json.loads((out3 / "report.json").read_text())["hair"]["mode"] == "file"
+
+
+# --------------------------------------------------------------------------------------------
+# machlib attributes
+
+
+def test_attributes_prints_json_and_writes_clues(tmp_path, capsys):
+    clues = tmp_path / "clues"
+    code = main(["attributes", "A middle-aged man with sword-like eyebrows, no glasses and short black hair",
+                 "--clues", str(clues), "--size", "128"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["attributes"]["gender"] == "male" and out["attributes"]["glasses"] == "none"
+    assert out["attributes"]["hair_color"] == "black" and "eyebrow:sword-like" in out["tags"]
+    for name in ("openpose", "canny"):
+        img = Image.open(clues / f"{name}.png")
+        assert img.size == (128, 128)
+        assert np.asarray(img).max() == 255
+
+
+@pytest.mark.parametrize("argv, expected", [(["attributes", "  "], "empty"),
+                                            (["attributes", "a woman", "--size", "8"], "--size")])
+def test_attributes_bad_input(tmp_path, capsys, argv, expected):
+    assert main(argv + ["--clues", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and expected in err[0]
+    assert not (tmp_path / "c").exists()

@@ -299,9 +299,10 @@ def cleanup_strands(
 
     The kept strands are resampled uniformly by arc length (:func:`resample_uniform`, which also
     spreads the repeated tips of strands that stopped early), smoothed (:func:`smooth_strands`)
-    and resampled again so the spacing is uniform. With ``sdf``, every point but the root is
-    finally pushed out of the head along the SDF gradient to 1 mm outside (smoothing a strand
-    that wraps tightly around the head would otherwise cut through it).
+    and resampled again so the spacing is uniform. With ``sdf``, every point but the root is then
+    pushed out of the head along the SDF gradient to 1 mm outside (smoothing a strand that wraps
+    tightly around the head would otherwise cut through it); where that moves points, segment
+    lengths differ from uniform by up to about a percent.
 
     Args:
         strands: the :class:`~machlib.hair.Strands` to clean, ``P ≥ 2`` points each.
