@@ -1,6 +1,6 @@
 """Command line: ``machlib fit [IMAGE] -o OUT/``, ``machlib texture [IMAGE] -o OUT/`` and
 ``machlib hair [IMAGE] [--style NAME] [--color NAME] -o OUT/`` and
-``machlib attributes "PROMPT" [--clues DIR]``.
+``machlib attributes "PROMPT" [--clues DIR]`` and ``machlib match "PROMPT" [--kind KIND]``.
 
 The CLI only parses arguments, shows progress and writes files; the work is done by
 :mod:`machlib.pipeline`. Bad input prints one line ``machlib: error: ...`` and exits with 2;
@@ -51,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--clues", metavar="DIR",
                    help="also write the visual clues (openpose.png, canny.png) for ControlNet into DIR")
     a.add_argument("--size", type=int, default=512, help="side of the clue images in pixels (default 512)")
+    m = sub.add_parser("match", help="rank library assets (hairstyles, glasses, garments, ...) against a prompt")
+    m.add_argument("prompt", help='the description, e.g. "a woman with a short bob and round glasses"')
+    m.add_argument("--kind", help="only this kind of asset (hairstyle, glasses, garment, iris, eyelashes, beard)")
+    m.add_argument("-k", "--top", type=int, default=5, help="how many matches to print (default 5)")
+    m.add_argument("--manifest", help="an asset manifest (.json/.toml); default: machlib's built-in library")
+    m.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return p
 
 
@@ -232,6 +238,37 @@ def _attributes(args) -> int:
     return 0
 
 
+def _match(args) -> int:
+    import json
+
+    from ._errors import InputError
+    from .assets import ASSET_KINDS, builtin_manifest, load_manifest, match_assets
+
+    if not args.prompt.strip():
+        raise InputError("the prompt is empty")
+    if args.kind is not None and args.kind not in ASSET_KINDS:
+        raise InputError(f"--kind must be one of {', '.join(ASSET_KINDS)}, got {args.kind!r}")
+    if args.top < 1:
+        raise InputError(f"-k must be at least 1, got {args.top}")
+    if args.manifest is not None:
+        if not Path(args.manifest).is_file():
+            raise InputError(f"--manifest: no such file {args.manifest}")
+        try:
+            manifest = load_manifest(args.manifest)
+        except ValueError as e:
+            raise InputError(str(e)) from None
+    else:
+        manifest = builtin_manifest()
+    matches = match_assets(args.prompt, manifest, kind=args.kind, k=args.top)
+    if args.json:
+        print(json.dumps([{"id": m.asset.id, "kind": m.asset.kind, "label": m.asset.label, "path": m.asset.path,
+                           "score": round(float(m.score), 4)} for m in matches], indent=2))
+    else:
+        for m in matches:
+            print(f"{m.score:6.3f}  {m.asset.kind:10s} {m.asset.id:20s} {m.asset.label}")
+    return 0
+
+
 def _list_styles() -> int:
     from .hair import HAIR_STYLES
 
@@ -275,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "attributes":
             return _attributes(args)
+        if args.command == "match":
+            return _match(args)
         if args.command == "hair" and args.list_styles:
             return _list_styles()
         if args.command in ("fit", "texture", "hair"):

@@ -15,7 +15,8 @@ The library is not committed (it is tens of megabytes); this script rebuilds it 
 
     python scripts/make_hair_library.py OUT_DIR [--strands 10000] [--points 64] [--seed 0]
 
-Any ``<name>.data`` file can be tried on a fitted head with ``machlib hair IMAGE --style FILE``
+``machlib match "PROMPT" --kind hairstyle`` ranks these styles against a description. Any
+``<name>.data`` file can be tried on a fitted head with ``machlib hair IMAGE --style FILE``
 (the strands are moved from the template to the fitted head by
 :func:`machlib.hair.transfer_strands`).
 """
@@ -58,7 +59,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
     p.add_argument("--preview-size", type=int, default=384, help="preview view size in pixels (default 384)")
     args = p.parse_args(argv)
-    out = Path(args.out)
+    out = Path(args.out) / "hair"
     out.mkdir(parents=True, exist_ok=True)
     template = default_template()
     sdf = head_sdf_grid(template.mesh)

@@ -6,6 +6,7 @@ import inspect
 import pytest
 
 import machlib
+import machlib.assets
 import machlib.geometry
 import machlib.hair
 import machlib.interop
@@ -13,7 +14,7 @@ import machlib.render
 import machlib.text
 import machlib.texture
 
-PACKAGES = [machlib, machlib.geometry, machlib.render, machlib.texture, machlib.interop, machlib.hair, machlib.text]
+PACKAGES = [machlib, machlib.geometry, machlib.render, machlib.texture, machlib.interop, machlib.hair, machlib.text, machlib.assets]
 # (module, name, parameter) where a positional default is deliberate
 ALLOWED_POSITIONAL_DEFAULTS = {
     ("machlib.geometry", "geometry_fit", "config"),  # optax-style factory: geometry_fit(problem, config)

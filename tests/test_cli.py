@@ -382,3 +382,19 @@ def test_attributes_bad_input(tmp_path, capsys, argv, expected):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and expected in err[0]
     assert not (tmp_path / "c").exists()
+
+
+def test_match_ranks_builtin_assets(capsys):
+    assert main(["match", "big curly afro", "--kind", "hairstyle", "-k", "2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [m["id"] for m in out][0] == "afro" and len(out) == 2
+    assert out[0]["score"] >= out[1]["score"]
+
+
+@pytest.mark.parametrize("argv, expected", [(["match", " "], "empty"), (["match", "bob", "--kind", "hat"], "--kind"),
+                                            (["match", "bob", "-k", "0"], "-k"),
+                                            (["match", "bob", "--manifest", "no/such.json"], "no such file")])
+def test_match_bad_input(capsys, argv, expected):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and expected in err[0]

