@@ -14,7 +14,6 @@ Image convention (see :doc:`/conventions`): arrays are ``(H, W)`` row-major, row
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import threading
@@ -26,6 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, UInt8
+
+from ..geometry._landmarks import _quiet_stderr  # silences MediaPipe's C++ start-up chatter
 
 __all__ = ["HairMask", "hair_mask", "OrientationMap", "orientation_map", "orientation_image"]
 
@@ -56,23 +57,6 @@ _EYE_CORNERS = (33, 263)
 _REFIT_ROUNDS = 3
 _FLAT = 0.01  # mean response (intensity units) below which the confidence fades out
 _BROW_TOPS = (105, 334)
-
-
-@contextlib.contextmanager
-def _quiet_stderr():
-    """Silence C++-level stderr (TFLite/absl start-up chatter) for the duration of the block."""
-    try:
-        fd = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(fd, 2)
-        os.close(fd)
 
 
 @functools.lru_cache(maxsize=1)

@@ -183,6 +183,18 @@ def _field_of(style: HairStyle, dtype) -> tuple[_StyleField, _StyleOccupancy]:
     return field, _StyleOccupancy(a(style.cut_height), a(style.max_radius))
 
 
+def _rgb_of(color, owner: str) -> np.ndarray:
+    """Linear RGB ``(3,)`` float32 of a :data:`HAIR_COLORS` name or an RGB triple."""
+    if isinstance(color, str):
+        if color not in HAIR_COLORS:
+            raise ValueError(f"{owner}: unknown colour {color!r}; known: {sorted(HAIR_COLORS)}")
+        return np.asarray(HAIR_COLORS[color], np.float32)
+    rgb = np.asarray(color, np.float32)
+    if rgb.shape != (3,):
+        raise ValueError(f"{owner}: color must be a name or shape (3,), got {rgb.shape}")
+    return rgb
+
+
 _SDF_CACHE: dict = {}  # id(mesh) -> (mesh, HeadSDF); the mesh is kept so its id is not reused
 
 
@@ -251,16 +263,7 @@ def grow_style(
     for name, v, lo in (("n_strands", n_strands, 0), ("n_points", n_points, 2)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
             raise ValueError(f"grow_style: {name} must be an int >= {lo}, got {v!r}")
-    if color is None:
-        color = style.color
-    if isinstance(color, str):
-        if color not in HAIR_COLORS:
-            raise ValueError(f"grow_style: unknown colour {color!r}; known: {sorted(HAIR_COLORS)}")
-        rgb = np.asarray(HAIR_COLORS[color], np.float32)
-    else:
-        rgb = np.asarray(color, np.float32)
-        if rgb.shape != (3,):
-            raise ValueError(f"grow_style: color must be a name or shape (3,), got {rgb.shape}")
+    rgb = _rgb_of(style.color if color is None else color, "grow_style")
     mesh, template = _resolve_geometry(geometry, template, "grow_style")
     n = 0 if style.bald else int(n_strands)
     if n == 0:

@@ -662,7 +662,7 @@ def grow_from_volume(
         >>> s.points.shape[1:], 0 < s.num_strands <= 20
         ((8, 3), True)
     """
-    from ._styles import _CURL, HAIR_COLORS, _cached_sdf
+    from ._styles import _CURL, _cached_sdf, _rgb_of
 
     if not isinstance(volume, HairVolume):
         raise ValueError(f"grow_from_volume: volume must be a HairVolume, got {type(volume).__name__}")
@@ -679,14 +679,7 @@ def grow_from_volume(
         length = 0.6 * volume.spacing * float(np.linalg.norm(np.asarray(volume.shape) - 1))
     if not float(length) > 0:
         raise ValueError(f"grow_from_volume: length must be > 0, got {length!r}")
-    if isinstance(color, str):
-        if color not in HAIR_COLORS:
-            raise ValueError(f"grow_from_volume: unknown colour {color!r}; known: {sorted(HAIR_COLORS)}")
-        rgb = np.asarray(HAIR_COLORS[color], np.float32)
-    else:
-        rgb = np.asarray(color, np.float32)
-        if rgb.shape != (3,):
-            raise ValueError(f"grow_from_volume: color must be a name or shape (3,), got {rgb.shape}")
+    rgb = _rgb_of(color, "grow_from_volume")
     mesh, template = _resolve_geometry(geometry, template, "grow_from_volume")
     empty = Strands(np.zeros((0, n_points, 3), np.float32), np.zeros((0, 3), np.float32), np.zeros(0, np.float32))
     if n_strands == 0:
