@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, UInt8
 
-from ..geometry._landmarks import _quiet_stderr  # silences MediaPipe's C++ start-up chatter
+from ..geometry._landmarks import _check_image, _quiet_stderr  # shared with the landmark detector
 
 __all__ = ["HairMask", "hair_mask", "OrientationMap", "orientation_map", "orientation_image"]
 
@@ -317,13 +317,9 @@ def hair_mask(
         >>> hm.mask.shape, hm.mask.dtype, float((hm.mask * hm.face).max())   # no hair on the face
         ((600, 512), dtype('float32'), 0.0)
     """
-    if not isinstance(image, np.ndarray):
-        raise TypeError(f"hair_mask: image must be a numpy array, got {type(image).__name__}")
-    if image.dtype != np.uint8:
-        raise TypeError(f"hair_mask: image must have dtype uint8, got {image.dtype}")
-    if image.ndim != 3 or image.shape[-1] != 3 or min(image.shape[:2]) < 2:
-        raise ValueError(f"hair_mask: image must have shape (H, W, 3), got {image.shape}")
-    image = np.ascontiguousarray(image)
+    image = _check_image("hair_mask", image)
+    if min(image.shape[:2]) < 2:
+        raise ValueError(f"hair_mask: image must be at least 2 x 2 pixels, got {image.shape}")
     h, w = image.shape[:2]
     if not hasattr(landmarks, "points"):
         raise TypeError(f"hair_mask: landmarks must be a machlib.geometry.Landmarks, got {type(landmarks).__name__}")
