@@ -6,6 +6,7 @@ import inspect
 import pytest
 
 import machlib
+import machlib.animation
 import machlib.assets
 import machlib.geometry
 import machlib.hair
@@ -14,7 +15,8 @@ import machlib.render
 import machlib.text
 import machlib.texture
 
-PACKAGES = [machlib, machlib.geometry, machlib.render, machlib.texture, machlib.interop, machlib.hair, machlib.text, machlib.assets]
+PACKAGES = [machlib, machlib.geometry, machlib.render, machlib.texture, machlib.interop, machlib.hair, machlib.text, machlib.assets,
+            machlib.animation]
 # (module, name, parameter) where a positional default is deliberate
 ALLOWED_POSITIONAL_DEFAULTS = {
     ("machlib.geometry", "geometry_fit", "config"),  # optax-style factory: geometry_fit(problem, config)
