@@ -153,6 +153,42 @@ def test_device_mapping_on_cpu():
     assert list(mi.to_jax(torch.ones(2)).devices()) == [cpu]
 
 
+def _shared_gpu():
+    if not torch.cuda.is_available():
+        return None
+    try:
+        return jax.devices("gpu")[0]
+    except RuntimeError:
+        return None
+
+
+@pytest.mark.skipif(_shared_gpu() is None, reason="needs a CUDA GPU visible to both JAX and torch")
+def test_zero_copy_and_device_mapping_on_gpu():
+    gpu = _shared_gpu()
+    index = mi.torch_device_for(gpu).index
+    assert mi.torch_device_for(gpu) == torch.device("cuda", index)
+    assert mi.jax_device_for(f"cuda:{index}") == gpu
+    x = jax.device_put(jnp.arange(4096.0, dtype=jnp.float32), gpu)
+    t = mi.to_torch(x)
+    assert t.device == torch.device("cuda", index)
+    assert t.data_ptr() == x.unsafe_buffer_pointer()  # zero-copy: the same device memory
+    y = mi.to_jax(t * 2)
+    assert list(y.devices()) == [gpu]
+    np.testing.assert_array_equal(np.asarray(y), 2 * np.arange(4096.0, dtype=np.float32))
+    z = mi.to_jax(t)
+    assert z.unsafe_buffer_pointer() == t.data_ptr()
+    # a module on the GPU, called and differentiated from JAX
+    net = _mlp().to(f"cuda:{index}")
+    f = mi.torch_function(net)
+    xs = jax.device_put(jax.random.normal(jax.random.key(1), (4, 3)), gpu)
+    expected = net(mi.to_torch(xs)).detach().cpu().numpy()
+    np.testing.assert_allclose(np.asarray(jax.jit(f)(xs)), expected, rtol=1e-5, atol=1e-5)
+    g = jax.grad(lambda a: f(a).sum())(xs)
+    xt = mi.to_torch(xs).clone().requires_grad_(True)
+    net(xt).sum().backward()
+    np.testing.assert_allclose(np.asarray(g), xt.grad.cpu().numpy(), rtol=1e-5, atol=1e-5)
+
+
 # ------------------------------------------------------------------------------------------------
 # torch_function
 
