@@ -13,6 +13,9 @@
   :func:`delight_learned`, :func:`train_delighter`), and a BiSeNet face parser
   (:class:`BiSeNet`, :func:`parse_face`). No weights ship with machlib: train them
   (``scripts/train_delighter.py``) or supply local files.
+* Portrait generation (Make-A-Character §2.1): Stable Diffusion with OpenPose + Canny ControlNets
+  from local folders (:func:`resolve_diffusion_weights`, :class:`DiffusionWeights`,
+  :func:`load_portrait_pipeline`, :func:`generate_portrait`).
 
 ``import machlib.interop`` does not import torch: the network classes are loaded on first
 attribute access, and a missing torch raises :class:`TorchMissingError` with the install hint
@@ -21,6 +24,13 @@ attribute access, and a missing torch raises :class:`TorchMissingError` with the
 
 import importlib
 
+from ._diffusion_config import (
+    DIFFUSION_SLOTS,
+    DiffusionWeights,
+    describe_diffusion_weights,
+    diffusion_weights_status,
+    resolve_diffusion_weights,
+)
 from ._nvdiffrast import (
     NvdiffrastMissingError,
     antialias_nvdiffrast,
@@ -64,6 +74,8 @@ _LAZY = {
          "save_face_parser", "parse_face", "parsing_to_regions"],
         "._face_parsing",
     ),
+    **dict.fromkeys(["PortraitResult", "PORTRAIT_SCHEDULERS", "load_portrait_pipeline", "generate_portrait"],
+                    "._diffusion"),
 }
 
 __all__ = [
@@ -72,6 +84,8 @@ __all__ = [
     "torch_function",
     "NvdiffrastMissingError", "nvdiffrast_available", "rasterize_nvdiffrast", "interpolate_nvdiffrast",
     "texture_nvdiffrast", "antialias_nvdiffrast",
+    "DIFFUSION_SLOTS", "DiffusionWeights", "resolve_diffusion_weights", "diffusion_weights_status",
+    "describe_diffusion_weights",
     *_LAZY,
 ]
 

@@ -10,6 +10,8 @@
   (:class:`FaceLayout`); :func:`keypoint_image` and :func:`edge_image` draw the OpenPose-style
   face keypoints and the canny-style edge map that steer ControlNet; :func:`visual_clues` does
   both from a dict of attributes (or a :class:`FaceAttributes`).
+* prompting: :func:`portrait_prompt` writes the Stable Diffusion prompt and negative prompt of a
+  frontal, neutral, evenly lit portrait (:class:`PortraitPrompt`).
 """
 
 from ._clues import (
@@ -22,6 +24,7 @@ from ._clues import (
     visual_clues,
 )
 from ._parse import Ambiguity, Parser, ParseResult, RuleParser, parse_prompt
+from ._prompting import PORTRAIT_NEGATIVE, PortraitPrompt, portrait_prompt
 from ._schema import FIELDS, VOCABULARY, FaceAttributes, canonical_value
 
 __all__ = [
@@ -29,4 +32,5 @@ __all__ = [
     "Parser", "ParseResult", "Ambiguity", "RuleParser", "parse_prompt",
     "FaceLayout", "face_layout", "keypoint_image", "edge_image", "visual_clues", "FACE_ATTRIBUTE_VALUES",
     "N_FACE_KEYPOINTS",
+    "PortraitPrompt", "portrait_prompt", "PORTRAIT_NEGATIVE",
 ]
