@@ -15,7 +15,7 @@ from ._camera import (
     rotation_matrix,
     world_to_camera,
 )
-from ._errors import InputError, MachlibError, NoFaceError, WeightsMissingError
+from ._errors import InputError, MachlibError, NoFaceError, ParserError, WeightsMissingError
 from ._image import DEFAULT_PORTRAIT, default_portrait, load_image, save_png
 from ._mesh import Mesh, glb_bytes, load_mesh, save_glb, save_obj, vertex_normals
 
@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Camera", "intrinsics_from_fov", "look_at", "matrix_to_rotvec", "project", "rotation_matrix",
     "world_to_camera",
-    "InputError", "MachlibError", "NoFaceError", "WeightsMissingError",
+    "InputError", "MachlibError", "NoFaceError", "ParserError", "WeightsMissingError",
     "DEFAULT_PORTRAIT", "default_portrait", "load_image", "save_png",
     "Mesh", "glb_bytes", "load_mesh", "save_glb", "save_obj", "vertex_normals",
     "animation", "assets", "geometry", "hair", "text", "texture",

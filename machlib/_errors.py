@@ -1,6 +1,6 @@
 """Exceptions raised by machlib."""
 
-__all__ = ["MachlibError", "InputError", "NoFaceError", "WeightsMissingError"]
+__all__ = ["MachlibError", "InputError", "NoFaceError", "WeightsMissingError", "ParserError"]
 
 
 class MachlibError(Exception):
@@ -20,3 +20,8 @@ class NoFaceError(InputError):
 
 class WeightsMissingError(MachlibError, FileNotFoundError):
     """A feature needs model weights that the user has not supplied; the message says how."""
+
+
+class ParserError(MachlibError, ValueError):
+    """A prompt parser could not produce attributes valid against the schema (e.g. an LLM that
+    kept answering with invalid JSON); the message names the reason and quotes the last reply."""

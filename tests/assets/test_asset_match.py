@@ -177,3 +177,29 @@ def test_default_embedder_decision(tmp_path, monkeypatch):
     monkeypatch.setenv("MACHLIB_TEXT_EMBEDDER", "lexical")
     assert match_assets("big curly afro", MANIFEST, kind="hairstyle", k=1)[0].asset.id == "afro"
     _match._default_for.cache_clear()
+
+
+def test_clip_text_embedder_end_to_end_with_a_tiny_random_clip(tmp_path):
+    """A tiny random CLIP text encoder with projection, saved like a checkpoint, loads and embeds;
+    matching with it ranks every asset deterministically."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from tiny_models import save_clip_tokenizer
+
+    torch.manual_seed(0)
+    config = transformers.CLIPTextConfig(vocab_size=514, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                         num_attention_heads=4, max_position_embeddings=77, projection_dim=24,
+                                         bos_token_id=512, eos_token_id=513, pad_token_id=513)
+    transformers.CLIPTextModelWithProjection(config).save_pretrained(tmp_path / "clip")
+    save_clip_tokenizer(tmp_path / "clip" / "tokenizer", model_max_length=77)
+    embedder = ClipTextEmbedder(tmp_path / "clip")
+    x = embedder.embed(["a short bob with bangs", "big curly afro", "a short bob with bangs"])
+    assert x.shape == (3, 24) and x.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(x[0], x[2], atol=1e-6)
+    assert not np.allclose(x[0], x[1])
+    manifest = builtin_manifest()
+    first = match_assets("a short bob", manifest, kind="hairstyle", k=20, embedder=embedder)
+    again = match_assets("a short bob", manifest, kind="hairstyle", k=20, embedder=embedder)
+    assert [m.asset.id for m in first] == [m.asset.id for m in again]
+    assert len(first) == sum(a.kind == "hairstyle" for a in manifest.assets) == 10
