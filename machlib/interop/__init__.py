@@ -16,6 +16,15 @@
 * Portrait generation (Make-A-Character §2.1): Stable Diffusion with OpenPose + Canny ControlNets
   from local folders (:func:`resolve_diffusion_weights`, :class:`DiffusionWeights`,
   :func:`load_portrait_pipeline`, :func:`generate_portrait`).
+* Text models from local folders: :class:`SentenceTransformerEmbedder` and :class:`ClipTextEmbedder`
+  (asset matching, :mod:`machlib.assets`), and :class:`ChatModel`, the local chat LLM behind
+  :class:`machlib.text.LLMParser`.
+* DreamFace's score distillation (SDS): :func:`sds_loss` (gradient ``w(t)(ε̂ − ε)``, no UNet
+  Jacobian), timestep schedules (:func:`timestep_schedule`: uniform, or DreamFace's decreasing),
+  a diffusers UNet as a JAX noise predictor with classifier-free guidance (:func:`unet_denoiser`),
+  and the VAE encoder/decoder through the ``custom_vjp`` bridge (:func:`vae_encoder`).
+* DreamFace's CLIP shape selection: :class:`ClipShapeScorer` renders candidate shapes and scores
+  them against the prompt with the relative score :func:`relative_clip_score`.
 
 ``import machlib.interop`` does not import torch: the network classes are loaded on first
 attribute access, and a missing torch raises :class:`TorchMissingError` with the install hint
@@ -24,6 +33,7 @@ attribute access, and a missing torch raises :class:`TorchMissingError` with the
 
 import importlib
 
+from ._clip import CLIP_ANCHOR_TEXT, ClipShapeScorer, relative_clip_score
 from ._diffusion_config import (
     DIFFUSION_SLOTS,
     DiffusionWeights,
@@ -31,6 +41,20 @@ from ._diffusion_config import (
     diffusion_weights_status,
     resolve_diffusion_weights,
 )
+from ._sds import (
+    SDS_WEIGHTS,
+    TIMESTEP_SCHEDULES,
+    alphas_cumprod,
+    gaussian_denoiser,
+    scheduler_alphas_cumprod,
+    sds_loss,
+    sds_weight,
+    timestep_schedule,
+    unet_denoiser,
+    vae_decoder,
+    vae_encoder,
+)
+from ._text_models import CHAT_FALLBACK_TEMPLATE, ChatModel, ClipTextEmbedder, SentenceTransformerEmbedder
 from ._nvdiffrast import (
     NvdiffrastMissingError,
     antialias_nvdiffrast,
@@ -86,6 +110,10 @@ __all__ = [
     "texture_nvdiffrast", "antialias_nvdiffrast",
     "DIFFUSION_SLOTS", "DiffusionWeights", "resolve_diffusion_weights", "diffusion_weights_status",
     "describe_diffusion_weights",
+    "SentenceTransformerEmbedder", "ClipTextEmbedder", "ChatModel", "CHAT_FALLBACK_TEMPLATE",
+    "ClipShapeScorer", "relative_clip_score", "CLIP_ANCHOR_TEXT",
+    "SDS_WEIGHTS", "TIMESTEP_SCHEDULES", "alphas_cumprod", "scheduler_alphas_cumprod", "sds_weight", "sds_loss",
+    "timestep_schedule", "gaussian_denoiser", "unet_denoiser", "vae_encoder", "vae_decoder",
     *_LAZY,
 ]
 
