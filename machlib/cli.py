@@ -1,6 +1,8 @@
 """Command line: ``machlib fit [IMAGE] -o OUT/``, ``machlib texture [IMAGE] -o OUT/`` and
 ``machlib hair [IMAGE] [--style NAME] [--color NAME] -o OUT/`` and
-``machlib attributes "PROMPT" [--clues DIR]`` and ``machlib match "PROMPT" [--kind KIND]``.
+``machlib attributes "PROMPT" [--clues DIR] [--parser rule|embedding|llm]``,
+``machlib match "PROMPT" [--kind KIND]``, ``machlib shape "PROMPT" [--clip DIR]`` and
+``machlib portrait "PROMPT" -o OUT/`` (Stable Diffusion + ControlNet from local weights).
 
 The CLI only parses arguments, shows progress and writes files; the work is done by
 :mod:`machlib.pipeline`. Bad input prints one line ``machlib: error: ...`` and exits with 2;
@@ -51,13 +53,53 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--clues", metavar="DIR",
                    help="also write the visual clues (openpose.png, canny.png) for ControlNet into DIR")
     a.add_argument("--size", type=int, default=512, help="side of the clue images in pixels (default 512)")
+    _parser_arguments(a)
     m = sub.add_parser("match", help="rank library assets (hairstyles, glasses, garments, ...) against a prompt")
     m.add_argument("prompt", help='the description, e.g. "a woman with a short bob and round glasses"')
     m.add_argument("--kind", help="only this kind of asset (hairstyle, glasses, garment, iris, eyelashes, beard)")
     m.add_argument("-k", "--top", type=int, default=5, help="how many matches to print (default 5)")
     m.add_argument("--manifest", help="an asset manifest (.json/.toml); default: machlib's built-in library")
     m.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    sh = sub.add_parser("shape", help="rank template shape variations against a prompt (DreamFace's coarse selection)")
+    sh.add_argument("prompt", help='the description, e.g. "a man with a square jaw"')
+    sh.add_argument("--clip", metavar="DIR",
+                    help="a local CLIP model folder: score rendered candidates by CLIP image-text similarity "
+                         "(default: attribute-text similarity, offline)")
+    sh.add_argument("--random", type=int, default=32,
+                    help="random candidates sampled from the shape space besides the face-shape presets (default 32)")
+    sh.add_argument("-k", "--top", type=int, default=5, help="how many matches to print (default 5)")
+    sh.add_argument("--seed", type=int, default=0, help="seed of the random candidates (default 0)")
+    sh.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    po = sub.add_parser("portrait", help="text → frontal reference portrait: visual clues steer Stable Diffusion "
+                                         "through OpenPose + Canny ControlNets (needs local weights)")
+    po.add_argument("prompt", help='the description, e.g. "a young woman with short red hair and freckles"')
+    po.add_argument("-o", "--out", default="out", help="output folder (default: out/)")
+    po.add_argument("--sd-model", metavar="DIR", help="Stable Diffusion 1.5-style base model folder (diffusers layout); "
+                                                       "or $MACHLIB_SD_MODEL")
+    po.add_argument("--controlnet-openpose", metavar="DIR", help="OpenPose ControlNet folder; or $MACHLIB_CONTROLNET_OPENPOSE")
+    po.add_argument("--controlnet-canny", metavar="DIR", help="Canny ControlNet folder; or $MACHLIB_CONTROLNET_CANNY")
+    po.add_argument("--weights-config", metavar="FILE",
+                    help="TOML/JSON file with keys base, controlnet_openpose, controlnet_canny; or $MACHLIB_DIFFUSION_CONFIG")
+    po.add_argument("--check-weights", action="store_true", help="print where each weight folder comes from and exit")
+    po.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    po.add_argument("--steps", type=int, default=30, help="denoising steps (default 30)")
+    po.add_argument("--size", type=int, default=512, help="image side in pixels, a multiple of 8 (default 512)")
+    po.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance scale (default 7.5)")
+    po.add_argument("--scheduler", default="unipc", help="sampler: unipc, dpm++, ddim, euler, euler-a, pndm or base "
+                                                         "(default unipc)")
+    po.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    po.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16"),
+                    help="weights dtype (default float32; float16 needs a GPU)")
+    _parser_arguments(po)
+    po.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     return p
+
+
+def _parser_arguments(a: argparse.ArgumentParser) -> None:
+    a.add_argument("--parser", choices=("rule", "embedding", "llm"), default="rule",
+                   help="prompt parser: offline rules (default), rules + sentence-embedding matching of what they "
+                        "miss, or a local chat LLM (--llm)")
+    a.add_argument("--llm", metavar="DIR", help="local transformers chat-model folder for --parser llm; or $MACHLIB_LLM")
 
 
 def _fit_arguments(f: argparse.ArgumentParser) -> None:
@@ -217,7 +259,7 @@ def _attributes(args) -> int:
         raise InputError("the prompt is empty")
     if not 64 <= args.size <= 4096:
         raise InputError(f"--size must be between 64 and 4096, got {args.size}")
-    result = parse_prompt(args.prompt)
+    result = parse_prompt(args.prompt, parser=_make_parser(args))
     out = {
         "attributes": result.attributes.to_dict(),
         "tags": result.attributes.tags(),
@@ -269,6 +311,137 @@ def _match(args) -> int:
     return 0
 
 
+def _make_parser(args):
+    """The prompt parser chosen by ``--parser``/``--llm``."""
+    import os
+
+    from ._errors import InputError
+
+    if args.parser == "rule":
+        if args.llm is not None:
+            raise InputError("--llm needs --parser llm")
+        return None
+    if args.parser == "embedding":
+        from .text import EmbeddingParser
+
+        return EmbeddingParser()
+    from .text import LLMParser
+
+    path = args.llm or os.environ.get("MACHLIB_LLM")
+    if not path:
+        raise InputError("--parser llm needs a local chat model: --llm DIR or the environment variable MACHLIB_LLM "
+                         "(a transformers model folder with its tokenizer, e.g. a small instruct model)")
+    return LLMParser(path)
+
+
+def _shape(args) -> int:
+    import json
+
+    import jax
+
+    from ._errors import InputError
+    from .geometry import candidate_pool, select_shape
+
+    if not args.prompt.strip():
+        raise InputError("the prompt is empty")
+    if args.top < 1:
+        raise InputError(f"-k must be at least 1, got {args.top}")
+    if not 0 <= args.random <= 10_000:
+        raise InputError(f"--random must be between 0 and 10000, got {args.random}")
+    scorer = None
+    if args.clip is not None:
+        from .interop import ClipShapeScorer
+
+        scorer = ClipShapeScorer(args.clip)
+    pool = candidate_pool(jax.random.PRNGKey(args.seed), n_random=args.random)
+    matches = select_shape(args.prompt, pool, scorer=scorer, k=args.top)
+    if args.json:
+        print(json.dumps([{"name": m.candidate.name, "description": m.candidate.description,
+                           "score": round(float(m.score), 4),
+                           "params": [round(float(v), 4) for v in m.candidate.params]} for m in matches], indent=2))
+    else:
+        for m in matches:
+            print(f"{m.score:7.3f}  {m.candidate.name:12s} {m.candidate.description}")
+    return 0
+
+
+def _portrait(args) -> int:
+    import json
+
+    from rich.console import Console
+
+    from . import pipeline
+    from ._errors import InputError
+    from ._image import save_png
+    from .interop import describe_diffusion_weights, generate_portrait, load_portrait_pipeline, resolve_diffusion_weights
+    from .text import parse_prompt
+
+    flags = dict(base=args.sd_model, controlnet_openpose=args.controlnet_openpose,
+                 controlnet_canny=args.controlnet_canny, config=args.weights_config)
+    if args.check_weights:
+        print(describe_diffusion_weights(**flags))
+        return 0
+    if not args.prompt.strip():
+        raise InputError("the prompt is empty")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output {out} exists and is not a folder")
+    if args.seed < 0:
+        raise InputError(f"--seed must be >= 0, got {args.seed}")
+    if not 1 <= args.steps <= 1000:
+        raise InputError(f"--steps must be between 1 and 1000, got {args.steps}")
+    if not 64 <= args.size <= 4096 or args.size % 8:
+        raise InputError(f"--size must be a multiple of 8 between 64 and 4096, got {args.size}")
+    if not 0.0 <= args.guidance <= 50.0:
+        raise InputError(f"--guidance must be between 0 and 50, got {args.guidance}")
+    weights = resolve_diffusion_weights(**flags)  # WeightsMissingError says what is missing and how to give it
+    parsed = parse_prompt(args.prompt, parser=_make_parser(args))
+    from .interop import PORTRAIT_SCHEDULERS
+
+    if args.scheduler not in PORTRAIT_SCHEDULERS:
+        raise InputError(f"--scheduler must be one of {', '.join(PORTRAIT_SCHEDULERS)}, got {args.scheduler!r}")
+    _quiet_hf_progress()
+    console = Console(stderr=True, quiet=args.quiet)
+    timings = {}
+    with console.status("loading Stable Diffusion + ControlNets"):
+        t0 = time.perf_counter()
+        pipe = load_portrait_pipeline(weights, device=args.device, dtype=args.dtype, scheduler=args.scheduler)
+        timings["load"] = time.perf_counter() - t0
+    with console.status(f"generating ({args.steps} steps)"):
+        t0 = time.perf_counter()
+        result = generate_portrait(pipe, parsed.attributes, size=args.size, steps=args.steps,
+                                   guidance_scale=args.guidance, seed=args.seed)
+        timings["generate"] = time.perf_counter() - t0
+    report = {
+        "prompt": args.prompt,
+        "attributes": result.attributes.to_dict(),
+        "unknown": list(parsed.unknown),
+        "ambiguous": [{"phrase": a.phrase, "candidates": list(a.candidates)} for a in parsed.ambiguous],
+        "sd_prompt": result.prompt,
+        "negative_prompt": result.negative_prompt,
+        "seed": result.seed,
+        "settings": result.settings,
+        "weights": {name: str(getattr(weights, name)) for name in ("base", "controlnet_openpose", "controlnet_canny")},
+        "timings": {k: round(v, 3) for k, v in timings.items()},
+    }
+    with pipeline.atomic_output_dir(out) as tmp:
+        save_png(tmp / "portrait.png", result.image)
+        for name, img in result.clues.items():
+            save_png(tmp / f"{name}.png", img)
+        (tmp / "portrait.json").write_text(json.dumps(report, indent=2))
+    console.print(f"[green]done[/green] → {str(out).rstrip('/')}/portrait.png  ({timings['generate']:.1f} s, seed {args.seed})")
+    return 0
+
+
+def _quiet_hf_progress() -> None:
+    """No per-file progress bars from diffusers/transformers while loading (the CLI shows its own)."""
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.disable_progress_bar()
+
+
 def _list_styles() -> int:
     from .hair import HAIR_STYLES
 
@@ -314,6 +487,10 @@ def main(argv: list[str] | None = None) -> int:
             return _attributes(args)
         if args.command == "match":
             return _match(args)
+        if args.command == "shape":
+            return _shape(args)
+        if args.command == "portrait":
+            return _portrait(args)
         if args.command == "hair" and args.list_styles:
             return _list_styles()
         if args.command in ("fit", "texture", "hair"):

@@ -1,0 +1,83 @@
+"""`machlib portrait`, `machlib shape` and `machlib attributes --parser`: outputs, missing weights,
+bad input (clear error, non-zero exit, nothing written)."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from machlib.cli import main
+
+pytest.importorskip("diffusers")
+from tiny_models import save_tiny_portrait_weights  # noqa: E402
+
+_ENV = ("MACHLIB_SD_MODEL", "MACHLIB_CONTROLNET_OPENPOSE", "MACHLIB_CONTROLNET_CANNY", "MACHLIB_DIFFUSION_CONFIG",
+        "MACHLIB_LLM")
+
+
+@pytest.fixture(autouse=True)
+def _no_weight_env(monkeypatch):
+    for name in _ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    return save_tiny_portrait_weights(tmp_path_factory.mktemp("portrait_weights"))
+
+
+def test_portrait_without_weights_says_what_is_missing(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["portrait", "a girl with red hair", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    for needle in ("--sd-model", "--controlnet-openpose", "--controlnet-canny", "--weights-config",
+                   "MACHLIB_SD_MODEL", "not given"):
+        assert needle in err
+    assert not out.exists()
+
+
+def test_portrait_check_weights(tiny_weights, capsys):
+    assert main(["portrait", "x", "--check-weights", "--sd-model", str(tiny_weights["base"])]) == 0
+    report = capsys.readouterr().out
+    assert f"found {tiny_weights['base']}" in report and "MISSING" in report
+
+
+def test_portrait_end_to_end_with_tiny_weights(tiny_weights, tmp_path):
+    out = tmp_path / "out"
+    argv = ["portrait", "a young woman with short red hair and green eyes", "-o", str(out), "--steps", "2",
+            "--size", "64", "--seed", "3", "-q", "--sd-model", str(tiny_weights["base"]),
+            "--controlnet-openpose", str(tiny_weights["controlnet_openpose"])]
+    config = tmp_path / "weights.json"
+    config.write_text(json.dumps({"controlnet_canny": str(tiny_weights["controlnet_canny"])}))
+    assert main(argv + ["--weights-config", str(config)]) == 0
+    image = np.asarray(Image.open(out / "portrait.png"))
+    assert image.shape == (64, 64, 3) and image.dtype == np.uint8
+    for name in ("openpose", "canny"):
+        assert np.asarray(Image.open(out / f"{name}.png")).shape[:2] == (64, 64)
+    report = json.loads((out / "portrait.json").read_text())
+    assert report["attributes"]["hair_color"] == "red" and report["seed"] == 3
+    assert "red hair" in report["sd_prompt"] and report["negative_prompt"]
+    assert report["weights"]["controlnet_canny"] == str(tiny_weights["controlnet_canny"])
+    # the same seed gives the same image
+    again = tmp_path / "again"
+    assert main(argv[:3] + [str(again)] + argv[4:] + ["--weights-config", str(config)]) == 0
+    np.testing.assert_array_equal(np.asarray(Image.open(again / "portrait.png")), image)
+
+
+@pytest.mark.parametrize("extra, expected", [(["--steps", "0"], "steps"), (["--size", "60"], "size"),
+                                             (["--seed", "-1"], "--seed"), (["--scheduler", "magic"], "scheduler")])
+def test_portrait_bad_input(tiny_weights, tmp_path, capsys, extra, expected):
+    out = tmp_path / "out"
+    argv = ["portrait", "a man", "-o", str(out), "-q", "--sd-model", str(tiny_weights["base"]),
+            "--controlnet-openpose", str(tiny_weights["controlnet_openpose"]),
+            "--controlnet-canny", str(tiny_weights["controlnet_canny"]), *extra]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and expected in err[0]
+    assert not out.exists()
+
+
+def test_portrait_empty_prompt(tmp_path, capsys):
+    assert main(["portrait", "  ", "-o", str(tmp_path / "o")]) == 2
+    assert "empty" in capsys.readouterr().err
