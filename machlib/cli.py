@@ -353,7 +353,7 @@ def _shape(args) -> int:
         from .interop import ClipShapeScorer
 
         scorer = ClipShapeScorer(args.clip)
-    pool = candidate_pool(jax.random.PRNGKey(args.seed), n_random=args.random)
+    pool = candidate_pool(key=jax.random.key(args.seed), n_random=args.random)
     matches = select_shape(args.prompt, pool, scorer=scorer, k=args.top)
     if args.json:
         print(json.dumps([{"name": m.candidate.name, "description": m.candidate.description,

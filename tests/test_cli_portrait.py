@@ -81,3 +81,41 @@ def test_portrait_bad_input(tiny_weights, tmp_path, capsys, extra, expected):
 def test_portrait_empty_prompt(tmp_path, capsys):
     assert main(["portrait", "  ", "-o", str(tmp_path / "o")]) == 2
     assert "empty" in capsys.readouterr().err
+
+
+def test_shape_ranks_presets_offline(capsys, monkeypatch):
+    monkeypatch.setenv("MACHLIB_TEXT_EMBEDDER", "lexical")
+    assert main(["shape", "a woman with a round face", "-k", "3", "--random", "4", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out) == 3 and out[0]["name"] == "round"
+    assert out[0]["score"] >= out[1]["score"] >= out[2]["score"] and len(out[0]["params"]) == 14
+
+
+@pytest.mark.parametrize("argv, expected", [(["shape", " "], "empty"), (["shape", "a face", "-k", "0"], "-k"),
+                                            (["shape", "a face", "--random", "-1"], "--random")])
+def test_shape_bad_input(capsys, argv, expected):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and expected in err[0]
+
+
+def test_shape_missing_clip_weights(tmp_path, capsys):
+    assert main(["shape", "a round face", "--clip", str(tmp_path / "no_clip")]) == 1
+    assert "no_clip" in capsys.readouterr().err
+
+
+def test_attributes_parser_choice(capsys, monkeypatch):
+    monkeypatch.setenv("MACHLIB_TEXT_EMBEDDER", "lexical")
+    assert main(["attributes", "A woman with ponytailed hair", "--parser", "embedding"]) == 0
+    assert json.loads(capsys.readouterr().out)["attributes"]["hairstyle"] == "ponytail"
+    assert main(["attributes", "A woman with ponytailed hair"]) == 0
+    assert "hairstyle" not in json.loads(capsys.readouterr().out)["attributes"]
+
+
+def test_attributes_llm_needs_a_model(tmp_path, capsys):
+    assert main(["attributes", "a man", "--parser", "llm"]) == 2
+    assert "--llm DIR" in capsys.readouterr().err
+    assert main(["attributes", "a man", "--llm", str(tmp_path)]) == 2
+    assert "--parser llm" in capsys.readouterr().err
+    assert main(["attributes", "a man", "--parser", "llm", "--llm", str(tmp_path / "none")]) == 1
+    assert "none" in capsys.readouterr().err
