@@ -617,6 +617,15 @@ def _range(value_range: Any, name: str) -> tuple[float, float]:
     return lo, hi
 
 
+def _vae_setup(vae: Any, value_range: Any, scaling_factor: float | None, name: str) -> tuple:
+    """What both VAE wrappers need: torch, the config getter, the value range, the latent factors
+    (scale, shift, downsampling, channels) and the VAE's device and dtype."""
+    torch = require_torch(name)
+    _, get = _vae_config(vae, name)
+    return (torch, get, _range(value_range, name), _factors(get, scaling_factor, name),
+            _device_dtype(vae, torch))
+
+
 def _factors(get: Callable, scaling_factor: float | None, name: str) -> tuple[float, float, int, int]:
     scale = get("scaling_factor", 0.18215) if scaling_factor is None else scaling_factor
     shift = get("shift_factor", None) or 0.0
@@ -671,12 +680,8 @@ def vae_encoder(
         (8, 8, 4)
     """
     name = "vae_encoder"
-    torch = require_torch(name)
-    _, get = _vae_config(vae, name)
-    lo, hi = _range(value_range, name)
-    scale, shift, f, c_lat = _factors(get, scaling_factor, name)
+    torch, get, (lo, hi), (scale, shift, f, c_lat), (device, dtype) = _vae_setup(vae, value_range, scaling_factor, name)
     c_in = int(get("in_channels", 3))
-    device, dtype = _device_dtype(vae, torch)
 
     def encode(img: Any) -> Any:
         lead, x = _flatten_leading(img, 3)
@@ -743,12 +748,8 @@ def vae_decoder(
         (16, 16, 3)
     """
     name = "vae_decoder"
-    torch = require_torch(name)
-    _, get = _vae_config(vae, name)
-    lo, hi = _range(value_range, name)
-    scale, shift, f, c_lat = _factors(get, scaling_factor, name)
+    torch, get, (lo, hi), (scale, shift, f, c_lat), (device, dtype) = _vae_setup(vae, value_range, scaling_factor, name)
     c_out = int(get("out_channels", 3))
-    device, dtype = _device_dtype(vae, torch)
 
     def decode(z: Any) -> Any:
         lead, x = _flatten_leading(z, 3)
