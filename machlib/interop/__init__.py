@@ -16,9 +16,9 @@
 * Portrait generation (Make-A-Character §2.1): Stable Diffusion with OpenPose + Canny ControlNets
   from local folders (:func:`resolve_diffusion_weights`, :class:`DiffusionWeights`,
   :func:`load_portrait_pipeline`, :func:`generate_portrait`).
-* Text models from local folders: :class:`SentenceTransformerEmbedder` and :class:`ClipTextEmbedder`
-  (asset matching, :mod:`machlib.assets`), and :class:`ChatModel`, the local chat LLM behind
-  :class:`machlib.text.LLMParser`.
+* Text models from local folders: the code of :class:`machlib.assets.SentenceTransformerEmbedder`
+  and :class:`machlib.assets.ClipTextEmbedder` (documented and exported there), and
+  :class:`ChatModel`, the local chat LLM behind :class:`machlib.text.LLMParser`.
 * DreamFace's score distillation (SDS): :func:`sds_loss` (gradient ``w(t)(ε̂ − ε)``, no UNet
   Jacobian), timestep schedules (:func:`timestep_schedule`: uniform, or DreamFace's decreasing),
   a diffusers UNet as a JAX noise predictor with classifier-free guidance (:func:`unet_denoiser`),
@@ -54,7 +54,7 @@ from ._sds import (
     vae_decoder,
     vae_encoder,
 )
-from ._text_models import CHAT_FALLBACK_TEMPLATE, ChatModel, ClipTextEmbedder, SentenceTransformerEmbedder
+from ._text_models import CHAT_FALLBACK_TEMPLATE, ChatModel, ClipTextEmbedder, SentenceTransformerEmbedder  # noqa: F401
 from ._nvdiffrast import (
     NvdiffrastMissingError,
     antialias_nvdiffrast,
@@ -110,7 +110,7 @@ __all__ = [
     "texture_nvdiffrast", "antialias_nvdiffrast",
     "DIFFUSION_SLOTS", "DiffusionWeights", "resolve_diffusion_weights", "diffusion_weights_status",
     "describe_diffusion_weights",
-    "SentenceTransformerEmbedder", "ClipTextEmbedder", "ChatModel", "CHAT_FALLBACK_TEMPLATE",
+    "ChatModel", "CHAT_FALLBACK_TEMPLATE",
     "ClipShapeScorer", "relative_clip_score", "CLIP_ANCHOR_TEXT",
     "SDS_WEIGHTS", "TIMESTEP_SCHEDULES", "alphas_cumprod", "scheduler_alphas_cumprod", "sds_weight", "sds_loss",
     "timestep_schedule", "gaussian_denoiser", "unet_denoiser", "vae_encoder", "vae_decoder",
