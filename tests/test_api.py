@@ -8,6 +8,7 @@ import pytest
 import machlib
 import machlib.animation
 import machlib.assets
+import machlib.export
 import machlib.geometry
 import machlib.hair
 import machlib.interop
@@ -16,7 +17,7 @@ import machlib.text
 import machlib.texture
 
 PACKAGES = [machlib, machlib.geometry, machlib.render, machlib.texture, machlib.interop, machlib.hair, machlib.text, machlib.assets,
-            machlib.animation]
+            machlib.animation, machlib.export]
 # (module, name, parameter) where a positional default is deliberate
 ALLOWED_POSITIONAL_DEFAULTS = {
     ("machlib.geometry", "geometry_fit", "config"),  # optax-style factory: geometry_fit(problem, config)
