@@ -12,10 +12,27 @@ to the prompt's is selected.
 * matching: the :class:`Embedder` protocol with :class:`LexicalEmbedder` (offline, deterministic),
   :class:`SentenceTransformerEmbedder` and :class:`ClipTextEmbedder` (local model folders, lazy
   imports), :func:`default_embedder`, and :func:`match_assets` returning ranked
-  :class:`AssetMatch`.
+  :class:`AssetMatch`;
+* procedural accessories (issue 6): :func:`make_glasses` (frames by style and colour, fitted to the
+  head from its landmarks, transparent lenses) and :func:`make_bust` (a neck-and-shoulders bust
+  dressed in a garment by type and colour), as :class:`Accessory` parts;
+  :func:`accessory_glb_bytes` and :func:`write_accessory_library` (the manifest's glasses and
+  garments as GLB files).
 """
 
 from ._manifest import ASSET_KINDS, Asset, AssetManifest, builtin_manifest, load_manifest, save_manifest
+from ._procedural import (
+    GARMENT_COLORS,
+    GARMENT_TYPES,
+    GLASSES_COLORS,
+    GLASSES_STYLES,
+    Accessory,
+    AccessoryPart,
+    accessory_glb_bytes,
+    make_bust,
+    make_glasses,
+    write_accessory_library,
+)
 from ._match import (
     AssetMatch,
     ClipTextEmbedder,
@@ -30,4 +47,6 @@ __all__ = [
     "ASSET_KINDS", "Asset", "AssetManifest", "load_manifest", "save_manifest", "builtin_manifest",
     "Embedder", "LexicalEmbedder", "SentenceTransformerEmbedder", "ClipTextEmbedder", "default_embedder",
     "AssetMatch", "match_assets",
+    "Accessory", "AccessoryPart", "GLASSES_STYLES", "GLASSES_COLORS", "GARMENT_TYPES", "GARMENT_COLORS",
+    "make_glasses", "make_bust", "accessory_glb_bytes", "write_accessory_library",
 ]
