@@ -1221,23 +1221,20 @@ def accessory_glb_bytes(accessory: Accessory) -> bytes:
         >>> accessory_glb_bytes(make_glasses("round"))[:4]
         b'glTF'
     """
-    import trimesh
+    from .._mesh import vertex_normals
+    from ..export import GltfBuilder, Triangles
 
-    scene = trimesh.Scene()
+    builder = GltfBuilder()
     for p in accessory.parts:
         positions, uv, faces, source = p.mesh.split()
-        uv_gl = uv.copy()
-        uv_gl[:, 1] = 1.0 - uv_gl[:, 1]
-        mat = trimesh.visual.material.PBRMaterial(
-            name=p.name,
-            baseColorFactor=[float(c) for c in p.base_color] + [float(p.alpha)],
-            metallicFactor=float(p.metallic), roughnessFactor=float(p.roughness),
-            alphaMode="BLEND" if p.alpha < 1 else "OPAQUE", doubleSided=p.alpha < 1,
-        )
-        tm = trimesh.Trimesh(vertices=positions, faces=faces,
-                             visual=trimesh.visual.TextureVisuals(uv=uv_gl, material=mat), process=False)
-        scene.add_geometry(tm, node_name=p.name, geom_name=p.name)
-    return trimesh.exchange.gltf.export_glb(scene, include_normals=True)
+        normals = np.asarray(vertex_normals(jnp.asarray(p.mesh.vertices), jnp.asarray(p.mesh.faces)))[source]
+        material = builder.add_material(
+            name=p.name, base_color=(*(float(c) for c in p.base_color), float(p.alpha)),
+            metallic=float(p.metallic), roughness=float(p.roughness),
+            alpha_mode="BLEND" if p.alpha < 1 else "OPAQUE", double_sided=bool(p.alpha < 1))
+        mesh = builder.add_mesh([Triangles(positions, faces, normals=normals, uv=uv, material=material)], name=p.name)
+        builder.add_node(name=p.name, mesh=mesh)
+    return builder.to_glb()
 
 
 def write_accessory_library(root: Union[str, os.PathLike], *, template=None) -> list:
