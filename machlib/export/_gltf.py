@@ -128,6 +128,7 @@ class Triangles:
         material: optional material index from :meth:`GltfBuilder.add_material`.
 
     Example:
+        >>> from machlib.export import Triangles
         >>> import numpy as np
         >>> t = Triangles(np.eye(3), np.array([[0, 1, 2]]), uv=[[0, 0], [1, 0], [0, 1]])
         >>> t.positions.dtype, t.indices.tolist(), t.num_targets
@@ -218,6 +219,7 @@ class Lines:
         material: optional material index.
 
     Example:
+        >>> from machlib.export import Lines
         >>> import numpy as np
         >>> Lines(np.zeros((4, 3)), [0, 1, 2, 3]).indices.tolist()
         [0, 1, 2, 3]
@@ -329,6 +331,7 @@ def vertex_tangents(positions: ArrayLike, normals: ArrayLike, uv: ArrayLike, ind
         ``(N, 4)`` ``float32`` tangents: unit ``xyz`` orthogonal to the normal, ``w`` in ``{-1, 1}``.
 
     Example:
+        >>> from machlib.export import vertex_tangents
         >>> import numpy as np
         >>> p = np.array([[0.0, 0, 0], [1, 0, 0], [0, 1, 0]])
         >>> n = np.tile([0.0, 0, 1], (3, 1))
@@ -387,6 +390,7 @@ def encode_png(image: ArrayLike) -> bytes:
         The PNG file contents.
 
     Example:
+        >>> from machlib.export import encode_png
         >>> import numpy as np
         >>> png = encode_png(np.zeros((2, 3, 3), np.uint8))
         >>> png[:8] == b"\\x89PNG\\r\\n\\x1a\\n", png[16:24].hex()
@@ -481,6 +485,7 @@ class GltfBuilder:
         generator: ``asset.generator`` string; default ``"machlib <version>"``.
 
     Example:
+        >>> from machlib.export import GltfBuilder, Triangles, read_glb, validate_gltf
         >>> import numpy as np
         >>> b = GltfBuilder(generator="doc")
         >>> red = b.add_material(base_color=(1.0, 0.0, 0.0, 1.0))
@@ -617,6 +622,7 @@ class GltfBuilder:
             The material index.
 
         Example:
+            >>> from machlib.export import GltfBuilder
             >>> import numpy as np
             >>> b = GltfBuilder(generator="doc")
             >>> b.add_material(name="skin", base_color_texture=np.full((4, 4, 3), 200, np.uint8))
@@ -688,6 +694,7 @@ class GltfBuilder:
             The mesh index.
 
         Example:
+            >>> from machlib.export import GltfBuilder, Triangles
             >>> import numpy as np
             >>> b = GltfBuilder(generator="doc")
             >>> t = Triangles(np.eye(3), [[0, 1, 2]], target_positions=np.ones((1, 3, 3)))
@@ -801,6 +808,7 @@ class GltfBuilder:
             The node index.
 
         Example:
+            >>> from machlib.export import GltfBuilder
             >>> b = GltfBuilder(generator="doc")
             >>> root = b.add_node(name="neck", translation=(0.0, 1.5, 0.0))
             >>> b.add_node(name="head", parent=root, rotation=(0.0, 0.0, 0.0, 1.0))
@@ -847,6 +855,7 @@ class GltfBuilder:
         """The ``(4, 4)`` row-major world transform of ``node`` (product of the local ``T·R·S``).
 
         Example:
+            >>> from machlib.export import GltfBuilder
             >>> b = GltfBuilder(generator="doc")
             >>> a = b.add_node(translation=(1.0, 0.0, 0.0))
             >>> b.world_matrix(b.add_node(parent=a, translation=(0.0, 2.0, 0.0)))[:3, 3].tolist()
@@ -881,6 +890,7 @@ class GltfBuilder:
             The skin index.
 
         Example:
+            >>> from machlib.export import GltfBuilder
             >>> b = GltfBuilder(generator="doc")
             >>> j = b.add_node(name="jaw", translation=(0.0, -0.05, 0.02))
             >>> b.add_skin([j])
@@ -915,6 +925,7 @@ class GltfBuilder:
         """The glTF JSON document (with ``buffers[0]`` as the GLB's BIN chunk).
 
         Example:
+            >>> from machlib.export import GltfBuilder
             >>> GltfBuilder(generator="doc").to_json()["asset"]
             {'version': '2.0', 'generator': 'doc'}
         """
@@ -942,6 +953,7 @@ class GltfBuilder:
         """The binary glTF file: 12-byte header, JSON chunk (space-padded), BIN chunk (zero-padded).
 
         Example:
+            >>> from machlib.export import GltfBuilder
             >>> glb = GltfBuilder(generator="doc").to_glb()
             >>> len(glb) % 4, glb[:4]
             (0, b'glTF')
@@ -1081,6 +1093,7 @@ def read_glb(data: bytes) -> dict:
         InputError: the bytes are not a well-formed GLB, or an accessor lies outside the buffer.
 
     Example:
+        >>> from machlib.export import GltfBuilder, Triangles, read_glb
         >>> import numpy as np
         >>> b = GltfBuilder(generator="doc")
         >>> _ = b.add_node(mesh=b.add_mesh([Triangles(np.eye(3), [[0, 1, 2]])]))
@@ -1593,6 +1606,7 @@ def validate_gltf(glb_bytes: bytes) -> list[str]:
         the file passes. Never raises on malformed input.
 
     Example:
+        >>> from machlib.export import validate_gltf
         >>> validate_gltf(b"glTF")
         ['GLB: file has 4 bytes, fewer than the 12-byte header']
     """
