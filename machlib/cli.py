@@ -373,7 +373,7 @@ def _portrait(args) -> int:
     from . import pipeline
     from ._errors import InputError
     from ._image import save_png
-    from .interop import describe_diffusion_weights, generate_portrait, load_portrait_pipeline, resolve_diffusion_weights
+    from .interop import TorchMissingError, describe_diffusion_weights, resolve_diffusion_weights
     from .text import parse_prompt
 
     flags = dict(base=args.sd_model, controlnet_openpose=args.controlnet_openpose,
@@ -396,11 +396,15 @@ def _portrait(args) -> int:
         raise InputError(f"--guidance must be between 0 and 50, got {args.guidance}")
     weights = resolve_diffusion_weights(**flags)  # WeightsMissingError says what is missing and how to give it
     parsed = parse_prompt(args.prompt, parser=_make_parser(args))
-    from .interop import PORTRAIT_SCHEDULERS
+    try:  # torch, diffusers and transformers are optional: import them only now that the weights are there
+        from .interop import PORTRAIT_SCHEDULERS, generate_portrait, load_portrait_pipeline
 
+        _quiet_hf_progress()
+    except ImportError as e:  # TorchMissingError included
+        raise TorchMissingError("machlib portrait needs PyTorch, diffusers and transformers, which are not all "
+                                "installed; install them with: pip install 'machlib[diffusion]'") from e
     if args.scheduler not in PORTRAIT_SCHEDULERS:
         raise InputError(f"--scheduler must be one of {', '.join(PORTRAIT_SCHEDULERS)}, got {args.scheduler!r}")
-    _quiet_hf_progress()
     console = Console(stderr=True, quiet=args.quiet)
     timings = {}
     with console.status("loading Stable Diffusion + ControlNets"):

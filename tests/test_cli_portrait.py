@@ -119,3 +119,16 @@ def test_attributes_llm_needs_a_model(tmp_path, capsys):
     assert "--parser llm" in capsys.readouterr().err
     assert main(["attributes", "a man", "--parser", "llm", "--llm", str(tmp_path / "none")]) == 1
     assert "none" in capsys.readouterr().err
+
+
+def test_portrait_without_diffusers_says_how_to_install(tiny_weights, tmp_path, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "diffusers", None)  # `import diffusers` now raises ImportError
+    out = tmp_path / "out"
+    argv = ["portrait", "a man", "-o", str(out), "-q", "--sd-model", str(tiny_weights["base"]),
+            "--controlnet-openpose", str(tiny_weights["controlnet_openpose"]),
+            "--controlnet-canny", str(tiny_weights["controlnet_canny"])]
+    assert main(argv) == 1
+    assert "pip install 'machlib[diffusion]'" in capsys.readouterr().err
+    assert not out.exists()
