@@ -17,7 +17,10 @@ to the prompt's is selected.
   head from its landmarks, transparent lenses) and :func:`make_bust` (a neck-and-shoulders bust
   dressed in a garment by type and colour), as :class:`Accessory` parts;
   :func:`accessory_glb_bytes` and :func:`write_accessory_library` (the manifest's glasses and
-  garments as GLB files).
+  garments as GLB files);
+* anatomy for the assembled character: :func:`make_eyes` (sclera, iris by colour, pupil, cornea,
+  placed from the iris landmarks by :func:`eye_placement`), :func:`make_mouth` (oral cavity, teeth,
+  gums, tongue) and :func:`make_eyelashes`.
 """
 
 from ._manifest import ASSET_KINDS, Asset, AssetManifest, builtin_manifest, load_manifest, save_manifest
@@ -32,6 +35,15 @@ from ._procedural import (
     make_bust,
     make_glasses,
     write_accessory_library,
+)
+from ._anatomy import (
+    IRIS_COLORS,
+    EyePlacement,
+    eye_centers,
+    eye_placement,
+    make_eyelashes,
+    make_eyes,
+    make_mouth,
 )
 from ._match import (
     AssetMatch,
@@ -49,4 +61,5 @@ __all__ = [
     "AssetMatch", "match_assets",
     "Accessory", "AccessoryPart", "GLASSES_STYLES", "GLASSES_COLORS", "GARMENT_TYPES", "GARMENT_COLORS",
     "make_glasses", "make_bust", "accessory_glb_bytes", "write_accessory_library",
+    "EyePlacement", "IRIS_COLORS", "eye_placement", "eye_centers", "make_eyes", "make_mouth", "make_eyelashes",
 ]

@@ -434,10 +434,25 @@ def _head_info(template):
 
 
 def _sdf(sdf, pts) -> np.ndarray:
-    from ..hair import sdf_lookup
-
-    pts = np.asarray(pts, dtype=np.float32).reshape(-1, 3)
-    return np.asarray(sdf_lookup(sdf, jnp.asarray(pts)), dtype=np.float64)
+    """Trilinear signed distance at points (numpy; the same as :func:`machlib.hair.sdf_lookup`
+    without a compile per point count): the grid's value plus the distance outside its box."""
+    p = np.asarray(pts, dtype=np.float64).reshape(-1, 3)
+    vals = np.asarray(sdf.values, dtype=np.float64)
+    size = np.asarray(vals.shape, dtype=np.float64) - 1.0
+    g = (p - np.asarray(sdf.origin, dtype=np.float64)) / float(sdf.spacing)
+    gc = np.clip(g, 0.0, size)
+    i0 = np.clip(np.floor(gc), 0.0, size - 1.0)
+    fr = gc - i0
+    i = i0.astype(np.int64)
+    out = np.zeros(len(p))
+    for dx in (0, 1):
+        wx = fr[:, 0] if dx else 1 - fr[:, 0]
+        for dy in (0, 1):
+            wy = fr[:, 1] if dy else 1 - fr[:, 1]
+            for dz in (0, 1):
+                wz = fr[:, 2] if dz else 1 - fr[:, 2]
+                out += wx * wy * wz * vals[i[:, 0] + dx, i[:, 1] + dy, i[:, 2] + dz]
+    return out + np.linalg.norm((g - gc) * float(sdf.spacing), axis=1)
 
 
 def _ear_top(verts, lm, side: float) -> np.ndarray:

@@ -5,13 +5,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
-import shutil
 import struct
-import subprocess
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +15,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from helpers import uv_sphere
+from webtools import KHRONOS_VERSION, khronos_reports, khronos_summary, khronos_validator  # noqa: F401
 from machlib import vertex_normals
 from machlib.animation import ARKIT_BLENDSHAPES
 from machlib.export._gltf import (
@@ -33,7 +29,6 @@ from machlib.export._gltf import (
 )
 from machlib.hair import RaggedStrands, strands_to_gltf_lines
 
-KHRONOS_VERSION = "2.0.0-dev.3.10"  # npm gltf-validator, pinned
 
 # ---------------------------------------------------------------------------------------------
 # sample assets
@@ -483,95 +478,15 @@ def test_validate_glb_container_problems(avatar):
 # the official Khronos validator
 
 
-def _cache_dir() -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "machlib" / "npm" / f"gltf-validator-{KHRONOS_VERSION}"
-
-
-_NETWORK_ERRORS = ("ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "ECONNREFUSED", "ECONNRESET", "ENETUNREACH",
-                   "network", "getaddrinfo", "proxy")
-
-
-@pytest.fixture(scope="session")
-def khronos_validator() -> Path:
-    """Path of the pinned npm ``gltf-validator`` package, installed once into the user cache."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.skip("Khronos glTF validator: node/npm are not on PATH")
-    final = _cache_dir()
-    pkg = final / "node_modules" / "gltf-validator"
-    if not (pkg / "package.json").is_file():
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".install-", dir=final.parent))
-        try:
-            proc = subprocess.run(
-                [npm, "install", "--prefix", str(tmp), "--no-audit", "--no-fund", "--no-save",
-                 "--loglevel=error", f"gltf-validator@{KHRONOS_VERSION}"],
-                capture_output=True, text=True, timeout=180,
-            )
-        except subprocess.TimeoutExpired:
-            shutil.rmtree(tmp, ignore_errors=True)
-            pytest.skip("Khronos glTF validator: npm install timed out (no network?)")
-        if proc.returncode != 0:
-            shutil.rmtree(tmp, ignore_errors=True)
-            out = proc.stdout + proc.stderr
-            if any(e in out for e in _NETWORK_ERRORS):
-                pytest.skip(f"Khronos glTF validator: npm install failed for lack of network: {out.strip()[-300:]}")
-            pytest.fail(f"npm install gltf-validator@{KHRONOS_VERSION} failed:\n{out[-2000:]}")
-        try:
-            os.replace(tmp, final)  # atomic: parallel workers either win or find it installed
-        except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)
-    version = json.loads((pkg / "package.json").read_text())["version"]
-    assert version == KHRONOS_VERSION, f"cached gltf-validator is {version}, expected {KHRONOS_VERSION}"
-    return pkg
-
-
-_RUNNER = """
-const validator = require(process.argv[2]);
-const fs = require('fs');
-(async () => {
-  const out = {};
-  for (const file of process.argv.slice(3)) {
-    const report = await validator.validateBytes(new Uint8Array(fs.readFileSync(file)), {maxIssues: 200});
-    out[file] = {validatorVersion: report.validatorVersion, issues: report.issues};
-  }
-  process.stdout.write(JSON.stringify(out));
-})().catch((e) => { process.stderr.write(String(e)); process.exit(2); });
-"""
-
-
-def khronos_reports(pkg: Path, files: dict[str, bytes], tmp_path: Path) -> dict[str, dict]:
-    paths = {}
-    for name, data in files.items():
-        paths[name] = tmp_path / f"{name}.glb"
-        paths[name].write_bytes(data)
-    script = tmp_path / "run_validator.js"
-    script.write_text(_RUNNER)
-    proc = subprocess.run([shutil.which("node"), str(script), str(pkg)] + [str(p) for p in paths.values()],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    out = json.loads(proc.stdout)
-    return {name: out[str(p)] for name, p in paths.items()}
-
-
-def _summary(report: dict) -> str:
-    issues = report["issues"]
-    lines = [f"{m['code']} (severity {m['severity']}) at {m.get('pointer', '')}: {m['message']}"
-             for m in issues["messages"]]
-    return (f"validator {report['validatorVersion']}: {issues['numErrors']} errors, {issues['numWarnings']} "
-            f"warnings, {issues['numInfos']} infos, {issues['numHints']} hints\n" + "\n".join(lines))
-
-
 def test_khronos_validator_accepts_sample_files(khronos_validator, avatar, tmp_path):
     minimal = GltfBuilder(generator="x")
     minimal.add_node(mesh=minimal.add_mesh([Triangles(np.eye(3), [[0, 1, 2]])]))
     reports = khronos_reports(khronos_validator, {"avatar": avatar[0], "minimal": minimal.to_glb()}, tmp_path)
     for name, report in reports.items():
         assert report["validatorVersion"] == KHRONOS_VERSION
-        assert report["issues"]["numErrors"] == 0, f"{name}: {_summary(report)}"
+        assert report["issues"]["numErrors"] == 0, f"{name}: {khronos_summary(report)}"
         # the avatar is also free of warnings (tangents are given for its normal map)
-        assert report["issues"]["numWarnings"] == 0, f"{name}: {_summary(report)}"
+        assert report["issues"]["numWarnings"] == 0, f"{name}: {khronos_summary(report)}"
 
 
 def test_khronos_validator_agrees_on_broken_files(khronos_validator, avatar, tmp_path):
@@ -583,4 +498,4 @@ def test_khronos_validator_agrees_on_broken_files(khronos_validator, avatar, tmp
         issues = report["issues"]
         if how == "target_names":  # extras are free-form to the spec; only our check knows the rule
             continue
-        assert issues["numErrors"] > 0, f"{how}: Khronos found no error\n{_summary(report)}"
+        assert issues["numErrors"] > 0, f"{how}: Khronos found no error\n{khronos_summary(report)}"

@@ -1,0 +1,670 @@
+"""Scene previews (numpy): several meshes, hair strands and a light, rendered for a person to look at.
+
+An assembled character is a head plus parts (eyes, teeth, glasses, a bust), each with its own
+texture or colour, some of them transparent, and hair strands. :func:`render_scene` draws them
+all in one camera with one shared depth buffer, under a directional light or under second-order
+spherical-harmonics (SH) lighting (:mod:`machlib.render`'s convention, :func:`three_sh_lights`
+gives three ready environments). :func:`preview_sheet` tiles renders into a contact sheet with
+small labels, and :func:`turntable_cameras` gives cameras evenly around the head.
+
+Not differentiable (see :mod:`machlib.render` for that); meshes are rasterized with
+:func:`machlib._raster.rasterize_np` and strands with the hair preview's z-buffered strand pass
+(:mod:`machlib.hair._render`). Frames and pixel centres follow :doc:`/conventions`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import NamedTuple, Optional, Union
+
+import numpy as np
+from jaxtyping import UInt8
+
+from ._camera import Camera, rotation_matrix
+from ._errors import InputError
+from ._mesh import Mesh
+from ._preview import orbit_camera, sample_texture_np
+from ._raster import rasterize_np
+from ._typing import AnyArray
+from .hair._render import _linear_to_srgb, _strand_pass, _unit, _vertex_normals_np
+from .hair._strands import DEFAULT_HAIR_COLOR, Strands
+from .render import _sh
+
+__all__ = ["ScenePart", "render_scene", "preview_sheet", "turntable_cameras", "three_sh_lights"]
+
+_NEAR = 1e-3  # metres: triangles with a corner closer to the camera plane than this are dropped
+_AMBIENT = 0.25  # ambient fraction of the directional light (linear light)
+_HAIR = dict(ambient=0.25, specular=0.15, shininess=60.0, root_shadow=0.5, root_shadow_length=0.03,
+             jitter=0.1, depth_bias=5e-4)  # as machlib.hair.render_strands' defaults
+_LUMA = np.array([0.2126, 0.7152, 0.0722])
+
+ColorLike = Union[Sequence, np.ndarray, AnyArray]
+
+
+class ScenePart(NamedTuple):
+    """One mesh of a scene and how it looks.
+
+    Attributes:
+        mesh: the :class:`~machlib.Mesh` in head space (metres).
+        texture: optional ``(H, W, 3)`` (or ``(H, W, 4)``, alpha ignored) albedo in the mesh's UV
+            layout: uint8, or float in ``[0, 1]``; sRGB (display) values as in a PNG, decoded to
+            linear light before shading.
+        color: linear RGB albedo in ``[0, 1]`` used when there is no texture.
+        alpha: opacity in ``[0, 1]``; below 1 the part is composited over what is behind it.
+        specular: strength of the Blinn-Phong highlight, ``≥ 0``.
+        two_sided: draw triangles seen from behind too (with flipped normals). ``False`` culls
+            them, which is about twice as fast and looks the same for a closed mesh with
+            counter-clockwise outward winding.
+    """
+
+    mesh: Mesh
+    texture: Optional[AnyArray] = None
+    color: ColorLike = (0.5, 0.5, 0.5)
+    alpha: float = 1.0
+    specular: float = 0.08
+    two_sided: bool = True
+
+
+class _Part(NamedTuple):  # a validated part in float64 numpy
+    verts: np.ndarray
+    faces: np.ndarray
+    uv: np.ndarray
+    faces_uv: np.ndarray
+    texture: Optional[np.ndarray]
+    color: np.ndarray
+    alpha: float
+    specular: float
+    two_sided: bool
+
+
+def _srgb_to_linear(c: np.ndarray) -> np.ndarray:
+    c = np.clip(c, 0.0, 1.0)
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def _vec(value, shape: tuple[int, ...], name: str, owner: str) -> np.ndarray:
+    try:
+        a = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"{owner}: {name} must be numbers of shape {shape}, got {value!r}") from err
+    if a.shape != shape or not np.isfinite(a).all():
+        raise InputError(f"{owner}: {name} must be finite numbers of shape {shape}, got shape {a.shape}")
+    return a
+
+
+def _sh_shading_np(normals: np.ndarray, coeffs: np.ndarray) -> np.ndarray:
+    """numpy twin of :func:`machlib.render.sh_shading` for unit ``(N, 3)`` normals, float64."""
+    x, y, z = normals[:, 0], normals[:, 1], normals[:, 2]
+    basis = np.stack([np.full_like(x, _sh._C0), _sh._C1 * y, _sh._C1 * z, _sh._C1 * x, _sh._C2 * x * y,
+                      _sh._C2 * y * z, _sh._C3 * (3.0 * z * z - 1.0), _sh._C2 * x * z, _sh._C4 * (x * x - y * y)], 1)
+    return (basis * np.asarray(_sh._LOBE)) @ coeffs
+
+
+def _check_part(part, i: int, owner: str) -> _Part:
+    if isinstance(part, Mesh):
+        part = ScenePart(part)
+    if not isinstance(part, ScenePart):
+        raise TypeError(f"{owner}: parts[{i}] must be a ScenePart or a Mesh, got {type(part).__name__}")
+    if not isinstance(part.mesh, Mesh):
+        raise TypeError(f"{owner}: parts[{i}].mesh must be a machlib.Mesh, got {type(part.mesh).__name__}")
+    verts = np.asarray(part.mesh.vertices, dtype=np.float64)
+    faces = np.asarray(part.mesh.faces, dtype=np.int64)
+    if not np.isfinite(verts).all():
+        raise InputError(f"{owner}: parts[{i}].mesh has NaN or infinite vertices")
+    if faces.size and (faces.min() < 0 or faces.max() >= len(verts)):
+        raise InputError(f"{owner}: parts[{i}].mesh.faces index outside its {len(verts)} vertices")
+    tex = None
+    if part.texture is not None:
+        tex = np.asarray(part.texture)
+        if tex.ndim != 3 or tex.shape[2] not in (3, 4) or min(tex.shape[:2]) < 1:
+            raise InputError(f"{owner}: parts[{i}].texture must have shape (H, W, 3), got {tex.shape}")
+        if tex.dtype != np.uint8:
+            tex = tex.astype(np.float64)
+            if not np.isfinite(tex).all():
+                raise InputError(f"{owner}: parts[{i}].texture has NaN or infinite values")
+        tex = tex[..., :3]
+    color = _vec(part.color, (3,), f"parts[{i}].color", owner)
+    if color.min() < 0 or color.max() > 1:
+        raise InputError(f"{owner}: parts[{i}].color must be linear RGB in [0, 1], got {color.tolist()}")
+    alpha = float(part.alpha)
+    if not 0.0 <= alpha <= 1.0:
+        raise InputError(f"{owner}: parts[{i}].alpha must be in [0, 1], got {part.alpha!r}")
+    spec = float(part.specular)
+    if not 0.0 <= spec < np.inf:
+        raise InputError(f"{owner}: parts[{i}].specular must be finite and >= 0, got {part.specular!r}")
+    return _Part(verts, faces, np.asarray(part.mesh.uv, dtype=np.float64),
+                 np.asarray(part.mesh.faces_uv, dtype=np.int64), tex, color, alpha, spec, bool(part.two_sided))
+
+
+class _View(NamedTuple):  # the camera at the supersampled resolution, float64
+    R: np.ndarray
+    t: np.ndarray
+    focal: np.ndarray
+    principal: np.ndarray
+    center: np.ndarray
+    size: tuple[int, int]
+
+
+class _Light(NamedTuple):
+    L: np.ndarray  # unit direction towards the (key) light
+    sh: Optional[np.ndarray]  # (9, 3) or None
+    spec_color: np.ndarray  # (3,) colour of highlights
+    hair_hi: np.ndarray  # (3,) strand diffuse light facing the key light ...
+    hair_lo: np.ndarray  # (3,) ... and its ambient floor
+
+
+def _raster(parts: Sequence[_Part], view: _View):
+    """Rasterize parts into one depth buffer: ``(covered, part, face, bary, z)`` per pixel."""
+    w, h = view.size
+    offs = np.cumsum([0] + [len(p.verts) for p in parts])
+    verts = np.concatenate([p.verts for p in parts], 0)
+    faces = np.concatenate([p.faces + o for p, o in zip(parts, offs[:-1])], 0)
+    owner = np.concatenate([np.full(len(p.faces), k) for k, p in enumerate(parts)])
+    local = np.concatenate([np.arange(len(p.faces)) for p in parts])
+    pc = verts @ view.R.T + view.t
+    z = pc[:, 2]
+    px = pc[:, :2] / np.where(z > _NEAR, z, 1.0)[:, None] * view.focal + view.principal
+    keep = (z[faces] > _NEAR).all(1)
+    one_sided = ~np.array([p.two_sided for p in parts])[owner]
+    if one_sided.any():
+        a, b, c = px[faces[:, 0]], px[faces[:, 1]], px[faces[:, 2]]
+        area = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+        keep &= ~one_sided | (area < 0)  # rasterize_np's back-face test, per part
+    ids = np.nonzero(keep)[0]
+    tri, bary = rasterize_np(px, faces[ids], (w, h), depth=z)
+    covered = tri >= 0
+    fid = ids[tri[covered]]
+    bw = bary[covered]
+    zpix = np.einsum("nk,nk->n", bw, z[faces[fid]])
+    return covered, owner[fid], local[fid], bw, zpix
+
+
+def _shade(parts: Sequence[_Part], normals: Sequence[np.ndarray], part_id, face_id, bw, light: _Light,
+           view: _View, ambient: float) -> np.ndarray:
+    """Linear RGB of rasterized pixels: albedo × (SH irradiance or Lambert + ambient) + highlight."""
+    out = np.zeros((part_id.size, 3))
+    for k in np.unique(part_id):
+        p, sel = parts[k], part_id == k
+        f, b = face_id[sel], bw[sel]
+        n = _unit(np.einsum("nk,nkc->nc", b, normals[k][p.faces[f]]))
+        pos = np.einsum("nk,nkc->nc", b, p.verts[p.faces[f]])
+        V = _unit(view.center - pos)
+        n = np.where(np.sum(n * V, 1, keepdims=True) < 0, -n, n)  # seen from behind: two-sided
+        if p.texture is not None:
+            uv = np.einsum("nk,nkc->nc", b, p.uv[p.faces_uv[f]])
+            albedo = _srgb_to_linear(sample_texture_np(p.texture, uv)[:, :3])
+        else:
+            albedo = np.broadcast_to(p.color, (f.size, 3))
+        if light.sh is not None:
+            irr = np.clip(_sh_shading_np(n, light.sh), 0.0, None)
+        else:
+            irr = (ambient + (1.0 - ambient) * np.clip(n @ light.L, 0.0, None))[:, None]
+        rgb = albedo * irr
+        if p.specular > 0:
+            H = _unit(light.L[None] + V)
+            rgb = rgb + p.specular * np.clip(np.sum(n * H, 1), 0.0, None)[:, None] ** 32 * light.spec_color
+        out[sel] = rgb
+    return out
+
+
+def _shade_strands(points: np.ndarray, colors: np.ndarray, seg, frac, light: _Light, view: _View):
+    """Kajiya-Kay strand colour (linear RGB) and camera depth at the pixels strands win.
+
+    The same model as :func:`machlib.hair.render_strands` (see there), with the diffuse light
+    running from ``light.hair_lo`` (tangent along the light) to ``light.hair_hi`` (across it).
+    """
+    s, p = points.shape[:2]
+    pp = points if p > 1 else np.concatenate([points, points], 1)
+    nseg = pp.shape[1] - 1
+    flat = pp.reshape(-1, 3)
+    strand = seg // nseg
+    a = strand * pp.shape[1] + seg % nseg
+    pa, pb = flat[a], flat[a + 1]
+    T = _unit(pb - pa)
+    pos = pa + frac[:, None] * (pb - pa)
+    V = _unit(view.center - pos)
+    tl, tv = T @ light.L, np.sum(T * V, 1)
+    sin_l = np.sqrt(np.clip(1.0 - tl * tl, 0.0, 1.0))
+    sin_v = np.sqrt(np.clip(1.0 - tv * tv, 0.0, 1.0))
+    spec = np.clip(sin_l * sin_v - tl * tv, 0.0, 1.0) ** _HAIR["shininess"]
+    seglen = np.linalg.norm(np.diff(pp, axis=1), axis=2)
+    arc0 = np.cumsum(seglen, 1) - seglen
+    arc = arc0.reshape(-1)[seg] + frac * seglen.reshape(-1)[seg]
+    x = np.clip(arc / _HAIR["root_shadow_length"], 0.0, 1.0)
+    ao = 1.0 - _HAIR["root_shadow"] * (1.0 - x * x * (3.0 - 2.0 * x))
+    bright = 1.0 + _HAIR["jitter"] * np.random.default_rng(0).uniform(-1.0, 1.0, s)
+    albedo = colors[strand]
+    amb = _HAIR["ambient"]
+    diffuse = light.hair_lo + (light.hair_hi - light.hair_lo) * (amb + (1.0 - amb) * sin_l)[:, None]
+    lit = albedo * bright[strand][:, None] * diffuse
+    highlight = _HAIR["specular"] * spec[:, None] * (0.3 + 0.7 * albedo) ** 0.5 * light.spec_color
+    depth = (pos @ view.R.T + view.t)[:, 2]
+    return ao[:, None] * (lit + highlight), depth
+
+
+def _make_light(light_dir, sh, view_R: np.ndarray, owner: str) -> _Light:
+    L = None
+    if light_dir is not None:
+        L = _vec(light_dir, (3,), "light_dir", owner)
+        if np.linalg.norm(L) < 1e-12:
+            raise InputError(f"{owner}: light_dir must be non-zero")
+    if sh is None:
+        if L is None:  # above, right of and behind the camera, as render_strands
+            L = view_R.T @ np.array([0.35, -0.45, -1.0])
+        L = L / np.linalg.norm(L)
+        one = np.ones(3)
+        return _Light(L, None, one, one, np.zeros(3))
+    coeffs = _vec(sh, (9, 3), "sh", owner)
+    if L is None:  # the dominant direction of the environment: its luminance's band 1
+        lum = coeffs @ _LUMA
+        L = np.array([lum[3], lum[1], lum[2]])
+        if np.linalg.norm(L) < 1e-9 * max(abs(lum[0]), 1e-30):
+            L = view_R.T @ np.array([0.35, -0.45, -1.0])
+    L = L / np.linalg.norm(L)
+    hi, lo = np.clip(_sh_shading_np(np.stack([L, -L]), coeffs), 0.0, None)
+    return _Light(L, coeffs, np.clip(hi - lo, 0.0, None), hi, lo)
+
+
+def _background(background, size0: tuple[int, int], owner: str) -> np.ndarray:
+    """Linear-light ``(H, W, 3)`` (or ``(3,)``) background."""
+    w0, h0 = size0
+    bg = np.asarray(background)
+    if bg.shape == (3,):
+        scale = 255.0 if np.issubdtype(bg.dtype, np.integer) else 1.0
+        c = _vec(bg, (3,), "background", owner) / scale
+        if c.min() < 0 or c.max() > 1:
+            raise InputError(f"{owner}: a background colour must be 3 floats in [0, 1] or 3 ints in [0, 255]")
+        return _srgb_to_linear(c)
+    if bg.ndim == 3 and bg.shape[:2] == (h0, w0) and bg.shape[2] in (3, 4):
+        img = bg[..., :3].astype(np.float64) / (255.0 if bg.dtype == np.uint8 else 1.0)
+        if not np.isfinite(img).all():
+            raise InputError(f"{owner}: background image has NaN or infinite values")
+        return _srgb_to_linear(img)
+    raise InputError(f"{owner}: background must be a colour (3,) or an ({h0}, {w0}, 3) image, got shape {bg.shape}")
+
+
+def render_scene(
+    parts: Sequence[ScenePart],
+    camera: Camera,
+    *,
+    strands: Optional[Strands] = None,
+    strand_color: Optional[ColorLike] = None,
+    light_dir: Optional[ColorLike] = None,
+    sh: Optional[ColorLike] = None,
+    background: Optional[ColorLike] = None,
+    supersample: int = 2,
+    ambient: float = _AMBIENT,
+) -> UInt8[np.ndarray, "H W C"]:
+    """Render meshes and hair strands together, for a person to look at.
+
+    All opaque parts (``alpha == 1``) are rasterized into one depth buffer, so eyes, teeth,
+    glasses and a bust hide one another correctly; the strands are then z-tested against that
+    depth and against each other (the strand pass of :func:`machlib.hair.render_strands`) and
+    write their own depth; last, the transparent parts are composited over the result one at a
+    time, farthest first by the mean depth of their vertices, each showing its nearest surface
+    where it lies in front of the opaque depth (an approximation of per-pixel sorting that is
+    exact for parts that do not interpenetrate). Everything is drawn at ``supersample`` times
+    the resolution and box-filtered down.
+
+    Shading is in linear light: textures are sRGB (display) values and decoded first, part and
+    strand colours are linear, and the result is sRGB-encoded as ``render_strands`` encodes.
+    Meshes are Lambertian with a Blinn-Phong highlight. With ``sh`` the diffuse light is
+    ``albedo · s(n)``, the SH shading of :func:`machlib.render.sh_shading` (clipped at 0);
+    otherwise it is ``albedo · (ambient + (1 − ambient) · max(0, n·L))``. Strands are shaded
+    with Kajiya-Kay as in ``render_strands``; under SH their key light is the environment's
+    dominant direction (its luminance's band-1 vector) unless ``light_dir`` is given, with the
+    SH shading towards and away from it as the lit and ambient levels.
+
+    Args:
+        parts: the :class:`ScenePart` s (a bare :class:`~machlib.Mesh` is taken as a grey
+            opaque part); may be empty, and parts may have no faces.
+        camera: the :class:`~machlib.Camera`; the output has ``camera.image_size``.
+        strands: optional :class:`~machlib.hair.Strands` in the same frame.
+        strand_color: linear RGB ``(S, 3)`` per strand or ``(3,)`` for all; default
+            ``strands.color``, else :data:`~machlib.hair.DEFAULT_HAIR_COLOR`.
+        light_dir: world direction towards the light; ``None`` puts it above, right of and
+            behind the camera (or, with ``sh``, along the environment's dominant direction).
+            With ``sh`` it only places highlights and the strands' key light.
+        sh: optional ``(9, 3)`` SH radiance coefficients (:func:`machlib.render.sh_directional`,
+            :func:`three_sh_lights`) for the diffuse light.
+        background: ``None`` for RGBA output with alpha = coverage; an sRGB colour (3 floats in
+            ``[0, 1]`` or 3 ints in ``[0, 255]``) or an ``(H, W, 3)`` image (uint8, or float in
+            ``[0, 1]``) to composite over, giving RGB.
+        supersample: integer ``≥ 1`` anti-aliasing factor per axis.
+        ambient: ambient fraction of the directional light, in ``[0, 1]`` (unused with ``sh``).
+
+    Returns:
+        ``(H, W, 4)`` uint8 RGBA (straight alpha = coverage, partial for transparent parts over
+        nothing and at edges), or ``(H, W, 3)`` uint8 RGB when ``background`` is given;
+        ``(W, H) = camera.image_size``.
+
+    Raises:
+        TypeError: a part is not a :class:`ScenePart`, ``camera`` is not a
+            :class:`~machlib.Camera` or ``strands`` not :class:`~machlib.hair.Strands`.
+        InputError: (a ``ValueError``) a bad shape or value: a texture, colour, ``alpha`` or
+            ``specular`` out of range, ``sh`` not ``(9, 3)``, a zero ``light_dir``, a bad
+            background or ``supersample``, non-finite vertices or strand points.
+
+    Example:
+        >>> import numpy as np
+        >>> from machlib import Mesh
+        >>> from machlib._preview import orbit_camera
+        >>> from machlib._scene import ScenePart, render_scene
+        >>> tri = Mesh(np.array([[-.1, -.1, 0], [.1, -.1, 0], [0, .1, 0]]), np.array([[0, 1, 2]]),
+        ...            np.zeros((3, 2)), np.array([[0, 1, 2]]))
+        >>> img = render_scene([ScenePart(tri, color=(0.8, 0.1, 0.1))], orbit_camera(0.0, image_size=(32, 32)))
+        >>> img.shape, int(img[16, 16, 3]), int(img[0, 0, 3])
+        ((32, 32, 4), 255, 0)
+    """
+    owner = "render_scene"
+    if not isinstance(camera, Camera):
+        raise TypeError(f"{owner}: camera must be a machlib.Camera, got {type(camera).__name__}")
+    if isinstance(parts, (Mesh, ScenePart)) or not isinstance(parts, Sequence):
+        raise TypeError(f"{owner}: parts must be a sequence (list) of ScenePart, got {type(parts).__name__}")
+    checked = [_check_part(p, i, owner) for i, p in enumerate(parts)]
+    if isinstance(supersample, bool) or int(supersample) != supersample or supersample < 1:
+        raise InputError(f"{owner}: supersample must be an integer >= 1, got {supersample!r}")
+    if not 0.0 <= float(ambient) <= 1.0:
+        raise InputError(f"{owner}: ambient must be in [0, 1], got {ambient!r}")
+    ss = int(supersample)
+    points = colors = None
+    if strands is not None:
+        if not isinstance(strands, Strands):
+            raise TypeError(f"{owner}: strands must be machlib.hair.Strands, got {type(strands).__name__}")
+        points = np.asarray(strands.points, dtype=np.float64)
+        if not np.isfinite(points).all():
+            raise InputError(f"{owner}: strands.points contain NaN or infinity")
+        s = points.shape[0]
+        src = strand_color if strand_color is not None else strands.color
+        src = DEFAULT_HAIR_COLOR if src is None else src
+        c = np.asarray(src, dtype=np.float64)
+        if c.shape == (3,):
+            c = np.broadcast_to(c, (s, 3))
+        colors = _vec(c, (s, 3), "strand_color", owner)
+        if colors.size and (colors.min() < 0 or colors.max() > 1):
+            raise InputError(f"{owner}: strand_color must be linear RGB in [0, 1]")
+    elif strand_color is not None:
+        raise InputError(f"{owner}: strand_color given without strands")
+    w0, h0 = camera.image_size
+    w, h = w0 * ss, h0 * ss
+    bg = None if background is None else _background(background, (w0, h0), owner)
+
+    R = np.asarray(rotation_matrix(np.asarray(camera.rotation, np.float64)), dtype=np.float64)
+    t = np.asarray(camera.translation, dtype=np.float64)
+    view = _View(R, t, np.asarray(camera.focal, np.float64) * ss, np.asarray(camera.principal, np.float64) * ss,
+                 -R.T @ t, (w, h))
+    light = _make_light(light_dir, sh, R, owner)
+    normals = [_vertex_normals_np(p.verts, p.faces) if p.faces.size else p.verts for p in checked]
+
+    # opaque parts: one z-buffer
+    rgb = np.zeros((h, w, 3))  # linear, premultiplied by alpha
+    alpha = np.zeros((h, w))
+    zbuf = np.full((h, w), np.inf)
+    opaque = [k for k, p in enumerate(checked) if p.alpha >= 1.0 and p.faces.size]
+    if opaque:
+        sub = [checked[k] for k in opaque]
+        cov, pid, fid, bw, z = _raster(sub, view)
+        rgb[cov] = _shade(sub, [normals[k] for k in opaque], pid, fid, bw, light, view, float(ambient))
+        alpha[cov] = 1.0
+        zbuf[cov] = z
+
+    # strands: against the opaque depth, then into it
+    if points is not None and points.shape[0] and points.shape[1]:
+        hit, seg, frac = _strand_pass(points, R, t, view.focal, view.principal, (w, h), zbuf, _HAIR["depth_bias"])
+        if seg.size:
+            col, depth = _shade_strands(points, colors, seg, frac, light, view)
+            rgb[hit] = col
+            alpha[hit] = 1.0
+            zbuf[hit] = np.minimum(zbuf[hit], depth)
+
+    # transparent parts, back to front
+    clear = [k for k, p in enumerate(checked) if p.alpha < 1.0 and p.faces.size and p.alpha > 0.0]
+    clear.sort(key=lambda k: -float(np.mean(checked[k].verts @ R[2] + t[2])))
+    for k in clear:
+        p = checked[k]
+        cov, pid, fid, bw, z = _raster([p], view)
+        front = z < zbuf[cov]
+        if not front.any():
+            continue
+        rows, cols = np.nonzero(cov)
+        mask = np.zeros((h, w), bool)
+        mask[rows[front], cols[front]] = True
+        col = _shade([p], [normals[k]], pid[front], fid[front], bw[front], light, view, float(ambient))
+        rgb[mask] = p.alpha * col + (1.0 - p.alpha) * rgb[mask]
+        alpha[mask] = p.alpha + (1.0 - p.alpha) * alpha[mask]
+
+    def down(a: np.ndarray) -> np.ndarray:
+        return a.reshape(h0, ss, w0, ss, *a.shape[2:]).mean(axis=(1, 3)) if ss > 1 else a
+
+    if bg is not None:
+        bg_ss = np.repeat(np.repeat(bg, ss, 0), ss, 1) if (bg.ndim == 3 and ss > 1) else bg
+        out = _linear_to_srgb(rgb + (1.0 - alpha[..., None]) * bg_ss)
+        return (np.clip(down(out), 0, 1) * 255 + 0.5).astype(np.uint8)
+    straight = _linear_to_srgb(rgb / np.maximum(alpha, 1e-12)[..., None])
+    a = down(alpha)
+    col = down(straight * alpha[..., None]) / np.maximum(a, 1e-12)[..., None]
+    rgba = np.concatenate([col, a[..., None]], -1)
+    return (np.clip(rgba, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def turntable_cameras(
+    n: int,
+    *,
+    distance: float,
+    target: ColorLike,
+    image_size: tuple[int, int],
+    fov_degrees: float,
+    pitch_degrees: float = 0.0,
+) -> list[Camera]:
+    """``n`` cameras evenly around the head (yaw ``360° · k / n``, the first facing the face).
+
+    Each is :func:`machlib._preview.orbit_camera` (yaw 0 looks at the face from +z, 90° from the
+    subject's left).
+
+    Args:
+        n: number of cameras, ``≥ 1``.
+        distance: metres from ``target`` to each camera, ``> 0``.
+        target: ``(3,)`` point every camera looks at.
+        image_size: ``(width, height)`` in pixels.
+        fov_degrees: vertical field of view, in ``(0, 180)``.
+        pitch_degrees: elevation of the orbit (positive looks down from above), in ``(-90, 90)``.
+
+    Returns:
+        A list of ``n`` :class:`~machlib.Camera`.
+
+    Raises:
+        InputError: a bad ``n``, ``distance``, ``target``, ``fov_degrees`` or ``pitch_degrees``.
+    """
+    owner = "turntable_cameras"
+    if isinstance(n, bool) or int(n) != n or n < 1:
+        raise InputError(f"{owner}: n must be an integer >= 1, got {n!r}")
+    if not 0.0 < float(distance) < np.inf:
+        raise InputError(f"{owner}: distance must be > 0, got {distance!r}")
+    if not 0.0 < float(fov_degrees) < 180.0:
+        raise InputError(f"{owner}: fov_degrees must be in (0, 180), got {fov_degrees!r}")
+    if not -90.0 < float(pitch_degrees) < 90.0:
+        raise InputError(f"{owner}: pitch_degrees must be in (-90, 90), got {pitch_degrees!r}")
+    tgt = tuple(_vec(target, (3,), "target", owner).tolist())
+    size = tuple(int(v) for v in image_size)
+    return [orbit_camera(360.0 * k / int(n), pitch_degrees=float(pitch_degrees), distance=float(distance),
+                         target=tgt, image_size=size, fov_degrees=float(fov_degrees)) for k in range(int(n))]
+
+
+@functools.lru_cache(maxsize=1)
+def _lights_raw() -> dict[str, tuple[np.ndarray, tuple[float, float, float]]]:
+    def d(direction, color, ambient=(0.0, 0.0, 0.0)):
+        return np.asarray(_sh.sh_directional(np.asarray(direction, np.float64), np.asarray(color, np.float64),
+                                             ambient=np.asarray(ambient, np.float64)), dtype=np.float64)
+
+    # +x is the subject's left = the viewer's right in a front view; "left" below is the viewer's
+    studio = d((-0.55, 0.55, 0.65), (1.0, 0.97, 0.92), (0.16, 0.16, 0.17)) + d((0.7, 0.1, 0.5), (0.18, 0.19, 0.21))
+    sunset = d((0.95, 0.12, 0.25), (1.0, 0.6, 0.3), (0.06, 0.05, 0.07)) + d((-0.8, 0.3, 0.4), (0.12, 0.18, 0.32))
+    overcast = d((0.0, 1.0, 0.25), (0.6, 0.66, 0.78), (0.3, 0.33, 0.4)) + d((0.0, 0.45, -1.0), (0.3, 0.34, 0.42))
+    return {"studio": (studio, (-0.55, 0.55, 0.65)), "sunset": (sunset, (0.95, 0.12, 0.25)),
+            "overcast": (overcast, (0.0, 1.0, 0.25))}
+
+
+def three_sh_lights() -> dict[str, np.ndarray]:
+    """Three named SH lighting environments for :func:`render_scene` (``sh=``).
+
+    Built with :func:`machlib.render.sh_directional` (key and fill lights plus a uniform
+    ambient term) and scaled so that a white Lambertian surface facing the key light has
+    shading 0.9 in its brightest channel. Directions are head space; "left" is the viewer's
+    left in a front view (``-x``, the subject's right).
+
+    * ``"studio"``: a soft, slightly warm key from the upper front-left, a weak cool fill from
+      the right and a fair ambient.
+    * ``"sunset"``: a warm orange key low from the side (the subject's left), a cool blue fill
+      from the other side, little ambient.
+    * ``"overcast"``: cool sky light from above, a cool rim light from behind and above, and a
+      strong cool ambient: soft and shadowless.
+
+    Returns:
+        ``{name: (9, 3) float64 coefficients}``.
+
+    Example:
+        >>> from machlib._scene import three_sh_lights
+        >>> sorted(three_sh_lights()), three_sh_lights()["studio"].shape
+        (['overcast', 'studio', 'sunset'], (9, 3))
+    """
+    out = {}
+    for name, (coeffs, key) in _lights_raw().items():
+        peak = _sh_shading_np(_unit(np.asarray([key], np.float64)), coeffs)[0].max()
+        out[name] = coeffs * (0.9 / peak)  # a fresh array per call: callers may edit it
+    return out
+
+
+# --------------------------------------------------------------------------- contact sheet
+
+# A 5 × 7 bitmap font: seven rows of five bits per glyph (written for this module).
+_GLYPHS = {
+    "A": "01110 10001 10001 11111 10001 10001 10001", "B": "11110 10001 10001 11110 10001 10001 11110",
+    "C": "01110 10001 10000 10000 10000 10001 01110", "D": "11110 10001 10001 10001 10001 10001 11110",
+    "E": "11111 10000 10000 11110 10000 10000 11111", "F": "11111 10000 10000 11110 10000 10000 10000",
+    "G": "01110 10001 10000 10111 10001 10001 01111", "H": "10001 10001 10001 11111 10001 10001 10001",
+    "I": "01110 00100 00100 00100 00100 00100 01110", "J": "00111 00010 00010 00010 00010 10010 01100",
+    "K": "10001 10010 10100 11000 10100 10010 10001", "L": "10000 10000 10000 10000 10000 10000 11111",
+    "M": "10001 11011 10101 10101 10001 10001 10001", "N": "10001 10001 11001 10101 10011 10001 10001",
+    "O": "01110 10001 10001 10001 10001 10001 01110", "P": "11110 10001 10001 11110 10000 10000 10000",
+    "Q": "01110 10001 10001 10001 10101 10010 01101", "R": "11110 10001 10001 11110 10100 10010 10001",
+    "S": "01111 10000 10000 01110 00001 00001 11110", "T": "11111 00100 00100 00100 00100 00100 00100",
+    "U": "10001 10001 10001 10001 10001 10001 01110", "V": "10001 10001 10001 10001 10001 01010 00100",
+    "W": "10001 10001 10001 10101 10101 10101 01010", "X": "10001 10001 01010 00100 01010 10001 10001",
+    "Y": "10001 10001 01010 00100 00100 00100 00100", "Z": "11111 00001 00010 00100 01000 10000 11111",
+    "0": "01110 10001 10011 10101 11001 10001 01110", "1": "00100 01100 00100 00100 00100 00100 01110",
+    "2": "01110 10001 00001 00010 00100 01000 11111", "3": "11111 00010 00100 00010 00001 10001 01110",
+    "4": "00010 00110 01010 10010 11111 00010 00010", "5": "11111 10000 11110 00001 00001 10001 01110",
+    "6": "00110 01000 10000 11110 10001 10001 01110", "7": "11111 00001 00010 00100 01000 01000 01000",
+    "8": "01110 10001 10001 01110 10001 10001 01110", "9": "01110 10001 10001 01111 00001 00010 01100",
+    " ": "00000 00000 00000 00000 00000 00000 00000", ".": "00000 00000 00000 00000 00000 01100 01100",
+    ",": "00000 00000 00000 00000 01100 00100 01000", "-": "00000 00000 00000 01110 00000 00000 00000",
+    "_": "00000 00000 00000 00000 00000 00000 11111", ":": "00000 01100 01100 00000 01100 01100 00000",
+    "/": "00001 00001 00010 00100 01000 10000 10000", "(": "00010 00100 01000 01000 01000 00100 00010",
+    ")": "01000 00100 00010 00010 00010 00100 01000", "+": "00000 00100 00100 11111 00100 00100 00000",
+    "=": "00000 00000 11111 00000 11111 00000 00000", "?": "01110 10001 00001 00010 00100 00000 00100",
+    "!": "00100 00100 00100 00100 00100 00000 00100", "%": "11000 11001 00010 00100 01000 10011 00011",
+    "'": "00100 00100 01000 00000 00000 00000 00000", "#": "01010 01010 11111 01010 11111 01010 01010",
+    "*": "00000 00100 10101 01110 10101 00100 00000", "°": "01100 10010 10010 01100 00000 00000 00000",
+}
+_FONT = {ch: np.array([[c == "1" for c in row] for row in rows.split()], bool) for ch, rows in _GLYPHS.items()}
+
+
+def _text_mask(text: str, scale: int, max_width: int) -> np.ndarray:
+    """A boolean ``(7·scale, width)`` mask of ``text`` (upper-cased; unknown characters as ``?``)."""
+    glyphs = [_FONT.get(ch, _FONT["?"]) for ch in text.upper()]
+    fit = max(0, (max_width // scale + 1) // 6)
+    glyphs = glyphs[:fit]
+    if not glyphs:
+        return np.zeros((7 * scale, 0), bool)
+    gap = np.zeros((7, 1), bool)
+    row = np.concatenate([np.concatenate([g, gap], 1) for g in glyphs], 1)[:, :-1]
+    return np.repeat(np.repeat(row, scale, 0), scale, 1)
+
+
+def preview_sheet(
+    images: Sequence[np.ndarray],
+    *,
+    columns: int,
+    labels: Optional[Sequence[str]] = None,
+    pad: int = 4,
+    background: ColorLike = (255, 255, 255),
+) -> UInt8[np.ndarray, "H W 3"]:
+    """Tile renders into a grid over a background, with optional small text labels.
+
+    Each cell is as large as the largest image; images are centred in their cells, RGBA ones
+    composited over ``background`` by their alpha. A label is drawn under its image with a
+    built-in 5 × 7 bitmap font (capital letters, digits and ``.,-_:/()+=?!%'#*°``; lower case
+    is shown in capitals, other characters as ``?``), scaled ×2 for cells at least 256 pixels
+    wide and cut to the cell's width, in black or white, whichever contrasts with the background.
+
+    Args:
+        images: ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA uint8 images (sizes may differ).
+        columns: images per row, ``≥ 1``.
+        labels: optional one string per image (``""`` for none).
+        pad: pixels between cells and around the sheet, ``≥ 0``.
+        background: RGB colour, 3 ints in ``[0, 255]``.
+
+    Returns:
+        ``(H, W, 3)`` uint8 RGB.
+
+    Raises:
+        InputError: no images, a bad image shape or dtype, labels not one per image, or a bad
+            ``columns``, ``pad`` or ``background``.
+
+    Example:
+        >>> import numpy as np
+        >>> from machlib._scene import preview_sheet
+        >>> tiles = [np.zeros((8, 8, 4), np.uint8)] * 3
+        >>> preview_sheet(tiles, columns=2, pad=1).shape
+        (19, 19, 3)
+    """
+    owner = "preview_sheet"
+    if isinstance(images, np.ndarray) and images.ndim == 3:
+        raise InputError(f"{owner}: images must be a sequence of images, got one array of shape {images.shape}")
+    imgs = [np.asarray(im) for im in images]
+    if not imgs:
+        raise InputError(f"{owner}: no images")
+    for i, im in enumerate(imgs):
+        if im.ndim != 3 or im.shape[2] not in (3, 4) or im.dtype != np.uint8 or min(im.shape[:2]) < 1:
+            raise InputError(f"{owner}: images[{i}] must be uint8 (H, W, 3) or (H, W, 4), got {im.dtype} {im.shape}")
+    if isinstance(columns, bool) or int(columns) != columns or columns < 1:
+        raise InputError(f"{owner}: columns must be an integer >= 1, got {columns!r}")
+    if isinstance(pad, bool) or int(pad) != pad or pad < 0:
+        raise InputError(f"{owner}: pad must be an integer >= 0, got {pad!r}")
+    bgc = _vec(background, (3,), "background", owner)
+    if bgc.min() < 0 or bgc.max() > 255:
+        raise InputError(f"{owner}: background must be 3 ints in [0, 255], got {bgc.tolist()}")
+    if labels is not None:
+        if isinstance(labels, str) or len(labels) != len(imgs):
+            raise InputError(f"{owner}: labels must be one string per image ({len(imgs)})")
+        labels = [str(s) for s in labels]
+    cols = min(int(columns), len(imgs))
+    rows = -(-len(imgs) // cols)
+    pad = int(pad)
+    ch = max(im.shape[0] for im in imgs)
+    cw = max(im.shape[1] for im in imgs)
+    scale = 2 if cw >= 256 else 1
+    strip = 7 * scale + 2 * scale + 1 if labels is not None and any(labels) else 0
+    H = rows * (ch + strip) + (rows + 1) * pad
+    W = cols * cw + (cols + 1) * pad
+    sheet = np.empty((H, W, 3), np.float64)
+    sheet[:] = bgc
+    ink = np.zeros(3) if float(bgc @ _LUMA) > 127 else np.full(3, 255.0)
+    for i, im in enumerate(imgs):
+        r, c = divmod(i, cols)
+        y0, x0 = pad + r * (ch + strip + pad), pad + c * (cw + pad)
+        hh, ww = im.shape[:2]
+        oy, ox = y0 + (ch - hh) // 2, x0 + (cw - ww) // 2
+        rgb = im[..., :3].astype(np.float64)
+        if im.shape[2] == 4:
+            a = im[..., 3:4].astype(np.float64) / 255.0
+            rgb = rgb * a + bgc * (1.0 - a)
+        sheet[oy : oy + hh, ox : ox + ww] = rgb
+        if strip and labels[i]:
+            m = _text_mask(labels[i], scale, cw)
+            ty = y0 + ch + scale + 1
+            tx = x0 + max(0, (cw - m.shape[1]) // 2)
+            region = sheet[ty : ty + m.shape[0], tx : tx + m.shape[1]]
+            region[m] = ink
+    return (np.clip(sheet, 0, 255) + 0.5).astype(np.uint8)

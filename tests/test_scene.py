@@ -1,0 +1,252 @@
+"""Scene previews: shared depth between parts, transparency, strands against meshes, SH and
+directional lighting, textures, coverage alpha, determinism, contact sheets, turntables, the
+named SH lights, bad inputs, and one look at the template head with eyes, a lens and hair."""
+
+from __future__ import annotations
+
+import os
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from helpers import uv_sphere
+
+from machlib import Mesh
+from machlib._image import save_png
+from machlib._preview import orbit_camera
+from machlib._scene import (
+    ScenePart,
+    _sh_shading_np,
+    preview_sheet,
+    render_scene,
+    three_sh_lights,
+    turntable_cameras,
+)
+from machlib.hair import Strands
+from machlib.render import sh_constant, sh_directional, sh_shading
+
+SIZE = 48
+C = SIZE // 2
+RED, GREEN, BLUE, WHITE = (0.8, 0.03, 0.03), (0.03, 0.7, 0.03), (0.03, 0.05, 0.9), (0.8, 0.8, 0.8)
+
+
+def sphere(center, radius: float) -> Mesh:
+    m = uv_sphere(16, 10, radius=radius)
+    return Mesh(np.asarray(m.vertices) + np.asarray(center), m.faces, m.uv, m.faces_uv)
+
+
+@pytest.fixture(scope="module")
+def cam():
+    return orbit_camera(0.0, distance=0.6, target=(0.0, 0.0, 0.0), image_size=(SIZE, SIZE))
+
+
+@pytest.fixture(scope="module")
+def big():
+    return sphere((0.0, 0.0, 0.0), 0.1)
+
+
+@pytest.fixture(scope="module")
+def small():
+    return sphere((0.0, 0.0, 0.16), 0.03)
+
+
+def strand(z: float, color=RED) -> Strands:
+    pts = np.stack([np.zeros(12), np.linspace(-0.06, 0.06, 12), np.full(12, z)], 1)[None]
+    return Strands(pts.astype(np.float32), color=np.asarray([color], np.float32))
+
+
+def test_occlusion_is_independent_of_part_order(cam, big, small):
+    a = render_scene([ScenePart(big, color=RED), ScenePart(small, color=GREEN)], cam)
+    b = render_scene([ScenePart(small, color=GREEN), ScenePart(big, color=RED)], cam)
+    np.testing.assert_array_equal(a, b)
+    centre = a[C - 1 : C + 1, C - 1 : C + 1, :3].astype(int).mean((0, 1))
+    assert centre[1] > centre[0] + 60  # the small green sphere hides the red one
+    edge = a[C, C - 12, :3].astype(int)  # outside the small sphere: the big one shows
+    assert edge[0] > edge[1] + 60 and a[C, C - 12, 3] == 255
+
+
+def test_transparent_part_tints_but_does_not_hide(cam, big, small):
+    solid = render_scene([ScenePart(big, color=RED)], cam).astype(int)
+    glass = render_scene([ScenePart(big, color=RED), ScenePart(small, color=BLUE, alpha=0.3)], cam).astype(int)
+    px, px0 = glass[C, C], solid[C, C]
+    assert px[2] > px0[2] + 30 and px[0] < px0[0] - 5  # tinted blue ...
+    assert px[0] > px[2] and px[3] == 255  # ... but the red sphere still dominates
+    # over nothing, the coverage is the part's opacity
+    alone = render_scene([ScenePart(small, color=BLUE, alpha=0.3)], cam)
+    assert abs(int(alone[C, C, 3]) - round(0.3 * 255)) <= 1
+    # a transparent part behind an opaque one does not show
+    hidden = render_scene([ScenePart(big, color=RED), ScenePart(sphere((0, 0, -0.2), 0.03), color=BLUE, alpha=0.5)],
+                          cam)
+    np.testing.assert_array_equal(hidden[C - 6 : C + 6, C - 6 : C + 6], solid[C - 6 : C + 6, C - 6 : C + 6])
+
+
+def test_strands_in_front_show_and_behind_hide(cam, big):
+    parts = [ScenePart(big, color=WHITE)]
+    bald = render_scene(parts, cam).astype(int)
+    front = render_scene(parts, cam, strands=strand(0.15)).astype(int)
+    behind = render_scene(parts, cam, strands=strand(-0.15)).astype(int)
+    col = front[C - 5 : C + 5, C - 1 : C + 1]
+    assert (col[..., 0] - col[..., 1]).max(1).min() > 40  # a red line down the middle of the white sphere
+    np.testing.assert_array_equal(behind, bald)
+    # strand_color overrides the strands' own colour; strands alone on an empty scene
+    green = render_scene([], cam, strands=strand(0.15), strand_color=GREEN)
+    assert green[C, C, 3] > 0 and green[C, C, 1] > green[C, C, 0] and green[0, 0, 3] == 0
+
+
+def test_sh_numpy_matches_jax():
+    n = np.random.default_rng(0).normal(size=(64, 3))
+    n /= np.linalg.norm(n, axis=1, keepdims=True)
+    for coeffs in three_sh_lights().values():
+        ref = np.asarray(sh_shading(jnp.asarray(n, jnp.float32), jnp.asarray(coeffs, jnp.float32)))
+        np.testing.assert_allclose(_sh_shading_np(n, coeffs), ref, atol=1e-5)
+
+
+def test_sh_lighting_constant_is_flat_and_directional_lights_one_side(cam, big):
+    parts = [ScenePart(big, color=WHITE)]
+    flat = render_scene(parts, cam, sh=np.asarray(sh_constant(jnp.full(3, 0.9))), supersample=1)
+    inside = flat[..., 3] == 255
+    assert inside.sum() > 200
+    assert np.ptp(flat[inside][:, :3].astype(int), axis=0).max() <= 1
+    lit = render_scene(parts, cam, sh=np.asarray(sh_directional(jnp.array([1.0, 0.0, 0.3]), jnp.full(3, 0.8))))
+    lum = lit[..., :3].astype(int).sum(-1)
+    assert lum[C, C + 8] > lum[C, C - 8] + 60  # +x is the image's right from the front
+
+
+def test_texture_is_sampled(cam, big):
+    tex = np.zeros((8, 16, 3), np.uint8)
+    tex[:, :8] = (255, 0, 0)  # u < 0.5: the subject's right half (image left)
+    tex[:, 8:] = (0, 0, 255)
+    img = render_scene([ScenePart(big, texture=tex, color=GREEN)], cam).astype(int)
+    left, right = img[C, C - 8], img[C, C + 8]
+    assert left[0] > left[2] + 60 and right[2] > right[0] + 60 and max(left[1], right[1]) < 40
+
+
+def test_alpha_is_coverage_and_background_is_composited(cam, big):
+    img = render_scene([ScenePart(big, color=RED), ScenePart(Mesh(np.zeros((0, 3)), np.zeros((0, 3), int),
+                                                                np.zeros((0, 2)), np.zeros((0, 3), int)))], cam)
+    assert img.shape == (SIZE, SIZE, 4) and img.dtype == np.uint8
+    assert img[0, 0, 3] == 0 and img[C, C, 3] == 255
+    edge = img[..., 3][(img[..., 3] > 0) & (img[..., 3] < 255)]
+    assert edge.size > 10  # anti-aliased silhouette
+    rgb = render_scene([ScenePart(big, color=RED)], cam, background=(10, 200, 30))
+    assert rgb.shape == (SIZE, SIZE, 3) and rgb[0, 0].tolist() == [10, 200, 30]
+    np.testing.assert_array_equal(rgb[C, C], img[C, C, :3])
+    empty = render_scene([], cam)
+    assert empty.shape == (SIZE, SIZE, 4) and not empty.any()
+
+
+def test_deterministic_and_one_sided_matches_for_closed_mesh(cam, big, small):
+    parts = [ScenePart(big, color=RED), ScenePart(small, color=GREEN, alpha=0.5)]
+    hair = strand(0.15)
+    a = render_scene(parts, cam, strands=hair, sh=three_sh_lights()["sunset"])
+    b = render_scene(parts, cam, strands=hair, sh=three_sh_lights()["sunset"])
+    np.testing.assert_array_equal(a, b)
+    one = render_scene([p._replace(two_sided=False) for p in parts], cam, strands=hair, sh=three_sh_lights()["sunset"])
+    np.testing.assert_array_equal(a, one)
+
+
+@pytest.mark.parametrize(
+    "kwargs, parts, match",
+    [
+        ({}, "alpha", "alpha"),
+        ({}, "texture", "texture"),
+        ({}, "color", "color"),
+        ({"sh": np.zeros((4, 3))}, None, "sh"),
+        ({"light_dir": (0.0, 0.0, 0.0)}, None, "light_dir"),
+        ({"supersample": 0}, None, "supersample"),
+        ({"background": np.zeros((5, 5, 3), np.uint8)}, None, "background"),
+        ({"strands": strand(0.1), "strand_color": np.zeros((2, 3))}, None, "strand_color"),
+        ({}, "not a part", "ScenePart"),
+    ],
+)
+def test_bad_input_raises(cam, big, kwargs, parts, match):
+    part = {
+        "alpha": ScenePart(big, alpha=1.5),
+        "texture": ScenePart(big, texture=np.zeros((4, 4), np.uint8)),
+        "color": ScenePart(big, color=(0.5, 0.5)),
+        "not a part": "head",
+    }.get(parts, ScenePart(big))
+    with pytest.raises((ValueError, TypeError), match=match):
+        render_scene([part], cam, **kwargs)
+
+
+def test_turntable_cameras_orbit_evenly():
+    cams = turntable_cameras(4, distance=0.5, target=(0.0, 0.1, 0.0), image_size=(32, 24), fov_degrees=30.0)
+    from machlib import rotation_matrix
+
+    centres = []
+    for c in cams:
+        R = np.asarray(rotation_matrix(c.rotation))
+        centres.append(-R.T @ np.asarray(c.translation))
+        assert c.image_size == (32, 24)
+    centres = np.array(centres)
+    np.testing.assert_allclose(np.linalg.norm(centres - [0.0, 0.1, 0.0], axis=1), 0.5, atol=1e-5)
+    np.testing.assert_allclose(centres[0], [0.0, 0.1, 0.5], atol=1e-5)  # the face first
+    np.testing.assert_allclose(centres[1], [0.5, 0.1, 0.0], atol=1e-5)  # then the subject's left
+    with pytest.raises((ValueError, TypeError), match="n must"):
+        turntable_cameras(0, distance=0.5, target=(0, 0, 0), image_size=(8, 8), fov_degrees=30.0)
+
+
+def test_three_sh_lights_are_normalised():
+    lights = three_sh_lights()
+    assert sorted(lights) == ["overcast", "studio", "sunset"]
+    n = np.random.default_rng(1).normal(size=(4000, 3))
+    n /= np.linalg.norm(n, axis=1, keepdims=True)
+    for name, c in lights.items():
+        assert c.shape == (9, 3) and np.isfinite(c).all()
+        assert 0.8 <= _sh_shading_np(n, c).max() <= 1.05, name
+    s = _sh_shading_np(np.array([[-1.0, 0.0, 0.0], [1.0, 0.0, 0.0]]), lights["sunset"])
+    assert s[1, 0] > s[0, 0] + 0.3 and s[1, 0] > s[1, 2]  # warm key on the subject's left
+
+
+def test_preview_sheet_tiles_and_labels():
+    red = np.zeros((10, 12, 4), np.uint8)
+    red[..., 0], red[..., 3] = 255, 255
+    clear = np.zeros((10, 12, 4), np.uint8)
+    sheet = preview_sheet([red, clear, red], columns=2, pad=2, background=(0, 0, 255))
+    assert sheet.shape == (2 * 10 + 3 * 2, 2 * 12 + 3 * 2, 3) and sheet.dtype == np.uint8
+    assert sheet[2, 2].tolist() == [255, 0, 0] and sheet[2, 16].tolist() == [0, 0, 255]
+    labelled = preview_sheet([red, clear], columns=2, pad=2, labels=["A1", ""])
+    strip = labelled[12:, :16]
+    assert labelled.shape[0] > 14 and (strip.sum(-1) == 0).sum() > 5  # black ink under the first
+    assert (labelled[12:, 16:] == 255).all()  # none under the second
+    with pytest.raises((ValueError, TypeError), match="labels"):
+        preview_sheet([red], columns=1, labels=["a", "b"])
+    with pytest.raises((ValueError, TypeError), match="columns"):
+        preview_sheet([red], columns=0)
+
+
+def test_template_head_with_eyes_lens_and_hair():
+    """The one look at the real template: eyes in front of the face, a lens, hair, SH light."""
+    from machlib.geometry import default_template
+
+    head = default_template().mesh
+    eyes = [sphere((x, 0.0033, 0.074), 0.013) for x in (0.031, -0.031)]  # at the irises, 5 mm out
+    rng = np.random.default_rng(0)
+    th, ph = rng.uniform(-np.pi, np.pi, 300), rng.uniform(0.1, 0.9, 300)
+    root = np.stack([np.sin(th) * np.sin(ph), np.cos(ph), np.cos(th) * np.sin(ph)], 1) * [0.1, 0.12, 0.125]
+    root += [0.0, 0.02, 0.0]
+    u = np.linspace(0.0, 1.0, 10)[None, :, None]
+    hair = Strands((root[:, None] * (1.0 + 0.15 * u) + u * [0.0, -0.12, 0.02]).astype(np.float32))
+    parts = [ScenePart(head, color=(0.55, 0.33, 0.23), two_sided=False)]
+    parts += [ScenePart(e, color=(0.9, 0.9, 0.88), specular=0.6) for e in eyes]
+    parts += [ScenePart(sphere((0.0, 0.0, 0.15), 0.012), color=(0.2, 0.4, 0.9), alpha=0.3, specular=0.5)]
+    cams = turntable_cameras(2, distance=0.85, target=(0.0, -0.02, 0.0), image_size=(96, 96), fov_degrees=25.0)
+    imgs = [render_scene(parts, c, strands=hair, sh=three_sh_lights()["studio"]) for c in cams]
+    sheet = preview_sheet(imgs, columns=2, labels=["front", "back"])
+    os.makedirs("/tmp/scene", exist_ok=True)
+    save_png("/tmp/scene/test_template.png", sheet)
+    front, back = imgs
+    assert front.shape == (96, 96, 4) and (front[..., 3] == 255).mean() > 0.2
+    # the eye spheres (bright grey-white) show in front of the face; not from behind
+    cam0 = cams[0]
+    from machlib import project
+
+    eye_px = np.asarray(project(np.array([[0.031, 0.0033, 0.087]]), cam0))[0].astype(int)
+    eye = front[eye_px[1], eye_px[0], :3].astype(int)
+    assert eye.min() > 150 and abs(eye[0] - eye[2]) < 60
+    assert not np.array_equal(front, back)
+    bald = render_scene(parts, cams[1], sh=three_sh_lights()["studio"])
+    changed = np.abs(back.astype(int) - bald.astype(int)).max(-1) > 30
+    assert changed.sum() > 40  # hair over the back of the head ...
+    assert (changed & (bald[..., 3] == 0)).sum() < changed.sum()  # ... not only around it
