@@ -2,10 +2,11 @@
 
 Top level: cameras, meshes, images and errors shared by every stage. Stages live in
 subpackages: :mod:`machlib.geometry`, :mod:`machlib.texture`, :mod:`machlib.hair`,
-:mod:`machlib.text`, :mod:`machlib.assets`, :mod:`machlib.animation`, :mod:`machlib.export`.
+:mod:`machlib.text`, :mod:`machlib.assets`, :mod:`machlib.animation`, :mod:`machlib.export`,
+:mod:`machlib.character` (the assembled avatar and ``machlib make``) and :mod:`machlib.viewer`.
 """
 
-from . import animation, assets, export, geometry, hair, text, texture
+from . import animation, assets, character, export, geometry, hair, text, texture, viewer
 from ._camera import (
     Camera,
     intrinsics_from_fov,
@@ -27,5 +28,5 @@ __all__ = [
     "InputError", "MachlibError", "NoFaceError", "ParserError", "WeightsMissingError",
     "DEFAULT_PORTRAIT", "default_portrait", "load_image", "save_png",
     "Mesh", "glb_bytes", "load_mesh", "save_glb", "save_obj", "vertex_normals",
-    "animation", "assets", "export", "geometry", "hair", "text", "texture",
+    "animation", "assets", "character", "export", "geometry", "hair", "text", "texture", "viewer",
 ]

@@ -2,7 +2,9 @@
 ``machlib hair [IMAGE] [--style NAME] [--color NAME] -o OUT/`` and
 ``machlib attributes "PROMPT" [--clues DIR] [--parser rule|embedding|llm]``,
 ``machlib match "PROMPT" [--kind KIND]``, ``machlib shape "PROMPT" [--clip DIR]`` and
-``machlib portrait "PROMPT" -o OUT/`` (Stable Diffusion + ControlNet from local weights).
+``machlib portrait "PROMPT" -o OUT/`` (Stable Diffusion + ControlNet from local weights),
+``machlib make [--prompt TEXT] [--image PATH] [--hair STYLE] [--expression ...] -o OUT/`` (the whole
+job: an assembled, animatable character) and ``machlib view OUT/`` (a local browser viewer).
 
 The CLI only parses arguments, shows progress and writes files; the work is done by
 :mod:`machlib.pipeline`. Bad input prints one line ``machlib: error: ...`` and exits with 2;
@@ -23,6 +25,23 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``machlib`` command."""
     p = argparse.ArgumentParser(prog="machlib", description="Portrait/text → animatable 3D head (Make-A-Character).")
     sub = p.add_subparsers(dest="command", required=True)
+    mk = sub.add_parser("make", help="portrait and/or prompt → complete animatable character (avatar.glb, "
+                                     "OBJ, hair, previews, avatar.zip); no arguments: the bundled portrait")
+    mk.add_argument("--prompt", help="text description: attributes steer irises, glasses, garment, hair "
+                                     "(alone: generated portrait with diffusion weights, else the shaped template)")
+    mk.add_argument("--image", help="portrait photo (JPEG/PNG, RGB): photo → avatar")
+    mk.add_argument("--hair", help="try on a library hairstyle instead of the one retrieved from the photo")
+    mk.add_argument("--expression", help="emotion mix for the posed previews, e.g. happiness=0.8,surprise=0.3")
+    mk.add_argument("-o", "--out", default="out", help="output folder (default: out/)")
+    mk.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    mk.add_argument("--strands", type=int, default=6000, help="hair strands (default 6000)")
+    mk.add_argument("--preview-size", type=int, default=384, help="preview image size in pixels (default 384)")
+    mk.add_argument("--weights-config", help="TOML/JSON file naming the diffusion weight folders (prompt-only path)")
+    mk.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    vw = sub.add_parser("view", help="serve a local browser viewer of a `machlib make` output folder")
+    vw.add_argument("out", help="the output folder of `machlib make` (holds avatar.glb)")
+    vw.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000; 0 picks a free one)")
+    vw.add_argument("--open", action="store_true", help="open the page in the default browser")
     f = sub.add_parser("fit", help="detect dense landmarks and fit head geometry and camera to a portrait")
     _fit_arguments(f)
     t = sub.add_parser("texture", help="fit, then extract, delight and complete the face texture (albedo.png)")
@@ -480,6 +499,71 @@ def _enable_compilation_cache() -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
+def _make(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from ._errors import InputError
+    from ._image import default_portrait, load_image
+    from .animation import parse_expression
+    from .character import DEFAULT_PROMPT, make_character, write_make_outputs
+
+    console = Console(stderr=True, quiet=args.quiet)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output {out} exists and is not a folder")
+    if args.strands < 1 or args.strands > 100000:
+        raise InputError(f"--strands must be between 1 and 100000, got {args.strands}")
+    if not 64 <= args.preview_size <= 2048:
+        raise InputError(f"--preview-size must be between 64 and 2048, got {args.preview_size}")
+    if args.expression is not None:
+        parse_expression(args.expression)  # names the bad emotion or value before any work
+    if args.prompt is not None and not args.prompt.strip():
+        raise InputError("--prompt is empty")
+    prompt, image, weights = args.prompt, None, None
+    if args.image is not None:
+        image = load_image(args.image)
+    elif prompt is None:
+        image, prompt = default_portrait(), DEFAULT_PROMPT
+    else:
+        from .interop import diffusion_weights_status, resolve_diffusion_weights
+
+        status = diffusion_weights_status(config=args.weights_config)
+        if all(v.get("problem") is None for v in status.values()):
+            weights = resolve_diffusion_weights(config=args.weights_config)
+    t0 = time.perf_counter()
+    with console.status("starting") as status_line:
+        def progress(stage: str) -> None:
+            status_line.update(f"[bold]{stage}[/bold]")
+            console.log(f"{stage} …")
+
+        result = make_character(image=image, prompt=prompt, hair=args.hair, expression=args.expression,
+                                weights=weights, seed=args.seed, n_strands=args.strands, progress=progress)
+        for note in result.notices:
+            console.print(f"[yellow]notice:[/yellow] {note}")
+        progress("export and previews")
+        report = write_make_outputs(out, result, size=args.preview_size)
+    table = Table(title="machlib make: seconds per stage")
+    table.add_column("stage")
+    table.add_column("seconds", justify="right")
+    for k, v in report["timings"].items():
+        table.add_row(k, f"{v:.2f}")
+    table.add_row("[bold]total[/bold]", f"{time.perf_counter() - t0:.2f}")
+    console.print(table)
+    print(f"wrote {out}/avatar.glb, avatar.zip, previews and report.json ({report['mode']} mode)")
+    return 0
+
+
+def _view(args) -> int:
+    from ._errors import InputError
+    from .viewer import run_viewer
+
+    if not 0 <= args.port <= 65535:
+        raise InputError(f"--port must be between 0 and 65535, got {args.port}")
+    run_viewer(args.out, port=args.port, open_browser=args.open)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``machlib`` command; returns the exit status."""
     from ._errors import InputError, MachlibError
@@ -487,6 +571,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _enable_compilation_cache()
     try:
+        if args.command == "make":
+            return _make(args)
+        if args.command == "view":
+            return _view(args)
         if args.command == "attributes":
             return _attributes(args)
         if args.command == "match":

@@ -17,7 +17,7 @@ import machlib.text
 import machlib.texture
 
 PACKAGES = [machlib, machlib.geometry, machlib.render, machlib.texture, machlib.interop, machlib.hair, machlib.text, machlib.assets,
-            machlib.animation, machlib.export]
+            machlib.animation, machlib.export, machlib.character, machlib.viewer]
 # (module, name, parameter) where a positional default is deliberate
 ALLOWED_POSITIONAL_DEFAULTS = {
     ("machlib.geometry", "geometry_fit", "config"),  # optax-style factory: geometry_fit(problem, config)

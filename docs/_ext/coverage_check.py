@@ -34,7 +34,7 @@ from collections.abc import Iterable, Sequence
 PACKAGES: tuple[str, ...] = (
     "machlib", "machlib.geometry", "machlib.render", "machlib.texture", "machlib.interop", "machlib.hair",
     "machlib.text", "machlib.assets", "machlib.animation",
-    "machlib.export",
+    "machlib.export", "machlib.character", "machlib.viewer",
 )
 
 

@@ -1,0 +1,625 @@
+"""Assemble a fitted, textured head into a complete, animatable character and export it."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import zipfile
+from pathlib import Path
+from collections.abc import Sequence
+from typing import Optional, Union
+
+import numpy as np
+
+from .._errors import InputError
+from .._mesh import Mesh
+from ..animation import ARKIT_BLENDSHAPES
+from ..animation._blendshapes import (
+    FaceFrame, _jaw_weight, _rot_x, _smoothstep, _upper_weight, blendshape_field, eye_blendshapes,
+    face_frame, head_blendshapes, mouth_cut,
+)
+
+__all__ = [
+    "CharacterPart", "Joint", "Character", "build_character", "character_glb", "posed_parts",
+    "write_character_obj", "write_bundle", "skin_tone_albedo", "SKIN_TONES", "IRIS_DEFAULT",
+    "roughness_map", "normal_map_from_albedo",
+]
+
+SKIN_TONES = {
+    "very light": (0.93, 0.79, 0.71), "light": (0.87, 0.69, 0.58), "intermediate": (0.77, 0.57, 0.45),
+    "tan": (0.68, 0.49, 0.35), "brown": (0.50, 0.34, 0.23), "dark": (0.34, 0.22, 0.15),
+}
+"""sRGB mean skin colour of each ``skin_tone`` attribute value (used when no photo gives one)."""
+
+IRIS_DEFAULT = "brown"
+JOINT_NAMES = ("root", "neck", "head", "jaw", "eye_R", "eye_L")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class CharacterPart:
+    """One mesh of a character with its material, blendshapes and rigging.
+
+    Attributes:
+        name: part name (``head``, ``sclera``, ``upper_teeth``, ``frame``, ``garment``, ...).
+        mesh: the neutral :class:`~machlib.Mesh` (head space, metres).
+        base_color: linear RGBA factor.
+        texture: optional sRGB base-colour image in the mesh's UV layout.
+        normal_map: optional tangent-space normal map (RGB, ``[0, 1]`` encoding).
+        roughness_map: optional roughness image (single channel ``[0, 1]``).
+        metallic: metallic factor.
+        roughness: roughness factor.
+        morphs: optional ``(52, V, 3)`` blendshape deltas (ARKit order).
+        joint: the joint the part rides on rigidly (``head``, ``jaw``, ``eye_L``, ...), or None when
+            ``skin`` is given.
+        skin: optional ``(V, J)`` skinning weights over :attr:`Character.joints`.
+        double_sided: render both faces (thin shells: lashes, lenses).
+    """
+
+    name: str
+    mesh: Mesh
+    base_color: tuple = (1.0, 1.0, 1.0, 1.0)
+    texture: Optional[np.ndarray] = None
+    normal_map: Optional[np.ndarray] = None
+    roughness_map: Optional[np.ndarray] = None
+    metallic: float = 0.0
+    roughness: float = 0.6
+    morphs: Optional[np.ndarray] = None
+    joint: Optional[str] = "head"
+    skin: Optional[np.ndarray] = None
+    double_sided: bool = False
+
+    @property
+    def alpha(self) -> float:
+        """Opacity (the base colour's alpha)."""
+        return float(self.base_color[3])
+
+
+@dataclasses.dataclass(frozen=True)
+class Joint:
+    """A joint of the character's skeleton (rest pose: translation only, no rotation).
+
+    Attributes:
+        name: joint name.
+        position: head-space position ``(3,)`` (a tuple of floats).
+        parent: the parent joint's name, or None for the root.
+    """
+
+    name: str
+    position: tuple
+    parent: Optional[str]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Character:
+    """An assembled character: meshes with materials and blendshapes, a skeleton and hair.
+
+    Attributes:
+        parts: the :class:`CharacterPart` tuple (``head`` first).
+        joints: the :class:`Joint` tuple (parents before children).
+        hair: optional ``(S, P, 3)`` strand points (head space).
+        hair_color: linear RGB of the hair.
+        frame: the head's :class:`~machlib.animation.FaceFrame`.
+        info: what went in (attributes, assets and their choices), for reports.
+    """
+
+    parts: tuple
+    joints: tuple
+    hair: Optional[np.ndarray]
+    hair_color: tuple
+    frame: FaceFrame
+    info: dict
+
+    def part(self, name: str) -> CharacterPart:
+        """The part called ``name``.
+
+        Raises:
+            KeyError: no such part.
+        """
+        for p in self.parts:
+            if p.name == name:
+                return p
+        raise KeyError(f"Character has no part {name!r}; parts: {[p.name for p in self.parts]}")
+
+
+# ------------------------------------------------------------------------------------------------
+def _srgb_to_linear(c):
+    c = np.asarray(c, dtype=np.float64)
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def _as_float_image(img, name: str) -> np.ndarray:
+    a = np.asarray(img)
+    if a.ndim != 3 or a.shape[-1] not in (3, 4) or a.shape[0] < 8:
+        raise InputError(f"build_character: {name} must be an (R, R, 3) image, got shape {a.shape}")
+    a = a[..., :3]
+    return a.astype(np.float32) / 255.0 if a.dtype == np.uint8 else np.clip(a.astype(np.float32), 0, 1)
+
+
+def skin_tone_albedo(albedo, tone: str, *, template=None) -> np.ndarray:
+    """Recolour a template albedo's skin towards a ``skin_tone`` attribute value.
+
+    The skin region's mean colour is moved to :data:`SKIN_TONES` ``[tone]`` by a per-channel gain
+    (a colour transfer of means), so shading detail and the painted features are kept.
+
+    Args:
+        albedo: ``(R, R, 3)`` sRGB albedo (uint8 or float in ``[0, 1]``) in the template layout.
+        tone: a value of :data:`machlib.text.VOCABULARY` ``["skin_tone"]``.
+        template: the template the albedo belongs to (default: the built-in one).
+
+    Returns:
+        ``(R, R, 3)`` float32 sRGB albedo.
+
+    Raises:
+        InputError: unknown tone or bad albedo.
+    """
+    from ..geometry import default_template
+
+    if tone not in SKIN_TONES:
+        raise InputError(f"skin_tone_albedo: unknown skin tone {tone!r}; choose from {sorted(SKIN_TONES)}")
+    a = _as_float_image(albedo, "albedo")
+    template = default_template() if template is None else template
+    R = a.shape[0]
+    regions = template.regions
+    skin = np.ones((R, R), np.float32)
+    for k in ("eyes", "brows", "lips", "nostrils"):
+        if k in regions:
+            m = np.asarray(regions[k], np.float32)
+            idx = (np.arange(R) * m.shape[0] // R)
+            skin *= 1.0 - m[np.ix_(idx, idx)]
+    w = skin[..., None]
+    mean = (a * w).sum((0, 1)) / max(float(w.sum()), 1.0)
+    gain = np.asarray(SKIN_TONES[tone], np.float32) / np.maximum(mean, 1e-3)
+    lips_gain = np.sqrt(gain)  # features keep part of their own colour
+    out = a * (w * gain + (1 - w) * lips_gain)
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+def roughness_map(*, template=None, resolution: int = 512) -> np.ndarray:
+    """A skin roughness map in the template's UV layout: lips and T-zone shinier, brows rougher.
+
+    Args:
+        template: the template (default: the built-in one).
+        resolution: output size.
+
+    Returns:
+        ``(R, R)`` float32 roughness in ``[0, 1]``.
+    """
+    from ..geometry import default_template
+
+    template = default_template() if template is None else template
+    R = int(resolution)
+    regions = template.regions
+
+    def region(name):
+        if name not in regions:
+            return np.zeros((R, R), np.float32)
+        m = np.asarray(regions[name], np.float32)
+        idx = np.arange(R) * m.shape[0] // R
+        return m[np.ix_(idx, idx)]
+
+    rough = np.full((R, R), 0.62, np.float32)
+    u = (np.arange(R) + 0.5) / R
+    U, V = np.meshgrid(u, u)
+    tzone = np.exp(-((U - 0.5) / 0.035) ** 2) * np.exp(-((V - 0.42) / 0.12) ** 2)  # nose and forehead
+    rough -= 0.14 * tzone.astype(np.float32)
+    rough = rough * (1 - region("lips")) + 0.42 * region("lips")
+    rough = rough * (1 - region("brows")) + 0.85 * region("brows")
+    rough = rough * (1 - region("scalp") * 0.5) + 0.8 * region("scalp") * 0.5
+    return np.clip(rough, 0.0, 1.0).astype(np.float32)
+
+
+def normal_map_from_albedo(albedo, *, strength: float = 2.0) -> np.ndarray:
+    """A tangent-space detail normal map from the albedo's fine luminance structure.
+
+    Dark, fine detail (pores, creases, brow hairs) is read as slightly lower height: the high-pass
+    of the luminance is a height field whose gradient tilts the normals (``+y`` up in UV rows'
+    opposite direction, glTF's convention).
+
+    Args:
+        albedo: ``(R, R, 3)`` sRGB albedo.
+        strength: slope gain.
+
+    Returns:
+        ``(R, R, 3)`` float32 normal map encoded in ``[0, 1]``.
+    """
+    from scipy.ndimage import gaussian_filter
+
+    a = _as_float_image(albedo, "albedo")
+    lum = a @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+    R = lum.shape[0]
+    height = lum - gaussian_filter(lum, sigma=max(R / 256.0, 1.0) * 2.0)
+    gy, gx = np.gradient(gaussian_filter(height, 0.7))
+    k = float(strength) * R / 512.0
+    n = np.stack([-gx * k, gy * k, np.ones_like(lum)], -1)
+    n /= np.linalg.norm(n, axis=-1, keepdims=True)
+    return (0.5 * n + 0.5).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------------------------
+def _joints(frame: FaceFrame, head: Mesh) -> tuple:
+    v = np.asarray(head.vertices, dtype=np.float64)
+    s = frame.scale
+    bottom = float(v[:, 1].min())
+    ear_y = float(frame.jaw_pivot[1] + 0.025 * s)
+    return (
+        Joint("root", (0.0, bottom, -0.02 * s), None),
+        Joint("neck", (0.0, float(frame.chin[1]) - 0.035 * s, -0.025 * s), "root"),
+        Joint("head", (0.0, ear_y - 0.015 * s, -0.01 * s), "neck"),
+        Joint("jaw", tuple(float(x) for x in frame.jaw_pivot), "head"),
+        Joint("eye_R", tuple(float(x) for x in frame.eye_centers[0]), "head"),
+        Joint("eye_L", tuple(float(x) for x in frame.eye_centers[1]), "head"),
+    )
+
+
+def _head_skin(frame: FaceFrame, v: np.ndarray, upper: np.ndarray, joints: tuple) -> np.ndarray:
+    jy = {j.name: j.position[1] for j in joints}
+    head_w = _smoothstep(jy["neck"] - 0.01, jy["neck"] + 0.045 * frame.scale, v[:, 1])
+    up = _upper_weight(frame, v, upper)
+    jaw = np.clip(_jaw_weight(frame, v, up), 0, 1)
+    w = np.zeros((len(v), len(JOINT_NAMES)))
+    w[:, 1] = 1 - head_w
+    w[:, 2] = head_w * (1 - jaw)
+    w[:, 3] = head_w * jaw
+    return w
+
+
+def _jaw_rigid(points: np.ndarray, frame: FaceFrame, *, tongue: bool = False) -> np.ndarray:
+    """Blendshapes of parts that ride the jaw rigidly (lower teeth, gums, tongue)."""
+    out = np.zeros((len(ARKIT_BLENDSHAPES), len(points), 3))
+    idx = {n: i for i, n in enumerate(ARKIT_BLENDSHAPES)}
+    q = points - frame.jaw_pivot
+    s = frame.scale
+    out[idx["jawOpen"]] = _rot_x(q, np.radians(13.0)) - q
+    out[idx["jawForward"]] = [0, 0, 0.006 * s]
+    out[idx["jawLeft"]] = [0.007 * s, 0, 0]
+    out[idx["jawRight"]] = [-0.007 * s, 0, 0]
+    out[idx["tongueOut"]] = _rot_x(q, np.radians(4.0)) - q
+    if tongue:  # the tongue slides out over the lower lip
+        z = points[:, 2]
+        reach = _smoothstep(z.min(), z.max(), z)
+        out[idx["tongueOut"]] += np.stack([np.zeros_like(z), -0.004 * s * reach, 0.026 * s * (0.4 + 0.6 * reach)], 1)
+    return out
+
+
+def _rgba(c, alpha=1.0) -> tuple:
+    c = tuple(float(x) for x in c)
+    return c[:3] + (float(alpha),) if len(c) == 3 else c
+
+
+def build_character(
+    head: Mesh,
+    albedo,
+    *,
+    template=None,
+    hair: Optional[np.ndarray] = None,
+    hair_color: Sequence[float] = (0.05, 0.035, 0.025),
+    iris_color: Optional[str] = None,
+    glasses=None,
+    bust=None,
+    eyelash_color: Optional[str] = None,
+    info: Optional[dict] = None,
+    triplanes=None,
+) -> Character:
+    """Assemble a character around a fitted head.
+
+    The head gets its albedo, a detail normal map and a roughness map, the 52 blendshapes from
+    the delta triplanes (:func:`~machlib.animation.head_blendshapes`) and the lips parted along
+    :func:`~machlib.animation.mouth_cut`. Eyes (sclera, iris, pupil, cornea), eyelashes, teeth, gums,
+    tongue and the oral cavity are generated on the head (:mod:`machlib.assets`); glasses and a
+    bust are added when given. The skeleton is root → neck → head → (jaw, eye_R, eye_L): the head
+    and the oral cavity are skinned, other parts ride one joint rigidly.
+
+    Args:
+        head: the fitted head (template topology).
+        albedo: ``(R, R, 3)`` sRGB albedo in the template's UV layout (uint8 or float).
+        template: the template the head was fitted from (default: the built-in one).
+        hair: optional ``(S, P, 3)`` strand points (head space).
+        hair_color: linear RGB hair colour.
+        iris_color: iris colour name (:data:`machlib.text.VOCABULARY` ``["iris_color"]``).
+        glasses: optional glasses :class:`~machlib.assets.Accessory` (e.g. from
+            :func:`~machlib.assets.make_glasses` with ``template=head``).
+        bust: optional bust :class:`~machlib.assets.Accessory` (:func:`~machlib.assets.make_bust`).
+        eyelash_color: eyelash colour name (a hair colour); default near-black.
+        info: free-form description stored on the character (attributes, asset choices).
+        triplanes: precomputed :func:`~machlib.animation.blendshape_triplanes`.
+
+    Returns:
+        The :class:`Character`.
+
+    Raises:
+        InputError: the head does not have the template's topology, or bad albedo/hair.
+    """
+    from ..assets._anatomy import make_eyelashes, make_eyes, make_mouth
+    from ..geometry import default_template
+
+    template = default_template() if template is None else template
+    if np.shape(head.faces) != np.shape(template.mesh.faces):
+        raise InputError(f"build_character: the head must have the template's topology "
+                         f"({template.mesh.num_faces} faces), got {head.num_faces}")
+    tex = _as_float_image(albedo, "albedo")
+    if hair is not None:
+        hair = np.asarray(hair, dtype=np.float32)
+        if hair.ndim != 3 or hair.shape[-1] != 3 or not np.all(np.isfinite(hair)):
+            raise InputError(f"build_character: hair must be finite (S, P, 3) points, got {hair.shape}")
+    fitted = dataclasses.replace(template, mesh=head)
+    lm = fitted.landmark_positions()
+    frame = face_frame(lm)
+    v = np.asarray(head.vertices, dtype=np.float64)
+    cut = mouth_cut(head, frame)
+    keep = ~cut.faces
+    # close the lips at rest: the rows on either side of the cut meet at the contact line
+    lips = np.unique(np.asarray(head.faces)[cut.faces])
+    if lips.size:
+        v = v.copy()
+        line = np.interp(v[lips, 0], frame.lip_line[:, 0], frame.lip_line[:, 1])
+        gap = 0.00015 * frame.scale
+        v[lips, 1] = np.where(cut.upper[lips], np.maximum(line + gap, v[lips, 1] - 0.0012 * frame.scale),
+                              np.minimum(line - gap, v[lips, 1] + 0.0012 * frame.scale))
+    head_mesh = Mesh(v, np.asarray(head.faces)[keep], head.uv, np.asarray(head.faces_uv)[keep])
+    joints = _joints(frame, head)
+    morphs = head_blendshapes(head, template=template, triplanes=triplanes)
+    parts = [CharacterPart(
+        "head", head_mesh, (1.0, 1.0, 1.0, 1.0), texture=tex, normal_map=normal_map_from_albedo(tex),
+        roughness_map=roughness_map(template=template, resolution=min(tex.shape[0], 512)), roughness=1.0,
+        morphs=morphs, joint=None, skin=_head_skin(frame, v, np.where(cut.mouth, cut.upper, v[:, 1] > 0), joints),
+    )]
+
+    def add(acc, *, rule):
+        for p in acc.parts:
+            pv = np.asarray(p.mesh.vertices, dtype=np.float64)
+            kw = dict(base_color=_rgba(p.base_color, p.alpha), metallic=float(p.metallic),
+                      roughness=float(p.roughness))
+            parts.append(CharacterPart(p.name, p.mesh, **kw, **rule(p.name, pv)))
+
+    eyes = make_eyes(iris_color=iris_color or IRIS_DEFAULT, template=head)
+    add(eyes, rule=lambda n, pv: {"morphs": eye_blendshapes(pv, frame).astype(np.float32),
+                                  "joint": None, "skin": _eye_skin(pv)})
+    mouth = make_mouth(template=head)
+
+    def mouth_rule(n, pv):
+        if n.startswith("lower") or n == "tongue":
+            return {"morphs": _jaw_rigid(pv, frame, tongue=n == "tongue").astype(np.float32), "joint": "jaw"}
+        if n.startswith("upper"):
+            return {"joint": "head"}
+        up = _upper_weight(frame, pv, None)
+        sk = np.zeros((len(pv), len(JOINT_NAMES)))
+        jw = np.clip(_jaw_weight(frame, pv, up), 0, 1)
+        sk[:, 2], sk[:, 3] = 1 - jw, jw
+        return {"morphs": blendshape_field(pv, frame).astype(np.float32), "joint": None, "skin": sk}
+
+    add(mouth, rule=mouth_rule)
+    lashes = make_eyelashes(template=head, color=eyelash_color)
+    add(lashes, rule=lambda n, pv: {"morphs": blendshape_field(pv, frame).astype(np.float32),
+                                    "joint": "head", "double_sided": True})
+    if glasses is not None:
+        add(glasses, rule=lambda n, pv: {"joint": "head", "double_sided": n == "lenses"})
+    if bust is not None:
+        def bust_rule(n, pv):
+            sk = np.zeros((len(pv), len(JOINT_NAMES)))
+            jn = joints[1].position[1]
+            w = _smoothstep(jn - 0.05 * frame.scale, jn, pv[:, 1])
+            sk[:, 0], sk[:, 1] = 1 - w, w
+            return {"joint": None, "skin": sk}
+        add(bust, rule=bust_rule)
+    return Character(tuple(parts), joints, hair, tuple(float(c) for c in hair_color), frame, dict(info or {}))
+
+
+def _eye_skin(pv: np.ndarray) -> np.ndarray:
+    sk = np.zeros((len(pv), len(JOINT_NAMES)))
+    sk[pv[:, 0] < 0, 4] = 1.0
+    sk[pv[:, 0] >= 0, 5] = 1.0
+    return sk
+
+
+def posed_parts(character: Character, weights) -> list:
+    """The character's parts with blendshape weights applied (neutral when ``weights`` is None).
+
+    Args:
+        character: the :class:`Character`.
+        weights: ``(52,)`` blendshape weights (ARKit order), or None for the neutral pose.
+
+    Returns:
+        A list of :class:`CharacterPart` with moved meshes (morphs dropped).
+    """
+    out = []
+    w = None if weights is None else np.asarray(weights, dtype=np.float64).reshape(-1)
+    if w is not None and w.shape != (len(ARKIT_BLENDSHAPES),):
+        raise InputError(f"posed_parts: weights must have {len(ARKIT_BLENDSHAPES)} entries, got {w.shape}")
+    for p in character.parts:
+        m = p.mesh
+        if w is not None and p.morphs is not None and np.any(w):
+            v = np.asarray(m.vertices, dtype=np.float64) + np.einsum("b,bvc->vc", w, p.morphs)
+            m = Mesh(v, m.faces, m.uv, m.faces_uv)
+        out.append(dataclasses.replace(p, mesh=m, morphs=None))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+def _u8(img) -> np.ndarray:
+    a = np.asarray(img)
+    if a.dtype == np.uint8:
+        return a
+    return (np.clip(a, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def character_glb(character: Character, *, hair_segments: int = 16) -> bytes:
+    """The character as one binary glTF 2.0 file.
+
+    Morph targets carry the 52 ARKit names in ``mesh.extras.targetNames``; the skin has the
+    joints root, neck, head, jaw, eye_R, eye_L; hair is a ``LINES`` primitive under a node named
+    ``hair`` (child of the head joint), each strand resampled to ``hair_segments`` segments.
+
+    Args:
+        character: the :class:`Character`.
+        hair_segments: segments per strand in the file (the full strands go to ``hair.data``).
+
+    Returns:
+        GLB bytes.
+    """
+    from ..export import GltfBuilder, Lines, Triangles, vertex_tangents
+
+    b = GltfBuilder()
+    jidx: dict = {}
+    world: dict = {}
+    for j in character.joints:
+        pos = np.asarray(j.position, dtype=np.float64)
+        parent = jidx.get(j.parent)
+        local = pos - world[j.parent] if j.parent is not None else pos
+        jidx[j.name] = b.add_node(name=j.name, parent=parent, translation=[float(x) for x in local])
+        world[j.name] = pos
+    skin = b.add_skin([jidx[n] for n in JOINT_NAMES], name="skeleton", skeleton=jidx["root"])
+    names = list(ARKIT_BLENDSHAPES)
+    for p in character.parts:
+        pos, uv, faces, src = p.mesh.split()
+        normals = _normals_np(np.asarray(p.mesh.vertices, np.float64), np.asarray(p.mesh.faces))[src]
+        kw = {}
+        mat = dict(name=p.name, base_color=p.base_color, metallic=p.metallic, roughness=p.roughness,
+                   double_sided=p.double_sided, alpha_mode="BLEND" if p.alpha < 1 else "OPAQUE")
+        if p.texture is not None:
+            mat["base_color_texture"] = _u8(p.texture)
+        if p.normal_map is not None:
+            mat["normal_texture"] = _u8(p.normal_map)
+            kw["tangents"] = vertex_tangents(pos, normals, uv, faces)
+        if p.roughness_map is not None:
+            r = _u8(p.roughness_map)
+            mat["metallic_roughness_texture"] = np.stack([np.full_like(r, 255), r, np.zeros_like(r)], -1)
+        material = b.add_material(**mat)
+        if p.morphs is not None:
+            kw["target_positions"] = np.asarray(p.morphs, np.float32)[:, src]
+        if p.skin is not None:
+            w = np.asarray(p.skin)[src]
+            order = np.argsort(-w, axis=1)[:, :4]
+            kw["joints"] = order
+            kw["weights"] = np.take_along_axis(w, order, 1)
+        tri = Triangles(pos, faces, normals=normals, uv=uv, material=material, **kw)
+        mesh = b.add_mesh([tri], name=p.name, target_names=names if p.morphs is not None else None)
+        if p.skin is not None:
+            b.add_node(name=p.name, mesh=mesh, skin=skin)
+        else:
+            jw = world[p.joint]
+            b.add_node(name=p.name, mesh=mesh, parent=jidx[p.joint], translation=[float(-x) for x in jw])
+    if character.hair is not None and len(character.hair):
+        from ..hair._cleanup import resample_uniform
+
+        pts = np.asarray(resample_uniform(np.asarray(character.hair, np.float32), n_points=hair_segments + 1), np.float32)
+        S, P, _ = pts.shape
+        seg = np.arange(P - 1)
+        idx = (np.arange(S)[:, None] * P + np.stack([seg, seg + 1], -1).reshape(1, -1)).reshape(-1, 2)
+        rng = np.random.default_rng(0)
+        base = np.clip(np.asarray(character.hair_color, np.float64), 0, 1)  # COLOR_0 is linear
+        shade = np.clip(base[None] * rng.uniform(0.8, 1.2, (S, 1)), 0, 1)
+        tip = np.linspace(0.9, 1.1, P)[None, :, None]
+        colors = np.clip(shade[:, None, :] * tip, 0, 1).reshape(-1, 3).astype(np.float32)
+        hm = b.add_material(name="hair", base_color=(1.0, 1.0, 1.0, 1.0), roughness=0.45)
+        lines = Lines(pts.reshape(-1, 3), idx, mode="lines", colors=colors, material=hm)
+        mesh = b.add_mesh([lines], name="hair")
+        b.add_node(name="hair", mesh=mesh, parent=jidx["head"], translation=[float(-x) for x in world["head"]])
+    return b.to_glb()
+
+
+def _normals_np(v: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """Area-weighted vertex normals (numpy: parts of every size, no compile per shape)."""
+    fn = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
+    n = np.zeros_like(v)
+    for k in range(3):
+        np.add.at(n, f[:, k], fn)
+    length = np.linalg.norm(n, axis=1, keepdims=True)
+    return np.where(length > 1e-20, n / np.maximum(length, 1e-20), np.array([0.0, 0.0, 1.0]))
+
+
+def _linear_to_srgb(c):
+    c = np.clip(np.asarray(c, dtype=np.float64), 0, 1)
+    return np.where(c <= 0.0031308, c * 12.92, 1.055 * c ** (1 / 2.4) - 0.055)
+
+
+def write_character_obj(out_dir: Union[str, os.PathLike], character: Character, *, name: str = "avatar") -> list:
+    """Write the neutral character as Wavefront OBJ + MTL with its textures (one group per part).
+
+    Writes ``<name>.obj``, ``<name>.mtl``, ``<name>_albedo.png``, ``<name>_normal.png`` and
+    ``<name>_roughness.png`` into ``out_dir`` (which must exist). Hair is not part of OBJ; see
+    :func:`machlib.hair.write_hair_data` and :func:`machlib.hair.write_usd_curves`.
+
+    Args:
+        out_dir: destination folder.
+        character: the :class:`Character`.
+        name: file stem.
+
+    Returns:
+        The written file names.
+    """
+    from .._image import save_png
+
+    out = Path(out_dir)
+    if not out.is_dir():
+        raise InputError(f"write_character_obj: {out} is not a folder")
+    obj = [f"# machlib character\nmtllib {name}.mtl\n"]
+    mtl = ["# machlib character materials\n"]
+    written = [f"{name}.obj", f"{name}.mtl"]
+    v_off = vt_off = 1
+    for p in character.parts:
+        v = np.asarray(p.mesh.vertices, dtype=np.float64)
+        uv = np.asarray(p.mesh.uv, dtype=np.float64)
+        f = np.asarray(p.mesh.faces) + v_off
+        ft = np.asarray(p.mesh.faces_uv) + vt_off
+        obj.append(f"o {p.name}\nusemtl {p.name}\n")
+        obj.append("".join(f"v {a:.6f} {b_:.6f} {c:.6f}\n" for a, b_, c in v))
+        obj.append("".join(f"vt {a:.6f} {1.0 - b_:.6f}\n" for a, b_ in uv))  # OBJ's v points up
+        obj.append("".join(f"f {a}/{x} {b_}/{y} {c}/{z}\n" for (a, b_, c), (x, y, z) in zip(f, ft)))
+        v_off += len(v)
+        vt_off += len(uv)
+        kd = _linear_to_srgb(p.base_color[:3])
+        mtl.append(f"newmtl {p.name}\nKd {kd[0]:.4f} {kd[1]:.4f} {kd[2]:.4f}\nKs 0.04 0.04 0.04\n"
+                   f"Ns {max(2.0, (1 - p.roughness) * 200):.1f}\nd {p.alpha:.3f}\nillum 2\n"
+                   f"Pr {p.roughness:.3f}\nPm {p.metallic:.3f}\n")
+        if p.texture is not None:
+            fn = f"{name}_albedo.png"
+            save_png(out / fn, _u8(p.texture))
+            mtl.append(f"map_Kd {fn}\n")
+            written.append(fn)
+        if p.normal_map is not None:
+            fn = f"{name}_normal.png"
+            save_png(out / fn, _u8(p.normal_map))
+            mtl.append(f"norm {fn}\n")
+            written.append(fn)
+        if p.roughness_map is not None:
+            fn = f"{name}_roughness.png"
+            r = _u8(p.roughness_map)
+            save_png(out / fn, np.repeat(r[..., None], 3, -1) if r.ndim == 2 else r)
+            mtl.append(f"map_Pr {fn}\n")
+            written.append(fn)
+        mtl.append("\n")
+    (out / f"{name}.obj").write_text("".join(obj))
+    (out / f"{name}.mtl").write_text("".join(mtl))
+    return written
+
+
+_SAFE = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/")
+
+
+def write_bundle(path: Union[str, os.PathLike], root: Union[str, os.PathLike], names: Sequence[str]) -> None:
+    """Zip files of ``root`` into ``path`` under their relative names (deterministic archive).
+
+    Args:
+        path: the zip file to write.
+        root: folder the names are relative to.
+        names: relative file names (letters, digits, ``._-/`` only; no absolute paths, no ``..``).
+
+    Raises:
+        InputError: an unsafe or missing name.
+    """
+    root = Path(root)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for n in sorted(set(names)):
+            parts = n.split("/")
+            if (not n or n.startswith("/") or set(n) - _SAFE or any(p in ("", ".", "..") for p in parts)):
+                raise InputError(f"write_bundle: unsafe name {n!r} (relative names of letters, digits and ._-/ only)")
+            src = root / n
+            if not src.is_file():
+                raise InputError(f"write_bundle: {src} is not a file")
+            info = zipfile.ZipInfo(n, date_time=(2020, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            z.writestr(info, src.read_bytes())
+    Path(path).write_bytes(buf.getvalue())

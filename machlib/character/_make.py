@@ -1,0 +1,471 @@
+"""``machlib make``: portrait or prompt → a complete, animatable character with previews."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple, Optional, Union
+
+import numpy as np
+
+from .._errors import InputError
+from .._mesh import Mesh
+from ..animation import ARKIT_BLENDSHAPES, EMOTIONS, emotion_basis, emotion_vector, expression_weights
+from ._assemble import (
+    Character, IRIS_DEFAULT, build_character, character_glb, posed_parts, skin_tone_albedo,
+    write_bundle, write_character_obj,
+)
+
+__all__ = ["MakeOutput", "make_character", "write_make_outputs", "DEFAULT_PROMPT", "preview_images"]
+
+DEFAULT_PROMPT = "an elderly woman with short gray hair, blue eyes and brown cat-eye glasses, wearing a navy suit"
+"""The prompt used with the bundled portrait (Grace Hopper in uniform) when none is given."""
+
+
+class MakeOutput(NamedTuple):
+    """Everything :func:`make_character` computed.
+
+    Attributes:
+        character: the assembled :class:`Character`.
+        mode: ``"image"`` (a photo), ``"prompt"`` (text → generated portrait → avatar) or
+            ``"template"`` (text only, no diffusion weights: the template shaped and dressed).
+        attributes: the parsed :class:`~machlib.text.FaceAttributes` (as a dict).
+        expression: ``(52,)`` blendshape weights of the requested expression.
+        assets: chosen assets with their match scores (hairstyle, glasses, garment).
+        fit: the :class:`~machlib.pipeline.FitOutput` (None in ``template`` mode).
+        texture: the :class:`~machlib.pipeline.TextureOutput` (None in ``template`` mode).
+        hair: the :class:`~machlib.pipeline.HairOutput` (None in ``template`` mode).
+        image: the portrait used (None in ``template`` mode).
+        timings: seconds per stage.
+        notices: messages for the user (e.g. why the template path was taken).
+    """
+
+    character: Character
+    mode: str
+    attributes: dict
+    expression: np.ndarray
+    assets: dict
+    fit: object
+    texture: object
+    hair: object
+    image: Optional[np.ndarray]
+    timings: dict
+    notices: list
+
+
+def _match(prompt_phrases, kind: str, allowed: Optional[set] = None):
+    from ..assets import LexicalEmbedder, builtin_manifest, match_assets
+
+    # the lexical embedder: no model to load (MiniLM's first load costs ~10 s of a ~60 s job)
+    ranked = match_assets(prompt_phrases, builtin_manifest(), kind=kind, k=12, embedder=LexicalEmbedder())
+    ranked = [m for m in ranked if allowed is None or m.asset.id in allowed]
+    return [(m.asset.id, round(float(m.score), 4)) for m in ranked]
+
+
+def _asset_choices(attrs, prompt: Optional[str]) -> dict:
+    """Glasses and garment from the attributes; matched against the asset library by text."""
+    from ..assets._procedural import GARMENT_TYPES, GLASSES_STYLES
+
+    out: dict = {}
+    text = prompt or ""
+    g = attrs.glasses
+    if g is not None and g != "none":
+        style = g if g in GLASSES_STYLES else None
+        ranked = _match([f"{g} glasses", text] if text else [f"{g} glasses"], "glasses",
+                        {f"glasses_{s}" for s in GLASSES_STYLES})
+        if style is None and ranked:
+            style = ranked[0][0].removeprefix("glasses_")
+        out["glasses"] = {"style": style or "square", "color": attrs.glasses_color, "matches": ranked[:3]}
+    garment = attrs.garment or "t-shirt"
+    ranked = _match([f"wearing a {garment}", text] if text else [f"wearing a {garment}"], "garment",
+                    {f"garment_{s.replace('-', '_').replace(' ', '_')}" for s in GARMENT_TYPES})
+    out["garment"] = {"type": garment, "color": _garment_color(text), "matches": ranked[:3]}
+    return out
+
+
+def _garment_color(prompt: str) -> Optional[str]:
+    """The colour word(s) right before a garment word in the prompt (``navy suit``), if any."""
+    from ..assets._procedural import GARMENT_COLORS, GARMENT_TYPES
+
+    words = prompt.lower().replace(",", " ").replace(".", " ").split()
+    garments = {g.split()[0] for g in GARMENT_TYPES} | {"tshirt", "t-shirt", "tee"}
+    for i, w in enumerate(words):
+        if w.rstrip("s") in garments or w in garments:
+            for j in (i - 1, i - 2):
+                if j >= 0:
+                    two = " ".join(words[j:i])
+                    if two in GARMENT_COLORS:
+                        return two
+                    if words[j] in GARMENT_COLORS:
+                        return words[j]
+    return None
+
+
+def _template_head(attrs, *, seed: int):
+    """A head without a photo: the template deformed by the face-shape preset."""
+    from ..geometry import apply_shape, default_template, face_shape_preset
+
+    template = default_template()
+    beta = face_shape_preset(attrs.face_shape or "oval")
+    v = np.asarray(apply_shape(template, beta), dtype=np.float64)
+    return template, Mesh(v, template.mesh.faces, template.mesh.uv, template.mesh.faces_uv)
+
+
+def make_character(
+    *,
+    image: Optional[np.ndarray] = None,
+    prompt: Optional[str] = None,
+    hair: Optional[str] = None,
+    expression: Optional[str] = None,
+    weights=None,
+    seed: int = 0,
+    n_strands: int = 6000,
+    n_points: int = 32,
+    guides: Optional[int] = 600,
+    progress: Optional[Callable[[str], None]] = None,
+) -> MakeOutput:
+    """Run the whole job: attributes → (portrait) → geometry → texture → hair → assets → character.
+
+    * ``image`` given: photo → avatar; the prompt's attributes (if any) steer the irises,
+      glasses, garment and, without ``hair``, the hair colour.
+    * only ``prompt``, with diffusion ``weights`` (:class:`~machlib.interop.DiffusionWeights`):
+      visual clues → Stable Diffusion + ControlNet portrait → avatar (the full Mach path).
+    * only ``prompt`` without weights: the template shaped by the face-shape preset, its albedo
+      recoloured to the skin tone, hair grown from the matched library style, dressed by the
+      attributes; a notice says why.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 portrait.
+        prompt: text description.
+        hair: a library hairstyle to try on instead of the one retrieved from the photo.
+        expression: ``"happiness=0.8,surprise=0.3"`` for the previews' posed views.
+        weights: resolved diffusion weights for the prompt-only path (or None).
+        seed: random seed (portrait noise, hair growth).
+        n_strands: hair strands.
+        n_points: points per strand.
+        guides: grow this many guide strands and interpolate the rest (None: integrate every
+            strand; see :func:`machlib.hair.grow_strands`).
+        progress: optional callback called with each stage's name as it starts.
+
+    Returns:
+        The :class:`MakeOutput`.
+
+    Raises:
+        InputError: bad input (no image and no prompt is fine: the caller passes the bundled
+            portrait), unknown hairstyle, bad expression, no face in the photo, ...
+    """
+    from ..hair import HAIR_COLORS, HAIR_STYLES
+    from ..text import FaceAttributes, parse_prompt
+
+    say = progress or (lambda _: None)
+    timings: dict = {}
+    notices: list = []
+    t_start = time.perf_counter()
+
+    def timed(name, fn):
+        say(name)
+        t = time.perf_counter()
+        out = fn()
+        timings[name] = round(time.perf_counter() - t, 3)
+        return out
+
+    if image is None and not (prompt and prompt.strip()):
+        raise InputError("make_character: give an image, a prompt, or both")
+    if hair is not None and hair not in HAIR_STYLES:
+        raise InputError(f"unknown hairstyle {hair!r}; known: {', '.join(HAIR_STYLES)}")
+    if guides is not None:
+        guides = max(1, min(int(guides), int(n_strands)))
+    mix = emotion_vector(expression) if expression else np.zeros(len(EMOTIONS))
+    expr_w = np.asarray(expression_weights(np.asarray(mix, np.float32)), np.float64)
+    attrs = timed("attributes", lambda: parse_prompt(prompt).attributes if prompt and prompt.strip() else FaceAttributes())
+    mode = "image" if image is not None else "prompt" if weights is not None else "template"
+    if mode == "template":
+        notices.append("no diffusion weights are configured (see `machlib portrait --check-weights`): the avatar "
+                       "is the template head shaped and dressed by the prompt's attributes, not a generated portrait")
+    if mode == "prompt":
+        from ..interop import generate_portrait, load_portrait_pipeline
+
+        def gen():
+            pipe = load_portrait_pipeline(weights)
+            return np.asarray(generate_portrait(pipe, attrs, seed=seed).image)
+
+        image = timed("portrait", gen)
+    assets = _asset_choices(attrs, prompt)
+    fit = tex = hair_out = None
+    iris = attrs.iris_color or IRIS_DEFAULT
+    if image is not None:
+        from .. import pipeline
+
+        fit = pipeline.fit_portrait(image, progress=say)
+        timings.update({f"fit.{k}": round(float(v), 3) for k, v in fit.timings.items()})
+        tex = pipeline.texture_portrait(fit, progress=say)
+        timings.update({f"texture.{k}": round(float(v), 3) for k, v in tex.timings.items()})
+        # the prompt steers the hair: its colour always, its style when it names one (else retrieval)
+        color = attrs.hair_color if attrs.hair_color in HAIR_COLORS else None
+        style = hair if hair is not None else (attrs.hairstyle if attrs.hairstyle in HAIR_STYLES else None)
+        hair_out = pipeline.hair_portrait(fit, style=style, color=color, n_strands=n_strands, n_points=n_points,
+                                          guides=guides, seed=seed, progress=say)
+        _share_head_sdf(fit.result.mesh, fit.template, hair_out.sdf)
+        timings.update({f"hair.{k}": round(float(v), 3) for k, v in hair_out.timings.items()})
+        template, head = fit.template, fit.result.mesh
+        albedo = tex.albedo
+        strands = np.asarray(hair_out.strands.points, np.float32)
+        hair_rgb = tuple(hair_out.color["rgb"])
+        assets["hairstyle"] = {"style": hair_out.style, "mode": hair_out.mode,
+                               "matches": [(m.name, round(float(m.score), 4)) for m in hair_out.matches[:3]]}
+    else:
+        template, head = timed("shape", lambda: _template_head(attrs, seed=seed))
+        from ..geometry import template_albedo
+
+        albedo = timed("albedo", lambda: skin_tone_albedo(template_albedo(1024), attrs.skin_tone or "light"))
+        style = hair or _style_for(attrs, prompt)
+        strands, hair_rgb = timed("hair", lambda: _template_hair(template, head, style, attrs, seed=seed,
+                                                                n_strands=n_strands, n_points=n_points,
+                                                                guides=guides))
+        assets["hairstyle"] = {"style": style, "mode": "library",
+                               "matches": _match([prompt], "hairstyle")[:3] if prompt else []}
+
+    def assemble():
+        from ..assets import make_bust, make_glasses
+
+        glasses = None
+        if "glasses" in assets:
+            g = assets["glasses"]
+            glasses = make_glasses(g["style"], color=g["color"], template=head)
+        gar = assets["garment"]
+        bust = make_bust(gar["type"], color=gar["color"], template=head)
+        info = {"attributes": attrs.to_dict() if hasattr(attrs, "to_dict") else dataclasses.asdict(attrs),
+                "assets": assets, "iris_color": iris}
+        return build_character(head, albedo, template=template, hair=strands, hair_color=hair_rgb,
+                               iris_color=iris, glasses=glasses, bust=bust, info=info,
+                               eyelash_color=attrs.hair_color if attrs.hair_color in ("black", "brown", "blonde",
+                                                                                      "red", "auburn") else None)
+
+    character = timed("assemble", assemble)
+    timings["make"] = round(time.perf_counter() - t_start, 3)
+    attr_dict = character.info["attributes"]
+    return MakeOutput(character, mode, attr_dict, expr_w, assets, fit, tex, hair_out, image, timings, notices)
+
+
+def _share_head_sdf(head: Mesh, template, sdf) -> None:
+    """Let the accessory builders reuse the hair stage's signed distance grid of the fitted head."""
+    from ..assets import _procedural
+
+    t = dataclasses.replace(template, mesh=head)
+    lm = np.asarray(t.landmark_positions(), dtype=np.float64)
+    _procedural._HEAD_CACHE[id(head)] = (head, lm, sdf, np.asarray(head.vertices, dtype=np.float64))
+
+
+def _style_for(attrs, prompt: Optional[str]) -> str:
+    from ..hair import HAIR_STYLES
+
+    if attrs.hairstyle in HAIR_STYLES:
+        return attrs.hairstyle
+    if prompt:
+        ranked = _match([prompt], "hairstyle", set(HAIR_STYLES))
+        if ranked:
+            return ranked[0][0]
+    return "bob"
+
+
+def _template_hair(template, head: Mesh, style: str, attrs, *, seed: int, n_strands: int, n_points: int,
+                   guides: Optional[int]):
+    import jax
+
+    from ..hair import HAIR_COLORS, HAIR_STYLES, cleanup_strands, grow_style, head_sdf_grid
+
+    rgb = np.asarray(HAIR_COLORS.get(attrs.hair_color or "brown", HAIR_COLORS["brown"]), np.float32)
+    chosen = HAIR_STYLES[style]
+    if chosen.bald:
+        return np.zeros((0, n_points, 3), np.float32), tuple(float(c) for c in rgb)
+    shaped = dataclasses.replace(template, mesh=head)
+    sdf = head_sdf_grid(head)
+    grown = grow_style(jax.random.key(int(seed)), chosen, shaped, n_strands=int(n_strands), n_points=int(n_points),
+                       color=rgb, sdf=sdf, guides=None if guides is None else min(int(guides), int(n_strands)))
+    clean = cleanup_strands(grown, sdf=sdf, n_points=int(n_points))
+    return np.asarray(clean.strands.points, np.float32), tuple(float(c) for c in rgb)
+
+
+# ------------------------------------------------------------------------------------------------
+def _scene_parts(parts):
+    from .._scene import ScenePart
+
+    return [ScenePart(p.mesh, texture=p.texture, color=tuple(p.base_color[:3]), alpha=p.alpha,
+                      specular=0.25 if p.name in ("cornea", "lenses") else 0.08,
+                      two_sided=p.double_sided) for p in parts]
+
+
+def preview_images(character: Character, *, expression=None, size: int = 384) -> dict:
+    """The preview renders (machlib's own renderer, hair included).
+
+    Returns a dict of images: ``front``, ``three_quarter``, ``profile``, ``back`` (RGBA),
+    ``turntable`` (a strip of 8 views), ``expressions`` (the seven emotions, labelled) and
+    ``relit`` (three spherical-harmonics lights side by side).
+
+    Args:
+        character: the :class:`Character`.
+        expression: optional ``(52,)`` weights for the four views (default: neutral).
+        size: pixel size of one view.
+    """
+    from .._preview import orbit_camera
+    from .._scene import preview_sheet, render_scene, three_sh_lights, turntable_cameras
+    from ..hair import Strands
+
+    strands = None
+    if character.hair is not None and len(character.hair):
+        n = len(character.hair)
+        strands = Strands(np.asarray(character.hair, np.float32),
+                          np.broadcast_to(np.asarray(character.hair_color, np.float32), (n, 3)).copy(),
+                          np.full(n, 8e-5, np.float32))
+    s = character.frame.scale
+    target = (0.0, -0.045 * s, 0.0)
+    dist = 0.95 * s
+    kw = dict(target=target, distance=dist, image_size=(size, size), fov_degrees=25.0)
+    posed = _scene_parts(posed_parts(character, expression))
+    neutral = _scene_parts(posed_parts(character, None))
+    light = (0.35, 0.45, 1.0)
+    out = {}
+    for name, yaw in (("front", 0.0), ("three_quarter", 35.0), ("profile", 90.0), ("back", 180.0)):
+        out[name] = render_scene(posed, orbit_camera(yaw, **kw), strands=strands, light_dir=_rot_light(light, yaw))
+    small = max(size // 2, 96)
+    tkw = dict(kw, image_size=(small, small))
+    cams = turntable_cameras(8, **tkw)
+    frames = [render_scene(neutral, c, strands=strands, light_dir=(0.3, 0.5, 1.0), background=(1.0, 1.0, 1.0),
+                           supersample=1) for c in cams]
+    out["turntable"] = np.concatenate([f[..., :3] for f in frames], 1)
+    basis = np.asarray(emotion_basis(), np.float64)
+    face_kw = dict(target=(0.0, -0.02 * s, 0.04 * s), distance=0.6 * s, image_size=(small, small), fov_degrees=25.0)
+    cam = orbit_camera(12.0, **face_kw)
+    faces = [render_scene(_scene_parts(posed_parts(character, basis[i])), cam, strands=strands,
+                          light_dir=(0.3, 0.45, 1.0), supersample=1) for i in range(len(EMOTIONS))]
+    out["expressions"] = preview_sheet(faces, columns=len(EMOTIONS), labels=list(EMOTIONS))
+    lights = three_sh_lights()
+    relit = [render_scene(neutral, orbit_camera(20.0, **kw), strands=strands, sh=sh, supersample=1)
+             for sh in lights.values()]
+    out["relit"] = preview_sheet(relit, columns=3, labels=list(lights))
+    return out
+
+
+def _rot_light(light, yaw_deg: float):
+    a = np.radians(yaw_deg)
+    x, y, z = light
+    return (float(np.cos(a) * x + np.sin(a) * z), float(y), float(-np.sin(a) * x + np.cos(a) * z))
+
+
+def _input_view(result: MakeOutput) -> Optional[np.ndarray]:
+    """The avatar rendered in the fitted camera at the portrait's resolution (RGBA)."""
+    from .._scene import render_scene
+    from ..hair import Strands
+
+    if result.fit is None:
+        return None
+    ch = result.character
+    strands = None
+    if ch.hair is not None and len(ch.hair):
+        n = len(ch.hair)
+        strands = Strands(np.asarray(ch.hair, np.float32),
+                          np.broadcast_to(np.asarray(ch.hair_color, np.float32), (n, 3)).copy(),
+                          np.full(n, 8e-5, np.float32))
+    sh = None
+    if result.texture is not None:
+        sh = np.asarray(result.texture.lighting, np.float64)
+    return render_scene(_scene_parts(posed_parts(ch, None)), result.fit.result.camera, strands=strands, sh=sh)
+
+
+def write_make_outputs(out: Union[str, os.PathLike], result: MakeOutput, *, size: int = 384) -> dict:
+    """Write everything ``machlib make`` promises into ``out`` atomically and return the report.
+
+    Files: ``avatar.glb``, ``avatar.obj``/``.mtl`` with ``avatar_albedo.png``, ``avatar_normal.png``,
+    ``avatar_roughness.png``, ``albedo.png``, ``hair.data``, ``hair.usda``,
+    ``render_input_view.png`` (photo modes), the previews ``preview_front.png``,
+    ``preview_three_quarter.png``, ``preview_profile.png``, ``preview_back.png``,
+    ``turntable.png``, ``expressions.png``, ``relit.png``, ``report.json`` and ``avatar.zip``
+    (all of the above).
+
+    Args:
+        out: output folder (created; replaced atomically when it exists).
+        result: the :class:`MakeOutput`.
+        size: preview size in pixels.
+
+    Returns:
+        The report dict (also written as ``report.json``).
+    """
+    from .._image import save_png
+    from ..hair import Strands, write_hair_data, write_usd_curves
+    from ..pipeline import atomic_output_dir
+
+    ch = result.character
+    timings = dict(result.timings)
+    with atomic_output_dir(out) as tmp:
+        tmp = Path(tmp)
+        t = time.perf_counter()
+        (tmp / "avatar.glb").write_bytes(character_glb(ch))
+        files = ["avatar.glb"]
+        files += write_character_obj(tmp, ch)
+        head = ch.part("head")
+        save_png(tmp / "albedo.png", (np.clip(head.texture, 0, 1) * 255 + 0.5).astype(np.uint8))
+        files.append("albedo.png")
+        if ch.hair is not None and len(ch.hair):
+            n = len(ch.hair)
+            st = Strands(np.asarray(ch.hair, np.float32),
+                         np.broadcast_to(np.asarray(ch.hair_color, np.float32), (n, 3)).copy(),
+                         np.full(n, 8e-5, np.float32))
+            write_hair_data(tmp / "hair.data", st)
+            write_usd_curves(tmp / "hair.usda", st)
+            files += ["hair.data", "hair.usda"]
+        timings["export"] = round(time.perf_counter() - t, 3)
+        t = time.perf_counter()
+        images = preview_images(ch, expression=result.expression if np.any(result.expression) else None, size=size)
+        for name, img in images.items():
+            fn = f"preview_{name}.png" if name in ("front", "three_quarter", "profile", "back") else f"{name}.png"
+            save_png(tmp / fn, img)
+            files.append(fn)
+        view = _input_view(result)
+        if view is not None:
+            save_png(tmp / "render_input_view.png", view)
+            files.append("render_input_view.png")
+        timings["previews"] = round(time.perf_counter() - t, 3)
+        report = make_report(result, timings=timings, files=sorted(files) + ["report.json", "avatar.zip"])
+        (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+        files.append("report.json")
+        write_bundle(tmp / "avatar.zip", tmp, files)
+    return report
+
+
+def make_report(result: MakeOutput, *, timings: dict, files: list) -> dict:
+    """``report.json`` of ``machlib make``: inputs, attributes, assets, metrics, timings, files."""
+    from .. import __version__
+
+    ch = result.character
+    report = {
+        "machlib": __version__,
+        "mode": result.mode,
+        "notices": list(result.notices),
+        "attributes": result.attributes,
+        "assets": result.assets,
+        "iris_color": ch.info.get("iris_color"),
+        "expression": {n: round(float(w), 4) for n, w in zip(ARKIT_BLENDSHAPES, result.expression) if w > 0},
+        "parts": {p.name: {"vertices": int(p.mesh.num_vertices), "faces": int(p.mesh.num_faces),
+                           "blendshapes": p.morphs is not None} for p in ch.parts},
+        "joints": [j.name for j in ch.joints],
+        "hair": {"strands": int(0 if ch.hair is None else len(ch.hair)),
+                 "points_per_strand": int(0 if ch.hair is None or not len(ch.hair) else ch.hair.shape[1]),
+                 "color_linear_rgb": [round(c, 4) for c in ch.hair_color]},
+        "timings": timings,
+        "total_seconds": round(float(timings.get("make", 0.0) + timings.get("export", 0.0)
+                                     + timings.get("previews", 0.0)), 3),
+        "files": files,
+    }
+    if result.fit is not None:
+        res = np.linalg.norm(np.asarray(result.fit.result.residuals, np.float64), axis=1)
+        res = res[np.isfinite(res)]
+        report["landmark_residual_px"] = {"mean": round(float(res.mean()), 3), "median": round(float(np.median(res)), 3),
+                                          "max": round(float(res.max()), 3)}
+    if result.texture is not None:
+        report["face_metrics"] = {k: (round(float(v), 4) if isinstance(v, (int, float, np.floating)) else v)
+                                  for k, v in result.texture.metrics.items()}
+    return report

@@ -1,0 +1,138 @@
+"""machlib.character: assembly around a head, GLB/OBJ/zip export, posing."""
+
+import io
+import zipfile
+
+import numpy as np
+import pytest
+
+from machlib.animation import ARKIT_BLENDSHAPES
+from machlib.assets import make_glasses
+from machlib.character import (
+    build_character, character_glb, posed_parts, skin_tone_albedo, write_bundle, write_character_obj,
+)
+from machlib.export import read_glb, validate_gltf
+from machlib.geometry import default_template, template_albedo
+from webtools import khronos_reports, khronos_summary, khronos_validator  # noqa: F401
+
+IDX = {n: i for i, n in enumerate(ARKIT_BLENDSHAPES)}
+
+
+@pytest.fixture(scope="module")
+def character():
+    t = default_template()
+    rng = np.random.default_rng(0)
+    roots = np.asarray(t.mesh.vertices)[np.asarray(t.mesh.vertices)[:, 1] > 0.09][:40]
+    hair = roots[:, None, :] + np.linspace(0, 1, 8)[None, :, None] * (rng.normal(size=(40, 1, 3)) * 0.01 + [0, 0.02, 0])
+    glasses = make_glasses("round", color="black", template=t.mesh)
+    return build_character(t.mesh, template_albedo(256), template=t, hair=hair, iris_color="green", glasses=glasses)
+
+
+@pytest.fixture(scope="module")
+def glb(character):
+    return character_glb(character)
+
+
+def test_parts_and_rig(character):
+    names = [p.name for p in character.parts]
+    for n in ("head", "sclera", "iris", "pupil", "cornea", "mouth_bag", "upper_teeth", "lower_teeth", "upper_gums",
+              "lower_gums", "tongue", "eyelashes", "frame", "lenses"):
+        assert n in names, n
+    assert [j.name for j in character.joints] == ["root", "neck", "head", "jaw", "eye_R", "eye_L"]
+    head = character.part("head")
+    assert head.morphs.shape == (52, head.mesh.num_vertices, 3) and head.skin.shape[1] == 6
+    np.testing.assert_allclose(head.skin.sum(1), 1.0, atol=1e-9)
+    assert head.mesh.num_faces < default_template().mesh.num_faces  # the lips are parted
+    iris = character.part("iris")
+    assert iris.base_color[1] > iris.base_color[0] and iris.base_color[1] > iris.base_color[2]  # green
+    with pytest.raises(KeyError, match="no part"):
+        character.part("wings")
+
+
+def test_posing_moves_the_right_parts(character):
+    w = np.zeros(52)
+    w[IDX["jawOpen"]] = 1.0
+    posed = {p.name: p for p in posed_parts(character, w)}
+    rest = {p.name: p for p in posed_parts(character, None)}
+
+    def shift(name):
+        return np.abs(np.asarray(posed[name].mesh.vertices) - np.asarray(rest[name].mesh.vertices)).max()
+
+    assert shift("lower_teeth") > 0.01 and shift("tongue") > 0.01 and shift("head") > 0.01
+    assert shift("upper_teeth") == 0 and shift("frame") == 0
+    w = np.zeros(52)
+    w[IDX["eyeLookUpLeft"]] = 1.0
+    posed = {p.name: p for p in posed_parts(character, w)}
+    moved = np.abs(np.asarray(posed["iris"].mesh.vertices) - np.asarray(rest["iris"].mesh.vertices)).max(1)
+    x = np.asarray(rest["iris"].mesh.vertices)[:, 0]
+    assert moved[x > 0].min() > 1e-3 and moved[x < 0].max() == 0  # only the left eye turns
+    with pytest.raises((ValueError, TypeError), match="52"):
+        posed_parts(character, np.zeros(3))
+
+
+def test_glb_structure_and_determinism(character, glb):
+    assert validate_gltf(glb) == []
+    assert character_glb(character) == glb
+    doc = read_glb(glb)["json"]
+    meshes = {m["name"]: m for m in doc["meshes"]}
+    assert meshes["head"]["extras"]["targetNames"] == list(ARKIT_BLENDSHAPES)
+    assert len(meshes["head"]["primitives"][0]["targets"]) == 52
+    nodes = {n.get("name"): n for n in doc["nodes"]}
+    assert [doc["nodes"][j]["name"] for j in doc["skins"][0]["joints"]] == ["root", "neck", "head", "jaw", "eye_R", "eye_L"]
+    head_joint = [i for i, n in enumerate(doc["nodes"]) if n.get("name") == "head"][0]
+    hair = [i for i, n in enumerate(doc["nodes"]) if n.get("name") == "hair" and "mesh" in n][0]
+    assert hair in doc["nodes"][head_joint]["children"]
+    assert doc["meshes"][nodes["hair"]["mesh"]]["primitives"][0]["mode"] == 1  # LINES
+    head_mat = doc["materials"][meshes["head"]["primitives"][0]["material"]]
+    pbr = head_mat["pbrMetallicRoughness"]
+    assert "baseColorTexture" in pbr and "metallicRoughnessTexture" in pbr and "normalTexture" in head_mat
+    lens = doc["materials"][meshes["lenses"]["primitives"][0]["material"]]
+    assert lens["alphaMode"] == "BLEND"
+
+
+def test_glb_passes_the_khronos_validator(khronos_validator, glb, tmp_path):  # noqa: F811
+    report = khronos_reports(khronos_validator, {"character": glb}, tmp_path)["character"]
+    errors = [m for m in report["issues"]["messages"] if m["severity"] <= 1]
+    assert not errors, khronos_summary(report)
+
+
+def test_obj_and_bundle(character, tmp_path):
+    files = write_character_obj(tmp_path, character)
+    assert {"avatar.obj", "avatar.mtl", "avatar_albedo.png", "avatar_normal.png", "avatar_roughness.png"} <= set(files)
+    obj = (tmp_path / "avatar.obj").read_text()
+    assert obj.count("\no ") + obj.startswith("o ") == len(character.parts)
+    n_v = sum(p.mesh.num_vertices for p in character.parts)
+    assert obj.count("\nv ") == n_v
+    faces = [line for line in obj.splitlines() if line.startswith("f ")]
+    top = max(int(c.split("/")[0]) for line in faces for c in line.split()[1:])
+    assert top == n_v
+    mtl = (tmp_path / "avatar.mtl").read_text()
+    assert "map_Kd avatar_albedo.png" in mtl and mtl.count("newmtl") == len(character.parts)
+    write_bundle(tmp_path / "a.zip", tmp_path, files)
+    write_bundle(tmp_path / "b.zip", tmp_path, files)
+    assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()
+    with zipfile.ZipFile(io.BytesIO((tmp_path / "a.zip").read_bytes())) as z:
+        assert sorted(z.namelist()) == sorted(files)
+    for bad in ("../x", "/etc/passwd", "a b.png", "", "x/../y"):
+        with pytest.raises((ValueError, TypeError), match="unsafe"):
+            write_bundle(tmp_path / "c.zip", tmp_path, [bad])
+    with pytest.raises((ValueError, TypeError), match="not a file"):
+        write_bundle(tmp_path / "c.zip", tmp_path, ["missing.png"])
+
+
+def test_skin_tone_recolours_skin():
+    alb = template_albedo(128)
+    light, dark = skin_tone_albedo(alb, "very light"), skin_tone_albedo(alb, "dark")
+    assert light.mean() > dark.mean() + 0.2
+    with pytest.raises((ValueError, TypeError), match="skin tone"):
+        skin_tone_albedo(alb, "green")
+
+
+def test_build_character_bad_input():
+    t = default_template()
+    with pytest.raises((ValueError, TypeError), match="topology"):
+        build_character(default_template().mesh.__class__(np.zeros((3, 3)), np.array([[0, 1, 2]]),
+                                                          np.zeros((3, 2)), np.array([[0, 1, 2]])),
+                        template_albedo(64), template=t)
+    with pytest.raises((ValueError, TypeError), match="hair"):
+        build_character(t.mesh, template_albedo(64), template=t, hair=np.zeros((3, 3)))
