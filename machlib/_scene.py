@@ -214,25 +214,11 @@ def _shade_strands(points: np.ndarray, colors: np.ndarray, seg, frac, light: _Li
     The same model as :func:`machlib.hair.render_strands` (see there), with the diffuse light
     running from ``light.hair_lo`` (tangent along the light) to ``light.hair_hi`` (across it).
     """
-    s, p = points.shape[:2]
-    pp = points if p > 1 else np.concatenate([points, points], 1)
-    nseg = pp.shape[1] - 1
-    flat = pp.reshape(-1, 3)
-    strand = seg // nseg
-    a = strand * pp.shape[1] + seg % nseg
-    pa, pb = flat[a], flat[a + 1]
-    T = _unit(pb - pa)
-    pos = pa + frac[:, None] * (pb - pa)
-    V = _unit(view.center - pos)
-    tl, tv = T @ light.L, np.sum(T * V, 1)
-    sin_l = np.sqrt(np.clip(1.0 - tl * tl, 0.0, 1.0))
-    sin_v = np.sqrt(np.clip(1.0 - tv * tv, 0.0, 1.0))
-    spec = np.clip(sin_l * sin_v - tl * tv, 0.0, 1.0) ** _HAIR["shininess"]
-    seglen = np.linalg.norm(np.diff(pp, axis=1), axis=2)
-    arc0 = np.cumsum(seglen, 1) - seglen
-    arc = arc0.reshape(-1)[seg] + frac * seglen.reshape(-1)[seg]
-    x = np.clip(arc / _HAIR["root_shadow_length"], 0.0, 1.0)
-    ao = 1.0 - _HAIR["root_shadow"] * (1.0 - x * x * (3.0 - 2.0 * x))
+    from .hair._render import _kajiya_kay_terms
+
+    s = points.shape[0]
+    strand, pos, sin_l, spec, ao = _kajiya_kay_terms(points, seg, frac, light.L, view.center, _HAIR["shininess"],
+                                                     _HAIR["root_shadow_length"], _HAIR["root_shadow"])
     bright = 1.0 + _HAIR["jitter"] * np.random.default_rng(0).uniform(-1.0, 1.0, s)
     albedo = colors[strand]
     amb = _HAIR["ambient"]

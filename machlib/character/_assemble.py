@@ -386,8 +386,11 @@ def build_character(
         sk = np.zeros((len(pv), len(JOINT_NAMES)))
         jw = np.clip(_jaw_weight(frame, pv, up), 0, 1)
         sk[:, 2], sk[:, 3] = 1 - jw, jw
-        return {"morphs": blendshape_field(pv, frame).astype(np.float32), "joint": None, "skin": sk}
+        # the cavity is open at the front (see _open_bag_front) and drawn from both sides
+        return {"morphs": blendshape_field(pv, frame).astype(np.float32), "joint": None, "skin": sk,
+                "double_sided": True}
 
+    mouth = _open_bag_front(mouth)
     add(mouth, rule=mouth_rule)
     lashes = make_eyelashes(template=head, color=eyelash_color)
     add(lashes, rule=lambda n, pv: {"morphs": blendshape_field(pv, frame).astype(np.float32),
@@ -403,6 +406,27 @@ def build_character(
             return {"joint": None, "skin": sk}
         add(bust, rule=bust_rule)
     return Character(tuple(parts), joints, hair, tuple(float(c) for c in hair_color), frame, dict(info or {}))
+
+
+def _open_bag_front(mouth):
+    """Drop the oral cavity's front wall (in front of the incisors, facing along z): seen through
+    the parted lips the cavity must show its inside, and posing folds a thin front wall."""
+    parts = {p.name: p for p in mouth.parts}
+    if "mouth_bag" not in parts:
+        return mouth
+    teeth = [np.asarray(parts[n].mesh.vertices) for n in ("upper_teeth", "lower_teeth") if n in parts]
+    if not teeth:
+        return mouth
+    front = max(float(t[:, 2].max()) for t in teeth)
+    bag = parts["mouth_bag"].mesh
+    v, f = np.asarray(bag.vertices, np.float64), np.asarray(bag.faces)
+    n = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
+    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-20)
+    wall = (v[f].min(1)[:, 2] > front - 0.001) & (np.abs(n[:, 2]) > 0.5)
+    keep = ~wall
+    new = Mesh(v, f[keep], bag.uv, np.asarray(bag.faces_uv)[keep])
+    fixed = tuple(p._replace(mesh=new) if p.name == "mouth_bag" else p for p in mouth.parts)
+    return dataclasses.replace(mouth, parts=fixed)
 
 
 def _eye_skin(pv: np.ndarray) -> np.ndarray:

@@ -299,6 +299,18 @@ def _scene_parts(parts):
                       two_sided=p.double_sided) for p in parts]
 
 
+def _strands_of(character: Character):
+    """The character's hair as :class:`~machlib.hair.Strands` for the renderers and writers, or None."""
+    from ..hair import Strands
+
+    if character.hair is None or not len(character.hair):
+        return None
+    n = len(character.hair)
+    return Strands(np.asarray(character.hair, np.float32),
+                   np.broadcast_to(np.asarray(character.hair_color, np.float32), (n, 3)).copy(),
+                   np.full(n, 8e-5, np.float32))
+
+
 def preview_images(character: Character, *, expression=None, size: int = 384) -> dict:
     """The preview renders (machlib's own renderer, hair included).
 
@@ -313,14 +325,8 @@ def preview_images(character: Character, *, expression=None, size: int = 384) ->
     """
     from .._preview import orbit_camera
     from .._scene import preview_sheet, render_scene, three_sh_lights, turntable_cameras
-    from ..hair import Strands
 
-    strands = None
-    if character.hair is not None and len(character.hair):
-        n = len(character.hair)
-        strands = Strands(np.asarray(character.hair, np.float32),
-                          np.broadcast_to(np.asarray(character.hair_color, np.float32), (n, 3)).copy(),
-                          np.full(n, 8e-5, np.float32))
+    strands = _strands_of(character)
     s = character.frame.scale
     target = (0.0, -0.045 * s, 0.0)
     dist = 0.95 * s
@@ -359,17 +365,11 @@ def _rot_light(light, yaw_deg: float):
 def _input_view(result: MakeOutput) -> Optional[np.ndarray]:
     """The avatar rendered in the fitted camera at the portrait's resolution (RGBA)."""
     from .._scene import render_scene
-    from ..hair import Strands
 
     if result.fit is None:
         return None
     ch = result.character
-    strands = None
-    if ch.hair is not None and len(ch.hair):
-        n = len(ch.hair)
-        strands = Strands(np.asarray(ch.hair, np.float32),
-                          np.broadcast_to(np.asarray(ch.hair_color, np.float32), (n, 3)).copy(),
-                          np.full(n, 8e-5, np.float32))
+    strands = _strands_of(ch)
     sh = None
     if result.texture is not None:
         sh = np.asarray(result.texture.lighting, np.float64)
@@ -395,7 +395,7 @@ def write_make_outputs(out: Union[str, os.PathLike], result: MakeOutput, *, size
         The report dict (also written as ``report.json``).
     """
     from .._image import save_png
-    from ..hair import Strands, write_hair_data, write_usd_curves
+    from ..hair import write_hair_data, write_usd_curves
     from ..pipeline import atomic_output_dir
 
     ch = result.character
@@ -409,11 +409,8 @@ def write_make_outputs(out: Union[str, os.PathLike], result: MakeOutput, *, size
         head = ch.part("head")
         save_png(tmp / "albedo.png", (np.clip(head.texture, 0, 1) * 255 + 0.5).astype(np.uint8))
         files.append("albedo.png")
-        if ch.hair is not None and len(ch.hair):
-            n = len(ch.hair)
-            st = Strands(np.asarray(ch.hair, np.float32),
-                         np.broadcast_to(np.asarray(ch.hair_color, np.float32), (n, 3)).copy(),
-                         np.full(n, 8e-5, np.float32))
+        st = _strands_of(ch)
+        if st is not None:
             write_hair_data(tmp / "hair.data", st)
             write_usd_curves(tmp / "hair.usda", st)
             files += ["hair.data", "hair.usda"]

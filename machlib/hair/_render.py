@@ -171,6 +171,32 @@ def _strand_pass(points, R, t, focal, principal, size, zhead, depth_bias):
     return won.reshape(h, w), segs[j], (k + 0.5) / counts[j]
 
 
+def _kajiya_kay_terms(points: np.ndarray, seg: np.ndarray, frac: np.ndarray, L: np.ndarray, cam_center: np.ndarray,
+                      shininess: float, root_shadow_length: float, root_shadow: float):
+    """Per drawn strand sample: its strand index, position, ``sin(T, L)``, the Kajiya-Kay
+    highlight ``(sin_l · sin_v − (T·L)(T·V))^shininess`` and the root occlusion factor."""
+    p = points.shape[1]
+    pp = points if p > 1 else np.concatenate([points, points], 1)
+    nseg = pp.shape[1] - 1
+    flat = pp.reshape(-1, 3)
+    strand = seg // nseg
+    a = strand * pp.shape[1] + seg % nseg
+    pa, pb = flat[a], flat[a + 1]
+    T = _unit(pb - pa)
+    pos = pa + frac[:, None] * (pb - pa)
+    V = _unit(cam_center - pos)
+    tl, tv = T @ L, np.sum(T * V, 1)
+    sin_l = np.sqrt(np.clip(1.0 - tl * tl, 0.0, 1.0))
+    sin_v = np.sqrt(np.clip(1.0 - tv * tv, 0.0, 1.0))
+    spec = np.clip(sin_l * sin_v - tl * tv, 0.0, 1.0) ** shininess
+    seglen = np.linalg.norm(np.diff(pp, axis=1), axis=2)  # (S, P-1)
+    arc0 = np.cumsum(seglen, 1) - seglen
+    arc = arc0.reshape(-1)[seg] + frac * seglen.reshape(-1)[seg]
+    x = np.clip(arc / root_shadow_length, 0.0, 1.0)
+    ao = 1.0 - root_shadow * (1.0 - x * x * (3.0 - 2.0 * x))
+    return strand, pos, sin_l, spec, ao
+
+
 def render_strands(
     strands: Strands,
     camera: Camera,
@@ -305,25 +331,9 @@ def render_strands(
 
     hit, seg, frac = _strand_pass(points, R, t, focal, principal, (w, h), zhead, float(depth_bias))
     if seg.size:
-        s, p = points.shape[:2]
-        pp = points if p > 1 else np.concatenate([points, points], 1)
-        nseg = pp.shape[1] - 1
-        flat = pp.reshape(-1, 3)
-        strand = seg // nseg
-        a = strand * pp.shape[1] + seg % nseg
-        pa, pb = flat[a], flat[a + 1]
-        T = _unit(pb - pa)
-        pos = pa + frac[:, None] * (pb - pa)
-        V = _unit(cam_center - pos)
-        tl, tv = T @ L, np.sum(T * V, 1)
-        sin_l = np.sqrt(np.clip(1.0 - tl * tl, 0.0, 1.0))
-        sin_v = np.sqrt(np.clip(1.0 - tv * tv, 0.0, 1.0))
-        spec = np.clip(sin_l * sin_v - tl * tv, 0.0, 1.0) ** float(shininess)
-        seglen = np.linalg.norm(np.diff(pp, axis=1), axis=2)  # (S, P-1)
-        arc0 = np.cumsum(seglen, 1) - seglen
-        arc = arc0.reshape(-1)[seg] + frac * seglen.reshape(-1)[seg]
-        x = np.clip(arc / float(root_shadow_length), 0.0, 1.0)
-        ao = 1.0 - float(root_shadow) * (1.0 - x * x * (3.0 - 2.0 * x))
+        s = points.shape[0]
+        strand, _, sin_l, spec, ao = _kajiya_kay_terms(points, seg, frac, L, cam_center, float(shininess),
+                                                       float(root_shadow_length), float(root_shadow))
         bright = 1.0 + float(jitter) * np.random.default_rng(0).uniform(-1.0, 1.0, s)
         if strands.color is None:
             albedo = np.broadcast_to(np.asarray(DEFAULT_HAIR_COLOR, np.float64), (s, 3))
