@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     mk.add_argument("--strands", type=int, default=6000, help="hair strands (default 6000)")
     mk.add_argument("--preview-size", type=int, default=384, help="preview image size in pixels (default 384)")
     mk.add_argument("--weights-config", help="TOML/JSON file naming the diffusion weight folders (prompt-only path)")
+    mk.add_argument("--steps", type=int, default=30, help="denoising steps of a generated portrait (default 30)")
+    mk.add_argument("--size", type=int, default=512, help="side of a generated portrait in pixels (default 512)")
     mk.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     vw = sub.add_parser("view", help="serve a local browser viewer of a `machlib make` output folder")
     vw.add_argument("out", help="the output folder of `machlib make` (holds avatar.glb)")
@@ -520,6 +522,10 @@ def _make(args) -> int:
         parse_expression(args.expression)  # names the bad emotion or value before any work
     if args.prompt is not None and not args.prompt.strip():
         raise InputError("--prompt is empty")
+    if not 1 <= args.steps <= 200:
+        raise InputError(f"--steps must be between 1 and 200, got {args.steps}")
+    if args.size % 8 or not 64 <= args.size <= 1024:
+        raise InputError(f"--size must be a multiple of 8 between 64 and 1024, got {args.size}")
     prompt, image, weights = args.prompt, None, None
     if args.image is not None:
         image = load_image(args.image)
@@ -538,7 +544,8 @@ def _make(args) -> int:
             console.log(f"{stage} …")
 
         result = make_character(image=image, prompt=prompt, hair=args.hair, expression=args.expression,
-                                weights=weights, seed=args.seed, n_strands=args.strands, progress=progress)
+                                weights=weights, seed=args.seed, n_strands=args.strands, portrait_steps=args.steps,
+                                portrait_size=args.size, progress=progress)
         for note in result.notices:
             console.print(f"[yellow]notice:[/yellow] {note}")
         progress("export and previews")

@@ -132,3 +132,19 @@ def test_portrait_without_diffusers_says_how_to_install(tiny_weights, tmp_path, 
     assert main(argv) == 1
     assert "pip install 'machlib[diffusion]'" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_make_from_prompt_generates_the_portrait_with_weights(tiny_weights, tmp_path, capsys):
+    """With weights configured, ``machlib make --prompt`` takes the full Mach path: the portrait is
+    generated and handed to the fit (a tiny random model draws no face: exit 2, OUT untouched)."""
+    config = tmp_path / "weights.json"
+    config.write_text(json.dumps({k: str(v) for k, v in tiny_weights.items()}))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    status = main(["make", "--prompt", "a young woman with short red hair", "-o", str(out), "--weights-config",
+                   str(config), "--steps", "2", "--size", "64"])
+    err = capsys.readouterr().err
+    assert status == 2 and "portrait …" in err and "landmarks" in err.split("portrait …")[1]
+    assert "machlib: error" in err and "notice" not in err
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]

@@ -33,6 +33,7 @@ SKIN_TONES = {
 """sRGB mean skin colour of each ``skin_tone`` attribute value (used when no photo gives one)."""
 
 IRIS_DEFAULT = "brown"
+"""Iris colour used when the attributes name none (the most common iris colour)."""
 JOINT_NAMES = ("root", "neck", "head", "jaw", "eye_R", "eye_L")
 
 

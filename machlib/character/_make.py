@@ -57,7 +57,7 @@ class MakeOutput(NamedTuple):
     notices: list
 
 
-def _match(prompt_phrases, kind: str, allowed: Optional[set] = None):
+def _match(prompt_phrases, kind: str, allowed: Optional[set] = None) -> list:
     from ..assets import LexicalEmbedder, builtin_manifest, match_assets
 
     # the lexical embedder: no model to load (MiniLM's first load costs ~10 s of a ~60 s job)
@@ -67,23 +67,33 @@ def _match(prompt_phrases, kind: str, allowed: Optional[set] = None):
 
 
 def _asset_choices(attrs, prompt: Optional[str]) -> dict:
-    """Glasses and garment from the attributes; matched against the asset library by text."""
-    from ..assets._procedural import GARMENT_TYPES, GLASSES_STYLES
+    """Glasses, garment and iris: the attributes decide, the asset library is ranked by text.
+
+    An attribute the prompt sets wins; where it sets none (a glasses style not named, no garment),
+    the library's best match by text embedding decides. Every choice reports its top matches.
+    """
+    from ..assets._procedural import _GARMENT_IDS, _GLASSES_IDS, GLASSES_STYLES
 
     out: dict = {}
     text = prompt or ""
     g = attrs.glasses
     if g is not None and g != "none":
-        style = g if g in GLASSES_STYLES else None
-        ranked = _match([f"{g} glasses", text] if text else [f"{g} glasses"], "glasses",
-                        {f"glasses_{s}" for s in GLASSES_STYLES})
-        if style is None and ranked:
-            style = ranked[0][0].removeprefix("glasses_")
-        out["glasses"] = {"style": style or "square", "color": attrs.glasses_color, "matches": ranked[:3]}
-    garment = attrs.garment or "t-shirt"
-    ranked = _match([f"wearing a {garment}", text] if text else [f"wearing a {garment}"], "garment",
-                    {f"garment_{s.replace('-', '_').replace(' ', '_')}" for s in GARMENT_TYPES})
+        ranked = _match([f"{g} glasses", text] if text else [f"{g} glasses"], "glasses")
+        style = g if g in GLASSES_STYLES and g != "present" else None
+        if style is None:
+            by_id = {v: k for k, v in _GLASSES_IDS.items()}
+            known = [(by_id[i], sc) for i, sc in ranked if i in by_id]
+            clear = len(known) > 1 and known[0][1] - known[1][1] > 0.05  # a clear winner, else plain
+            style = known[0][0] if clear else "square"
+        out["glasses"] = {"style": style, "color": attrs.glasses_color, "matches": ranked[:3]}
+    ranked = _match([f"wearing a {attrs.garment}", text] if attrs.garment else [text or "t-shirt"], "garment")
+    garment = attrs.garment
+    if garment is None:
+        by_id = {v: k for k, v in _GARMENT_IDS.items()}
+        garment = next((by_id[i] for i, sc in ranked if i in by_id and sc > 0.1), "t-shirt")
     out["garment"] = {"type": garment, "color": _garment_color(text), "matches": ranked[:3]}
+    iris = attrs.iris_color or IRIS_DEFAULT
+    out["iris"] = {"color": iris, "matches": _match([f"{iris} eyes"], "iris")[:3]}
     return out
 
 
@@ -126,6 +136,8 @@ def make_character(
     n_strands: int = 6000,
     n_points: int = 32,
     guides: Optional[int] = 600,
+    portrait_steps: int = 30,
+    portrait_size: int = 512,
     progress: Optional[Callable[[str], None]] = None,
 ) -> MakeOutput:
     """Run the whole job: attributes → (portrait) → geometry → texture → hair → assets → character.
@@ -149,6 +161,8 @@ def make_character(
         n_points: points per strand.
         guides: grow this many guide strands and interpolate the rest (None: integrate every
             strand; see :func:`machlib.hair.grow_strands`).
+        portrait_steps: denoising steps of the generated portrait (prompt-only path with weights).
+        portrait_size: side of the generated portrait in pixels.
         progress: optional callback called with each stage's name as it starts.
 
     Returns:
@@ -191,7 +205,8 @@ def make_character(
 
         def gen():
             pipe = load_portrait_pipeline(weights)
-            return np.asarray(generate_portrait(pipe, attrs, seed=seed).image)
+            out = generate_portrait(pipe, attrs, seed=seed, steps=int(portrait_steps), size=int(portrait_size))
+            return np.asarray(out.image)
 
         image = timed("portrait", gen)
     assets = _asset_choices(attrs, prompt)

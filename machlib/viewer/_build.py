@@ -63,7 +63,7 @@ PathLike = Union[str, os.PathLike]
 
 
 def module_imports(source: str) -> list[str]:
-    """The module specifiers of the static ``import``/``export ... from`` statements of ES module code.
+    """The module specifiers of the static import and export-from statements of ES module code.
 
     Only statements that start a line count (the way three.js and the viewer's ``app.js`` are
     written); dynamic ``import()`` is not followed.
