@@ -399,6 +399,8 @@ def build_character(
     if glasses is not None:
         add(glasses, rule=lambda n, pv: {"joint": "head", "double_sided": n == "lenses"})
     if bust is not None:
+        bust = _skin_matched_bust(bust, head, tex, frame)
+
         def bust_rule(n, pv):
             sk = np.zeros((len(pv), len(JOINT_NAMES)))
             jn = joints[1].position[1]
@@ -407,6 +409,21 @@ def build_character(
             return {"joint": None, "skin": sk}
         add(bust, rule=bust_rule)
     return Character(tuple(parts), joints, hair, tuple(float(c) for c in hair_color), frame, dict(info or {}))
+
+
+def _skin_matched_bust(bust, head: Mesh, albedo: np.ndarray, frame: FaceFrame):
+    """Give the bust's skin the colour of the head's neck in the albedo, so the seam does not show."""
+    from .._preview import sample_texture_np
+
+    v = np.asarray(head.vertices, np.float64)
+    neck = v[:, 1] < frame.chin[1] - 0.03 * frame.scale
+    if not neck.any() or not any(p.name == "skin" for p in bust.parts):
+        return bust
+    uv = np.asarray(head.vertex_uv(), np.float64)[neck]
+    srgb = np.median(sample_texture_np(albedo, uv)[:, :3], 0)
+    lin = tuple(float(c) for c in _srgb_to_linear(np.clip(srgb, 0, 1)))
+    parts = tuple(p._replace(base_color=lin) if p.name == "skin" else p for p in bust.parts)
+    return dataclasses.replace(bust, parts=parts)
 
 
 def _open_bag_front(mouth):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from machlib.animation import ARKIT_BLENDSHAPES
-from machlib.assets import make_glasses
+from machlib.assets import make_bust, make_glasses
 from machlib.character import (
     build_character, character_glb, posed_parts, skin_tone_albedo, write_bundle, write_character_obj,
 )
@@ -126,6 +126,15 @@ def test_skin_tone_recolours_skin():
     assert light.mean() > dark.mean() + 0.2
     with pytest.raises((ValueError, TypeError), match="skin tone"):
         skin_tone_albedo(alb, "green")
+
+
+def test_bust_skin_takes_the_neck_colour():
+    t = default_template()
+    dark = skin_tone_albedo(template_albedo(128), "dark")
+    ch = build_character(t.mesh, dark, template=t, bust=make_bust("t-shirt", template=t.mesh))
+    skin = np.asarray(ch.part("skin").base_color[:3])
+    assert skin.max() < 0.1 and skin[0] > skin[2]  # dark, warm (linear RGB), like the head's neck
+    assert ch.part("garment").skin is not None  # the bust is skinned to root and neck
 
 
 def test_build_character_bad_input():
