@@ -2,11 +2,11 @@
 
 Top level: cameras, meshes, images and errors shared by every stage. Stages live in
 subpackages: :mod:`machlib.geometry`, :mod:`machlib.texture`, :mod:`machlib.hair`,
-:mod:`machlib.text`, :mod:`machlib.assets`, :mod:`machlib.animation`, :mod:`machlib.export`,
+:mod:`machlib.text`, :mod:`machlib.assets`, :mod:`machlib.human` (the parametric MakeHuman human), :mod:`machlib.animation`, :mod:`machlib.export`,
 :mod:`machlib.character` (the assembled avatar and ``machlib make``) and :mod:`machlib.viewer`.
 """
 
-from . import animation, assets, character, export, geometry, hair, text, texture, viewer
+from . import animation, assets, character, export, geometry, hair, human, text, texture, viewer
 from ._camera import (
     Camera,
     intrinsics_from_fov,
@@ -16,7 +16,7 @@ from ._camera import (
     rotation_matrix,
     world_to_camera,
 )
-from ._errors import InputError, MachlibError, NoFaceError, ParserError, WeightsMissingError
+from ._errors import DataError, InputError, MachlibError, NoFaceError, ParserError, WeightsMissingError
 from ._image import DEFAULT_PORTRAIT, default_portrait, load_image, save_png
 from ._mesh import Mesh, glb_bytes, load_mesh, save_glb, save_obj, vertex_normals
 
@@ -25,8 +25,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Camera", "intrinsics_from_fov", "look_at", "matrix_to_rotvec", "project", "rotation_matrix",
     "world_to_camera",
-    "InputError", "MachlibError", "NoFaceError", "ParserError", "WeightsMissingError",
+    "DataError", "InputError", "MachlibError", "NoFaceError", "ParserError", "WeightsMissingError",
     "DEFAULT_PORTRAIT", "default_portrait", "load_image", "save_png",
     "Mesh", "glb_bytes", "load_mesh", "save_glb", "save_obj", "vertex_normals",
-    "animation", "assets", "character", "export", "geometry", "hair", "text", "texture", "viewer",
+    "animation", "assets", "character", "export", "geometry", "hair", "human", "text", "texture", "viewer",
 ]

