@@ -127,10 +127,13 @@ def _fit_arguments(f: argparse.ArgumentParser) -> None:
     f.add_argument("image", nargs="?", default=None,
                    help="portrait (JPEG/PNG, RGB); default: the bundled portrait (matplotlib's grace_hopper.jpg)")
     f.add_argument("-o", "--out", default="out", help="output folder (default: out/)")
-    f.add_argument("--template", help="user template mesh (.obj/.glb with UVs); needs --landmarks")
+    f.add_argument("--template", help="'procedural' (machlib's older code-generated head), or a user template mesh "
+                                      "(.obj/.glb with UVs, with --landmarks); default: the MakeHuman human's head")
     f.add_argument("--landmarks", help="JSON landmark table of the user template")
-    f.add_argument("--steps", type=int, default=300, help="optimisation steps (default 300)")
-    f.add_argument("--resolution", type=int, default=256, help="triplane resolution (default 256)")
+    f.add_argument("--steps", type=int, default=None,
+                   help="triplane optimisation steps (default 200 for the human's residual, 300 otherwise)")
+    f.add_argument("--resolution", type=int, default=None,
+                   help="triplane resolution (default 64 for the human's residual, 256 otherwise)")
     f.add_argument("--fov", type=float, default=25.0, help="assumed vertical field of view, degrees (default 25)")
     f.add_argument("--strict", action="store_true", help="fail when the image has more than one face")
     f.add_argument("-q", "--quiet", action="store_true", help="no progress display")
@@ -187,10 +190,18 @@ def _fit(args) -> int:
     from .geometry import GeometryFitConfig, load_template
 
     console = Console(stderr=True, quiet=args.quiet)
-    if (args.template is None) != (args.landmarks is None):
+    procedural = args.template == "procedural"
+    if not procedural and (args.template is None) != (args.landmarks is None):
         raise InputError("--template and --landmarks must be given together")
+    if procedural and args.landmarks is not None:
+        raise InputError("--template procedural has its own landmark table; drop --landmarks")
     try:  # the config validates itself; its message names the rule that failed
-        config = GeometryFitConfig(resolution=args.resolution, steps=args.steps)
+        if args.template is None:
+            from .geometry import residual_config
+
+            config = residual_config(resolution=args.resolution or 64, steps=args.steps or 200)
+        else:
+            config = GeometryFitConfig(resolution=args.resolution or 256, steps=args.steps or 300)
     except ValueError as e:
         raise InputError(f"--resolution/--steps: {e}") from None
     if not 5.0 <= args.fov <= 120.0:
@@ -202,7 +213,12 @@ def _fit(args) -> int:
     hair_setup = _hair_setup(args) if args.command == "hair" else None
     t0 = time.perf_counter()
     image = default_portrait() if args.image is None else load_image(args.image)
-    template = load_template(args.template, args.landmarks) if args.template else None
+    if procedural:
+        from .geometry import procedural_template
+
+        template = procedural_template()
+    else:
+        template = load_template(args.template, args.landmarks) if args.template else None
     load_s = time.perf_counter() - t0
     with console.status("starting") as status:
         def progress(stage: str) -> None:

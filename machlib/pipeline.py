@@ -39,7 +39,8 @@ from .geometry import (
 )
 
 __all__ = [
-    "FitOutput", "fit_portrait", "write_fit_outputs", "fit_report", "overlay_image", "atomic_output_dir",
+    "FitOutput", "fit_portrait", "write_fit_outputs", "fit_report", "human_report", "fit_report_reprojection",
+    "overlay_image", "atomic_output_dir",
     "TextureOutput", "face_mask", "texture_portrait", "relit_image", "texture_report", "write_texture_outputs",
     "RELIGHT_PRESETS", "HairOutput", "hair_portrait", "hair_allowed", "hair_report", "hair_images", "write_hair_outputs",
 ]
@@ -67,9 +68,10 @@ def fit_portrait(
     image: np.ndarray,
     *,
     template: Template | None = None,
-    config: GeometryFitConfig = GeometryFitConfig(),
+    config: GeometryFitConfig | None = None,
     fov_degrees: float = 25.0,
     strict: bool = False,
+    attributes=None,
     progress: Callable[[str], None] | None = None,
 ) -> FitOutput:
     """Detect landmarks on a portrait and fit the template head and camera to them.
@@ -77,9 +79,13 @@ def fit_portrait(
     Args:
         image: ``(H, W, 3)`` uint8 RGB portrait (see :func:`machlib.load_image`).
         template: the template head; :func:`~machlib.geometry.default_template` by default.
-        config: the :class:`~machlib.geometry.GeometryFitConfig`.
+        config: the :class:`~machlib.geometry.GeometryFitConfig` (``None``: the default; for the
+            human template, of the second stage).
         fov_degrees: vertical field of view assumed for the portrait.
         strict: fail if the image has more than one face (default: use the largest).
+        attributes: optional :class:`~machlib.text.FaceAttributes` (e.g. from the prompt): for the
+            human template, stated gender and age are held, the build and shape words set the
+            prior (:class:`~machlib.geometry.HumanPrior`).
         progress: optional callback called with each stage's name as it starts.
 
     Returns:
@@ -97,11 +103,17 @@ def fit_portrait(
     t = time.perf_counter()
     say("template")
     template = template or default_template()
-    template.position_map(config.resolution)
+    if template.human is None:
+        template.position_map((config or GeometryFitConfig()).resolution)
     timings["template"] = time.perf_counter() - t
     say("fit")
     h, w = image.shape[:2]
-    result = fit_landmarks(landmarks, template, (w, h), config=config, fov_degrees=fov_degrees)
+    prior = None
+    if template.human is not None and attributes is not None:
+        from .geometry import HumanPrior
+
+        prior = HumanPrior.from_attributes(attributes)
+    result = fit_landmarks(landmarks, template, (w, h), config=config, fov_degrees=fov_degrees, human_prior=prior)
     timings["compile"] = result.compile_seconds
     timings["fit"] = result.fit_seconds
     return FitOutput(image, landmarks, template, result, timings)
@@ -162,7 +174,66 @@ def fit_report(fit: FitOutput, *, extra_timings: dict | None = None) -> dict:
         },
         "camera": camera_dict(cam),
         "platform": {"jax_backend": jax.default_backend(), "python": platform.python_version()},
+        **({"human": human_report(fit)} if getattr(fit.result, "human", None) is not None else {}),
     }
+
+
+def human_report(fit: FitOutput) -> dict:
+    """The two stages of a human template's fit, for ``report.json``.
+
+    Stage 1: its landmark error, the fitted phenotype (MakeHuman's macro values, with gender and
+    age also in words), the largest slider values and the photo's facial actions. Stage 2: the
+    residual's largest displacement, how far it raises a vertex out of its neighbours (spikes),
+    and the neutral surface's self-intersections.
+    """
+    from .geometry import FITTED_EXPRESSIONS, expression_basis, self_intersections, spikes
+    from .geometry._human_fit import _sliders_cached
+    from .human import PHENOTYPE_NAMES, HumanParams, human_points
+
+    stage = fit.result.human
+    head = fit.template.human
+    topo = head.topology
+    ns = topo.num_skin
+    d1 = np.linalg.norm(stage.residuals[np.asarray(fit.template.landmark_valid)], axis=1)
+    ph = {n: round(float(v), 4) for n, v in zip(PHENOTYPE_NAMES, np.asarray(stage.params.phenotype))}
+    basis, names, _ = _sliders_cached()
+    values = np.linalg.lstsq(basis, np.asarray(stage.params.modifiers, np.float64), rcond=None)[0]
+    top = np.argsort(-np.abs(values))[:8]
+    eb = expression_basis(head.landmarks.unit_names)
+    ex = np.linalg.lstsq(eb, np.asarray(stage.params.expression, np.float64), rcond=None)[0]
+    stage1_neutral = np.asarray(human_points(head.model, HumanParams(
+        np.asarray(stage.params.phenotype), np.asarray(stage.params.modifiers),
+        np.zeros_like(np.asarray(stage.params.expression)))))[:ns]
+    neutral = stage.neutral_points[:ns]
+    age_years = float(np.interp(ph["age"], [0.0, 0.1875, 0.5, 1.0], [1.0, 11.0, 25.0, 90.0]))
+    return {
+        "stage1": {
+            "what": "camera + MakeHuman human (gender, age, mirror-tied sliders) + the photo's facial actions",
+            "steps": int(len(stage.history["loss"])),
+            "reprojection_px": {"mean": float(d1.mean()), "median": float(np.median(d1)), "max": float(d1.max())},
+            "phenotype": ph,
+            "gender": "female" if ph["gender"] < 0.4 else "male" if ph["gender"] > 0.6 else "neutral",
+            "age_years": round(age_years, 1),
+            "sliders": {names[i]: round(float(values[i]), 3) for i in top if abs(values[i]) > 1e-3},
+            "expression": {n: round(float(v), 3) for n, v in zip(FITTED_EXPRESSIONS, ex) if v > 0.02},
+            "compile_s": round(float(stage.compile_seconds), 3),
+            "fit_s": round(float(stage.fit_seconds), 3),
+        },
+        "stage2": {
+            "what": "Make-A-Character's triplane as a masked, smoothed residual on the fitted human",
+            "reprojection_px": fit_report_reprojection(fit),
+            "max_displacement_mm": round(float(1000 * np.abs(neutral - stage1_neutral).max()), 3),
+            "max_spike_mm": round(float(1000 * spikes(neutral, stage1_neutral, topo.faces).max()), 3),
+            "self_intersections": int(self_intersections(neutral, topo.faces)),
+        },
+    }
+
+
+def fit_report_reprojection(fit: FitOutput) -> dict:
+    """Mean, median and maximum reprojection error (pixels) of the fit's final landmarks."""
+    valid = np.asarray(fit.template.landmark_valid)
+    d = np.linalg.norm(fit.result.residuals[valid], axis=1)
+    return {"mean": float(d.mean()), "median": float(np.median(d)), "max": float(d.max())}
 
 
 def camera_dict(camera) -> dict:

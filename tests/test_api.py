@@ -11,16 +11,19 @@ import machlib.assets
 import machlib.export
 import machlib.geometry
 import machlib.hair
+import machlib.human
 import machlib.interop
 import machlib.render
 import machlib.text
 import machlib.texture
 
-PACKAGES = [machlib, machlib.geometry, machlib.render, machlib.texture, machlib.interop, machlib.hair, machlib.text, machlib.assets,
+PACKAGES = [machlib, machlib.geometry, machlib.human, machlib.render, machlib.texture, machlib.interop, machlib.hair, machlib.text, machlib.assets,
             machlib.animation, machlib.export, machlib.character, machlib.viewer]
 # (module, name, parameter) where a positional default is deliberate
 ALLOWED_POSITIONAL_DEFAULTS = {
     ("machlib.geometry", "geometry_fit", "config"),  # optax-style factory: geometry_fit(problem, config)
+    ("machlib.geometry", "human_fit", "config"),
+    ("machlib.human", "build_model", "points"),  # build_model("landmarks"): the one argument  # the same for the first stage: human_fit(problem, config)
     ("machlib.geometry", "template_albedo", "resolution"),  # template_albedo(1024)
     ("machlib.texture", "texture_fit", "config"),
     ("machlib.render", "texture", "uv_grad"),  # nvdiffrast's texture(tex, uv, uv_da)

@@ -32,7 +32,7 @@ from collections.abc import Iterable, Sequence
 
 #: The public packages whose ``__all__`` is documented and checked.
 PACKAGES: tuple[str, ...] = (
-    "machlib", "machlib.geometry", "machlib.render", "machlib.texture", "machlib.interop", "machlib.hair",
+    "machlib", "machlib.geometry", "machlib.human", "machlib.render", "machlib.texture", "machlib.interop", "machlib.hair",
     "machlib.text", "machlib.assets", "machlib.animation",
     "machlib.export", "machlib.character", "machlib.viewer",
 )

@@ -116,13 +116,26 @@ def _garment_color(prompt: str) -> Optional[str]:
 
 
 def _template_head(attrs, *, seed: int):
-    """A head without a photo: the template deformed by the face-shape preset."""
+    """A head without a photo: the human the attributes describe (gender, age, build, face, eye,
+    nose, mouth and brow shapes; :func:`machlib.human.attribute_human`), or for a template
+    without a human, the template deformed by the face-shape preset."""
     from ..geometry import apply_shape, default_template, face_shape_preset
 
     template = default_template()
+    if template.human is not None:
+        from ..geometry._human_fit import head_points
+        from ..human import HumanParams, attribute_human, symmetric_sliders
+
+        ph, sliders, _ = attribute_human(attrs)
+        basis = symmetric_sliders()[0]
+        params = HumanParams(ph, (basis @ sliders).astype(np.float32), np.zeros(len(template.human.model.unit_names),
+                                                                                 np.float32))
+        points = head_points(template, params)
+        v = points[: template.human.topology.num_skin]
+        return template, Mesh(v, template.mesh.faces, template.mesh.uv, template.mesh.faces_uv), params, points
     beta = face_shape_preset(attrs.face_shape or "oval")
     v = np.asarray(apply_shape(template, beta), dtype=np.float64)
-    return template, Mesh(v, template.mesh.faces, template.mesh.uv, template.mesh.faces_uv)
+    return template, Mesh(v, template.mesh.faces, template.mesh.uv, template.mesh.faces_uv), None, None
 
 
 def make_character(
@@ -215,7 +228,7 @@ def make_character(
     if image is not None:
         from .. import pipeline
 
-        fit = pipeline.fit_portrait(image, progress=say)
+        fit = pipeline.fit_portrait(image, attributes=attrs if prompt and prompt.strip() else None, progress=say)
         timings.update({f"fit.{k}": round(float(v), 3) for k, v in fit.timings.items()})
         tex = pipeline.texture_portrait(fit, progress=say)
         timings.update({f"texture.{k}": round(float(v), 3) for k, v in tex.timings.items()})
@@ -233,7 +246,7 @@ def make_character(
         assets["hairstyle"] = {"style": hair_out.style, "mode": hair_out.mode,
                                "matches": [(m.name, round(float(m.score), 4)) for m in hair_out.matches[:3]]}
     else:
-        template, head = timed("shape", lambda: _template_head(attrs, seed=seed))
+        template, head, _human_params, _human_points = timed("shape", lambda: _template_head(attrs, seed=seed))
         from ..geometry import template_albedo
 
         albedo = timed("albedo", lambda: skin_tone_albedo(template_albedo(1024), attrs.skin_tone or "light"))

@@ -48,12 +48,14 @@ from ._human_fit import (
     HumanFitParams,
     HumanFitProblem,
     HumanFitState,
+    HumanPrior,
     HumanStage,
     expression_basis,
     fit_human,
     human_fit,
     human_problem,
     initial_params,
+    residual_config,
 )
 from ._human_landmarks import build_human_landmark_table, closest_points, landmark_table_error, render_head_for_detection
 from ._quality import self_intersections, separate_surfaces, spikes
@@ -92,8 +94,8 @@ __all__ = [
     "load_template", "procedural_template", "template_albedo",
     "HumanHead", "human_albedo", "human_template",
     "FITTED_EXPRESSIONS", "FITTED_PHENOTYPE", "RESIDUAL_SMOOTHING", "STAGE1_WEIGHTS", "STAGE2_WEIGHTS",
-    "HumanFit", "HumanFitConfig", "HumanFitParams", "HumanFitProblem", "HumanFitState", "HumanStage",
-    "expression_basis", "fit_human", "human_fit", "human_problem", "initial_params",
+    "HumanFit", "HumanFitConfig", "HumanFitParams", "HumanFitProblem", "HumanFitState", "HumanPrior", "HumanStage",
+    "expression_basis", "fit_human", "human_fit", "human_problem", "initial_params", "residual_config",
     "build_human_landmark_table", "closest_points", "landmark_table_error", "render_head_for_detection",
     "self_intersections", "separate_surfaces", "spikes",
     "SHAPE_BASIS_NAMES", "NUM_SHAPE_PARAMS", "FACE_SHAPE_PRESETS", "shape_params", "shape_basis", "apply_shape",

@@ -480,6 +480,7 @@ def fit_landmarks(
     *,
     config: GeometryFitConfig | None = None,
     human_config=None,
+    human_prior=None,
     fov_degrees: float = 25.0,
     use_confidence: bool = True,
 ) -> GeometryResult:
@@ -494,6 +495,8 @@ def fit_landmarks(
             ``None``: the default (:data:`HUMAN_RESIDUAL_CONFIG` for a human template).
         human_config: the :class:`~machlib.geometry.HumanFitConfig` of the first stage (human
             templates only); ``None``: the default.
+        human_prior: a :class:`~machlib.geometry.HumanPrior` for the first stage (e.g. from the
+            prompt's attributes; human templates only).
         fov_degrees: vertical field of view of the fixed intrinsics.
         use_confidence: weight landmarks by the detector's confidence.
 
@@ -511,7 +514,7 @@ def fit_landmarks(
         from ._human_fit import fit_human
 
         return fit_human(landmarks, template, image_size, config=config, human_config=human_config,
-                         fov_degrees=fov_degrees, use_confidence=use_confidence)
+                         fov_degrees=fov_degrees, use_confidence=use_confidence, prior=human_prior)
 
     from .._camera import intrinsics_from_fov
     from ._triplane import decode_mesh

@@ -46,6 +46,8 @@ __all__ = [
     "human_fit",
     "FITTED_PHENOTYPE",
     "FITTED_EXPRESSIONS",
+    "HumanPrior",
+    "residual_config",
     "STAGE1_WEIGHTS",
     "STAGE2_WEIGHTS",
     "expression_basis",
@@ -79,6 +81,7 @@ FITTED_EXPRESSIONS = (
 #: irises are left to stage 1's facial actions, so the residual cannot close an eye or a mouth
 #: through itself.
 STAGE1_WEIGHTS = {"inner_lips": 0.3, "lids": 1.0, "irises": 0.3}
+#: Landmark weights of stage 2 (see :data:`STAGE1_WEIGHTS`).
 STAGE2_WEIGHTS = {"inner_lips": 0.05, "lids": 0.05, "irises": 0.0}
 
 
@@ -98,6 +101,38 @@ def _stage_weights(weights: np.ndarray, table: dict) -> np.ndarray:
     for name, idx in _landmark_groups().items():
         w[idx] *= table[name]
     return w
+
+
+class HumanPrior(NamedTuple):
+    """What is known about the human before the fit (e.g. from a prompt's attributes).
+
+    Attributes:
+        phenotype: ``(11,)`` phenotype the fit starts from and its prior pulls toward.
+        sliders: ``(S,)`` symmetric slider values the prior pulls toward (the order of
+            :func:`machlib.human.symmetric_sliders`).
+        fixed: names of phenotype entries to hold at ``phenotype`` instead of fitting them
+            (e.g. ``("gender", "age")`` when the prompt says "an elderly woman").
+    """
+
+    phenotype: np.ndarray
+    sliders: np.ndarray
+    fixed: tuple = ()
+
+    @classmethod
+    def from_attributes(cls, attributes) -> "HumanPrior":
+        """The prior an attribute set gives (:func:`machlib.human.attribute_human`): stated
+        gender and age are held fixed, the build sets muscle and weight, shape words set sliders.
+
+        Example:
+            >>> from machlib.geometry import HumanPrior
+            >>> HumanPrior.from_attributes({"gender": "female"}).fixed
+            ('gender',)
+        """
+        from ..human import attribute_human
+
+        ph, sliders, why = attribute_human(attributes)
+        fixed = tuple(n for n in ("gender", "age") if n in why)
+        return cls(ph, sliders, fixed)
 
 
 def expression_basis(unit_names) -> np.ndarray:
@@ -166,6 +201,7 @@ class HumanFitProblem(eqx.Module):
         prior: ``(11,)`` phenotype the prior pulls toward and the fit starts from (the entries
             that are not fitted keep these values).
         prior_logits: ``(11,)`` the prior as logits.
+        slider_prior: ``(S,)`` slider values the prior pulls toward (and the fit starts from).
         focal: ``(2,)`` focal lengths in pixels.
         principal: ``(2,)`` principal point in pixels.
         scale: pixels per loss unit (the face's size / 256).
@@ -183,6 +219,7 @@ class HumanFitProblem(eqx.Module):
     fitted: Float[Array, "11"]
     prior: Float[Array, "11"]
     prior_logits: Float[Array, "11"]
+    slider_prior: Float[Array, "S"]
     focal: Float[Array, "2"]
     principal: Float[Array, "2"]
     scale: Float[Array, ""]
@@ -275,7 +312,8 @@ def human_fit(problem: HumanFitProblem, config: HumanFitConfig = HumanFitConfig(
             "rotation": optax.adam(learning_rate_schedule(config.lr_rotation, config.steps)),
             "translation": optax.adam(learning_rate_schedule(config.lr_translation, config.steps)),
         },
-        HumanFitParams("shape", "shape", "shape", "rotation", "translation"),
+        lambda p: eqx.tree_at(lambda q: (q.rotation, q.translation), jax.tree.map(lambda _: "shape", p),
+                              ("rotation", "translation")),
     )
 
     def camera(params: HumanFitParams) -> Camera:
@@ -300,7 +338,7 @@ def human_fit(problem: HumanFitProblem, config: HumanFitConfig = HumanFitConfig(
         per = jnp.sqrt(jnp.sum(r * r, -1) + config.delta**2) - config.delta
         l_lmk = jnp.sum(w * per)
         values = _sliders(problem, params.sliders)
-        l_mod = jnp.sum(values**2)
+        l_mod = jnp.sum((values - problem.slider_prior.astype(values.dtype)) ** 2)
         l_phen = jnp.sum(jnp.where(problem.fitted > 0, params.phenotype - problem.prior_logits, 0.0) ** 2)
         l_expr = jnp.sum(jax.nn.sigmoid(params.expression) ** 2)
         hp = human(params)
@@ -350,9 +388,12 @@ def human_fit(problem: HumanFitProblem, config: HumanFitConfig = HumanFitConfig(
 
 
 def initial_params(problem: HumanFitProblem, rotation, translation, *, dtype=jnp.float32) -> HumanFitParams:
-    """The prior's phenotype, every slider at (about) zero, and the given camera."""
+    """The prior's phenotype and sliders, a neutral expression, and the given camera."""
     S = problem.basis.shape[1]
-    raw = jnp.where(problem.single > 0, -4.0, 0.0).astype(dtype)  # single sliders start near 0
+    a = jnp.clip(problem.slider_prior.astype(dtype), -0.98, 0.98)
+    # tanh⁻¹ for two-sided sliders; logit (from about 0.02) for single-target ones
+    single = jnp.clip(a, 0.02, 0.98)
+    raw = jnp.where(problem.single > 0, jnp.log(single / (1 - single)), jnp.arctanh(a)).astype(dtype)
     E = problem.expressions.shape[1]
     return HumanFitParams(jnp.asarray(problem.prior_logits, dtype), raw.reshape(S), jnp.full((E,), -3.0, dtype),
                           jnp.asarray(rotation, dtype), jnp.asarray(translation, dtype))
@@ -394,12 +435,22 @@ class HumanStage(NamedTuple):
     fit_seconds: float
 
 
-#: The second stage's default for human templates: a residual triplane that refines the fitted
-#: human (smooth, small, symmetric) instead of sculpting it.
-def _residual_config():
+def residual_config(*, resolution: int = 64, steps: int = 200, levels: int = 4):
+    """The second stage's configuration for human templates: a coarse, smooth, small residual
+    triplane (``λ_tv = 400``, ``λ_offset = 0.05``) that refines the fitted human instead of
+    sculpting it.
+
+    Args:
+        resolution: the residual map's size (64: about 3 mm per texel on the face).
+        steps: Adam steps.
+        levels: offset pyramid levels (``resolution / 2^(levels−1)`` is the coarsest).
+
+    Returns:
+        A :class:`~machlib.geometry.GeometryFitConfig`.
+    """
     from ._fit import GeometryFitConfig
 
-    return GeometryFitConfig(resolution=64, levels=4, steps=200, lambda_tv=400.0, lambda_offset=0.05)
+    return GeometryFitConfig(resolution=resolution, levels=levels, steps=steps, lambda_tv=400.0, lambda_offset=0.05)
 
 
 _COMPILED: dict = {}
@@ -421,7 +472,7 @@ def _compiled(problem, state, targets, config):
 
 
 def human_problem(template, image_size, *, fov_degrees: float = 25.0, scale: float = 1.0,
-                  prior=None) -> HumanFitProblem:
+                  prior: HumanPrior | None = None) -> HumanFitProblem:
     """The :class:`HumanFitProblem` of a human template for an image size.
 
     Args:
@@ -429,7 +480,8 @@ def human_problem(template, image_size, *, fov_degrees: float = 25.0, scale: flo
         image_size: ``(width, height)``.
         fov_degrees: vertical field of view of the fixed intrinsics.
         scale: pixels per loss unit.
-        prior: ``(11,)`` phenotype prior (default: MakeHuman's average human).
+        prior: a :class:`HumanPrior` (default: MakeHuman's average human, sliders at 0, gender
+            and age fitted).
     """
     from .._camera import intrinsics_from_fov
     from ._landmarks import mirror_permutation
@@ -437,7 +489,18 @@ def human_problem(template, image_size, *, fov_degrees: float = 25.0, scale: flo
     from ..human import default_phenotype
 
     basis, _, single = _sliders_cached()
-    prior_np = np.asarray(default_phenotype() if prior is None else prior, np.float64)
+    S = basis.shape[1]
+    if prior is None:
+        prior = HumanPrior(np.asarray(default_phenotype()), np.zeros(S), ())
+    prior_np = np.asarray(prior.phenotype, np.float64)
+    sliders = np.asarray(prior.sliders, np.float32)
+    if prior_np.shape != (len(PHENOTYPE_NAMES),) or sliders.shape != (S,):
+        raise ValueError(f"human_problem: prior must have an ({len(PHENOTYPE_NAMES)},) phenotype and ({S},) sliders, "
+                         f"got {prior_np.shape} and {sliders.shape}")
+    unknown = [n for n in prior.fixed if n not in PHENOTYPE_NAMES]
+    if unknown:
+        raise ValueError(f"human_problem: unknown phenotype names {unknown} in prior.fixed")
+    fitted = fitted_mask() * np.array([0.0 if n in prior.fixed else 1.0 for n in PHENOTYPE_NAMES], np.float32)
     focal, principal = intrinsics_from_fov(image_size, fov_degrees=fov_degrees)
     return HumanFitProblem(
         landmarks=template.human.landmarks, basis=jnp.asarray(basis),
@@ -445,8 +508,9 @@ def human_problem(template, image_size, *, fov_degrees: float = 25.0, scale: flo
         contacts=template.human.contacts, contact_dir=jnp.asarray(_contact_dir(template.human)),
         contact_gap=jnp.asarray(template.human.contact_gap),
         single=jnp.asarray(single, jnp.float32),
-        mirror=jnp.asarray(mirror_permutation()), fitted=jnp.asarray(fitted_mask()),
+        mirror=jnp.asarray(mirror_permutation()), fitted=jnp.asarray(fitted),
         prior=jnp.asarray(prior_np, jnp.float32), prior_logits=jnp.asarray(_logits(prior_np), jnp.float32),
+        slider_prior=jnp.asarray(sliders),
         focal=focal.astype(jnp.float32), principal=principal.astype(jnp.float32),
         scale=jnp.asarray(scale, jnp.float32), image_size=tuple(int(s) for s in image_size),
     )
@@ -480,7 +544,7 @@ def head_points(template, params: HumanParams) -> np.ndarray:
 
 
 def fit_human(landmarks, template, image_size, *, config=None, human_config=None, fov_degrees: float = 25.0,
-              use_confidence: bool = True, prior=None):
+              use_confidence: bool = True, prior: HumanPrior | None = None):
     """The two-stage geometry fit of a human template (called by
     :func:`~machlib.geometry.fit_landmarks`).
 
@@ -499,7 +563,7 @@ def fit_human(landmarks, template, image_size, *, config=None, human_config=None
     from ._quality import separate_surfaces
     from ._triplane import decode, encode
 
-    config = _residual_config() if config is None else config
+    config = residual_config() if config is None else config
     human_config = HumanFitConfig() if human_config is None else human_config
     points = np.asarray(landmarks.points, np.float32)
     if points.shape != (478, 2):
@@ -559,8 +623,8 @@ def fit_human(landmarks, template, image_size, *, config=None, human_config=None
     # MakeHuman's lips rest 0.3 mm apart and its morphs can press them through each other: part
     # what crosses near the mouth and the eyes (a fraction of a millimetre)
     near = _contact_faces(template, L1)
-    final[:ns] = separate_surfaces(final[:ns], head.topology.faces, near)[0]
-    neutral[:ns] = separate_surfaces(neutral[:ns], head.topology.faces, near)[0]
+    final[:ns] = separate_surfaces(final[:ns], head.topology.faces, candidates=near)[0]
+    neutral[:ns] = separate_surfaces(neutral[:ns], head.topology.faces, candidates=near)[0]
     F = head.topology.faces[head.landmark_faces]
     L2 = np.einsum("kc,kcd->kd", head.landmark_bary, final[F]).astype(np.float32)
     res2 = np.asarray(project(jnp.asarray(L2), cam)) - points

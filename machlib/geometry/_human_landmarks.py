@@ -183,7 +183,7 @@ def build_human_landmark_table(*, size: int = 768) -> dict:
     from ._landmarks import detect_landmarks, mirror_permutation
 
     data = load_human_data()
-    topo = head_topology(data)
+    topo = head_topology(data=data)
     model = build_model(topo.vertices, data=data)
     P = np.asarray(human_points(model, HumanParams.neutral(model)), np.float64)
     skin_faces = topo.faces

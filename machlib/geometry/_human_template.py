@@ -135,7 +135,7 @@ def human_template():
     from ._template import Template
 
     data = load_human_data()
-    topo = head_topology(data)
+    topo = head_topology(data=data)
     model = build_model(topo.vertices, data=data)
     lmodel = build_model("landmarks", data=data)
     params = HumanParams.neutral(model)
@@ -181,7 +181,7 @@ def _blur(mask: np.ndarray, sigma: float) -> np.ndarray:
     return ndimage.gaussian_filter(mask, sigma, mode="nearest") if sigma > 0 else mask
 
 
-def human_albedo(template, resolution: int = 1024) -> np.ndarray:
+def human_albedo(template, *, resolution: int = 1024) -> np.ndarray:
     """The human template's procedural skin albedo in its head-only UV layout.
 
     Skin with warmer cheeks, nose and lips, a paler forehead, brows, darker nostrils, and the

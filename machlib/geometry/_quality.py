@@ -169,7 +169,7 @@ def spikes(vertices: np.ndarray, reference: np.ndarray, faces: np.ndarray) -> np
     return _umbrella(vertices, faces) - _umbrella(reference, faces)
 
 
-def separate_surfaces(vertices: np.ndarray, faces: np.ndarray, candidates: np.ndarray | None = None, *,
+def separate_surfaces(vertices: np.ndarray, faces: np.ndarray, *, candidates: np.ndarray | None = None,
                       step: float = 1e-4, max_iterations: int = 10) -> tuple[np.ndarray, int]:
     """Push apart triangles that cross, by moving their vertices a little against their normals.
 

@@ -142,7 +142,7 @@ def template_albedo(resolution: int = 1024, *, template: Template | None = None)
     if template.human is not None:
         from ._human_template import human_albedo
 
-        return human_albedo(template, resolution)
+        return human_albedo(template, resolution=resolution)
     pos = np.asarray(template.position_map(resolution)).reshape(-1, 3)
     rgb, _ = _headsdf.paint_template(pos)
     return (np.clip(rgb, 0, 1).reshape(resolution, resolution, 3) * 255 + 0.5).astype(np.uint8)

@@ -88,9 +88,9 @@ def _head_quads(data: HumanData) -> np.ndarray:
     return body[w[data.quads[body]].min(1) > 0.5]
 
 
-def head_vertices(data: HumanData | None = None) -> np.ndarray:
+def head_vertices(*, data: HumanData | None = None) -> np.ndarray:
     """hm08 vertex indices of the head's points (skin, then helpers): see :class:`HeadTopology`."""
-    return head_topology(data).vertices
+    return head_topology(data=data).vertices
 
 
 def _pocket_labels(data: HumanData, quads: np.ndarray) -> np.ndarray:
@@ -212,7 +212,7 @@ def _topology(data: HumanData, with_face: bool = True) -> HeadTopology:
     return HeadTopology(verts, len(skin), faces, np.asarray(quads, np.int32), uv, faces_uv, labels, parts, mirror)
 
 
-def head_topology(data: HumanData | None = None) -> HeadTopology:
+def head_topology(*, data: HumanData | None = None) -> HeadTopology:
     """The head's :class:`HeadTopology` (computed once per process, a fraction of a second)."""
     return _topology(data or load_human_data())
 
@@ -234,7 +234,7 @@ def _read_landmarks(data: HumanData):
     return idx, bary
 
 
-def head_landmark_operator(data: HumanData | None = None) -> sp.csr_matrix:
+def head_landmark_operator(*, data: HumanData | None = None) -> sp.csr_matrix:
     """``(478, N)`` sparse matrix: each MediaPipe FaceMesh landmark as a barycentric combination of
     three hm08 vertices (``machlib/data/human_landmarks.json``, made by
     ``scripts/make_human_landmarks.py``)."""
@@ -251,7 +251,7 @@ def _face_region(data: HumanData, verts: np.ndarray, faces: np.ndarray) -> np.nd
         return None
     from .._facemesh import face_oval
 
-    op = head_landmark_operator(data)
+    op = head_landmark_operator(data=data)
     lm = op @ data.vertices.astype(np.float64)
     oval = lm[face_oval()]
     # the oval is close to a closed curve on the front of the head: test in a frontal projection,

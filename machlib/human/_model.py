@@ -59,7 +59,7 @@ _ANCHORS = tuple(tuple(x for _, x in a) for a in MACRO_VARIABLES.values())
 _MAX_ANCHORS = max(len(a) for a in _ANCHORS)
 
 
-def default_phenotype(dtype=jnp.float32) -> Float[Array, "11"]:
+def default_phenotype(*, dtype=jnp.float32) -> Float[Array, "11"]:
     """MakeHuman's default human: every macro variable 0.5, races 1/3 each (``(11,)``)."""
     return jnp.asarray([0.5] * len(MACRO_VARIABLES) + [1 / 3] * 3, dtype)
 
@@ -243,7 +243,7 @@ class HumanParams(eqx.Module):
     @classmethod
     def neutral(cls, model: HumanModel, *, dtype=jnp.float32) -> "HumanParams":
         """MakeHuman's default human, every slider at zero, a neutral face."""
-        return cls(default_phenotype(dtype), jnp.zeros(len(model.modifier_names), dtype),
+        return cls(default_phenotype(dtype=dtype), jnp.zeros(len(model.modifier_names), dtype),
                    jnp.zeros(len(model.unit_names), dtype))
 
 
@@ -259,6 +259,7 @@ def check_modifiers(model: HumanModel, values) -> None:
         raise InputError(f"modifier {model.modifier_names[i]} = {v[i]:g} is outside [{lo[i]:g}, 1]")
 
 
+@jax.jit
 def human_points(model: HumanModel, params: HumanParams) -> Float[Array, "n 3"]:
     """Evaluate the human at its points, in head space (pure JAX; jit/vmap/grad).
 
@@ -320,10 +321,14 @@ def _blend(targets: SparseTargets, op, num_targets: int | None = None) -> _Blend
 
     T = len(targets.names) if num_targets is None else num_targets
     N = op.shape[1]
-    cols = targets.target.astype(np.int64) * 3
+    used = np.zeros(N, bool)
+    used[op.indices] = True
+    keep = used[targets.vertex]  # only the vertices the points are made of
+    vertex, tid, offset = targets.vertex[keep], targets.target[keep], targets.offset[keep]
+    cols = tid.astype(np.int64) * 3
     mats = []
     for k in range(3):
-        mats.append(sp.csr_matrix((targets.offset[:, k].astype(np.float64), (targets.vertex, cols + k)), shape=(N, 3 * T)))
+        mats.append(sp.csr_matrix((offset[:, k].astype(np.float64), (vertex, cols + k)), shape=(N, 3 * T)))
     D = mats[0] + mats[1] + mats[2]
     P = (op @ D).tocoo()  # (n+1, 3T)
     # group the three coordinates of a (point, target) pair into one entry
@@ -388,11 +393,11 @@ def build_model(points="head", *, data: HumanData | None = None, dtype=jnp.float
         from ._head import head_landmark_operator, head_vertices
 
         if points == "head":
-            points = head_vertices(data)
+            points = head_vertices(data=data)
         elif points == "body":
             points = np.arange(data.num_vertices)
         elif points == "landmarks":
-            points = head_landmark_operator(data)
+            points = head_landmark_operator(data=data)
         else:
             raise ValueError(f"build_model: points must be 'head', 'body', 'landmarks' or an array, got {points!r}")
     op = sp.vstack([_operator(points, data), _eye_anchor_row(data)]).tocsr()
@@ -411,7 +416,7 @@ def build_model(points="head", *, data: HumanData | None = None, dtype=jnp.float
     )
 
 
-def symmetric_sliders(data: HumanData | None = None, *, tolerance: float = 0.5):
+def symmetric_sliders(*, data: HumanData | None = None, tolerance: float = 0.5):
     """The left/right-tied, mirror-symmetric subset of the local modifiers.
 
     Sided sliders (``l-…`` and ``r-…``) share one value; an unsided slider is kept when each of

@@ -97,7 +97,7 @@ def test_values_out_of_range_are_refused(landmarks_model):
 
 def test_neutral_human_in_head_space(landmarks_model):
     data = load_human_data()
-    topo = head_topology(data)
+    topo = head_topology(data=data)
     model = build_model(topo.vertices, data=data)
     P = np.asarray(human_points(model, HumanParams.neutral(model)))
     eyes = np.concatenate([topo.parts["eye_left"], topo.parts["eye_right"]])
@@ -147,7 +147,7 @@ def test_jit_equals_eager_and_vmap_equals_loop(landmarks_model):
 
 def test_sparse_and_dense_targets_agree(landmarks_model):
     data = load_human_data()
-    verts = head_topology(data).vertices[:3000]  # more than the dense limit: stored sparse
+    verts = head_topology(data=data).vertices[:3000]  # more than the dense limit: stored sparse
     sparse = build_model(verts, data=data)
     assert sparse.macro.dense is None
     dense = build_model(verts[:1500], data=data)

@@ -1,0 +1,90 @@
+"""The default template (the human's head): UV layout, landmark table, regions, albedo."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers import uv_signed_areas
+from machlib.geometry import default_template, human_albedo, mirror_permutation, procedural_template
+from machlib.human import head_topology
+
+
+@pytest.fixture(scope="module")
+def template():
+    return default_template()
+
+
+def test_default_is_the_human(template):
+    assert template.name == "human" and template.human is not None and template.symmetric
+    assert template.mesh.num_vertices == template.human.topology.num_skin
+    assert procedural_template().human is None
+
+
+def test_uv_layout_is_injective_and_gives_the_face_most_texels(template):
+    areas = uv_signed_areas(template.mesh)
+    assert np.all(areas > 0) or np.all(areas < 0)  # no flipped triangle: a Tutte embedding
+    uv = np.asarray(template.mesh.uv)
+    assert uv.min() >= 0 and uv.max() <= 1
+    luv = np.asarray(template.landmark_uv)
+    # at 1024², the face (cheek contour to cheek contour) is at least 600 texels across
+    assert np.linalg.norm(luv[234] - luv[454]) * 1024 >= 600
+    assert luv[454, 0] > 0.5 > luv[234, 0]  # the subject's left (+x) on the right (u > 0.5)
+
+
+def test_uv_layout_is_mirror_symmetric(template):
+    topo = template.human.topology
+    geo = np.zeros(len(topo.uv), np.int64)
+    geo[topo.faces_uv.ravel()] = topo.faces.ravel()
+    # every UV vertex's mirror partner sits at (1 - u, v)
+    uv = topo.uv
+    from scipy.spatial import cKDTree
+
+    d, _ = cKDTree(uv).query(np.stack([1 - uv[:, 0], uv[:, 1]], 1))
+    assert np.median(d) < 1e-4 and np.percentile(d, 99) < 2e-3
+    luv = np.asarray(template.landmark_uv)
+    perm = mirror_permutation()
+    np.testing.assert_allclose(luv[perm, 0], 1 - luv[:, 0], atol=2e-3)
+    np.testing.assert_allclose(luv[perm, 1], luv[:, 1], atol=2e-3)
+
+
+def test_landmarks_sit_on_the_surface_where_expected(template):
+    P = template.landmark_positions()
+    skin = template.human.skin
+    assert P[1, 2] == pytest.approx(skin[:, 2].max(), abs=0.01)  # landmark 1: the nose tip
+    assert abs(P[1, 0]) < 1e-3 and abs(P[152, 0]) < 1e-3  # on the midline
+    assert P[159, 1] > P[145, 1]  # upper lid above lower lid
+
+
+def test_regions(template):
+    R = 256
+    for name in ("face", "scalp", "eyes", "brows", "lips", "nostrils", "ears", "neck"):
+        m = np.asarray(template.regions[name])
+        assert m.shape == (R, R) and m.min() >= 0 and m.max() <= 1 and m.max() > 0.5, name
+    face, scalp = np.asarray(template.regions["face"]), np.asarray(template.regions["scalp"])
+    assert (face > 0.5).mean() > 0.3  # the face fills the middle of the layout
+    assert ((face > 0.5) & (scalp > 0.5)).mean() < 0.01
+
+
+def test_albedo_paints_lips_and_brows(template):
+    alb = human_albedo(template, resolution=256).astype(float)
+    luv = np.asarray(template.landmark_uv)
+
+    def at(k, k2=None):
+        u, v = luv[k] if k2 is None else 0.5 * (luv[k] + luv[k2])
+        return alb[int(v * 256), int(u * 256)]
+
+    cheek, lip = at(50), at(0, 13)  # the upper lip's middle
+    assert lip[0] / lip[1] > cheek[0] / cheek[1] + 0.2  # the lip is redder than the cheek
+    assert at(105).sum() < cheek.sum() - 100  # brow darker than the cheek
+
+
+def test_helper_parts(template):
+    topo = head_topology()
+    P = template.human.points
+    for name in ("eye_left", "eye_right", "teeth_upper", "teeth_lower", "tongue", "lashes_left", "lashes_right"):
+        f = topo.parts[name]
+        assert len(f) and f.max() < len(P), name
+    left = P[np.unique(topo.parts["eye_left"])].mean(0)
+    right = P[np.unique(topo.parts["eye_right"])].mean(0)
+    assert left[0] > 0.02 and right[0] < -0.02 and abs(left[1] - right[1]) < 1e-4
