@@ -18,7 +18,7 @@ from ._camera import (
 )
 from ._errors import DataError, InputError, MachlibError, NoFaceError, ParserError, WeightsMissingError
 from ._image import DEFAULT_PORTRAIT, default_portrait, load_image, save_png
-from ._mesh import Mesh, glb_bytes, load_mesh, save_glb, save_obj, vertex_normals
+from ._mesh import Mesh, boundary_loops, cap_holes, glb_bytes, load_mesh, save_glb, save_obj, vertex_normals
 
 __version__ = "0.1.0"
 
@@ -27,6 +27,6 @@ __all__ = [
     "world_to_camera",
     "DataError", "InputError", "MachlibError", "NoFaceError", "ParserError", "WeightsMissingError",
     "DEFAULT_PORTRAIT", "default_portrait", "load_image", "save_png",
-    "Mesh", "glb_bytes", "load_mesh", "save_glb", "save_obj", "vertex_normals",
+    "Mesh", "boundary_loops", "cap_holes", "glb_bytes", "load_mesh", "save_glb", "save_obj", "vertex_normals",
     "animation", "assets", "character", "export", "geometry", "hair", "human", "text", "texture", "viewer",
 ]

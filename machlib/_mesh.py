@@ -22,7 +22,7 @@ from ._typing import AnyArray
 
 from ._errors import InputError
 
-__all__ = ["Mesh", "vertex_normals", "load_mesh", "save_obj", "save_glb", "glb_bytes"]
+__all__ = ["Mesh", "vertex_normals", "load_mesh", "save_obj", "save_glb", "glb_bytes", "boundary_loops", "cap_holes"]
 
 
 class Mesh(eqx.Module):
@@ -123,6 +123,62 @@ def vertex_normals(vertices: Float[AnyArray, "V 3"], faces: Int[AnyArray, "F 3"]
 
 # ---------------------------------------------------------------------------------------------
 # OBJ
+
+
+def boundary_loops(faces: Int[AnyArray, "F 3"]) -> list:
+    """The boundary loops of a triangle mesh, each an ordered ``(n,)`` array of vertex indices
+    following the faces' winding (empty for a closed mesh).
+
+    Example:
+        >>> import numpy as np
+        >>> from machlib import boundary_loops
+        >>> [loop.tolist() for loop in boundary_loops(np.array([[0, 1, 2], [0, 2, 3]]))]
+        [[0, 1, 2, 3]]
+    """
+    f = np.asarray(faces, np.int64)
+    e = np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
+    key = set(map(tuple, e.tolist()))
+    nxt = {a: b for a, b in e.tolist() if (b, a) not in key}
+    loops, seen = [], set()
+    for s in sorted(nxt):
+        if s in seen:
+            continue
+        loop, cur = [], s
+        while cur not in seen and cur in nxt:
+            seen.add(cur)
+            loop.append(cur)
+            cur = nxt[cur]
+        loops.append(np.array(loop, np.int64))
+    return loops
+
+
+def cap_holes(vertices: Float[AnyArray, "V 3"], faces: Int[AnyArray, "F 3"]) -> tuple[np.ndarray, np.ndarray]:
+    """Close every boundary loop with a fan of triangles around its centroid (numpy).
+
+    For inside/outside tests on an open mesh (the human's head ends at the base of its neck):
+    the caps keep the faces' outward counter-clockwise winding.
+
+    Args:
+        vertices: ``(V, 3)`` positions.
+        faces: ``(F, 3)`` triangles.
+
+    Returns:
+        ``(vertices, faces)`` with one centroid vertex per loop appended and the cap triangles
+        after the original faces (unchanged for a closed mesh).
+    """
+    v = np.asarray(vertices, np.float64)
+    f = np.asarray(faces, np.int64)
+    new_v, new_f = [v], [f]
+    n = len(v)
+    for loop in boundary_loops(f):
+        if len(loop) < 3:
+            continue
+        new_v.append(v[loop].mean(0, keepdims=True))
+        # the loop follows the faces' winding, so the cap runs against it
+        nxt = np.roll(loop, -1)
+        new_f.append(np.stack([nxt, loop, np.full(len(loop), n)], 1))
+        n += 1
+    return np.concatenate(new_v), np.concatenate(new_f)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

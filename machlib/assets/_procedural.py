@@ -407,11 +407,16 @@ def _resolve_template(template, func: str):
     if isinstance(template, Template):
         return template
     if isinstance(template, Mesh):
+        from ..geometry import procedural_template
+
+        # a head Mesh brings the topology of the template it was fitted from (the human's by
+        # default, or the procedural head's)
+        for base in (default_template(), procedural_template()):
+            if np.shape(template.faces_uv) == np.shape(base.mesh.faces_uv):
+                return dataclasses.replace(base, mesh=template)
         base = default_template()
-        if np.shape(template.faces_uv) != np.shape(base.mesh.faces_uv):
-            raise InputError(f"{func}: a head Mesh must have the template's topology "
-                             f"({base.mesh.num_faces} faces), got {template.num_faces} faces")
-        return dataclasses.replace(base, mesh=template)
+        raise InputError(f"{func}: a head Mesh must have the template's topology "
+                         f"({base.mesh.num_faces} faces), got {template.num_faces} faces")
     raise InputError(f"{func}: template must be a Template, a Mesh or None, got {type(template).__name__}")
 
 

@@ -153,6 +153,11 @@ def human_template():
         order = [list(idx[k]).index(topo.vertices[c]) for c in topo.faces[t]]
         faces[k], barys[k] = t, bary[k][order]
     landmark_uv = np.einsum("kc,kcd->kd", barys, topo.uv[topo.faces_uv[faces]]).astype(np.float64)
+    # the layout is mirror-symmetric to float precision; make the table exactly so
+    from ._landmarks import mirror_permutation
+
+    perm = mirror_permutation()
+    landmark_uv = 0.5 * (landmark_uv + np.stack([1.0 - landmark_uv[perm, 0], landmark_uv[perm, 1]], 1))
     # helper points follow the skin vertex nearest to them
     from scipy.spatial import cKDTree
 

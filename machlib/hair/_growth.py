@@ -217,8 +217,8 @@ def head_sdf_grid(mesh: Mesh, *, spacing: float = 0.004, margin: float = 0.03) -
     side of their closest face's normal.
 
     Args:
-        mesh: a closed :class:`~machlib.Mesh` with outward counter-clockwise faces (the template
-            or a fitted head).
+        mesh: a :class:`~machlib.Mesh` with outward counter-clockwise faces (the template or a
+            fitted head); holes are capped first (:func:`machlib.cap_holes`).
         spacing: node spacing in metres, ``> 0``.
         margin: extra space around the mesh's bounding box in metres, ``≥ 0``; outside the grid
             :func:`sdf_lookup` adds the distance to the grid box.
@@ -248,8 +248,10 @@ def head_sdf_grid(mesh: Mesh, *, spacing: float = 0.004, margin: float = 0.03) -
         raise ValueError(f"head_sdf_grid: spacing must be > 0, got {spacing!r}")
     if not float(margin) >= 0:
         raise ValueError(f"head_sdf_grid: margin must be >= 0, got {margin!r}")
-    v = np.asarray(mesh.vertices, np.float64)
-    f = np.asarray(mesh.faces, np.int64)
+    from .._mesh import cap_holes
+
+    # an open mesh (the human's head ends at its neck) is capped, so the flood fill cannot leak in
+    v, f = cap_holes(mesh.vertices, mesh.faces)
     lo, hi = v.min(0) - margin, v.max(0) + margin
     shape = tuple(int(k) for k in np.ceil((hi - lo) / spacing).astype(int) + 1)
     if int(np.prod(shape)) > 20_000_000:

@@ -43,24 +43,10 @@ def _edges(faces: np.ndarray) -> np.ndarray:
 
 
 def boundary_loop(faces: np.ndarray) -> list[np.ndarray]:
-    """Boundary loops of a triangle mesh as ordered vertex arrays (following the faces' winding)."""
-    e = _edges(faces)
-    key = {tuple(x) for x in e.tolist()}
-    nxt = {}
-    for a, b in e.tolist():
-        if (b, a) not in key:
-            nxt[a] = b
-    loops, seen = [], set()
-    for s in nxt:
-        if s in seen:
-            continue
-        loop, cur = [], s
-        while cur not in seen:
-            seen.add(cur)
-            loop.append(cur)
-            cur = nxt[cur]
-        loops.append(np.array(loop))
-    return loops
+    """Boundary loops of a triangle mesh (see :func:`machlib.boundary_loops`)."""
+    from .._mesh import boundary_loops
+
+    return boundary_loops(faces)
 
 
 def cut_seam(faces: np.ndarray, vertices: np.ndarray, seam: np.ndarray):

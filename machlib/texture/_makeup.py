@@ -121,7 +121,12 @@ def _layers(lm, *, resolution):
         under_brow = jax.nn.sigmoid(brow / (0.015 * iod))  # fades out under the brow hair
         shadow = jnp.maximum(shadow, above * falloff * under_brow * (1.0 - _coverage(eye_sdf, R)))
     lips = _coverage(_polygon_sdf(take(LIPS_OUTER), R), R) * (1.0 - _coverage(_polygon_sdf(take(LIPS_INNER), R), R))
-    return blush, shadow, lips
+    # blush stays on the face (in a layout where the cheeks reach the face's outline, its
+    # Gaussian would otherwise spill past it)
+    from ..geometry import face_oval
+
+    face = _coverage(_polygon_sdf(take(tuple(int(i) for i in face_oval())), R), R)
+    return blush * face, shadow, lips
 
 
 def makeup(

@@ -10,14 +10,14 @@ from machlib.animation import (
     ARKIT_BLENDSHAPES, apply_blendshapes, blendshape_field, blendshape_triplanes, eye_blendshapes, face_frame,
     head_blendshapes, mouth_cut,
 )
-from machlib.geometry import default_template
+from machlib.geometry import procedural_template
 
 IDX = {n: i for i, n in enumerate(ARKIT_BLENDSHAPES)}
 
 
 @pytest.fixture(scope="module")
 def setup():
-    t = default_template()
+    t = procedural_template()
     lm = np.asarray(t.landmark_positions(), np.float64)
     frame = face_frame(lm)
     deltas = head_blendshapes(t.mesh, template=t)
@@ -29,8 +29,8 @@ def _nearest(mesh_v, p):
 
 
 def test_triplanes_shape_determinism_and_locality():
-    a = blendshape_triplanes(resolution=64)
-    b = blendshape_triplanes(resolution=64)
+    a = blendshape_triplanes(resolution=64, template=procedural_template())
+    b = blendshape_triplanes(resolution=64, template=procedural_template())
     assert a.shape == (52, 64, 64, 3) and a.dtype == np.float32
     np.testing.assert_array_equal(a, b)
     # every blendshape moves something, and nothing moves far (< 4 cm)
@@ -127,7 +127,7 @@ def test_apply_blendshapes_jit_vmap_and_gradient():
 def test_bad_input():
     with pytest.raises((ValueError, TypeError), match="478"):
         face_frame(np.zeros((10, 3)))
-    t = default_template()
+    t = procedural_template()
     frame = face_frame(t.landmark_positions())
     with pytest.raises((ValueError, TypeError), match="points"):
         blendshape_field(np.zeros((4, 2)), frame)

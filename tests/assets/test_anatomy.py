@@ -10,7 +10,10 @@ from machlib.export import validate_gltf
 
 @pytest.fixture(scope="module")
 def head():
-    t = _resolve_template(None, "test")
+    from machlib.geometry import procedural_template
+
+    # the procedural anatomy belongs to the procedural head (the human's: test_human_anatomy.py)
+    t = _resolve_template(procedural_template(), "test")
     lm, sdf, _ = _head_info(t)
     return t, lm, sdf
 

@@ -12,7 +12,7 @@ from machlib.geometry import (
     Landmarks,
     LandmarkTargets,
     decode,
-    default_template,
+    procedural_template,
     detect_landmarks,
     fit_landmarks,
     geometry_fit,
@@ -24,7 +24,7 @@ from machlib.geometry import (
 
 @pytest.fixture(scope="module")
 def template():
-    return default_template()
+    return procedural_template()  # the single-stage triplane fit (the human's two stages: test_human_fit.py)
 
 
 def _small_problem(template, R=32, levels=3, dtype=jnp.float32):

@@ -1,4 +1,4 @@
-"""Templates: the procedural default head (mesh, UV chart, symmetry, landmarks, regions, albedo)
+"""Templates: the procedural head (machlib's default before the parametric human) (mesh, UV chart, symmetry, landmarks, regions, albedo)
 and user templates loaded from an OBJ and a JSON landmark table."""
 
 import json
@@ -14,7 +14,7 @@ from machlib._raster import rasterize_np
 from machlib.geometry import (
     NUM_TEMPLATE_LANDMARKS,
     Template,
-    default_template,
+    procedural_template,
     face_oval,
     load_template,
     mirror_permutation,
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow  # the default template takes ~5 s to build (once 
 
 @pytest.fixture(scope="module")
 def template():
-    return default_template()
+    return procedural_template()
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +38,10 @@ def landmark_positions(template):
 # mesh
 
 
-def test_default_template_basics(template):
+def test_procedural_template_basics(template):
     assert isinstance(template, Template)
-    assert template.symmetric is True
-    assert default_template() is template  # cached
+    assert template.symmetric is True and template.human is None
+    assert procedural_template() is template  # cached
     m = template.mesh
     assert m.num_vertices > 10_000 and m.num_faces > 20_000
 
@@ -200,7 +200,7 @@ def test_regions(template):
 
 def test_template_albedo(template):
     R = 256
-    alb = template_albedo(R)
+    alb = template_albedo(R, template=template)
     assert alb.shape == (R, R, 3) and alb.dtype == np.uint8
     rgb = alb.astype(np.float64)
     redness = rgb[..., 0] / np.maximum(rgb.sum(-1), 1)

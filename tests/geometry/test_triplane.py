@@ -14,7 +14,7 @@ from machlib.geometry import (
     UVRaster,
     decode,
     decode_mesh,
-    default_template,
+    procedural_template,
     encode,
     encode_mesh,
     uv_raster,
@@ -23,7 +23,7 @@ from machlib.geometry import (
 
 @pytest.fixture(scope="module")
 def template():
-    return default_template()
+    return procedural_template()
 
 
 @pytest.fixture(scope="module")

@@ -33,9 +33,9 @@ POINTS = np.array([
 
 @pytest.fixture(scope="module")
 def template():
-    from machlib.geometry import default_template
+    from machlib.geometry import procedural_template
 
-    return default_template()
+    return procedural_template()  # the shape space's analytic fields are checked on the procedural head
 
 
 def test_shapes_and_names():

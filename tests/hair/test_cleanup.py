@@ -12,7 +12,7 @@ from helpers import x64
 from jax.test_util import check_grads
 
 from machlib import Camera, Mesh, project
-from machlib.geometry import default_template
+from machlib.geometry import procedural_template
 from machlib.hair import (
     HAIR_STYLES,
     CleanupResult,
@@ -33,7 +33,7 @@ from machlib.hair._styles import _cached_sdf
 
 @pytest.fixture(scope="module")
 def template():
-    return default_template()
+    return procedural_template()  # checked against the procedural head's analytic SDF
 
 
 @pytest.fixture(scope="module")

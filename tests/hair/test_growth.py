@@ -11,7 +11,7 @@ import pytest
 from helpers import uv_sphere, x64
 from jax.test_util import check_grads
 
-from machlib.geometry import decode, default_template
+from machlib.geometry import decode, procedural_template
 from machlib.geometry._headsdf import head_sdf
 from machlib.hair import (
     HAIR_COLORS,
@@ -33,7 +33,7 @@ N_STRANDS, N_POINTS = 96, 24  # one compiled integrator serves every preset at t
 
 @pytest.fixture(scope="module")
 def template():
-    return default_template()
+    return procedural_template()  # checked against the procedural head's analytic SDF
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from jax.test_util import check_grads
 
 from machlib import project
 from machlib._preview import orbit_camera
-from machlib.geometry import default_template
+from machlib.geometry import procedural_template
 from machlib.hair import (
     HAIR_STYLES,
     HairVolume,
@@ -28,7 +28,7 @@ from machlib.hair import (
 
 @pytest.fixture(scope="module")
 def template():
-    return default_template()
+    return procedural_template()  # checked against the procedural head's analytic SDF
 
 
 @pytest.fixture(scope="module")

@@ -181,7 +181,7 @@ def test_result_structure_and_no_black_or_nan(light_and_dark, face):
         assert np.asarray(out.template).shape == (R, R, 3)
         # far from the face (beyond the blend region) the result is the tone-matched template
         outside = np.asarray(out.masks["blend"]) < 0.5
-        assert outside.sum() > 0.5 * R * R
+        assert outside.sum() > 0.15 * R * R  # the scalp, ears and neck (the face has most of the layout)
         np.testing.assert_allclose(albedo[outside], np.asarray(out.template)[outside], atol=1e-6)
 
 
