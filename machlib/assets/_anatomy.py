@@ -107,9 +107,11 @@ def _eye_rings():
 
 def _template_eye():
     from ..geometry._headsdf import EYE_CENTER, EYE_RADIUS
-    from ..geometry import default_template
+    from ..geometry import procedural_template
 
-    lm = np.asarray(default_template().landmark_positions(), dtype=np.float64)
+    # the eyeball's place relative to the iris landmarks, measured on the procedural head (whose
+    # eyeballs are known exactly); the human's eyes come from its helpers (_human_anatomy.py)
+    lm = np.asarray(procedural_template().landmark_positions(), dtype=np.float64)
     centres = np.stack([EYE_CENTER * [-1.0, 1.0, 1.0], EYE_CENTER]).astype(np.float64)
     return lm, centres, float(EYE_RADIUS)
 
@@ -252,20 +254,51 @@ def _ring_faces(n_rings: int, segs: int) -> np.ndarray:
     return np.stack([np.stack([a, cc, d], -1), np.stack([a, d, b], -1)], 2).reshape(-1, 3)
 
 
-def _check_iris_color(iris_color) -> str:
+def _eyeball_pieces(centre, axes, sclera_radius: float, iris_radius: float, pupil_radius: float,
+                    limbus: float, s: float) -> dict:
+    """One eye's sclera (a sphere), iris (an annulus cap following the sphere), pupil (a cap) and
+    cornea (a shallow dome over them), as pieces by part name. ``axes`` rows are the eye's
+    (lateral, up, forward) unit vectors; ``s`` scales the small offsets between the layers."""
+    rs = sclera_radius
+
+    def on_sphere(radius):
+        return lambda rho: np.sqrt(np.maximum(radius**2 - rho**2, 0.0))
+
+    def cornea_h(rho):
+        t = np.clip(rho / limbus, 0, 1)
+        return np.sqrt(np.maximum(rs**2 - rho**2, 0.0)) + 0.00012 * s + 0.00045 * s * (1 - t**2) ** 2
+
+    return {
+        "sclera": _sphere_piece(centre, axes, rs, 20, 32),
+        "iris": _cap_piece(centre, axes, on_sphere(rs + 0.00007 * s), iris_radius, 6, 40, rho_min=0.8 * pupil_radius),
+        "pupil": _cap_piece(centre, axes, on_sphere(rs + 0.0001 * s), pupil_radius, 3, 24),
+        "cornea": _cap_piece(centre, axes, cornea_h, limbus, 6, 40),
+    }
+
+
+def _eye_material(part: str, iris_rgb) -> tuple:
+    """(base colour, metallic, roughness, alpha) of an eye part (``sclera``, ``iris``, ``pupil``,
+    ``cornea``)."""
+    mats = {"sclera": (_SCLERA, 0.0, 0.35, 1.0), "iris": (iris_rgb, 0.0, 0.5, 1.0),
+            "pupil": (_PUPIL, 0.0, 0.4, 1.0), "cornea": ((1.0, 1.0, 1.0), 0.0, 0.05, 0.15)}
+    rgb, metallic, rough, alpha = mats[part]
+    return tuple(float(x) for x in rgb), metallic, rough, alpha
+
+
+def _check_iris_color(iris_color, func: str = "make_eyes") -> str:
     from ..text import VOCABULARY
 
     vocab = VOCABULARY["iris_color"]
     if iris_color is None:
         return "brown"
     if not isinstance(iris_color, str):
-        raise InputError(f"make_eyes: iris_color must be a string, got {type(iris_color).__name__}; "
+        raise InputError(f"{func}: iris_color must be a string, got {type(iris_color).__name__}; "
                          f"valid: {', '.join(vocab)}")
     w = _norm_word(iris_color)
     for name, syn in vocab.items():
         if w == name or w in (_norm_word(s) for s in syn):
             return name
-    raise InputError(f"make_eyes: unknown iris_color {iris_color!r}; valid: {', '.join(vocab)}")
+    raise InputError(f"{func}: unknown iris_color {iris_color!r}; valid: {', '.join(vocab)}")
 
 
 def make_eyes(*, iris_color: Optional[str] = None, template=None) -> Accessory:
@@ -300,30 +333,13 @@ def make_eyes(*, iris_color: Optional[str] = None, template=None) -> Accessory:
     name = _check_iris_color(iris_color)
     tmpl = _resolve_template(template, "make_eyes")
     place = _placement_from_landmarks(np.asarray(tmpl.landmark_positions(), dtype=np.float64))
-    R = place.radius
-    s = R / 0.0125
-    rs = 1.02 * R  # sclera
-    ri, rp = _IRIS_RADIUS * s, _PUPIL_RADIUS * s
-    limbus = 0.0062 * s
-
-    def on_sphere(radius):
-        return lambda rho: np.sqrt(np.maximum(radius**2 - rho**2, 0.0))
-
-    def cornea_h(rho):
-        t = np.clip(rho / limbus, 0, 1)
-        return np.sqrt(np.maximum(rs**2 - rho**2, 0.0)) + 0.00012 * s + 0.00045 * s * (1 - t**2) ** 2
-
+    s = place.radius / 0.0125
     parts = {"sclera": [], "iris": [], "pupil": [], "cornea": []}
     for c, ax in zip(place.centers, place.axes):
-        parts["sclera"].append(_sphere_piece(c, ax, rs, 20, 32))
-        parts["iris"].append(_cap_piece(c, ax, on_sphere(rs + 0.00007 * s), ri, 6, 40, rho_min=0.8 * rp))
-        parts["pupil"].append(_cap_piece(c, ax, on_sphere(rs + 0.0001 * s), rp, 3, 24))
-        parts["cornea"].append(_cap_piece(c, ax, cornea_h, limbus, 6, 40))
-    iris_rgb = IRIS_COLORS[name]
-    mats = {"sclera": (_SCLERA, 0.0, 0.35, 1.0), "iris": (iris_rgb, 0.0, 0.5, 1.0),
-            "pupil": (_PUPIL, 0.0, 0.4, 1.0), "cornea": ((1.0, 1.0, 1.0), 0.0, 0.05, 0.15)}
-    out = tuple(AccessoryPart(k, _pack(v), tuple(float(x) for x in mats[k][0]), *mats[k][1:])
-                for k, v in parts.items())
+        for k, piece in _eyeball_pieces(c, ax, 1.02 * place.radius, _IRIS_RADIUS * s, _PUPIL_RADIUS * s,
+                                        0.0062 * s, s).items():
+            parts[k].append(piece)
+    out = tuple(AccessoryPart(k, _pack(v), *_eye_material(k, IRIS_COLORS[name])) for k, v in parts.items())
     return Accessory(id=f"eyes_{name}", kind="eyes", label=f"eyeballs with {name} irises",
                      tags=("eyes", name), parts=out)
 
@@ -663,21 +679,21 @@ def _polyline_resample(pts: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]
     return out, u
 
 
-def _lash_colour(color) -> tuple:
+def _lash_colour(color, func: str = "make_eyelashes") -> tuple:
     if color is None:
         return _LASH
     from ..hair import HAIR_COLORS
     from ..text import VOCABULARY
 
     if not isinstance(color, str):
-        raise InputError(f"make_eyelashes: color must be a string, got {type(color).__name__}; "
+        raise InputError(f"{func}: color must be a string, got {type(color).__name__}; "
                          f"valid: {', '.join(HAIR_COLORS)}")
     w = _norm_word(color)
     for name, syn in VOCABULARY["hair_color"].items():
         if (w == name or w in (_norm_word(s) for s in syn)) and name in HAIR_COLORS:
             rgb = np.asarray(HAIR_COLORS[name], dtype=np.float64)
             return tuple(float(c) for c in np.clip(0.75 * rgb, 0, 1))  # lashes: a shade darker
-    raise InputError(f"make_eyelashes: unknown color {color!r}; valid: {', '.join(HAIR_COLORS)}")
+    raise InputError(f"{func}: unknown color {color!r}; valid: {', '.join(HAIR_COLORS)}")
 
 
 def _lid_roots(sdf, lm, ids, centre, n, lift):
