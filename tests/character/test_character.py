@@ -34,16 +34,25 @@ def glb(character):
 
 
 def test_parts_and_rig(character):
+    from machlib.human import BUST_JOINTS
+
     names = [p.name for p in character.parts]
-    for n in ("head", "sclera", "iris", "pupil", "cornea", "mouth_bag", "upper_teeth", "lower_teeth", "upper_gums",
+    for n in ("head", "sclera_L", "iris_R", "pupil_L", "cornea_R", "upper_teeth", "lower_teeth", "upper_gums",
               "lower_gums", "tongue", "eyelashes", "frame", "lenses"):
         assert n in names, n
-    assert [j.name for j in character.joints] == ["root", "neck", "head", "jaw", "eye_R", "eye_L"]
+    assert [j.name for j in character.joints] == list(BUST_JOINTS)  # MakeHuman's bones, names kept
     head = character.part("head")
-    assert head.morphs.shape == (52, head.mesh.num_vertices, 3) and head.skin.shape[1] == 6
-    np.testing.assert_allclose(head.skin.sum(1), 1.0, atol=1e-9)
-    assert head.mesh.num_faces < default_template().mesh.num_faces  # the lips are parted
-    iris = character.part("iris")
+    J = len(character.joints)
+    assert head.morphs.shape == (52, head.mesh.num_vertices, 3) and head.skin.shape[1] == J
+    np.testing.assert_allclose(head.skin.sum(1), 1.0, atol=1e-5)
+    assert (np.count_nonzero(head.skin, axis=1) <= 4).all()
+    # the jaw bone carries the chin, the head bone the crown
+    v = np.asarray(head.mesh.vertices)
+    jaw, top = [j.name for j in character.joints].index("jaw"), [j.name for j in character.joints].index("head")
+    lm = default_template().landmark_positions()
+    assert head.skin[np.argmin(np.linalg.norm(v - lm[152], axis=1)), jaw] > 0.5
+    assert head.skin[np.argmax(v[:, 1]), top] > 0.9
+    iris = character.part("iris_L")
     assert iris.base_color[1] > iris.base_color[0] and iris.base_color[1] > iris.base_color[2]  # green
     with pytest.raises(KeyError, match="no part"):
         character.part("wings")
@@ -58,14 +67,15 @@ def test_posing_moves_the_right_parts(character):
     def shift(name):
         return np.abs(np.asarray(posed[name].mesh.vertices) - np.asarray(rest[name].mesh.vertices)).max()
 
+    # the jaw opens the skin and carries the lower teeth and the tongue with it
     assert shift("lower_teeth") > 0.01 and shift("tongue") > 0.01 and shift("head") > 0.01
     assert shift("upper_teeth") == 0 and shift("frame") == 0
     w = np.zeros(52)
     w[IDX["eyeLookUpLeft"]] = 1.0
     posed = {p.name: p for p in posed_parts(character, w)}
-    moved = np.abs(np.asarray(posed["iris"].mesh.vertices) - np.asarray(rest["iris"].mesh.vertices)).max(1)
-    x = np.asarray(rest["iris"].mesh.vertices)[:, 0]
-    assert moved[x > 0].min() > 1e-3 and moved[x < 0].max() == 0  # only the left eye turns
+    moved = np.abs(np.asarray(posed["iris_L"].mesh.vertices) - np.asarray(rest["iris_L"].mesh.vertices)).max()
+    still = np.abs(np.asarray(posed["iris_R"].mesh.vertices) - np.asarray(rest["iris_R"].mesh.vertices)).max()
+    assert moved > 1e-3 and still == 0  # only the left eye turns
     with pytest.raises((ValueError, TypeError), match="52"):
         posed_parts(character, np.zeros(3))
 
@@ -78,7 +88,8 @@ def test_glb_structure_and_determinism(character, glb):
     assert meshes["head"]["extras"]["targetNames"] == list(ARKIT_BLENDSHAPES)
     assert len(meshes["head"]["primitives"][0]["targets"]) == 52
     nodes = {n.get("name"): n for n in doc["nodes"]}
-    assert [doc["nodes"][j]["name"] for j in doc["skins"][0]["joints"]] == ["root", "neck", "head", "jaw", "eye_R", "eye_L"]
+    assert [doc["nodes"][j]["name"] for j in doc["skins"][0]["joints"]] == [j.name for j in character.joints]
+    assert "rotation" in nodes["jaw"]  # MakeHuman's bone frames, not translation-only joints
     head_joint = [i for i, n in enumerate(doc["nodes"]) if n.get("name") == "head"][0]
     hair = [i for i, n in enumerate(doc["nodes"]) if n.get("name") == "hair" and "mesh" in n][0]
     assert hair in doc["nodes"][head_joint]["children"]
@@ -88,6 +99,19 @@ def test_glb_structure_and_determinism(character, glb):
     assert "baseColorTexture" in pbr and "metallicRoughnessTexture" in pbr and "normalTexture" in head_mat
     lens = doc["materials"][meshes["lenses"]["primitives"][0]["material"]]
     assert lens["alphaMode"] == "BLEND"
+
+
+def test_procedural_head_character():
+    """The procedural head keeps its own assembly: a parted mouth, landmark-placed blendshapes and
+    six translation-only joints."""
+    from machlib.geometry import procedural_template
+
+    t = procedural_template()
+    ch = build_character(t.mesh, template_albedo(128, template=t), template=t, iris_color="blue")
+    assert [j.name for j in ch.joints] == ["root", "neck", "head", "jaw", "eye_R", "eye_L"]
+    assert ch.part("head").mesh.num_faces < t.mesh.num_faces  # the lips are parted
+    assert {"sclera", "iris", "mouth_bag", "upper_teeth", "eyelashes"} <= {p.name for p in ch.parts}
+    assert validate_gltf(character_glb(ch)) == []
 
 
 def test_glb_passes_the_khronos_validator(khronos_validator, glb, tmp_path):  # noqa: F811
@@ -129,8 +153,10 @@ def test_skin_tone_recolours_skin():
 
 
 def test_bust_skin_takes_the_neck_colour():
-    t = default_template()
-    dark = skin_tone_albedo(template_albedo(128), "dark")
+    from machlib.geometry import procedural_template
+
+    t = procedural_template()
+    dark = skin_tone_albedo(template_albedo(128, template=t), "dark", template=t)
     ch = build_character(t.mesh, dark, template=t, bust=make_bust("t-shirt", template=t.mesh))
     skin = np.asarray(ch.part("skin").base_color[:3])
     assert skin.max() < 0.1 and skin[0] > skin[2]  # dark, warm (linear RGB), like the head's neck
@@ -139,7 +165,7 @@ def test_bust_skin_takes_the_neck_colour():
 
 def test_build_character_bad_input():
     t = default_template()
-    with pytest.raises((ValueError, TypeError), match="topology"):
+    with pytest.raises((ValueError, TypeError), match="vertices"):
         build_character(default_template().mesh.__class__(np.zeros((3, 3)), np.array([[0, 1, 2]]),
                                                           np.zeros((3, 2)), np.array([[0, 1, 2]])),
                         template_albedo(64), template=t)

@@ -53,7 +53,7 @@ def test_make_writes_the_complete_character(made):
     doc = read_glb(glb)["json"]
     head = [m for m in doc["meshes"] if m["name"] == "head"][0]
     assert head["extras"]["targetNames"] == list(ARKIT_BLENDSHAPES)
-    assert {"frame", "lenses", "garment", "sclera", "upper_teeth", "tongue", "eyelashes", "hair"} <= {
+    assert {"frame", "lenses", "garment", "sclera_L", "upper_teeth", "tongue", "eyelashes", "hair"} <= {
         m["name"] for m in doc["meshes"]}
     with zipfile.ZipFile(io.BytesIO((made / "avatar.zip").read_bytes())) as z:
         listed = set(z.namelist())
