@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     mk.add_argument("--image", help="portrait photo (JPEG/PNG, RGB): photo → avatar")
     mk.add_argument("--hair", help="try on a library hairstyle instead of the one retrieved from the photo")
     mk.add_argument("--expression", help="emotion mix for the posed previews, e.g. happiness=0.8,surprise=0.3")
+    mk.add_argument("--body", choices=("bust", "full"), default="bust",
+                    help="the human's head, neck, shoulders and upper torso (default), or the whole figure")
     mk.add_argument("-o", "--out", default="out", help="output folder (default: out/)")
     mk.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     mk.add_argument("--strands", type=int, default=6000, help="hair strands (default 6000)")
@@ -561,7 +563,7 @@ def _make(args) -> int:
 
         result = make_character(image=image, prompt=prompt, hair=args.hair, expression=args.expression,
                                 weights=weights, seed=args.seed, n_strands=args.strands, portrait_steps=args.steps,
-                                portrait_size=args.size, progress=progress)
+                                portrait_size=args.size, body=args.body, progress=progress)
         for note in result.notices:
             console.print(f"[yellow]notice:[/yellow] {note}")
         progress("export and previews")

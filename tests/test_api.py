@@ -23,7 +23,8 @@ PACKAGES = [machlib, machlib.geometry, machlib.human, machlib.render, machlib.te
 ALLOWED_POSITIONAL_DEFAULTS = {
     ("machlib.geometry", "geometry_fit", "config"),  # optax-style factory: geometry_fit(problem, config)
     ("machlib.geometry", "human_fit", "config"),
-    ("machlib.human", "build_model", "points"),  # build_model("landmarks"): the one argument  # the same for the first stage: human_fit(problem, config)
+    ("machlib.human", "build_model", "points"),
+    ("machlib.assets", "human_body", "head_points"),  # human_body(params, head_points)  # build_model("landmarks"): the one argument  # the same for the first stage: human_fit(problem, config)
     ("machlib.geometry", "template_albedo", "resolution"),  # template_albedo(1024)
     ("machlib.texture", "texture_fit", "config"),
     ("machlib.render", "texture", "uv_grad"),  # nvdiffrast's texture(tex, uv, uv_da)

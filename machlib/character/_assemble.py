@@ -340,8 +340,11 @@ def build_character(
             :class:`~machlib.human.HumanParams` and the neutral head's ``(n, 3)`` points (skin,
             then helpers), e.g. ``(result.human.params, result.human.neutral_points)``; default:
             the template's own human, moved with ``head``.
-        body: for the human template, the dressed body (an :class:`~machlib.assets.Accessory`
-            whose parts carry skin weights); ``bust`` is the procedural alternative.
+        body: for the human template, ``(body, dressed)``: the human's
+            :class:`~machlib.assets.Body` (:func:`~machlib.assets.human_body`) and its garment
+            (:func:`~machlib.assets.dress`); the skeleton is then the body's (its bust bones, or all
+            163 for a full figure) and every garment vertex is skinned like the skin under it.
+            ``bust`` (the procedural bust) is the alternative for the other templates.
 
     Returns:
         The :class:`Character`.
@@ -359,8 +362,8 @@ def build_character(
         params, points = human if human is not None else (None, None)
         return build_human_character(head, albedo, template=template, params=params, points=points, hair=hair,
                                      hair_color=hair_color, iris_color=iris_color, glasses=glasses,
-                                     body=body if body is not None else bust, eyelash_color=eyelash_color,
-                                     info=info)
+                                     body=body, eyelash_color=eyelash_color, info=info,
+                                     bust=bust)
     if np.shape(head.faces) != np.shape(template.mesh.faces):
         raise InputError(f"build_character: the head must have the template's topology "
                          f"({template.mesh.num_faces} faces), got {head.num_faces}")

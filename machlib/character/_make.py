@@ -151,6 +151,7 @@ def make_character(
     guides: Optional[int] = 600,
     portrait_steps: int = 30,
     portrait_size: int = 512,
+    body: str = "bust",
     progress: Optional[Callable[[str], None]] = None,
 ) -> MakeOutput:
     """Run the whole job: attributes → (portrait) → geometry → texture → hair → assets → character.
@@ -176,6 +177,8 @@ def make_character(
             strand; see :func:`machlib.hair.grow_strands`).
         portrait_steps: denoising steps of the generated portrait (prompt-only path with weights).
         portrait_size: side of the generated portrait in pixels.
+        body: for the human template, ``"bust"`` (head, neck, shoulders and upper torso) or
+            ``"full"`` (the whole figure, skinned to all 163 bones, with trousers and shoes).
         progress: optional callback called with each stage's name as it starts.
 
     Returns:
@@ -202,6 +205,8 @@ def make_character(
 
     if image is None and not (prompt and prompt.strip()):
         raise InputError("make_character: give an image, a prompt, or both")
+    if body not in ("bust", "full"):
+        raise InputError(f"body must be 'bust' or 'full', got {body!r}")
     if hair is not None and hair not in HAIR_STYLES:
         raise InputError(f"unknown hairstyle {hair!r}; known: {', '.join(HAIR_STYLES)}")
     if guides is not None:
@@ -270,11 +275,20 @@ def make_character(
             g = assets["glasses"]
             glasses = make_glasses(g["style"], color=g["color"], template=head)
         gar = assets["garment"]
-        bust = make_bust(gar["type"], color=gar["color"], template=head)
         info = {"attributes": attrs.to_dict() if hasattr(attrs, "to_dict") else dataclasses.asdict(attrs),
                 "assets": assets, "iris_color": iris}
+        bust = dressed = None
+        if human is not None:
+            from ..assets import dress, human_body
+
+            skin = _neck_color(albedo, template)
+            figure = human_body(human[0], human[1], extent=body, skin_color=skin)
+            dressed = (figure, dress(figure, gar["type"], color=gar["color"], skin_color=skin))
+            info["body"] = {"extent": body, "height_m": round(float(figure.height), 3)}
+        else:
+            bust = make_bust(gar["type"], color=gar["color"], template=head)
         return build_character(head, albedo, template=template, hair=strands, hair_color=hair_rgb,
-                               iris_color=iris, glasses=glasses, bust=bust, info=info, human=human,
+                               iris_color=iris, glasses=glasses, bust=bust, body=dressed, info=info, human=human,
                                eyelash_color=attrs.hair_color if attrs.hair_color in ("black", "brown", "blonde",
                                                                                       "red", "auburn") else None)
 
@@ -282,6 +296,19 @@ def make_character(
     timings["make"] = round(time.perf_counter() - t_start, 3)
     attr_dict = character.info["attributes"]
     return MakeOutput(character, mode, attr_dict, expr_w, assets, fit, tex, hair_out, image, timings, notices)
+
+
+def _neck_color(albedo, template) -> tuple:
+    """Linear RGB of the head's neck in the albedo (the body's skin continues it)."""
+    from PIL import Image
+
+    a = np.asarray(albedo)
+    a = a.astype(np.float64) / 255.0 if a.dtype == np.uint8 else np.clip(a.astype(np.float64), 0, 1)
+    neck = np.asarray(template.regions["neck"], np.float64)
+    m = np.asarray(Image.fromarray((neck * 255).astype(np.uint8)).resize(a.shape[1::-1], Image.BILINEAR)) > 127
+    srgb = np.median(a[m][:, :3], 0) if m.any() else np.median(a.reshape(-1, a.shape[-1])[:, :3], 0)
+    lin = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+    return tuple(float(c) for c in lin)
 
 
 def _share_head_sdf(head: Mesh, template, sdf) -> None:
