@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import time
 import os
 import sys
 from importlib import metadata
@@ -72,7 +73,7 @@ class Problem:
     def __init__(self, config: G.GeometryFitConfig, batch: int, seed: int = 0):
         image = machlib.default_portrait()
         self.image_size = (int(image.shape[1]), int(image.shape[0]))
-        self.template = G.default_template()
+        self.template = G.procedural_template()  # the single-stage fit (the human's two stages: human_fit_times)
         self.landmarks = G.detect_landmarks(image)
         self.config = config
         focal, principal = intrinsics_from_fov(self.image_size, fov_degrees=25.0)
@@ -125,6 +126,33 @@ class Problem:
                 jnp.asarray(self.rotation), jnp.asarray(self.translation)
             )
         return G.zero_params(self.config, self.rotation[i], self.translation[i])
+
+
+def human_fit_times(landmarks, image_size, repeats: int) -> dict:
+    """The default (human) template's two-stage fit through ``fit_landmarks``: the first call
+    (tracing + compiling both stages), then ``repeats`` warm calls; wall time of the whole call
+    and the compiled optimisations' own times, per stage."""
+    template = G.default_template()
+    t0 = time.perf_counter()
+    first = G.fit_landmarks(landmarks, template, image_size)
+    first_wall = time.perf_counter() - t0
+    walls, fits, s1, s2 = [], [], [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        r = G.fit_landmarks(landmarks, template, image_size)
+        walls.append(time.perf_counter() - t0)
+        fits.append(r.fit_seconds)
+        s1.append(r.human.fit_seconds)
+        s2.append(r.fit_seconds - r.human.fit_seconds)
+    valid = np.asarray(template.landmark_valid)
+    px1 = float(np.mean(np.linalg.norm(r.human.residuals[valid], axis=1)))
+    px2 = float(np.mean(np.linalg.norm(r.residuals[valid], axis=1)))
+    check(px2 < px1 < 3.0, f"human fit: stage 2 refines stage 1 ({px1:.3f} -> {px2:.3f} px)")
+    check(G.self_intersections(r.human.neutral_points[: template.human.topology.num_skin],
+                               template.human.topology.faces) == 0, "human fit: no self-intersection")
+    return {"first_wall": first_wall, "first_compile": first.compile_seconds, "walls": walls, "fits": fits,
+            "stage1": s1, "stage2": s2, "px1": px1, "px2": px2,
+            "steps1": int(len(r.human.history["loss"])), "steps2": int(len(r.history["loss"]))}
 
 
 def jax_final_metrics(fit: G.GeometryFit, params, targets) -> dict[str, float]:
@@ -497,6 +525,11 @@ def main(argv=None) -> int:
     dpx = np.abs(tb["px"] - jb["px"])
     check(bool(np.all(dpx < 0.02 + 0.1 * jb["px"])), f"every face's torch error close to JAX's (max |Δ| {dpx.max():.4f} px)")
 
+    print(f"\nthe default (human) template, two stages: first call, then {repeats} warm calls ...", flush=True)
+    hu = human_fit_times(prob.landmarks, prob.image_size, repeats)
+    print(f"  first call {hu['first_wall']:.2f} s (compile {hu['first_compile']:.2f} s); warm wall "
+          f"{[round(t, 3) for t in hu['walls']]} s; compiled fits {[round(t, 3) for t in hu['fits']]} s")
+
     # ------------------------------------------------------------------------------------------
     j1 = C.median(js["times"])
     t1 = C.median(ts["times"])
@@ -526,11 +559,24 @@ def main(argv=None) -> int:
         [f"{batch} faces", "**speed-up (PyTorch loop / JAX lax.map)**", "", f"**{spM:.1f}×**", f"**{spM:.1f}×**",
          f"**{spM:.1f}×**", "", ""],
     ]
+    hw, hf = C.median(hu["walls"]), C.median(hu["fits"])
+    rows += [
+        ["1 face, human template", f"two stages: human ({hu['steps1']} steps) + residual ({hu['steps2']} steps, 64²)",
+         fmt(hu["first_compile"]), ms((hf) / (hu["steps1"] + hu["steps2"])), "", fmt(hf),
+         f"{hu['px1']:.4f} → {hu['px2']:.4f}", ""],
+        ["1 face, human template", "`fit_landmarks` wall time (set-up, both stages, meshes)", "", "", "", fmt(hw), "", ""],
+    ]
     met1 = j1 <= TARGET_FIT_SECONDS
+    met_h = hw <= TARGET_FIT_SECONDS
     met2 = sp1 >= TARGET_SPEEDUP
     scale_note = "" if steps == 300 else f" (measured with {steps} steps, not the default 300)"
     targets = [
-        f"One fit ≤ {TARGET_FIT_SECONDS:g} s after compilation on 2 CPU cores (478 landmarks, 256² triplane): "
+        f"The default (human) template's warm two-stage fit ≤ {TARGET_FIT_SECONDS:g} s on 2 CPU cores: "
+        f"**{hw:.2f} s wall time for the whole `fit_landmarks` call on {cores} cores — {'met' if met_h else 'NOT met'}** "
+        f"(compiled optimisations {hf:.2f} s: stage 1 {C.median(hu['stage1']):.2f} s, stage 2 "
+        f"{C.median(hu['stage2']):.2f} s; the first call in a process takes {hu['first_wall']:.1f} s, "
+        f"{hu['first_compile']:.1f} s of it compiling).",
+        f"One triplane fit ≤ {TARGET_FIT_SECONDS:g} s after compilation on 2 CPU cores (procedural template, 478 landmarks, 256² triplane): "
         f"**{j1:.2f} s on {cores} cores — {'met' if met1 else 'NOT met'}**{scale_note}.",
         f"≥ {TARGET_SPEEDUP:g}× the eager PyTorch version per step: **{sp1:.1f}× — {'met' if met2 else 'NOT met'}** "
         f"(batch of {batch}: {spB:.1f}× with `vmap`, {spM:.1f}× with `lax.map`).",
@@ -538,7 +584,7 @@ def main(argv=None) -> int:
     notes = [
         f"Machine: {info['machine']}; CPU: {info['cpu']}; date: {info['date']}; {versions}; "
         f"Python {info['python']}; JAX backend {jax.default_backend()}, float32; torch.set_num_threads({cores}).",
-        f"Problem: default template, the {G.NUM_LANDMARKS} MediaPipe landmarks of the bundled portrait, "
+        f"Problem: the procedural template (single-stage triplane fit, the JAX/PyTorch comparison), the {G.NUM_LANDMARKS} MediaPipe landmarks of the bundled portrait, "
         f"{config.resolution}² triplane, {config.levels} offset levels, {steps} Adam steps (warm-up + cosine decay), "
         f"λ_tv={config.lambda_tv:g}, λ_sym={config.lambda_sym:g}, λ_depth={config.lambda_depth:g}, δ={config.delta:g} px. "
         f"Batch: face 0 is the portrait, faces 1… are its landmarks moved by a small random similarity "

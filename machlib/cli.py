@@ -201,9 +201,11 @@ def _fit(args) -> int:
         if args.template is None:
             from .geometry import residual_config
 
-            config = residual_config(resolution=args.resolution or 64, steps=args.steps or 200)
+            config = residual_config(resolution=64 if args.resolution is None else args.resolution,
+                                     steps=200 if args.steps is None else args.steps)
         else:
-            config = GeometryFitConfig(resolution=args.resolution or 256, steps=args.steps or 300)
+            config = GeometryFitConfig(resolution=256 if args.resolution is None else args.resolution,
+                                       steps=300 if args.steps is None else args.steps)
     except ValueError as e:
         raise InputError(f"--resolution/--steps: {e}") from None
     if not 5.0 <= args.fov <= 120.0:
@@ -379,7 +381,8 @@ def _shape(args) -> int:
     import jax
 
     from ._errors import InputError
-    from .geometry import candidate_pool, select_shape
+    from .geometry import candidate_pool, default_template, human_candidate_pool, select_shape
+    from .text import parse_prompt
 
     if not args.prompt.strip():
         raise InputError("the prompt is empty")
@@ -392,7 +395,11 @@ def _shape(args) -> int:
         from .interop import ClipShapeScorer
 
         scorer = ClipShapeScorer(args.clip)
-    pool = candidate_pool(key=jax.random.key(args.seed), n_random=args.random)
+    if default_template().human is not None:  # samples of the parametric human around the prompt's person
+        pool = human_candidate_pool(parse_prompt(args.prompt).attributes, key=jax.random.key(args.seed),
+                                    n_random=args.random)
+    else:
+        pool = candidate_pool(key=jax.random.key(args.seed), n_random=args.random)
     matches = select_shape(args.prompt, pool, scorer=scorer, k=args.top)
     if args.json:
         print(json.dumps([{"name": m.candidate.name, "description": m.candidate.description,

@@ -153,7 +153,8 @@ def eye_placement(*, template=None) -> EyePlacement:
 
     Example:
         >>> from machlib.assets._anatomy import eye_placement
-        >>> p = eye_placement()
+        >>> from machlib.geometry import procedural_template
+        >>> p = eye_placement(template=procedural_template())
         >>> [round(float(c), 3) for c in p.centers[1]], round(p.radius, 4)
         ([0.031, 0.004, 0.07], 0.0125)
     """

@@ -285,6 +285,13 @@ def make_character(
             figure = human_body(human[0], human[1], extent=body, skin_color=skin)
             dressed = (figure, dress(figure, gar["type"], color=gar["color"], skin_color=skin))
             info["body"] = {"extent": body, "height_m": round(float(figure.height), 3)}
+            if mode == "template":
+                from ..human import PHENOTYPE_NAMES, attribute_human
+
+                _, _, why = attribute_human(attrs)
+                info["human"] = {"phenotype": {n: round(float(v), 4) for n, v in
+                                               zip(PHENOTYPE_NAMES, np.asarray(human[0].phenotype))},
+                                 "set_by_attributes": why}
         else:
             bust = make_bust(gar["type"], color=gar["color"], template=head)
         return build_character(head, albedo, template=template, hair=strands, hair_color=hair_rgb,
@@ -525,4 +532,12 @@ def make_report(result: MakeOutput, *, timings: dict, files: list) -> dict:
     if result.texture is not None:
         report["face_metrics"] = {k: (round(float(v), 4) if isinstance(v, (int, float, np.floating)) else v)
                                   for k, v in result.texture.metrics.items()}
+    if "body" in ch.info:
+        report["body"] = ch.info["body"]
+    if result.fit is not None and getattr(result.fit.result, "human", None) is not None:
+        from ..pipeline import human_report
+
+        report["human"] = human_report(result.fit)
+    elif ch.info.get("human") is not None:
+        report["human"] = ch.info["human"]
     return report

@@ -65,7 +65,9 @@ from ._select import (
     ShapeMatch,
     ShapeScorer,
     candidate_pool,
+    describe_human,
     directional_lights,
+    human_candidate_pool,
     render_shape,
     select_shape,
     shape_prompt,
@@ -101,6 +103,7 @@ __all__ = [
     "SHAPE_BASIS_NAMES", "NUM_SHAPE_PARAMS", "FACE_SHAPE_PRESETS", "shape_params", "shape_basis", "apply_shape",
     "sample_shapes", "face_shape_preset", "classify_face_shape", "describe_shape",
     "ShapeCandidate", "ShapeMatch", "ShapeScorer", "AttributeShapeScorer", "candidate_pool", "select_shape",
+    "human_candidate_pool", "describe_human",
     "shape_prompt", "directional_lights", "render_shape",
     "UVRaster", "decode", "decode_mesh", "encode", "encode_mesh", "uv_raster",
 ]

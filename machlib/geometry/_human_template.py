@@ -13,7 +13,6 @@ import dataclasses
 import functools
 
 import numpy as np
-from PIL import Image, ImageDraw
 
 from .._facemesh import LIPS_INNER, LIPS_OUTER, RIGHT_BROW, RIGHT_EYE, RIGHT_NOSTRIL, face_oval
 from .._mesh import Mesh
@@ -60,12 +59,9 @@ class HumanHead:
 
 
 def _polygon_mask(polys, resolution: int) -> np.ndarray:
-    im = Image.new("L", (resolution * 4, resolution * 4), 0)
-    draw = ImageDraw.Draw(im)
-    for poly in polys:
-        draw.polygon([(float(u) * resolution * 4, float(v) * resolution * 4) for u, v in poly], fill=255)
-    im = im.resize((resolution, resolution), Image.BOX)
-    return np.asarray(im, np.float32) / 255.0
+    from ._template import _polygon_mask as rasterize
+
+    return rasterize(polys, resolution, supersample=4)
 
 
 def _star(points: np.ndarray) -> np.ndarray:

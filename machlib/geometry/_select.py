@@ -38,6 +38,8 @@ from ._variations import (
 
 __all__ = [
     "ShapeCandidate",
+    "human_candidate_pool",
+    "describe_human",
     "ShapeMatch",
     "ShapeScorer",
     "AttributeShapeScorer",
@@ -54,8 +56,13 @@ class ShapeCandidate(NamedTuple):
 
     Attributes:
         name: a label: the preset name (``"round"``) or ``"sample-007"`` for random samples.
-        params: ``(B,)`` float32 numpy shape parameters (:data:`~machlib.geometry.SHAPE_BASIS_NAMES`).
-        description: text of the shape (:func:`~machlib.geometry.describe_shape`).
+        params: ``(B,)`` float32 numpy shape parameters (:data:`~machlib.geometry.SHAPE_BASIS_NAMES`),
+            or for a human candidate its ``(S,)`` symmetric slider values
+            (:func:`machlib.human.symmetric_sliders`).
+        description: text of the shape (:func:`~machlib.geometry.describe_shape` or
+            :func:`describe_human`).
+        human: for a candidate of the parametric human (:func:`human_candidate_pool`), its
+            :class:`~machlib.human.HumanParams`; ``None`` for the template's analytic shape space.
 
     Example:
         >>> from machlib.geometry import candidate_pool
@@ -67,6 +74,7 @@ class ShapeCandidate(NamedTuple):
     name: str
     params: np.ndarray
     description: str
+    human: object = None
 
 
 class ShapeMatch(NamedTuple):
@@ -145,6 +153,128 @@ def candidate_pool(
     return out
 
 
+_AGE_WORDS = ((0.16, "a child"), (0.3, "a teenager"), (0.52, "a young adult"), (0.64, "an adult"),
+              (0.78, "a middle-aged adult"), (1.01, "an elderly adult"))
+
+
+def describe_human(params, *, names=None, threshold: float = 0.5) -> str:
+    """Words for a human's shape: gender and age, then the shape attributes its sliders show.
+
+    A shape phrase (``"a round face"``, ``"a wide nose"``) is used when the sliders point along
+    that phrase's slider pattern (:data:`machlib.human.SHAPE_SLIDERS`) by at least ``threshold``
+    of the pattern's own strength.
+
+    Args:
+        params: a :class:`~machlib.human.HumanParams`.
+        names: the symmetric slider names (default: :func:`machlib.human.symmetric_sliders`').
+        threshold: the fraction of a pattern needed to name it.
+
+    Returns:
+        The description.
+
+    Example:
+        >>> import numpy as np
+        >>> from machlib.human import HumanParams, attribute_human, symmetric_sliders
+        >>> from machlib.geometry import describe_human
+        >>> basis, names, _ = symmetric_sliders()
+        >>> ph, s, _ = attribute_human({"gender": "female", "face_shape": "round", "nose": "wide"})
+        >>> describe_human(HumanParams(ph, basis @ s, np.zeros(52, np.float32)))
+        'the face of a young woman, a wide nose, a round face'
+    """
+    from ..human import SHAPE_SLIDERS, symmetric_sliders
+
+    basis, snames, _ = symmetric_sliders()
+    names = snames if names is None else names
+    values = np.linalg.lstsq(basis, np.asarray(params.modifiers, np.float64), rcond=None)[0]
+    index = {n: i for i, n in enumerate(names)}
+    ph = np.asarray(params.phenotype, np.float64)
+    who = "woman" if ph[0] < 0.35 else "man" if ph[0] > 0.65 else "person"
+    age = next(w for limit, w in _AGE_WORDS if ph[1] < limit)
+    head = f"the face of {age.replace('adult', who) if who != 'person' else age}"
+    if age == "a child" or age == "a teenager":
+        head = f"the face of {'a girl' if who == 'woman' else 'a boy' if who == 'man' else age}"
+    phrases = []
+    for (field, value), pattern in SHAPE_SLIDERS.items():
+        target = np.zeros(len(names))
+        for k, v in pattern.items():
+            if k in index:
+                target[index[k]] = v
+        norm2 = float(target @ target)
+        if norm2 > 0 and float(values @ target) / norm2 >= threshold:
+            noun = {"face_shape": "face", "eye_shape": "eyes", "nose": "nose", "mouth": "lips", "eyebrow": "eyebrows"}[field]
+            phrases.append((float(values @ target) / norm2, f"{value} {noun}"))
+    seen, words = set(), []
+    for _, p in sorted(phrases, key=lambda x: -x[0]):
+        noun = p.split()[-1]
+        if noun not in seen:
+            seen.add(noun)
+            words.append(p if noun in ("lips", "eyes", "eyebrows") else f"{'an' if p[0] in 'aeiou' else 'a'} {p}")
+    return ", ".join([head] + words)
+
+
+def human_candidate_pool(attributes=None, *, key: Optional[jax.Array] = None, n_random: int = 24,
+                         scale: float = 0.3) -> list[ShapeCandidate]:
+    """Candidates of coarse shape selection in the parametric human's space.
+
+    The human the attributes describe (:func:`machlib.human.attribute_human`), each ``face_shape``
+    pattern added to it, and ``n_random`` samples around it: every symmetric slider moved by
+    ``N(0, scale²)`` (clipped to its range), and gender and age jittered when the attributes do
+    not state them.
+
+    Args:
+        attributes: a :class:`~machlib.text.FaceAttributes` or mapping (``None``: MakeHuman's
+            average human).
+        key: PRNG key of the samples; ``None``: ``jax.random.key(0)``.
+        n_random: number of random samples.
+        scale: their standard deviation (slider units).
+
+    Returns:
+        :class:`ShapeCandidate` s with ``human`` set: ``"described"``, ``"face-round"``, …,
+        ``"sample-000"``, …
+
+    Example:
+        >>> from machlib.geometry import human_candidate_pool
+        >>> pool = human_candidate_pool({"gender": "male"}, n_random=2)
+        >>> pool[0].name, pool[0].human is not None, len(pool)
+        ('described', True, 10)
+    """
+    from ..human import SHAPE_SLIDERS, HumanParams, attribute_human, symmetric_sliders
+
+    if isinstance(n_random, bool) or not isinstance(n_random, (int, np.integer)) or n_random < 0:
+        raise ValueError(f"human_candidate_pool: n_random must be an int >= 0, got {n_random!r}")
+    basis, names, single = symmetric_sliders()
+    ph, base, why = attribute_human(attributes if attributes is not None else {}, names=names)
+    index = {n: i for i, n in enumerate(names)}
+    units = 52
+
+    def make(name, phen, sliders):
+        sliders = np.clip(sliders, np.where(single, 0.0, -1.0), 1.0).astype(np.float32)
+        hp = HumanParams(np.asarray(phen, np.float32), (basis @ sliders).astype(np.float32), np.zeros(units, np.float32))
+        return ShapeCandidate(name, sliders, describe_human(hp, names=names), hp)
+
+    out = [make("described", ph, base)]
+    for (field, value), pattern in SHAPE_SLIDERS.items():
+        if field != "face_shape":
+            continue
+        s = base.copy()
+        for k, v in pattern.items():
+            s[index[k]] = v
+        out.append(make(f"face-{value}", ph, s))
+    if n_random:
+        rng_key = jax.random.key(0) if key is None else key
+        k1, k2 = jax.random.split(rng_key)
+        noise = np.asarray(jax.random.normal(k1, (int(n_random), len(names)))) * float(scale)
+        jitter = np.asarray(jax.random.uniform(k2, (int(n_random), 2), minval=-0.15, maxval=0.15))
+        for i in range(int(n_random)):
+            p = ph.copy()
+            if "gender" not in why:
+                p[0] = np.clip(p[0] + 3 * jitter[i, 0], 0, 1)
+            if "age" not in why:
+                p[1] = np.clip(p[1] + jitter[i, 1], 0.3, 1.0)
+            out.append(make(f"sample-{i:03d}", p, base + noise[i]))
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # Attribute → parameter directions (what a prompt's attributes say about the shape parameters)
 
@@ -189,6 +319,33 @@ def _attribute_agreement(attributes, params: np.ndarray, sigma: float) -> tuple[
     if not terms:
         return np.zeros(len(params)), 0
     return np.mean(terms, axis=0), len(terms)
+
+
+def _human_agreement(attributes, candidates) -> np.ndarray:
+    """Per human candidate, mean agreement in [0, 1] with the attributes: for each field the
+    attributes set, ``exp(−‖s − s*‖² / (2 · 0.3²))`` over the sliders its pattern names, and for a
+    stated gender or age, ``exp(−(v − v*)² / (2 · 0.1²))``."""
+    from ..human import SHAPE_SLIDERS, attribute_human, symmetric_sliders
+
+    if attributes is None:
+        return np.zeros(len(candidates))
+    _, names, _ = symmetric_sliders()
+    index = {n: i for i, n in enumerate(names)}
+    ph, target, why = attribute_human(attributes, names=names)
+    terms = []
+    for field in ("face_shape", "eye_shape", "nose", "mouth", "eyebrow"):
+        value = getattr(attributes, field, None) if not isinstance(attributes, dict) else attributes.get(field)
+        pattern = SHAPE_SLIDERS.get((field, value))
+        if not pattern:
+            continue
+        idx = [index[k] for k in pattern if k in index]
+        d2 = np.array([np.sum((np.asarray(c.params, np.float64)[idx] - target[idx]) ** 2) for c in candidates])
+        terms.append(np.exp(-0.5 * d2 / 0.3**2))
+    for k, var in ((0, "gender"), (1, "age")):
+        if var in why:
+            d2 = np.array([(float(np.asarray(c.human.phenotype)[k]) - float(ph[k])) ** 2 for c in candidates])
+            terms.append(np.exp(-0.5 * d2 / 0.1**2))
+    return np.mean(terms, axis=0) if terms else np.zeros(len(candidates))
 
 
 class AttributeShapeScorer:
@@ -253,9 +410,12 @@ class AttributeShapeScorer:
         qn = q / max(float(np.linalg.norm(q)), 1e-12)
         dn = d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12)
         text = dn @ qn[0]
-        params = np.stack([np.asarray(c.params, np.float64) for c in candidates]) if candidates else \
-            np.zeros((0, NUM_SHAPE_PARAMS))
-        agree, _ = _attribute_agreement(attributes, params, self.sigma)
+        if candidates and all(c.human is not None for c in candidates):
+            agree = _human_agreement(attributes, candidates)
+        else:
+            params = np.stack([np.asarray(c.params, np.float64) for c in candidates]) if candidates else \
+                np.zeros((0, NUM_SHAPE_PARAMS))
+            agree, _ = _attribute_agreement(attributes, params, self.sigma)
         return self.text_weight * text + self.attribute_weight * agree
 
     def __repr__(self) -> str:
@@ -399,6 +559,7 @@ def render_shape(
     ambient: float = 0.3,
     background: int = 255,
     distance: float = 0.68,
+    human=None,
 ) -> np.ndarray:
     """Render a shape candidate as DreamFace's CLIP selection sees it: grey, several views × lights.
 
@@ -417,6 +578,8 @@ def render_shape(
         ambient: ambient fraction.
         background: grey level of the background (0–255).
         distance: camera distance in metres.
+        human: a human candidate's :class:`~machlib.human.HumanParams` (``params`` is then only
+            its label): the human template's head for those parameters is rendered.
 
     Returns:
         ``(len(yaws) · L, size, size, 3)`` uint8 RGB renders, view-major.
@@ -438,7 +601,14 @@ def render_shape(
     if dirs.ndim != 2 or dirs.shape[1] != 3 or len(dirs) == 0:
         raise ValueError(f"render_shape: lights must be an int >= 1 or an (L, 3) array, got shape {dirs.shape}")
     dirs = dirs / np.maximum(np.linalg.norm(dirs, axis=1, keepdims=True), 1e-12)
-    verts = np.asarray(apply_shape(template, np.asarray(params, np.float32)), np.float64)
+    if human is not None:
+        from ._human_fit import head_points
+
+        if getattr(template, "human", None) is None:
+            raise ValueError("render_shape: a human candidate needs the human template")
+        verts = head_points(template, human)[: template.human.topology.num_skin].astype(np.float64)
+    else:
+        verts = np.asarray(apply_shape(template, np.asarray(params, np.float32)), np.float64)
     faces = np.asarray(template.mesh.faces)
     normals = np.asarray(vertex_normals(verts, faces), np.float64)
     size = int(size)

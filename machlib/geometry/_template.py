@@ -112,14 +112,24 @@ def _region_maps(mesh: Mesh, landmark_uv: np.ndarray | None, resolution: int = _
     return regions
 
 
-def _face_mask(landmark_uv: np.ndarray, resolution: int) -> np.ndarray:
-    """Polygon of MediaPipe's face-oval landmarks, rasterized in UV space."""
+def _polygon_mask(polygons, resolution: int, *, supersample: int = 1) -> np.ndarray:
+    """UV polygons (each ``(n, 2)``) rasterized into an ``(R, R)`` float mask in ``[0, 1]``
+    (box-filtered from ``supersample`` times the resolution)."""
     from PIL import ImageDraw
 
-    poly = [(float(u) * resolution, float(v) * resolution) for u, v in landmark_uv[face_oval()]]
-    im = Image.new("L", (resolution, resolution), 0)
-    ImageDraw.Draw(im).polygon(poly, fill=255)
+    n = resolution * supersample
+    im = Image.new("L", (n, n), 0)
+    draw = ImageDraw.Draw(im)
+    for poly in polygons:
+        draw.polygon([(float(u) * n, float(v) * n) for u, v in poly], fill=255)
+    if supersample > 1:
+        im = im.resize((resolution, resolution), Image.BOX)
     return np.asarray(im, dtype=np.float32) / 255.0
+
+
+def _face_mask(landmark_uv: np.ndarray, resolution: int) -> np.ndarray:
+    """Polygon of MediaPipe's face-oval landmarks, rasterized in UV space."""
+    return _polygon_mask([landmark_uv[face_oval()]], resolution)
 
 
 def template_albedo(resolution: int = 1024, *, template: Template | None = None) -> np.ndarray:

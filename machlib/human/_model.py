@@ -274,7 +274,8 @@ def human_points(model: HumanModel, params: HumanParams) -> Float[Array, "n 3"]:
     Example:
         >>> from machlib.human import HumanParams, build_model, human_points, phenotype
         >>> model = build_model(points="landmarks")
-        >>> old = HumanParams(phenotype(age=1.0), *HumanParams.neutral(model)[1:])
+        >>> neutral = HumanParams.neutral(model)
+        >>> old = HumanParams(phenotype(age=1.0), neutral.modifiers, neutral.expression)
         >>> human_points(model, old).shape
         (478, 3)
     """

@@ -232,8 +232,9 @@ class ClipShapeScorer:
                                            attention_mask=toks["attention_mask"].to(self.device)).pooler_output
             return self.model.text_projection(pooled).float().cpu().numpy().astype(np.float64)
 
-    def renders(self, params: np.ndarray) -> np.ndarray:
-        """The ``(views · lights, size, size, 3)`` uint8 renders of one candidate's parameters.
+    def renders(self, params: np.ndarray, *, human=None) -> np.ndarray:
+        """The ``(views · lights, size, size, 3)`` uint8 renders of one candidate's parameters
+        (``human``: a human candidate's :class:`~machlib.human.HumanParams`).
 
         Example:
             >>> # ClipShapeScorer(path, lights=2).renders(params).shape == (6, 224, 224, 3)
@@ -241,18 +242,20 @@ class ClipShapeScorer:
         from ..geometry._select import render_shape
 
         return render_shape(np.asarray(params, np.float32), template=self.template, yaws=self.yaws,
-                            lights=self.lights, size=self.size)
+                            lights=self.lights, size=self.size, human=human)
 
-    def candidate_embedding(self, params: np.ndarray) -> Float[np.ndarray, "d"]:
+    def candidate_embedding(self, params: np.ndarray, *, human=None) -> Float[np.ndarray, "d"]:
         """Eq. 2: the mean CLIP image embedding of a candidate's renders (cached by parameters).
 
         Example:
             >>> # ClipShapeScorer(path).candidate_embedding(np.zeros(NUM_SHAPE_PARAMS)).shape == (d,)
         """
         key = np.asarray(params, np.float32).tobytes()
+        if human is not None:
+            key += np.asarray(human.phenotype, np.float32).tobytes() + np.asarray(human.modifiers, np.float32).tobytes()
         hit = self._cache.get(key)
         if hit is None:
-            hit = self._cache[key] = self.embed_images(self.renders(params)).mean(0)
+            hit = self._cache[key] = self.embed_images(self.renders(params, human=human)).mean(0)
         return hit
 
     def anchor_image_embedding(self) -> Float[np.ndarray, "d"]:
@@ -278,7 +281,7 @@ class ClipShapeScorer:
         candidates = list(candidates)
         if not candidates:
             return np.zeros(0)
-        e_i = np.stack([self.candidate_embedding(c.params) for c in candidates])
+        e_i = np.stack([self.candidate_embedding(c.params, human=getattr(c, "human", None)) for c in candidates])
         e_t, a_t = self.embed_texts([prompt, self.anchor_text])
         return relative_clip_score(e_i, e_t, self.anchor_image_embedding(), a_t,
                                    lambda_d=self.lambda_d, lambda_r=self.lambda_r)

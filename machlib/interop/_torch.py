@@ -534,8 +534,11 @@ def load_state_dict(path: str | os.PathLike) -> dict:
                 f"load_state_dict: {p} holds Python objects other than tensors, which machlib refuses to "
                 f"unpickle; re-save it as a plain state dict or convert it to .safetensors ({str(e).splitlines()[0]})"
             ) from None
-        except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
-            raise InputError(f"load_state_dict: {p} is not a readable torch weights file ({e})") from None
+        except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, IndexError, KeyError,
+                AttributeError, TypeError, UnicodeDecodeError) as e:
+            # random bytes reach the weights-only unpickler's own failures too (IndexError, ...)
+            raise InputError(f"load_state_dict: {p} is not a readable torch weights file ({type(e).__name__}: {e})") \
+                from None
     return _flat_state_dict(obj, torch, p)
 
 

@@ -120,6 +120,30 @@ def test_make_from_prompt_without_weights(tmp_path, capsys, monkeypatch):
 
     albedo = np.asarray(Image.open(out / "albedo.png")).astype(float)
     assert albedo.mean() < 110  # dark skin tone
+    # the prompt describes the human: a young man with a round face
+    assert report["body"]["extent"] == "bust" and 1.5 < report["body"]["height_m"] < 2.0
+
+
+def test_make_full_body_from_a_prompt(monkeypatch):
+    """--body full: the whole human, dressed, skinned to all 163 of MakeHuman's bones."""
+    from machlib.character import make_character
+    from machlib.export import read_glb, validate_gltf
+    from machlib.character import character_glb
+
+    for var in ("MACHLIB_SD_MODEL", "MACHLIB_CONTROLNET_OPENPOSE", "MACHLIB_CONTROLNET_CANNY", "MACHLIB_DIFFUSION_CONFIG"):
+        monkeypatch.delenv(var, raising=False)
+    r = make_character(prompt="an elderly heavy woman in a blue dress", body="full", n_strands=100, n_points=8,
+                       guides=None)
+    ch = r.character
+    assert len(ch.joints) == 163
+    names = {p.name for p in ch.parts}
+    assert {"head", "skin", "garment", "shoes"} <= names
+    skin = np.asarray(ch.part("skin").mesh.vertices)
+    assert 1.4 < np.ptp(skin[:, 1]) < 1.9  # a whole figure
+    glb = character_glb(ch)
+    assert validate_gltf(glb) == []
+    doc = read_glb(glb)["json"]
+    assert len(doc["skins"][0]["joints"]) == 163
 
 
 @pytest.mark.parametrize("args, message", [

@@ -126,5 +126,5 @@ def test_stage1_pieces_are_pure(template):
         np.testing.assert_allclose(ran.params.rotation[i], single.params.rotation, atol=1e-4)
         np.testing.assert_allclose(metrics["loss"][i], m["loss"], rtol=2e-3)  # float32 rounding in a batch
     assert float(metrics["loss"][0, -1]) < float(metrics["loss"][0, 0])
-    hp = fit.human(ran.params)
+    hp = jax.vmap(fit.human)(ran.params)
     assert hp.phenotype.shape == (2, 11)
