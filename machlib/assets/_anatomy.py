@@ -281,7 +281,7 @@ def _eye_material(part: str, iris_rgb) -> tuple:
     """(base colour, metallic, roughness, alpha) of an eye part (``sclera``, ``iris``, ``pupil``,
     ``cornea``)."""
     mats = {"sclera": (_SCLERA, 0.0, 0.35, 1.0), "iris": (iris_rgb, 0.0, 0.5, 1.0),
-            "pupil": (_PUPIL, 0.0, 0.4, 1.0), "cornea": ((1.0, 1.0, 1.0), 0.0, 0.05, 0.15)}
+            "pupil": (_PUPIL, 0.0, 0.4, 1.0), "cornea": ((1.0, 1.0, 1.0), 0.0, 0.05, 0.06)}  # clear: the highlight, not a white film
     rgb, metallic, rough, alpha = mats[part]
     return tuple(float(x) for x in rgb), metallic, rough, alpha
 

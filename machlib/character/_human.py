@@ -10,7 +10,7 @@ import numpy as np
 from .._errors import InputError
 from .._mesh import Mesh
 
-__all__ = ["human_skeleton", "build_human_character"]
+__all__ = ["human_skeleton", "build_human_character", "seal_lips"]
 
 
 def _rotation_quaternion(R: np.ndarray) -> tuple:
@@ -40,6 +40,60 @@ def human_skeleton(template, params, points: np.ndarray, *, joints=None):
     V = human_body(params, points, extent="bust").human_vertices
     names = None if joints == "all" else tuple(joints or BUST_JOINTS)
     return skeleton(load_human_data().rig, V, joints=names)
+
+
+def seal_lips(template, points: np.ndarray, *, gap: float = 2e-5) -> np.ndarray:
+    """Close the lips at rest: MakeHuman's lips rest 0.3 mm apart, and through that slit the teeth
+    show as a white line. The lips' contact pairs (:func:`machlib.human.contact_pairs` near the
+    mouth) are drawn together to ``gap`` along their rest direction, their neighbours half as far;
+    anything this makes cross is parted again by a fraction of a millimetre.
+
+    Args:
+        template: the human template.
+        points: ``(n, 3)`` head points (skin, then helpers).
+        gap: the lips' remaining gap, metres.
+
+    Returns:
+        ``(n, 3)`` float32 points.
+    """
+    from ..geometry import separate_surfaces
+    from ..human import contact_pairs
+
+    head = template.human
+    topo = head.topology
+    ns = topo.num_skin
+    P = np.array(points, np.float64)
+    pairs = contact_pairs(topo, head.points)
+    lm = np.einsum("kc,kcd->kd", head.landmark_bary, P[np.asarray(topo.faces)[head.landmark_faces]])
+    mouth = 0.5 * (lm[13] + lm[14])
+    width = np.linalg.norm(lm[61] - lm[291])
+    near = np.linalg.norm(P[pairs[:, 0]] - mouth, axis=1) < 0.6 * width
+    pairs = pairs[near]
+    if not len(pairs):
+        return P.astype(np.float32)
+    d = P[pairs[:, 0]] - P[pairs[:, 1]]
+    length = np.linalg.norm(d, axis=1, keepdims=True)
+    close = np.maximum(length - gap, 0.0) * 0.5 * d / np.maximum(length, 1e-12)
+    move = np.zeros_like(P[:ns])
+    count = np.zeros(ns)
+    np.add.at(move, pairs[:, 0], -close)
+    np.add.at(move, pairs[:, 1], close)
+    np.add.at(count, pairs.ravel(), 1.0)
+    move /= np.maximum(count, 1.0)[:, None]
+    F = np.asarray(topo.faces)
+    e = np.concatenate([F[:, [0, 1]], F[:, [1, 2]], F[:, [2, 0]]])
+    ring = np.zeros_like(move)
+    ring_n = np.zeros(ns)
+    hit = count > 0
+    for a, b in ((0, 1), (1, 0)):
+        sel = hit[e[:, b]] & ~hit[e[:, a]]
+        np.add.at(ring, e[sel, a], 0.5 * move[e[sel, b]])
+        np.add.at(ring_n, e[sel, a], 1.0)
+    move += ring / np.maximum(ring_n, 1.0)[:, None]
+    P[:ns] += move
+    faces_near = np.flatnonzero((hit | (ring_n > 0))[F].any(1))
+    P[:ns] = separate_surfaces(P[:ns], F, candidates=faces_near, step=2e-5)[0]
+    return P.astype(np.float32)
 
 
 def _dense_skin(joints: np.ndarray, weights: np.ndarray, J: int) -> np.ndarray:
@@ -74,6 +128,7 @@ def build_human_character(head: Mesh, albedo: np.ndarray, *, template, params=No
     if points.shape != template.human.points.shape or not np.all(np.isfinite(points)):
         raise InputError(f"build_character: points must be finite with shape {template.human.points.shape}, "
                          f"got {points.shape}")
+    points = seal_lips(template, points).astype(np.float64)
     tex = _as_float_image(albedo, "albedo")
     if hair is not None:
         hair = np.asarray(hair, dtype=np.float32)

@@ -278,10 +278,12 @@ def make_character(
         info = {"attributes": attrs.to_dict() if hasattr(attrs, "to_dict") else dataclasses.asdict(attrs),
                 "assets": assets, "iris_color": iris}
         bust = dressed = None
+        albedo_used = albedo
         if human is not None:
             from ..assets import dress, human_body
 
             skin = _neck_color(albedo, template)
+            albedo_used = _blend_neck(albedo, template, skin)
             figure = human_body(human[0], human[1], extent=body, skin_color=skin)
             dressed = (figure, dress(figure, gar["type"], color=gar["color"], skin_color=skin))
             info["body"] = {"extent": body, "height_m": round(float(figure.height), 3)}
@@ -294,7 +296,7 @@ def make_character(
                                  "set_by_attributes": why}
         else:
             bust = make_bust(gar["type"], color=gar["color"], template=head)
-        return build_character(head, albedo, template=template, hair=strands, hair_color=hair_rgb,
+        return build_character(head, albedo_used, template=template, hair=strands, hair_color=hair_rgb,
                                iris_color=iris, glasses=glasses, bust=bust, body=dressed, info=info, human=human,
                                eyelash_color=attrs.hair_color if attrs.hair_color in ("black", "brown", "blonde",
                                                                                       "red", "auburn") else None)
@@ -316,6 +318,30 @@ def _neck_color(albedo, template) -> tuple:
     srgb = np.median(a[m][:, :3], 0) if m.any() else np.median(a.reshape(-1, a.shape[-1])[:, :3], 0)
     lin = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
     return tuple(float(c) for c in lin)
+
+
+def _blend_neck(albedo, template, skin_linear) -> np.ndarray:
+    """The albedo with its neck fading into the body's flat skin colour over the last 4 cm above
+    the cut, so the seam between the textured head and the body does not show."""
+    from PIL import Image
+    from scipy.spatial import cKDTree
+
+    from .._mesh import boundary_loops
+
+    a = np.asarray(albedo)
+    a = a.astype(np.float64) / 255.0 if a.dtype == np.uint8 else np.clip(a.astype(np.float64), 0, 1)
+    R = 256
+    pos = np.asarray(template.position_map(R), np.float64).reshape(-1, 3)
+    skin = np.asarray(template.mesh.vertices, np.float64)
+    (loop,) = boundary_loops(template.mesh.faces)
+    d, _ = cKDTree(skin[loop]).query(pos)
+    t = np.clip((d - 0.008) / 0.032, 0.0, 1.0)
+    w = (1.0 - t * t * (3 - 2 * t)).reshape(R, R).astype(np.float32)
+    w = np.asarray(Image.fromarray(w).resize(a.shape[1::-1], Image.BILINEAR), np.float64)[..., None]
+    lin = np.asarray(skin_linear, np.float64)
+    srgb = np.where(lin <= 0.0031308, lin * 12.92, 1.055 * np.power(lin, 1 / 2.4) - 0.055)
+    out = a[..., :3] * (1.0 - w) + w * srgb
+    return out.astype(np.float32)
 
 
 def _share_head_sdf(head: Mesh, template, sdf) -> None:
@@ -362,7 +388,7 @@ def _scene_parts(parts):
     from .._scene import ScenePart
 
     return [ScenePart(p.mesh, texture=p.texture, color=tuple(p.base_color[:3]), alpha=p.alpha,
-                      specular=0.25 if p.name in ("cornea", "lenses") else 0.08,
+                      specular=0.25 if p.name.startswith(("cornea", "lenses")) else 0.08,
                       two_sided=p.double_sided) for p in parts]
 
 

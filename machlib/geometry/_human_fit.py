@@ -23,6 +23,7 @@ triplane residual.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -75,12 +76,12 @@ FITTED_EXPRESSIONS = (
     "mouthPucker", "mouthShrugLower", "mouthShrugUpper", "mouthSmile", "mouthStretch", "mouthUpperUp", "noseSneer",
 )
 
-#: Landmark weights (relative to the detector's confidence) per stage. Stage 1 (the human):
-#: inner lips low (for a closed mouth MediaPipe puts the upper and lower ones on one line), the
-#: irises low (they follow the gaze). Stage 2 (the residual): the lid margins, inner lips and
-#: irises are left to stage 1's facial actions, so the residual cannot close an eye or a mouth
-#: through itself.
-STAGE1_WEIGHTS = {"inner_lips": 0.3, "lids": 1.0, "irises": 0.3}
+#: Landmark weights (relative to the detector's confidence) per stage. Stage 1 (the human and the
+#: photo's facial actions): the irises low (they follow the gaze); the lids and inner lips in full,
+#: they tell how far the eyes and the mouth are open (the contact term keeps closed lips from
+#: crossing). Stage 2 (the residual): the lid margins, inner lips and irises are left to stage 1's
+#: facial actions, so the residual cannot close an eye or a mouth through itself.
+STAGE1_WEIGHTS = {"inner_lips": 1.0, "lids": 1.0, "irises": 0.3}
 #: Landmark weights of stage 2 (see :data:`STAGE1_WEIGHTS`).
 STAGE2_WEIGHTS = {"inner_lips": 0.05, "lids": 0.05, "irises": 0.0}
 
@@ -166,14 +167,14 @@ class HumanFitConfig(eqx.Module):
         delta: pseudo-Huber radius of the landmark loss, in ``scale`` units.
     """
 
-    steps: int = eqx.field(static=True, default=250)
+    steps: int = eqx.field(static=True, default=200)
     lr_shape: float = 0.08
     lr_rotation: float = 0.02
     lr_translation: float = 0.01
     lambda_modifiers: float = 1.0
     lambda_phenotype: float = 0.01
     lambda_depth: float = 5e-3
-    lambda_expression: float = 0.5
+    lambda_expression: float = 0.2
     lambda_contact: float = 10.0
     delta: float = 0.5
 
@@ -575,7 +576,7 @@ def fit_human(landmarks, template, image_size, *, config=None, human_config=None
     problem = human_problem(template, image_size, fov_degrees=fov_degrees, scale=scale, prior=prior)
     targets = LandmarkTargets(jnp.asarray(points), jnp.asarray(weights), jnp.asarray(landmarks.depth, jnp.float32))
     X0 = np.asarray(human_points(template.human.landmarks, template.human.params))
-    rot, trans = init_camera(jnp.asarray(X0), targets.points, problem.focal, problem.principal, weights=targets.weights)
+    rot, trans = _init_camera(jnp.asarray(X0), targets.points, problem.focal, problem.principal, targets.weights)
     fit1 = human_fit(problem, human_config)
     state = fit1.init(initial_params(problem, rot, trans))
     t0 = time.perf_counter()
@@ -621,10 +622,9 @@ def fit_human(landmarks, template, image_size, *, config=None, human_config=None
     final = (P1 + d_all).astype(np.float32)
     neutral = (P0 + d_all).astype(np.float32)
     # MakeHuman's lips rest 0.3 mm apart and its morphs can press them through each other: part
-    # what crosses near the mouth and the eyes (a fraction of a millimetre)
-    near = _contact_faces(template, L1)
-    final[:ns] = separate_surfaces(final[:ns], head.topology.faces, candidates=near)[0]
-    neutral[:ns] = separate_surfaces(neutral[:ns], head.topology.faces, candidates=near)[0]
+    # what crosses near the mouth and the eyes (a fraction of a millimetre) on the neutral head
+    # (the avatar's rest surface; the posed one only serves to read the photo's texture)
+    neutral[:ns] = separate_surfaces(neutral[:ns], head.topology.faces, candidates=_contact_faces(template, L1))[0]
     F = head.topology.faces[head.landmark_faces]
     L2 = np.einsum("kc,kcd->kd", head.landmark_bary, final[F]).astype(np.float32)
     res2 = np.asarray(project(jnp.asarray(L2), cam)) - points
@@ -687,6 +687,13 @@ def _offset_mask(template, R: int) -> np.ndarray:
         m = np.asarray(Image.fromarray(np.clip(m, 0, 1).astype(np.float32)).resize((R, R), Image.BILINEAR))
         _MASKS[key] = (template, np.clip(1.0 - 1.5 * m, 0.0, 1.0).astype(np.float32))
     return _MASKS[key][1]
+
+
+@functools.partial(jax.jit)
+def _init_camera(X, points, focal, principal, weights):
+    from ._fit import init_camera
+
+    return init_camera(X, points, focal, principal, weights=weights)
 
 
 _RASTERS: dict = {}

@@ -265,7 +265,7 @@ def _face_region(data: HumanData, verts: np.ndarray, faces: np.ndarray) -> np.nd
     return inside & (n[:, 2] > 0) & (c[:, 2] > np.median(oval[:, 2]) - 0.03)
 
 
-def contact_pairs(topology: HeadTopology, points: np.ndarray, *, radius: float = 0.003) -> np.ndarray:
+def contact_pairs(topology: HeadTopology, points: np.ndarray, *, radius: float = 0.0015) -> np.ndarray:
     """Pairs of skin vertices that face each other across a narrow gap (the lips' contact line,
     the corners of the eyes) on a head shape.
 

@@ -158,9 +158,9 @@ def modifier_weights(values: Float[ArrayLike, "M"]) -> Float[Array, "2*M"]:
 class _Blend(eqx.Module):
     """Targets over ``n`` points: ``out = Σ_t w_t · D_t``.
 
-    Stored dense, ``(T, n, 3)``, for a few thousand points at most (a contraction is the fastest
-    evaluation, e.g. for the 478 landmarks), otherwise as a coordinate list
-    (``out[point[i]] += w[target[i]] · offset[i]``).
+    Stored dense, ``(T', n, 3)`` for the ``T'`` targets that move the points (``active``), for a
+    few thousand points at most (a contraction is the fastest evaluation, e.g. for the 478
+    landmarks), otherwise as a coordinate list (``out[point[i]] += w[target[i]] · offset[i]``).
     """
 
     target: Array | None
@@ -168,10 +168,12 @@ class _Blend(eqx.Module):
     offset: Array | None
     dense: Array | None
     num_points: int = eqx.field(static=True)
+    active: Array | None = None
 
     def apply(self, weights: Array) -> Array:
         if self.dense is not None:
-            return jnp.einsum("t,tnc->nc", weights, self.dense.astype(weights.dtype))
+            # dense rows only for the targets that move these points (``active``)
+            return jnp.einsum("t,tnc->nc", weights[self.active], self.dense.astype(weights.dtype))
         contrib = weights[self.target][:, None] * self.offset.astype(weights.dtype)
         return jax.ops.segment_sum(contrib, self.point, num_segments=self.num_points)
 
@@ -341,9 +343,12 @@ def _blend(targets: SparseTargets, op, num_targets: int | None = None) -> _Blend
     target = (uniq % T).astype(np.int32)
     n = int(op.shape[0])
     if n <= _DENSE_MAX_POINTS:
-        dense = np.zeros((T, n, 3), np.float32)
-        dense[target, point] = off
-        return _Blend(None, None, None, jnp.asarray(dense), n)
+        active = np.unique(target)
+        row = np.full(T, -1, np.int64)
+        row[active] = np.arange(len(active))
+        dense = np.zeros((len(active), n, 3), np.float32)
+        dense[row[target], point] = off
+        return _Blend(None, None, None, jnp.asarray(dense), n, jnp.asarray(active.astype(np.int32)))
     return _Blend(jnp.asarray(target), jnp.asarray(point), jnp.asarray(off), None, n)
 
 
