@@ -24,7 +24,8 @@ ALLOWED_POSITIONAL_DEFAULTS = {
     ("machlib.geometry", "geometry_fit", "config"),  # optax-style factory: geometry_fit(problem, config)
     ("machlib.geometry", "human_fit", "config"),
     ("machlib.human", "build_model", "points"),
-    ("machlib.assets", "human_body", "head_points"),  # human_body(params, head_points)  # build_model("landmarks"): the one argument  # the same for the first stage: human_fit(problem, config)
+    ("machlib.assets", "human_body", "head_points"),  # human_body(params, head_points)
+    ("machlib.geometry", "human_candidate_pool", "attributes"),  # human_candidate_pool(attributes)  # build_model("landmarks"): the one argument  # the same for the first stage: human_fit(problem, config)
     ("machlib.geometry", "template_albedo", "resolution"),  # template_albedo(1024)
     ("machlib.texture", "texture_fit", "config"),
     ("machlib.render", "texture", "uv_grad"),  # nvdiffrast's texture(tex, uv, uv_da)

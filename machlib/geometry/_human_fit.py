@@ -560,7 +560,7 @@ def fit_human(landmarks, template, image_size, *, config=None, human_config=None
 
     from .._mesh import Mesh
     from ._fit import (GeometryProblem, GeometryResult, LandmarkTargets, _compiled_program, geometry_fit,
-                       init_camera, landmark_weights, zero_params)
+                       landmark_weights, zero_params)
     from ._quality import separate_surfaces
     from ._triplane import decode, encode
 

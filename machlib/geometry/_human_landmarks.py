@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._camera import Camera, project, world_to_camera
+from .._closest import closest_barycentrics
 from .._mesh import Mesh
 
 __all__ = ["render_head_for_detection", "build_human_landmark_table", "landmark_table_error", "closest_points"]
@@ -78,30 +79,11 @@ def render_head_for_detection(points: np.ndarray, topology, camera: Camera, *, b
 
 def _surface_hits(P: np.ndarray, faces: np.ndarray, camera: Camera, pixels: np.ndarray):
     """For each pixel position, the surface point under it (3D) or NaN."""
-    from .._raster import rasterize_np
+    from ._template import pixels_to_surface
 
-    W, H = camera.image_size
-    px = np.asarray(project(P, camera), np.float64)
-    depth = np.asarray(world_to_camera(P, camera), np.float64)[:, 2]
-    tri, _ = rasterize_np(px, faces, (W, H), depth=depth)
-    out = np.full((len(pixels), 3), np.nan)
-    from scipy import ndimage
-
-    _, (ni, nj) = ndimage.distance_transform_edt(tri < 0, return_indices=True)
-    for k, (x, y) in enumerate(pixels):
-        i = int(np.clip(np.floor(y), 0, H - 1))
-        j = int(np.clip(np.floor(x), 0, W - 1))
-        if tri[i, j] < 0:
-            if np.hypot(ni[i, j] - i, nj[i, j] - j) > 0.03 * max(W, H):
-                continue
-            i, j = ni[i, j], nj[i, j]
-            x, y = j + 0.5, i + 0.5
-        t = tri[i, j]
-        a, b, c = px[faces[t]]
-        m = np.array([[b[0] - a[0], c[0] - a[0]], [b[1] - a[1], c[1] - a[1]]])
-        wb, wc = np.linalg.solve(m, np.array([x - a[0], y - a[1]]))
-        w = np.clip(np.array([1 - wb - wc, wb, wc]), 0, None)
-        out[k] = (w / w.sum()) @ P[faces[t]]
+    tri, bary = pixels_to_surface(P, faces, camera, pixels)
+    out = np.einsum("kc,kcd->kd", bary, np.asarray(P, np.float64)[faces[np.maximum(tri, 0)]])
+    out[tri < 0] = np.nan
     return out
 
 
@@ -117,50 +99,12 @@ def closest_points(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray):
     bary_out = np.zeros((len(points), 3))
     dist_out = np.zeros(len(points))
     for q, p in enumerate(np.asarray(points, np.float64)):
-        bary = _closest_bary(p[None], A, B, C)
+        bary = closest_barycentrics(p[None], A, B, C)
         cp = bary[:, :1] * A + bary[:, 1:2] * B + bary[:, 2:] * C
         d = np.linalg.norm(cp - p[None], axis=1)
         t = int(np.argmin(d))
         tri_out[q], bary_out[q], dist_out[q] = t, bary[t], d[t]
     return tri_out, bary_out, dist_out
-
-
-def _closest_bary(p, a, b, c):
-    """Barycentrics of the closest point on each triangle abc to p (Ericson, vectorised)."""
-    ab, ac, ap = b - a, c - a, p - a
-    d1, d2 = np.sum(ab * ap, 1), np.sum(ac * ap, 1)
-    bp = p - b
-    d3, d4 = np.sum(ab * bp, 1), np.sum(ac * bp, 1)
-    cp = p - c
-    d5, d6 = np.sum(ab * cp, 1), np.sum(ac * cp, 1)
-    va = d3 * d6 - d5 * d4
-    vb = d5 * d2 - d1 * d6
-    vc = d1 * d4 - d3 * d2
-    out = np.zeros((len(a), 3))
-    done = np.zeros(len(a), bool)
-
-    def put(mask, w):
-        nonlocal done
-        m = mask & ~done
-        out[m] = w[m]
-        done |= m
-
-    one = np.ones(len(a))
-    zero = np.zeros(len(a))
-    put((d1 <= 0) & (d2 <= 0), np.stack([one, zero, zero], 1))
-    put((d3 >= 0) & (d4 <= d3), np.stack([zero, one, zero], 1))
-    put((d6 >= 0) & (d5 <= d6), np.stack([zero, zero, one], 1))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        v = d1 / (d1 - d3)
-        put((vc <= 0) & (d1 >= 0) & (d3 <= 0), np.stack([1 - v, v, zero], 1))
-        w = d2 / (d2 - d6)
-        put((vb <= 0) & (d2 >= 0) & (d6 <= 0), np.stack([1 - w, zero, w], 1))
-        w = (d4 - d3) / ((d4 - d3) + (d5 - d6))
-        put((va <= 0) & ((d4 - d3) >= 0) & ((d5 - d6) >= 0), np.stack([zero, 1 - w, w], 1))
-        denom = 1.0 / (va + vb + vc)
-        v, w = vb * denom, vc * denom
-        put(np.ones(len(a), bool), np.stack([1 - v - w, v, w], 1))
-    return np.nan_to_num(out)
 
 
 def _view_camera(yaw: float, pitch: float, size: int):

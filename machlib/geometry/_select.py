@@ -253,10 +253,13 @@ def human_candidate_pool(attributes=None, *, key: Optional[jax.Array] = None, n_
         return ShapeCandidate(name, sliders, describe_human(hp, names=names), hp)
 
     out = [make("described", ph, base)]
+    face_sliders = {k for (field, _), pattern in SHAPE_SLIDERS.items() if field == "face_shape" for k in pattern}
     for (field, value), pattern in SHAPE_SLIDERS.items():
         if field != "face_shape":
             continue
         s = base.copy()
+        for k in face_sliders:  # another face shape replaces the described one
+            s[index[k]] = 0.0
         for k, v in pattern.items():
             s[index[k]] = v
         out.append(make(f"face-{value}", ph, s))

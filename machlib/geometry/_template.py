@@ -173,7 +173,6 @@ def build_landmark_table(*, size: int = 768) -> dict:
         The table as a JSON-ready dict (``{"num_landmarks": 478, "landmarks": [...]}``).
     """
     from .._preview import orbit_camera, render_mesh
-    from .._camera import project
     from ._landmarks import detect_landmarks, mirror_permutation
 
     mesh = _procedural_mesh()
@@ -182,32 +181,12 @@ def build_landmark_table(*, size: int = 768) -> dict:
     cam = orbit_camera(0.0, distance=0.62, image_size=(size, size), target=(0.0, -0.02, 0.0))
     image = render_mesh(mesh, cam, texture=tex, background=np.full((size, size, 3), 200, np.uint8))
     lm = detect_landmarks(image, flip_confidence=False)
-    verts = np.asarray(mesh.vertices)
-    px = np.asarray(project(verts, cam))
-    from .._camera import world_to_camera
-
-    depth = np.asarray(world_to_camera(verts, cam))[:, 2]
-    tri, _ = rasterize_np(px, np.asarray(mesh.faces), (size, size), depth=depth)
-    faces, faces_uv, uv = np.asarray(mesh.faces), np.asarray(mesh.faces_uv), np.asarray(mesh.uv)
-    out = np.zeros((NUM_TEMPLATE_LANDMARKS, 2))
-    from scipy import ndimage
-
-    _, (ni, nj) = ndimage.distance_transform_edt(tri < 0, return_indices=True)
-    for k, (x, y) in enumerate(np.asarray(lm.points, dtype=np.float64)):
-        i = int(np.clip(np.floor(y), 0, size - 1))
-        j = int(np.clip(np.floor(x), 0, size - 1))
-        if tri[i, j] < 0:  # a contour point just off the silhouette: snap to the surface
-            if np.hypot(ni[i, j] - i, nj[i, j] - j) > 0.02 * size:
-                raise RuntimeError(f"landmark {k} fell outside the template render")
-            i, j = ni[i, j], nj[i, j]
-            x, y = j + 0.5, i + 0.5
-        t = tri[i, j]
-        a, b, c = px[faces[t]]
-        m = np.array([[b[0] - a[0], c[0] - a[0]], [b[1] - a[1], c[1] - a[1]]])
-        wb, wc = np.linalg.solve(m, np.array([x - a[0], y - a[1]]))
-        w = np.clip(np.array([1 - wb - wc, wb, wc]), 0, None)
-        w /= w.sum()
-        out[k] = w @ uv[faces_uv[t]]
+    tri, bary = pixels_to_surface(np.asarray(mesh.vertices), np.asarray(mesh.faces), cam,
+                                  np.asarray(lm.points, dtype=np.float64), max_snap=0.02)
+    if np.any(tri < 0):
+        raise RuntimeError(f"landmark {int(np.flatnonzero(tri < 0)[0])} fell outside the template render")
+    faces_uv, uv = np.asarray(mesh.faces_uv), np.asarray(mesh.uv)
+    out = np.einsum("kc,kcd->kd", bary, uv[faces_uv[tri]])
     perm = mirror_permutation()
     mirrored = np.stack([1.0 - out[perm, 0], out[perm, 1]], 1)
     out = 0.5 * (out + mirrored)
@@ -328,3 +307,43 @@ def load_template(
     if "face" not in regions and valid.all() and len(uv) == NUM_TEMPLATE_LANDMARKS:
         regions["face"] = _face_mask(uv, _REGION_RES)
     return Template(mesh, uv, valid, sym, regions, Path(mesh_path).stem)
+
+
+def pixels_to_surface(vertices: np.ndarray, faces: np.ndarray, camera, pixels: np.ndarray, *,
+                      max_snap: float = 0.03) -> tuple[np.ndarray, np.ndarray]:
+    """The surface point under each pixel position: its triangle and barycentrics (numpy).
+
+    The mesh is rasterized in ``camera`` (nearest surface wins); a position just off the
+    silhouette (within ``max_snap`` of the image size) snaps to the nearest covered pixel.
+
+    Returns:
+        ``(tri, bary)``: ``(K,)`` triangle indices (``-1`` where nothing is near) and ``(K, 3)``
+        barycentrics.
+    """
+    from scipy import ndimage
+
+    from .._camera import project, world_to_camera
+
+    W, H = camera.image_size
+    V = np.asarray(vertices, np.float64)
+    px = np.asarray(project(V, camera), np.float64)
+    depth = np.asarray(world_to_camera(V, camera), np.float64)[:, 2]
+    raster, _ = rasterize_np(px, faces, (W, H), depth=depth)
+    _, (ni, nj) = ndimage.distance_transform_edt(raster < 0, return_indices=True)
+    tri = np.full(len(pixels), -1, np.int64)
+    bary = np.zeros((len(pixels), 3))
+    for k, (x, y) in enumerate(np.asarray(pixels, np.float64)):
+        i = int(np.clip(np.floor(y), 0, H - 1))
+        j = int(np.clip(np.floor(x), 0, W - 1))
+        if raster[i, j] < 0:  # a contour point just off the silhouette: snap to the surface
+            if np.hypot(ni[i, j] - i, nj[i, j] - j) > max_snap * max(W, H):
+                continue
+            i, j = ni[i, j], nj[i, j]
+            x, y = j + 0.5, i + 0.5
+        t = raster[i, j]
+        a, b, c = px[faces[t]]
+        m = np.array([[b[0] - a[0], c[0] - a[0]], [b[1] - a[1], c[1] - a[1]]])
+        wb, wc = np.linalg.solve(m, np.array([x - a[0], y - a[1]]))
+        w = np.clip(np.array([1 - wb - wc, wb, wc]), 0, None)
+        tri[k], bary[k] = t, w / w.sum()
+    return tri, bary

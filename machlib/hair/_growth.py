@@ -178,31 +178,11 @@ class HeadSDF(eqx.Module):
 
 
 def _closest_on_triangles(p, a, b, c):
-    """Closest points of triangles abc to points p (all (N, 3) float64), region by region."""
-    ab, ac, ap = b - a, c - a, p - a
-    d1, d2 = np.sum(ab * ap, 1), np.sum(ac * ap, 1)
-    bp = p - b
-    d3, d4 = np.sum(ab * bp, 1), np.sum(ac * bp, 1)
-    cp = p - c
-    d5, d6 = np.sum(ab * cp, 1), np.sum(ac * cp, 1)
-    va = d3 * d6 - d5 * d4
-    vb = d5 * d2 - d1 * d6
-    vc = d1 * d4 - d3 * d2
-    den = np.where(np.abs(va + vb + vc) > 1e-300, va + vb + vc, 1.0)
-    out = a + (vb / den)[:, None] * ab + (vc / den)[:, None] * ac  # interior
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t_ab = d1 / (d1 - d3)
-        t_ac = d2 / (d2 - d6)
-        t_bc = (d4 - d3) / ((d4 - d3) + (d5 - d6))
-    cond = [
-        (d1 <= 0) & (d2 <= 0), (d3 >= 0) & (d4 <= d3), (d6 >= 0) & (d5 <= d6),
-        (vc <= 0) & (d1 >= 0) & (d3 <= 0), (vb <= 0) & (d2 >= 0) & (d6 <= 0),
-        (va <= 0) & ((d4 - d3) >= 0) & ((d5 - d6) >= 0),
-    ]
-    vals = [a, b, c, a + t_ab[:, None] * ab, a + t_ac[:, None] * ac, b + t_bc[:, None] * (c - b)]
-    for m, val in reversed(list(zip(cond, vals))):  # first matching region wins
-        out = np.where(m[:, None], val, out)
-    return out
+    """Closest points of triangles abc to points p (all (N, 3) float64)."""
+    from .._closest import closest_barycentrics
+
+    w = closest_barycentrics(p, a, b, c)
+    return w[:, :1] * a + w[:, 1:2] * b + w[:, 2:] * c
 
 
 def head_sdf_grid(mesh: Mesh, *, spacing: float = 0.004, margin: float = 0.03) -> HeadSDF:

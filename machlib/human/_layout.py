@@ -15,7 +15,6 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
-from scipy.sparse.csgraph import dijkstra
 
 __all__ = ["triangulate_quads", "cut_seam", "square_tutte_layout", "boundary_loop"]
 

@@ -138,8 +138,8 @@ def test_make_full_body_from_a_prompt(monkeypatch):
     assert len(ch.joints) == 163
     names = {p.name for p in ch.parts}
     assert {"head", "skin", "garment", "shoes"} <= names
-    skin = np.asarray(ch.part("skin").mesh.vertices)
-    assert 1.4 < np.ptp(skin[:, 1]) < 1.9  # a whole figure
+    figure = np.concatenate([np.asarray(ch.part(n).mesh.vertices) for n in ("head", "skin")])
+    assert 1.4 < np.ptp(figure[:, 1]) < 1.9  # a whole figure, crown to soles
     glb = character_glb(ch)
     assert validate_gltf(glb) == []
     doc = read_glb(glb)["json"]
