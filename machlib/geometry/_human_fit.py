@@ -275,7 +275,8 @@ class HumanFit(NamedTuple):
     landmarks: Callable
 
 
-def _phenotype(problem: HumanFitProblem, logits: Array) -> Array:
+def _phenotype(problem: HumanFitProblem, logits) -> Array:
+    logits = jnp.asarray(logits)
     macro = jax.nn.sigmoid(logits)
     race = jax.nn.softmax(logits[_RACE])
     value = macro.at[_RACE].set(race)
@@ -291,8 +292,9 @@ def _logits(phenotype: np.ndarray) -> np.ndarray:
     return out
 
 
-def _sliders(problem: HumanFitProblem, raw: Array) -> Array:
+def _sliders(problem: HumanFitProblem, raw) -> Array:
     """``(S,)`` slider values in their ranges."""
+    raw = jnp.asarray(raw)
     return jnp.where(problem.single > 0, jax.nn.sigmoid(raw), jnp.tanh(raw))
 
 

@@ -128,3 +128,48 @@ def test_stage1_pieces_are_pure(template):
     assert float(metrics["loss"][0, -1]) < float(metrics["loss"][0, 0])
     hp = jax.vmap(fit.human)(ran.params)
     assert hp.phenotype.shape == (2, 11)
+
+
+def test_stage1_loss_gradients_match_finite_differences(template):
+    """float64: the stage-1 loss (landmarks, priors, contact, depth) against finite differences in
+    every unconstrained parameter."""
+    from jax.test_util import check_grads
+
+    from helpers import x64
+
+    with x64():
+        problem = human_problem(template, (512, 512), scale=1.0)
+        problem = jax.tree.map(lambda x: x.astype(jnp.float64) if jnp.issubdtype(x.dtype, jnp.floating) else x, problem)
+        fit = human_fit(problem, HumanFitConfig(steps=1))
+        lm, _ = _synthetic(template, 5)
+        targets = LandmarkTargets(jnp.asarray(lm.points, jnp.float64), jnp.ones(478, jnp.float64),
+                                  jnp.asarray(lm.depth, jnp.float64))
+        X0 = human_points(problem.landmarks, template.human.params)
+        rot, trans = init_camera(X0, targets.points, problem.focal, problem.principal)
+        params = initial_params(problem, rot, trans, dtype=jnp.float64)
+        rng = np.random.default_rng(0)
+        params = jax.tree.map(lambda x: x + 0.1 * jnp.asarray(rng.normal(size=x.shape)), params)
+        check_grads(lambda p: fit.loss(p, targets)[0], (params,), order=1, modes=("rev",), eps=1e-6)
+
+
+def test_residual_stage_gradients_with_exact_landmarks_and_mask():
+    """The second stage's loss with ``landmark_base`` and ``offset_mask`` against finite
+    differences (float64, a tiny problem)."""
+    from jax.test_util import check_grads
+
+    from helpers import x64
+    from machlib.geometry import GeometryParams, GeometryProblem, geometry_fit
+
+    with x64():
+        R = 8
+        rng = np.random.default_rng(1)
+        base = jnp.asarray(rng.normal(0, 0.05, (R, R, 3)))
+        uv = jnp.asarray(rng.uniform(0.1, 0.9, (6, 2)))
+        problem = GeometryProblem(base, uv, jnp.array([500.0, 500.0]), jnp.array([32.0, 32.0]), symmetric=False,
+                                  image_size=(64, 64), landmark_base=jnp.asarray(rng.normal(0, 0.05, (6, 3))),
+                                  offset_mask=jnp.asarray(rng.uniform(0, 1, (R, R))))
+        fit = geometry_fit(problem, GeometryFitConfig(resolution=R, levels=2, lambda_offset=0.05))
+        params = GeometryParams((jnp.asarray(rng.normal(0, 0.01, (4, 4, 3))), jnp.asarray(rng.normal(0, 0.01, (8, 8, 3)))),
+                                jnp.asarray([3.1, 0.05, 0.02]), jnp.asarray([0.0, 0.0, 1.0]))
+        targets = LandmarkTargets(jnp.asarray(rng.uniform(20, 44, (6, 2))), jnp.ones(6), jnp.zeros(6))
+        check_grads(lambda p: fit.loss(p, targets)[0], (params,), order=1, modes=("rev",), eps=1e-6)
