@@ -251,7 +251,7 @@ def _manifest() -> dict:
     return data
 
 
-def _data_files(root: Path) -> list[str]:
+def _data_files() -> list[str]:
     """Relative paths (POSIX) of every data file machlib reads, in a fixed order."""
     return sorted(_manifest()["files"])
 
@@ -449,7 +449,7 @@ def _parse(root: Path) -> dict:
             raise DataError(f"mesh file {mp / '3dobjs' / 'base.obj'}: no group {name!r}")
     n = len(vertices)
     _check_macro_json(mp / "targets" / "macrodetails" / "macro.json")
-    files = _data_files(root)
+    files = _data_files()
     target_files = {}
     for rel in files:
         if rel.startswith("mpfb2/targets/") and rel.endswith(".target.gz"):
