@@ -56,6 +56,7 @@ from ._procedural import (
     _orient,
     _pack,
     _Piece,
+    _shell_faces,
     _tube,
 )
 
@@ -1334,8 +1335,6 @@ def _skirt(s: _Surface, y_top: float, y_hem: float, offset: float, thickness: fl
     """A skirt (a dress's, a coat's) hanging from the hips: rings round the legs' outline (their
     widest extent in every direction, plus ``offset``), never narrowing downwards, flaring by
     ``flare`` metres per metre."""
-    from ._procedural import _grid_faces
-
     w_arm = np.asarray(s.operator @ _bone_weight(("upperarm01.L", "upperarm01.R")))
     legs = s.x[w_arm < 0.3]
     near_top = np.abs(legs[:, 1] - y_top) < 0.03
@@ -1363,15 +1362,7 @@ def _skirt(s: _Surface, y_top: float, y_hem: float, offset: float, thickness: fl
                          z_axis + r * np.cos(phi)[None]], -1).reshape(-1, 3)
 
     outer, inner = ring(radius), ring(radius - thickness)
-    n = rows * cols
-    f_o = _grid_faces(rows, cols, True)
-    f_i = _grid_faces(rows, cols, True, n)[:, ::-1]
-    c = np.arange(cols)
-    c1 = (c + 1) % cols
-    top = np.concatenate([np.stack([c, c1, n + c1], 1), np.stack([c, n + c1, n + c], 1)])
-    lb = (rows - 1) * cols
-    bot = np.concatenate([np.stack([lb + c, n + lb + c1, lb + c1], 1), np.stack([lb + c, n + lb + c, n + lb + c1], 1)])
-    faces = np.concatenate([f_o, f_i, top, bot]).astype(np.int64)
+    faces = _shell_faces(rows, cols)
     v = np.concatenate([outer, inner])
     uv = np.concatenate([_cylinder_uv(outer, z_axis, y_hem, y_top) * [1, 0.48],
                          _cylinder_uv(inner, z_axis, y_hem, y_top) * [1, 0.48] + [0, 0.52]])

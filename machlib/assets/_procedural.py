@@ -983,6 +983,20 @@ def _column_theta(f, origin, phi, y_target, lo=0.05, hi=3.0, samples=(40, 10)):
     return result
 
 
+def _shell_faces(rows: int, cols: int) -> np.ndarray:
+    """Faces of a closed shell made of two ``rows × cols`` grids wrapping around in columns (outer
+    vertices first, then inner), joined along their first and last rows."""
+    n = rows * cols
+    f_o = _grid_faces(rows, cols, True)
+    f_i = _grid_faces(rows, cols, True, n)[:, ::-1]
+    c = np.arange(cols)
+    c1 = (c + 1) % cols
+    top = np.concatenate([np.stack([c, c1, n + c1], 1), np.stack([c, n + c1, n + c], 1)])
+    lb = (rows - 1) * cols
+    bot = np.concatenate([np.stack([lb + c, n + lb + c1, lb + c1], 1), np.stack([lb + c, n + lb + c, n + lb + c1], 1)])
+    return np.concatenate([f_o, f_i, top, bot]).astype(np.int64)
+
+
 def _shell(f_out, f_skin, origin, theta_top, theta_bot, phi, rows, thickness) -> _Piece:
     """A closed garment shell over the band ``theta_top(φ) ≤ θ ≤ theta_bot(φ)``: an outer
     surface on ``f_out``, an inner one ``thickness`` inside it (never closer than 1 mm to the
@@ -998,16 +1012,8 @@ def _shell(f_out, f_skin, origin, theta_top, theta_bot, phi, rows, thickness) ->
     r_in = np.minimum(r_in, r_out - 0.0005)
     outer = origin + r_out[:, None] * d
     inner = origin + r_in[:, None] * d
-    n = rows * cols
     v = np.concatenate([outer, inner])
-    f_o = _grid_faces(rows, cols, True)
-    f_i = _grid_faces(rows, cols, True, n)[:, ::-1]
-    c = np.arange(cols)
-    c1 = (c + 1) % cols
-    top = np.concatenate([np.stack([c, c1, n + c1], 1), np.stack([c, n + c1, n + c], 1)])
-    lb = (rows - 1) * cols
-    bot = np.concatenate([np.stack([lb + c, n + lb + c1, lb + c1], 1), np.stack([lb + c, n + lb + c, n + lb + c1], 1)])
-    faces = np.concatenate([f_o, f_i, top, bot]).astype(np.int64)
+    faces = _shell_faces(rows, cols)
     # UVs: outer chart in the top 60 %, inner in the next 30 %, edge strips at the bottom
     uv_o, fuv_o = _grid_uv(rows, cols)
     t_n = len(uv_o)

@@ -15,7 +15,6 @@ projection, total-variation and symmetry losses, the optax way.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -27,7 +26,7 @@ import optax
 from jaxtyping import Array, ArrayLike, Float
 
 from .._camera import Camera, matrix_to_rotvec, project, world_to_camera
-from ._losses import landmark_loss, landmark_residuals, symmetry_loss, total_variation
+from ._losses import landmark_residuals, symmetry_loss, total_variation
 from ._triplane import decode
 
 __all__ = [
@@ -441,28 +440,32 @@ class GeometryResult(NamedTuple):
     human: object = None
 
 
-def _fit_program(problem: GeometryProblem, state: GeometryFitState, targets: LandmarkTargets, *, config, num_steps: int):
-    """The whole fit as one function of arrays (problem, state, targets): ``lax.scan`` of ``step``."""
-    fit = geometry_fit(problem, config)
-    return jax.lax.scan(lambda s, _: fit.step(s, targets), state, None, length=num_steps)
-
-
 _COMPILED: dict = {}  # (config, abstract signature of the arguments) -> compiled executable
 _COMPILED_MAX = 8
 
 
-def _compiled_program(problem, state, targets, config):
-    """Compile :func:`_fit_program` once per config and argument shapes, and reuse it: fitting
-    faces one after another in a process then compiles only the first time."""
+def _compile_once(factory, problem, state, targets, config):
+    """A fit's whole ``lax.scan`` of ``factory(problem, config).step``, compiled once per
+    factory, config and argument shapes and reused: fitting faces one after another in a process
+    then compiles only the first time."""
     args = (problem, state, targets)
     leaves, treedef = jax.tree.flatten(args)
-    key = (config, treedef, tuple((np.shape(x), str(getattr(x, "dtype", type(x)))) for x in leaves))
+    key = (factory, config, treedef, tuple((np.shape(x), str(getattr(x, "dtype", type(x)))) for x in leaves))
     if key not in _COMPILED:
-        program = functools.partial(_fit_program, config=config, num_steps=config.steps)
+        def program(problem, state, targets):
+            fit = factory(problem, config)
+            return jax.lax.scan(lambda s, _: fit.step(s, targets), state, None, length=config.steps)
+
         if len(_COMPILED) >= _COMPILED_MAX:
             _COMPILED.pop(next(iter(_COMPILED)))
         _COMPILED[key] = eqx.filter_jit(program).lower(*args).compile()
     return _COMPILED[key]
+
+
+def _compiled_program(problem, state, targets, config):
+    """The whole triplane fit (``lax.scan`` of :func:`geometry_fit`'s step), compiled once per
+    config and argument shapes."""
+    return _compile_once(geometry_fit, problem, state, targets, config)
 
 
 def landmark_weights(template, *, confidence: np.ndarray | None = None) -> np.ndarray:

@@ -456,22 +456,11 @@ def residual_config(*, resolution: int = 64, steps: int = 200, levels: int = 4):
     return GeometryFitConfig(resolution=resolution, levels=levels, steps=steps, lambda_tv=400.0, lambda_offset=0.05)
 
 
-_COMPILED: dict = {}
-
-
 def _compiled(problem, state, targets, config):
-    args = (problem, state, targets)
-    leaves, treedef = jax.tree.flatten(args)
-    key = (config, treedef, tuple((np.shape(x), str(getattr(x, "dtype", type(x)))) for x in leaves))
-    if key not in _COMPILED:
-        def program(problem, state, targets):
-            fit = human_fit(problem, config)
-            return jax.lax.scan(lambda s, _: fit.step(s, targets), state, None, length=config.steps)
+    """Stage 1's whole run, compiled once per config and argument shapes."""
+    from ._fit import _compile_once
 
-        if len(_COMPILED) >= 4:
-            _COMPILED.pop(next(iter(_COMPILED)))
-        _COMPILED[key] = eqx.filter_jit(program).lower(*args).compile()
-    return _COMPILED[key]
+    return _compile_once(human_fit, problem, state, targets, config)
 
 
 def human_problem(template, image_size, *, fov_degrees: float = 25.0, scale: float = 1.0,
