@@ -1,8 +1,10 @@
 """A small vectorised numpy triangle rasterizer (reference, not differentiable).
 
-Used for precomputation (rasterizing a UV chart once) and for preview renders. Triangles are
-binned by the size of their pixel bounding box; each bin tests every candidate pixel centre of
-every triangle at once, and a depth sort resolves visibility. Pixel centres follow
+Used for precomputation (rasterizing a UV chart once) and for preview renders. Every pixel
+centre in the clipped bounding box of every triangle is one candidate, enumerated with a prefix
+sum (the work is the total bounding-box area) and tested against the triangle's three edge
+planes at once; a z-buffer (``np.minimum.at``) resolves visibility, the lowest triangle index
+breaking ties, as :func:`machlib.render.rasterize` does. Pixel centres follow
 :doc:`/conventions`: pixel ``(i, j)`` has its centre at ``(j + 0.5, i + 0.5)``.
 """
 
@@ -12,7 +14,7 @@ import numpy as np
 
 __all__ = ["rasterize_np"]
 
-_MAX_CANDIDATES = 1 << 22
+_CHUNK = 1 << 20  # candidates evaluated at once (bounds the temporaries to ~100 MB)
 
 
 def rasterize_np(
@@ -53,58 +55,60 @@ def rasterize_np(
         # a triangle counter-clockwise seen from outside is clockwise on the y-down pixel grid
         # when it faces the camera: negative signed area (see the conventions page)
         keep &= area < 0
-    lo = np.ceil(np.minimum(np.minimum(a, b), c) - 0.5).astype(np.int64)
-    hi = np.floor(np.maximum(np.maximum(a, b), c) - 0.5).astype(np.int64)
-    lo = np.maximum(lo, 0)
-    hi = np.minimum(hi, [width - 1, height - 1])
-    extent = np.max(hi - lo + 1, axis=1)
-    keep &= extent > 0
-    ids = np.nonzero(keep)[0]
+    lo = np.maximum(np.ceil(np.minimum(np.minimum(a, b), c) - 0.5).astype(np.int64), 0)
+    hi = np.minimum(np.floor(np.maximum(np.maximum(a, b), c) - 0.5).astype(np.int64), [width - 1, height - 1])
+    ext = np.maximum(hi - lo + 1, 0)
+    count = np.where(keep, ext[:, 0] * ext[:, 1], 0)
+    ids = np.nonzero(count)[0]
     if ids.size == 0:
         return tri_id.reshape(height, width), bary.reshape(height, width, 3)
 
-    bins = np.ceil(np.log2(np.maximum(extent[ids], 1))).astype(np.int64)
-    pix_all, tri_all, w_all, z_all = [], [], [], []
-    for level in np.unique(bins):
-        s = 1 << int(level)
-        members = ids[bins == level]
-        dy, dx = np.meshgrid(np.arange(s), np.arange(s), indexing="ij")
-        dx, dy = dx.reshape(-1), dy.reshape(-1)
-        chunk = max(1, _MAX_CANDIDATES // (s * s))
-        for start in range(0, members.size, chunk):
-            t = members[start : start + chunk]
-            px = lo[t, 0:1] + dx[None]
-            py = lo[t, 1:2] + dy[None]
-            valid = (px <= hi[t, 0:1]) & (py <= hi[t, 1:2])
-            cx, cy = px + 0.5, py + 0.5
-            ta, tb, tc = a[t], b[t], c[t]
-            inv = 1.0 / area[t][:, None]
-            w0 = ((tb[:, 0:1] - cx) * (tc[:, 1:2] - cy) - (tb[:, 1:2] - cy) * (tc[:, 0:1] - cx)) * inv
-            w1 = ((tc[:, 0:1] - cx) * (ta[:, 1:2] - cy) - (tc[:, 1:2] - cy) * (ta[:, 0:1] - cx)) * inv
-            w2 = 1.0 - w0 - w1
-            eps = -1e-9
-            inside = valid & (w0 >= eps) & (w1 >= eps) & (w2 >= eps)
-            rows, cols = np.nonzero(inside)
-            if rows.size == 0:
-                continue
-            tt = t[rows]
-            pix_all.append(py[rows, cols] * width + px[rows, cols])
-            tri_all.append(tt)
-            w = np.stack([w0[rows, cols], w1[rows, cols], w2[rows, cols]], 1)
-            w_all.append(w)
-            if depth is not None:
-                z = depth[triangles[tt]]
-                z_all.append(np.sum(z * w, axis=1))
-    if not pix_all:
-        return tri_id.reshape(height, width), bary.reshape(height, width, 3)
-    pix = np.concatenate(pix_all)
-    tri = np.concatenate(tri_all)
-    w = np.concatenate(w_all)
-    key2 = np.concatenate(z_all) if depth is not None else tri.astype(np.float64)
-    order = np.lexsort((key2, pix))
-    pix, tri, w = pix[order], tri[order], w[order]
-    first = np.ones(pix.size, dtype=bool)
-    first[1:] = pix[1:] != pix[:-1]
-    tri_id[pix[first]] = tri[first]
-    bary[pix[first]] = w[first]
+    # barycentric k of a point (x, y) is the plane E[:, k] · (x, y, 1): the edge opposite corner k
+    inv = 1.0 / np.where(keep, area, 1.0)
+    planes = []
+    for p, q in ((b, c), (c, a), (a, b)):
+        planes.append(np.stack([(p[:, 1] - q[:, 1]) * inv, (q[:, 0] - p[:, 0]) * inv,
+                                (p[:, 0] * q[:, 1] - p[:, 1] * q[:, 0]) * inv], 1))
+    E = np.stack(planes, 1)  # (F, 3, 3)
+    zt = None if depth is None else np.asarray(depth, dtype=np.float64)[triangles]
+
+    def weights(t, x, y):
+        e = E[t]
+        return e[:, :, 0] * x[:, None] + e[:, :, 1] * y[:, None] + e[:, :, 2]
+
+    cum = np.cumsum(count[ids])
+    cuts = np.searchsorted(cum, np.arange(_CHUNK, cum[-1], _CHUNK), side="left") + 1
+    bounds = [0, *cuts.tolist(), ids.size]
+    frag_pix, frag_tri, frag_z = [], [], []
+    for s0, s1 in zip(bounds[:-1], bounds[1:]):
+        if s1 <= s0:
+            continue
+        t = ids[s0:s1]
+        n = count[t]
+        tt = np.repeat(t, n)
+        local = np.arange(tt.size) - np.repeat(np.cumsum(n) - n, n)
+        py, px = np.divmod(local, ext[tt, 0])
+        px += lo[tt, 0]
+        py += lo[tt, 1]
+        w = weights(tt, px + 0.5, py + 0.5)
+        inside = (w >= -1e-9).all(axis=1)
+        tt = tt[inside]
+        frag_pix.append((py * width + px)[inside])
+        frag_tri.append(tt)
+        frag_z.append(np.einsum("nk,nk->n", w[inside], zt[tt]) if zt is not None else tt.astype(np.float64))
+    pix = np.concatenate(frag_pix)
+    tri = np.concatenate(frag_tri)
+    z = np.concatenate(frag_z)
+    zbuf = np.full(height * width, np.inf)
+    np.minimum.at(zbuf, pix, z)
+    win = z == zbuf[pix]
+    none = np.iinfo(np.int64).max
+    best = np.full(height * width, none)
+    np.minimum.at(best, pix[win], tri[win])
+    covered = np.nonzero(best != none)[0]
+    t = best[covered]
+    tri_id[covered] = t
+    w = weights(t, covered % width + 0.5, covered // width + 0.5)
+    w[:, 2] = 1.0 - w[:, 0] - w[:, 1]
+    bary[covered] = w
     return tri_id.reshape(height, width), bary.reshape(height, width, 3)

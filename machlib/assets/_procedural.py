@@ -411,7 +411,8 @@ def _resolve_template(template, func: str):
 
         # a head Mesh brings the topology of the template it was fitted from (the human's by
         # default, or the procedural head's)
-        for base in (default_template(), procedural_template()):
+        for build in (default_template, procedural_template):  # built only when needed
+            base = build()
             if np.shape(template.faces_uv) == np.shape(base.mesh.faces_uv):
                 return dataclasses.replace(base, mesh=template)
         base = default_template()

@@ -17,12 +17,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import gzip
+import io
 import hashlib
 import importlib.metadata
 import importlib.util
 import json
 import os
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -316,13 +318,16 @@ def read_target(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         raw = gzip.open(path, "rb").read() if path.suffix == ".gz" else path.read_bytes()
     except (OSError, EOFError) as e:
         raise DataError(f"target file {path}: unreadable ({e})")
-    lines = [ln for ln in raw.splitlines() if ln.strip() and not ln.lstrip().startswith(b"#")]
-    if not lines:
-        return np.zeros(0, np.int32), np.zeros((0, 3), np.float32)
     try:
-        a = np.array(b" ".join(lines).split(), dtype=np.float64).reshape(-1, 4)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "empty input": a target with no lines
+            a = np.loadtxt(io.BytesIO(raw), comments="#", dtype=np.float64, ndmin=2)
     except ValueError as e:
         raise DataError(f"target file {path}: not 'vertex dx dy dz' lines ({e})")
+    if a.size == 0:
+        return np.zeros(0, np.int32), np.zeros((0, 3), np.float32)
+    if a.shape[1] != 4:
+        raise DataError(f"target file {path}: not 'vertex dx dy dz' lines ({a.shape[1]} columns)")
     return a[:, 0].astype(np.int32), (a[:, 1:] * _TO_METRES).astype(np.float32)
 
 
