@@ -514,12 +514,16 @@ def _u8(img) -> np.ndarray:
     return (np.clip(a, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
-def character_glb(character: Character, *, hair_segments: int = 16) -> bytes:
+def character_glb(character: Character, *, hair_segments: int = 8) -> bytes:
     """The character as one binary glTF 2.0 file.
 
-    Morph targets carry the 52 ARKit names in ``mesh.extras.targetNames``; the skin has the
-    joints root, neck, head, jaw, eye_R, eye_L; hair is a ``LINES`` primitive under a node named
-    ``hair`` (child of the head joint), each strand resampled to ``hair_segments`` segments.
+    Morph targets carry the 52 ARKit names in ``mesh.extras.targetNames`` and normal deltas
+    beside the position deltas, both as sparse accessors (only the moving vertices); the skin has the
+    joints of the skeleton; hair is a mesh of triangle ribbons (:func:`machlib.hair.strand_ribbons`,
+    double-sided, tapering from 1.2 mm at the root to 0.4 mm at the tip for an adult head) under
+    a node named ``hair`` (child of the head joint), each strand resampled to ``hair_segments``
+    segments: glTF ``LINES`` are one pixel wide and Blender imports them as loose edges that do
+    not render. The full strands as curves go to ``hair.data`` and ``hair.usda``.
 
     Args:
         character: the :class:`Character`.
@@ -563,7 +567,10 @@ def character_glb(character: Character, *, hair_segments: int = 16) -> bytes:
             mat["metallic_roughness_texture"] = np.stack([np.full_like(r, 255), r, np.zeros_like(r)], -1)
         material = b.add_material(**mat)
         if p.morphs is not None:
-            kw["target_positions"] = np.asarray(p.morphs, np.float32)[:, src]
+            morphs = np.asarray(p.morphs, np.float32)
+            morphs = np.where(np.abs(morphs).max(-1, keepdims=True) >= _MORPH_EPS, morphs, 0.0).astype(np.float32)
+            kw["target_positions"] = morphs[:, src]
+            kw["target_normals"] = _morph_normal_deltas(p.mesh, morphs)[:, src]
         if p.skin is not None:
             w = np.asarray(p.skin)[src]
             order = np.argsort(-w, axis=1)[:, :4]
@@ -576,20 +583,26 @@ def character_glb(character: Character, *, hair_segments: int = 16) -> bytes:
         else:  # rigid on its joint: the node undoes the joint's rest transform
             b.add_node(name=p.name, mesh=mesh, parent=jidx[p.joint], **_undo(world[p.joint]))
     if character.hair is not None and len(character.hair):
+        from ..hair import ribbon_faces, strand_ribbons
         from ..hair._cleanup import resample_uniform
 
         pts = np.asarray(resample_uniform(np.asarray(character.hair, np.float32), n_points=hair_segments + 1), np.float32)
         S, P, _ = pts.shape
-        seg = np.arange(P - 1)
-        idx = (np.arange(S)[:, None] * P + np.stack([seg, seg + 1], -1).reshape(1, -1)).reshape(-1, 2)
+        head = np.asarray(character.parts[0].mesh.vertices, np.float64)
+        top = head[head[:, 1] >= world["head"][1][1]]
+        center = 0.5 * (top.min(0) + top.max(0)) if len(top) else head.mean(0)
+        s = float(character.frame.scale)
+        width = np.linspace(_HAIR_RIBBON_WIDTH[0], _HAIR_RIBBON_WIDTH[1], P) * s
+        verts, normals = (np.asarray(a, np.float32).reshape(-1, 3) for a in strand_ribbons(pts, center, width))
         rng = np.random.default_rng(0)
         base = np.clip(np.asarray(character.hair_color, np.float64), 0, 1)  # COLOR_0 is linear
         shade = np.clip(base[None] * rng.uniform(0.8, 1.2, (S, 1)), 0, 1)
         tip = np.linspace(0.9, 1.1, P)[None, :, None]
-        colors = np.clip(shade[:, None, :] * tip, 0, 1).reshape(-1, 3).astype(np.float32)
-        hm = b.add_material(name="hair", base_color=(1.0, 1.0, 1.0, 1.0), roughness=0.45)
-        lines = Lines(pts.reshape(-1, 3), idx, mode="lines", colors=colors, material=hm)
-        mesh = b.add_mesh([lines], name="hair")
+        colors = np.repeat(np.clip(shade[:, None, :] * tip, 0, 1), 2, axis=1).reshape(-1, 3)
+        hm = b.add_material(name="hair", base_color=(1.0, 1.0, 1.0, 1.0), roughness=0.45, double_sided=True)
+        ribbons = Triangles(verts, ribbon_faces(S, P), normals=normals,
+                            colors=np.round(colors * 255).astype(np.uint8), material=hm)
+        mesh = b.add_mesh([ribbons], name="hair")
         b.add_node(name="hair", mesh=mesh, parent=jidx["head"], **_undo(world["head"]))
     return b.to_glb()
 
@@ -613,6 +626,23 @@ def _undo(joint_world) -> dict:
     out = {"translation": [float(x) for x in -(R.T @ p)]}
     if not np.allclose(R, np.eye(3)):
         out["rotation"] = _matrix_to_quat(R.T)
+    return out
+
+
+_HAIR_RIBBON_WIDTH = (0.0012, 0.0004)  # metres at the root and tip, for a head of scale 1
+_MORPH_EPS = 1e-6  # morph rows that move a vertex less than 1 µm are stored as zero (sparse)
+
+
+def _morph_normal_deltas(mesh, morphs: np.ndarray) -> np.ndarray:
+    """``(T, N, 3)`` normal deltas of each morph target (normal of the morphed surface minus the
+    rest normal); exactly zero for targets and vertices whose neighbourhood does not move."""
+    v = np.asarray(mesh.vertices, np.float64)
+    f = np.asarray(mesh.faces)
+    rest = _normals_np(v, f)
+    out = np.zeros(morphs.shape, np.float32)
+    for t in np.nonzero(np.any(morphs != 0, axis=(1, 2)))[0]:
+        d = _normals_np(v + morphs[t].astype(np.float64), f) - rest
+        out[t] = np.where(np.abs(d) > 1e-6, d, 0.0)  # float noise is not a change of shading
     return out
 
 
@@ -647,6 +677,7 @@ def write_character_obj(out_dir: Union[str, os.PathLike], character: Character, 
         The written file names.
     """
     from .._image import save_png
+    from ..export import encode_png
 
     out = Path(out_dir)
     if not out.is_dir():
@@ -678,12 +709,15 @@ def write_character_obj(out_dir: Union[str, os.PathLike], character: Character, 
         if p.normal_map is not None:
             fn = f"{name}_normal.png"
             save_png(out / fn, _u8(p.normal_map))
-            mtl.append(f"norm {fn}\n")
+            # ``norm`` is the PBR extension's name; Blender's importer and most others read the
+            # tangent-space normal map from ``map_Bump`` (with a bump multiplier of 1)
+            mtl.append(f"norm {fn}\nmap_Bump -bm 1.000 {fn}\n")
             written.append(fn)
         if p.roughness_map is not None:
             fn = f"{name}_roughness.png"
             r = _u8(p.roughness_map)
-            save_png(out / fn, np.repeat(r[..., None], 3, -1) if r.ndim == 2 else r)
+            # one grey channel: data, not colour (importers tag single-channel maps non-colour)
+            (out / fn).write_bytes(encode_png(r if r.ndim == 2 else r[..., 0]))
             mtl.append(f"map_Pr {fn}\n")
             written.append(fn)
         mtl.append("\n")

@@ -557,6 +557,34 @@ class GltfBuilder:
         self._accessors.append(acc)
         return len(self._accessors) - 1
 
+    def _sparse_accessor(self, a: np.ndarray, kind: str, *, bounds: bool = False) -> int:
+        """A float accessor stored sparsely: the rows that are not all zero, and their indices.
+
+        Morph targets move a few vertices of a part (a blink moves the lids, not the scalp), so
+        most rows are zero; glTF's sparse accessors store only the others (no ``bufferView``
+        means "zeros"). Falls back to a dense accessor when sparse storage would not be smaller.
+        """
+        count = a.shape[0]
+        rows = np.nonzero(np.any(a.reshape(count, -1) != 0, axis=1))[0]
+        index_type = np.uint8 if count <= 256 else (np.uint16 if count <= 65536 else np.uint32)
+        item = a.reshape(count, -1).shape[1] * a.itemsize
+        if rows.size * (item + np.dtype(index_type).itemsize) >= count * item:
+            return self._accessor(a, kind, target=_ARRAY_BUFFER, bounds=bounds)
+        acc = {"componentType": _FLOAT, "count": int(count), "type": kind}
+        if bounds:
+            flat = a.reshape(count, -1)
+            acc["min"] = _floats(flat.min(0))
+            acc["max"] = _floats(flat.max(0))
+        if rows.size:
+            comp = {np.uint8: _UBYTE, np.uint16: _USHORT, np.uint32: _UINT}[index_type]
+            values = np.ascontiguousarray(a.reshape(count, -1)[rows]).astype("<f4")
+            acc["sparse"] = {"count": int(rows.size),
+                             "indices": {"bufferView": self._view(rows.astype(index_type).astype(
+                                 np.dtype(index_type).newbyteorder("<")).tobytes()), "componentType": comp},
+                             "values": {"bufferView": self._view(values.tobytes())}}
+        self._accessors.append(acc)
+        return len(self._accessors) - 1
+
     def _texture(self, image, owner: str) -> int:
         if isinstance(image, (bytes, bytearray)):
             png = bytes(image)
@@ -764,10 +792,9 @@ class GltfBuilder:
             if n_targets:
                 targets = []
                 for t in range(n_targets):
-                    tgt = {"POSITION": self._accessor(p.target_positions[t], "VEC3", target=_ARRAY_BUFFER,
-                                                      bounds=True)}
+                    tgt = {"POSITION": self._sparse_accessor(p.target_positions[t], "VEC3", bounds=True)}
                     if p.target_normals is not None:
-                        tgt["NORMAL"] = self._accessor(p.target_normals[t], "VEC3", target=_ARRAY_BUFFER)
+                        tgt["NORMAL"] = self._sparse_accessor(p.target_normals[t], "VEC3")
                     targets.append(tgt)
                 prim["targets"] = targets
             out.append(prim)

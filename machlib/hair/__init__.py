@@ -9,7 +9,8 @@ What exists now:
   :func:`resample_strands`;
 * file formats: USC-HairSalon ``.data`` (:func:`read_hair_data`, :func:`write_hair_data`), Cem
   Yuksel's ``.hair`` (:func:`read_cem_hair`, :func:`write_cem_hair`), USD ``BasisCurves`` as ASCII
-  ``.usda`` (:func:`write_usd_curves`), and glTF ``LINES`` arrays (:func:`strands_to_gltf_lines`);
+  ``.usda`` (:func:`write_usd_curves`), glTF ``LINES`` arrays (:func:`strands_to_gltf_lines`) and
+  triangle ribbons that every mesh renderer draws (:func:`strand_ribbons`, :func:`ribbon_faces`);
 * growth: roots on the template's scalp region (:func:`scalp_roots`), a signed distance grid of
   the head for collision (:class:`HeadSDF`, :func:`head_sdf_grid`, :func:`sdf_lookup`), and an
   RK2 integrator of a direction field, vmapped over strands under ``jit`` (:func:`grow_strands`);
@@ -37,6 +38,7 @@ from ._io import (
 from ._match import StyleMatch, match_styles, strand_coverage
 from ._orient import HairMask, OrientationMap, hair_mask, orientation_image, orientation_map
 from ._render import HAIR_PREVIEW_VIEWS, hair_preview, render_strands
+from ._ribbons import ribbon_faces, strand_ribbons
 from ._styles import HAIR_COLORS, HAIR_STYLES, HairStyle, find_styles, grow_style, hair_color
 from ._volume import HairVolume, grow_from_volume, lift_hair, strands_to_volume, style_volume, volume_lookup
 from ._strands import (
@@ -52,7 +54,7 @@ __all__ = [
     "DEFAULT_HAIR_COLOR", "DEFAULT_HAIR_WIDTH", "RaggedStrands", "Strands", "resample_strands",
     "strands_from_list",
     "read_hair_data", "write_hair_data", "read_cem_hair", "write_cem_hair", "write_usd_curves",
-    "strands_to_gltf_lines",
+    "strands_to_gltf_lines", "strand_ribbons", "ribbon_faces",
     "ScalpSamples", "scalp_roots", "HeadSDF", "head_sdf_grid", "sdf_lookup", "grow_strands",
     "HairStyle", "HAIR_STYLES", "find_styles", "grow_style", "hair_color", "HAIR_COLORS",
     "HairMask", "hair_mask", "OrientationMap", "orientation_map", "orientation_image",

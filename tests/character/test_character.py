@@ -4,6 +4,7 @@ import io
 import zipfile
 
 import numpy as np
+from PIL import Image
 import pytest
 
 from machlib.animation import ARKIT_BLENDSHAPES
@@ -93,7 +94,21 @@ def test_glb_structure_and_determinism(character, glb):
     head_joint = [i for i, n in enumerate(doc["nodes"]) if n.get("name") == "head"][0]
     hair = [i for i, n in enumerate(doc["nodes"]) if n.get("name") == "hair" and "mesh" in n][0]
     assert hair in doc["nodes"][head_joint]["children"]
-    assert doc["meshes"][nodes["hair"]["mesh"]]["primitives"][0]["mode"] == 1  # LINES
+    hair_prim = doc["meshes"][nodes["hair"]["mesh"]]["primitives"][0]
+    assert hair_prim["mode"] == 4 and "NORMAL" in hair_prim["attributes"]  # ribbons, not 1-px LINES
+    hair_mat = doc["materials"][hair_prim["material"]]
+    assert hair_mat["doubleSided"] is True
+    # morph targets: sparse (only moving vertices), with normal deltas
+    targets = meshes["head"]["primitives"][0]["targets"]
+    assert all("NORMAL" in t for t in targets)
+    blink = targets[list(ARKIT_BLENDSHAPES).index("eyeBlinkLeft")]
+    acc = doc["accessors"][blink["POSITION"]]
+    assert "bufferView" not in acc and 0 < acc["sparse"]["count"] < acc["count"] // 4
+    decoded = read_glb(glb)["accessors"][blink["POSITION"]]
+    head = character.part("head")
+    _, _, _, src = head.mesh.split()
+    want = np.asarray(head.morphs, np.float32)[list(ARKIT_BLENDSHAPES).index("eyeBlinkLeft")][src]
+    np.testing.assert_allclose(decoded, np.where(np.abs(want).max(1, keepdims=True) >= 1e-6, want, 0), atol=0)
     head_mat = doc["materials"][meshes["head"]["primitives"][0]["material"]]
     pbr = head_mat["pbrMetallicRoughness"]
     assert "baseColorTexture" in pbr and "metallicRoughnessTexture" in pbr and "normalTexture" in head_mat
@@ -122,6 +137,9 @@ def test_glb_passes_the_khronos_validator(khronos_validator, glb, tmp_path):  # 
 
 def test_obj_and_bundle(character, tmp_path):
     files = write_character_obj(tmp_path, character)
+    mtl = (tmp_path / "avatar.mtl").read_text()
+    assert "map_Bump -bm 1.000 avatar_normal.png" in mtl and "map_Pr avatar_roughness.png" in mtl
+    assert Image.open(tmp_path / "avatar_roughness.png").mode == "L"  # data, not colour
     assert {"avatar.obj", "avatar.mtl", "avatar_albedo.png", "avatar_normal.png", "avatar_roughness.png"} <= set(files)
     obj = (tmp_path / "avatar.obj").read_text()
     assert obj.count("\no ") + obj.startswith("o ") == len(character.parts)
