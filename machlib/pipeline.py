@@ -699,6 +699,7 @@ def hair_portrait(
         HAIR_STYLES,
         Strands,
         cleanup_strands,
+        cleanup_to_count,
         grow_from_volume,
         grow_style,
         hair_mask,
@@ -736,7 +737,7 @@ def hair_portrait(
         say(name)
         t = time.perf_counter()
         out = fn()
-        timings[name] = time.perf_counter() - t
+        timings[name] = timings.get(name, 0.0) + time.perf_counter() - t  # a second round adds up
         return out
 
     sdf = timed("head sdf", lambda: head_sdf_grid(mesh))
@@ -748,6 +749,7 @@ def hair_portrait(
     color_info = _hair_color_choice(fit.image, mask.mask, color)
     rgb = np.asarray(color_info["rgb"], np.float32)
     matches: list = []
+    grow = None  # count -> Strands, for the modes that grow as many strands as asked
     if mode == "image":
         matches = timed("match", lambda: match_styles(k_match, mask.mask, omap.theta, omap.confidence, camera,
                                                       mesh, sdf=sdf, template=template, allowed=allowed))
@@ -765,15 +767,21 @@ def hair_portrait(
                                                          template=template))
             lifted = timed("lift", lambda: lift_hair(prior, camera, mask.mask, omap.theta, omap.confidence,
                                                      head_sdf=sdf, carve_mask=carve))
-            grown = timed("grow", lambda: grow_from_volume(
-                k_grow, lifted, mesh, n_strands=int(n_strands), n_points=int(n_points), sdf=sdf,
+            grow = lambda count: timed("grow", lambda: grow_from_volume(  # noqa: E731
+                k_grow, lifted, mesh, n_strands=count, n_points=int(n_points), sdf=sdf,
                 length=chosen.length * 1.2, color=rgb, template=template, curl=chosen.curl,
                 gravity=0.3 * chosen.gravity, guides=guides))
     elif mode == "style":
         chosen = HAIR_STYLES[style]
-        on_template = timed("grow", lambda: grow_style(k_grow, chosen, template, n_strands=int(n_strands),
-                                                       n_points=int(n_points), color=rgb, guides=guides))
-        grown = timed("transfer", lambda: transfer_strands(on_template, template.mesh, mesh, target_sdf=sdf))
+
+        def grow(count):
+            on_template = timed("grow", lambda: grow_style(k_grow, chosen, template, n_strands=count,
+                                                           n_points=int(n_points), color=rgb, guides=guides))
+            return timed("transfer", lambda: transfer_strands(on_template, template.mesh, mesh, target_sdf=sdf))
+
+        if chosen.bald:
+            grow, grown = None, Strands(np.zeros((0, n_points, 3), np.float32), np.zeros((0, 3), np.float32),
+                                        np.zeros(0, np.float32))
     else:
         def load():
             try:
@@ -791,11 +799,18 @@ def hair_portrait(
                               np.full(hairy.size, DEFAULT_HAIR_WIDTH, np.float32))
         grown = timed("transfer", lambda: transfer_strands(on_template, template.mesh, mesh, target_sdf=sdf))
     silhouette = dict(silhouette=allowed, camera=camera) if mode == "image" else {}
-    # "too short" is relative to the style (a buzz cut's strands are 8 mm long)
-    arcs = np.linalg.norm(np.diff(np.asarray(grown.points, np.float64), axis=1), axis=2).sum(1)
-    min_length = min(0.01, 0.5 * float(np.median(arcs))) if arcs.size else 0.01
-    clean = timed("cleanup", lambda: cleanup_strands(grown, sdf=sdf, n_points=int(n_points), min_length=min_length,
-                                                     **silhouette))
+
+    def clean_up(grown):
+        # "too short" is relative to the style (a buzz cut's strands are 8 mm long)
+        arcs = np.linalg.norm(np.diff(np.asarray(grown.points, np.float64), axis=1), axis=2).sum(1)
+        min_length = min(0.01, 0.5 * float(np.median(arcs))) if arcs.size else 0.01
+        return timed("cleanup", lambda: cleanup_strands(grown, sdf=sdf, n_points=int(n_points),
+                                                        min_length=min_length, **silhouette))
+
+    if grow is not None:  # grown styles yield n_strands after clean-up (a file gives what it holds)
+        clean = cleanup_to_count(grow, clean_up, int(n_strands))
+    else:
+        clean = clean_up(grown)
     strands = clean.strands
     strands = Strands(np.asarray(strands.points, np.float32), np.broadcast_to(rgb, (strands.num_strands, 3)).copy(),
                       np.asarray(strands.thickness, np.float32))
@@ -812,6 +827,7 @@ def hair_report(fit: FitOutput, hair: HairOutput, *, extra_timings: dict | None 
         "mode": hair.mode,
         "style": hair.style,
         "strands": int(s.num_strands),
+        "grown": int(np.size(hair.cleanup.keep)),  # before clean-up (with a margin for it)
         "points_per_strand": int(np.shape(s.points)[1]),
         "removed_fraction": round(float(hair.cleanup.removed_fraction), 4),
         "removed": {k: int(v) for k, v in hair.cleanup.reasons.items()},

@@ -369,7 +369,7 @@ def _template_hair(template, head: Mesh, style: str, attrs, *, seed: int, n_stra
                    guides: Optional[int]):
     import jax
 
-    from ..hair import HAIR_COLORS, HAIR_STYLES, cleanup_strands, grow_style, head_sdf_grid
+    from ..hair import HAIR_COLORS, HAIR_STYLES, cleanup_strands, cleanup_to_count, grow_style, head_sdf_grid
 
     rgb = np.asarray(HAIR_COLORS.get(attrs.hair_color or "brown", HAIR_COLORS["brown"]), np.float32)
     chosen = HAIR_STYLES[style]
@@ -377,9 +377,11 @@ def _template_hair(template, head: Mesh, style: str, attrs, *, seed: int, n_stra
         return np.zeros((0, n_points, 3), np.float32), tuple(float(c) for c in rgb)
     shaped = dataclasses.replace(template, mesh=head)
     sdf = head_sdf_grid(head)
-    grown = grow_style(jax.random.key(int(seed)), chosen, shaped, n_strands=int(n_strands), n_points=int(n_points),
-                       color=rgb, sdf=sdf, guides=None if guides is None else min(int(guides), int(n_strands)))
-    clean = cleanup_strands(grown, sdf=sdf, n_points=int(n_points))
+    def grow(count):
+        return grow_style(jax.random.key(int(seed)), chosen, shaped, n_strands=count, n_points=int(n_points),
+                          color=rgb, sdf=sdf, guides=None if guides is None else min(int(guides), count))
+
+    clean = cleanup_to_count(grow, lambda s: cleanup_strands(s, sdf=sdf, n_points=int(n_points)), int(n_strands))
     return np.asarray(clean.strands.points, np.float32), tuple(float(c) for c in rgb)
 
 

@@ -24,7 +24,7 @@ are linear RGB; thickness is a diameter in metres. Orientation maps, image-guide
 clean-up are planned (see :doc:`/hair`).
 """
 
-from ._cleanup import CleanupResult, cleanup_strands, resample_uniform, smooth_strands, strand_lengths, transfer_strands
+from ._cleanup import CleanupResult, cleanup_strands, cleanup_to_count, resample_uniform, smooth_strands, strand_lengths, transfer_strands
 from ._color import HairColorEstimate, estimate_hair_color
 from ._growth import HeadSDF, ScalpSamples, grow_strands, head_sdf_grid, scalp_roots, sdf_lookup
 from ._io import (
@@ -59,7 +59,7 @@ __all__ = [
     "HairStyle", "HAIR_STYLES", "find_styles", "grow_style", "hair_color", "HAIR_COLORS",
     "HairMask", "hair_mask", "OrientationMap", "orientation_map", "orientation_image",
     "HairVolume", "strands_to_volume", "volume_lookup", "lift_hair", "grow_from_volume", "style_volume",
-    "CleanupResult", "cleanup_strands", "smooth_strands", "resample_uniform", "strand_lengths", "transfer_strands",
+    "CleanupResult", "cleanup_strands", "cleanup_to_count", "smooth_strands", "resample_uniform", "strand_lengths", "transfer_strands",
     "StyleMatch", "match_styles", "strand_coverage", "HairColorEstimate", "estimate_hair_color",
     "render_strands", "hair_preview", "HAIR_PREVIEW_VIEWS",
 ]

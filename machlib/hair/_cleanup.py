@@ -11,7 +11,7 @@ work on :class:`~machlib.hair.Strands` and return ``float32`` numpy strands.
 from __future__ import annotations
 
 from functools import partial
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -27,6 +27,7 @@ from ._strands import Strands
 __all__ = [
     "smooth_strands", "resample_uniform", "strand_lengths", "CleanupResult", "cleanup_strands",
     "transfer_strands",
+    "cleanup_to_count",
 ]
 
 
@@ -589,3 +590,63 @@ def transfer_strands(
         None if strands.color is None else np.asarray(strands.color, np.float32),
         None if strands.thickness is None else np.asarray(strands.thickness, np.float32),
     )
+
+
+def cleanup_to_count(
+    grow: Callable[[int], Strands],
+    clean: Callable[[Strands], CleanupResult],
+    n_strands: int,
+    *,
+    margin: float = 0.04,
+    rounds: int = 3,
+) -> CleanupResult:
+    """Grow with a margin for clean-up and keep exactly ``n_strands`` strands.
+
+    Clean-up removes a few strands (short, penetrating, outliers), so asking a grower for ``n``
+    strands yields fewer. This grows ``n · (1 + margin)`` (at least 8 more), cleans, and if that
+    was still too few grows again with the observed loss, up to ``rounds`` times. The kept strands
+    are thinned to ``n_strands`` by evenly spaced picks in root order, so the scalp stays evenly
+    covered.
+
+    Args:
+        grow: ``grow(count) -> Strands``, deterministic for a given count.
+        clean: ``clean(strands) -> CleanupResult`` (e.g. a partial of :func:`cleanup_strands`).
+        n_strands: strands wanted, ``≥ 0``.
+        margin: extra fraction grown on the first round, ``≥ 0``.
+        rounds: most growth rounds, ``≥ 1``.
+
+    Returns:
+        The last round's :class:`CleanupResult`, its ``strands`` thinned to ``n_strands`` (fewer
+        only if every round lost more than expected; ``keep`` and ``reasons`` describe that
+        round's clean-up).
+
+    Example:
+        >>> import numpy as np
+        >>> from machlib.hair import Strands, cleanup_strands, cleanup_to_count
+        >>> def grow(n):   # strands 2 cm long, every fifth one too short to keep
+        ...     t = np.linspace(0, 1, 4)[None, :, None]
+        ...     length = np.where(np.arange(n) % 5 == 0, 0.001, 0.02)[:, None, None]
+        ...     return Strands((t * length * np.array([0, 0, 1.0])).astype(np.float32))
+        >>> res = cleanup_to_count(grow, lambda s: cleanup_strands(s, min_length=0.01), 100)
+        >>> res.strands.num_strands
+        100
+    """
+    if n_strands < 0 or rounds < 1 or margin < 0:
+        raise ValueError(f"cleanup_to_count: need n_strands >= 0, rounds >= 1, margin >= 0; got "
+                         f"{n_strands}, {rounds}, {margin}")
+    ask = int(n_strands + max(8, np.ceil(margin * n_strands)))
+    for _ in range(rounds):
+        res = clean(grow(ask))
+        kept = res.strands.num_strands
+        if kept >= n_strands:
+            break
+        ask = int(np.ceil(ask * n_strands / max(kept, 1) * (1.0 + margin))) + 8
+    kept = res.strands.num_strands
+    if kept <= n_strands:
+        return res
+    pick = np.unique(np.round(np.linspace(0, kept - 1, n_strands)).astype(np.int64))
+    s = res.strands
+    thin = Strands(np.asarray(s.points)[pick],
+                   None if s.color is None else np.asarray(s.color)[pick],
+                   None if s.thickness is None else np.asarray(s.thickness)[pick])
+    return res._replace(strands=thin)

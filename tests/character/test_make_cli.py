@@ -37,7 +37,7 @@ def test_make_writes_the_complete_character(made):
     report = json.loads((made / "report.json").read_text())
     assert report["mode"] == "image" and report["attributes"]["glasses"] == "cat-eye"
     assert report["assets"]["garment"]["type"] == "suit" and report["assets"]["glasses"]["color"] == "brown"
-    assert report["iris_color"] == "blue" and 0 < report["hair"]["strands"] <= 400
+    assert report["iris_color"] == "blue" and report["hair"]["strands"] == 400
     assert report["expression"]["mouthSmileLeft"] > 0
     assert report["landmark_residual_px"]["median"] < 5 and report["face_metrics"]["raw"]["face_psnr_db"] > 25
     for stage in ("fit.fit", "texture.complete", "hair.grow", "assemble", "export", "previews", "make"):

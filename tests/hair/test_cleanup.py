@@ -307,3 +307,24 @@ def test_public_surface():
         if inspect.isfunction(obj):
             params = list(inspect.signature(obj).parameters.values())
             assert all(p.kind == p.KEYWORD_ONLY for p in params if p.default is not p.empty), name
+
+
+def test_cleanup_to_count_grows_a_margin_and_thins_evenly():
+    from machlib.hair import cleanup_to_count
+
+    asked = []
+
+    def grow(n):  # every third strand too short; deterministic in n
+        asked.append(n)
+        t = np.linspace(0, 1, 4)[None, :, None]
+        length = np.where(np.arange(n) % 3 == 0, 0.001, 0.02)[:, None, None]
+        x = np.arange(n, dtype=np.float32)[:, None, None] * np.array([1e-4, 0, 0])
+        return Strands((x + t * length * np.array([0, 0, 1.0])).astype(np.float32))
+
+    res = cleanup_to_count(grow, lambda s: cleanup_strands(s, min_length=0.01), 90)
+    assert res.strands.num_strands == 90 and len(asked) == 2  # 4 % margin was not enough: a second round
+    xs = np.asarray(res.strands.points)[:, 0, 0]
+    assert np.all(np.diff(xs) > 0) and xs[-1] > 0.9 * 1e-4 * (asked[-1] - 1)  # spread over every root
+    assert cleanup_to_count(grow, lambda s: cleanup_strands(s, min_length=0.01), 0).strands.num_strands == 0
+    with pytest.raises(ValueError, match="n_strands"):
+        cleanup_to_count(grow, lambda s: s, -1)
