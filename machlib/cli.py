@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     mk.add_argument("--steps", type=int, default=30, help="denoising steps of a generated portrait (default 30)")
     mk.add_argument("--size", type=int, default=512, help="side of a generated portrait in pixels (default 512)")
     mk.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    mk.add_argument("-v", "--verbose", action="store_true", help="let native libraries (MediaPipe) write to the terminal")
     vw = sub.add_parser("view", help="serve a local browser viewer of a `machlib make` output folder")
     vw.add_argument("out", help="the output folder of `machlib make` (holds avatar.glb)")
     vw.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000; 0 picks a free one)")
@@ -125,6 +126,67 @@ def _parser_arguments(a: argparse.ArgumentParser) -> None:
     a.add_argument("--llm", metavar="DIR", help="local transformers chat-model folder for --parser llm; or $MACHLIB_LLM")
 
 
+# Typical seconds of each progress stage on a first run (2 CPU cores, benchmarks/make.py): the
+# progress display's estimate of the time left is the elapsed time scaled by the stages to come.
+_STAGE_SECONDS = {
+    "attributes": 0.1, "landmarks": 0.6, "template": 5.0, "fit": 6.5, "texture: rasterize": 4.0,
+    "texture: fit 32→128→512→1024": 1.5, "texture: visibility": 2.7, "texture: delight": 0.9,
+    "texture: complete": 10.0, "texture: render": 5.0, "head sdf": 0.6, "hair mask": 0.4, "orientation": 0.6,
+    "match": 4.6, "volume": 1.0, "lift": 1.2, "grow": 6.4, "cleanup": 1.4, "assemble": 5.8,
+    "export and previews": 13.0, "export": 2.0,
+}
+
+
+class _Progress:
+    """One live line: the stage, a bar, the elapsed time and an estimate of the time left."""
+
+    def __init__(self, console, stages):
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self._weights = [_STAGE_SECONDS.get(st, 1.0) for st in stages]
+        self._index = {st: i for i, st in enumerate(stages)}
+        self._total = float(sum(self._weights))
+        self._t0 = time.perf_counter()
+        self._bar = Progress(SpinnerColumn(), TextColumn("[bold]{task.description:<30}"), BarColumn(),
+                             TimeElapsedColumn(), TextColumn("{task.fields[left]}"), console=console,
+                             transient=True)
+        self._task = self._bar.add_task("starting", total=self._total, left="")
+
+    def __enter__(self):
+        self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._bar.__exit__(*exc)
+
+    def __call__(self, stage: str) -> None:
+        i = self._index.get(stage)
+        done = sum(self._weights[:i]) if i is not None else None
+        left = ""
+        if done:
+            elapsed = time.perf_counter() - self._t0
+            left = f"≈ {elapsed * (self._total - done) / done:.0f} s left"
+        kw = {} if done is None else {"completed": done}
+        self._bar.update(self._task, description=stage, left=left, **kw)
+
+
+_MAKE_STAGES = ("attributes", "landmarks", "template", "fit", "texture: rasterize", "texture: fit 32→128→512→1024",
+                "texture: visibility", "texture: delight", "texture: complete", "texture: render", "head sdf",
+                "hair mask", "orientation", "match", "volume", "lift", "grow", "cleanup", "assemble",
+                "export and previews")
+_FIT_STAGES = ("landmarks", "template", "fit", "texture: rasterize", "texture: fit 32→128→512→1024",
+               "texture: visibility", "texture: delight", "texture: complete", "texture: render", "head sdf",
+               "hair mask", "orientation", "match", "volume", "lift", "grow", "cleanup", "export")
+
+
+def _set_verbose(args) -> None:
+    """``--verbose``: let native libraries (MediaPipe, TFLite, absl) write to the terminal."""
+    import os
+
+    if getattr(args, "verbose", False):
+        os.environ["MACHLIB_VERBOSE"] = "1"
+
+
 def _fit_arguments(f: argparse.ArgumentParser) -> None:
     f.add_argument("image", nargs="?", default=None,
                    help="portrait (JPEG/PNG, RGB); default: the bundled portrait (matplotlib's grace_hopper.jpg)")
@@ -139,6 +201,7 @@ def _fit_arguments(f: argparse.ArgumentParser) -> None:
     f.add_argument("--fov", type=float, default=25.0, help="assumed vertical field of view, degrees (default 25)")
     f.add_argument("--strict", action="store_true", help="fail when the image has more than one face")
     f.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    f.add_argument("-v", "--verbose", action="store_true", help="let native libraries (MediaPipe) write to the terminal")
 
 
 def _texture_config(args):
@@ -224,11 +287,10 @@ def _fit(args) -> int:
     else:
         template = load_template(args.template, args.landmarks) if args.template else None
     load_s = time.perf_counter() - t0
-    with console.status("starting") as status:
-        def progress(stage: str) -> None:
-            status.update(f"[bold]{stage}[/bold]")
-            console.log(f"{stage} …")
-
+    stages = [st for st in _FIT_STAGES if args.command != "fit" or not st.startswith(("texture", "head sdf", "hair",
+                                                                                    "orientation", "match", "volume",
+                                                                                    "lift", "grow", "cleanup"))]
+    with _Progress(console, stages) as progress:
         fit = pipeline.fit_portrait(image, template=template, config=config, fov_degrees=args.fov,
                                     strict=args.strict, progress=progress)
         if hair_setup is not None:
@@ -563,11 +625,7 @@ def _make(args) -> int:
         if all(v.get("problem") is None for v in status.values()):
             weights = resolve_diffusion_weights(config=args.weights_config)
     t0 = time.perf_counter()
-    with console.status("starting") as status_line:
-        def progress(stage: str) -> None:
-            status_line.update(f"[bold]{stage}[/bold]")
-            console.log(f"{stage} …")
-
+    with _Progress(console, _MAKE_STAGES) as progress:
         result = make_character(image=image, prompt=prompt, hair=args.hair, expression=args.expression,
                                 weights=weights, seed=args.seed, n_strands=args.strands, portrait_steps=args.steps,
                                 portrait_size=args.size, body=args.body, progress=progress)
@@ -601,6 +659,7 @@ def main(argv: list[str] | None = None) -> int:
     from ._errors import InputError, MachlibError
 
     args = build_parser().parse_args(argv)
+    _set_verbose(args)
     _enable_compilation_cache()
     try:
         if args.command == "make":

@@ -1,8 +1,17 @@
-"""The pipeline as plain functions: each stage takes explicit inputs and returns a typed result.
+"""The CLI's stages as plain functions: each takes explicit inputs and returns a typed result.
 
-Today: portrait → dense landmarks → geometry fit (camera + triplane) → exports. Writing files is
-separate from computing (:func:`write_fit_outputs`) and is atomic: everything goes to a
-temporary folder beside ``OUT`` and is moved into place only at the end.
+* :func:`fit_portrait`: portrait → dense landmarks → the two-stage head fit (the parametric
+  human, then the triplane residual) → :class:`FitOutput` (``machlib fit``);
+* :func:`texture_portrait`: the fit → multi-resolution texture, delighting, completion →
+  :class:`TextureOutput` (``machlib texture``);
+* :func:`hair_portrait`: the fit → hair mask, orientation, style retrieval, growth, clean-up →
+  :class:`HairOutput` (``machlib hair``);
+* their reports (:func:`fit_report`, :func:`texture_report`, :func:`hair_report`) and images.
+
+Writing files is separate from computing (:func:`write_fit_outputs`, :func:`write_texture_outputs`,
+:func:`write_hair_outputs`) and is atomic (:func:`atomic_output_dir`): everything goes to a
+temporary folder beside ``OUT`` and is moved into place only at the end. The complete character
+(``machlib make``) is :func:`machlib.character.make_character`, built from these stages.
 """
 
 from __future__ import annotations

@@ -75,7 +75,11 @@ def _check_image(fn: str, image: object) -> np.ndarray:
 
 @contextlib.contextmanager
 def _quiet_stderr():
-    """Silence C++-level stderr (TFLite/absl start-up chatter) for the duration of the block."""
+    """Silence C++-level stderr (TFLite/absl start-up chatter) for the duration of the block,
+    unless ``$MACHLIB_VERBOSE`` is set (``machlib --verbose``)."""
+    if os.environ.get("MACHLIB_VERBOSE"):
+        yield
+        return
     try:
         fd = os.dup(2)
     except OSError:  # no usable fd 2: nothing to silence

@@ -10,8 +10,9 @@ work on :class:`~machlib.hair.Strands` and return ``float32`` numpy strands.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
