@@ -39,13 +39,15 @@ from ._preview import draw_lines, draw_points, orbit_camera, render_mesh
 from .geometry import (
     GeometryFitConfig,
     GeometryResult,
+    LandmarkDetector,
     Landmarks,
+    MediaPipeDetector,
     Template,
     default_template,
-    detect_landmarks,
     fit_landmarks,
     template_albedo,
 )
+from .geometry._landmarks import _check_image, check_landmarks
 
 __all__ = [
     "FitOutput", "fit_portrait", "write_fit_outputs", "fit_report", "human_report", "fit_report_reprojection",
@@ -82,6 +84,7 @@ def fit_portrait(
     strict: bool = False,
     attributes=None,
     progress: Callable[[str], None] | None = None,
+    detector: LandmarkDetector | None = None,
 ) -> FitOutput:
     """Detect landmarks on a portrait and fit the template head and camera to them.
 
@@ -96,18 +99,28 @@ def fit_portrait(
             human template, stated gender and age are held, the build and shape words set the
             prior (:class:`~machlib.geometry.HumanPrior`).
         progress: optional callback called with each stage's name as it starts.
+        detector: the :class:`~machlib.geometry.LandmarkDetector` (default
+            :class:`~machlib.geometry.MediaPipeDetector`).
 
     Returns:
         A :class:`FitOutput`.
 
     Raises:
         NoFaceError: no face (or several, with ``strict``).
+        InputError: ``detector`` is not a detector, or returned landmarks that are not 478
+            finite points on the image.
     """
     say = progress or (lambda _: None)
     timings = {}
     t = time.perf_counter()
     say("landmarks")
-    landmarks = detect_landmarks(image, strict=strict)
+    if detector is None:
+        detector = MediaPipeDetector()
+    elif not isinstance(detector, LandmarkDetector):
+        raise InputError(f"fit_portrait: detector must be callable as detector(image, strict=...), "
+                         f"got {type(detector).__name__}")
+    image = _check_image("fit_portrait", image)
+    landmarks = check_landmarks(detector(image, strict=strict), (image.shape[1], image.shape[0]), "fit_portrait")
     timings["landmarks"] = time.perf_counter() - t
     t = time.perf_counter()
     say("template")

@@ -13,12 +13,13 @@ import machlib.geometry
 import machlib.hair
 import machlib.human
 import machlib.interop
+import machlib.pipeline
 import machlib.render
 import machlib.text
 import machlib.texture
 
 PACKAGES = [machlib, machlib.geometry, machlib.human, machlib.render, machlib.texture, machlib.interop, machlib.hair, machlib.text, machlib.assets,
-            machlib.animation, machlib.export, machlib.character, machlib.viewer]
+            machlib.animation, machlib.export, machlib.character, machlib.pipeline, machlib.viewer]
 # (module, name, parameter) where a positional default is deliberate
 ALLOWED_POSITIONAL_DEFAULTS = {
     ("machlib.geometry", "geometry_fit", "config"),  # optax-style factory: geometry_fit(problem, config)

@@ -24,7 +24,15 @@ from ._fit import (
     triplane_from_params,
     zero_params,
 )
-from ._landmarks import NUM_LANDMARKS, Landmarks, detect_faces, detect_landmarks, mirror_permutation
+from ._landmarks import (
+    NUM_LANDMARKS,
+    LandmarkDetector,
+    Landmarks,
+    MediaPipeDetector,
+    detect_faces,
+    detect_landmarks,
+    mirror_permutation,
+)
 from ._losses import landmark_loss, landmark_residuals, symmetry_loss, total_variation
 from ._template import (
     NUM_TEMPLATE_LANDMARKS,
@@ -91,6 +99,7 @@ __all__ = [
     "GeometryResult", "LandmarkTargets", "fit_landmarks", "geometry_fit", "init_camera",
     "landmark_weights", "learning_rate_schedule", "triplane_from_params", "zero_params",
     "NUM_LANDMARKS", "Landmarks", "detect_faces", "detect_landmarks", "mirror_permutation",
+    "LandmarkDetector", "MediaPipeDetector",
     "landmark_loss", "landmark_residuals", "symmetry_loss", "total_variation",
     "NUM_TEMPLATE_LANDMARKS", "Template", "build_landmark_table", "default_template", "face_oval",
     "load_template", "procedural_template", "template_albedo",

@@ -22,14 +22,15 @@ import os
 import threading
 import warnings
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 from jaxtyping import Float32, Int
 
-from .._errors import NoFaceError
+from .._errors import InputError, NoFaceError
 
-__all__ = ["NUM_LANDMARKS", "Landmarks", "detect_faces", "detect_landmarks", "mirror_permutation"]
+__all__ = ["NUM_LANDMARKS", "Landmarks", "detect_faces", "detect_landmarks", "mirror_permutation",
+           "LandmarkDetector", "MediaPipeDetector"]
 
 #: Number of landmarks per face: 468 FaceMesh points + 10 iris points.
 NUM_LANDMARKS = 478
@@ -287,6 +288,68 @@ def detect_landmarks(
     if strict and len(faces) > 1:
         raise NoFaceError(f"found {len(faces)} faces; strict mode needs exactly one")
     return faces[0]
+
+
+@runtime_checkable
+class LandmarkDetector(Protocol):
+    """Anything that finds the dense landmarks of the main face in a portrait.
+
+    ``detector(image, strict=False) -> Landmarks``: ``image`` is an ``(H, W, 3)`` ``uint8`` RGB
+    array; the result holds :data:`NUM_LANDMARKS` points in MediaPipe Face Mesh's order (the
+    fit's landmark tables use that order), in pixels. Raise :class:`~machlib.NoFaceError` when
+    there is no face (or several, with ``strict``). :class:`MediaPipeDetector` is the default;
+    pass another to :func:`machlib.pipeline.fit_portrait` (``detector=``) to fit with a
+    different model, a cached detection or hand-placed points.
+    """
+
+    def __call__(self, image: np.ndarray, *, strict: bool = False) -> Landmarks: ...
+
+
+class MediaPipeDetector:
+    """The default :class:`LandmarkDetector`: MediaPipe Face Mesh with iris refinement
+    (:func:`detect_landmarks`).
+
+    Args:
+        flip_confidence: score each point by the agreement with the detection on the mirrored
+            image (see :func:`detect_faces`).
+
+    Example:
+        >>> from machlib import default_portrait
+        >>> from machlib.geometry import LandmarkDetector, MediaPipeDetector
+        >>> det = MediaPipeDetector()
+        >>> isinstance(det, LandmarkDetector), det(default_portrait()).points.shape
+        (True, (478, 2))
+    """
+
+    def __init__(self, *, flip_confidence: bool = True):
+        self.flip_confidence = bool(flip_confidence)
+
+    def __call__(self, image: np.ndarray, *, strict: bool = False) -> Landmarks:
+        return detect_landmarks(image, strict=strict, flip_confidence=self.flip_confidence)
+
+    def __repr__(self) -> str:
+        return f"MediaPipeDetector(flip_confidence={self.flip_confidence})"
+
+
+def check_landmarks(landmarks: object, image_size: tuple[int, int], owner: str) -> Landmarks:
+    """A detector's result as :class:`Landmarks`, or an :class:`~machlib.InputError` naming what
+    is wrong (type, shape, non-finite values, all points outside the image)."""
+    if not isinstance(landmarks, Landmarks):
+        raise InputError(f"{owner}: the landmark detector returned {type(landmarks).__name__}, not Landmarks")
+    pts = np.asarray(landmarks.points)
+    if pts.shape != (NUM_LANDMARKS, 2):
+        raise InputError(f"{owner}: the landmark detector returned points of shape {pts.shape}, "
+                         f"expected ({NUM_LANDMARKS}, 2) in MediaPipe Face Mesh order")
+    for name in ("points", "depth", "confidence", "box"):
+        if not np.isfinite(np.asarray(getattr(landmarks, name), np.float64)).all():
+            raise InputError(f"{owner}: the landmark detector returned non-finite {name}")
+    if np.shape(landmarks.depth) != (NUM_LANDMARKS,) or np.shape(landmarks.confidence) != (NUM_LANDMARKS,):
+        raise InputError(f"{owner}: the landmark detector's depth and confidence must have shape ({NUM_LANDMARKS},)")
+    w, h = image_size
+    inside = (pts[:, 0] >= 0) & (pts[:, 0] <= w) & (pts[:, 1] >= 0) & (pts[:, 1] <= h)
+    if not inside.any():
+        raise InputError(f"{owner}: every landmark lies outside the {w}×{h} image")
+    return Landmarks(*(np.asarray(getattr(landmarks, k), np.float32) for k in Landmarks._fields))
 
 
 # --------------------------------------------------------------------------------------------
