@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import NamedTuple, Optional, Union
+from typing import NamedTuple, Optional, Protocol, Union, runtime_checkable
 
 import numpy as np
 from jaxtyping import UInt8
@@ -26,9 +26,15 @@ from ._errors import InputError
 from ._mesh import Mesh
 from ._preview import orbit_camera, sample_texture_np
 from ._raster import rasterize_np
+from ._strand_raster import (
+    _DEFAULT_STRAND_COLOR,
+    _kajiya_kay_terms,
+    _linear_to_srgb,
+    _strand_pass,
+    _unit,
+    _vertex_normals_np,
+)
 from ._typing import AnyArray
-from .hair._render import _linear_to_srgb, _strand_pass, _unit, _vertex_normals_np
-from .hair._strands import DEFAULT_HAIR_COLOR, Strands
 from .render import _sh
 
 __all__ = ["ScenePart", "render_scene", "preview_sheet", "turntable_cameras", "three_sh_lights"]
@@ -38,6 +44,15 @@ _AMBIENT = 0.25  # ambient fraction of the directional light (linear light)
 _HAIR = dict(ambient=0.25, specular=0.15, shininess=60.0, root_shadow=0.5, root_shadow_length=0.03,
              jitter=0.1, depth_bias=5e-4)  # as machlib.hair.render_strands' defaults
 _LUMA = np.array([0.2126, 0.7152, 0.0722])
+
+
+@runtime_checkable
+class StrandsLike(Protocol):
+    """What the scene renderer needs of :class:`machlib.hair.Strands` (so it does not import the
+    hair package): ``points`` ``(S, P, 3)`` and ``color`` ``(S, 3)`` or ``None``."""
+
+    points: AnyArray
+    color: Optional[AnyArray]
 
 ColorLike = Union[Sequence, np.ndarray, AnyArray]
 
@@ -214,8 +229,6 @@ def _shade_strands(points: np.ndarray, colors: np.ndarray, seg, frac, light: _Li
     The same model as :func:`machlib.hair.render_strands` (see there), with the diffuse light
     running from ``light.hair_lo`` (tangent along the light) to ``light.hair_hi`` (across it).
     """
-    from .hair._render import _kajiya_kay_terms
-
     s = points.shape[0]
     strand, pos, sin_l, spec, ao = _kajiya_kay_terms(points, seg, frac, light.L, view.center, _HAIR["shininess"],
                                                      _HAIR["root_shadow_length"], _HAIR["root_shadow"])
@@ -274,7 +287,7 @@ def render_scene(
     parts: Sequence[ScenePart],
     camera: Camera,
     *,
-    strands: Optional[Strands] = None,
+    strands: Optional[StrandsLike] = None,
     strand_color: Optional[ColorLike] = None,
     light_dir: Optional[ColorLike] = None,
     sh: Optional[ColorLike] = None,
@@ -356,14 +369,14 @@ def render_scene(
     ss = int(supersample)
     points = colors = None
     if strands is not None:
-        if not isinstance(strands, Strands):
+        if not isinstance(strands, StrandsLike):
             raise TypeError(f"{owner}: strands must be machlib.hair.Strands, got {type(strands).__name__}")
         points = np.asarray(strands.points, dtype=np.float64)
         if not np.isfinite(points).all():
             raise InputError(f"{owner}: strands.points contain NaN or infinity")
         s = points.shape[0]
         src = strand_color if strand_color is not None else strands.color
-        src = DEFAULT_HAIR_COLOR if src is None else src
+        src = _DEFAULT_STRAND_COLOR if src is None else src
         c = np.asarray(src, dtype=np.float64)
         if c.shape == (3,):
             c = np.broadcast_to(c, (s, 3))

@@ -24,6 +24,8 @@ import jax
 import numpy as np
 from jaxtyping import Float
 
+from ..text import FaceAttributes, parse_prompt
+from ..text._embed import default_embedder
 from ._template import Template
 from ._variations import (
     _INDEX,
@@ -398,12 +400,8 @@ class AttributeShapeScorer:
             >>> AttributeShapeScorer(LexicalEmbedder()).score("a round face", candidate_pool(n_random=2)).shape
             (9,)
         """
-        from ..assets import default_embedder
-
         candidates = list(candidates)
         if attributes is None:
-            from ..text import parse_prompt
-
             attributes = parse_prompt(prompt).attributes
         emb = default_embedder() if self.embedder is None else self.embedder
         q = np.asarray(emb.embed([prompt]), np.float64)
@@ -445,8 +443,6 @@ def shape_prompt(attributes) -> str:
         >>> shape_prompt(FaceAttributes(gender="male", face_shape="square", nose="wide"))
         'the face of a man, a square face, a wide nose'
     """
-    from ..text import FaceAttributes
-
     if not isinstance(attributes, FaceAttributes):
         raise TypeError(f"shape_prompt: expected FaceAttributes, got {type(attributes).__name__}")
     who = {"female": "a woman", "male": "a man"}.get(attributes.gender or "", "a person")
@@ -494,8 +490,6 @@ def select_shape(
         >>> ms[0].candidate.name, len(ms)
         ('round', 2)
     """
-    from ..text import FaceAttributes, parse_prompt
-
     if isinstance(prompt_or_attributes, FaceAttributes):
         attributes = prompt_or_attributes
         prompt = shape_prompt(attributes)

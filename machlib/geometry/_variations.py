@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
+from ..text import canonical_value
 from ._template import Template
 
 __all__ = [
@@ -423,7 +424,6 @@ def _canonical_face_shape(name: str) -> str:
     key = str(name).strip().lower().replace("_", "-")
     if key in FACE_SHAPE_PRESETS:
         return key
-    from ..text import canonical_value
 
     value = canonical_value("face_shape", key)
     if value is None or value not in FACE_SHAPE_PRESETS:

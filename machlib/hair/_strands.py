@@ -13,6 +13,7 @@ import equinox as eqx
 import numpy as np
 from jaxtyping import Float, Int
 
+from .._strand_raster import _DEFAULT_STRAND_COLOR
 from .._typing import AnyArray
 
 __all__ = [
@@ -21,7 +22,7 @@ __all__ = [
 ]
 
 #: Colour written where strands carry none: a mid brown, linear RGB.
-DEFAULT_HAIR_COLOR: tuple[float, float, float] = (0.12, 0.07, 0.04)
+DEFAULT_HAIR_COLOR: tuple[float, float, float] = _DEFAULT_STRAND_COLOR
 
 #: Strand diameter in metres written where strands carry none (80 µm, a typical scalp hair).
 DEFAULT_HAIR_WIDTH: float = 8e-5

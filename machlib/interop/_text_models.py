@@ -23,23 +23,12 @@ import numpy as np
 from jaxtyping import Float
 
 from .._errors import WeightsMissingError
+from ..text._embed import _check_texts, _normalize_rows
 from ._torch import TorchMissingError
 
 __all__ = ["SentenceTransformerEmbedder", "ClipTextEmbedder", "ChatModel", "CHAT_FALLBACK_TEMPLATE"]
 
 _DIFFUSION_HINT = "pip install 'machlib[diffusion]'"
-
-
-def _normalize_rows(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    n = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.where(n > 0, x / np.where(n > 0, n, 1.0), 0.0).astype(np.float32)
-
-
-def _check_texts(owner: str, texts) -> list[str]:
-    if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
-        raise ValueError(f"{owner}.embed: texts must be a list of strings, got {type(texts).__name__}")
-    return list(texts)
 
 
 def _require_dir(owner: str, what: str, model_path) -> Path:

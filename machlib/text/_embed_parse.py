@@ -15,7 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from ._parse import _FIELD_GROUPS, _HEADS, Ambiguity, _Lexicon, Parser, ParseResult, RuleParser
+from ._embed import LexicalEmbedder, default_embedder
+from ._parse import (
+    _FIELD_GROUPS,
+    _HEADS,
+    Ambiguity,
+    Parser,
+    ParseResult,
+    RuleParser,
+    _Lexicon,
+)
 from ._schema import FIELDS, VOCABULARY, FaceAttributes
 
 __all__ = ["EmbeddingParser", "value_descriptions"]
@@ -274,14 +283,10 @@ class EmbeddingParser:
     def __init__(self, embedder: Any = None, *, threshold: float | None = None, margin: float = 0.05,
                  rules: Parser | None = None):
         if embedder is None:
-            from ..assets import default_embedder
-
             embedder = default_embedder()
         if not callable(getattr(embedder, "embed", None)):
             raise ValueError(f"EmbeddingParser: embedder must have an embed(texts) method, got {type(embedder).__name__}")
         if threshold is None:
-            from ..assets import LexicalEmbedder
-
             threshold = 0.7 if isinstance(embedder, LexicalEmbedder) else 0.6
         if not -1.0 <= float(threshold) <= 1.0:
             raise ValueError(f"EmbeddingParser: threshold must be in [-1, 1], got {threshold!r}")

@@ -18,7 +18,7 @@ from machlib.assets import (
     default_embedder,
     match_assets,
 )
-from machlib.assets import _match
+from machlib.text import _embed
 
 LEX = LexicalEmbedder()
 MANIFEST = builtin_manifest()
@@ -155,28 +155,28 @@ def test_clip_missing_package(tmp_path, monkeypatch):
 
 
 def test_default_embedder_decision(tmp_path, monkeypatch):
-    _match._default_for.cache_clear()
+    _embed._default_for.cache_clear()
     monkeypatch.setenv("MACHLIB_TEXT_EMBEDDER", "lexical")
     assert isinstance(default_embedder(), LexicalEmbedder)
     # auto without the model distribution or package: lexical fallback
     monkeypatch.setenv("MACHLIB_TEXT_EMBEDDER", "auto")
-    monkeypatch.setattr(_match, "_bundled_sentence_model", lambda: None)
-    _match._default_for.cache_clear()
+    monkeypatch.setattr(_embed, "_bundled_sentence_model", lambda: None)
+    _embed._default_for.cache_clear()
     assert isinstance(default_embedder(), LexicalEmbedder)
     # auto with a model folder but without sentence-transformers: lexical fallback
-    monkeypatch.setattr(_match, "_bundled_sentence_model", lambda: tmp_path)
+    monkeypatch.setattr(_embed, "_bundled_sentence_model", lambda: tmp_path)
     monkeypatch.setitem(sys.modules, "sentence_transformers", None)
-    _match._default_for.cache_clear()
+    _embed._default_for.cache_clear()
     assert isinstance(default_embedder(), LexicalEmbedder)
     # an explicit path is honoured, and its errors are raised
     monkeypatch.setenv("MACHLIB_TEXT_EMBEDDER", str(tmp_path / "missing"))
     with pytest.raises(WeightsMissingError, match="SentenceTransformerEmbedder"):
         default_embedder()
-    _match._default_for.cache_clear()
+    _embed._default_for.cache_clear()
     # match_assets without an embedder uses the default
     monkeypatch.setenv("MACHLIB_TEXT_EMBEDDER", "lexical")
     assert match_assets("big curly afro", MANIFEST, kind="hairstyle", k=1)[0].asset.id == "afro"
-    _match._default_for.cache_clear()
+    _embed._default_for.cache_clear()
 
 
 def test_clip_text_embedder_end_to_end_with_a_tiny_random_clip(tmp_path):

@@ -87,15 +87,15 @@ def test_bad_embedder_and_prompt(lexical):
 
 
 def test_default_embedder_is_used(monkeypatch):
-    from machlib.assets import _match
+    from machlib.text import _embed
 
     monkeypatch.setenv("MACHLIB_TEXT_EMBEDDER", "lexical")
-    _match._default_for.cache_clear()
+    _embed._default_for.cache_clear()
     try:
         p = EmbeddingParser()
         assert isinstance(p.embedder, LexicalEmbedder) and p.threshold == 0.7
     finally:
-        _match._default_for.cache_clear()
+        _embed._default_for.cache_clear()
 
 
 def test_descriptions_embedded_once_per_embedder():
