@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -46,6 +48,8 @@ from machlib.export import read_glb, validate_gltf  # noqa: E402
 
 TARGET_CPU_S = 60.0
 TARGET_GPU_S = 10.0
+TARGET_COLD_CLI_S = 60.0  # issue 14: a fresh process with an empty cache folder, compilation included
+TARGET_WARM_S = 25.0  # issue 14: the same job again in a warm process
 STAGES = ("fit", "texture", "hair", "assemble", "export", "previews")
 
 
@@ -66,6 +70,26 @@ def run_once(image, config: dict, out: Path) -> tuple[float, dict, dict, bytes]:
     return total, _stage_sums(report["timings"]), report, (out / "avatar.glb").read_bytes()
 
 
+def cli_runs(out: Path) -> list[tuple[str, float, dict]]:
+    """``machlib make`` as a user runs it, twice, in fresh processes sharing one cache folder that
+    starts empty: the first run parses the human's data and compiles everything, the second finds
+    the parsed data and XLA's compiled programs on disk. Returns (label, wall s, stage seconds)."""
+    cache = out / "cache"
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache))
+    env.pop("MACHLIB_CACHE_DIR", None)
+    runs = []
+    for label in ("cold process (empty cache)", "second process (cache on disk)"):
+        dest = out / label.split()[0]
+        t = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "machlib.cli", "make", "-q", "-o", str(dest)], env=env,
+                              capture_output=True, text=True)
+        wall = time.perf_counter() - t
+        C.check(proc.returncode == 0, f"machlib make ({label}) exits 0: {proc.stderr[-500:]}")
+        report = json.loads((dest / "report.json").read_text())
+        runs.append((label, wall, _stage_sums(report["timings"])))
+    return runs
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
@@ -82,6 +106,12 @@ def main(argv=None) -> int:
     rows = []
     warm_default = None
     with tempfile.TemporaryDirectory() as tmp:
+        cold_cli = None
+        if DEVICE == "cpu":
+            for label, wall, stages in cli_runs(Path(tmp)):
+                rows.append(["default, `machlib make`", label] + [f"{stages[s]:.1f}" for s in STAGES] + [f"{wall:.1f}"])
+                print(" | ".join(rows[-1]))
+                cold_cli = wall if cold_cli is None else cold_cli
         for label, config in configs:
             t_cold, s_cold, _, glb_cold = run_once(image, config, Path(tmp) / "cold")
             t_warm, s_warm, report, glb_warm = run_once(image, config, Path(tmp) / "warm")
@@ -90,7 +120,8 @@ def main(argv=None) -> int:
             doc = read_glb(glb_warm)["json"]
             head = [m for m in doc["meshes"] if m["name"] == "head"][0]
             C.check(head["extras"]["targetNames"] == list(ARKIT_BLENDSHAPES), f"{label}: 52 named morph targets")
-            C.check(len(doc["skins"][0]["joints"]) == 6, f"{label}: six-joint skin")
+            joints = {doc["nodes"][j].get("name") for j in doc["skins"][0]["joints"]}
+            C.check({"head", "jaw"} <= joints, f"{label}: the skin has the head and jaw bones")
             same = hashlib.sha256(glb_cold).digest() == hashlib.sha256(glb_warm).digest()
             C.check(same, f"{label}: the warm run's avatar.glb is identical to the first run's")
             for run, total, stages in (("first", t_cold, s_cold), ("warm", t_warm, s_warm)):
@@ -100,13 +131,20 @@ def main(argv=None) -> int:
                 warm_default = t_warm
     target = TARGET_GPU_S if DEVICE == "gpu" else TARGET_CPU_S
     verdict = "meets" if warm_default <= target else "misses"
+    verdicts = [f"Warm default total {warm_default:.1f} s: {verdict} the {target:.0f} s target of issue 6"]
+    if cold_cli is not None:
+        verdicts.append(f"{'meets' if warm_default <= TARGET_WARM_S else 'misses'} issue 14's warm target "
+                        f"({TARGET_WARM_S:.0f} s)")
+        verdicts.append(f"the cold `machlib make` process, {cold_cli:.1f} s wall, "
+                        f"{'meets' if cold_cli <= TARGET_COLD_CLI_S else 'misses'} issue 14's cold target "
+                        f"({TARGET_COLD_CLI_S:.0f} s)")
+    summary = "; ".join(verdicts) + "."
     title = (f"machlib make on the bundled portrait, seconds · {info['cpu']} · {C.core_count()} cores · "
              f"{jax.default_backend()} · {info['date']}")
     headers = ["hair", "run"] + list(STAGES) + ["total"]
-    md = [f"### {title}", "", C.markdown_table(headers, rows), "",
-          f"Warm default total {warm_default:.1f} s: {verdict} the {target:.0f} s target."]
+    md = [f"### {title}", "", C.markdown_table(headers, rows), "", summary]
     rst = [C.rst_inline(title), "", C.rst_table(headers, [[C.rst_inline(c) for c in r] for r in rows]), "",
-           f"Warm default total {warm_default:.1f} s: {verdict} the {target:.0f} s target."]
+           C.rst_inline(summary)]
     C.emit_tables(md, rst, args.out, args.rst)
     return 0
 
