@@ -1,7 +1,12 @@
 """machlib.character: assembly around a head, GLB/OBJ/zip export, posing."""
 
+import importlib.util
 import io
+import json
+import subprocess
+import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -189,3 +194,26 @@ def test_build_character_bad_input():
                         template_albedo(64), template=t)
     with pytest.raises((ValueError, TypeError), match="hair"):
         build_character(t.mesh, template_albedo(64), template=t, hair=np.zeros((3, 3)))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("bpy") is None, reason="Blender's Python module (bpy) not installed")
+def character_bones(glb):
+    doc = read_glb(glb)["json"]
+    return doc["skins"][0]["joints"]
+
+
+def test_blender_imports_the_glb(glb, tmp_path):
+    """Blender's own glTF importer: the 52 shape keys move vertices, the armature deforms the head,
+    and the hair renders (Cycles) — it is triangles, not loose edges."""
+    path = tmp_path / "avatar.glb"
+    path.write_bytes(glb)
+    script = Path(__file__).with_name("blender_check.py")
+    proc = subprocess.run([sys.executable, str(script), str(path), str(tmp_path)], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("BLENDER_CHECK ")][-1]
+    got = json.loads(line[len("BLENDER_CHECK "):])
+    assert got["shape_keys"] == 52
+    assert got["moves"]["jawOpen"] > 0.01 and got["moves"]["eyeBlinkLeft"] > 0.002
+    assert got["armature_move"] > 0.01 and got["bones"] == len(character_bones(glb))
+    assert got["hair_type"] == "MESH" and got["hair_polygons"] > 0 and got["hair_pixels"] * 96 * 96 > 20  # 40 thin strands: a few dozen pixels
