@@ -585,7 +585,7 @@ def _enable_compilation_cache() -> None:
     import jax
 
     jax.config.update("jax_compilation_cache_dir", where)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
 def _make(args) -> int:
