@@ -67,6 +67,7 @@ class Camera(eqx.Module):
             raise ValueError(f"Camera: image_size must be (width, height) >= 1, got {self.image_size}")
 
 
+@jax.jit
 def rotation_matrix(rotvec: Float[ArrayLike, "3"]) -> Float[Array, "3 3"]:
     """Rodrigues' formula: rotation vector (axis × angle, radians) → 3×3 rotation matrix.
 
@@ -101,6 +102,7 @@ def rotation_matrix(rotvec: Float[ArrayLike, "3"]) -> Float[Array, "3 3"]:
     return jnp.eye(3, dtype=rotvec.dtype) + a * K + b * (K @ K)
 
 
+@jax.jit
 def world_to_camera(points: Float[ArrayLike, "N 3"], camera: Camera) -> Float[Array, "N 3"]:
     """Transform world points (metres) to the camera frame (x right, y down, z forward).
 
@@ -118,6 +120,7 @@ def world_to_camera(points: Float[ArrayLike, "N 3"], camera: Camera) -> Float[Ar
     return jnp.matmul(points, R.T, precision=jax.lax.Precision.HIGHEST) + camera.translation
 
 
+@jax.jit
 def project(points: Float[ArrayLike, "N 3"], camera: Camera) -> Float[Array, "N 2"]:
     """Project world points to continuous pixel coordinates ``(x, y)``.
 

@@ -205,6 +205,7 @@ def _upsample(off: Array, R: int) -> Array:
     return jax.image.resize(off, (R, R) + off.shape[2:], method="linear")  # coarse: small matmuls
 
 
+@jax.jit
 def triplane_from_params(base: Float[ArrayLike, "R R 3"], offsets: tuple) -> Float[Array, "R R 3"]:
     """Template triplane plus the bilinearly upsampled sum of an offset pyramid.
 

@@ -139,6 +139,7 @@ def uv_raster(mesh: Mesh, resolution: int) -> UVRaster:
 _RASTERS: dict = {}
 
 
+@jax.jit
 def encode(vertices: Float[ArrayLike, "V 3"], raster: UVRaster) -> Float[Array, "R R 3"]:
     """Write vertex positions into a triplane (UV position map). Pure, differentiable in
     ``vertices``, jit- and vmap-safe.
@@ -169,6 +170,7 @@ def encode(vertices: Float[ArrayLike, "V 3"], raster: UVRaster) -> Float[Array, 
     return jnp.einsum("ijk,ijkc->ijc", bary, vertices[raster.corners])
 
 
+@jax.jit
 def decode(triplane: Float[ArrayLike, "R R C"], uv: Float[ArrayLike, "N 2"]) -> Float[Array, "N C"]:
     """Sample a UV-space map bilinearly at texture coordinates (texel centres at
     ``(j + 0.5) / R``, edges clamped). Differentiable in both arguments; jit- and vmap-safe.

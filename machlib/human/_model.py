@@ -115,6 +115,7 @@ def _hat_weights(x: Array, anchors: tuple) -> Array:
     return jnp.pad(w, (0, _MAX_ANCHORS - len(anchors)))
 
 
+@jax.jit
 def macro_weights(phenotype: Float[ArrayLike, "11"], categories: ArrayLike) -> Float[Array, "T"]:
     """Weights of the macro targets for a phenotype (MakeHuman's interpolation, pure JAX).
 
@@ -472,6 +473,7 @@ def symmetric_sliders(*, data: HumanData | None = None, tolerance: float = 0.5):
     return basis, names, single
 
 
+@jax.jit
 def symmetrize_points(points: Float[ArrayLike, "n 3"], mirror: ArrayLike) -> Float[Array, "n 3"]:
     """Average points with the mirror images of their partners: ``(p + flip(p[mirror])) / 2``.
 
