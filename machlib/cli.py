@@ -129,7 +129,7 @@ def _parser_arguments(a: argparse.ArgumentParser) -> None:
 # Typical seconds of each progress stage on a first run (2 CPU cores, benchmarks/make.py): the
 # progress display's estimate of the time left is the elapsed time scaled by the stages to come.
 _STAGE_SECONDS = {
-    "attributes": 0.1, "landmarks": 0.6, "template": 5.0, "fit": 6.5, "texture: rasterize": 4.0,
+    "attributes": 0.1, "portrait": 40.0, "landmarks": 0.6, "template": 5.0, "fit": 6.5, "texture: rasterize": 4.0,
     "texture: fit 32→128→512→1024": 1.5, "texture: visibility": 2.7, "texture: delight": 0.9,
     "texture: complete": 10.0, "texture: render": 5.0, "head sdf": 0.6, "hair mask": 0.4, "orientation": 0.6,
     "match": 4.6, "volume": 1.0, "lift": 1.2, "grow": 6.4, "cleanup": 1.4, "assemble": 5.8,
@@ -147,6 +147,7 @@ class _Progress:
         self._index = {st: i for i, st in enumerate(stages)}
         self._total = float(sum(self._weights))
         self._t0 = time.perf_counter()
+        self._console = console
         self._bar = Progress(SpinnerColumn(), TextColumn("[bold]{task.description:<30}"), BarColumn(),
                              TimeElapsedColumn(), TextColumn("{task.fields[left]}"), console=console,
                              transient=True)
@@ -160,6 +161,9 @@ class _Progress:
         return self._bar.__exit__(*exc)
 
     def __call__(self, stage: str) -> None:
+        if not self._console.is_terminal:  # a log or a pipe: one line per stage, with the time so far
+            self._console.print(f"[{time.perf_counter() - self._t0:6.1f} s] {stage} …", highlight=False)
+            return
         i = self._index.get(stage)
         done = sum(self._weights[:i]) if i is not None else None
         left = ""
@@ -170,7 +174,7 @@ class _Progress:
         self._bar.update(self._task, description=stage, left=left, **kw)
 
 
-_MAKE_STAGES = ("attributes", "landmarks", "template", "fit", "texture: rasterize", "texture: fit 32→128→512→1024",
+_MAKE_STAGES = ("attributes", "portrait", "landmarks", "template", "fit", "texture: rasterize", "texture: fit 32→128→512→1024",
                 "texture: visibility", "texture: delight", "texture: complete", "texture: render", "head sdf",
                 "hair mask", "orientation", "match", "volume", "lift", "grow", "cleanup", "assemble",
                 "export and previews")
