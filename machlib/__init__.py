@@ -6,7 +6,18 @@ subpackages: :mod:`machlib.geometry`, :mod:`machlib.texture`, :mod:`machlib.hair
 :mod:`machlib.character` (the assembled avatar and ``machlib make``) and :mod:`machlib.viewer`.
 """
 
-from . import animation, assets, character, export, geometry, hair, human, text, texture, viewer
+from . import (
+    animation,
+    assets,
+    character,
+    export,
+    geometry,
+    hair,
+    human,
+    text,
+    texture,
+    viewer,
+)
 from ._camera import (
     Camera,
     intrinsics_from_fov,
@@ -16,11 +27,26 @@ from ._camera import (
     rotation_matrix,
     world_to_camera,
 )
-from ._errors import DataError, InputError, MachlibError, NoFaceError, ParserError, WeightsMissingError
+from ._errors import (
+    DataError,
+    InputError,
+    MachlibError,
+    NoFaceError,
+    ParserError,
+    WeightsMissingError,
+)
 from ._image import DEFAULT_PORTRAIT, default_portrait, load_image, save_png
-from ._mesh import Mesh, boundary_loops, cap_holes, glb_bytes, load_mesh, save_glb, save_obj, vertex_normals
-
-__version__ = "0.1.0"
+from ._mesh import (
+    Mesh,
+    boundary_loops,
+    cap_holes,
+    glb_bytes,
+    load_mesh,
+    save_glb,
+    save_obj,
+    vertex_normals,
+)
+from ._version import __version__ as __version__
 
 __all__ = [
     "Camera", "intrinsics_from_fov", "look_at", "matrix_to_rotvec", "project", "rotation_matrix",

@@ -22,32 +22,78 @@ import platform
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
-from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
 import numpy as np
 
-from . import __version__
 from ._camera import project, rotation_matrix
 from ._errors import InputError
 from ._image import save_png
 from ._mesh import Mesh, glb_bytes, save_obj
 from ._preview import draw_lines, draw_points, orbit_camera, render_mesh
+from ._version import __version__
 from .geometry import (
+    FITTED_EXPRESSIONS,
     GeometryFitConfig,
     GeometryResult,
+    HumanPrior,
     LandmarkDetector,
     Landmarks,
     MediaPipeDetector,
     Template,
     default_template,
+    expression_basis,
+    face_oval,
     fit_landmarks,
+    self_intersections,
+    spikes,
     template_albedo,
 )
+from .geometry._human_fit import _sliders_cached
 from .geometry._landmarks import _check_image, check_landmarks
+from .hair import (
+    DEFAULT_HAIR_WIDTH,
+    HAIR_COLORS,
+    HAIR_STYLES,
+    Strands,
+    cleanup_strands,
+    cleanup_to_count,
+    estimate_hair_color,
+    grow_from_volume,
+    grow_style,
+    hair_mask,
+    hair_preview,
+    head_sdf_grid,
+    lift_hair,
+    match_styles,
+    orientation_image,
+    orientation_map,
+    read_cem_hair,
+    read_hair_data,
+    render_strands,
+    style_volume,
+    transfer_strands,
+    write_hair_data,
+    write_usd_curves,
+)
+from .human import PHENOTYPE_NAMES, HumanParams, human_points
+from .render import linear_to_srgb, render_textured, sh_directional
+from .texture import (
+    TextureFitConfig,
+    complete_texture,
+    delight_sh,
+    estimate_lighting,
+    fit_texture,
+    normal_map,
+    psnr,
+    ssim,
+    texel_visibility,
+    texture_problem,
+)
 
 __all__ = [
     "FitOutput", "fit_portrait", "write_fit_outputs", "fit_report", "human_report", "fit_report_reprojection",
@@ -132,8 +178,6 @@ def fit_portrait(
     h, w = image.shape[:2]
     prior = None
     if template.human is not None and attributes is not None:
-        from .geometry import HumanPrior
-
         prior = HumanPrior.from_attributes(attributes)
     result = fit_landmarks(landmarks, template, (w, h), config=config, fov_degrees=fov_degrees, human_prior=prior)
     timings["compile"] = result.compile_seconds
@@ -208,10 +252,6 @@ def human_report(fit: FitOutput) -> dict:
     residual's largest displacement, how far it raises a vertex out of its neighbours (spikes),
     and the neutral surface's self-intersections.
     """
-    from .geometry import FITTED_EXPRESSIONS, expression_basis, self_intersections, spikes
-    from .geometry._human_fit import _sliders_cached
-    from .human import PHENOTYPE_NAMES, HumanParams, human_points
-
     stage = fit.result.human
     head = fit.template.human
     topo = head.topology
@@ -373,7 +413,6 @@ def face_mask(landmarks: Landmarks, size: tuple[int, int]) -> np.ndarray:
     """``(H, W)`` float32 mask of the face: the filled face oval of the detected landmarks."""
     from skimage.draw import polygon
 
-    from .geometry import face_oval
 
     width, height = size
     pts = np.asarray(landmarks.points)[face_oval()]
@@ -425,19 +464,6 @@ def texture_portrait(
     """
     import jax.numpy as jnp
 
-    from .render import render_textured
-    from .texture import (
-        TextureFitConfig,
-        complete_texture,
-        delight_sh,
-        estimate_lighting,
-        fit_texture,
-        normal_map,
-        psnr,
-        ssim,
-        texel_visibility,
-        texture_problem,
-    )
 
     say = progress or (lambda _: None)
     config = config or TextureFitConfig()
@@ -521,7 +547,6 @@ def relit_image(fit: FitOutput, tex: TextureOutput, *, size: int = 384) -> np.nd
     """Two views (front, three-quarter) × the three :data:`RELIGHT_PRESETS`, as one uint8 image."""
     import jax.numpy as jnp
 
-    from .render import render_textured, sh_directional
 
     mesh = fit.result.mesh
     rows = []
@@ -575,8 +600,6 @@ def write_texture_outputs(out: str | os.PathLike, fit: FitOutput, tex: TextureOu
     Returns:
         The report dict.
     """
-    from .render import linear_to_srgb
-
     t = time.perf_counter()
     albedo = _u8(tex.albedo)
     with atomic_output_dir(out) as tmp:
@@ -640,7 +663,6 @@ def hair_allowed(mask, landmarks: Landmarks) -> np.ndarray:
     """
     from scipy import ndimage
 
-    from .geometry import face_oval
 
     h, w = mask.mask.shape
     oval = np.asarray(landmarks.points)[face_oval()]
@@ -654,8 +676,6 @@ def hair_allowed(mask, landmarks: Landmarks) -> np.ndarray:
 
 
 def _hair_color_choice(image: np.ndarray, mask: np.ndarray, color) -> dict:
-    from .hair import HAIR_COLORS, estimate_hair_color
-
     if color is not None:
         if color not in HAIR_COLORS:
             raise InputError(f"unknown hair colour {color!r}; known: {', '.join(sorted(HAIR_COLORS))}")
@@ -716,25 +736,6 @@ def hair_portrait(
     Raises:
         InputError: an unknown style or colour, a missing or malformed strand file, bad counts.
     """
-    from .hair import (
-        DEFAULT_HAIR_WIDTH,
-        HAIR_STYLES,
-        Strands,
-        cleanup_strands,
-        cleanup_to_count,
-        grow_from_volume,
-        grow_style,
-        hair_mask,
-        head_sdf_grid,
-        lift_hair,
-        match_styles,
-        orientation_map,
-        read_cem_hair,
-        read_hair_data,
-        style_volume,
-        transfer_strands,
-    )
-
     say = progress or (lambda _: None)
     for name, v, lo in (("n_strands", n_strands, 1), ("n_points", n_points, 2)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
@@ -867,8 +868,6 @@ def hair_images(fit: FitOutput, hair: HairOutput, *, size: int = 384) -> dict[st
     """Preview images of the hair stage: ``hair_preview`` (front, side and back on the fitted
     head), ``hair_input_view`` (the strands over the portrait in the fitted camera) and
     ``hair_mask`` (the portrait with its hair mask, and the orientation map)."""
-    from .hair import hair_preview, orientation_image, render_strands
-
     albedo = template_albedo(512) if fit.template.name == "procedural" else None
     preview = hair_preview(hair.strands, fit.result.mesh, texture=albedo, size=size)
     input_view = render_strands(hair.strands, fit.result.camera, mesh=fit.result.mesh, texture=albedo,
@@ -889,8 +888,6 @@ def write_hair_outputs(out: str | os.PathLike, fit: FitOutput, hair: HairOutput,
     Returns:
         The report dict.
     """
-    from .hair import write_hair_data, write_usd_curves
-
     t = time.perf_counter()
     with atomic_output_dir(out) as tmp:
         write_hair_data(tmp / "hair.data", hair.strands)

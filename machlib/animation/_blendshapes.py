@@ -25,6 +25,7 @@ from scipy.spatial import cKDTree
 
 from .._errors import InputError
 from .._mesh import Mesh
+from ..geometry import decode, default_template
 from ._expressions import ARKIT_BLENDSHAPES
 
 __all__ = [
@@ -387,8 +388,6 @@ def blendshape_triplanes(*, template=None, resolution: int = 256) -> Float[np.nd
         >>> blendshape_triplanes(resolution=64).shape
         (52, 64, 64, 3)
     """
-    from ..geometry import default_template
-
     if int(resolution) < 64:
         raise InputError(f"blendshape_triplanes: resolution must be at least 64, got {resolution}")
     template = default_template() if template is None else template
@@ -440,8 +439,6 @@ def head_blendshapes(head: Mesh, *, template=None, triplanes=None) -> Float[np.n
     Raises:
         InputError: the head does not have the template's topology.
     """
-    from ..geometry import decode, default_template
-
     template = default_template() if template is None else template
     if np.shape(head.faces) != np.shape(template.mesh.faces) or np.shape(head.vertices) != np.shape(template.mesh.vertices):
         raise InputError(f"head_blendshapes: the head must have the template's topology "

@@ -25,6 +25,10 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from .._errors import InputError
+from ..geometry import procedural_template
+from ..geometry._headsdf import EYE_CENTER, EYE_RADIUS
+from ..hair import HAIR_COLORS
+from ..text import VOCABULARY
 from ._procedural import (
     Accessory,
     AccessoryPart,
@@ -106,9 +110,6 @@ def _eye_rings():
 
 
 def _template_eye():
-    from ..geometry._headsdf import EYE_CENTER, EYE_RADIUS
-    from ..geometry import procedural_template
-
     # the eyeball's place relative to the iris landmarks, measured on the procedural head (whose
     # eyeballs are known exactly); the human's eyes come from its helpers (_human_anatomy.py)
     lm = np.asarray(procedural_template().landmark_positions(), dtype=np.float64)
@@ -287,8 +288,6 @@ def _eye_material(part: str, iris_rgb) -> tuple:
 
 
 def _check_iris_color(iris_color, func: str = "make_eyes") -> str:
-    from ..text import VOCABULARY
-
     vocab = VOCABULARY["iris_color"]
     if iris_color is None:
         return "brown"
@@ -683,8 +682,6 @@ def _polyline_resample(pts: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]
 def _lash_colour(color, func: str = "make_eyelashes") -> tuple:
     if color is None:
         return _LASH
-    from ..hair import HAIR_COLORS
-    from ..text import VOCABULARY
 
     if not isinstance(color, str):
         raise InputError(f"{func}: color must be a string, got {type(color).__name__}; "

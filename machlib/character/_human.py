@@ -9,13 +9,22 @@ import numpy as np
 
 from .._errors import InputError
 from .._mesh import Mesh
+from ..animation import face_frame
+from ..assets._human_anatomy import (
+    human_blendshapes,
+    human_eyelashes,
+    human_eyes,
+    human_mouth,
+)
+from ..assets._human_body import accessory_skin, human_body
+from ..geometry import separate_surfaces
+from ..human import BUST_JOINTS, contact_pairs, load_human_data, skeleton, skin_weights
+from ..human._rig import _quaternion
 
 __all__ = ["human_skeleton", "build_human_character", "seal_lips"]
 
 
 def _rotation_quaternion(R: np.ndarray) -> tuple:
-    from ..human._rig import _quaternion
-
     U, _, Vt = np.linalg.svd(np.asarray(R, np.float64))
     return tuple(float(x) for x in _quaternion(U @ Vt))
 
@@ -34,9 +43,6 @@ def human_skeleton(template, params, points: np.ndarray, *, joints=None):
         The :class:`~machlib.human.Skeleton`, placed on the whole human (its body from
         ``params``, its head from ``points``).
     """
-    from ..assets._human_body import human_body
-    from ..human import BUST_JOINTS, load_human_data, skeleton
-
     V = human_body(params, points, extent="bust").human_vertices
     names = None if joints == "all" else tuple(joints or BUST_JOINTS)
     return skeleton(load_human_data().rig, V, joints=names)
@@ -56,9 +62,6 @@ def seal_lips(template, points: np.ndarray, *, gap: float = 2e-5) -> np.ndarray:
     Returns:
         ``(n, 3)`` float32 points.
     """
-    from ..geometry import separate_surfaces
-    from ..human import contact_pairs
-
     head = template.human
     topo = head.topology
     ns = topo.num_skin
@@ -107,11 +110,16 @@ def build_human_character(head: Mesh, albedo: np.ndarray, *, template, params=No
                           body=None, eyelash_color: Optional[str] = None, info: Optional[dict] = None,
                           joints=None, bust=None):
     """Assemble a human template's character (see :func:`machlib.character.build_character`)."""
-    from ..animation import face_frame
-    from ..assets._human_anatomy import human_blendshapes, human_eyelashes, human_eyes, human_mouth
-    from ..human import load_human_data, skin_weights
-    from ._assemble import IRIS_DEFAULT, Character, CharacterPart, Joint, _as_float_image, _rgba
-    from ._assemble import normal_map_from_albedo, roughness_map
+    from ._assemble import (
+        IRIS_DEFAULT,
+        Character,
+        CharacterPart,
+        Joint,
+        _as_float_image,
+        _rgba,
+        normal_map_from_albedo,
+        roughness_map,
+    )
 
     topo = template.human.topology
     ns = topo.num_skin
@@ -137,8 +145,6 @@ def build_human_character(head: Mesh, albedo: np.ndarray, *, template, params=No
     deltas = human_blendshapes(template, params)
     body_skins = None
     if body is not None:
-        from ..assets._human_body import accessory_skin
-
         body_obj, dressed = body
         body_skins = accessory_skin(body_obj, dressed)
         sk = body_skins[0].skeleton

@@ -13,11 +13,66 @@ from typing import NamedTuple, Optional, Union
 import numpy as np
 
 from .._errors import InputError
-from .._mesh import Mesh
-from ..animation import ARKIT_BLENDSHAPES, EMOTIONS, emotion_basis, emotion_vector, expression_weights
+from .._image import save_png
+from .._mesh import Mesh, boundary_loops
+from .._preview import orbit_camera
+from .._scene import (
+    ScenePart,
+    preview_sheet,
+    render_scene,
+    three_sh_lights,
+    turntable_cameras,
+)
+from .._version import __version__
+from ..animation import (
+    ARKIT_BLENDSHAPES,
+    EMOTIONS,
+    emotion_basis,
+    emotion_vector,
+    expression_weights,
+)
+from ..assets import (
+    LexicalEmbedder,
+    _procedural,
+    builtin_manifest,
+    dress,
+    human_body,
+    make_bust,
+    make_glasses,
+    match_assets,
+)
+from ..assets._procedural import (
+    _GARMENT_IDS,
+    _GLASSES_IDS,
+    GARMENT_COLORS,
+    GARMENT_TYPES,
+    GLASSES_STYLES,
+)
+from ..geometry import apply_shape, default_template, face_shape_preset, template_albedo
+from ..geometry._human_fit import head_points
+from ..hair import (
+    HAIR_COLORS,
+    HAIR_STYLES,
+    Strands,
+    cleanup_strands,
+    cleanup_to_count,
+    grow_style,
+    head_sdf_grid,
+    write_hair_data,
+    write_usd_curves,
+)
+from ..human import PHENOTYPE_NAMES, HumanParams, attribute_human, symmetric_sliders
+from ..pipeline import atomic_output_dir, human_report
+from ..text import FaceAttributes, parse_prompt
 from ._assemble import (
-    Character, IRIS_DEFAULT, build_character, character_glb, posed_parts, skin_tone_albedo,
-    write_bundle, write_character_obj,
+    IRIS_DEFAULT,
+    Character,
+    build_character,
+    character_glb,
+    posed_parts,
+    skin_tone_albedo,
+    write_bundle,
+    write_character_obj,
 )
 
 __all__ = ["MakeOutput", "make_character", "write_make_outputs", "DEFAULT_PROMPT", "preview_images"]
@@ -58,8 +113,6 @@ class MakeOutput(NamedTuple):
 
 
 def _match(prompt_phrases, kind: str, allowed: Optional[set] = None) -> list:
-    from ..assets import LexicalEmbedder, builtin_manifest, match_assets
-
     # the lexical embedder: no model to load (MiniLM's first load costs ~10 s of a ~60 s job)
     ranked = match_assets(prompt_phrases, builtin_manifest(), kind=kind, k=12, embedder=LexicalEmbedder())
     ranked = [m for m in ranked if allowed is None or m.asset.id in allowed]
@@ -72,8 +125,6 @@ def _asset_choices(attrs, prompt: Optional[str]) -> dict:
     An attribute the prompt sets wins; where it sets none (a glasses style not named, no garment),
     the library's best match by text embedding decides. Every choice reports its top matches.
     """
-    from ..assets._procedural import _GARMENT_IDS, _GLASSES_IDS, GLASSES_STYLES
-
     out: dict = {}
     text = prompt or ""
     g = attrs.glasses
@@ -99,8 +150,6 @@ def _asset_choices(attrs, prompt: Optional[str]) -> dict:
 
 def _garment_color(prompt: str) -> Optional[str]:
     """The colour word(s) right before a garment word in the prompt (``navy suit``), if any."""
-    from ..assets._procedural import GARMENT_COLORS, GARMENT_TYPES
-
     words = prompt.lower().replace(",", " ").replace(".", " ").split()
     garments = {g.split()[0] for g in GARMENT_TYPES} | {"tshirt", "t-shirt", "tee"}
     for i, w in enumerate(words):
@@ -119,13 +168,8 @@ def _template_head(attrs, *, seed: int):
     """A head without a photo: the human the attributes describe (gender, age, build, face, eye,
     nose, mouth and brow shapes; :func:`machlib.human.attribute_human`), or for a template
     without a human, the template deformed by the face-shape preset."""
-    from ..geometry import apply_shape, default_template, face_shape_preset
-
     template = default_template()
     if template.human is not None:
-        from ..geometry._human_fit import head_points
-        from ..human import HumanParams, attribute_human, symmetric_sliders
-
         ph, sliders, _ = attribute_human(attrs)
         basis = symmetric_sliders()[0]
         params = HumanParams(ph, (basis @ sliders).astype(np.float32), np.zeros(len(template.human.model.unit_names),
@@ -188,9 +232,6 @@ def make_character(
         InputError: bad input (no image and no prompt is fine: the caller passes the bundled
             portrait), unknown hairstyle, bad expression, no face in the photo, ...
     """
-    from ..hair import HAIR_COLORS, HAIR_STYLES
-    from ..text import FaceAttributes, parse_prompt
-
     say = progress or (lambda _: None)
     timings: dict = {}
     notices: list = []
@@ -257,7 +298,6 @@ def make_character(
     else:
         template, head, _human_params, _human_points = timed("shape", lambda: _template_head(attrs, seed=seed))
         human = (_human_params, _human_points) if _human_params is not None else None
-        from ..geometry import template_albedo
 
         albedo = timed("albedo", lambda: skin_tone_albedo(template_albedo(1024), attrs.skin_tone or "light"))
         style = hair or _style_for(attrs, prompt)
@@ -268,8 +308,6 @@ def make_character(
                                "matches": _match([prompt], "hairstyle")[:3] if prompt else []}
 
     def assemble():
-        from ..assets import make_bust, make_glasses
-
         glasses = None
         if "glasses" in assets:
             g = assets["glasses"]
@@ -280,16 +318,12 @@ def make_character(
         bust = dressed = None
         albedo_used = albedo
         if human is not None:
-            from ..assets import dress, human_body
-
             skin = _neck_color(albedo, template)
             albedo_used = _blend_neck(albedo, template, skin)
             figure = human_body(human[0], human[1], extent=body, skin_color=skin)
             dressed = (figure, dress(figure, gar["type"], color=gar["color"], skin_color=skin))
             info["body"] = {"extent": body, "height_m": round(float(figure.height), 3)}
             if mode == "template":
-                from ..human import PHENOTYPE_NAMES, attribute_human
-
                 _, _, why = attribute_human(attrs)
                 info["human"] = {"phenotype": {n: round(float(v), 4) for n, v in
                                                zip(PHENOTYPE_NAMES, np.asarray(human[0].phenotype))},
@@ -326,7 +360,6 @@ def _blend_neck(albedo, template, skin_linear) -> np.ndarray:
     from PIL import Image
     from scipy.spatial import cKDTree
 
-    from .._mesh import boundary_loops
 
     a = np.asarray(albedo)
     a = a.astype(np.float64) / 255.0 if a.dtype == np.uint8 else np.clip(a.astype(np.float64), 0, 1)
@@ -346,16 +379,12 @@ def _blend_neck(albedo, template, skin_linear) -> np.ndarray:
 
 def _share_head_sdf(head: Mesh, template, sdf) -> None:
     """Let the accessory builders reuse the hair stage's signed distance grid of the fitted head."""
-    from ..assets import _procedural
-
     t = dataclasses.replace(template, mesh=head)
     lm = np.asarray(t.landmark_positions(), dtype=np.float64)
     _procedural._HEAD_CACHE[id(head)] = (head, lm, sdf, np.asarray(head.vertices, dtype=np.float64))
 
 
 def _style_for(attrs, prompt: Optional[str]) -> str:
-    from ..hair import HAIR_STYLES
-
     if attrs.hairstyle in HAIR_STYLES:
         return attrs.hairstyle
     if prompt:
@@ -369,7 +398,6 @@ def _template_hair(template, head: Mesh, style: str, attrs, *, seed: int, n_stra
                    guides: Optional[int]):
     import jax
 
-    from ..hair import HAIR_COLORS, HAIR_STYLES, cleanup_strands, cleanup_to_count, grow_style, head_sdf_grid
 
     rgb = np.asarray(HAIR_COLORS.get(attrs.hair_color or "brown", HAIR_COLORS["brown"]), np.float32)
     chosen = HAIR_STYLES[style]
@@ -387,8 +415,6 @@ def _template_hair(template, head: Mesh, style: str, attrs, *, seed: int, n_stra
 
 # ------------------------------------------------------------------------------------------------
 def _scene_parts(parts):
-    from .._scene import ScenePart
-
     return [ScenePart(p.mesh, texture=p.texture, color=tuple(p.base_color[:3]), alpha=p.alpha,
                       specular=0.25 if p.name.startswith(("cornea", "lenses")) else 0.08,
                       two_sided=p.double_sided) for p in parts]
@@ -396,8 +422,6 @@ def _scene_parts(parts):
 
 def _strands_of(character: Character):
     """The character's hair as :class:`~machlib.hair.Strands` for the renderers and writers, or None."""
-    from ..hair import Strands
-
     if character.hair is None or not len(character.hair):
         return None
     n = len(character.hair)
@@ -418,9 +442,6 @@ def preview_images(character: Character, *, expression=None, size: int = 384) ->
         expression: optional ``(52,)`` weights for the four views (default: neutral).
         size: pixel size of one view.
     """
-    from .._preview import orbit_camera
-    from .._scene import preview_sheet, render_scene, three_sh_lights, turntable_cameras
-
     strands = _strands_of(character)
     s = character.frame.scale
     target = (0.0, -0.045 * s, 0.0)
@@ -459,8 +480,6 @@ def _rot_light(light, yaw_deg: float):
 
 def _input_view(result: MakeOutput) -> Optional[np.ndarray]:
     """The avatar rendered in the fitted camera at the portrait's resolution (RGBA)."""
-    from .._scene import render_scene
-
     if result.fit is None:
         return None
     ch = result.character
@@ -489,10 +508,6 @@ def write_make_outputs(out: Union[str, os.PathLike], result: MakeOutput, *, size
     Returns:
         The report dict (also written as ``report.json``).
     """
-    from .._image import save_png
-    from ..hair import write_hair_data, write_usd_curves
-    from ..pipeline import atomic_output_dir
-
     ch = result.character
     timings = dict(result.timings)
     with atomic_output_dir(out) as tmp:
@@ -530,8 +545,6 @@ def write_make_outputs(out: Union[str, os.PathLike], result: MakeOutput, *, size
 
 def make_report(result: MakeOutput, *, timings: dict, files: list) -> dict:
     """``report.json`` of ``machlib make``: inputs, attributes, assets, metrics, timings, files."""
-    from .. import __version__
-
     ch = result.character
     report = {
         "machlib": __version__,
@@ -563,8 +576,6 @@ def make_report(result: MakeOutput, *, timings: dict, files: list) -> dict:
     if "body" in ch.info:
         report["body"] = ch.info["body"]
     if result.fit is not None and getattr(result.fit.result, "human", None) is not None:
-        from ..pipeline import human_report
-
         report["human"] = human_report(result.fit)
     elif ch.info.get("human") is not None:
         report["human"] = ch.info["human"]

@@ -34,6 +34,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .._errors import InputError
+from .._version import __version__
 
 __all__ = ["GltfBuilder", "Triangles", "Lines", "read_glb", "validate_gltf", "encode_png", "vertex_tangents"]
 
@@ -498,8 +499,6 @@ class GltfBuilder:
 
     def __init__(self, *, generator: str | None = None):
         if generator is None:
-            from .. import __version__
-
             generator = f"machlib {__version__}"
         self._generator = generator
         self._bin = bytearray()

@@ -25,7 +25,13 @@ import numpy as np
 import optax
 from jaxtyping import Array, ArrayLike, Float
 
-from .._camera import Camera, matrix_to_rotvec, project, world_to_camera
+from .._camera import (
+    Camera,
+    intrinsics_from_fov,
+    matrix_to_rotvec,
+    project,
+    world_to_camera,
+)
 from ._losses import landmark_residuals, symmetry_loss, total_variation
 from ._triplane import decode
 
@@ -520,7 +526,6 @@ def fit_landmarks(
         return fit_human(landmarks, template, image_size, config=config, human_config=human_config,
                          fov_degrees=fov_degrees, use_confidence=use_confidence, prior=human_prior)
 
-    from .._camera import intrinsics_from_fov
     from ._triplane import decode_mesh
 
     config = GeometryFitConfig() if config is None else config

@@ -34,8 +34,19 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float
 
-from .._camera import Camera, project, world_to_camera
-from ..human import PHENOTYPE_NAMES, HumanModel, HumanParams, human_points
+from .._camera import Camera, intrinsics_from_fov, project, world_to_camera
+from .._facemesh import LIPS_INNER, RIGHT_EYE
+from .._mesh import Mesh
+from ..human import (
+    PHENOTYPE_NAMES,
+    HumanModel,
+    HumanParams,
+    attribute_human,
+    default_phenotype,
+    human_points,
+    symmetric_sliders,
+    symmetrize_points,
+)
 from ._fit import learning_rate_schedule
 
 __all__ = [
@@ -87,7 +98,6 @@ STAGE2_WEIGHTS = {"inner_lips": 0.05, "lids": 0.05, "irises": 0.0}
 
 
 def _landmark_groups() -> dict:
-    from .._facemesh import LIPS_INNER, RIGHT_EYE
     from ._landmarks import mirror_permutation
 
     perm = mirror_permutation()
@@ -129,8 +139,6 @@ class HumanPrior(NamedTuple):
             >>> HumanPrior.from_attributes({"gender": "female"}).fixed
             ('gender',)
         """
-        from ..human import attribute_human
-
         ph, sliders, why = attribute_human(attributes)
         fixed = tuple(n for n in ("gender", "age") if n in why)
         return cls(ph, sliders, fixed)
@@ -475,10 +483,8 @@ def human_problem(template, image_size, *, fov_degrees: float = 25.0, scale: flo
         prior: a :class:`HumanPrior` (default: MakeHuman's average human, sliders at 0, gender
             and age fitted).
     """
-    from .._camera import intrinsics_from_fov
     from ._landmarks import mirror_permutation
 
-    from ..human import default_phenotype
 
     basis, _, single = _sliders_cached()
     S = basis.shape[1]
@@ -520,16 +526,12 @@ _SLIDERS: list = []
 
 def _sliders_cached():
     if not _SLIDERS:
-        from ..human import symmetric_sliders
-
         _SLIDERS.append(symmetric_sliders())
     return _SLIDERS[0]
 
 
 def head_points(template, params: HumanParams) -> np.ndarray:
     """The template's head points (skin, then helpers) for human parameters, symmetrised."""
-    from ..human import symmetrize_points
-
     head = template.human
     P = human_points(head.model, params)
     return np.asarray(symmetrize_points(P, head.topology.mirror), np.float32)
@@ -549,9 +551,15 @@ def fit_human(landmarks, template, image_size, *, config=None, human_config=None
     """
     import time
 
-    from .._mesh import Mesh
-    from ._fit import (GeometryProblem, GeometryResult, LandmarkTargets, _compiled_program, geometry_fit,
-                       landmark_weights, zero_params)
+    from ._fit import (
+        GeometryProblem,
+        GeometryResult,
+        LandmarkTargets,
+        _compiled_program,
+        geometry_fit,
+        landmark_weights,
+        zero_params,
+    )
     from ._quality import separate_surfaces
     from ._triplane import decode, encode
 

@@ -16,9 +16,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._camera import Camera, project, world_to_camera
+from .._camera import Camera, project
 from .._closest import closest_barycentrics
 from .._mesh import Mesh
+from .._preview import orbit_camera
+from .._scene import ScenePart, render_scene
+from ..human import (
+    HumanParams,
+    build_model,
+    head_topology,
+    human_points,
+    load_human_data,
+)
 
 __all__ = ["render_head_for_detection", "build_human_landmark_table", "landmark_table_error", "closest_points"]
 
@@ -61,8 +70,6 @@ def render_head_for_detection(points: np.ndarray, topology, camera: Camera, *, b
     Returns:
         ``(H, W, 3)`` uint8 image.
     """
-    from .._scene import ScenePart, render_scene
-
     P = np.asarray(points, np.float64)
     parts = [ScenePart(Mesh(P, topology.faces, np.zeros((1, 2)), np.zeros_like(topology.faces)), color=_SKIN,
                        specular=0.05, two_sided=False)]
@@ -108,8 +115,6 @@ def closest_points(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray):
 
 
 def _view_camera(yaw: float, pitch: float, size: int):
-    from .._preview import orbit_camera
-
     return orbit_camera(yaw, pitch_degrees=pitch, distance=0.62, image_size=(size, size), target=(0.0, -0.02, 0.03))
 
 
@@ -123,7 +128,6 @@ def build_human_landmark_table(*, size: int = 768) -> dict:
     Raises:
         RuntimeError: MediaPipe finds no face in a view, or a landmark misses the head.
     """
-    from ..human import HumanParams, build_model, head_topology, human_points, load_human_data
     from ._landmarks import detect_landmarks, mirror_permutation
 
     data = load_human_data()

@@ -14,8 +14,25 @@ import functools
 
 import numpy as np
 
-from .._facemesh import LIPS_INNER, LIPS_OUTER, RIGHT_BROW, RIGHT_EYE, RIGHT_NOSTRIL, face_oval
+from .._facemesh import (
+    LIPS_INNER,
+    LIPS_OUTER,
+    RIGHT_BROW,
+    RIGHT_EYE,
+    RIGHT_NOSTRIL,
+    face_oval,
+)
 from .._mesh import Mesh
+from .._raster import rasterize_np
+from ..human import (
+    HumanParams,
+    build_model,
+    contact_pairs,
+    head_topology,
+    human_points,
+    load_human_data,
+)
+from ..human._head import _read_landmarks
 
 __all__ = ["HumanHead", "human_template", "human_albedo"]
 
@@ -71,8 +88,6 @@ def _star(points: np.ndarray) -> np.ndarray:
 
 def _vertex_mask(topology, faces_uv, uv, weights: np.ndarray, resolution: int) -> np.ndarray:
     """Rasterize per-vertex weights (skin vertices) into the UV layout (numpy)."""
-    from .._raster import rasterize_np
-
     px = np.asarray(uv, np.float64) * resolution
     tri, bary = rasterize_np(px, np.asarray(faces_uv), (resolution, resolution))
     # each UV vertex carries its geometric vertex's weight
@@ -126,8 +141,6 @@ def human_template():
     Returns:
         A :class:`~machlib.geometry.Template` with ``human`` set (see :class:`HumanHead`).
     """
-    from ..human import HumanParams, build_model, contact_pairs, head_topology, human_points, load_human_data
-    from ..human._head import _read_landmarks
     from ._template import Template
 
     data = load_human_data()
@@ -196,7 +209,6 @@ def human_albedo(template, *, resolution: int = 1024) -> np.ndarray:
     Returns:
         ``(R, R, 3)`` uint8 sRGB texture.
     """
-    from .._raster import rasterize_np
     from ._landmarks import mirror_permutation
 
     R = int(resolution)

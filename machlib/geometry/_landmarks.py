@@ -28,6 +28,7 @@ import numpy as np
 from jaxtyping import Float32, Int
 
 from .._errors import InputError, NoFaceError
+from .._image import DEFAULT_PORTRAIT, default_portrait
 
 __all__ = ["NUM_LANDMARKS", "Landmarks", "detect_faces", "detect_landmarks", "mirror_permutation",
            "LandmarkDetector", "MediaPipeDetector"]
@@ -423,7 +424,6 @@ def _build_mirror_permutation(path: str | os.PathLike | None = None) -> np.ndarr
     from mediapipe.python.solutions import face_mesh_connections as fmc
     from skimage import data
 
-    from .._image import DEFAULT_PORTRAIT, default_portrait
 
     cost = np.zeros((NUM_LANDMARKS, NUM_LANDMARKS))
     for image in (default_portrait(), data.astronaut()):

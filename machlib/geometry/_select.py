@@ -24,6 +24,11 @@ import jax
 import numpy as np
 from jaxtyping import Float
 
+from .._camera import project, world_to_camera
+from .._mesh import vertex_normals
+from .._preview import orbit_camera
+from .._raster import rasterize_np
+from ..human import SHAPE_SLIDERS, HumanParams, attribute_human, symmetric_sliders
 from ..text import FaceAttributes, parse_prompt
 from ..text._embed import default_embedder
 from ._template import Template
@@ -183,8 +188,6 @@ def describe_human(params, *, names=None, threshold: float = 0.5) -> str:
         >>> describe_human(HumanParams(ph, basis @ s, np.zeros(52, np.float32)))
         'the face of a young woman, a wide nose, a round face'
     """
-    from ..human import SHAPE_SLIDERS, symmetric_sliders
-
     basis, snames, _ = symmetric_sliders()
     names = snames if names is None else names
     values = np.linalg.lstsq(basis, np.asarray(params.modifiers, np.float64), rcond=None)[0]
@@ -240,8 +243,6 @@ def human_candidate_pool(attributes=None, *, key: Optional[jax.Array] = None, n_
         >>> pool[0].name, pool[0].human is not None, len(pool)
         ('described', True, 10)
     """
-    from ..human import SHAPE_SLIDERS, HumanParams, attribute_human, symmetric_sliders
-
     if isinstance(n_random, bool) or not isinstance(n_random, (int, np.integer)) or n_random < 0:
         raise ValueError(f"human_candidate_pool: n_random must be an int >= 0, got {n_random!r}")
     basis, names, single = symmetric_sliders()
@@ -330,8 +331,6 @@ def _human_agreement(attributes, candidates) -> np.ndarray:
     """Per human candidate, mean agreement in [0, 1] with the attributes: for each field the
     attributes set, ``exp(−‖s − s*‖² / (2 · 0.3²))`` over the sliders its pattern names, and for a
     stated gender or age, ``exp(−(v − v*)² / (2 · 0.1²))``."""
-    from ..human import SHAPE_SLIDERS, attribute_human, symmetric_sliders
-
     if attributes is None:
         return np.zeros(len(candidates))
     _, names, _ = symmetric_sliders()
@@ -587,10 +586,6 @@ def render_shape(
         >>> render_shape(np.asarray(shape_params()), lights=2, size=32).shape
         (6, 32, 32, 3)
     """
-    from .._camera import project, world_to_camera
-    from .._mesh import vertex_normals
-    from .._preview import orbit_camera
-    from .._raster import rasterize_np
     from ._template import default_template
 
     template = default_template() if template is None else template

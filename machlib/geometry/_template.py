@@ -18,9 +18,11 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
+from .._camera import project, world_to_camera
 from .._errors import InputError
-from .._mesh import Mesh, load_mesh
 from .._facemesh import face_oval
+from .._mesh import Mesh, load_mesh
+from .._preview import orbit_camera, render_mesh
 from .._raster import rasterize_np
 from . import _headsdf
 from ._triplane import encode, uv_raster
@@ -172,7 +174,6 @@ def build_landmark_table(*, size: int = 768) -> dict:
     Returns:
         The table as a JSON-ready dict (``{"num_landmarks": 478, "landmarks": [...]}``).
     """
-    from .._preview import orbit_camera, render_mesh
     from ._landmarks import detect_landmarks, mirror_permutation
 
     mesh = _procedural_mesh()
@@ -322,7 +323,6 @@ def pixels_to_surface(vertices: np.ndarray, faces: np.ndarray, camera, pixels: n
     """
     from scipy import ndimage
 
-    from .._camera import project, world_to_camera
 
     W, H = camera.image_size
     V = np.asarray(vertices, np.float64)

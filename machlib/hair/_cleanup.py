@@ -21,6 +21,7 @@ from jaxtyping import Array, ArrayLike, Float
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
+from .._camera import project
 from .._mesh import Mesh
 from ._growth import HeadSDF, _closest_on_triangles, _push_out, _safe_norm, sdf_lookup
 from ._strands import Strands
@@ -233,8 +234,6 @@ def _penetration(sdf, points):
 
 def _silhouette_outside(points: np.ndarray, mask: np.ndarray, camera) -> np.ndarray:
     """Per strand, the fraction of points that project inside the image but outside ``mask``."""
-    from .._camera import project
-
     s, p, _ = points.shape
     h, w = mask.shape
     xy = np.asarray(project(jnp.asarray(points.reshape(s * p, 3), jnp.float32), camera), np.float64)

@@ -22,7 +22,9 @@ from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from .._mesh import Mesh, vertex_normals
+from .._closest import closest_barycentrics
+from .._mesh import Mesh, cap_holes, vertex_normals
+from ..geometry import Template, decode, default_template
 
 __all__ = [
     "ScalpSamples", "scalp_roots", "HeadSDF", "head_sdf_grid", "sdf_lookup", "grow_strands",
@@ -50,8 +52,6 @@ class ScalpSamples(NamedTuple):
 
 def _resolve_geometry(geometry, template, owner: str):
     """(mesh, template) from a Template, a Mesh or anything with a ``.mesh`` (GeometryResult)."""
-    from ..geometry import Template, default_template
-
     if isinstance(geometry, Template):
         return geometry.mesh, geometry
     mesh = getattr(geometry, "mesh", geometry)
@@ -70,8 +70,6 @@ def _resolve_geometry(geometry, template, owner: str):
 
 def _scalp_faces(mesh: Mesh, scalp: np.ndarray, threshold: float) -> np.ndarray:
     """Per-face sampling weight: 3D area where the scalp mask at the face's UV centroid passes."""
-    from ..geometry import decode
-
     v = np.asarray(mesh.vertices, np.float64)
     f = np.asarray(mesh.faces)
     tri = v[f]
@@ -179,8 +177,6 @@ class HeadSDF(eqx.Module):
 
 def _closest_on_triangles(p, a, b, c):
     """Closest points of triangles abc to points p (all (N, 3) float64)."""
-    from .._closest import closest_barycentrics
-
     w = closest_barycentrics(p, a, b, c)
     return w[:, :1] * a + w[:, 1:2] * b + w[:, 2:] * c
 
@@ -228,7 +224,6 @@ def head_sdf_grid(mesh: Mesh, *, spacing: float = 0.004, margin: float = 0.03) -
         raise ValueError(f"head_sdf_grid: spacing must be > 0, got {spacing!r}")
     if not float(margin) >= 0:
         raise ValueError(f"head_sdf_grid: margin must be >= 0, got {margin!r}")
-    from .._mesh import cap_holes
 
     # an open mesh (the human's head ends at its neck) is capped, so the flood fill cannot leak in
     v, f = cap_holes(mesh.vertices, mesh.faces)

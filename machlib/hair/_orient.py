@@ -26,7 +26,11 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, UInt8
 
-from ..geometry._landmarks import _check_image, _quiet_stderr  # shared with the landmark detector
+from ..geometry import face_oval
+from ..geometry._landmarks import (  # shared with the landmark detector
+    _check_image,
+    _quiet_stderr,
+)
 
 __all__ = ["HairMask", "hair_mask", "OrientationMap", "orientation_map", "orientation_image"]
 
@@ -84,7 +88,6 @@ def _face_region(points: np.ndarray, height: int, width: int) -> np.ndarray:
     """``(H, W)`` float32 filled face oval (the same fill as ``machlib.pipeline.face_mask``)."""
     from skimage.draw import polygon
 
-    from ..geometry import face_oval
 
     pts = points[face_oval()]
     mask = np.zeros((height, width), np.float32)
@@ -418,8 +421,6 @@ def hair_mask(
 
 
 def _face_oval_indices() -> np.ndarray:
-    from ..geometry import face_oval
-
     return np.asarray(face_oval())
 
 

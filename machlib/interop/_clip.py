@@ -25,6 +25,8 @@ import numpy as np
 from jaxtyping import Float
 
 from .._errors import WeightsMissingError
+from ..geometry._select import render_shape
+from ..geometry._variations import NUM_SHAPE_PARAMS
 from ._torch import TorchMissingError, require_torch
 
 __all__ = ["ClipShapeScorer", "relative_clip_score", "CLIP_ANCHOR_TEXT"]
@@ -239,8 +241,6 @@ class ClipShapeScorer:
         Example:
             >>> # ClipShapeScorer(path, lights=2).renders(params).shape == (6, 224, 224, 3)
         """
-        from ..geometry._select import render_shape
-
         return render_shape(np.asarray(params, np.float32), template=self.template, yaws=self.yaws,
                             lights=self.lights, size=self.size, human=human)
 
@@ -264,8 +264,6 @@ class ClipShapeScorer:
         Example:
             >>> # ClipShapeScorer(path).anchor_image_embedding().shape == (projection_dim,)
         """
-        from ..geometry._variations import NUM_SHAPE_PARAMS
-
         return self.candidate_embedding(np.zeros(NUM_SHAPE_PARAMS, np.float32))
 
     # -- the ShapeScorer protocol ------------------------------------------------------------

@@ -29,19 +29,20 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Shaped
 
+from ..geometry import default_template
 from ._makeup import makeup
 from ._poisson import _auto_levels, _blend
 from ._regions import (
-    RIGHT_EYE,
     RIGHT_BROW,
+    RIGHT_EYE,
     RIGHT_IRIS,
     RIGHT_NOSTRIL,
+    _blur,
     _check_landmarks,
     _coverage,
-    _blur,
     _dilate,
-    _polygon_sdf,
     _masks_from_sdfs,
+    _polygon_sdf,
     _region_sdfs,
     mirrored,
 )
@@ -240,8 +241,6 @@ def skin_albedo(
     if not isinstance(resolution, (int, np.integer)) or resolution < 8:
         raise ValueError(f"{fn}: resolution must be an int >= 8, got {resolution!r}")
     if template is None:
-        from ..geometry import default_template
-
         template = default_template()
     if len(template.landmark_uv) < 478 or not np.all(np.asarray(template.landmark_valid)[:478]):
         raise ValueError(f"{fn}: template needs all 478 landmarks, got landmark_uv {np.shape(template.landmark_uv)}")
@@ -484,8 +483,6 @@ def complete_texture(
         if not val >= 0:
             raise ValueError(f"{fn}: {name} must be >= 0 (UV units), got {val!r}")
     if template is None and (landmarks_uv is None or template_albedo is None):
-        from ..geometry import default_template
-
         template = default_template()
     lm = _check_landmarks(fn, template.landmark_uv if landmarks_uv is None else landmarks_uv)
     lm = lm.astype(jnp.float32)

@@ -31,7 +31,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, ArrayLike, Float, Shaped
 
-from .._camera import Camera, project, world_to_camera
+from .._camera import Camera, project, rotation_matrix, world_to_camera
 from .._mesh import Mesh, vertex_normals
 from .._typing import AnyArray
 from ..geometry._fit import _upsample_axis
@@ -370,8 +370,6 @@ def texel_visibility(
 
 
 def _camera_centre(camera: Camera) -> jax.Array:
-    from .._camera import rotation_matrix
-
     return -rotation_matrix(camera.rotation).T @ camera.translation
 
 

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Shaped
 
+from ..geometry import face_oval
 from ._regions import (
     LIPS_INNER,
     LIPS_OUTER,
@@ -123,7 +124,6 @@ def _layers(lm, *, resolution):
     lips = _coverage(_polygon_sdf(take(LIPS_OUTER), R), R) * (1.0 - _coverage(_polygon_sdf(take(LIPS_INNER), R), R))
     # blush stays on the face (in a layout where the cheeks reach the face's outline, its
     # Gaussian would otherwise spill past it)
-    from ..geometry import face_oval
 
     face = _coverage(_polygon_sdf(take(tuple(int(i) for i in face_oval())), R), R)
     return blush * face, shadow, lips

@@ -36,15 +36,21 @@ __all__ = [
     "feather_mask",
 ]
 
-from .._facemesh import LIPS_INNER, LIPS_OUTER, RIGHT_BROW, RIGHT_EYE, RIGHT_IRIS, RIGHT_NOSTRIL  # noqa: E402
+from .._facemesh import (  # noqa: E402
+    LIPS_INNER,
+    LIPS_OUTER,
+    RIGHT_BROW,
+    RIGHT_EYE,
+    RIGHT_IRIS,
+    RIGHT_NOSTRIL,
+)
+from ..geometry import face_oval, mirror_permutation
 
 _ERROR_PRONE = ("eyes", "brows", "mouth", "nostrils")
 
 
 @functools.lru_cache(maxsize=1)
 def _mirror() -> np.ndarray:
-    from ..geometry import mirror_permutation
-
     return mirror_permutation()
 
 
@@ -155,8 +161,6 @@ def _region_sdfs(lm: Array, resolution: int) -> dict[str, Array]:
     upsampled bilinearly: a distance field is linear along the edges, so the level sets move by
     a small fraction of a coarse texel, and the cost (texels × polygon edges) drops 16× at 1024².
     """
-    from ..geometry import face_oval
-
     n = min(resolution, _SDF_MAX)
     out = {k: functools.reduce(jnp.minimum, [_polygon_sdf(p, n) for p in polys])
            for k, polys in _landmark_polygons(lm).items()}

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Union
 
 from .._errors import InputError, MachlibError
+from ..animation import ARKIT_BLENDSHAPES, EMOTIONS, emotion_basis
 
 __all__ = [
     "THREE_VERSION", "ViewerError", "install_three", "build_viewer", "serve_viewer", "run_viewer",
@@ -196,8 +197,6 @@ def _vendor_closure(pkg: Path) -> list[str]:
 
 
 def _character_json() -> dict:
-    from ..animation import ARKIT_BLENDSHAPES, EMOTIONS, emotion_basis
-
     basis = emotion_basis()
     return {
         "blendshapes": list(ARKIT_BLENDSHAPES),
