@@ -33,7 +33,6 @@ from ..animation import (
 )
 from ..assets import (
     LexicalEmbedder,
-    _procedural,
     builtin_manifest,
     dress,
     human_body,
@@ -283,7 +282,6 @@ def make_character(
         style = hair if hair is not None else (attrs.hairstyle if attrs.hairstyle in HAIR_STYLES else None)
         hair_out = pipeline.hair_portrait(fit, style=style, color=color, n_strands=n_strands, n_points=n_points,
                                           guides=guides, seed=seed, progress=say)
-        _share_head_sdf(fit.result.mesh, fit.template, hair_out.sdf)
         timings.update({f"hair.{k}": round(float(v), 3) for k, v in hair_out.timings.items()})
         template, head = fit.template, fit.result.mesh
         human = None
@@ -311,7 +309,8 @@ def make_character(
         glasses = None
         if "glasses" in assets:
             g = assets["glasses"]
-            glasses = make_glasses(g["style"], color=g["color"], template=head)
+            glasses = make_glasses(g["style"], color=g["color"], template=head,
+                                   head_sdf=None if hair_out is None else hair_out.sdf)
         gar = assets["garment"]
         info = {"attributes": attrs.to_dict() if hasattr(attrs, "to_dict") else dataclasses.asdict(attrs),
                 "assets": assets, "iris_color": iris}
@@ -375,13 +374,6 @@ def _blend_neck(albedo, template, skin_linear) -> np.ndarray:
     srgb = np.where(lin <= 0.0031308, lin * 12.92, 1.055 * np.power(lin, 1 / 2.4) - 0.055)
     out = a[..., :3] * (1.0 - w) + w * srgb
     return out.astype(np.float32)
-
-
-def _share_head_sdf(head: Mesh, template, sdf) -> None:
-    """Let the accessory builders reuse the hair stage's signed distance grid of the fitted head."""
-    t = dataclasses.replace(template, mesh=head)
-    lm = np.asarray(t.landmark_positions(), dtype=np.float64)
-    _procedural._HEAD_CACHE[id(head)] = (head, lm, sdf, np.asarray(head.vertices, dtype=np.float64))
 
 
 def _style_for(attrs, prompt: Optional[str]) -> str:

@@ -6,8 +6,10 @@ import functools
 
 import numpy as np
 import pytest
-
 from helpers import signed_volume
+from jaxtyping import TypeCheckError
+
+from machlib import InputError
 from machlib.assets import builtin_manifest, load_manifest
 from machlib.assets._procedural import (
     GARMENT_TYPES,
@@ -188,3 +190,16 @@ def test_write_library_matches_the_manifest(tmp_path, monkeypatch):
 
     scene = trimesh.load(m.resolve("glasses_round"), force="scene")
     assert len(scene.geometry) == 2
+
+
+def test_glasses_take_a_given_head_sdf():
+    """The caller's signed distance grid of the head (e.g. the hair stage's) is used as computed."""
+    from machlib.hair import head_sdf_grid
+
+    head = default_template().mesh
+    sdf = head_sdf_grid(head, spacing=0.003)  # what make_glasses would compute
+    given = make_glasses("round", template=head, head_sdf=sdf)
+    own = make_glasses("round", template=head)
+    np.testing.assert_allclose(np.asarray(given.part("frame").mesh.vertices), np.asarray(own.part("frame").mesh.vertices))
+    with pytest.raises((InputError, TypeCheckError), match="head_sdf"):
+        make_glasses("round", template=head, head_sdf="not a grid")
