@@ -174,13 +174,12 @@ class _Progress:
         self._bar.update(self._task, description=stage, left=left, **kw)
 
 
-_MAKE_STAGES = ("attributes", "portrait", "landmarks", "template", "fit", "texture: rasterize", "texture: fit 32→128→512→1024",
-                "texture: visibility", "texture: delight", "texture: complete", "texture: render", "head sdf",
-                "hair mask", "orientation", "match", "volume", "lift", "grow", "cleanup", "assemble",
+_FIT_STAGES = ("landmarks", "template", "fit")
+_TEXTURE_STAGES = ("texture: rasterize", "texture: fit 32→128→512→1024", "texture: visibility", "texture: delight",
+                   "texture: complete", "texture: render")
+_HAIR_STAGES = ("head sdf", "hair mask", "orientation", "match", "volume", "lift", "grow", "cleanup")
+_MAKE_STAGES = ("attributes", "portrait", *_FIT_STAGES, *_TEXTURE_STAGES, *_HAIR_STAGES, "assemble",
                 "export and previews")
-_FIT_STAGES = ("landmarks", "template", "fit", "texture: rasterize", "texture: fit 32→128→512→1024",
-               "texture: visibility", "texture: delight", "texture: complete", "texture: render", "head sdf",
-               "hair mask", "orientation", "match", "volume", "lift", "grow", "cleanup", "export")
 
 
 def _set_verbose(args) -> None:
@@ -291,9 +290,8 @@ def _fit(args) -> int:
     else:
         template = load_template(args.template, args.landmarks) if args.template else None
     load_s = time.perf_counter() - t0
-    stages = [st for st in _FIT_STAGES if args.command != "fit" or not st.startswith(("texture", "head sdf", "hair",
-                                                                                    "orientation", "match", "volume",
-                                                                                    "lift", "grow", "cleanup"))]
+    extra = {"fit": (), "texture": _TEXTURE_STAGES, "hair": _HAIR_STAGES}[args.command]
+    stages = (*_FIT_STAGES, *extra, "export")
     with _Progress(console, stages) as progress:
         fit = pipeline.fit_portrait(image, template=template, config=config, fov_degrees=args.fov,
                                     strict=args.strict, progress=progress)
