@@ -15,6 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Int
 
+from .._errors import InputError
+
 __all__ = ["strand_ribbons", "ribbon_faces"]
 
 
@@ -42,7 +44,11 @@ def strand_ribbons(
         width: ``(P,)`` ribbon width in metres at each point (e.g. tapering to the tip).
 
     Returns:
-        ``(vertices, normals)``, each ``(S, P, 2, 3)``: the left and right edge of each point.
+        ``(vertices, normals)``, each ``(S, P, 2, 3)`` in the dtype of ``points``: the left and
+        right edge of each point.
+
+    Raises:
+        InputError: ``points`` is not ``(S, P ≥ 2, 3)``, or ``center``/``width`` have the wrong shape.
 
     Example:
         >>> import numpy as np
@@ -53,8 +59,13 @@ def strand_ribbons(
         ([-0.001, 0.001], [0.0, 1.0, 0.0])
     """
     p = jnp.asarray(points)
+    if p.ndim != 3 or p.shape[-1] != 3 or p.shape[1] < 2:
+        raise InputError(f"strand_ribbons: points must have shape (S, P, 3) with P >= 2, got {p.shape}")
     c = jnp.asarray(center, p.dtype)
     w = jnp.asarray(width, p.dtype)
+    if c.shape != (3,) or w.shape != (p.shape[1],):
+        raise InputError(f"strand_ribbons: center must have shape (3,) and width ({p.shape[1]},), "
+                         f"got {c.shape} and {w.shape}")
     ahead = jnp.concatenate([p[:, 1:], p[:, -1:]], axis=1)
     behind = jnp.concatenate([p[:, :1], p[:, :-1]], axis=1)
     t = _unit(ahead - behind)

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from helpers import x64
 from jax.test_util import check_grads
+from jaxtyping import TypeCheckError
 
+from machlib import InputError
 from machlib.hair import ribbon_faces, strand_ribbons
 
 
@@ -67,3 +69,7 @@ def test_ribbon_jit_eager_vmap_and_grads():
 def test_ribbon_faces_rejects_bad_sizes():
     with pytest.raises(ValueError, match="num_points"):
         ribbon_faces(3, 1)
+    with pytest.raises((InputError, TypeCheckError), match="points"):
+        strand_ribbons(jnp.zeros((2, 1, 3)), jnp.zeros(3), jnp.zeros(1))
+    with pytest.raises((InputError, TypeCheckError), match="width"):
+        strand_ribbons(jnp.zeros((2, 4, 3)), jnp.zeros(3), jnp.zeros(3))
