@@ -20,10 +20,63 @@ from pathlib import Path
 
 __all__ = ["main", "build_parser"]
 
+#: The largest 32-bit seed (JAX and torch generators take 32-bit seeds).
+_MAX_SEED = 2**32 - 1
+
+
+class _UsageError(Exception):
+    """A command line that argparse cannot parse; :func:`main` prints it as one line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with machlib's error form: one line ``machlib: error: ...`` and no usage block
+    (``--help`` still prints the usage). Sub-command parsers are of this class too."""
+
+    def error(self, message: str):
+        raise _UsageError(message)
+
+
+def _int_in(lo: int, hi: int):
+    """An argparse ``type``: an integer in ``[lo, hi]`` (``1e20`` or ``10**12`` are refused at parse time)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer from {lo} to {hi}, got {text!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"must be an integer from {lo} to {hi}, got {value}")
+        return value
+
+    return parse
+
+
+def _float_in(lo: float, hi: float):
+    """An argparse ``type``: a finite number in ``[lo, hi]``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number from {lo:g} to {hi:g}, got {text!r}") from None
+        if not lo <= value <= hi:  # NaN fails too
+            raise argparse.ArgumentTypeError(f"must be a number from {lo:g} to {hi:g}, got {text}")
+        return value
+
+    return parse
+
+
+_SEED = _int_in(0, _MAX_SEED)
+
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``machlib`` command."""
-    p = argparse.ArgumentParser(prog="machlib", description="Portrait/text → animatable 3D head (Make-A-Character).")
+    """The argument parser of the ``machlib`` command.
+
+    Every numeric flag has its range checked while parsing, and ``--help`` states it: a value out
+    of range is a one-line ``machlib: error: argument --steps: must be an integer from 1 to
+    10000, got ...`` before any work.
+    """
+    p = _Parser(prog="machlib", description="Portrait/text → animatable 3D head (Make-A-Character).")
     sub = p.add_subparsers(dest="command", required=True)
     mk = sub.add_parser("make", help="portrait and/or prompt → complete animatable character (avatar.glb, "
                                      "OBJ, hair, previews, avatar.zip); no arguments: the bundled portrait")
@@ -35,53 +88,61 @@ def build_parser() -> argparse.ArgumentParser:
     mk.add_argument("--body", choices=("bust", "full"), default="bust",
                     help="the human's head, neck, shoulders and upper torso (default), or the whole figure")
     mk.add_argument("-o", "--out", default="out", help="output folder (default: out/)")
-    mk.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    mk.add_argument("--strands", type=int, default=6000, help="hair strands (default 6000)")
-    mk.add_argument("--preview-size", type=int, default=384, help="preview image size in pixels (default 384)")
+    mk.add_argument("--seed", type=_SEED, default=0, help="random seed, 0 to 2^32-1 (default 0)")
+    mk.add_argument("--strands", type=_int_in(1, 100_000), default=6000, help="hair strands, 1 to 100000 (default 6000)")
+    mk.add_argument("--preview-size", type=_int_in(64, 2048), default=384,
+                    help="preview image size in pixels, 64 to 2048 (default 384)")
     mk.add_argument("--weights-config", help="TOML/JSON file naming the diffusion weight folders (prompt-only path)")
-    mk.add_argument("--steps", type=int, default=30, help="denoising steps of a generated portrait (default 30)")
-    mk.add_argument("--size", type=int, default=512, help="side of a generated portrait in pixels (default 512)")
+    mk.add_argument("--steps", type=_int_in(1, 200), default=30,
+                    help="denoising steps of a generated portrait, 1 to 200 (default 30)")
+    mk.add_argument("--size", type=_int_in(64, 1024), default=512,
+                    help="side of a generated portrait in pixels, a multiple of 8 from 64 to 1024 (default 512)")
     mk.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     mk.add_argument("-v", "--verbose", action="store_true", help="let native libraries (MediaPipe) write to the terminal")
     vw = sub.add_parser("view", help="serve a local browser viewer of a `machlib make` output folder")
     vw.add_argument("out", help="the output folder of `machlib make` (holds avatar.glb)")
-    vw.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000; 0 picks a free one)")
+    vw.add_argument("--port", type=_int_in(0, 65535), default=8000,
+                    help="port on 127.0.0.1, 0 to 65535 (default 8000; 0 picks a free one)")
     vw.add_argument("--open", action="store_true", help="open the page in the default browser")
     f = sub.add_parser("fit", help="detect dense landmarks and fit head geometry and camera to a portrait")
     _fit_arguments(f)
     t = sub.add_parser("texture", help="fit, then extract, delight and complete the face texture (albedo.png)")
     _fit_arguments(t)
     t.add_argument("--levels", default="32,128,512,1024",
-                   help="texture resolution hierarchy, comma-separated (default 32,128,512,1024)")
+                   help="texture resolution hierarchy, comma-separated, the finest at most 4096 "
+                        "(default 32,128,512,1024)")
     t.add_argument("--texture-steps", default=None,
-                   help="Adam steps per texture level: one number for every level, or one per level, "
+                   help="Adam steps per texture level, 1 to 10000: one number for every level, or one per level, "
                         "comma-separated (default 120,100,80,60)")
     t.add_argument("--delighter", help="learned delighter weights (.safetensors); default: SH delighting")
     for name in ("blush", "eye-shadow", "lipstick"):
-        t.add_argument(f"--{name}", type=float, default=0.0, help=f"{name.replace('-', ' ')} strength in [0, 1] (default 0)")
+        t.add_argument(f"--{name}", type=_float_in(0.0, 1.0), default=0.0,
+                       help=f"{name.replace('-', ' ')} strength in [0, 1] (default 0)")
     h = sub.add_parser("hair", help="fit, then grow strand hair from the portrait or try on a library style")
     _fit_arguments(h)
     h.add_argument("--style", help="a library hairstyle to try on (e.g. 'bob', 'long curly'; see --list-styles) "
                                    "or a .data/.hair strand file in template head space; default: from the portrait")
     h.add_argument("--color", help="hair colour name (e.g. black, brown, blonde, red, gray, green); "
                                    "default: estimated from the portrait")
-    h.add_argument("--strands", type=int, default=10000, help="number of strands (default 10000)")
-    h.add_argument("--points", type=int, default=64, help="points per strand (default 64)")
-    h.add_argument("--guides", type=int, default=0,
-                   help="integrate this many guide strands and interpolate the rest (default 0: integrate every "
+    h.add_argument("--strands", type=_int_in(1, 200_000), default=10000,
+                   help="number of strands, 1 to 200000 (default 10000)")
+    h.add_argument("--points", type=_int_in(2, 1024), default=64, help="points per strand, 2 to 1024 (default 64)")
+    h.add_argument("--guides", type=_int_in(0, 200_000), default=0,
+                   help="integrate this many guide strands (at most 200000) and interpolate the rest (default 0: integrate every "
                         "strand, which benchmarks/hair.py measures as faster on a CPU)")
-    h.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    h.add_argument("--seed", type=_SEED, default=0, help="random seed, 0 to 2^32-1 (default 0)")
     h.add_argument("--list-styles", action="store_true", help="print the library's styles with their tags and exit")
     a = sub.add_parser("attributes", help="parse a text prompt into facial attributes and print them as JSON")
     a.add_argument("prompt", help='the description, e.g. "a middle-aged man with a sword-like eyebrow"')
     a.add_argument("--clues", metavar="DIR",
                    help="also write the visual clues (openpose.png, canny.png) for ControlNet into DIR")
-    a.add_argument("--size", type=int, default=512, help="side of the clue images in pixels (default 512)")
+    a.add_argument("--size", type=_int_in(64, 4096), default=512,
+                   help="side of the clue images in pixels, 64 to 4096 (default 512)")
     _parser_arguments(a)
     m = sub.add_parser("match", help="rank library assets (hairstyles, glasses, garments, ...) against a prompt")
     m.add_argument("prompt", help='the description, e.g. "a woman with a short bob and round glasses"')
     m.add_argument("--kind", help="only this kind of asset (hairstyle, glasses, garment, iris, eyelashes, beard)")
-    m.add_argument("-k", "--top", type=int, default=5, help="how many matches to print (default 5)")
+    m.add_argument("-k", "--top", type=_int_in(1, 1000), default=5, help="how many matches to print, 1 to 1000 (default 5)")
     m.add_argument("--manifest", help="an asset manifest (.json/.toml); default: machlib's built-in library")
     m.add_argument("--json", action="store_true", help="print JSON instead of a table")
     sh = sub.add_parser("shape", help="rank template shape variations against a prompt (DreamFace's coarse selection)")
@@ -89,10 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("--clip", metavar="DIR",
                     help="a local CLIP model folder: score rendered candidates by CLIP image-text similarity "
                          "(default: attribute-text similarity, offline)")
-    sh.add_argument("--random", type=int, default=32,
-                    help="random candidates sampled from the shape space besides the face-shape presets (default 32)")
-    sh.add_argument("-k", "--top", type=int, default=5, help="how many matches to print (default 5)")
-    sh.add_argument("--seed", type=int, default=0, help="seed of the random candidates (default 0)")
+    sh.add_argument("--random", type=_int_in(0, 10_000), default=32,
+                    help="random candidates sampled from the shape space besides the face-shape presets, "
+                         "0 to 10000 (default 32)")
+    sh.add_argument("-k", "--top", type=_int_in(1, 1000), default=5, help="how many matches to print, 1 to 1000 (default 5)")
+    sh.add_argument("--seed", type=_SEED, default=0, help="seed of the random candidates, 0 to 2^32-1 (default 0)")
     sh.add_argument("--json", action="store_true", help="print JSON instead of a table")
     po = sub.add_parser("portrait", help="text → frontal reference portrait: visual clues steer Stable Diffusion "
                                          "through OpenPose + Canny ControlNets (needs local weights)")
@@ -105,10 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
     po.add_argument("--weights-config", metavar="FILE",
                     help="TOML/JSON file with keys base, controlnet_openpose, controlnet_canny; or $MACHLIB_DIFFUSION_CONFIG")
     po.add_argument("--check-weights", action="store_true", help="print where each weight folder comes from and exit")
-    po.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    po.add_argument("--steps", type=int, default=30, help="denoising steps (default 30)")
-    po.add_argument("--size", type=int, default=512, help="image side in pixels, a multiple of 8 (default 512)")
-    po.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance scale (default 7.5)")
+    po.add_argument("--seed", type=_SEED, default=0, help="random seed, 0 to 2^32-1 (default 0)")
+    po.add_argument("--steps", type=_int_in(1, 1000), default=30, help="denoising steps, 1 to 1000 (default 30)")
+    po.add_argument("--size", type=_int_in(64, 4096), default=512,
+                    help="image side in pixels, a multiple of 8 from 64 to 4096 (default 512)")
+    po.add_argument("--guidance", type=_float_in(0.0, 50.0), default=7.5,
+                    help="classifier-free guidance scale, 0 to 50 (default 7.5)")
     po.add_argument("--scheduler", default="unipc", help="sampler: unipc, dpm++, ddim, euler, euler-a, pndm or base "
                                                          "(default unipc)")
     po.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
@@ -182,6 +246,147 @@ _MAKE_STAGES = ("attributes", "portrait", *_FIT_STAGES, *_TEXTURE_STAGES, *_HAIR
                 "export and previews")
 
 
+#: The files each command writes into its output folder: none of them may be a folder there
+#: (checked before any work; :func:`machlib.pipeline.atomic_output_dir` checks every destination
+#: again before its first rename).
+_OUTPUT_FILES = {
+    "fit": ("head.glb", "head.obj", "head.mtl", "head_albedo.png", "camera.json", "overlay.png", "preview.png",
+            "report.json"),
+    "texture": ("albedo.png", "texture_raw.png", "shading.png", "masks.png", "head.glb", "render_input_view.png",
+                "relit.png", "camera.json", "report.json"),
+    "hair": ("hair.data", "hair.usda", "hair_preview.png", "hair_input_view.png", "hair_mask.png", "head.glb",
+             "camera.json", "report.json"),
+    "make": ("avatar.glb", "avatar.obj", "avatar.mtl", "avatar_albedo.png", "avatar_normal.png",
+             "avatar_roughness.png", "albedo.png", "hair.data", "hair.usda", "preview_front.png",
+             "preview_three_quarter.png", "preview_profile.png", "preview_back.png", "turntable.png",
+             "expressions.png", "relit.png", "render_input_view.png", "report.json", "avatar.zip"),
+    "portrait": ("portrait.png", "openpose.png", "canny.png", "portrait.json"),
+    "attributes": ("openpose.png", "canny.png"),
+}
+
+
+def _require_modules(flag: str, modules: tuple[str, ...], extra: str) -> None:
+    """Raise :class:`~machlib.interop.TorchMissingError` unless ``modules`` are importable
+    (looked up, not imported: torch takes seconds to import)."""
+    import importlib.util
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        from .interop import TorchMissingError
+
+        raise TorchMissingError(f"{flag} needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} "
+                                f"not installed; install {'it' if len(missing) == 1 else 'them'} with: "
+                                f"pip install 'machlib[{extra}]'")
+
+
+def _check_delighter(path: str) -> None:
+    """``--delighter FILE``: a regular weights file whose format and config can be read, and torch.
+
+    A ``.safetensors`` file's header is parsed (no tensors are read, torch is not imported), so a
+    pickle or random bytes under that name fails here, before the fit, not after it.
+    """
+    from ._errors import InputError
+    from ._validate import check_input_file
+    from .interop._delighter import _find_config
+    from .interop._torch import WEIGHT_SUFFIXES, load_metadata
+
+    p = check_input_file(path, "--delighter")
+    if p.suffix.lower() not in WEIGHT_SUFFIXES:
+        raise InputError(f"--delighter {p}: weights must be one of {', '.join(WEIGHT_SUFFIXES)}, "
+                         f"got {p.suffix or 'no suffix'!r}")
+    try:
+        _find_config(p, load_metadata(p))
+    except InputError as e:
+        raise InputError(f"--delighter: {e}") from None
+    _require_modules("--delighter", ("torch", "safetensors"), "torch")
+
+
+def _check_strand_file(path: str) -> None:
+    """``--style FILE``: a readable strand file with at least one strand of two or more points."""
+    import numpy as np
+
+    from ._errors import InputError
+    from ._validate import check_input_file
+    from .hair import read_cem_hair, read_hair_data
+
+    p = check_input_file(path, "--style")
+    try:
+        ragged = (read_hair_data if p.suffix.lower() == ".data" else read_cem_hair)(p)
+    except (ValueError, OSError) as e:
+        raise InputError(f"--style: {e}") from None
+    if not np.any(np.asarray(ragged.counts) >= 2):
+        raise InputError(f"--style: {p} holds no strand with two or more points")
+
+
+def _preflight(args) -> None:
+    """The validation pass every command runs before any work (issue 18).
+
+    Input files must be regular, readable files (a FIFO would block; see
+    :func:`machlib._validate.check_input_file`); model folders must exist, and the backend a
+    model needs must be installed; the output folder must be creatable and writable, with no
+    destination file name taken by a folder (:func:`machlib._validate.check_output_dir`); a
+    strand file given as ``--style`` must hold strands. Number ranges are checked by the parser.
+
+    Raises:
+        InputError: one line naming the flag, the path and the problem.
+        TorchMissingError: a model flag whose backend (torch, transformers) is not installed.
+    """
+    import os
+
+    from ._errors import InputError
+    from ._validate import check_input_dir, check_input_file, check_output_dir
+
+    cmd = args.command
+    if cmd in ("fit", "texture", "hair"):
+        if cmd == "hair" and args.list_styles:
+            return
+        procedural = args.template == "procedural"
+        if not procedural and (args.template is None) != (args.landmarks is None):
+            raise InputError("--template and --landmarks must be given together")
+        if procedural and args.landmarks is not None:
+            raise InputError("--template procedural has its own landmark table; drop --landmarks")
+        if args.image is not None:
+            check_input_file(args.image, "image")
+        if args.template not in (None, "procedural"):
+            check_input_file(args.template, "--template")
+        if args.landmarks is not None:
+            check_input_file(args.landmarks, "--landmarks")
+        if cmd == "texture" and args.delighter is not None:
+            _check_delighter(args.delighter)
+        if cmd == "hair" and args.style is not None and Path(args.style).suffix.lower() in (".data", ".hair"):
+            from .hair import HAIR_STYLES
+
+            if args.style not in HAIR_STYLES:
+                _check_strand_file(args.style)
+        check_output_dir(args.out, names=_OUTPUT_FILES[cmd])
+    elif cmd == "make":
+        if args.image is not None:
+            check_input_file(args.image, "--image")
+        if args.weights_config is not None:
+            check_input_file(args.weights_config, "--weights-config")
+        check_output_dir(args.out, names=_OUTPUT_FILES[cmd])
+    elif cmd == "portrait":
+        if args.weights_config is not None:
+            check_input_file(args.weights_config, "--weights-config")
+        for flag in ("sd_model", "controlnet_openpose", "controlnet_canny"):
+            if getattr(args, flag) is not None:
+                check_input_dir(getattr(args, flag), "--" + flag.replace("_", "-"))
+        if not args.check_weights:
+            check_output_dir(args.out, names=_OUTPUT_FILES[cmd])
+    elif cmd == "attributes" and args.clues is not None:
+        check_output_dir(args.clues, names=_OUTPUT_FILES[cmd], what="--clues")
+    elif cmd == "match" and args.manifest is not None:
+        check_input_file(args.manifest, "--manifest")
+    elif cmd == "shape" and args.clip is not None:
+        check_input_dir(args.clip, "--clip")
+        _require_modules("--clip", ("torch", "transformers"), "torch")
+    if cmd in ("attributes", "portrait") and args.parser == "llm":
+        llm = args.llm or os.environ.get("MACHLIB_LLM")
+        if llm:
+            check_input_dir(llm, "--llm" if args.llm else "$MACHLIB_LLM")
+            _require_modules("--parser llm", ("torch", "transformers"), "torch")
+
+
 def _set_verbose(args) -> None:
     """``--verbose``: let native libraries (MediaPipe, TFLite, absl) write to the terminal."""
     import os
@@ -197,11 +402,13 @@ def _fit_arguments(f: argparse.ArgumentParser) -> None:
     f.add_argument("--template", help="'procedural' (machlib's older code-generated head), or a user template mesh "
                                       "(.obj/.glb with UVs, with --landmarks); default: the MakeHuman human's head")
     f.add_argument("--landmarks", help="JSON landmark table of the user template")
-    f.add_argument("--steps", type=int, default=None,
-                   help="triplane optimisation steps (default 200 for the human's residual, 300 otherwise)")
-    f.add_argument("--resolution", type=int, default=None,
-                   help="triplane resolution (default 64 for the human's residual, 256 otherwise)")
-    f.add_argument("--fov", type=float, default=25.0, help="assumed vertical field of view, degrees (default 25)")
+    f.add_argument("--steps", type=_int_in(1, 10_000), default=None,
+                   help="triplane optimisation steps, 1 to 10000 (default 200 for the human's residual, 300 otherwise)")
+    f.add_argument("--resolution", type=_int_in(8, 1024), default=None,
+                   help="triplane resolution, 8 to 1024: a multiple of 8 for the human's residual (default 64), "
+                        "of 32 with --template (default 256)")
+    f.add_argument("--fov", type=_float_in(5.0, 120.0), default=25.0,
+                   help="assumed vertical field of view, 5 to 120 degrees (default 25)")
     f.add_argument("--strict", action="store_true", help="fail when the image has more than one face")
     f.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     f.add_argument("-v", "--verbose", action="store_true", help="let native libraries (MediaPipe) write to the terminal")
@@ -237,8 +444,6 @@ def _texture_config(args):
     makeup = {}
     for name in ("blush", "eye_shadow", "lipstick"):
         value = getattr(args, name)
-        if not 0.0 <= value <= 1.0:
-            raise InputError(f"--{name.replace('_', '-')} must be in [0, 1], got {value}")
         if value > 0:
             makeup[name] = value
     if args.delighter is not None:
@@ -259,10 +464,6 @@ def _fit(args) -> int:
 
     console = Console(stderr=True, quiet=args.quiet)
     procedural = args.template == "procedural"
-    if not procedural and (args.template is None) != (args.landmarks is None):
-        raise InputError("--template and --landmarks must be given together")
-    if procedural and args.landmarks is not None:
-        raise InputError("--template procedural has its own landmark table; drop --landmarks")
     try:  # the config validates itself; its message names the rule that failed
         if args.template is None:
             from .geometry import residual_config
@@ -274,8 +475,6 @@ def _fit(args) -> int:
                                        steps=300 if args.steps is None else args.steps)
     except ValueError as e:
         raise InputError(f"--resolution/--steps: {e}") from None
-    if not 5.0 <= args.fov <= 120.0:
-        raise InputError(f"--fov must be between 5 and 120 degrees, got {args.fov}")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"output {out} exists and is not a folder")
@@ -344,12 +543,6 @@ def _hair_setup(args) -> dict:
             raise InputError(f"--style: {e}") from None
     if args.color is not None and args.color not in HAIR_COLORS:
         raise InputError(f"--color: unknown hair colour {args.color!r}; known: {', '.join(sorted(HAIR_COLORS))}")
-    if not 1 <= args.strands <= 200_000:
-        raise InputError(f"--strands must be between 1 and 200000, got {args.strands}")
-    if not 2 <= args.points <= 1024:
-        raise InputError(f"--points must be between 2 and 1024, got {args.points}")
-    if args.guides < 0:
-        raise InputError(f"--guides must be >= 0, got {args.guides}")
     return {"style": style, "color": args.color, "n_strands": args.strands, "n_points": args.points,
             "guides": args.guides or None, "seed": args.seed}
 
@@ -362,8 +555,6 @@ def _attributes(args) -> int:
 
     if not args.prompt.strip():
         raise InputError("the prompt is empty")
-    if not 64 <= args.size <= 4096:
-        raise InputError(f"--size must be between 64 and 4096, got {args.size}")
     result = parse_prompt(args.prompt, parser=_make_parser(args))
     out = {
         "attributes": result.attributes.to_dict(),
@@ -395,8 +586,6 @@ def _match(args) -> int:
         raise InputError("the prompt is empty")
     if args.kind is not None and args.kind not in ASSET_KINDS:
         raise InputError(f"--kind must be one of {', '.join(ASSET_KINDS)}, got {args.kind!r}")
-    if args.top < 1:
-        raise InputError(f"-k must be at least 1, got {args.top}")
     if args.manifest is not None:
         if not Path(args.manifest).is_file():
             raise InputError(f"--manifest: no such file {args.manifest}")
@@ -450,10 +639,6 @@ def _shape(args) -> int:
 
     if not args.prompt.strip():
         raise InputError("the prompt is empty")
-    if args.top < 1:
-        raise InputError(f"-k must be at least 1, got {args.top}")
-    if not 0 <= args.random <= 10_000:
-        raise InputError(f"--random must be between 0 and 10000, got {args.random}")
     scorer = None
     if args.clip is not None:
         from .interop import ClipShapeScorer
@@ -496,14 +681,8 @@ def _portrait(args) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"output {out} exists and is not a folder")
-    if args.seed < 0:
-        raise InputError(f"--seed must be >= 0, got {args.seed}")
-    if not 1 <= args.steps <= 1000:
-        raise InputError(f"--steps must be between 1 and 1000, got {args.steps}")
     if not 64 <= args.size <= 4096 or args.size % 8:
         raise InputError(f"--size must be a multiple of 8 between 64 and 4096, got {args.size}")
-    if not 0.0 <= args.guidance <= 50.0:
-        raise InputError(f"--guidance must be between 0 and 50, got {args.guidance}")
     weights = resolve_diffusion_weights(**flags)  # WeightsMissingError says what is missing and how to give it
     parsed = parse_prompt(args.prompt, parser=_make_parser(args))
     try:  # torch, diffusers and transformers are optional: import them only now that the weights are there
@@ -603,16 +782,10 @@ def _make(args) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"output {out} exists and is not a folder")
-    if args.strands < 1 or args.strands > 100000:
-        raise InputError(f"--strands must be between 1 and 100000, got {args.strands}")
-    if not 64 <= args.preview_size <= 2048:
-        raise InputError(f"--preview-size must be between 64 and 2048, got {args.preview_size}")
     if args.expression is not None:
         parse_expression(args.expression)  # names the bad emotion or value before any work
     if args.prompt is not None and not args.prompt.strip():
         raise InputError("--prompt is empty")
-    if not 1 <= args.steps <= 200:
-        raise InputError(f"--steps must be between 1 and 200, got {args.steps}")
     if args.size % 8 or not 64 <= args.size <= 1024:
         raise InputError(f"--size must be a multiple of 8 between 64 and 1024, got {args.size}")
     prompt, image, weights = args.prompt, None, None
@@ -647,11 +820,8 @@ def _make(args) -> int:
 
 
 def _view(args) -> int:
-    from ._errors import InputError
     from .viewer import run_viewer
 
-    if not 0 <= args.port <= 65535:
-        raise InputError(f"--port must be between 0 and 65535, got {args.port}")
     run_viewer(args.out, port=args.port, open_browser=args.open)
     return 0
 
@@ -659,27 +829,21 @@ def _view(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``machlib`` command; returns the exit status."""
     from ._errors import InputError, MachlibError
+    from ._validate import output_lock
 
-    args = build_parser().parse_args(argv)
-    _set_verbose(args)
-    _enable_compilation_cache()
     try:
-        if args.command == "make":
-            return _make(args)
-        if args.command == "view":
-            return _view(args)
-        if args.command == "attributes":
-            return _attributes(args)
-        if args.command == "match":
-            return _match(args)
-        if args.command == "shape":
-            return _shape(args)
-        if args.command == "portrait":
-            return _portrait(args)
-        if args.command == "hair" and args.list_styles:
-            return _list_styles()
-        if args.command in ("fit", "texture", "hair"):
-            return _fit(args)
+        args = build_parser().parse_args(argv)
+    except _UsageError as e:
+        print(f"machlib: error: {e}", file=sys.stderr)
+        return 2
+    _set_verbose(args)
+    try:
+        _preflight(args)
+        out = _locked_output(args)
+        if out is not None:  # one run per output folder, for the whole run
+            with output_lock(out):
+                return _dispatch(args)
+        return _dispatch(args)
     except InputError as e:
         print(f"machlib: error: {e}", file=sys.stderr)
         return 2
@@ -689,6 +853,38 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("machlib: interrupted", file=sys.stderr)
         return 130
+
+
+def _locked_output(args) -> str | None:
+    """The output folder a command writes (locked for the whole run), or ``None``."""
+    if args.command in ("fit", "texture", "hair", "make") and not getattr(args, "list_styles", False):
+        return args.out
+    if args.command == "portrait" and not args.check_weights:
+        return args.out
+    if args.command == "attributes":
+        return args.clues
+    return None
+
+
+def _dispatch(args) -> int:
+    """Run the command of parsed, pre-checked ``args``."""
+    _enable_compilation_cache()
+    if args.command == "make":
+        return _make(args)
+    if args.command == "view":
+        return _view(args)
+    if args.command == "attributes":
+        return _attributes(args)
+    if args.command == "match":
+        return _match(args)
+    if args.command == "shape":
+        return _shape(args)
+    if args.command == "portrait":
+        return _portrait(args)
+    if args.command == "hair" and args.list_styles:
+        return _list_styles()
+    if args.command in ("fit", "texture", "hair"):
+        return _fit(args)
     return 1
 
 

@@ -35,6 +35,7 @@ from ._errors import InputError
 from ._image import save_png
 from ._mesh import Mesh, glb_bytes, save_obj
 from ._preview import draw_lines, draw_points, orbit_camera, render_mesh
+from ._validate import check_finite, check_output_dir, output_lock
 from ._version import __version__
 from .geometry import (
     FITTED_EXPRESSIONS,
@@ -154,7 +155,8 @@ def fit_portrait(
     Raises:
         NoFaceError: no face (or several, with ``strict``).
         InputError: ``detector`` is not a detector, or returned landmarks that are not 478
-            finite points on the image.
+            finite points on the image; or the fitted mesh or camera is not finite (a degenerate
+            template), so that no NaN leaves the stage.
     """
     say = progress or (lambda _: None)
     timings = {}
@@ -180,6 +182,9 @@ def fit_portrait(
     if template.human is not None and attributes is not None:
         prior = HumanPrior.from_attributes(attributes)
     result = fit_landmarks(landmarks, template, (w, h), config=config, fov_degrees=fov_degrees, human_prior=prior)
+    cam = result.camera
+    check_finite("fit", vertices=result.mesh.vertices, residuals=result.residuals, camera_rotation=cam.rotation,
+                 camera_translation=cam.translation, camera_focal=cam.focal)
     timings["compile"] = result.compile_seconds
     timings["fit"] = result.fit_seconds
     return FitOutput(image, landmarks, template, result, timings)
@@ -317,33 +322,86 @@ def atomic_output_dir(out: str | os.PathLike):
 
     Everything is written into the temporary folder first; only when the body finishes are the
     files renamed into ``out`` (the whole folder when ``out`` does not exist yet, file by file
-    otherwise, so unrelated files already in ``out`` are left alone). On an exception nothing in
-    ``out`` is touched, ``out`` is not created and the temporary folder is removed.
+    otherwise, so unrelated files already in ``out`` are left alone). Before the first rename
+    every destination is checked (a folder where a result file goes, or a result folder over a
+    file, fails then, with ``out`` untouched); if a rename still fails, the files already moved
+    are taken out again and the old ones put back. On an exception nothing in ``out`` is
+    touched, ``out`` is not created and the temporary folder is removed.
+
+    The output folder's lock (:func:`machlib._validate.output_lock`) is held throughout, so a
+    second run writing the same ``out`` fails with a clear message instead of silently replacing
+    this one's results.
 
     Raises:
-        InputError: ``out`` exists and is not a folder.
+        InputError: ``out`` exists and is not a folder, cannot be written, a destination cannot be
+            replaced, or another run holds its lock.
     """
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"output {out} exists and is not a folder")
-    parent = out.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp", dir=parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's 0700 would otherwise become OUT's mode
+    check_output_dir(out)
+    with output_lock(out):
+        parent = Path(os.path.abspath(out)).parent
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp", dir=parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's 0700 would otherwise become OUT's mode
+        try:
+            yield tmp
+            if out.exists() and not out.is_dir():
+                raise InputError(f"output {out} exists and is not a folder")
+            if not out.exists():
+                os.replace(tmp, out)
+            else:
+                _replace_into(tmp, out)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _replace_into(tmp: Path, out: Path) -> None:
+    """Move every entry of ``tmp`` into the existing folder ``out``, all or nothing.
+
+    All destinations are checked first. Old entries are moved aside into a backup folder beside
+    ``out`` before the new ones go in; on any failure the new entries are removed and the old ones
+    put back, so ``out`` is as it was. The backup is removed at the end.
+    """
+    new = sorted(tmp.iterdir())
+    for f in new:
+        dest = out / f.name
+        if not os.path.lexists(dest):
+            continue
+        if dest.is_dir() and not dest.is_symlink() and not f.is_dir():
+            raise InputError(f"output {out}: {f.name} is a folder there, so the result {f.name} cannot replace "
+                             f"it; move it away")
+        if f.is_dir() and not (dest.is_dir() and not dest.is_symlink()):
+            raise InputError(f"output {out}: {f.name} is a file there, so the result folder {f.name} cannot "
+                             f"replace it; move it away")
+    backup = Path(tempfile.mkdtemp(prefix=f".{out.name}.old", dir=tmp.parent))
+    moved: list[tuple[Path, bool]] = []  # (destination, had an old entry)
     try:
-        yield tmp
-        if out.exists() and not out.is_dir():
-            raise InputError(f"output {out} exists and is not a folder")
-        if not out.exists():
-            os.replace(tmp, out)
-        else:
-            for f in tmp.iterdir():
-                os.replace(f, out / f.name)
+        for f in new:
+            dest = out / f.name
+            had = os.path.lexists(dest)
+            if had:
+                os.replace(dest, backup / f.name)
+            moved.append((dest, had))
+            os.replace(f, dest)
+    except BaseException:
+        for dest, had in reversed(moved):
+            try:
+                arrived = not os.path.lexists(tmp / dest.name)  # the new entry left tmp: it is at dest
+                if arrived and os.path.lexists(dest):
+                    if dest.is_dir() and not dest.is_symlink():
+                        shutil.rmtree(dest)
+                    else:
+                        dest.unlink()
+                if had:
+                    os.replace(backup / dest.name, dest)
+            except OSError:
+                pass
+        raise
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(backup, ignore_errors=True)
 
 
 def write_fit_outputs(out: str | os.PathLike, fit: FitOutput, *, extra_timings: dict | None = None) -> dict:
@@ -538,6 +596,7 @@ def texture_portrait(
     metrics["seen_texel_fraction"] = float((seen > 0.5).mean())
     metrics["ita_degrees"] = float(completion.ita)
     timings["render"] = time.perf_counter() - t
+    check_finite("texture", raw_texture=result.texture, albedo=completion.albedo, lighting=lighting)
     masks = {**{k: np.asarray(v, np.float32) for k, v in completion.masks.items()}, "seen_weight": seen}
     return TextureOutput(raw, seen, np.asarray(sh.shading), np.asarray(lighting), np.asarray(delit), albedo, masks,
                          fmask, render_raw, render, metrics, timings, delighter_name)
@@ -835,6 +894,7 @@ def hair_portrait(
     else:
         clean = clean_up(grown)
     strands = clean.strands
+    check_finite("hair", strand_points=strands.points)
     strands = Strands(np.asarray(strands.points, np.float32), np.broadcast_to(rgb, (strands.num_strands, 3)).copy(),
                       np.asarray(strands.thickness, np.float32))
     return HairOutput(strands, mode, style, matches, mask, omap, color_info, clean, sdf, timings)

@@ -288,7 +288,7 @@ def test_texture_default_portrait_writes_everything(tmp_path, capsys):
     "flags, expected",
     [
         (["--style", "mohawk"], "unknown hairstyle"),
-        (["--style", "no/such/file.data"], "no such strand file"),
+        (["--style", "no/such/file.data"], "does not exist"),
         (["--color", "plaid"], "unknown hair colour"),
         (["--strands", "0"], "--strands"),
         (["--points", "1"], "--points"),
@@ -397,7 +397,7 @@ def test_match_ranks_builtin_assets(capsys):
 
 @pytest.mark.parametrize("argv, expected", [(["match", " "], "empty"), (["match", "bob", "--kind", "hat"], "--kind"),
                                             (["match", "bob", "-k", "0"], "-k"),
-                                            (["match", "bob", "--manifest", "no/such.json"], "no such file")])
+                                            (["match", "bob", "--manifest", "no/such.json"], "does not exist")])
 def test_match_bad_input(capsys, argv, expected):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()

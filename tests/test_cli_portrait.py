@@ -102,8 +102,10 @@ def test_shape_bad_input(capsys, argv, expected):
 
 
 def test_shape_missing_clip_weights(tmp_path, capsys):
-    assert main(["shape", "a round face", "--clip", str(tmp_path / "no_clip")]) == 1
-    assert "no_clip" in capsys.readouterr().err
+    # a given path that is not there is bad input: one line, exit 2, before any work (issue 18)
+    assert main(["shape", "a round face", "--clip", str(tmp_path / "no_clip")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no_clip does not exist" in err[0]
 
 
 def test_attributes_parser_choice(capsys, monkeypatch):
@@ -119,8 +121,9 @@ def test_attributes_llm_needs_a_model(tmp_path, capsys):
     assert "--llm DIR" in capsys.readouterr().err
     assert main(["attributes", "a man", "--llm", str(tmp_path)]) == 2
     assert "--parser llm" in capsys.readouterr().err
-    assert main(["attributes", "a man", "--parser", "llm", "--llm", str(tmp_path / "none")]) == 1
-    assert "none" in capsys.readouterr().err
+    assert main(["attributes", "a man", "--parser", "llm", "--llm", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--llm" in err[0] and "none does not exist" in err[0]
 
 
 def test_portrait_without_diffusers_says_how_to_install(tiny_weights, tmp_path, capsys, monkeypatch):

@@ -215,10 +215,10 @@ def _stamp() -> dict:
 def _check_out(out_dir: PathLike) -> Path:
     out = Path(out_dir)
     if not out.is_dir():
-        raise InputError(f"{out} is not a folder: give the output folder of `machlib create` (it holds avatar.glb)")
+        raise InputError(f"{out} is not a folder: give the output folder of `machlib make` (it holds avatar.glb)")
     glb = out / "avatar.glb"
     if not glb.is_file():
-        raise InputError(f"{out} holds no avatar.glb: give the output folder of `machlib create`")
+        raise InputError(f"{out} holds no avatar.glb: give the output folder of `machlib make`")
     with open(glb, "rb") as f:
         if f.read(4) != b"glTF":
             raise InputError(f"{glb} is not a binary glTF file (it does not start with 'glTF')")
