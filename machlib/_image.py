@@ -16,6 +16,7 @@ import functools
 import os
 import re
 import secrets
+import stat
 import warnings
 import zlib
 from pathlib import Path
@@ -193,6 +194,8 @@ def load_image(
         raise InputError(f"{path} does not exist")
     if path.is_dir():
         raise InputError(f"{path} is a directory, not an image file")
+    if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the read forever
+        raise InputError(f"{path} is not a regular file (a FIFO, device or socket); give an image file")
     img = _open_checked(path, min_side, max_side)
     with img:
         if img.mode == "P":
@@ -211,6 +214,54 @@ def load_image(
         except _DECODE_ERRORS + (KeyError, TypeError):
             oriented = rgb  # unreadable EXIF: keep the stored orientation
         return np.array(oriented, dtype=np.uint8, order="C", copy=True)
+
+
+def open_image_limited(path: str | os.PathLike, *, what: str, max_side: int = 8192):
+    """Open and decode an auxiliary image (a mask, a region map) within Pillow's bomb limits.
+
+    The file must be a regular file; its size is read from the header and refused above
+    ``max_side`` pixels a side *before* any pixel is decoded, Pillow's decompression-bomb warning
+    is an error, and decoding errors are :class:`~machlib.InputError` too. Unlike
+    :func:`load_image` any pixel mode is accepted (the caller converts it).
+
+    Args:
+        path: the image file.
+        what: how the message names it (e.g. ``"region 'face' image"``).
+        max_side: largest accepted width or height, in pixels.
+
+    Returns:
+        The decoded :class:`PIL.Image.Image`.
+
+    Raises:
+        InputError: missing, not a regular file, not an image, too large, corrupt or truncated.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(os.fspath(path))
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise InputError(f"{what} {path} cannot be read: {e.strerror or e}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"{what} {path} is not a regular file")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            img = Image.open(path)
+            width, height = img.size
+            if max(width, height) > max_side:
+                img.close()
+                raise InputError(f"{what} {path} is too large: {width}×{height}, at most {max_side} px a side")
+            img.load()
+        except InputError:
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise InputError(f"{what} {path} is too large to decode safely (a decompression bomb?)") from None
+        except UnidentifiedImageError:
+            raise InputError(f"{what} {path} is not an image (or not a format Pillow can read)") from None
+        except _DECODE_ERRORS as e:
+            raise InputError(f"{what} {path} is corrupt, truncated or unreadable: {e}") from None
+    return img
 
 
 @functools.lru_cache(maxsize=1)

@@ -19,11 +19,13 @@ import numpy as np
 from PIL import Image
 
 from .._camera import project, world_to_camera
-from .._errors import InputError
+from .._errors import InputError, MachlibError
 from .._facemesh import face_oval
+from .._image import open_image_limited
 from .._mesh import Mesh, load_mesh
 from .._preview import orbit_camera, render_mesh
 from .._raster import rasterize_np
+from .._validate import check_input_file
 from . import _headsdf
 from ._triplane import encode, uv_raster
 
@@ -43,6 +45,10 @@ NUM_TEMPLATE_LANDMARKS = 478
 _DATA = Path(__file__).resolve().parent.parent / "data"
 _TABLE = _DATA / "template_landmarks.json"
 _REGION_RES = 256
+#: Largest region image a landmark table may name, pixels a side (bigger is refused before decoding).
+_MAX_REGION_SIDE = 8192
+#: Largest landmark table read, bytes (478 entries take about 30 kB).
+_MAX_TABLE_BYTES = 16 * 2**20
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -198,25 +204,44 @@ def build_landmark_table(*, size: int = 768) -> dict:
     }
 
 
+def _table_int(value: object, what: str) -> int:
+    """A JSON integer (not a bool, not a float such as ``1e400``), or ValueError naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} must be an integer, got {value!r}"[:200])
+    return value
+
+
 def _read_table(data: object, mesh: Mesh, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a landmark table (type, range and size of every field) and return ``(uv, valid)``."""
     if not isinstance(data, dict) or not isinstance(data.get("landmarks"), list):
         raise InputError(f"{name}: landmark table needs a 'landmarks' list")
-    n = int(data.get("num_landmarks", NUM_TEMPLATE_LANDMARKS))
+    n = data.get("num_landmarks", NUM_TEMPLATE_LANDMARKS)
+    if isinstance(n, bool) or not isinstance(n, int) or not 6 <= n <= NUM_TEMPLATE_LANDMARKS:
+        raise InputError(f"{name}: 'num_landmarks' must be an integer from 6 to {NUM_TEMPLATE_LANDMARKS} "
+                         f"(MediaPipe FaceMesh with irises has {NUM_TEMPLATE_LANDMARKS}), got {_short(n)}")
+    if len(data["landmarks"]) > 16 * n:
+        raise InputError(f"{name}: {len(data['landmarks'])} landmark entries for {n} landmarks")
     uv = np.zeros((n, 2))
     valid = np.zeros(n, bool)
     vertex_uv = None
     for entry in data["landmarks"]:
         try:
-            k = int(entry["index"])
+            if not isinstance(entry, dict):
+                raise TypeError("each landmark must be an object")
+            k = _table_int(entry.get("index"), "index")
             if not 0 <= k < n:
                 raise ValueError(f"index {k} outside 0..{n - 1}")
             if "uv" in entry:
-                u, v = (float(x) for x in entry["uv"])
-                if not (0 <= u <= 1 and 0 <= v <= 1):
-                    raise ValueError(f"uv {entry['uv']} outside [0, 1]")
+                pair = entry["uv"]
+                if not (isinstance(pair, list) and len(pair) == 2
+                        and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in pair)):
+                    raise TypeError("uv must be a list of two numbers")
+                u, v = (float(x) for x in pair)
+                if not (0 <= u <= 1 and 0 <= v <= 1):  # NaN and infinity fail too
+                    raise ValueError(f"uv {pair} outside [0, 1]")
                 uv[k] = (u, v)
             elif "vertex" in entry:
-                i = int(entry["vertex"])
+                i = _table_int(entry["vertex"], "vertex")
                 if vertex_uv is None:
                     vertex_uv = mesh.vertex_uv()
                 if not 0 <= i < len(vertex_uv):
@@ -225,11 +250,55 @@ def _read_table(data: object, mesh: Mesh, name: str) -> tuple[np.ndarray, np.nda
             else:
                 raise ValueError("each landmark needs 'uv' or 'vertex'")
         except (KeyError, TypeError, ValueError) as e:
-            raise InputError(f"{name}: bad landmark entry {entry!r}: {e}")
+            raise InputError(f"{name}: bad landmark entry {_short(entry)}: {e}") from None
         valid[k] = True
     if valid.sum() < 6:
         raise InputError(f"{name}: at least 6 landmarks are needed, got {int(valid.sum())}")
     return uv, valid
+
+
+def _short(value: object, limit: int = 120) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for one-line messages about hostile data."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def check_template_mesh(mesh: Mesh, name: str) -> None:
+    """Refuse a template mesh that cannot be fitted: non-finite or degenerate geometry.
+
+    A template must have finite vertex positions and texture coordinates, at least four faces
+    (fewer cannot enclose a head's volume), a surface of non-zero area, and extent in all three
+    axes (a flat sheet, such as a single triangle, is not a head). Without these checks the fit
+    runs and returns NaN.
+
+    Args:
+        mesh: the template :class:`~machlib.Mesh`.
+        name: how the message names it (its path).
+
+    Raises:
+        InputError: the first problem found, in one line.
+    """
+    v = np.asarray(mesh.vertices, np.float64)
+    f = np.asarray(mesh.faces)
+    bad = int(v.size and np.count_nonzero(~np.isfinite(v).all(axis=1)))
+    if bad:
+        raise InputError(f"{name}: {bad} of {len(v)} template vertices are not finite (NaN or infinity)")
+    if mesh.uv is not None and not np.isfinite(np.asarray(mesh.uv, np.float64)).all():
+        raise InputError(f"{name}: the template's texture coordinates are not all finite")
+    if len(f) < 4:
+        raise InputError(f"{name}: the template has {len(f)} face{'s' if len(f) != 1 else ''}; a head template "
+                         "needs a closed surface (at least 4 faces)")
+    used = v[np.unique(f)]
+    extent = used.max(axis=0) - used.min(axis=0)
+    if not extent.max() > 0:
+        raise InputError(f"{name}: every template vertex is at the same point")
+    if extent.min() <= 1e-3 * extent.max():
+        raise InputError(f"{name}: the template is flat (extent {np.round(extent, 6).tolist()}); a head template "
+                         "needs extent in all three axes")
+    a, b, c = v[f[:, 0]], v[f[:, 1]], v[f[:, 2]]
+    area = 0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1)
+    if not area.sum() > 1e-6 * extent.max() ** 2:
+        raise InputError(f"{name}: the template's faces have (almost) no area: every triangle is degenerate")
 
 
 def default_template() -> Template:
@@ -285,26 +354,52 @@ def load_template(
         ``face`` mask from the face-oval landmarks otherwise.
 
     Raises:
-        InputError: unreadable files, a table that does not match the mesh.
+        InputError: unreadable files (a folder, a FIFO, a region image beyond
+            :data:`_MAX_REGION_SIDE` px a side or a decompression bomb), a degenerate mesh (see
+            :func:`check_template_mesh`), or a table that is malformed or does not match the mesh
+            (every field is checked in type and range; see :doc:`/templates`).
     """
-    mesh = load_mesh(mesh_path)
-    landmarks_path = Path(landmarks_path)
     try:
-        data = json.loads(landmarks_path.read_text())
-    except FileNotFoundError:
+        mesh = load_mesh(mesh_path)
+    except MachlibError:
+        raise
+    except (OSError, ValueError, TypeError, IndexError, KeyError, OverflowError, MemoryError) as e:
+        raise InputError(f"{mesh_path}: cannot read the template mesh ({type(e).__name__}: {e})"[:300]) from None
+    check_template_mesh(mesh, str(mesh_path))
+    landmarks_path = Path(landmarks_path)
+    if not os.path.lexists(landmarks_path):
         raise InputError(f"{landmarks_path}: no such landmark table")
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"{landmarks_path}: not valid JSON ({e})")
+    check_input_file(landmarks_path, "landmark table")
+    if landmarks_path.stat().st_size > _MAX_TABLE_BYTES:
+        raise InputError(f"landmark table {landmarks_path} is larger than {_MAX_TABLE_BYTES // 2**20} MiB")
+    try:
+        data = json.loads(landmarks_path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise InputError(f"landmark table {landmarks_path} cannot be read: {e.strerror or e}") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:  # JSONDecodeError is a ValueError
+        raise InputError(f"{landmarks_path}: not valid JSON ({_short(str(e))})") from None
     uv, valid = _read_table(data, mesh, str(landmarks_path))
-    sym = bool(data.get("symmetric", False)) if symmetric is None else bool(symmetric)
+    flag = data.get("symmetric", False)
+    if not isinstance(flag, bool):
+        raise InputError(f"{landmarks_path}: 'symmetric' must be true or false, got {_short(flag)}")
+    sym = flag if symmetric is None else bool(symmetric)
+    table_regions = data.get("regions") or {}
+    if not isinstance(table_regions, dict):
+        raise InputError(f"{landmarks_path}: 'regions' must be an object of name → image path, "
+                         f"got {type(table_regions).__name__}")
     regions = {}
-    for key, rel in (data.get("regions") or {}).items():
-        p = (landmarks_path.parent / rel).resolve()
+    for key, rel in table_regions.items():
+        if not isinstance(rel, str) or not rel.strip():
+            raise InputError(f"{landmarks_path}: region {_short(key)} must be an image path, got {_short(rel)}")
+        what = f"{landmarks_path}: region {_short(key)} image"
         try:
-            img = Image.open(p).convert("L").resize((_REGION_RES, _REGION_RES), Image.BILINEAR)
-        except OSError as e:
-            raise InputError(f"{landmarks_path}: region {key!r} image {rel!r} unreadable ({e})")
-        regions[key] = np.asarray(img, dtype=np.float32) / 255.0
+            p = (landmarks_path.parent / rel).resolve()
+        except (OSError, RuntimeError, ValueError) as e:  # a symbolic-link loop, a NUL byte
+            raise InputError(f"{what} {_short(rel)} cannot be used ({e})") from None
+        img = open_image_limited(p, what=what, max_side=_MAX_REGION_SIDE)
+        with img:
+            small = img.convert("L").resize((_REGION_RES, _REGION_RES), Image.BILINEAR)
+        regions[key] = np.asarray(small, dtype=np.float32) / 255.0
     if "face" not in regions and valid.all() and len(uv) == NUM_TEMPLATE_LANDMARKS:
         regions["face"] = _face_mask(uv, _REGION_RES)
     return Template(mesh, uv, valid, sym, regions, Path(mesh_path).stem)
