@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Optional, Union
 
+from .._errors import InputError
+
 __all__ = ["ASSET_KINDS", "Asset", "AssetManifest", "load_manifest", "save_manifest", "builtin_manifest"]
 
 #: The asset kinds a manifest may hold.
@@ -198,13 +200,26 @@ class AssetManifest:
         return (Path(self.root) / a.path).resolve()
 
 
-def _fail(path: Path, where: str, msg: str) -> ValueError:
-    return ValueError(f"load_manifest: {path}: {where}{msg}")
+#: Largest manifest read, bytes.
+_MAX_MANIFEST_BYTES = 64 * 2**20
+
+
+def _fail(path: Path, where: str, msg: str) -> InputError:
+    """The one-line error of a bad manifest (an :class:`~machlib.InputError`, so a ValueError too)."""
+    return InputError(f"load_manifest: {path}: {where}{msg}")
+
+
+def _short(value: object, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _check_inside(root: Path, rel: str, *, manifest_path: Path, where: str, name: str, check_files: bool) -> None:
-    real_root = root.resolve()
-    target = (root / rel).resolve()  # follows symbolic links
+    try:
+        real_root = root.resolve()
+        target = (root / rel).resolve()  # follows symbolic links
+    except (OSError, RuntimeError, ValueError) as e:  # a symbolic-link loop, a NUL byte
+        raise _fail(manifest_path, where, f"{name} {_short(rel)} cannot be resolved ({e})") from None
     if target != real_root and real_root not in target.parents:
         raise _fail(manifest_path, where, f"{name} {rel!r} resolves outside the library root {real_root} "
                                           f"(to {target}; a symbolic link pointing outside?)")
@@ -223,9 +238,10 @@ def load_manifest(path: Union[str, os.PathLike], *, check_files: bool = False) -
         The :class:`AssetManifest`, with :attr:`~AssetManifest.root` set to the manifest's folder.
 
     Raises:
-        ValueError: the file cannot be parsed, or has an unknown or missing field, a duplicate id,
-            an unknown kind, an absolute path, a ``..`` escape, a symbolic link resolving outside
-            the root, or (``check_files``) a missing file. The message names the file and field.
+        InputError: (a ValueError) the file is not a regular file or cannot be read or parsed, or
+            has an unknown or missing field, a field of the wrong type, a duplicate id, an unknown
+            kind, an absolute path, a ``..`` escape, a symbolic link resolving outside the root,
+            or (``check_files``) a missing file. The message names the file and field.
         FileNotFoundError: the manifest itself does not exist.
 
     Example:
@@ -238,16 +254,26 @@ def load_manifest(path: Union[str, os.PathLike], *, check_files: bool = False) -
         'bob with bangs'
     """
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    if not path.exists():
+        raise FileNotFoundError(f"load_manifest: no such manifest {path}")
     try:
+        if not path.is_file():  # a folder, or a FIFO that would block the read
+            raise _fail(path, "", "not a regular file")
+        if path.stat().st_size > _MAX_MANIFEST_BYTES:
+            raise _fail(path, "", f"larger than {_MAX_MANIFEST_BYTES // 2**20} MiB")
+        text = path.read_text(encoding="utf-8")
         if path.suffix.lower() == ".toml":
             import tomllib
 
             data = tomllib.loads(text)
         else:
             data = json.loads(text)
-    except ValueError as e:  # json.JSONDecodeError and tomllib.TOMLDecodeError are ValueErrors
-        raise _fail(path, "", f"cannot parse: {e}") from e
+    except OSError as e:
+        raise _fail(path, "", f"cannot read: {e.strerror or e}") from None
+    except (ValueError, RecursionError) as e:  # JSON/TOML/UTF-8 decoding errors are ValueErrors; deep nesting
+        if isinstance(e, InputError):
+            raise
+        raise _fail(path, "", f"cannot parse: {_short(str(e), 200)}") from None
     if not isinstance(data, dict):
         raise _fail(path, "", "the top level must be an object")
     for k in data:
@@ -255,7 +281,7 @@ def load_manifest(path: Union[str, os.PathLike], *, check_files: bool = False) -
             raise _fail(path, "", f"unknown top-level field {k!r} (allowed: {', '.join(_TOP_FIELDS)})")
     if "version" not in data:
         raise _fail(path, "", "missing field 'version'")
-    if data["version"] != _MANIFEST_VERSION:
+    if isinstance(data["version"], bool) or data["version"] != _MANIFEST_VERSION:
         raise _fail(path, "", f"field 'version' must be {_MANIFEST_VERSION}, got {data['version']!r}")
     entries = data.get("assets", [])
     if not isinstance(entries, list):
@@ -273,9 +299,13 @@ def load_manifest(path: Union[str, os.PathLike], *, check_files: bool = False) -
         for k in _REQUIRED_ASSET_FIELDS:
             if k not in e:
                 raise _fail(path, where, f"missing field {k!r}")
+            if not isinstance(e[k], str):
+                raise _fail(path, where, f"field {k!r} must be a string, got {type(e[k]).__name__} {_short(e[k])}")
+        if e.get("thumbnail") is not None and not isinstance(e["thumbnail"], str):
+            raise _fail(path, where, f"field 'thumbnail' must be a string, got {_short(e['thumbnail'])}")
         tags = e.get("tags", [])
-        if not isinstance(tags, list):
-            raise _fail(path, where, f"field 'tags' must be a list of strings, got {tags!r}")
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise _fail(path, where, f"field 'tags' must be a list of strings, got {_short(tags)}")
         if e["id"] in seen:
             raise _fail(path, where, f"field 'id': duplicate id {e['id']!r} (first at assets[{seen[e['id']]}])")
         try:

@@ -88,6 +88,8 @@ _BASE_PARTS = {
     "scheduler": "scheduler_config.json",
 }
 _WEIGHT_SUFFIXES = (".safetensors", ".bin")
+#: Largest weights config read, bytes (it holds three paths).
+_MAX_CONFIG_BYTES = 2**20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,6 +150,8 @@ def _toml():
 
 def _read_config(path: Path) -> dict[str, Path]:
     """The slots a config file sets, as absolute-or-config-relative paths."""
+    if path.exists() and not path.is_file():  # a folder, or a FIFO that would block the read
+        raise InputError(f"resolve_diffusion_weights: the weights config {path} is not a regular file")
     if not path.is_file():
         raise WeightsMissingError(
             f"resolve_diffusion_weights: the weights config file {path} does not exist (given by "
@@ -155,6 +159,9 @@ def _read_config(path: Path) -> dict[str, Path]:
             f"{', '.join(DIFFUSION_SLOTS)}"
         )
     suffix = path.suffix.lower()
+    if path.stat().st_size > _MAX_CONFIG_BYTES:
+        raise InputError(f"resolve_diffusion_weights: the weights config {path} is larger than "
+                         f"{_MAX_CONFIG_BYTES // 2**20} MiB; it should hold three paths")
     try:
         text = path.read_text(encoding="utf-8")
         if suffix == ".json":
@@ -165,21 +172,30 @@ def _read_config(path: Path) -> dict[str, Path]:
             raise InputError(
                 f"resolve_diffusion_weights: the weights config {path} must end in .toml or .json, got {suffix or 'no suffix'!r}"
             )
-    except ValueError as e:  # JSONDecodeError, TOMLDecodeError and UnicodeDecodeError are ValueErrors
-        raise InputError(f"resolve_diffusion_weights: cannot read the weights config {path}: {e}") from None
+    except OSError as e:
+        raise InputError(f"resolve_diffusion_weights: cannot read the weights config {path}: {e.strerror or e}") \
+            from None
+    except (ValueError, RecursionError) as e:  # JSON/TOML/UTF-8 decoding errors are ValueErrors; deep nesting
+        if isinstance(e, InputError):
+            raise
+        raise InputError(f"resolve_diffusion_weights: cannot read the weights config {path}: "
+                         f"{str(e).splitlines()[0][:200] if str(e) else type(e).__name__}") from None
     if not isinstance(data, dict):
         raise InputError(f"resolve_diffusion_weights: the weights config {path} must hold a table/object of paths")
     unknown = sorted(set(data) - set(DIFFUSION_SLOTS))
     if unknown:
+        shown = [k if len(k) <= 40 else k[:39] + "…" for k in unknown[:5]]  # hostile files: keep it one line
         raise InputError(
-            f"resolve_diffusion_weights: unknown key(s) {unknown} in the weights config {path}; "
+            f"resolve_diffusion_weights: unknown key(s) {shown}{' …' if len(unknown) > 5 else ''} in the weights "
+            f"config {path}; "
             f"the keys are {', '.join(DIFFUSION_SLOTS)}"
         )
     out = {}
     for key, value in data.items():
-        if not isinstance(value, str) or not value.strip():
+        if not isinstance(value, str) or not value.strip() or "\0" in value:
+            got = repr(value) if len(repr(value)) <= 80 else repr(value)[:79] + "…"
             raise InputError(
-                f"resolve_diffusion_weights: {key} in the weights config {path} must be a non-empty path string, got {value!r}"
+                f"resolve_diffusion_weights: {key} in the weights config {path} must be a non-empty path string, got {got}"
             )
         p = Path(value).expanduser()
         out[key] = p if p.is_absolute() else path.parent / p
