@@ -153,7 +153,7 @@ class Scene:
         self.mip = R.build_mip(self.tex)
         self.topology = jnp.asarray(R.antialias_topology(np.asarray(faces)), jnp.int32)
         self.num_triangles = int(faces.shape[0])
-        self.capacity = {cull: R.fragment_count(self.clip, self.tri, RESOLUTION, cull_backfaces=cull)
+        self.capacity = {cull: R.fragment_count(self.clip, self.tri, image_size=RESOLUTION[::-1], cull_backfaces=cull)
                          for cull in (True, False)}
 
 
@@ -178,15 +178,15 @@ def jax_ops(scene: Scene, cull: bool) -> dict:
     res = scene.resolution
 
     def rast(clip, tri):
-        r = R.rasterize(clip, tri, res, cull_backfaces=cull, capacity=cap)
+        r = R.rasterize(clip, tri, image_size=res[::-1], cull_backfaces=cull, capacity=cap)
         return r.triangle, r.barycentric, r.depth
 
     def bilinear(clip, tri, uv, fuv, tex):
-        r = R.rasterize(clip, tri, res, cull_backfaces=cull, capacity=cap)
+        r = R.rasterize(clip, tri, image_size=res[::-1], cull_backfaces=cull, capacity=cap)
         return r.triangle, R.texture(tex, R.interpolate(uv, r, fuv))
 
     def trilinear(clip, tri, uv, fuv, tex, mip):
-        r = R.rasterize(clip, tri, res, cull_backfaces=cull, capacity=cap, derivatives=True)
+        r = R.rasterize(clip, tri, image_size=res[::-1], cull_backfaces=cull, capacity=cap, derivatives=True)
         tc, dtc = R.interpolate(uv, r, fuv, derivatives=True)
         return r.triangle, R.texture(tex, tc, dtc, filter="linear-mipmap-linear", mip=mip)
 
@@ -209,7 +209,7 @@ def jax_ops(scene: Scene, cull: bool) -> dict:
     t, compiled = C.timed(lambda: jax.jit(aa).lower(*a).compile())
     out["antialias"] = (t, lambda: jax.block_until_ready(compiled(*a)))
     out["eager"] = (0.0, lambda: jax.block_until_ready(
-        R.rasterize(s.clip, s.tri, res, cull_backfaces=cull).triangle))
+        R.rasterize(s.clip, s.tri, image_size=res[::-1], cull_backfaces=cull).triangle))
     return out
 
 

@@ -51,7 +51,7 @@ class CorePrimitivesTest(chex.TestCase):
         attr = jnp.stack([v[:, 0], v[:, 1], jnp.arange(4.0)], -1)
 
         def draw(clip, attr):
-            rast = rasterize(clip, tri, (16, 24), capacity=4096)
+            rast = rasterize(clip, tri, image_size=(24, 16), capacity=4096)
             return rast.triangle, interpolate(attr, rast, tri)
 
         want_tri, want_attr = draw(clip, attr)

@@ -132,8 +132,8 @@ def _y_down(d: jax.Array) -> jax.Array:
 def rasterize_nvdiffrast(
     clip_pos: Float[ArrayLike, "*b V 4"],
     tri: Int[ArrayLike, "F 3"],
-    resolution: tuple[int, int],
     *,
+    image_size: tuple[int, int],
     context: Any = None,
     derivatives: bool = False,
 ) -> Raster:
@@ -152,8 +152,10 @@ def rasterize_nvdiffrast(
         clip_pos: ``(V, 4)`` clip coordinates (:func:`machlib.render.to_clip`), or ``(B, V, 4)``
             for a batch sharing ``tri`` (nvdiffrast's instanced mode).
         tri: ``(F, 3)`` int vertex indices, counter-clockwise from outside.
-        resolution: ``(height, width)`` in pixels (nvdiffrast's CUDA rasterizer accepts up to
-            2048 per side).
+        image_size: ``(width, height)`` in pixels, keyword-only as in
+            :func:`~machlib.render.rasterize` (nvdiffrast's own ``resolution`` is
+            ``(height, width)``; this function converts; its CUDA rasterizer accepts up to 2048
+            per side).
         context: an ``nvdiffrast.torch.RasterizeCudaContext`` (or ``RasterizeGLContext``) to use;
             default one cached context per CUDA device.
         derivatives: also return ``barycentric_grad`` (for :func:`interpolate_nvdiffrast` with
@@ -169,12 +171,12 @@ def rasterize_nvdiffrast(
         >>> import jax.numpy as jnp
         >>> from machlib.interop import rasterize_nvdiffrast
         >>> clip = jnp.array([[-1.0, -1.0, 0.0, 1.0], [1.0, -1.0, 0.0, 1.0], [-1.0, 1.0, 0.0, 1.0]])
-        >>> r = rasterize_nvdiffrast(clip, jnp.array([[0, 1, 2]]), (8, 8))  # doctest: +SKIP
+        >>> r = rasterize_nvdiffrast(clip, jnp.array([[0, 1, 2]]), image_size=(8, 8))  # doctest: +SKIP
         >>> r.triangle[7, 0].item(), r.triangle[0, 7].item()                 # doctest: +SKIP
         (0, -1)
     """
     torch, dr, device = _load("rasterize_nvdiffrast")
-    clip_pos, tri, (height, width) = _check_inputs("rasterize_nvdiffrast", clip_pos, tri, resolution)
+    clip_pos, tri, (height, width) = _check_inputs("rasterize_nvdiffrast", clip_pos, tri, image_size)
     batched = clip_pos.ndim == 3
     pos = (clip_pos if batched else clip_pos[None]).astype(jnp.float32)
     batch = pos.shape[0]
@@ -264,7 +266,7 @@ def interpolate_nvdiffrast(
         >>> from machlib.interop import interpolate_nvdiffrast, rasterize_nvdiffrast
         >>> clip = jnp.array([[-1.0, -1.0, 0.0, 1.0], [1.0, -1.0, 0.0, 1.0], [-1.0, 1.0, 0.0, 1.0]])
         >>> tri = jnp.array([[0, 1, 2]])
-        >>> out = interpolate_nvdiffrast(jnp.eye(3), rasterize_nvdiffrast(clip, tri, (4, 4)), tri)  # doctest: +SKIP
+        >>> out = interpolate_nvdiffrast(jnp.eye(3), rasterize_nvdiffrast(clip, tri, image_size=(4, 4)), tri)  # doctest: +SKIP
         >>> [round(float(v), 3) for v in out[3, 0]]                                               # doctest: +SKIP
         [0.75, 0.125, 0.125]
     """
@@ -428,7 +430,7 @@ def antialias_nvdiffrast(
         >>> from machlib.interop import antialias_nvdiffrast, rasterize_nvdiffrast
         >>> clip = jnp.array([[-1.0, -1.0, 0.0, 1.0], [0.6, -1.0, 0.0, 1.0], [-1.0, 1.0, 0.0, 1.0]])
         >>> tri = jnp.array([[0, 1, 2]])
-        >>> r = rasterize_nvdiffrast(clip, tri, (8, 8))                            # doctest: +SKIP
+        >>> r = rasterize_nvdiffrast(clip, tri, image_size=(8, 8))                            # doctest: +SKIP
         >>> img = (r.triangle >= 0).astype(jnp.float32)[..., None]                 # doctest: +SKIP
         >>> bool(antialias_nvdiffrast(img, r, clip, tri).sum() != img.sum())       # doctest: +SKIP
         True

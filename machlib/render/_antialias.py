@@ -165,7 +165,7 @@ def antialias(
         >>> from machlib.render import rasterize, antialias
         >>> clip = jnp.array([[-1.0, -1.0, 0.0, 1.0], [0.6, -1.0, 0.0, 1.0], [-1.0, 1.0, 0.0, 1.0]])
         >>> tri = jnp.array([[0, 1, 2]])
-        >>> r = rasterize(clip, tri, (8, 8))
+        >>> r = rasterize(clip, tri, image_size=(8, 8))
         >>> img = (r.triangle >= 0).astype(jnp.float32)[..., None]
         >>> bool(antialias(img, r, clip, tri).sum() != img.sum())
         True

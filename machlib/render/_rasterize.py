@@ -12,6 +12,7 @@ nvdiffrast. Conventions (pixel centres, row order, clip space): :doc:`/conventio
 
 from __future__ import annotations
 
+import operator
 from typing import NamedTuple
 
 import equinox as eqx
@@ -21,6 +22,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from .._camera import Camera, world_to_camera
+from .._errors import InputError
 
 __all__ = [
     "Raster",
@@ -113,7 +115,8 @@ def to_clip(
                       precision=jax.lax.Precision.HIGHEST)
 
 
-def _check_inputs(name: str, clip_pos, tri, resolution) -> tuple[jax.Array, jax.Array, tuple[int, int]]:
+def _check_inputs(name: str, clip_pos, tri, image_size) -> tuple[jax.Array, jax.Array, tuple[int, int]]:
+    """Checked ``(clip_pos, tri, (height, width))``; ``image_size`` is ``(width, height)``."""
     clip_pos = jnp.asarray(clip_pos)
     tri = jnp.asarray(tri)
     if clip_pos.ndim not in (2, 3) or clip_pos.shape[-1] != 4:
@@ -123,11 +126,11 @@ def _check_inputs(name: str, clip_pos, tri, resolution) -> tuple[jax.Array, jax.
     if tri.ndim != 2 or tri.shape[-1] != 3 or not jnp.issubdtype(tri.dtype, jnp.integer):
         raise ValueError(f"{name}: tri must be an integer array of shape (F, 3), got {tri.shape} {tri.dtype}")
     try:
-        height, width = (int(r) for r in resolution)
+        width, height = (operator.index(r) for r in image_size)
     except (TypeError, ValueError):
-        raise ValueError(f"{name}: resolution must be (height, width), got {resolution!r}") from None
+        raise InputError(f"{name}: image_size must be two integers (width, height), got {image_size!r}") from None
     if height < 1 or width < 1:
-        raise ValueError(f"{name}: resolution must be positive, got {(height, width)}")
+        raise InputError(f"{name}: image_size (width, height) must be positive, got {(width, height)}")
     return clip_pos, tri.astype(jnp.int32), (height, width)
 
 
@@ -171,8 +174,8 @@ def _triangle_setup(clip_pos, tri, height, width, cull_backfaces):
 def fragment_count(
     clip_pos: Float[ArrayLike, "*b V 4"],
     tri: Int[ArrayLike, "F 3"],
-    resolution: tuple[int, int],
     *,
+    image_size: tuple[int, int],
     cull_backfaces: bool = False,
 ) -> int:
     """Number of candidate fragments :func:`rasterize` evaluates (total clipped bounding-box area).
@@ -183,13 +186,13 @@ def fragment_count(
     Args:
         clip_pos: ``(V, 4)`` or ``(B, V, 4)`` clip coordinates.
         tri: ``(F, 3)`` int triangle indices.
-        resolution: ``(height, width)`` in pixels.
+        image_size: ``(width, height)`` in pixels, keyword-only (see :func:`rasterize`).
         cull_backfaces: as in :func:`rasterize`.
 
     Returns:
         The candidate count.
     """
-    clip_pos, tri, (height, width) = _check_inputs("fragment_count", clip_pos, tri, resolution)
+    clip_pos, tri, (height, width) = _check_inputs("fragment_count", clip_pos, tri, image_size)
     if isinstance(clip_pos, jax.core.Tracer) or isinstance(tri, jax.core.Tracer):
         raise ValueError("fragment_count: needs concrete arrays (call it outside jit/vmap)")
     batch = clip_pos if clip_pos.ndim == 3 else clip_pos[None]
@@ -315,8 +318,8 @@ def _rasterize_one(clip_pos, tri, height, width, cull_backfaces, capacity, deriv
 def rasterize(
     clip_pos: Float[ArrayLike, "*b V 4"],
     tri: Int[ArrayLike, "F 3"],
-    resolution: tuple[int, int],
     *,
+    image_size: tuple[int, int],
     cull_backfaces: bool = False,
     derivatives: bool = False,
     capacity: int | None = None,
@@ -338,7 +341,10 @@ def rasterize(
         clip_pos: ``(V, 4)`` clip coordinates (:func:`to_clip`), or ``(B, V, 4)`` for a batch
             sharing ``tri`` (or use ``jax.vmap`` with an explicit ``capacity``).
         tri: ``(F, 3)`` int vertex indices, counter-clockwise from outside.
-        resolution: ``(height, width)`` in pixels (static).
+        image_size: ``(width, height)`` in pixels (static), keyword-only: machlib gives every
+            image size as ``(width, height)``, like :attr:`machlib.Camera.image_size` (arrays are
+            ``(H, W, ...)``), and the keyword keeps nvdiffrast's positional ``(height, width)``
+            from being passed by habit (see :doc:`/conventions`).
         cull_backfaces: skip triangles facing away from the camera (closed meshes render the
             same, about twice as fast).
         derivatives: also return ``barycentric_grad``, the screen-space derivatives used by
@@ -355,16 +361,16 @@ def rasterize(
         >>> import jax.numpy as jnp
         >>> from machlib.render import rasterize
         >>> clip = jnp.array([[-1.0, -1.0, 0.0, 1.0], [1.0, -1.0, 0.0, 1.0], [-1.0, 1.0, 0.0, 1.0]])
-        >>> r = rasterize(clip, jnp.array([[0, 1, 2]]), (4, 4))
+        >>> r = rasterize(clip, jnp.array([[0, 1, 2]]), image_size=(4, 4))
         >>> r.triangle.tolist()   # the lower-left half (NDC y up, row 0 at the top)
         [[0, -1, -1, -1], [0, 0, -1, -1], [0, 0, 0, -1], [0, 0, 0, 0]]
     """
-    clip_pos, tri, (height, width) = _check_inputs("rasterize", clip_pos, tri, resolution)
+    clip_pos, tri, (height, width) = _check_inputs("rasterize", clip_pos, tri, image_size)
     if capacity is None:
         if isinstance(clip_pos, jax.core.Tracer) or isinstance(tri, jax.core.Tracer):
             capacity = 4 * height * width
         else:
-            capacity = _bucket(fragment_count(clip_pos, tri, (height, width), cull_backfaces=cull_backfaces))
+            capacity = _bucket(fragment_count(clip_pos, tri, image_size=(width, height), cull_backfaces=cull_backfaces))
     capacity = int(capacity)
     if capacity < 1:
         raise ValueError(f"rasterize: capacity must be positive, got {capacity}")
@@ -405,7 +411,7 @@ def interpolate(
         >>> from machlib.render import rasterize, interpolate
         >>> clip = jnp.array([[-1.0, -1.0, 0.0, 1.0], [1.0, -1.0, 0.0, 1.0], [-1.0, 1.0, 0.0, 1.0]])
         >>> tri = jnp.array([[0, 1, 2]])
-        >>> out = interpolate(jnp.eye(3), rasterize(clip, tri, (4, 4)), tri)
+        >>> out = interpolate(jnp.eye(3), rasterize(clip, tri, image_size=(4, 4)), tri)
         >>> [round(float(v), 3) for v in out[3, 0]]   # bottom-left pixel: mostly vertex 0
         [0.75, 0.125, 0.125]
     """

@@ -80,7 +80,7 @@ def render_textured(
     clip = to_clip(vertices, camera)
     mipmapped = filter.startswith("linear-mip")
     # visibility outside the compiled shading, so rasterize can size its fragment buffer exactly
-    rast = rasterize(clip, faces, (height, width), cull_backfaces=True, derivatives=mipmapped)
+    rast = rasterize(clip, faces, image_size=(width, height), cull_backfaces=True, derivatives=mipmapped)
     topo = None
     if antialiased:
         topo = jnp.asarray(antialias_topology(np.asarray(faces)) if topology is None else topology, jnp.int32)

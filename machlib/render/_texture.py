@@ -98,7 +98,7 @@ def _nearest(tex: jax.Array, uv: jax.Array, boundary: str) -> jax.Array:
     return val
 
 
-def mip_level(uv_grad: Float[ArrayLike, "*batch 2 2"], size: tuple[int, int]) -> Float[Array, "*batch"]:
+def mip_level(uv_grad: Float[ArrayLike, "*batch 2 2"], texture_size: tuple[int, int]) -> Float[Array, "*batch"]:
     """Mip level ``λ = log2 ρ`` from screen-space UV derivatives (isotropic footprint).
 
     ``ρ`` is the longer of the two screen-axis footprints in texels:
@@ -107,7 +107,8 @@ def mip_level(uv_grad: Float[ArrayLike, "*batch 2 2"], size: tuple[int, int]) ->
     Args:
         uv_grad: ``(..., 2, 2)`` with ``uv_grad[..., c, d] = ∂uv_c / ∂(x, y)_d`` per pixel (the
             second output of :func:`interpolate` with ``derivatives=True``).
-        size: ``(H, W)`` of mip level 0.
+        texture_size: ``(width, height)`` of mip level 0 (an image size, so width first: see
+            :doc:`/conventions`).
 
     Returns:
         ``(...)`` level, ``≤ 0`` when magnifying (clamp before use).
@@ -115,7 +116,7 @@ def mip_level(uv_grad: Float[ArrayLike, "*batch 2 2"], size: tuple[int, int]) ->
     g = jnp.asarray(uv_grad)
     if g.ndim < 2 or g.shape[-2:] != (2, 2):
         raise ValueError(f"mip_level: uv_grad must have shape (..., 2, 2), got {g.shape}")
-    scale = jnp.asarray([size[1], size[0]], g.dtype)[:, None]
+    scale = jnp.asarray([texture_size[0], texture_size[1]], g.dtype)[:, None]
     texels = g * scale
     sq = jnp.max(jnp.sum(texels * texels, axis=-2), axis=-1)
     tiny = jnp.asarray(1e-20, g.dtype)
@@ -187,7 +188,7 @@ def texture(
         uv_grad = jnp.asarray(uv_grad)
         if uv_grad.shape != uv.shape + (2,):
             raise ValueError(f"texture: uv_grad must have shape {uv.shape + (2,)}, got {uv_grad.shape}")
-        lod = mip_level(uv_grad, tex.shape[:2]) + bias
+        lod = mip_level(uv_grad, (tex.shape[1], tex.shape[0])) + bias
     lod = jnp.clip(lod, 0.0, float(len(levels) - 1))
     samples = jnp.stack([_bilinear(level, uv, boundary) for level in levels], axis=0)  # (L, ..., C)
     index = jnp.arange(len(levels), dtype=lod.dtype).reshape((-1,) + (1,) * lod.ndim)

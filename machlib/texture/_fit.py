@@ -278,7 +278,7 @@ def texture_problem(
         raise ValueError("texture_problem: mesh has no UV coordinates")
     faces = jnp.asarray(mesh.faces, jnp.int32)
     clip = to_clip(jnp.asarray(mesh.vertices, jnp.float32), camera)
-    rast = rasterize(clip, faces, (height, width), cull_backfaces=True, derivatives=True)
+    rast = rasterize(clip, faces, image_size=(width, height), cull_backfaces=True, derivatives=True)
     uv, uv_grad = interpolate(jnp.asarray(mesh.uv, jnp.float32), rast, jnp.asarray(mesh.faces_uv, jnp.int32),
                               derivatives=True)
     uv, uv_grad = np.asarray(uv), np.asarray(uv_grad)

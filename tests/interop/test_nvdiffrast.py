@@ -52,9 +52,9 @@ def _scene(seed: int, *, size=(64, 64), n_u=24, n_v=14):
 def _calls():
     clip = jnp.array([[-1.0, -1.0, 0.0, 1.0], [1.0, -1.0, 0.0, 1.0], [-1.0, 1.0, 0.0, 1.0]])
     tri = jnp.array([[0, 1, 2]])
-    rast = R.rasterize(clip, tri, (4, 4))
+    rast = R.rasterize(clip, tri, image_size=(4, 4))
     return [
-        lambda: mi.rasterize_nvdiffrast(clip, tri, (4, 4)),
+        lambda: mi.rasterize_nvdiffrast(clip, tri, image_size=(4, 4)),
         lambda: mi.interpolate_nvdiffrast(jnp.eye(3), rast, tri),
         lambda: mi.texture_nvdiffrast(jnp.ones((2, 2, 3)), jnp.full((4, 2), 0.5)),
         lambda: mi.antialias_nvdiffrast(jnp.ones((4, 4, 3)), rast, clip, tri),
@@ -106,7 +106,7 @@ def test_missing_torch_is_reported_not_raised_by_available():
         "import machlib.interop as mi\n"
         "assert mi.nvdiffrast_available() is False\n"
         "try:\n"
-        "    mi.rasterize_nvdiffrast([[0.0, 0.0, 0.0, 1.0]] * 3, [[0, 1, 2]], (4, 4))\n"
+        "    mi.rasterize_nvdiffrast([[0.0, 0.0, 0.0, 1.0]] * 3, [[0, 1, 2]], image_size=(4, 4))\n"
         "except mi.NvdiffrastMissingError as e:\n"
         "    assert 'PyTorch' in str(e), str(e)\n"
         "    print('ok')\n"
@@ -140,7 +140,7 @@ class _FakeDr:
         assert pos.ndim == 3 and tri.dtype == self.torch.int32
         rasts, dbs = [], []
         for p in pos.detach().numpy():
-            r = R.rasterize(p, tri.numpy(), resolution, derivatives=True)
+            r = R.rasterize(p, tri.numpy(), image_size=resolution[::-1], derivatives=True)  # nvdiffrast: (H, W)
             ids, b, g = np.asarray(r.triangle), np.asarray(r.barycentric), np.asarray(r.barycentric_grad)
             hit = ids >= 0
             rasts.append(np.stack([b[..., 0], b[..., 1], np.where(hit, r.depth, 0.0), np.where(hit, ids + 1, 0)], -1)[::-1])
@@ -206,29 +206,29 @@ CONV_TOL = 1e-4
 
 def test_conversions_rasterize(fake_backend):
     clip, tri, _ = _scene(0)
-    want = R.rasterize(clip, tri, (64, 64), derivatives=True)
-    got = mi.rasterize_nvdiffrast(clip, tri, (64, 64), derivatives=True)
+    want = R.rasterize(clip, tri, image_size=(64, 64), derivatives=True)
+    got = mi.rasterize_nvdiffrast(clip, tri, image_size=(64, 64), derivatives=True)
     np.testing.assert_array_equal(np.asarray(got.triangle), np.asarray(want.triangle))
     np.testing.assert_allclose(np.asarray(got.barycentric), np.asarray(want.barycentric), atol=CONV_TOL)
     np.testing.assert_allclose(np.asarray(got.depth), np.asarray(want.depth), atol=CONV_TOL)
     np.testing.assert_allclose(np.asarray(got.barycentric_grad), np.asarray(want.barycentric_grad), atol=CONV_TOL)
-    plain = mi.rasterize_nvdiffrast(clip, tri, (64, 64))
+    plain = mi.rasterize_nvdiffrast(clip, tri, image_size=(64, 64))
     assert plain.barycentric_grad is None and plain.triangle.shape == (64, 64)
 
 
 def test_conversions_batched_and_jit(fake_backend):
     clips = jnp.stack([_scene(s)[0] for s in (1, 2)])
     tri = _scene(1)[1]
-    got = jax.jit(lambda c: mi.rasterize_nvdiffrast(c, tri, (32, 48)))(clips)
+    got = jax.jit(lambda c: mi.rasterize_nvdiffrast(c, tri, image_size=(48, 32)))(clips)
     assert got.triangle.shape == (2, 32, 48) and got.barycentric.shape == (2, 32, 48, 3)
     for b in range(2):
-        want = R.rasterize(clips[b], tri, (32, 48))
+        want = R.rasterize(clips[b], tri, image_size=(48, 32))
         np.testing.assert_array_equal(np.asarray(got.triangle[b]), np.asarray(want.triangle))
 
 
 def test_conversions_interpolate(fake_backend):
     clip, tri, mesh = _scene(3)
-    rast = R.rasterize(clip, tri, (64, 64), derivatives=True)
+    rast = R.rasterize(clip, tri, image_size=(64, 64), derivatives=True)
     uv, fuv = jnp.asarray(mesh.uv, jnp.float32), jnp.asarray(mesh.faces_uv, jnp.int32)
     want, dwant = R.interpolate(uv, rast, fuv, derivatives=True)
     got, dgot = mi.interpolate_nvdiffrast(uv, rast, fuv, derivatives=True)
@@ -256,7 +256,7 @@ def test_conversions_texture(fake_backend):
 
 def test_conversions_antialias(fake_backend):
     clip, tri, _ = _scene(5)
-    rast = R.rasterize(clip, tri, (64, 64))
+    rast = R.rasterize(clip, tri, image_size=(64, 64))
     color = jnp.concatenate([rast.barycentric, (rast.triangle >= 0)[..., None].astype(jnp.float32)], -1)
     want = R.antialias(color, rast, clip, tri)
     got = mi.antialias_nvdiffrast(color, rast, clip, tri)
@@ -266,13 +266,13 @@ def test_conversions_antialias(fake_backend):
 def test_input_errors_name_the_function(fake_backend):
     # (under the tests the jaxtyping hook may reject a shape first: a TypeError naming the argument)
     with pytest.raises((ValueError, TypeError), match="rasterize_nvdiffrast|clip_pos"):
-        mi.rasterize_nvdiffrast(jnp.zeros((3, 3)), jnp.array([[0, 1, 2]]), (4, 4))
+        mi.rasterize_nvdiffrast(jnp.zeros((3, 3)), jnp.array([[0, 1, 2]]), image_size=(4, 4))
     with pytest.raises((ValueError, TypeError), match="texture_nvdiffrast|tex"):
         mi.texture_nvdiffrast(jnp.zeros((4, 4)), jnp.zeros((2, 2)))
     with pytest.raises((ValueError, TypeError), match="texture_nvdiffrast|filter"):
         mi.texture_nvdiffrast(jnp.zeros((4, 4, 3)), jnp.zeros((2, 2)), filter="cubic")
     with pytest.raises(ValueError, match="interpolate_nvdiffrast"):
-        mi.interpolate_nvdiffrast(jnp.zeros((3, 2)), R.rasterize(jnp.zeros((3, 4)), jnp.array([[0, 1, 2]]), (4, 4)),
+        mi.interpolate_nvdiffrast(jnp.zeros((3, 2)), R.rasterize(jnp.zeros((3, 4)), jnp.array([[0, 1, 2]]), image_size=(4, 4)),
                                   jnp.array([[0, 1, 2]]), derivatives=True)
 
 
@@ -296,8 +296,8 @@ def _away(rast) -> np.ndarray:
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_parity_rasterize(seed):
     clip, tri, _ = _scene(seed, size=(96, 128))
-    want = R.rasterize(clip, tri, (96, 128), derivatives=True)
-    got = mi.rasterize_nvdiffrast(clip, tri, (96, 128), derivatives=True)
+    want = R.rasterize(clip, tri, image_size=(128, 96), derivatives=True)
+    got = mi.rasterize_nvdiffrast(clip, tri, image_size=(128, 96), derivatives=True)
     away = _away(want)
     assert away.sum() > 1000
     np.testing.assert_array_equal(np.asarray(got.triangle)[away], np.asarray(want.triangle)[away])
@@ -318,9 +318,9 @@ def test_parity_rasterize_batched_triangle_soup():
     z = np.repeat(rng.uniform(-0.9, 0.9, size=(2, n, 1)), 3, axis=1) + rng.uniform(-0.05, 0.05, size=(2, 3 * n, 1))
     clip = jnp.asarray(np.concatenate([xy, z, np.ones((2, 3 * n, 1))], -1), jnp.float32)
     tri = jnp.arange(3 * n, dtype=jnp.int32).reshape(n, 3)
-    got = mi.rasterize_nvdiffrast(clip, tri, (64, 80))
+    got = mi.rasterize_nvdiffrast(clip, tri, image_size=(80, 64))
     for b in range(2):
-        want = R.rasterize(clip[b], tri, (64, 80))
+        want = R.rasterize(clip[b], tri, image_size=(80, 64))
         away = _away(want)
         np.testing.assert_array_equal(np.asarray(got.triangle[b])[away], np.asarray(want.triangle)[away])
 
@@ -328,7 +328,7 @@ def test_parity_rasterize_batched_triangle_soup():
 @needs_gpu
 def test_parity_interpolate_values_and_gradients():
     clip, tri, mesh = _scene(11)
-    rast = R.rasterize(clip, tri, (64, 64), derivatives=True)
+    rast = R.rasterize(clip, tri, image_size=(64, 64), derivatives=True)
     uv, fuv = jnp.asarray(mesh.uv, jnp.float32), jnp.asarray(mesh.faces_uv, jnp.int32)
     want, dwant = R.interpolate(uv, rast, fuv, derivatives=True)
     got, dgot = mi.interpolate_nvdiffrast(uv, rast, fuv, derivatives=True)
@@ -365,7 +365,7 @@ def test_parity_texture_values_and_gradients():
 def test_parity_gradient_to_vertex_positions():
     """rasterize → interpolate: d/d(clip) agree when only pixels away from edges are weighted."""
     clip, tri, mesh = _scene(13)
-    rast0 = R.rasterize(clip, tri, (64, 64))
+    rast0 = R.rasterize(clip, tri, image_size=(64, 64))
     w = jnp.asarray(_away(rast0)[..., None] * np.random.default_rng(1).normal(size=(64, 64, 2)), jnp.float32)
     uv, fuv = jnp.asarray(mesh.uv, jnp.float32), jnp.asarray(mesh.faces_uv, jnp.int32)
 
@@ -382,7 +382,7 @@ def test_parity_gradient_to_vertex_positions():
 @needs_gpu
 def test_antialias_touches_only_silhouettes_and_passes_position_gradients():
     clip, tri, _ = _scene(14)
-    rast = mi.rasterize_nvdiffrast(clip, tri, (64, 64))
+    rast = mi.rasterize_nvdiffrast(clip, tri, image_size=(64, 64))
     ids = np.asarray(rast.triangle)
     color = (rast.triangle >= 0).astype(jnp.float32)[..., None] * jnp.array([0.9, 0.6, 0.3])
     out = np.asarray(mi.antialias_nvdiffrast(color, rast, clip, tri))

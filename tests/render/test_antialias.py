@@ -90,7 +90,7 @@ def test_topology_open_mesh():
 
 def test_only_silhouette_pixels_change():
     mesh, clip, tri, res = _sphere_scene(1)
-    r = rasterize(clip, tri, res)
+    r = rasterize(clip, tri, image_size=res[::-1])
     colors = jnp.asarray(np.random.default_rng(0).uniform(size=(clip.shape[0], 3)), jnp.float32)
     img = interpolate(colors, r, tri) + 0.2 * (r.triangle < 0)[..., None]  # grey background
     out = np.asarray(antialias(img, r, clip, tri))
@@ -110,7 +110,7 @@ def test_only_silhouette_pixels_change():
                      jnp.float32)
     pc = pc.at[:, 1].multiply(-1.0)  # keep the triangles front-facing after the y flip
     ptri = jnp.asarray(patch.faces, jnp.int32)
-    pr = rasterize(pc, ptri, (16, 16))
+    pr = rasterize(pc, ptri, image_size=(16, 16))
     assert np.all(np.asarray(pr.triangle) >= 0)
     flat = jnp.asarray(np.random.default_rng(1).uniform(size=(ptri.shape[0], 3)), jnp.float32)[pr.triangle]
     np.testing.assert_array_equal(np.asarray(antialias(flat, pr, pc, ptri)), np.asarray(flat))
@@ -127,7 +127,7 @@ def test_straight_edge_coverage(angle):
     pts = np.stack([c0 + 400 * d, c0 - 400 * d, c0 - 400 * n])
     clip = _clip_from_pixels(pts, H, W)
     tri = jnp.array([[0, 1, 2]])
-    r = rasterize(clip, tri, (H, W))
+    r = rasterize(clip, tri, image_size=(W, H))
     img = (r.triangle >= 0).astype(jnp.float32)[..., None]
     out = np.asarray(antialias(img, r, clip, tri))[..., 0]
     cov = _coverage(pts, H, W)
@@ -153,7 +153,7 @@ def test_coverage_of_big_triangles():
             if area > 250:
                 break
         clip = _clip_from_pixels(pts, H, W)
-        r = rasterize(clip, tri, (H, W), capacity=H * W)
+        r = rasterize(clip, tri, image_size=(W, H), capacity=H * W)
         img = (r.triangle >= 0).astype(jnp.float32)[..., None]
         out = np.asarray(antialias(img, r, clip, tri))[..., 0]
         cov = _coverage(pts, H, W)
@@ -198,11 +198,11 @@ def test_gradients_wrt_positions_and_colours():
         colors = jnp.asarray(rng.uniform(size=(6, 2)))
         wts = jnp.asarray(rng.normal(size=res + (2,)))
         topo = antialias_topology(np.asarray(tri))
-        cap = fragment_count(clip, tri, res)
+        cap = fragment_count(clip, tri, image_size=res[::-1])
 
         @jax.jit
         def loss(c, col):
-            r = rasterize(c, tri, res, capacity=cap)
+            r = rasterize(c, tri, image_size=res[::-1], capacity=cap)
             return jnp.sum(antialias(interpolate(col, r, tri), r, c, tri, topology=topo) * wts)
 
         check_grads(loss, (clip, colors), order=1, modes=("rev",), eps=1e-6)
@@ -211,11 +211,11 @@ def test_gradients_wrt_positions_and_colours():
 def test_constant_colour_gradients_come_from_silhouettes():
     mesh, clip, tri, res = _sphere_scene(2)
     topo = antialias_topology(np.asarray(tri))
-    cap = fragment_count(clip, tri, res)
+    cap = fragment_count(clip, tri, image_size=res[::-1])
     wts = jnp.asarray(np.random.default_rng(0).normal(size=res + (1,)), jnp.float32)
 
     def loss(c, aa):
-        r = rasterize(c, tri, res, capacity=cap)
+        r = rasterize(c, tri, image_size=res[::-1], capacity=cap)
         img = (r.triangle >= 0).astype(c.dtype)[..., None]  # flat white silhouette: no gradient
         return jnp.sum((antialias(img, r, c, tri, topology=topo) if aa else img) * wts)
 
@@ -246,7 +246,7 @@ def test_gradient_moves_silhouette_toward_target():
 
     def render(shift):
         clip = _clip_from_pixels(pts, H, W).at[:, 0].add(2.0 * shift / W)
-        r = rasterize(clip, tri, (H, W), capacity=2 * H * W)
+        r = rasterize(clip, tri, image_size=(W, H), capacity=2 * H * W)
         return antialias((r.triangle >= 0).astype(jnp.float32)[..., None], r, clip, tri, topology=topo)
 
     target = render(0.3)
@@ -264,8 +264,8 @@ def test_batch_jit_vmap():
     _, b, _, _ = _sphere_scene(4)
     clips = jnp.stack([a, b])
     topo = antialias_topology(np.asarray(tri))
-    cap = fragment_count(clips, tri, res)
-    r = rasterize(clips, tri, res, capacity=cap)
+    cap = fragment_count(clips, tri, image_size=res[::-1])
+    r = rasterize(clips, tri, image_size=res[::-1], capacity=cap)
     color = jnp.asarray(np.random.default_rng(2).uniform(size=res + (3,)), jnp.float32) * (r.triangle >= 0)[..., None]
     batched = antialias(color, r, clips, tri, topology=topo)
     assert batched.shape == color.shape
@@ -281,7 +281,7 @@ def test_batch_jit_vmap():
 
 def test_bad_inputs_raise():
     _, clip, tri, res = _sphere_scene(5)
-    r = rasterize(clip, tri, res)
+    r = rasterize(clip, tri, image_size=res[::-1])
     color = jnp.zeros(res + (3,))
     with pytest.raises((ValueError, TypeError), match="topology|antialias"):
         antialias(color, r, clip, tri, topology=np.zeros((3, 3), np.int32))
@@ -290,5 +290,5 @@ def test_bad_inputs_raise():
     with pytest.raises((ValueError, TypeError), match="antialias|clip_pos"):
         antialias(color, r, clip[None], tri)
     # no triangles at all: nothing to antialias
-    empty = rasterize(clip, jnp.zeros((0, 3), jnp.int32), res)
+    empty = rasterize(clip, jnp.zeros((0, 3), jnp.int32), image_size=res[::-1])
     np.testing.assert_array_equal(np.asarray(antialias(color + 1, empty, clip, jnp.zeros((0, 3), jnp.int32))), 1.0)

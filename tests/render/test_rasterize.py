@@ -13,6 +13,7 @@ from jax.test_util import check_grads
 
 from helpers import random_camera, uv_sphere, x64
 from machlib import Camera, project
+from machlib._errors import InputError
 from machlib._raster import rasterize_np
 from machlib.render import (
     Raster,
@@ -75,8 +76,8 @@ SOUP_CAP = 30 * 40 * 56
 def _ras(clip, tri, res, **kw):
     """rasterize with the shared capacity of the scene kind (checked to be enough)."""
     cap = SPHERE_CAP if res == (48, 64) else SOUP_CAP
-    assert fragment_count(clip, tri, res, cull_backfaces=kw.get("cull_backfaces", False)) <= cap
-    return rasterize(clip, tri, res, capacity=cap, **kw)
+    assert fragment_count(clip, tri, image_size=res[::-1], cull_backfaces=kw.get("cull_backfaces", False)) <= cap
+    return rasterize(clip, tri, image_size=res[::-1], capacity=cap, **kw)
 
 
 def _sphere_scene(seed, *, size=(64, 48), radius=0.12, n_u=16, n_v=10):
@@ -162,16 +163,16 @@ def test_culling():
     hit = (np.asarray(inside.triangle) >= 0) & (np.asarray(front.triangle) >= 0)
     np.testing.assert_array_equal(np.asarray(inside.triangle) >= 0, np.asarray(front.triangle) >= 0)
     assert np.all(np.asarray(inside.depth)[hit] > np.asarray(front.depth)[hit])
-    n_front = fragment_count(clip, tri, res, cull_backfaces=True)
-    n_back = fragment_count(clip, tri[:, ::-1], res, cull_backfaces=True)
-    assert n_front + n_back == fragment_count(clip, tri, res)
+    n_front = fragment_count(clip, tri, image_size=res[::-1], cull_backfaces=True)
+    n_back = fragment_count(clip, tri[:, ::-1], image_size=res[::-1], cull_backfaces=True)
+    assert n_front + n_back == fragment_count(clip, tri, image_size=res[::-1])
 
 
 def test_tie_on_shared_edge_goes_to_lower_index():
     """Two coplanar triangles sharing the diagonal through pixel centres: the lower index wins."""
     clip = jnp.array([[-1.0, 1.0, 0.0, 1.0], [1.0, 1.0, 0.0, 1.0], [1.0, -1.0, 0.0, 1.0], [-1.0, -1.0, 0.0, 1.0]])
     for tri, low in ((jnp.array([[0, 2, 1], [0, 3, 2]]), 0), (jnp.array([[0, 3, 2], [0, 2, 1]]), 0)):
-        ids = np.asarray(rasterize(clip, tri, (6, 6)).triangle)
+        ids = np.asarray(rasterize(clip, tri, image_size=(6, 6)).triangle)
         assert np.all(ids >= 0)
         assert np.all(np.diag(ids) == low)  # the diagonal pixel centres lie on the shared edge
 
@@ -190,17 +191,17 @@ def test_empty_and_degenerate_triangles():
         ]
     )
     tri = jnp.array([[3, 4, 5], [0, 1, 2], [0, 0, 1], [6, 7, 8]])
-    r = rasterize(clip, tri, res)
+    r = rasterize(clip, tri, image_size=res[::-1])
     ids = np.asarray(r.triangle)
     assert set(np.unique(ids)) == {-1, 1}
-    assert fragment_count(clip, tri[2:], res) == 0
+    assert fragment_count(clip, tri[2:], image_size=res[::-1]) == 0
     # no triangles at all
     for derivatives in (False, True):
-        e = rasterize(clip, jnp.zeros((0, 3), jnp.int32), res, derivatives=derivatives)
+        e = rasterize(clip, jnp.zeros((0, 3), jnp.int32), image_size=res[::-1], derivatives=derivatives)
         assert e.triangle.shape == res and np.all(np.asarray(e.triangle) == -1)
         assert np.all(np.asarray(e.depth) == 1.0) and np.all(np.asarray(e.barycentric) == 0.0)
         assert np.all(np.asarray(interpolate(jnp.ones((9, 2)), e, jnp.zeros((0, 3), jnp.int32))) == 0.0)
-    assert fragment_count(clip, jnp.zeros((0, 3), jnp.int32), res) == 0
+    assert fragment_count(clip, jnp.zeros((0, 3), jnp.int32), image_size=res[::-1]) == 0
 
 
 def test_behind_camera_nan_and_far_plane():
@@ -212,21 +213,21 @@ def test_behind_camera_nan_and_far_plane():
 
     ones = jnp.ones(3)
     # in front: covers everything
-    assert np.all(np.asarray(rasterize(tri_at(0.0 * ones, ones), jnp.array([[0, 1, 2]]), res).triangle) == 0)
+    assert np.all(np.asarray(rasterize(tri_at(0.0 * ones, ones), jnp.array([[0, 1, 2]]), image_size=res[::-1]).triangle) == 0)
     # one vertex behind the camera (w < 0) or on its plane (w = 0): dropped (no near clipping)
     for w0 in (-0.5, 0.0):
         clip = tri_at(0.0 * ones, jnp.array([w0, 1.0, 1.0]))
-        assert np.all(np.asarray(rasterize(clip, jnp.array([[0, 1, 2]]), res).triangle) == -1)
+        assert np.all(np.asarray(rasterize(clip, jnp.array([[0, 1, 2]]), image_size=res[::-1]).triangle) == -1)
     # NaN vertex: dropped, no NaN leaks out
     clip = tri_at(0.0 * ones, ones).at[1, 0].set(jnp.nan)
-    r = rasterize(clip, jnp.array([[0, 1, 2]]), res)
+    r = rasterize(clip, jnp.array([[0, 1, 2]]), image_size=res[::-1])
     assert np.all(np.asarray(r.triangle) == -1) and np.all(np.isfinite(np.asarray(r.barycentric)))
     # wholly beyond the far plane (z/w > 1) or in front of the near plane (z/w < −1): dropped
     for z in (1.5, -1.5):
-        assert np.all(np.asarray(rasterize(tri_at(z * ones, ones), jnp.array([[0, 1, 2]]), res).triangle) == -1)
+        assert np.all(np.asarray(rasterize(tri_at(z * ones, ones), jnp.array([[0, 1, 2]]), image_size=res[::-1]).triangle) == -1)
     # partly beyond the far plane: exactly the pixels with z/w <= 1 remain
     z = jnp.array([0.0, 4.0, 0.0])  # z/w grows with x: z/w = x_ndc + 1
-    r = rasterize(tri_at(z, ones), jnp.array([[0, 1, 2]]), res)
+    r = rasterize(tri_at(z, ones), jnp.array([[0, 1, 2]]), image_size=res[::-1])
     z_ndc = np.broadcast_to((np.arange(8) + 0.5) / 4, res)
     expect = z_ndc <= 1.0
     assert 0 < expect.sum() < expect.size
@@ -246,11 +247,11 @@ def _batch_scene():
 
 def test_batch_equals_loop_and_vmap():
     clips, tri, res = _batch_scene()
-    assert fragment_count(clips, tri, res) == max(fragment_count(c, tri, res) for c in clips)
+    assert fragment_count(clips, tri, image_size=res[::-1]) == max(fragment_count(c, tri, image_size=res[::-1]) for c in clips)
     batched = _ras(clips, tri, res, derivatives=True)
     assert batched.triangle.shape == (2,) + res and batched.barycentric_grad.shape == (2,) + res + (3, 2)
     looped = [_ras(c, tri, res, derivatives=True) for c in clips]
-    vmapped = jax.vmap(lambda c: rasterize(c, tri, res, capacity=SPHERE_CAP, derivatives=True))(clips)
+    vmapped = jax.vmap(lambda c: rasterize(c, tri, image_size=res[::-1], capacity=SPHERE_CAP, derivatives=True))(clips)
     for i in range(2):
         for field in Raster._fields:
             np.testing.assert_array_equal(np.asarray(getattr(batched, field)[i]), np.asarray(getattr(looped[i], field)))
@@ -273,7 +274,7 @@ def test_jit_equals_eager():
     attr = jnp.asarray(np.random.default_rng(0).normal(size=(clip.shape[0], 2)), jnp.float32)
 
     def render(c, a, capacity):
-        r = rasterize(c, tri, res, cull_backfaces=True, capacity=capacity, derivatives=True)
+        r = rasterize(c, tri, image_size=res[::-1], cull_backfaces=True, capacity=capacity, derivatives=True)
         return r, interpolate(a, r, tri, derivatives=True)
 
     eager = render(clip, attr, cap)
@@ -285,32 +286,32 @@ def test_jit_equals_eager():
 
 def test_capacity_overflow_raises():
     clip, tri, res = _sphere_scene(9)
-    need = fragment_count(clip, tri, res)
+    need = fragment_count(clip, tri, image_size=res[::-1])
     # a runtime check (eqx.error_if), so it also fires inside the caller's jit
     with pytest.raises(RuntimeError, match="capacity"):
-        jax.block_until_ready(jax.jit(lambda c: rasterize(c, tri, res, capacity=need - 1))(clip).triangle)
+        jax.block_until_ready(jax.jit(lambda c: rasterize(c, tri, image_size=res[::-1], capacity=need - 1))(clip).triangle)
 
 
 def test_bad_inputs_raise():
     clip, tri, res = _sphere_scene(10)
     with pytest.raises((ValueError, TypeError), match="rasterize|clip_pos"):
-        rasterize(clip[:, :3], tri, res)
+        rasterize(clip[:, :3], tri, image_size=res[::-1])
     with pytest.raises((ValueError, TypeError), match="rasterize|clip_pos"):
-        rasterize(clip[None, None], tri, res)
+        rasterize(clip[None, None], tri, image_size=res[::-1])
     with pytest.raises(TypeError, match="rasterize|clip_pos"):
-        rasterize(jnp.ones(clip.shape, jnp.int32), tri, res)
+        rasterize(jnp.ones(clip.shape, jnp.int32), tri, image_size=res[::-1])
     with pytest.raises((ValueError, TypeError), match="rasterize|tri"):
-        rasterize(clip, tri.astype(jnp.float32), res)
+        rasterize(clip, tri.astype(jnp.float32), image_size=res[::-1])
     with pytest.raises((ValueError, TypeError), match="rasterize|tri"):
-        rasterize(clip, tri[:, :2], res)
-    with pytest.raises((ValueError, TypeError), match="resolution"):
-        rasterize(clip, tri, (0, 8))
-    with pytest.raises((ValueError, TypeError), match="resolution"):
-        rasterize(clip, tri, "big")
+        rasterize(clip, tri[:, :2], image_size=res[::-1])
+    with pytest.raises(InputError, match="image_size"):
+        rasterize(clip, tri, image_size=(8, 0))
+    with pytest.raises((InputError, TypeError), match="image_size"):  # TypeError: jaxtyping's check
+        rasterize(clip, tri, image_size="big")
     with pytest.raises(ValueError, match="capacity"):
-        rasterize(clip, tri, res, capacity=0)
+        rasterize(clip, tri, image_size=res[::-1], capacity=0)
     with pytest.raises(ValueError, match="fragment_count"):
-        jax.jit(lambda c: fragment_count(c, tri, res))(clip)
+        jax.jit(lambda c: fragment_count(c, tri, image_size=res[::-1]))(clip)
     r = _ras(clip, tri, res)
     with pytest.raises(ValueError, match="derivatives"):
         interpolate(jnp.ones((clip.shape[0], 2)), r, tri, derivatives=True)
@@ -377,7 +378,7 @@ def _tilted_plane(width=48, height=40):
 def test_perspective_correct_interpolation():
     width, height = 48, 40
     clip, tri, cam, verts, raycast = _tilted_plane(width, height)
-    r = rasterize(clip, tri, (height, width), derivatives=True)
+    r = rasterize(clip, tri, image_size=(width, height), derivatives=True)
     hit = np.asarray(r.triangle) >= 0
     assert hit.mean() > 0.5
     # interpolating the camera-space position reproduces the ray-cast surface point; Z is w
@@ -404,7 +405,7 @@ def test_derivatives_orthographic_units_and_sign():
     pts = np.array([[1.2, 0.7], [15.1, 2.3], [3.3, 11.6]])
     clip = jnp.asarray(np.stack([2 * pts[:, 0] / W - 1, 1 - 2 * pts[:, 1] / H, np.zeros(3), np.ones(3)], -1), jnp.float32)
     tri = jnp.array([[0, 1, 2]])
-    r = rasterize(clip, tri, (H, W), derivatives=True)
+    r = rasterize(clip, tri, image_size=(W, H), derivatives=True)
     val, d = interpolate(jnp.asarray(pts, jnp.float32), r, tri, derivatives=True)
     hit = np.asarray(r.triangle) >= 0
     jj, ii = np.meshgrid(np.arange(W) + 0.5, np.arange(H) + 0.5)
@@ -448,10 +449,23 @@ def test_gradients_of_interpolate():
 
         @jax.jit
         def everything(c, a):  # interpolated values, their screen derivatives and the depth
-            r = rasterize(c, tri, res, capacity=cap, derivatives=True)
+            r = rasterize(c, tri, image_size=res[::-1], capacity=cap, derivatives=True)
             v, d = interpolate(a, r, tri, derivatives=True)
             return jnp.sum(v * weights) + jnp.sum(d * weights_d) + jnp.sum(r.depth * weights[..., 0])
 
         check_grads(everything, (clip, attr), order=1, modes=("rev",), eps=1e-6)
         g = jax.vjp(everything, clip, attr)[1](1.0)[0]
         assert np.all(np.abs(np.asarray(g)[:, :2]) > 0)  # every vertex moves the image
+
+
+def test_image_size_is_width_height_and_keyword_only():
+    # (W, H) like Camera.image_size; the keyword stops nvdiffrast's positional (H, W) habit.
+    clip = jnp.array([[-1.0, -1.0, 0.0, 1.0], [1.0, -1.0, 0.0, 1.0], [-1.0, 1.0, 0.0, 1.0]])
+    tri = jnp.array([[0, 1, 2]])
+    r = rasterize(clip, tri, image_size=(6, 4))
+    assert r.triangle.shape == (4, 6)
+    assert fragment_count(clip, tri, image_size=(6, 4)) <= 24
+    with pytest.raises(TypeError):
+        rasterize(clip, tri, (4, 6))
+    with pytest.raises((InputError, TypeError), match="image_size"):
+        rasterize(clip, tri, image_size=(6.5, 4))

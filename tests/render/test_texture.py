@@ -142,7 +142,7 @@ def test_build_mip_shapes_and_values():
 
 
 def test_mip_level_formula():
-    size = (8, 32)  # (H, W)
+    size = (32, 8)  # (W, H)
     # ∂u/∂x = 2/W (2 texels per pixel along x), ∂v/∂y = 1/H: the longer footprint wins
     g = jnp.array([[2.0 / 32, 0.0], [0.0, 1.0 / 8]])
     assert float(mip_level(g, size)) == pytest.approx(1.0, abs=1e-6)
