@@ -430,6 +430,8 @@ def _texture_config(args):
         except ValueError:
             raise InputError(f"--texture-steps must be an integer or comma-separated integers, "
                              f"got {args.texture_steps!r}") from None
+        if not all(1 <= v <= 10_000 for v in steps):
+            raise InputError(f"--texture-steps: every value must be from 1 to 10000, got {args.texture_steps}")
         if len(steps) == 1:
             steps = steps * len(levels)
         elif len(steps) != len(levels):
