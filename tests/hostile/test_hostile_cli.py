@@ -370,13 +370,11 @@ def test_atomic_output_checks_every_destination_before_the_first_rename(tmp_path
     out.mkdir()
     for name in ("head.obj", "camera.json", "keep.txt"):
         (out / name).write_text("old " + name)
-    before = _snapshot(tmp_path)
     os.mkdir(out / "report.json")
     before = _snapshot(tmp_path)
-    with pytest.raises(InputError, match="report.json is a folder"):
-        with atomic_output_dir(out) as tmp:
-            for name in ("head.obj", "camera.json", "preview.png", "report.json"):
-                (tmp / name).write_text("new")
+    with pytest.raises(InputError, match="report.json is a folder"), atomic_output_dir(out) as tmp:
+        for name in ("head.obj", "camera.json", "preview.png", "report.json"):
+            (tmp / name).write_text("new")
     assert _snapshot(tmp_path) == before
 
 
@@ -396,11 +394,10 @@ def test_atomic_output_rolls_back_a_failed_rename(tmp_path, monkeypatch):
             raise OSError(28, "No space left on device")
         return real(src, dst)
 
-    with pytest.raises(OSError, match="No space"):
-        with atomic_output_dir(out) as tmp:
-            for name in ("a.txt", "b.txt", "c.txt", "d.txt"):
-                (tmp / name).write_text("new")
-            monkeypatch.setattr(os, "replace", failing)
+    with pytest.raises(OSError, match="No space"), atomic_output_dir(out) as tmp:
+        for name in ("a.txt", "b.txt", "c.txt", "d.txt"):
+            (tmp / name).write_text("new")
+        monkeypatch.setattr(os, "replace", failing)
     monkeypatch.setattr(os, "replace", real)
     assert _snapshot(tmp_path) == before
 
@@ -408,8 +405,7 @@ def test_atomic_output_rolls_back_a_failed_rename(tmp_path, monkeypatch):
 def test_a_nan_fit_is_refused_and_names_the_stage(monkeypatch):
     import types
 
-    from machlib import InputError, default_portrait
-    from machlib import pipeline
+    from machlib import InputError, default_portrait, pipeline
     from machlib.geometry import Landmarks, Template
 
     image = default_portrait()
@@ -429,3 +425,46 @@ def test_a_nan_fit_is_refused_and_names_the_stage(monkeypatch):
     template = Template(small_mesh(), np.full((478, 2), 0.5), np.ones(478, bool), False, {}, "tiny")
     with pytest.raises(InputError, match="fit stage produced non-finite values .* vertices"):
         pipeline.fit_portrait(image, template=template, detector=detector)
+
+
+def test_output_locked_by_another_process(tmp_path, capsys):
+    """The lock is the kernel's: a second process on the same OUT is refused too, and the lock goes
+    with the process that held it."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", ("import sys; from machlib._validate import output_lock\n"
+                                f"with output_lock({str(out)!r}):\n    print('held', flush=True); sys.stdin.read()")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        err = _refused(tmp_path, ["attributes", "a man", "--clues", out], capsys, "being written by another")
+        assert f"process {holder.pid}" in err
+    finally:
+        holder.stdin.close()
+        holder.wait(30)
+    assert main(["attributes", "a man", "--clues", str(out)]) == 0  # free again
+    capsys.readouterr()
+    assert sorted(p.name for p in out.iterdir()) == ["canny.png", "openpose.png"]
+    assert not (tmp_path / ".out.lock").exists()
+
+
+def test_strict_refuses_two_different_faces_side_by_side(tmp_path, capsys):
+    """The bundled portrait next to skimage's astronaut: MediaPipe's whole-image pass sees one."""
+    from skimage import data
+
+    from machlib import default_portrait
+
+    left, right = default_portrait(), data.astronaut()
+    height = max(left.shape[0], right.shape[0])
+    pair = tmp_path / "pair.png"
+    Image.fromarray(np.concatenate([np.pad(a, ((0, height - a.shape[0]), (0, 0), (0, 0)), constant_values=128)
+                                    for a in (left, right)], 1)).save(pair)
+    _refused(tmp_path, ["fit", pair, "--strict", "-o", tmp_path / "out", "-q"], capsys, "2 faces", "strict")
+    single = tmp_path / "single.png"
+    Image.fromarray(right).save(single)
+    from machlib.geometry import detect_landmarks
+
+    detect_landmarks(np.asarray(Image.open(single)), strict=True)  # one face stays accepted
