@@ -34,7 +34,8 @@ from ._camera import project, rotation_matrix
 from ._errors import InputError
 from ._image import save_png
 from ._mesh import Mesh, glb_bytes, save_obj
-from ._preview import draw_lines, draw_points, orbit_camera, render_mesh
+from ._preview import draw_lines, draw_points, orbit_camera
+from ._scene import render_mesh
 from ._validate import check_finite, check_output_dir, output_lock
 from ._version import __version__
 from .geometry import (
@@ -519,6 +520,10 @@ def texture_portrait(
 
     Returns:
         A :class:`TextureOutput`.
+
+    Raises:
+        InputError: unknown make-up layers; or a texture, albedo or lighting that is not finite
+            (no NaN leaves the stage).
     """
     import jax.numpy as jnp
 
@@ -793,7 +798,8 @@ def hair_portrait(
         A :class:`HairOutput`.
 
     Raises:
-        InputError: an unknown style or colour, a missing or malformed strand file, bad counts.
+        InputError: an unknown style or colour, a missing or malformed strand file, bad counts,
+            or strands that are not finite (no NaN leaves the stage).
     """
     say = progress or (lambda _: None)
     for name, v, lo in (("n_strands", n_strands, 1), ("n_points", n_points, 2)):
