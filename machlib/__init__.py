@@ -36,16 +36,8 @@ from ._errors import (
     WeightsMissingError,
 )
 from ._image import DEFAULT_PORTRAIT, default_portrait, load_image, save_png
-from ._mesh import (
-    Mesh,
-    boundary_loops,
-    cap_holes,
-    glb_bytes,
-    load_mesh,
-    save_glb,
-    save_obj,
-    vertex_normals,
-)
+from ._mesh import Mesh, boundary_loops, cap_holes, vertex_normals
+from .export import glb_bytes, load_mesh, save_glb, save_obj
 from ._version import __version__ as __version__
 
 __all__ = [

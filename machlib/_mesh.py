@@ -1,4 +1,4 @@
-"""Triangle meshes with a separate UV topology, and their OBJ / GLB input and output.
+"""Triangle meshes with a separate UV topology (their files: :mod:`machlib.export`).
 
 A :class:`Mesh` keeps geometry and texture coordinates apart, as OBJ does: ``faces`` index the
 unique 3D ``vertices`` (so the surface is welded and can be closed) and ``faces_uv`` index the
@@ -9,10 +9,6 @@ see :doc:`/conventions`.
 
 from __future__ import annotations
 
-import io
-import os
-from pathlib import Path
-
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
@@ -20,9 +16,8 @@ from jaxtyping import Array, Float, Int
 
 from ._typing import AnyArray
 
-from ._errors import InputError
 
-__all__ = ["Mesh", "vertex_normals", "load_mesh", "save_obj", "save_glb", "glb_bytes", "boundary_loops", "cap_holes"]
+__all__ = ["Mesh", "vertex_normals", "boundary_loops", "cap_holes"]
 
 
 class Mesh(eqx.Module):
@@ -179,182 +174,3 @@ def cap_holes(vertices: Float[AnyArray, "V 3"], faces: Int[AnyArray, "F 3"]) -> 
         new_f.append(np.stack([nxt, loop, np.full(len(loop), n)], 1))
         n += 1
     return np.concatenate(new_v), np.concatenate(new_f)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def save_obj(path: str | os.PathLike, mesh: Mesh, *, texture: str | None = None) -> None:
-    """Write ``mesh`` as Wavefront OBJ (``v``, ``vt``, ``f v/vt``), optionally with an MTL.
-
-    OBJ's texture origin is bottom-left, so ``vt = (u, 1 - v)``. Written to a temporary file and
-    renamed, so a failure never leaves a half-written file.
-
-    Args:
-        path: output ``.obj`` path.
-        mesh: the :class:`Mesh`.
-        texture: optional image file name (relative to the OBJ) for a ``map_Kd`` material; an
-            MTL file with the OBJ's stem is written beside it.
-    """
-    path = Path(path)
-    v = np.asarray(mesh.vertices, dtype=np.float64)
-    t = np.asarray(mesh.uv, dtype=np.float64)
-    f = np.asarray(mesh.faces) + 1
-    ft = np.asarray(mesh.faces_uv) + 1
-    buf = io.StringIO()
-    buf.write("# machlib mesh\n")
-    mtl = path.with_suffix(".mtl")
-    if texture is not None:
-        buf.write(f"mtllib {mtl.name}\nusemtl skin\n")
-    np.savetxt(buf, v, fmt="v %.7g %.7g %.7g")
-    np.savetxt(buf, np.stack([t[:, 0], 1.0 - t[:, 1]], 1), fmt="vt %.7g %.7g")
-    np.savetxt(buf, np.stack([f, ft], 2).reshape(-1, 6), fmt="f %d/%d %d/%d %d/%d")
-    _write_atomic(path, buf.getvalue().encode())
-    if texture is not None:  # after the OBJ, so a failed OBJ write leaves no orphan material
-        _write_atomic(mtl, f"newmtl skin\nKd 1 1 1\nKa 0 0 0\nKs 0 0 0\nmap_Kd {texture}\n".encode())
-
-
-def _parse_obj(text: str, name: str) -> Mesh:
-    verts, uvs, faces, faces_uv = [], [], [], []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        parts = line.split()
-        if not parts or parts[0].startswith("#"):
-            continue
-        try:
-            if parts[0] == "v":
-                if len(parts) < 4:
-                    raise ValueError("a vertex needs x y z")
-                verts.append([float(x) for x in parts[1:4]])
-            elif parts[0] == "vt":
-                if len(parts) < 3:
-                    raise ValueError("a texture coordinate needs u v")
-                uvs.append([float(parts[1]), 1.0 - float(parts[2])])
-            elif parts[0] == "f":
-                corners = [p.split("/") for p in parts[1:]]
-                if len(corners) < 3 or any(len(c) < 2 or not c[1] for c in corners):
-                    raise ValueError("faces need 'v/vt' corners (texture coordinates)")
-                vi = [int(c[0]) for c in corners]
-                ti = [int(c[1]) for c in corners]
-                vi = [i - 1 if i > 0 else len(verts) + i for i in vi]
-                ti = [i - 1 if i > 0 else len(uvs) + i for i in ti]
-                for k in range(1, len(corners) - 1):  # fan-triangulate polygons
-                    faces.append([vi[0], vi[k], vi[k + 1]])
-                    faces_uv.append([ti[0], ti[k], ti[k + 1]])
-        except (ValueError, IndexError) as e:
-            raise InputError(f"{name}: line {lineno} is not valid OBJ ({e}): {line.strip()[:60]!r}")
-    if not verts or not faces:
-        raise InputError(f"{name}: the OBJ has no vertices or no faces")
-    f, ft = np.array(faces), np.array(faces_uv)
-    if f.min() < 0 or f.max() >= len(verts) or ft.min() < 0 or ft.max() >= len(uvs):
-        raise InputError(f"{name}: a face index is out of range")
-    return Mesh(np.array(verts), f, np.array(uvs), ft)
-
-
-def _weld(positions: np.ndarray, faces: np.ndarray, decimals: int = 7) -> tuple[np.ndarray, np.ndarray]:
-    """Merge vertices with equal (rounded) positions, numbered by first appearance so the
-    original vertex order survives (vertex-indexed landmark tables stay valid)."""
-    keys = np.round(positions, decimals)
-    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-    order = np.argsort(first)  # unique rows in order of first appearance
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    return positions[first[order]], rank[inverse.reshape(-1)][faces]
-
-
-def load_mesh(path: str | os.PathLike) -> Mesh:
-    """Read a mesh with texture coordinates from OBJ, GLB or glTF.
-
-    OBJ is read directly (``v``, ``vt``, ``f v/vt[/vn]``, polygons fan-triangulated). GLB/glTF
-    go through trimesh; vertices that glTF split at UV seams are welded again by position.
-
-    Args:
-        path: a ``.obj``, ``.glb`` or ``.gltf`` file.
-
-    Returns:
-        The :class:`Mesh`.
-
-    Raises:
-        InputError: missing file, unknown format, or a mesh without texture coordinates.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such mesh file")
-    suffix = path.suffix.lower()
-    if suffix == ".obj":
-        try:
-            text = path.read_text()
-        except UnicodeDecodeError:
-            raise InputError(f"{path}: not a text OBJ file")
-        return _parse_obj(text, str(path))
-    if suffix in (".glb", ".gltf"):
-        import trimesh
-
-        try:
-            scene = trimesh.load(path, force="scene", process=False)
-        except Exception as e:  # trimesh raises many types on malformed files
-            raise InputError(f"{path}: could not read glTF ({e})")
-        geoms = list(scene.geometry.values())
-        if not geoms:
-            raise InputError(f"{path}: the file has no meshes")
-        g = geoms[0]
-        uv = getattr(g.visual, "uv", None)
-        if uv is None:
-            raise InputError(f"{path}: the mesh has no texture coordinates (TEXCOORD_0)")
-        uv = np.asarray(uv, dtype=np.float64).copy()
-        uv[:, 1] = 1.0 - uv[:, 1]  # trimesh flips glTF's v to OBJ's convention; undo it
-        split_faces = np.asarray(g.faces)
-        verts, faces = _weld(np.asarray(g.vertices, dtype=np.float64), split_faces)
-        return Mesh(verts, faces, uv, split_faces)
-    raise InputError(f"{path}: unsupported mesh format {suffix!r} (use .obj, .glb or .gltf)")
-
-
-def glb_bytes(mesh: Mesh, *, texture: np.ndarray | None = None, color=(0.8, 0.62, 0.52)) -> bytes:
-    """Encode ``mesh`` as a binary glTF 2.0 asset (bytes) with normals and ``TEXCOORD_0``.
-
-    Args:
-        mesh: the :class:`Mesh` (split at UV seams on the way out).
-        texture: optional ``(H, W, 3)`` uint8 base-colour texture.
-        color: base colour factor used when there is no texture.
-
-    Returns:
-        The GLB file contents.
-    """
-    import trimesh
-    from PIL import Image
-
-    positions, uv, faces, source = mesh.split()
-    normals = np.asarray(vertex_normals(jnp.asarray(mesh.vertices), jnp.asarray(mesh.faces)))[source]
-    uv_gl = uv.copy()
-    uv_gl[:, 1] = 1.0 - uv_gl[:, 1]  # trimesh expects OBJ-style v and flips it for glTF
-    if texture is not None:
-        material = trimesh.visual.material.PBRMaterial(
-            baseColorTexture=Image.fromarray(np.asarray(texture, dtype=np.uint8)),
-            metallicFactor=0.0, roughnessFactor=0.6,
-        )
-    else:
-        material = trimesh.visual.material.PBRMaterial(
-            baseColorFactor=[int(255 * c) for c in color] + [255], metallicFactor=0.0, roughnessFactor=0.6
-        )
-    tm = trimesh.Trimesh(
-        vertices=positions, faces=faces, vertex_normals=normals,
-        visual=trimesh.visual.TextureVisuals(uv=uv_gl, material=material), process=False,
-    )
-    return trimesh.exchange.gltf.export_glb(trimesh.Scene(tm), include_normals=True)
-
-
-def save_glb(path: str | os.PathLike, mesh: Mesh, *, texture: np.ndarray | None = None) -> None:
-    """Write ``mesh`` as binary glTF (see :func:`glb_bytes`), atomically.
-
-    Args:
-        path: output ``.glb`` path.
-        mesh: the :class:`Mesh`.
-        texture: optional ``(H, W, 3)`` uint8 base-colour texture.
-    """
-    _write_atomic(Path(path), glb_bytes(mesh, texture=texture))

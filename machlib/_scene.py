@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import NamedTuple, Optional, Protocol, Union, runtime_checkable
 
 import numpy as np
-from jaxtyping import UInt8
+from jaxtyping import Float, UInt8
 
 from ._camera import Camera, rotation_matrix
 from ._errors import InputError
@@ -37,12 +37,11 @@ from ._strand_raster import (
 from ._typing import AnyArray
 from .render import _sh
 
-__all__ = ["ScenePart", "render_scene", "preview_sheet", "turntable_cameras", "three_sh_lights"]
+__all__ = ["ScenePart", "StrandShading", "render_scene", "render_mesh", "depth_map", "PREVIEW_SKIN", "preview_sheet", "turntable_cameras",
+           "three_sh_lights"]
 
 _NEAR = 1e-3  # metres: triangles with a corner closer to the camera plane than this are dropped
 _AMBIENT = 0.25  # ambient fraction of the directional light (linear light)
-_HAIR = dict(ambient=0.25, specular=0.15, shininess=60.0, root_shadow=0.5, root_shadow_length=0.03,
-             jitter=0.1, depth_bias=5e-4)  # as machlib.hair.render_strands' defaults
 _LUMA = np.array([0.2126, 0.7152, 0.0722])
 
 
@@ -55,6 +54,47 @@ class StrandsLike(Protocol):
     color: Optional[AnyArray]
 
 ColorLike = Union[Sequence, np.ndarray, AnyArray]
+
+
+class StrandShading(NamedTuple):
+    """How :func:`render_scene` shades hair strands (Kajiya-Kay; see there).
+
+    Attributes:
+        ambient: ambient fraction of the strand diffuse term, in ``[0, 1]``.
+        specular: strength of the Kajiya-Kay highlight, ``≥ 0``.
+        shininess: its exponent, ``≥ 0``.
+        root_shadow: darkening at the root, in ``[0, 1]`` (an ambient-occlusion stand-in for the
+            inside of the hair volume).
+        root_shadow_length: arc length in metres over which the root darkening fades, ``> 0``.
+        jitter: per-strand relative brightness jitter, in ``[0, 1)`` (a fixed pattern: the
+            output is deterministic).
+        depth_bias: metres by which a strand may lie behind the opaque surfaces and still show
+            (keeps roots on the scalp visible), ``≥ 0``.
+    """
+
+    ambient: float = 0.25
+    specular: float = 0.15
+    shininess: float = 60.0
+    root_shadow: float = 0.5
+    root_shadow_length: float = 0.03
+    jitter: float = 0.1
+    depth_bias: float = 5e-4
+
+
+def _check_strand_shading(style, owner: str) -> StrandShading:
+    if not isinstance(style, StrandShading):
+        raise TypeError(f"{owner}: strand_shading must be a StrandShading, got {type(style).__name__}")
+    for name, lo, hi in (("ambient", 0, 1), ("root_shadow", 0, 1), ("jitter", 0, 0.999),
+                         ("specular", 0, np.inf), ("shininess", 0, np.inf),
+                         ("root_shadow_length", 1e-9, np.inf), ("depth_bias", 0, np.inf)):
+        val = getattr(style, name)
+        try:
+            ok = lo <= float(val) <= hi
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise InputError(f"{owner}: {name} must be in [{lo}, {hi}], got {val!r}")
+    return StrandShading(*(float(v) for v in style))
 
 
 class ScenePart(NamedTuple):
@@ -223,21 +263,20 @@ def _shade(parts: Sequence[_Part], normals: Sequence[np.ndarray], part_id, face_
     return out
 
 
-def _shade_strands(points: np.ndarray, colors: np.ndarray, seg, frac, light: _Light, view: _View):
-    """Kajiya-Kay strand colour (linear RGB) and camera depth at the pixels strands win.
-
-    The same model as :func:`machlib.hair.render_strands` (see there), with the diffuse light
-    running from ``light.hair_lo`` (tangent along the light) to ``light.hair_hi`` (across it).
-    """
+def _shade_strands(points: np.ndarray, colors: np.ndarray, seg, frac, light: _Light, view: _View,
+                   style: StrandShading):
+    """Kajiya-Kay strand colour (linear RGB) and camera depth at the pixels strands win, with the
+    diffuse light running from ``light.hair_lo`` (tangent along the light) to ``light.hair_hi``
+    (across it)."""
     s = points.shape[0]
-    strand, pos, sin_l, spec, ao = _kajiya_kay_terms(points, seg, frac, light.L, view.center, _HAIR["shininess"],
-                                                     _HAIR["root_shadow_length"], _HAIR["root_shadow"])
-    bright = 1.0 + _HAIR["jitter"] * np.random.default_rng(0).uniform(-1.0, 1.0, s)
+    strand, pos, sin_l, spec, ao = _kajiya_kay_terms(points, seg, frac, light.L, view.center, style.shininess,
+                                                     style.root_shadow_length, style.root_shadow)
+    bright = 1.0 + style.jitter * np.random.default_rng(0).uniform(-1.0, 1.0, s)
     albedo = colors[strand]
-    amb = _HAIR["ambient"]
+    amb = style.ambient
     diffuse = light.hair_lo + (light.hair_hi - light.hair_lo) * (amb + (1.0 - amb) * sin_l)[:, None]
     lit = albedo * bright[strand][:, None] * diffuse
-    highlight = _HAIR["specular"] * spec[:, None] * (0.3 + 0.7 * albedo) ** 0.5 * light.spec_color
+    highlight = style.specular * spec[:, None] * (0.3 + 0.7 * albedo) ** 0.5 * light.spec_color
     depth = (pos @ view.R.T + view.t)[:, 2]
     return ao[:, None] * (lit + highlight), depth
 
@@ -289,31 +328,41 @@ def render_scene(
     *,
     strands: Optional[StrandsLike] = None,
     strand_color: Optional[ColorLike] = None,
+    strand_shading: StrandShading = StrandShading(),
     light_dir: Optional[ColorLike] = None,
     sh: Optional[ColorLike] = None,
     background: Optional[ColorLike] = None,
     supersample: int = 2,
     ambient: float = _AMBIENT,
-) -> UInt8[np.ndarray, "H W C"]:
-    """Render meshes and hair strands together, for a person to look at.
+) -> UInt8[np.ndarray, "*L H W C"]:
+    """Render meshes and hair strands together, for a person to look at: machlib's one preview
+    renderer (fit, texture, hair and character previews, turntables, contact sheets and the
+    shape-selection renders all go through it).
 
     All opaque parts (``alpha == 1``) are rasterized into one depth buffer, so eyes, teeth,
     glasses and a bust hide one another correctly; the strands are then z-tested against that
-    depth and against each other (the strand pass of :func:`machlib.hair.render_strands`) and
-    write their own depth; last, the transparent parts are composited over the result one at a
-    time, farthest first by the mean depth of their vertices, each showing its nearest surface
-    where it lies in front of the opaque depth (an approximation of per-pixel sorting that is
-    exact for parts that do not interpenetrate). Everything is drawn at ``supersample`` times
-    the resolution and box-filtered down.
+    depth and against each other and write their own depth: each strand is a polyline one pixel
+    wide at the supersampled resolution, every projected segment sampled at least once per
+    pixel. Last, the transparent parts are composited over the result one at a time, farthest
+    first by the mean depth of their vertices, each showing its nearest surface where it lies in
+    front of the opaque depth (an approximation of per-pixel sorting that is exact for parts
+    that do not interpenetrate). Everything is drawn at ``supersample`` times the resolution and
+    box-filtered down, which anti-aliases and lets sparse hair read as partly transparent.
 
     Shading is in linear light: textures are sRGB (display) values and decoded first, part and
-    strand colours are linear, and the result is sRGB-encoded as ``render_strands`` encodes.
-    Meshes are Lambertian with a Blinn-Phong highlight. With ``sh`` the diffuse light is
-    ``albedo · s(n)``, the SH shading of :func:`machlib.render.sh_shading` (clipped at 0);
-    otherwise it is ``albedo · (ambient + (1 − ambient) · max(0, n·L))``. Strands are shaded
-    with Kajiya-Kay as in ``render_strands``; under SH their key light is the environment's
-    dominant direction (its luminance's band-1 vector) unless ``light_dir`` is given, with the
-    SH shading towards and away from it as the lit and ambient levels.
+    strand colours are linear, and the result is sRGB-encoded. Meshes are Lambertian with a
+    Blinn-Phong highlight. With ``sh`` the diffuse light is ``albedo · s(n)``, the SH shading of
+    :func:`machlib.render.sh_shading` (clipped at 0); otherwise it is
+    ``albedo · (ambient + (1 − ambient) · max(0, n·L))``. Strands are shaded with Kajiya-Kay
+    (``strand_shading``), with ``T`` the strand tangent and ``L``, ``V`` the unit directions to
+    the light and the eye: diffuse ``sin(T, L) = sqrt(1 − (T·L)²)`` and specular
+    ``max(0, sin(T, L) sin(T, V) − (T·L)(T·V))^shininess`` (the highlight cone of a cylinder),
+    darkened towards the roots and jittered per strand. Under SH the strands' key light is the
+    environment's dominant direction (its luminance's band-1 vector) unless ``light_dir`` is
+    given, with the SH shading towards and away from it as the lit and ambient levels.
+
+    Several directional lights (``light_dir`` of shape ``(L, 3)``) give one image per light
+    from a single rasterization (the shape-selection renders use this).
 
     Args:
         parts: the :class:`ScenePart` s (a bare :class:`~machlib.Mesh` is taken as a grey
@@ -322,28 +371,33 @@ def render_scene(
         strands: optional :class:`~machlib.hair.Strands` in the same frame.
         strand_color: linear RGB ``(S, 3)`` per strand or ``(3,)`` for all; default
             ``strands.color``, else :data:`~machlib.hair.DEFAULT_HAIR_COLOR`.
-        light_dir: world direction towards the light; ``None`` puts it above, right of and
-            behind the camera (or, with ``sh``, along the environment's dominant direction).
-            With ``sh`` it only places highlights and the strands' key light.
+        strand_shading: the :class:`StrandShading` parameters.
+        light_dir: world direction towards the light, ``(3,)``, or ``(L, 3)`` for one image per
+            light; ``None`` puts it above, right of and behind the camera (or, with ``sh``,
+            along the environment's dominant direction). With ``sh`` it only places highlights
+            and the strands' key light.
         sh: optional ``(9, 3)`` SH radiance coefficients (:func:`machlib.render.sh_directional`,
             :func:`three_sh_lights`) for the diffuse light.
         background: ``None`` for RGBA output with alpha = coverage; an sRGB colour (3 floats in
             ``[0, 1]`` or 3 ints in ``[0, 255]``) or an ``(H, W, 3)`` image (uint8, or float in
             ``[0, 1]``) to composite over, giving RGB.
         supersample: integer ``≥ 1`` anti-aliasing factor per axis.
-        ambient: ambient fraction of the directional light, in ``[0, 1]`` (unused with ``sh``).
+        ambient: ambient fraction of the directional light on meshes, in ``[0, 1]`` (unused
+            with ``sh``).
 
     Returns:
         ``(H, W, 4)`` uint8 RGBA (straight alpha = coverage, partial for transparent parts over
         nothing and at edges), or ``(H, W, 3)`` uint8 RGB when ``background`` is given;
-        ``(W, H) = camera.image_size``.
+        ``(W, H) = camera.image_size``. With ``(L, 3)`` lights, a leading axis of length ``L``.
 
     Raises:
         TypeError: a part is not a :class:`ScenePart`, ``camera`` is not a
-            :class:`~machlib.Camera` or ``strands`` not :class:`~machlib.hair.Strands`.
+            :class:`~machlib.Camera`, ``strands`` not :class:`~machlib.hair.Strands` or
+            ``strand_shading`` not a :class:`StrandShading`.
         InputError: (a ``ValueError``) a bad shape or value: a texture, colour, ``alpha`` or
             ``specular`` out of range, ``sh`` not ``(9, 3)``, a zero ``light_dir``, a bad
-            background or ``supersample``, non-finite vertices or strand points.
+            background, ``supersample`` or strand shading value, non-finite vertices or strand
+            points.
 
     Example:
         >>> import numpy as np
@@ -366,6 +420,7 @@ def render_scene(
         raise InputError(f"{owner}: supersample must be an integer >= 1, got {supersample!r}")
     if not 0.0 <= float(ambient) <= 1.0:
         raise InputError(f"{owner}: ambient must be in [0, 1], got {ambient!r}")
+    style = _check_strand_shading(strand_shading, owner)
     ss = int(supersample)
     points = colors = None
     if strands is not None:
@@ -393,58 +448,149 @@ def render_scene(
     t = np.asarray(camera.translation, dtype=np.float64)
     view = _View(R, t, np.asarray(camera.focal, np.float64) * ss, np.asarray(camera.principal, np.float64) * ss,
                  -R.T @ t, (w, h))
-    light = _make_light(light_dir, sh, R, owner)
+    many = light_dir is not None and np.ndim(light_dir) == 2
+    if many:
+        dirs = _vec(light_dir, (np.shape(light_dir)[0], 3), "light_dir", owner)
+        if len(dirs) == 0:
+            raise InputError(f"{owner}: light_dir of shape (L, 3) needs at least one light")
+        lights = [_make_light(d, sh, R, owner) for d in dirs]
+    else:
+        lights = [_make_light(light_dir, sh, R, owner)]
     normals = [_vertex_normals_np(p.verts, p.faces) if p.faces.size else p.verts for p in checked]
 
-    # opaque parts: one z-buffer
-    rgb = np.zeros((h, w, 3))  # linear, premultiplied by alpha
-    alpha = np.zeros((h, w))
+    # geometry, once for every light: the opaque z-buffer, the strands against it, and the
+    # transparent parts' pixels in front of the result
     zbuf = np.full((h, w), np.inf)
     opaque = [k for k, p in enumerate(checked) if p.alpha >= 1.0 and p.faces.size]
     if opaque:
         sub = [checked[k] for k in opaque]
         cov, pid, fid, bw, z = _raster(sub, view)
-        rgb[cov] = _shade(sub, [normals[k] for k in opaque], pid, fid, bw, light, view, float(ambient))
-        alpha[cov] = 1.0
         zbuf[cov] = z
-
-    # strands: against the opaque depth, then into it
+    strand_hit = None
     if points is not None and points.shape[0] and points.shape[1]:
-        hit, seg, frac = _strand_pass(points, R, t, view.focal, view.principal, (w, h), zbuf, _HAIR["depth_bias"])
+        hit, seg, frac = _strand_pass(points, R, t, view.focal, view.principal, (w, h), zbuf, style.depth_bias)
         if seg.size:
-            col, depth = _shade_strands(points, colors, seg, frac, light, view)
-            rgb[hit] = col
-            alpha[hit] = 1.0
+            strand_hit = (hit, seg, frac)
+            _, depth = _shade_strands(points, colors, seg, frac, lights[0], view, style)
             zbuf[hit] = np.minimum(zbuf[hit], depth)
-
-    # transparent parts, back to front
     clear = [k for k, p in enumerate(checked) if p.alpha < 1.0 and p.faces.size and p.alpha > 0.0]
     clear.sort(key=lambda k: -float(np.mean(checked[k].verts @ R[2] + t[2])))
+    layers = []
     for k in clear:
-        p = checked[k]
-        cov, pid, fid, bw, z = _raster([p], view)
-        front = z < zbuf[cov]
-        if not front.any():
-            continue
-        rows, cols = np.nonzero(cov)
-        mask = np.zeros((h, w), bool)
-        mask[rows[front], cols[front]] = True
-        col = _shade([p], [normals[k]], pid[front], fid[front], bw[front], light, view, float(ambient))
-        rgb[mask] = p.alpha * col + (1.0 - p.alpha) * rgb[mask]
-        alpha[mask] = p.alpha + (1.0 - p.alpha) * alpha[mask]
+        c_cov, c_pid, c_fid, c_bw, c_z = _raster([checked[k]], view)
+        front = c_z < zbuf[c_cov]
+        if front.any():
+            rows, cols = np.nonzero(c_cov)
+            mask = np.zeros((h, w), bool)
+            mask[rows[front], cols[front]] = True
+            layers.append((k, mask, c_pid[front], c_fid[front], c_bw[front]))
 
     def down(a: np.ndarray) -> np.ndarray:
         return a.reshape(h0, ss, w0, ss, *a.shape[2:]).mean(axis=(1, 3)) if ss > 1 else a
 
-    if bg is not None:
-        bg_ss = np.repeat(np.repeat(bg, ss, 0), ss, 1) if (bg.ndim == 3 and ss > 1) else bg
-        out = _linear_to_srgb(rgb + (1.0 - alpha[..., None]) * bg_ss)
-        return (np.clip(down(out), 0, 1) * 255 + 0.5).astype(np.uint8)
-    straight = _linear_to_srgb(rgb / np.maximum(alpha, 1e-12)[..., None])
-    a = down(alpha)
-    col = down(straight * alpha[..., None]) / np.maximum(a, 1e-12)[..., None]
-    rgba = np.concatenate([col, a[..., None]], -1)
-    return (np.clip(rgba, 0, 1) * 255 + 0.5).astype(np.uint8)
+    def shade(light: _Light) -> np.ndarray:
+        rgb = np.zeros((h, w, 3))  # linear, premultiplied by alpha
+        alpha = np.zeros((h, w))
+        if opaque:
+            rgb[cov] = _shade(sub, [normals[k] for k in opaque], pid, fid, bw, light, view, float(ambient))
+            alpha[cov] = 1.0
+        if strand_hit is not None:
+            hit, seg, frac = strand_hit
+            rgb[hit], _ = _shade_strands(points, colors, seg, frac, light, view, style)
+            alpha[hit] = 1.0
+        for k, mask, l_pid, l_fid, l_bw in layers:
+            p = checked[k]
+            col = _shade([p], [normals[k]], l_pid, l_fid, l_bw, light, view, float(ambient))
+            rgb[mask] = p.alpha * col + (1.0 - p.alpha) * rgb[mask]
+            alpha[mask] = p.alpha + (1.0 - p.alpha) * alpha[mask]
+        if bg is not None:
+            bg_ss = np.repeat(np.repeat(bg, ss, 0), ss, 1) if (bg.ndim == 3 and ss > 1) else bg
+            out = _linear_to_srgb(rgb + (1.0 - alpha[..., None]) * bg_ss)
+            return (np.clip(down(out), 0, 1) * 255 + 0.5).astype(np.uint8)
+        straight = _linear_to_srgb(rgb / np.maximum(alpha, 1e-12)[..., None])
+        a = down(alpha)
+        col = down(straight * alpha[..., None]) / np.maximum(a, 1e-12)[..., None]
+        rgba = np.concatenate([col, a[..., None]], -1)
+        return (np.clip(rgba, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+    images = [shade(light) for light in lights]
+    return np.stack(images) if many else images[0]
+
+
+#: Linear RGB of an untextured head in previews (the sRGB skin tone (0.78, 0.6, 0.5)).
+PREVIEW_SKIN: tuple[float, float, float] = (0.571, 0.319, 0.214)
+
+
+def render_mesh(
+    mesh: Mesh,
+    camera: Camera,
+    *,
+    texture: Optional[AnyArray] = None,
+    color: ColorLike = PREVIEW_SKIN,
+    light_dir: Optional[ColorLike] = (0.35, 0.45, 1.0),
+    ambient: float = 0.35,
+    specular: float = 0.08,
+    background: Optional[ColorLike] = None,
+    supersample: int = 2,
+) -> UInt8[np.ndarray, "H W C"]:
+    """One mesh through :func:`render_scene`: the fit, template and completion previews.
+
+    Args:
+        mesh: the :class:`~machlib.Mesh`.
+        camera: the :class:`~machlib.Camera`; the image has ``camera.image_size``.
+        texture: optional ``(H, W, 3)`` sRGB albedo in the mesh's UV layout (uint8 or float).
+        color: linear RGB albedo when there is no texture.
+        light_dir: world direction towards the light (default: from the upper front right).
+        ambient: ambient fraction.
+        specular: Blinn-Phong highlight strength.
+        background: as in :func:`render_scene` (``None``: RGBA with alpha = coverage).
+        supersample: anti-aliasing factor per axis.
+
+    Returns:
+        ``(H, W, 4)`` uint8 RGBA, or ``(H, W, 3)`` RGB over ``background``.
+    """
+    return render_scene([ScenePart(mesh, texture=texture, color=color, specular=specular)], camera,
+                        light_dir=light_dir, ambient=ambient, background=background, supersample=supersample)
+
+
+def depth_map(parts: Sequence[Union[ScenePart, Mesh]], camera: Camera) -> Float[np.ndarray, "H W"]:
+    """Camera depth ``Z_c`` in metres of the nearest opaque surface per pixel (``inf`` where
+    empty), rasterized exactly as :func:`render_scene` rasterizes at ``supersample=1``.
+
+    Args:
+        parts: the :class:`ScenePart` s (or bare meshes); transparent parts are ignored.
+        camera: the :class:`~machlib.Camera`; the output has ``camera.image_size``.
+
+    Returns:
+        ``(H, W)`` float64 depth.
+
+    Example:
+        >>> import numpy as np
+        >>> from machlib import Mesh
+        >>> from machlib._preview import orbit_camera
+        >>> from machlib._scene import depth_map
+        >>> tri = Mesh(np.array([[-.1, -.1, 0], [.1, -.1, 0], [0, .1, 0]]), np.array([[0, 1, 2]]),
+        ...            np.zeros((3, 2)), np.array([[0, 1, 2]]))
+        >>> z = depth_map([tri], orbit_camera(0.0, image_size=(16, 16), distance=0.85, target=(0, 0, 0)))
+        >>> round(float(z[8, 8]), 3), bool(np.isinf(z[0, 0]))
+        (0.85, True)
+    """
+    owner = "depth_map"
+    if not isinstance(camera, Camera):
+        raise TypeError(f"{owner}: camera must be a machlib.Camera, got {type(camera).__name__}")
+    if isinstance(parts, (Mesh, ScenePart)) or not isinstance(parts, Sequence):
+        raise TypeError(f"{owner}: parts must be a sequence (list) of ScenePart, got {type(parts).__name__}")
+    checked = [p for p in (_check_part(p, i, owner) for i, p in enumerate(parts)) if p.alpha >= 1.0 and p.faces.size]
+    w, h = camera.image_size
+    R = np.asarray(rotation_matrix(np.asarray(camera.rotation, np.float64)), dtype=np.float64)
+    t = np.asarray(camera.translation, dtype=np.float64)
+    view = _View(R, t, np.asarray(camera.focal, np.float64), np.asarray(camera.principal, np.float64), -R.T @ t,
+                 (w, h))
+    zbuf = np.full((h, w), np.inf)
+    if checked:
+        cov, _, _, _, z = _raster(checked, view)
+        zbuf[cov] = z
+    return zbuf
 
 
 def turntable_cameras(

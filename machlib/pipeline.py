@@ -33,7 +33,8 @@ import numpy as np
 from ._camera import project, rotation_matrix
 from ._errors import InputError
 from ._image import save_png
-from ._mesh import Mesh, glb_bytes, save_obj
+from ._mesh import Mesh
+from .export import glb_bytes, save_obj
 from ._preview import draw_lines, draw_points, orbit_camera
 from ._scene import render_mesh
 from ._validate import check_finite, check_output_dir, output_lock

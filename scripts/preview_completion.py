@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from machlib._image import default_portrait, save_png
-from machlib._preview import orbit_camera, render_mesh
+from machlib._preview import orbit_camera
+from machlib._scene import render_mesh
 from machlib.geometry import default_template, detect_landmarks
 from machlib.texture import complete_texture, region_masks, skin_albedo
 

@@ -51,11 +51,14 @@ def _own_class_doc(cls: type) -> str | None:
 
 
 def attribute_doc(package: types.ModuleType, name: str) -> str | None:
-    """An attribute docstring for ``name`` in ``package`` or any of its loaded submodules."""
+    """An attribute docstring for ``name`` in ``package``, any of its loaded submodules or a core
+    module (``machlib._*``)."""
     from sphinx.pycode import ModuleAnalyzer, PycodeError
 
     prefix = package.__name__ + "."
     modules = [package.__name__] + sorted(m for m in list(sys.modules) if m.startswith(prefix))
+    # machlib's private core modules (meshes, strands, cameras) define what packages re-export
+    modules += sorted(m for m in list(sys.modules) if m.startswith("machlib._") and m.count(".") == 1)
     for modname in modules:
         try:
             analyzer = ModuleAnalyzer.for_module(modname)

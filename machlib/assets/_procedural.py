@@ -28,7 +28,7 @@ import numpy as np
 
 from .._errors import InputError
 from .._mesh import Mesh, vertex_normals
-from ..export import GltfBuilder, Triangles
+from ..export import GltfBuilder, Triangles, write_atomic
 from ..geometry import Template, default_template, procedural_template
 from ..hair import HeadSDF, head_sdf_grid
 
@@ -1301,9 +1301,7 @@ def write_accessory_library(root: Union[str, os.PathLike], *, template=None) -> 
             acc = make_bust(by_id_garment[a.id], template=template)
         path = root / a.path
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        tmp.write_bytes(accessory_glb_bytes(acc))
-        os.replace(tmp, path)
+        write_atomic(path, accessory_glb_bytes(acc))
         written.append(path)
     save_manifest(root / "assets.json", manifest)
     return written

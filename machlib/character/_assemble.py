@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 import os
-import zipfile
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Optional, Union
 
 import numpy as np
 
 from .._errors import InputError
-from .._image import save_png
 from .._mesh import Mesh
 from .._preview import sample_texture_np
 from ..animation import ARKIT_BLENDSHAPES
@@ -30,7 +26,7 @@ from ..animation._blendshapes import (
     mouth_cut,
 )
 from ..assets._anatomy import make_eyelashes, make_eyes, make_mouth
-from ..export import GltfBuilder, Triangles, encode_png, vertex_tangents
+from ..export import GltfBuilder, ObjPart, Triangles, vertex_tangents, write_bundle, write_obj_parts
 from ..geometry import default_template
 from ..hair import ribbon_faces, strand_ribbons
 from ..hair._cleanup import resample_uniform
@@ -662,10 +658,11 @@ def _linear_to_srgb(c):
 
 
 def write_character_obj(out_dir: Union[str, os.PathLike], character: Character, *, name: str = "avatar") -> list:
-    """Write the neutral character as Wavefront OBJ + MTL with its textures (one group per part).
+    """Write the neutral character as Wavefront OBJ + MTL with its textures (one object per part).
 
     Writes ``<name>.obj``, ``<name>.mtl``, ``<name>_albedo.png``, ``<name>_normal.png`` and
-    ``<name>_roughness.png`` into ``out_dir`` (which must exist). Hair is not part of OBJ; see
+    ``<name>_roughness.png`` into ``out_dir`` (which must exist), through
+    :func:`machlib.export.write_obj_parts`. Hair is not part of OBJ; see
     :func:`machlib.hair.write_hair_data` and :func:`machlib.hair.write_usd_curves`.
 
     Args:
@@ -676,79 +673,9 @@ def write_character_obj(out_dir: Union[str, os.PathLike], character: Character, 
     Returns:
         The written file names.
     """
-    out = Path(out_dir)
-    if not out.is_dir():
-        raise InputError(f"write_character_obj: {out} is not a folder")
-    obj = [f"# machlib character\nmtllib {name}.mtl\n"]
-    mtl = ["# machlib character materials\n"]
-    written = [f"{name}.obj", f"{name}.mtl"]
-    v_off = vt_off = 1
-    for p in character.parts:
-        v = np.asarray(p.mesh.vertices, dtype=np.float64)
-        uv = np.asarray(p.mesh.uv, dtype=np.float64)
-        f = np.asarray(p.mesh.faces) + v_off
-        ft = np.asarray(p.mesh.faces_uv) + vt_off
-        obj.append(f"o {p.name}\nusemtl {p.name}\n")
-        obj.append("".join(f"v {a:.6f} {b_:.6f} {c:.6f}\n" for a, b_, c in v))
-        obj.append("".join(f"vt {a:.6f} {1.0 - b_:.6f}\n" for a, b_ in uv))  # OBJ's v points up
-        obj.append("".join(f"f {a}/{x} {b_}/{y} {c}/{z}\n" for (a, b_, c), (x, y, z) in zip(f, ft)))
-        v_off += len(v)
-        vt_off += len(uv)
-        kd = _linear_to_srgb(p.base_color[:3])
-        mtl.append(f"newmtl {p.name}\nKd {kd[0]:.4f} {kd[1]:.4f} {kd[2]:.4f}\nKs 0.04 0.04 0.04\n"
-                   f"Ns {max(2.0, (1 - p.roughness) * 200):.1f}\nd {p.alpha:.3f}\nillum 2\n"
-                   f"Pr {p.roughness:.3f}\nPm {p.metallic:.3f}\n")
-        if p.texture is not None:
-            fn = f"{name}_albedo.png"
-            save_png(out / fn, _u8(p.texture))
-            mtl.append(f"map_Kd {fn}\n")
-            written.append(fn)
-        if p.normal_map is not None:
-            fn = f"{name}_normal.png"
-            save_png(out / fn, _u8(p.normal_map))
-            # ``norm`` is the PBR extension's name; Blender's importer and most others read the
-            # tangent-space normal map from ``map_Bump`` (with a bump multiplier of 1)
-            mtl.append(f"norm {fn}\nmap_Bump -bm 1.000 {fn}\n")
-            written.append(fn)
-        if p.roughness_map is not None:
-            fn = f"{name}_roughness.png"
-            r = _u8(p.roughness_map)
-            # one grey channel: data, not colour (importers tag single-channel maps non-colour)
-            (out / fn).write_bytes(encode_png(r if r.ndim == 2 else r[..., 0]))
-            mtl.append(f"map_Pr {fn}\n")
-            written.append(fn)
-        mtl.append("\n")
-    (out / f"{name}.obj").write_text("".join(obj))
-    (out / f"{name}.mtl").write_text("".join(mtl))
-    return written
-
-
-_SAFE = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/")
-
-
-def write_bundle(path: Union[str, os.PathLike], root: Union[str, os.PathLike], names: Sequence[str]) -> None:
-    """Zip files of ``root`` into ``path`` under their relative names (deterministic archive).
-
-    Args:
-        path: the zip file to write.
-        root: folder the names are relative to.
-        names: relative file names (letters, digits, ``._-/`` only; no absolute paths, no ``..``).
-
-    Raises:
-        InputError: an unsafe or missing name.
-    """
-    root = Path(root)
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
-        for n in sorted(set(names)):
-            parts = n.split("/")
-            if (not n or n.startswith("/") or set(n) - _SAFE or any(p in ("", ".", "..") for p in parts)):
-                raise InputError(f"write_bundle: unsafe name {n!r} (relative names of letters, digits and ._-/ only)")
-            src = root / n
-            if not src.is_file():
-                raise InputError(f"write_bundle: {src} is not a file")
-            info = zipfile.ZipInfo(n, date_time=(2020, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            z.writestr(info, src.read_bytes())
-    Path(path).write_bytes(buf.getvalue())
+    parts = [ObjPart(p.name, p.mesh, p.base_color, p.roughness, p.metallic, p.alpha, p.texture, p.normal_map,
+                     p.roughness_map) for p in character.parts]
+    try:
+        return write_obj_parts(out_dir, parts, name=name)
+    except InputError as err:
+        raise InputError(str(err).replace("write_obj_parts", "write_character_obj", 1)) from None

@@ -24,10 +24,9 @@ import jax
 import numpy as np
 from jaxtyping import Float
 
-from .._camera import project, world_to_camera
-from .._mesh import vertex_normals
+from .._mesh import Mesh
 from .._preview import orbit_camera
-from .._raster import rasterize_np
+from .._scene import ScenePart, _srgb_to_linear, render_scene
 from ..human import SHAPE_SLIDERS, HumanParams, attribute_human, symmetric_sliders
 from ..text import FaceAttributes, parse_prompt
 from ..text._embed import default_embedder
@@ -559,9 +558,10 @@ def render_shape(
 ) -> np.ndarray:
     """Render a shape candidate as DreamFace's CLIP selection sees it: grey, several views × lights.
 
-    The template deformed by ``params`` (:func:`~machlib.geometry.apply_shape`) is rasterized
-    once per view (machlib's numpy rasterizer, orbit cameras looking at the face) and shaded once
-    per light: Lambert with a grey albedo plus ambient, no texture, so the renders show geometry.
+    The template deformed by ``params`` (:func:`~machlib.geometry.apply_shape`) is drawn by
+    machlib's preview renderer (:func:`machlib._scene.render_scene`), rasterized once per view
+    (orbit cameras looking at the face) and shaded once per light: Lambert in linear light with
+    a grey albedo plus ambient, no texture and no highlight, so the renders show geometry.
 
     Args:
         params: ``(B,)`` shape parameters.
@@ -570,7 +570,7 @@ def render_shape(
         lights: number of directional lights (:func:`directional_lights`) or ``(L, 3)`` directions
             toward the lights (head space).
         size: image size in pixels (square).
-        albedo: grey level of the material.
+        albedo: grey level of the material (display value: a surface facing the light shows it).
         ambient: ambient fraction.
         background: grey level of the background (0–255).
         distance: camera distance in metres.
@@ -602,20 +602,13 @@ def render_shape(
     else:
         verts = np.asarray(apply_shape(template, np.asarray(params, np.float32)), np.float64)
     faces = np.asarray(template.mesh.faces)
-    normals = np.asarray(vertex_normals(verts, faces), np.float64)
+    part = ScenePart(Mesh(verts, faces, np.zeros((len(verts), 2)), faces),
+                     color=_srgb_to_linear(np.full(3, float(albedo))), specular=0.0)
     size = int(size)
     images = []
     for yaw in yaws:
         cam = orbit_camera(float(yaw), distance=distance, image_size=(size, size), target=(0.0, -0.025, 0.0))
-        px = np.asarray(project(verts, cam), np.float64)
-        depth = np.asarray(world_to_camera(verts, cam), np.float64)[:, 2]
-        tri, bary = rasterize_np(px, faces, (size, size), depth=depth)
-        covered = tri >= 0
-        n = np.einsum("nk,nkc->nc", bary[covered], normals[faces[tri[covered]]])
-        n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
-        for L in dirs:
-            shade = albedo * (ambient + (1.0 - ambient) * np.clip(n @ L, 0.0, None))
-            img = np.full((size, size), background / 255.0)
-            img[covered] = shade
-            images.append(np.repeat((np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)[..., None], 3, -1))
+        rgb = render_scene([part], cam, light_dir=dirs, ambient=ambient, supersample=1,
+                           background=(int(background),) * 3)
+        images.extend(rgb)
     return np.stack(images)

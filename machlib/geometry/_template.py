@@ -22,8 +22,10 @@ from .._camera import project, world_to_camera
 from .._errors import InputError, MachlibError
 from .._facemesh import face_oval
 from .._image import open_image_limited
-from .._mesh import Mesh, load_mesh
-from .._preview import orbit_camera, render_mesh
+from .._mesh import Mesh
+from ..export import load_mesh
+from .._preview import orbit_camera
+from .._scene import render_mesh
 from .._raster import rasterize_np
 from .._validate import check_input_file
 from . import _headsdf

@@ -27,7 +27,7 @@ clean-up are planned (see :doc:`/hair`).
 from ._cleanup import CleanupResult, cleanup_strands, cleanup_to_count, resample_uniform, smooth_strands, strand_lengths, transfer_strands
 from ._color import HairColorEstimate, estimate_hair_color
 from ._growth import HeadSDF, ScalpSamples, grow_strands, head_sdf_grid, scalp_roots, sdf_lookup
-from ._io import (
+from ..export import (
     read_cem_hair,
     read_hair_data,
     strands_to_gltf_lines,
@@ -41,7 +41,7 @@ from ._render import HAIR_PREVIEW_VIEWS, hair_preview, render_strands
 from ._ribbons import ribbon_faces, strand_ribbons
 from ._styles import HAIR_COLORS, HAIR_STYLES, HairStyle, find_styles, grow_style, hair_color
 from ._volume import HairVolume, grow_from_volume, lift_hair, strands_to_volume, style_volume, volume_lookup
-from ._strands import (
+from .._strands import (
     DEFAULT_HAIR_COLOR,
     DEFAULT_HAIR_WIDTH,
     RaggedStrands,

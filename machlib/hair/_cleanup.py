@@ -24,7 +24,7 @@ from scipy.spatial import cKDTree
 from .._camera import project
 from .._mesh import Mesh
 from ._growth import HeadSDF, _closest_on_triangles, _push_out, _safe_norm, sdf_lookup
-from ._strands import Strands
+from .._strands import Strands
 
 __all__ = [
     "smooth_strands", "resample_uniform", "strand_lengths", "CleanupResult", "cleanup_strands",

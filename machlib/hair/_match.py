@@ -11,8 +11,9 @@ from jaxtyping import Float, PRNGKeyArray
 from scipy import ndimage
 
 from .._camera import Camera, rotation_matrix
+from .._scene import ScenePart, depth_map
+from .._strand_raster import _strand_pass
 from ._growth import HeadSDF, _resolve_geometry
-from ._render import _head_pass, _strand_pass
 from ._styles import HAIR_STYLES, HairStyle, grow_style
 
 __all__ = ["StyleMatch", "match_styles", "strand_coverage"]
@@ -83,8 +84,7 @@ def strand_coverage(
     focal = np.asarray(camera.focal, np.float64)
     principal = np.asarray(camera.principal, np.float64)
     if mesh is not None:
-        _, _, zhead = _head_pass(mesh, None, R, t, focal, principal, (w, h), np.ones(3), np.array([0.0, 0.0, 1.0]),
-                                 -R.T @ t, True)
+        zhead = depth_map([ScenePart(mesh, two_sided=False)], camera)
     else:
         zhead = np.full((h, w), np.inf)
     hit, seg, _ = _strand_pass(pts, R, t, focal, principal, (w, h), zhead, 5e-4)

@@ -19,7 +19,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from ._growth import HeadSDF, _resolve_geometry, _unit, grow_strands, head_sdf_grid, scalp_roots
-from ._strands import DEFAULT_HAIR_WIDTH, Strands
+from .._strands import DEFAULT_HAIR_WIDTH, Strands
 
 __all__ = ["HairStyle", "HAIR_STYLES", "grow_style", "hair_color", "HAIR_COLORS", "find_styles"]
 

@@ -36,7 +36,7 @@ from ._growth import (
     grow_strands,
     scalp_roots,
 )
-from ._strands import DEFAULT_HAIR_WIDTH, Strands
+from .._strands import DEFAULT_HAIR_WIDTH, Strands
 
 __all__ = ["HairVolume", "strands_to_volume", "volume_lookup", "lift_hair", "grow_from_volume", "style_volume"]
 

@@ -26,8 +26,8 @@ import numpy as np
 from jaxtyping import Float, UInt32
 
 from .._errors import InputError
-from .._mesh import _write_atomic
-from ._strands import DEFAULT_HAIR_COLOR, DEFAULT_HAIR_WIDTH, RaggedStrands, Strands
+from ._files import write_atomic
+from .._strands import DEFAULT_HAIR_COLOR, DEFAULT_HAIR_WIDTH, RaggedStrands, Strands
 
 __all__ = [
     "read_hair_data", "write_hair_data", "read_cem_hair", "write_cem_hair", "write_usd_curves",
@@ -216,7 +216,7 @@ def write_hair_data(
     keep[0] = False
     keep[count_at] = False
     words[keep] = pts.reshape(-1).view("<u4")
-    _write_atomic(Path(path), words.tobytes())
+    write_atomic(Path(path), words.tobytes())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -398,7 +398,7 @@ def write_cem_hair(
         bits |= _HAS_COLOR
         arrays.append(np.repeat(color, counts, axis=0))
     header = _HAIR_HEADER.pack(b"HAIR", num, npts, bits, dseg, dthick, 0.0, *map(float, dcolor), info_bytes)
-    _write_atomic(Path(path), header + b"".join(a.tobytes() for a in arrays))
+    write_atomic(Path(path), header + b"".join(a.tobytes() for a in arrays))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -518,7 +518,7 @@ def Xform "{name}"
     }}
 }}
 """
-    _write_atomic(Path(path), text.encode("utf-8"))
+    write_atomic(Path(path), text.encode("utf-8"))
 
 
 def strands_to_gltf_lines(

@@ -13,8 +13,8 @@ import equinox as eqx
 import numpy as np
 from jaxtyping import Float, Int
 
-from .._strand_raster import _DEFAULT_STRAND_COLOR
-from .._typing import AnyArray
+from ._strand_raster import _DEFAULT_STRAND_COLOR
+from ._typing import AnyArray
 
 __all__ = [
     "Strands", "RaggedStrands", "resample_strands", "strands_from_list",
