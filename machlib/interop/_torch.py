@@ -477,6 +477,8 @@ def _check_weights_path(path: Any, name: str) -> Path:
         )
     if p.is_dir():
         raise InputError(f"{name}: {p} is a directory, expected a weights file ({', '.join(WEIGHT_SUFFIXES)})")
+    if not p.is_file():  # a FIFO or a device: reading it could block or never end
+        raise InputError(f"{name}: {p} is not a regular file")
     if p.suffix.lower() not in WEIGHT_SUFFIXES:
         raise InputError(
             f"{name}: {p} has the unsupported suffix {p.suffix!r}; weights must be one of "
@@ -572,8 +574,8 @@ def load_metadata(path: str | os.PathLike) -> dict:
         meta = header.get("__metadata__", {}) if isinstance(header, dict) else None
         if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
             raise ValueError("metadata is not a mapping of strings")
-    except (ValueError, UnicodeDecodeError) as e:
-        raise InputError(f"load_metadata: {p} is not a valid safetensors file ({e})") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: deeply nested JSON
+        raise InputError(f"load_metadata: {p} is not a valid safetensors file ({str(e)[:200]})") from None
     return dict(meta)
 
 

@@ -197,3 +197,38 @@ def test_weights_config_fuzz(config_dir, data, fmt, raw):
         assert len(str(e)) < 2000
         return
     assert set(found) <= {"base", "controlnet_openpose", "controlnet_canny"}
+
+
+@pytest.fixture(scope="module")
+def weights_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("fuzz_weights")
+
+
+def _safetensors(header: bytes, length: int | None = None) -> bytes:
+    return (len(header) if length is None else length).to_bytes(8, "little", signed=False) + header
+
+
+_header = st.one_of(
+    st.fixed_dictionaries({}, optional={"__metadata__": st.one_of(
+        st.dictionaries(st.sampled_from(["pix2pixhd_config", "format", "x"]),
+                        st.one_of(_json.map(json.dumps), _json), max_size=3), _json),
+        "weight": _json}),
+    _json,
+).map(lambda h: json.dumps(h, allow_nan=True).encode())
+
+
+@FUZZ
+@given(header=st.one_of(_header, st.binary(max_size=200), st.just(b"[" * 3000)),
+       length=st.one_of(st.none(), st.integers(0, 2**64 - 1)), tail=st.binary(max_size=16))
+def test_safetensors_header_fuzz(weights_dir, header, length, tail):
+    """The torch-free part of loading a delighter (what ``--delighter`` checks before the fit):
+    the safetensors header and the pix2pixHD config it carries."""
+    from machlib.interop._delighter import _find_config
+    from machlib.interop._torch import load_metadata
+
+    path = weights_dir / "d.safetensors"
+    path.write_bytes(_safetensors(header, length) + tail)
+    try:
+        _find_config(path, load_metadata(path))
+    except InputError as e:
+        assert len(str(e)) < 2000
