@@ -232,8 +232,10 @@ _HELD_LOCK = threading.Lock()
 
 
 def _lock_path(out: Path) -> Path:
+    """``.OUT.lock`` beside ``out``, its folder resolved so that two spellings of one folder
+    (``out``, ``./out``, ``link/out`` through a symbolic link) share one lock."""
     absolute = Path(os.path.abspath(os.fspath(out)))
-    return absolute.parent / f".{absolute.name}.lock"
+    return Path(os.path.realpath(absolute.parent)) / f".{absolute.name}.lock"
 
 
 @contextmanager

@@ -224,6 +224,12 @@ def test_output_in_use_by_another_run(tmp_path, capsys):
     try:
         assert held.wait(10)
         _refused(tmp_path, ["fit", "-o", out, "-q"], capsys, "being written by another")
+        alias = tmp_path.parent / f"{tmp_path.name}-alias"  # the same folder under another name
+        alias.symlink_to(tmp_path)
+        try:
+            _refused(tmp_path, ["fit", "-o", alias / "out", "-q"], capsys, "being written by another")
+        finally:
+            alias.unlink()
     finally:
         release.set()
         t.join()
