@@ -269,9 +269,10 @@ def check_template_mesh(mesh: Mesh, name: str) -> None:
     """Refuse a template mesh that cannot be fitted: non-finite or degenerate geometry.
 
     A template must have finite vertex positions and texture coordinates, at least four faces
-    (fewer cannot enclose a head's volume), a surface of non-zero area, and extent in all three
-    axes (a flat sheet, such as a single triangle, is not a head). Without these checks the fit
-    runs and returns NaN.
+    (fewer cannot enclose a head's volume), a surface of non-zero area, extent in all three axes
+    (a flat sheet, such as a single triangle, is not a head), and a UV chart that covers texels
+    (the fit samples the surface through it). Without these checks the fit runs and returns NaN
+    or fails with a traceback.
 
     Args:
         mesh: the template :class:`~machlib.Mesh`.
@@ -301,6 +302,10 @@ def check_template_mesh(mesh: Mesh, name: str) -> None:
     area = 0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1)
     if not area.sum() > 1e-6 * extent.max() ** 2:
         raise InputError(f"{name}: the template's faces have (almost) no area: every triangle is degenerate")
+    try:  # the fit samples the surface through the UV chart (cached: the fit reuses this raster)
+        uv_raster(mesh, _REGION_RES)
+    except ValueError as e:
+        raise InputError(f"{name}: the template's texture coordinates cannot be used ({e})") from None
 
 
 def default_template() -> Template:

@@ -474,3 +474,13 @@ def test_strict_refuses_two_different_faces_side_by_side(tmp_path, capsys):
     from machlib.geometry import detect_landmarks
 
     detect_landmarks(np.asarray(Image.open(single)), strict=True)  # one face stays accepted
+
+
+def test_template_with_collapsed_uvs(tmp_path, capsys):
+    """Every texture coordinate at one point: the UV chart covers no texel, so the fit cannot
+    sample the surface (this used to be a ValueError traceback from inside the fit)."""
+    def collapse(text):
+        return "\n".join("vt 0.5 0.5" if line.startswith("vt ") else line for line in text.splitlines()) + "\n"
+
+    flags = _template_files(tmp_path, None, collapse)
+    _refused(tmp_path, ["fit", "-o", tmp_path / "out", "-q", *flags], capsys, "texture coordinates cannot be used")
