@@ -20,6 +20,9 @@ from . import (
 )
 from ._camera import (
     Camera,
+    camera_from_head_pose,
+    extrinsics_filter,
+    head_pose,
     intrinsics_from_fov,
     look_at,
     matrix_to_rotvec,
@@ -42,7 +45,7 @@ from ._version import __version__ as __version__
 
 __all__ = [
     "Camera", "intrinsics_from_fov", "look_at", "matrix_to_rotvec", "project", "rotation_matrix",
-    "world_to_camera",
+    "world_to_camera", "extrinsics_filter", "head_pose", "camera_from_head_pose",
     "DataError", "InputError", "MachlibError", "NoFaceError", "ParserError", "WeightsMissingError",
     "DEFAULT_PORTRAIT", "default_portrait", "load_image", "save_png",
     "Mesh", "boundary_loops", "cap_holes", "glb_bytes", "load_mesh", "save_glb", "save_obj", "vertex_normals",

@@ -302,3 +302,211 @@ def test_camera_is_a_pytree_with_static_image_size():
 def test_look_at_degenerate_raises(eye, target):
     with pytest.raises(ValueError, match="look_at"):
         look_at(jnp.array(eye), jnp.array(target))
+
+
+# --------------------------------------------------------------------------------------------
+# batched cameras (issue 19, item 2)
+
+
+def _three_cameras(dtype=None):
+    eyes = [(0.0, 0.0, 1.0), (0.5, 0.2, 0.9), (-0.6, -0.1, 0.8)]
+    return [look_at(jnp.asarray(e, dtype or jnp.result_type(float)), jnp.zeros(3), image_size=(160, 120))
+            for e in eyes]
+
+
+def test_camera_stack_and_index():
+    cams = _three_cameras()
+    stacked = Camera.stack(cams)
+    assert stacked.batch_shape == (3,) and cams[0].batch_shape == ()
+    assert stacked.rotation.shape == (3, 3) and stacked.focal.shape == (3, 2)
+    assert stacked.image_size == (160, 120)
+    for i, c in enumerate(cams):
+        assert_tree_allclose(stacked[i], c)
+    assert stacked[1:].batch_shape == (2,)
+    two_d = Camera.stack([stacked, stacked])
+    assert two_d.batch_shape == (2, 3)
+    assert_tree_allclose(two_d[1, 2], cams[2])
+    with pytest.raises(IndexError):
+        cams[0][0]
+    with pytest.raises(ValueError, match="image_size"):
+        Camera.stack([cams[0], look_at(jnp.array([0.0, 0.0, 1.0]), jnp.zeros(3), image_size=(120, 160))])
+    with pytest.raises(ValueError, match="Camera.stack"):
+        Camera.stack([])
+
+
+def test_camera_batch_shape_must_agree():
+    with pytest.raises((ValueError, TypeError), match="batch"):
+        Camera(jnp.zeros((2, 3)), jnp.zeros((3, 3)), jnp.ones((2, 2)), jnp.ones((2, 2)))
+    with pytest.raises((ValueError, TypeError), match="batch"):
+        Camera(jnp.zeros((2, 3)), jnp.zeros((2, 3)), jnp.ones(2), jnp.ones(2))
+
+
+def test_project_broadcasts_over_stacked_cameras():
+    cams = _three_cameras()
+    stacked = Camera.stack(cams)
+    pts = 0.1 * jax.random.normal(jax.random.PRNGKey(7), (9, 3))
+    loop = np.stack([project(pts, c) for c in cams])
+    np.testing.assert_allclose(project(pts, stacked), loop, rtol=1e-5, atol=1e-3)  # shared points
+    np.testing.assert_allclose(world_to_camera(pts, stacked),
+                               np.stack([world_to_camera(pts, c) for c in cams]), atol=1e-5)
+    per_cam = pts[None] + jnp.arange(3.0)[:, None, None] * 0.01  # one point set per camera
+    np.testing.assert_allclose(project(per_cam, stacked),
+                               np.stack([project(p, c) for p, c in zip(per_cam, cams)]), rtol=1e-5, atol=1e-3)
+    # vmap over the stack == broadcast == loop, and jit == eager
+    np.testing.assert_allclose(jax.vmap(project, in_axes=(None, 0))(pts, stacked), loop, rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(jax.jit(project)(pts, stacked), loop, rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(rotation_matrix(stacked.rotation),
+                               np.stack([rotation_matrix(c.rotation) for c in cams]), atol=1e-6)
+    Rs = rotation_matrix(stacked.rotation)
+    np.testing.assert_allclose(rotation_matrix(matrix_to_rotvec(Rs)), Rs, atol=1e-5)  # rotvec at π is ±
+
+
+def test_project_batched_grads():
+    with x64():
+        stacked = Camera.stack(_three_cameras(jnp.float64))
+        pts = 0.2 * jax.random.normal(jax.random.PRNGKey(8), (4, 3), jnp.float64)
+
+        def f(rotation, translation):
+            return project(pts, stacked.replace_extrinsics(rotation, translation))
+
+        check_grads(f, (stacked.rotation, stacked.translation), order=1, modes=["rev"], eps=1e-6,
+                    atol=1e-5, rtol=1e-5)
+
+
+# --------------------------------------------------------------------------------------------
+# extrinsics / split (issue 19, item 3)
+
+
+def test_extrinsics_and_replace():
+    cam = _three_cameras()[1]
+    r, t = cam.extrinsics()
+    np.testing.assert_array_equal(r, cam.rotation)
+    new = cam.replace_extrinsics(translation=t + 1.0)
+    np.testing.assert_array_equal(new.rotation, cam.rotation)
+    np.testing.assert_array_equal(new.focal, cam.focal)
+    np.testing.assert_allclose(new.translation, t + 1.0)
+    assert new.image_size == cam.image_size
+    with pytest.raises((ValueError, TypeError), match="Camera|rotation"):
+        cam.replace_extrinsics(rotation=jnp.zeros(4))
+
+
+def test_optax_step_on_split_camera_leaves_intrinsics_unchanged():
+    import equinox as eqx
+    import optax
+
+    from machlib import extrinsics_filter
+
+    cam = _three_cameras()[1]
+    target = jnp.array([[70.0, 50.0], [90.0, 65.0]])
+    pts = jnp.array([[0.0, 0.0, 0.0], [0.05, -0.05, 0.02]])
+
+    def loss(c):
+        return jnp.sum((project(pts, c) - target) ** 2)
+
+    # a plain gradient reaches the intrinsics ...
+    g = jax.grad(loss)(cam)
+    assert float(jnp.abs(g.focal).sum()) > 0 and float(jnp.abs(g.principal).sum()) > 0
+    # ... the split camera's does not, and optax moves only the extrinsics
+    params, fixed = cam.split()
+    assert params.focal is None and params.principal is None and fixed.rotation is None
+    opt = optax.adam(1e-2)
+    state = opt.init(params)
+    for _ in range(3):
+        grads = jax.grad(lambda p: loss(eqx.combine(p, fixed)))(params)
+        updates, state = opt.update(grads, state, params)
+        params = optax.apply_updates(params, updates)
+    new = eqx.combine(params, fixed)
+    np.testing.assert_array_equal(new.focal, cam.focal)
+    np.testing.assert_array_equal(new.principal, cam.principal)
+    assert float(jnp.abs(new.rotation - cam.rotation).max()) > 1e-3
+    assert float(loss(new)) < float(loss(cam))
+    # the filter spec works on a stack, inside a bigger pytree too
+    stacked = Camera.stack(_three_cameras())
+    spec = extrinsics_filter(stacked)
+    assert jax.tree.leaves(spec) == [True, True, False, False]
+    model = {"cams": stacked, "scale": jnp.ones(())}
+    trainable, _ = eqx.partition(model, {"cams": spec, "scale": True})
+    assert trainable["cams"].focal is None and trainable["cams"].rotation.shape == (3, 3)
+    with pytest.raises(TypeError, match="extrinsics_filter"):
+        extrinsics_filter(jnp.zeros(3))
+
+
+# --------------------------------------------------------------------------------------------
+# head pose (issue 19, item 4)
+
+
+def test_head_pose_frontal_is_zero():
+    from machlib import head_pose
+
+    for d in (0.5, 1.0, 3.0):
+        cam = look_at(jnp.array([0.0, 0.0, d]), jnp.zeros(3), image_size=(320, 240))
+        np.testing.assert_allclose(head_pose(cam), [0.0, 0.0, 0.0], atol=1e-3)
+    # translation does not matter, only the rotation
+    cam = look_at(jnp.array([0.2, 0.1, 1.0]), jnp.array([0.2, 0.1, 0.0]))
+    np.testing.assert_allclose(head_pose(cam), [0.0, 0.0, 0.0], atol=1e-3)
+
+
+def test_head_pose_known_poses():
+    from machlib import head_pose
+
+    def pose(eye, up=(0.0, 1.0, 0.0)):
+        return np.asarray(head_pose(look_at(jnp.asarray(eye), jnp.zeros(3), up=up)))
+
+    # camera on the subject's left (+x) sees the face turned toward the image left: yaw < 0
+    np.testing.assert_allclose(pose((1.0, 0.0, 1.0)), [-45.0, 0.0, 0.0], atol=1e-3)
+    np.testing.assert_allclose(pose((-1.0, 0.0, np.sqrt(3.0))), [30.0, 0.0, 0.0], atol=1e-3)
+    # camera above: the face is seen tilted down (pitch > 0)
+    np.testing.assert_allclose(pose((0.0, 1.0, 1.0)), [0.0, 45.0, 0.0], atol=1e-3)
+    # camera rolled with its up toward the head's +x: the head appears rolled counter-clockwise
+    a = np.radians(20.0)
+    np.testing.assert_allclose(pose((0.0, 0.0, 1.0), up=(np.sin(a), np.cos(a), 0.0)), [0.0, 0.0, 20.0], atol=1e-3)
+    np.testing.assert_allclose(pose((0.0, 0.0, 1.0), up=(-np.sin(a), np.cos(a), 0.0)), [0.0, 0.0, -20.0], atol=1e-3)
+    # on the image: positive roll lifts the subject's left ear (image right)
+    cam = look_at(jnp.array([0.0, 0.0, 1.0]), jnp.zeros(3), up=(np.sin(a), np.cos(a), 0.0), image_size=(100, 100))
+    left_ear = project(jnp.array([[0.1, 0.0, 0.0]]), cam)[0]
+    assert float(left_ear[1]) < 50.0  # image right side goes up: counter-clockwise in the image
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(-170.0, 170.0), st.floats(-85.0, 85.0), st.floats(-170.0, 170.0))
+def test_head_pose_round_trip(yaw, pitch, roll):
+    from machlib import camera_from_head_pose, head_pose
+
+    with x64():
+        pose = jnp.array([yaw, pitch, roll], jnp.float64)
+        cam = camera_from_head_pose(pose, distance=0.7, target=(0.0, 0.05, 0.02), image_size=(200, 100))
+        np.testing.assert_allclose(head_pose(cam), pose, atol=1e-6)
+        # the target lands on the principal point at the given distance
+        np.testing.assert_allclose(world_to_camera(jnp.array([[0.0, 0.05, 0.02]]), cam)[0], [0.0, 0.0, 0.7],
+                                   atol=1e-9)
+        assert cam.image_size == (200, 100)
+
+
+def test_camera_from_head_pose_frontal_matches_look_at_and_batches():
+    from machlib import camera_from_head_pose, head_pose
+
+    ref = look_at(jnp.array([0.0, 0.0, 1.0]), jnp.zeros(3), image_size=(64, 48))
+    cam = camera_from_head_pose(jnp.zeros(3), distance=1.0, image_size=(64, 48))
+    np.testing.assert_allclose(rotation_matrix(cam.rotation), rotation_matrix(ref.rotation), atol=1e-6)
+    np.testing.assert_allclose(cam.translation, ref.translation, atol=1e-6)
+    np.testing.assert_allclose(cam.focal, ref.focal)
+    poses = jnp.array([[10.0, 0.0, 0.0], [0.0, -20.0, 5.0], [-40.0, 15.0, -10.0]])
+    cams = camera_from_head_pose(poses)
+    assert cams.batch_shape == (3,)
+    np.testing.assert_allclose(head_pose(cams), poses, atol=2e-3)
+    np.testing.assert_allclose(jax.jit(head_pose)(cams), jax.vmap(head_pose)(cams), atol=1e-5)
+    with pytest.raises((ValueError, TypeError), match="camera_from_head_pose"):
+        camera_from_head_pose(jnp.zeros(2))
+    with pytest.raises(ValueError, match="distance"):
+        camera_from_head_pose(jnp.zeros(3), distance=0.0)
+
+
+def test_head_pose_grads():
+    from machlib import head_pose
+
+    with x64():
+        from machlib import camera_from_head_pose
+
+        cam = camera_from_head_pose(jnp.array([20.0, -10.0, 5.0], jnp.float64))
+        check_grads(lambda r: head_pose(cam.replace_extrinsics(rotation=r)), (cam.rotation,), order=1,
+                    modes=["rev", "fwd"], eps=1e-6, atol=1e-5, rtol=1e-5)

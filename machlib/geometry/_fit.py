@@ -59,7 +59,8 @@ class GeometryFitConfig(eqx.Module):
     Attributes:
         resolution: triplane size ``R`` in texels.
         levels: number of offset pyramid levels (``R / 2^(levels-1)`` is the coarsest).
-        steps: optimisation steps run by :func:`machlib.fit_geometry`.
+        steps: optimisation steps run by :func:`machlib.geometry.fit_landmarks` (and the length of
+            the learning-rate schedule of :func:`machlib.geometry.geometry_fit`).
         lr_shape: Adam learning rate of the offset maps (metres per step).
         lr_rotation: Adam learning rate of the camera rotation vector (radians per step).
         lr_translation: Adam learning rate of the camera translation (metres per step).
@@ -341,8 +342,12 @@ def geometry_fit(problem: GeometryProblem, config: GeometryFitConfig = GeometryF
         ),
     )
 
+    # the intrinsics are constants of the problem; only the extrinsics are parameters
+    fixed = Camera(jnp.zeros(3, problem.focal.dtype), jnp.zeros(3, problem.focal.dtype), problem.focal,
+                   problem.principal, image_size=problem.image_size)
+
     def camera(params: GeometryParams) -> Camera:
-        return Camera(params.rotation, params.translation, problem.focal, problem.principal, problem.image_size)
+        return fixed.replace_extrinsics(params.rotation, params.translation)
 
     def triplane(params: GeometryParams):
         tp = triplane_from_params(problem.base, params.offsets)

@@ -327,8 +327,12 @@ def human_fit(problem: HumanFitProblem, config: HumanFitConfig = HumanFitConfig(
                               ("rotation", "translation")),
     )
 
+    # the intrinsics are constants of the problem; only the extrinsics are parameters
+    fixed = Camera(jnp.zeros(3, problem.focal.dtype), jnp.zeros(3, problem.focal.dtype), problem.focal,
+                   problem.principal, image_size=problem.image_size)
+
     def camera(params: HumanFitParams) -> Camera:
-        return Camera(params.rotation, params.translation, problem.focal, problem.principal, problem.image_size)
+        return fixed.replace_extrinsics(params.rotation, params.translation)
 
     def human(params: HumanFitParams) -> HumanParams:
         values = _sliders(problem, params.sliders)
