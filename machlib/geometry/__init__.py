@@ -33,6 +33,7 @@ from ._landmarks import (
     detect_landmarks,
     mirror_permutation,
 )
+from ._names import LANDMARKS, FaceMeshLandmarks
 from ._losses import landmark_loss, landmark_residuals, symmetry_loss, total_variation
 from ._template import (
     NUM_TEMPLATE_LANDMARKS,
@@ -99,7 +100,7 @@ __all__ = [
     "GeometryResult", "LandmarkTargets", "fit_landmarks", "geometry_fit", "init_camera",
     "landmark_weights", "learning_rate_schedule", "triplane_from_params", "zero_params",
     "NUM_LANDMARKS", "Landmarks", "detect_faces", "detect_landmarks", "mirror_permutation",
-    "LandmarkDetector", "MediaPipeDetector",
+    "LandmarkDetector", "MediaPipeDetector", "LANDMARKS", "FaceMeshLandmarks",
     "landmark_loss", "landmark_residuals", "symmetry_loss", "total_variation",
     "NUM_TEMPLATE_LANDMARKS", "Template", "build_landmark_table", "default_template", "face_oval",
     "load_template", "procedural_template", "template_albedo",
