@@ -3,9 +3,11 @@ returns a valid result or raises machlib's own error (:class:`~machlib.InputErro
 TypeError, OverflowError, KeyError, RecursionError, ... and never allocates without bound.
 
 Readers covered: the landmark table of a user template (its JSON and the table checks), asset
-manifests (JSON and TOML) and the diffusion weights config (TOML and JSON). Each gets
-10 × the profile's ``max_examples``: 1,000 in the default ``ci`` profile, 10,000 with
-``--hypothesis-profile nightly`` (profiles in ``tests/conftest.py``).
+manifests (JSON and TOML), the diffusion weights config (TOML and JSON) and safetensors headers
+(with the delighter config they carry). Each gets 10 × the profile's ``max_examples``: 1,000 in
+the default ``ci`` profile, 10,000 with ``--hypothesis-profile nightly`` (profiles in
+``tests/conftest.py``); the whole-file template reader and the ``attributes`` command end to
+end get 2 × (200 and 2,000).
 
 Not yet fuzzed here (their readers are being refactored elsewhere): OBJ/GLB meshes and the
 ``.data``/``.hair`` strand files.
@@ -232,3 +234,25 @@ def test_safetensors_header_fuzz(weights_dir, header, length, tail):
         _find_config(path, load_metadata(path))
     except InputError as e:
         assert len(str(e)) < 2000
+
+
+_tokens = st.sampled_from(["--size", "--parser", "rule", "llm", "embedding", "--llm", "-1", "0", "64", "1e9",
+                           "nan", "abc", "", "--", "-h2", "--sizes", "a man", "--json", "x" * 300])
+
+
+@settings(FUZZ, max_examples=2 * settings.default.max_examples)  # ~35 ms each: the parser is built per run
+@given(prompt=st.text(max_size=200), extra=st.lists(_tokens, max_size=5))
+def test_attributes_command_fuzz(monkeypatch, capsys, prompt, extra):
+    """``machlib attributes`` end to end on any prompt and flags: exit 0, or 2 with one line."""
+    from machlib.cli import main
+
+    monkeypatch.setenv("MACHLIB_TEXT_EMBEDDER", "lexical")
+    monkeypatch.delenv("MACHLIB_LLM", raising=False)
+    code = main(["attributes", prompt, *extra])
+    captured = capsys.readouterr()
+    assert code in (0, 2), captured.err
+    if code == 2:
+        lines = captured.err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("machlib: error: "), lines
+    else:
+        assert json.loads(captured.out)["attributes"] is not None
