@@ -37,6 +37,7 @@ from ._errors import (
     NoFaceError,
     ParserError,
     WeightsMissingError,
+    jit_errors,
 )
 from ._image import DEFAULT_PORTRAIT, default_portrait, load_image, save_png
 from ._mesh import Mesh, boundary_loops, cap_holes, vertex_normals
@@ -47,6 +48,7 @@ __all__ = [
     "Camera", "intrinsics_from_fov", "look_at", "matrix_to_rotvec", "project", "rotation_matrix",
     "world_to_camera", "extrinsics_filter", "head_pose", "camera_from_head_pose",
     "DataError", "InputError", "MachlibError", "NoFaceError", "ParserError", "WeightsMissingError",
+    "jit_errors",
     "DEFAULT_PORTRAIT", "default_portrait", "load_image", "save_png",
     "Mesh", "boundary_loops", "cap_holes", "glb_bytes", "load_mesh", "save_glb", "save_obj", "vertex_normals",
     "animation", "assets", "character", "export", "geometry", "hair", "human", "text", "texture", "viewer",

@@ -9,6 +9,8 @@ A *triplane* here is an ``(R, R, 3)`` image in the mesh's UV layout whose three 
 
 from __future__ import annotations
 
+import functools
+
 import hashlib
 
 import equinox as eqx
@@ -170,14 +172,20 @@ def encode(vertices: Float[ArrayLike, "V 3"], raster: UVRaster) -> Float[Array, 
     return jnp.einsum("ijk,ijkc->ijc", bary, vertices[raster.corners])
 
 
-@jax.jit
-def decode(triplane: Float[ArrayLike, "R R C"], uv: Float[ArrayLike, "N 2"]) -> Float[Array, "N C"]:
+@functools.partial(jax.jit, static_argnames=("wrap_u",))
+def decode(
+    triplane: Float[ArrayLike, "R R C"], uv: Float[ArrayLike, "N 2"], *, wrap_u: bool = False
+) -> Float[Array, "N C"]:
     """Sample a UV-space map bilinearly at texture coordinates (texel centres at
     ``(j + 0.5) / R``, edges clamped). Differentiable in both arguments; jit- and vmap-safe.
 
     Args:
         triplane: ``(R, R, C)`` map (``C = 3`` for positions; any channel count works).
         uv: ``(N, 2)`` texture coordinates, origin top-left, ``v`` down.
+        wrap_u: treat ``u`` as periodic (a seam at ``u = 0 ≡ 1``, e.g. a cylindrical or spherical
+            layout): within half a texel of the seam the sample blends the first and last
+            columns instead of clamping to one of them, so both sides of the seam decode to the
+            same point. ``v`` is always clamped. Static.
 
     Returns:
         ``(N, C)`` sampled values.
@@ -188,6 +196,8 @@ def decode(triplane: Float[ArrayLike, "R R C"], uv: Float[ArrayLike, "N 2"]) -> 
         >>> ramp = jnp.arange(4.0)[None, :, None] * jnp.ones((4, 1, 1))  # value = column index
         >>> decode(ramp, jnp.array([[0.5, 0.5], [0.0, 0.0]])).ravel().tolist()
         [1.5, 0.0]
+        >>> decode(ramp, jnp.array([[0.0, 0.5], [1.0, 0.5]]), wrap_u=True).ravel().tolist()  # on the seam
+        [1.5, 1.5]
     """
     triplane = jnp.asarray(triplane)
     uv = jnp.asarray(uv)
@@ -196,16 +206,24 @@ def decode(triplane: Float[ArrayLike, "R R C"], uv: Float[ArrayLike, "N 2"]) -> 
     if uv.ndim != 2 or uv.shape[-1] != 2:
         raise ValueError(f"decode: uv must have shape (N, 2), got {uv.shape}")
     R = triplane.shape[0]
-    x = jnp.clip(uv[:, 0] * R - 0.5, 0.0, R - 1.0)
     y = jnp.clip(uv[:, 1] * R - 0.5, 0.0, R - 1.0)
-    x0 = jnp.clip(jnp.floor(x), 0, R - 2).astype(jnp.int32)
     y0 = jnp.clip(jnp.floor(y), 0, R - 2).astype(jnp.int32)
-    fx = (x - x0)[:, None].astype(triplane.dtype)
     fy = (y - y0)[:, None].astype(triplane.dtype)
+    if wrap_u:
+        x = uv[:, 0] * R - 0.5
+        xf = jnp.floor(x)
+        fx = (x - xf)[:, None].astype(triplane.dtype)
+        x0 = jnp.mod(xf, R).astype(jnp.int32)
+        x1 = jnp.mod(x0 + 1, R)
+    else:
+        x = jnp.clip(uv[:, 0] * R - 0.5, 0.0, R - 1.0)
+        x0 = jnp.clip(jnp.floor(x), 0, R - 2).astype(jnp.int32)
+        fx = (x - x0)[:, None].astype(triplane.dtype)
+        x1 = x0 + 1
     t00 = triplane[y0, x0]
-    t01 = triplane[y0, x0 + 1]
+    t01 = triplane[y0, x1]
     t10 = triplane[y0 + 1, x0]
-    t11 = triplane[y0 + 1, x0 + 1]
+    t11 = triplane[y0 + 1, x1]
     top = t00 + (t01 - t00) * fx
     bottom = t10 + (t11 - t10) * fx
     return top + (bottom - top) * fy

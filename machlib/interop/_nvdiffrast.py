@@ -318,7 +318,7 @@ def texture_nvdiffrast(
     filter: Literal["nearest", "linear", "linear-mipmap-nearest", "linear-mipmap-linear"] = "linear",
     boundary: Literal["clamp", "wrap", "zero"] = "clamp",
     max_mip_level: int | None = None,
-    mip_level_bias: Float[ArrayLike, "*batch"] | float = 0.0,
+    mip_level_bias: Float[ArrayLike, "*batch"] | float | None = None,
 ) -> Float[Array, "*batch C"]:
     """:func:`machlib.render.texture` computed by nvdiffrast (CUDA).
 
@@ -333,11 +333,11 @@ def texture_nvdiffrast(
         tex: ``(H, W, C)`` texture.
         uv: ``(..., 2)`` texture coordinates (any leading shape).
         uv_grad: ``(..., 2, 2)`` screen derivatives ``∂uv_c/∂(x, y)_d`` (needed by the mip-mapped
-            filters unless ``mip_level_bias`` sets the level).
+            filters unless ``mip_level_bias`` sets the level; with neither they raise).
         filter: ``"nearest"``, ``"linear"``, ``"linear-mipmap-nearest"`` or ``"linear-mipmap-linear"``.
         boundary: ``"clamp"``, ``"wrap"`` or ``"zero"``.
         max_mip_level: highest mip level used.
-        mip_level_bias: added to the level of detail, per sample or scalar.
+        mip_level_bias: added to the level of detail, per sample or scalar (``None``: 0).
 
     Returns:
         ``(..., C)`` sampled values.
@@ -352,6 +352,10 @@ def texture_nvdiffrast(
         >>> texture_nvdiffrast(tex, jnp.array([[0.25, 0.5], [0.5, 0.5]])).ravel().tolist()  # doctest: +SKIP
         [0.0, 0.5]
     """
+    if filter.startswith("linear-mipmap") and uv_grad is None and mip_level_bias is None:
+        raise ValueError(
+            f"texture_nvdiffrast: filter {filter!r} needs uv_grad or an explicit mip_level_bias giving the level"
+        )
     torch, dr, device = _load("texture_nvdiffrast")
     tex = jnp.asarray(tex, jnp.float32)
     uv = jnp.asarray(uv, jnp.float32)
@@ -369,9 +373,9 @@ def texture_nvdiffrast(
     args = [tex[None], uv.reshape(1, 1, n, 2)]
     mipmapped = filter.startswith("linear-mipmap")
     has_grad = mipmapped and uv_grad is not None
-    bias = jnp.asarray(mip_level_bias, jnp.float32)
-    has_bias = mipmapped and (bias.ndim > 0 or uv_grad is None or isinstance(mip_level_bias, jax.core.Tracer)
-                              or float(mip_level_bias) != 0.0)
+    bias = jnp.asarray(0.0 if mip_level_bias is None else mip_level_bias, jnp.float32)
+    has_bias = mipmapped and mip_level_bias is not None and (
+        bias.ndim > 0 or uv_grad is None or isinstance(mip_level_bias, jax.core.Tracer) or float(mip_level_bias) != 0.0)
     if has_grad:
         uv_grad = jnp.asarray(uv_grad, jnp.float32)
         if uv_grad.shape != uv.shape + (2,):

@@ -27,13 +27,12 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
-from .._errors import InputError
+from .._errors import InputError, error_if
 from ._torch import require_torch, to_torch, torch_function
 
 __all__ = [
@@ -278,7 +277,7 @@ def _check_t(t: Any, name: str, T: int) -> Array:
         if np.any((bad < 0) | (bad >= T)):
             raise InputError(f"{name}: timestep t outside [0, {T - 1}]: {bad.tolist()}")
         return t
-    return eqx.error_if(t, jnp.any((t < 0) | (t >= T)), f"{name}: timestep t outside [0, {T - 1}]")
+    return error_if(t, jnp.any((t < 0) | (t >= T)), f"{name}: timestep t outside [0, {T - 1}]")
 
 
 def sds_weight(

@@ -15,14 +15,13 @@ from __future__ import annotations
 import operator
 from typing import NamedTuple
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from .._camera import Camera, world_to_camera
-from .._errors import InputError
+from .._errors import InputError, error_if, input_error_from_jit
 
 __all__ = [
     "Raster",
@@ -287,6 +286,12 @@ def _pixel_barycentrics(clip_pos, tri, ids, height, width, derivatives):
     return b, depth, grad
 
 
+_OVERFLOW = (
+    "rasterize: more candidate fragments than `capacity`; pass a larger capacity "
+    "(machlib.render.fragment_count gives the number needed)"
+)
+
+
 def _rasterize_one(clip_pos, tri, height, width, cull_backfaces, capacity, derivatives):
     if tri.shape[0] == 0:  # no triangles: an empty raster (the gathers below need F >= 1)
         grad = jnp.zeros((height, width, 3, 2), clip_pos.dtype) if derivatives else None
@@ -299,12 +304,7 @@ def _rasterize_one(clip_pos, tri, height, width, cull_backfaces, capacity, deriv
     ids, overflow, total = _visibility(
         jax.lax.stop_gradient(clip_pos), tri, height, width, cull_backfaces, capacity
     )
-    ids = eqx.error_if(
-        ids,
-        overflow,
-        "rasterize: more candidate fragments than `capacity`; pass a larger capacity "
-        "(machlib.render.fragment_count gives the number needed)",
-    )
+    ids = error_if(ids, overflow, _OVERFLOW)
     bary, depth, grad = _pixel_barycentrics(clip_pos, tri, ids, height, width, derivatives)
     hit = (ids >= 0)[:, None]
     bary = jnp.where(hit, bary, 0.0)
@@ -352,7 +352,11 @@ def rasterize(
         capacity: static number of candidate fragments (pixel centres inside triangle bounding
             boxes) to evaluate. ``None`` sizes it exactly from concrete inputs; under ``jit`` or
             ``vmap``, where the inputs are traced, ``None`` means ``4·H·W``. Too small a capacity
-            raises a runtime error rather than dropping triangles.
+            never drops triangles: an eager call raises :class:`~machlib.InputError` naming the
+            count needed; under your own ``jit`` the check fails at run time, and running the
+            jitted call inside :class:`machlib.jit_errors` turns that into the same
+            :class:`~machlib.InputError` (or size ``capacity`` up front with
+            :func:`fragment_count`).
 
     Returns:
         A :class:`Raster` with ``(H, W)`` (or ``(B, H, W)``) fields.
@@ -375,9 +379,17 @@ def rasterize(
     if capacity < 1:
         raise ValueError(f"rasterize: capacity must be positive, got {capacity}")
     fn = lambda c: _rasterize_jit(c, tri, height, width, cull_backfaces, capacity, derivatives)  # noqa: E731
-    if clip_pos.ndim == 3:
-        return jax.vmap(fn)(clip_pos)
-    return fn(clip_pos)
+    traced = isinstance(clip_pos, jax.core.Tracer) or isinstance(tri, jax.core.Tracer)
+    try:
+        return jax.vmap(fn)(clip_pos) if clip_pos.ndim == 3 else fn(clip_pos)
+    except jax.errors.JaxRuntimeError as exc:  # eager call: the overflow check ran here
+        if traced or input_error_from_jit(exc) is None:
+            raise
+        needed = fragment_count(clip_pos, tri, image_size=(width, height), cull_backfaces=cull_backfaces)
+        raise InputError(
+            f"rasterize: {needed} candidate fragments but capacity={capacity}; pass capacity >= {needed} "
+            "(machlib.render.fragment_count computes it) or leave capacity=None outside jit"
+        ) from None
 
 
 _rasterize_jit = jax.jit(_rasterize_one, static_argnums=(2, 3, 4, 5, 6))

@@ -132,7 +132,7 @@ def texture(
     boundary: Boundary = "clamp",
     mip: tuple[Float[ArrayLike, "_h _w C"], ...] | None = None,
     max_mip_level: int | None = None,
-    mip_level_bias: Float[ArrayLike, "*batch"] | float = 0.0,
+    mip_level_bias: Float[ArrayLike, "*batch"] | float | None = None,
 ) -> Float[Array, "*batch C"]:
     """Sample a texture at UV coordinates (the JAX counterpart of ``nvdiffrast.torch.texture``).
 
@@ -142,15 +142,18 @@ def texture(
     Args:
         tex: ``(H, W, C)`` texture.
         uv: ``(..., 2)`` coordinates in ``[0, 1]`` (outside handled by ``boundary``).
-        uv_grad: ``(..., 2, 2)`` screen-space derivatives of ``uv`` (``∂uv_c/∂(x, y)_d``), needed
-            by the mipmapped filters unless ``mip_level_bias`` alone sets the level.
+        uv_grad: ``(..., 2, 2)`` screen-space derivatives of ``uv`` (``∂uv_c/∂(x, y)_d``, from
+            :func:`interpolate` with ``derivatives=True``). The mipmapped filters need it, or an
+            explicit ``mip_level_bias`` that alone sets the level; with neither they raise
+            (instead of silently sampling level 0).
         filter: ``"nearest"``, ``"linear"`` (bilinear), ``"linear-mipmap-nearest"`` (bilinear in
             the nearest level) or ``"linear-mipmap-linear"`` (trilinear).
         boundary: ``"clamp"`` to the edge texels, ``"wrap"`` around (repeat), or ``"zero"``
             outside.
         mip: a pyramid from :func:`build_mip` (level 0 must be ``tex``); built here if omitted.
         max_mip_level: highest level used.
-        mip_level_bias: added to the level of detail, per pixel or scalar.
+        mip_level_bias: added to the level of detail, per pixel or scalar (``None``: 0); without
+            ``uv_grad`` it *is* the level (``0.0`` for the full-resolution level).
 
     Returns:
         ``(..., C)`` sampled values.
@@ -181,7 +184,12 @@ def texture(
         raise ValueError(f"texture: mip level 0 has shape {levels[0].shape}, expected {tex.shape}")
     if max_mip_level is not None:
         levels = levels[: max(int(max_mip_level), 0) + 1]
-    bias = jnp.asarray(mip_level_bias, uv.dtype)
+    if uv_grad is None and mip_level_bias is None:
+        raise ValueError(
+            f"texture: filter {filter!r} needs uv_grad (interpolate(..., derivatives=True)) or an explicit "
+            "mip_level_bias giving the level (0.0 = full resolution); without them it would sample level 0"
+        )
+    bias = jnp.asarray(0.0 if mip_level_bias is None else mip_level_bias, uv.dtype)
     if uv_grad is None:
         lod = jnp.broadcast_to(bias, uv.shape[:-1])
     else:

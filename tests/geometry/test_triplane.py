@@ -257,3 +257,41 @@ def test_decode_mesh_small(sphere_raster):
     np.testing.assert_array_equal(np.asarray(out.faces), np.asarray(m.faces))
     err = np.linalg.norm(np.asarray(out.vertices) - np.asarray(m.vertices), axis=1)
     assert np.median(err) < 0.05  # unit sphere, coarse (288 faces) chart at 64 texels
+
+
+def test_decode_wrap_u_closes_the_seam():
+    R = 8
+    tp = jax.random.normal(jax.random.PRNGKey(11), (R, R, 3))
+    v = jnp.full((5,), 0.4)
+    # inside (more than half a texel from the seam) wrapping changes nothing
+    inner = jnp.stack([jnp.linspace(0.07, 0.93, 5), v], -1)
+    np.testing.assert_allclose(decode(tp, inner, wrap_u=True), decode(tp, inner), atol=1e-6)
+    # on the seam both sides give the blend of the first and last columns
+    seam = jnp.array([[0.0, 0.4], [1.0, 0.4]])
+    both = decode(tp, seam, wrap_u=True)
+    np.testing.assert_allclose(both[0], both[1], atol=1e-6)
+    mid = 0.5 * (decode(tp, jnp.array([[0.5 / R, 0.4]])) + decode(tp, jnp.array([[1 - 0.5 / R, 0.4]])))
+    np.testing.assert_allclose(both[0], mid[0], atol=1e-6)
+    # continuous across the seam (clamping jumps by up to a column difference there)
+    eps = 1e-4
+    near = decode(tp, jnp.array([[eps, 0.4], [1 - eps, 0.4]]), wrap_u=True)
+    assert float(jnp.abs(near[0] - near[1]).max()) < 1e-2
+    clamped = decode(tp, jnp.array([[eps, 0.4], [1 - eps, 0.4]]))
+    assert float(jnp.abs(clamped[0] - clamped[1]).max()) > 0.1
+    # u outside [0, 1] wraps around; jit/vmap agree
+    np.testing.assert_allclose(decode(tp, inner + jnp.array([1.0, 0.0]), wrap_u=True),
+                               decode(tp, inner, wrap_u=True), atol=1e-5)
+    batch = jnp.stack([tp, 2 * tp])
+    np.testing.assert_allclose(jax.vmap(lambda t: decode(t, seam, wrap_u=True))(batch),
+                               np.stack([decode(t, seam, wrap_u=True) for t in batch]), atol=1e-6)
+
+
+def test_decode_wrap_u_grads():
+    R = 8
+    with x64():
+        tp = jax.random.normal(jax.random.PRNGKey(12), (R, R, 3), jnp.float64)
+        uv = jnp.array([[0.02, 0.3], [0.99, 0.61], [0.5 + 0.2 / R, 0.45]], jnp.float64)  # two within the seam
+        check_grads(lambda t: decode(t, uv, wrap_u=True), (tp,), order=1, modes=["rev"], eps=1e-6, atol=1e-6,
+                    rtol=1e-6)
+        check_grads(lambda u: decode(tp, u, wrap_u=True), (uv,), order=1, modes=["rev"], eps=1e-7, atol=1e-5,
+                    rtol=1e-5)

@@ -285,11 +285,28 @@ def test_jit_equals_eager():
 
 
 def test_capacity_overflow_raises():
+    from machlib import InputError, jit_errors
+
     clip, tri, res = _sphere_scene(9)
     need = fragment_count(clip, tri, image_size=res[::-1])
-    # a runtime check (eqx.error_if), so it also fires inside the caller's jit
+    # a runtime check (error_if), so it also fires inside the caller's jit ...
+    render = jax.jit(lambda c: rasterize(c, tri, image_size=res[::-1], capacity=need - 1).triangle)
     with pytest.raises(RuntimeError, match="capacity"):
-        jax.block_until_ready(jax.jit(lambda c: rasterize(c, tri, image_size=res[::-1], capacity=need - 1))(clip).triangle)
+        jax.block_until_ready(render(clip))
+    # ... where jit_errors turns it into one InputError carrying just the message
+    with pytest.raises(InputError, match="more candidate fragments than `capacity`") as info:
+        with jit_errors():
+            jax.block_until_ready(render(clip))
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    assert "Traceback" not in str(info.value) and "equinox" not in str(info.value)
+    # an eager call raises the InputError itself, with the count needed
+    with pytest.raises(InputError, match=f"{need} candidate fragments but capacity={need - 1}"):
+        rasterize(clip, tri, image_size=res[::-1], capacity=need - 1)
+    # exactly enough is fine; other runtime errors pass through jit_errors unchanged
+    assert rasterize(clip, tri, image_size=res[::-1], capacity=need).triangle.shape == res
+    with pytest.raises(ZeroDivisionError):
+        with jit_errors():
+            1 / 0
 
 
 def test_bad_inputs_raise():

@@ -309,5 +309,11 @@ def test_bad_inputs_raise():
         texture(tex, uv, jnp.zeros((4, 2, 2)), filter="linear-mipmap-linear")
     with pytest.raises(ValueError, match="mip level 0"):
         texture(tex, uv, filter="linear-mipmap-linear", mip=build_mip(tex[:2, :2]))
+    # a mipmapped filter with neither uv_grad nor a level would silently sample level 0
+    for flt in ("linear-mipmap-linear", "linear-mipmap-nearest"):
+        with pytest.raises(ValueError, match="uv_grad"):
+            texture(tex, uv, filter=flt)
+    np.testing.assert_allclose(texture(tex, uv, filter="linear-mipmap-linear", mip_level_bias=0.0),
+                               texture(tex, uv), atol=1e-6)
     with pytest.raises((ValueError, TypeError), match="build_mip|tex"):
         build_mip(jnp.ones((4, 4)))
