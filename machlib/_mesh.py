@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
+from ._errors import InputError
 from ._typing import AnyArray
 
 
@@ -47,13 +48,13 @@ class Mesh(eqx.Module):
     def __check_init__(self):
         v, f, t, ft = (np.shape(x) for x in (self.vertices, self.faces, self.uv, self.faces_uv))
         if len(v) != 2 or v[1] != 3:
-            raise ValueError(f"Mesh: vertices must have shape (V, 3), got {v}")
+            raise InputError(f"Mesh: vertices must have shape (V, 3), got {v}")
         if len(f) != 2 or f[1] != 3:
-            raise ValueError(f"Mesh: faces must have shape (F, 3), got {f}")
+            raise InputError(f"Mesh: faces must have shape (F, 3), got {f}")
         if len(t) != 2 or t[1] != 2:
-            raise ValueError(f"Mesh: uv must have shape (T, 2), got {t}")
+            raise InputError(f"Mesh: uv must have shape (T, 2), got {t}")
         if ft != f:
-            raise ValueError(f"Mesh: faces_uv must have the shape of faces {f}, got {ft}")
+            raise InputError(f"Mesh: faces_uv must have the shape of faces {f}, got {ft}")
 
     @property
     def num_vertices(self) -> int:
@@ -78,7 +79,7 @@ class Mesh(eqx.Module):
         out[faces[order]] = np.asarray(self.uv)[fuv[order]]
         if np.isnan(out).any():
             missing = int(np.isnan(out[:, 0]).sum())
-            raise ValueError(f"Mesh.vertex_uv: {missing} vertices are used by no face")
+            raise InputError(f"Mesh.vertex_uv: {missing} vertices are used by no face")
         return out
 
     def split(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

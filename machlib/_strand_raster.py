@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._errors import InputError
+
 #: Strand colour where strands carry none (linear RGB): :data:`machlib.hair.DEFAULT_HAIR_COLOR`.
 _DEFAULT_STRAND_COLOR: tuple[float, float, float] = (0.12, 0.07, 0.04)
 
@@ -79,7 +81,7 @@ def _strand_pass(points, R, t, focal, principal, size, zhead, depth_bias):
     id_bits = max(int(np.ceil(np.log2(segs.size * kmax + 1))), 1)
     z_bits = min(62 - id_bits, 30)  # float32 depths carry no more than this
     if z_bits < 12:
-        raise ValueError("render_strands: too many strand samples; lower the resolution or the strand count")
+        raise InputError("render_strands: too many strand samples; lower the resolution or the strand count")
     zused = zz[np.concatenate([a, b])]
     zlo, zhi = float(zused.min()), float(zused.max())
     zscale = ((1 << z_bits) - 1) / max(zhi - zlo, 1e-6)

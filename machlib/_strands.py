@@ -13,6 +13,7 @@ import equinox as eqx
 import numpy as np
 from jaxtyping import Float, Int
 
+from ._errors import InputError
 from ._strand_raster import _DEFAULT_STRAND_COLOR
 from ._typing import AnyArray
 
@@ -30,7 +31,7 @@ DEFAULT_HAIR_WIDTH: float = 8e-5
 
 def _check_optional(name: str, value, shape: tuple[int, ...], owner: str) -> None:
     if value is not None and tuple(np.shape(value)) != shape:
-        raise ValueError(f"{owner}: {name} must have shape {shape}, got {tuple(np.shape(value))}")
+        raise InputError(f"{owner}: {name} must have shape {shape}, got {tuple(np.shape(value))}")
 
 
 class Strands(eqx.Module):
@@ -60,7 +61,7 @@ class Strands(eqx.Module):
     def __check_init__(self):
         shape = tuple(np.shape(self.points))
         if len(shape) != 3 or shape[2] != 3:
-            raise ValueError(f"Strands: points must have shape (S, P, 3), got {shape}")
+            raise InputError(f"Strands: points must have shape (S, P, 3), got {shape}")
         _check_optional("color", self.color, (shape[0], 3), "Strands")
         _check_optional("thickness", self.thickness, (shape[0],), "Strands")
 
@@ -121,14 +122,14 @@ class RaggedStrands(eqx.Module):
     def __check_init__(self):
         shape = tuple(np.shape(self.points))
         if len(shape) != 2 or shape[1] != 3:
-            raise ValueError(f"RaggedStrands: points must have shape (N, 3), got {shape}")
+            raise InputError(f"RaggedStrands: points must have shape (N, 3), got {shape}")
         counts = np.asarray(self.counts)
         if counts.ndim != 1:
-            raise ValueError(f"RaggedStrands: counts must have shape (S,), got {counts.shape}")
+            raise InputError(f"RaggedStrands: counts must have shape (S,), got {counts.shape}")
         if counts.size and counts.min() < 1:
-            raise ValueError(f"RaggedStrands: every strand needs at least one point, got a count of {counts.min()}")
+            raise InputError(f"RaggedStrands: every strand needs at least one point, got a count of {counts.min()}")
         if int(counts.sum()) != shape[0]:
-            raise ValueError(f"RaggedStrands: counts sum to {int(counts.sum())} but there are {shape[0]} points")
+            raise InputError(f"RaggedStrands: counts sum to {int(counts.sum())} but there are {shape[0]} points")
         _check_optional("color", self.color, (counts.size, 3), "RaggedStrands")
         _check_optional("thickness", self.thickness, (counts.size,), "RaggedStrands")
 
@@ -184,11 +185,11 @@ class RaggedStrands(eqx.Module):
         keep = np.asarray(keep)
         if keep.dtype == bool:
             if keep.shape != (self.num_strands,):
-                raise ValueError(f"RaggedStrands.select: mask must have shape ({self.num_strands},), got {keep.shape}")
+                raise InputError(f"RaggedStrands.select: mask must have shape ({self.num_strands},), got {keep.shape}")
             keep = np.flatnonzero(keep)
         keep = keep.astype(np.int64).reshape(-1)
         if keep.size and (keep.min() < -self.num_strands or keep.max() >= self.num_strands):
-            raise ValueError(f"RaggedStrands.select: index out of range for {self.num_strands} strands")
+            raise InputError(f"RaggedStrands.select: index out of range for {self.num_strands} strands")
         counts = np.asarray(self.counts, np.int64)
         sel_counts = counts[keep]
         idx = np.repeat(self.offsets[keep], sel_counts) + _ramp(sel_counts)
@@ -204,13 +205,13 @@ class RaggedStrands(eqx.Module):
                 every strand to have the same count.
 
         Raises:
-            ValueError: ``n_points`` is ``None`` and the counts differ.
+            InputError: ``n_points`` is ``None`` and the counts differ.
         """
         counts = np.asarray(self.counts, np.int64)
         pts = np.asarray(self.points, np.float32)
         if n_points is None:
             if counts.size and (counts != counts[0]).any():
-                raise ValueError(
+                raise InputError(
                     f"RaggedStrands.to_strands: strands have {counts.min()}..{counts.max()} points; "
                     "pass n_points= to resample them to one length"
                 )
@@ -237,7 +238,7 @@ def _check_list(points_list, owner: str) -> list[np.ndarray]:
     for i, a in enumerate(points_list):
         a = np.asarray(a)
         if a.ndim != 2 or a.shape[1] != 3 or a.shape[0] < 1:
-            raise ValueError(f"{owner}: strand {i} must have shape (n >= 1, 3), got {a.shape}")
+            raise InputError(f"{owner}: strand {i} must have shape (n >= 1, 3), got {a.shape}")
         arrays.append(a)
     return arrays
 
@@ -245,14 +246,14 @@ def _check_list(points_list, owner: str) -> list[np.ndarray]:
 def _resample_flat(points: np.ndarray, counts: np.ndarray, n_points: int, owner: str) -> np.ndarray:
     """Resample flat strands ``(N, 3)`` with ``counts`` to ``(S, n_points, 3)`` by arc length."""
     if isinstance(n_points, bool) or int(n_points) != n_points or n_points < 2:
-        raise ValueError(f"{owner}: n_points must be an integer >= 2, got {n_points!r}")
+        raise InputError(f"{owner}: n_points must be an integer >= 2, got {n_points!r}")
     n_points = int(n_points)
     s = counts.size
     if s == 0:
         return np.zeros((0, n_points, 3), np.float32)
     p = np.asarray(points, np.float64)
     if not np.isfinite(p).all():
-        raise ValueError(f"{owner}: points contain NaN or infinity")
+        raise InputError(f"{owner}: points contain NaN or infinity")
     ends = np.cumsum(counts)
     starts = ends - counts
     sid = np.repeat(np.arange(s), counts)
@@ -290,7 +291,7 @@ def resample_strands(points_list: Sequence[Float[AnyArray, "_ 3"]], n_points: in
         ``(S, n_points, 3)`` ``float32`` numpy array.
 
     Raises:
-        ValueError: a strand has the wrong shape or non-finite points, or ``n_points < 2``.
+        InputError: a strand has the wrong shape or non-finite points, or ``n_points < 2``.
 
     Example:
         >>> import numpy as np

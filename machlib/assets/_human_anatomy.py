@@ -102,7 +102,7 @@ class AnatomyPart(AccessoryPart):
         values.update({k: self.__dict__[k] for k in self._extra})
         unknown = set(changes) - set(values)
         if unknown:
-            raise ValueError(f"AnatomyPart._replace: unknown attributes {sorted(unknown)}")
+            raise InputError(f"AnatomyPart._replace: unknown attributes {sorted(unknown)}")
         values.update(changes)
         return AnatomyPart(**values)
 
@@ -213,9 +213,9 @@ def _check_inputs(func: str, points, topology, deltas, parts) -> tuple[np.ndarra
         raise TypeError(f"{func}: topology must be a machlib.human.HeadTopology, got {type(topology).__name__}")
     n = len(topology.vertices)
     if P.shape != (n, 3):
-        raise ValueError(f"{func}: points must have shape ({n}, 3) (the topology's head points), got {P.shape}")
+        raise InputError(f"{func}: points must have shape ({n}, 3) (the topology's head points), got {P.shape}")
     if D.shape != (_NUM_UNITS, n, 3):
-        raise ValueError(f"{func}: deltas must have shape ({_NUM_UNITS}, {n}, 3), got {D.shape}")
+        raise InputError(f"{func}: deltas must have shape ({_NUM_UNITS}, {n}, 3), got {D.shape}")
     if not (np.isfinite(P).all() and np.isfinite(D).all()):
         raise InputError(f"{func}: points and deltas must be finite")
     for name in parts:
@@ -391,7 +391,7 @@ def human_eyes(points, topology, deltas, *, iris_color: Optional[str] = None) ->
 
     Raises:
         InputError: an unknown iris colour, non-finite input, or missing eye helpers.
-        ValueError: ``points`` / ``deltas`` shapes that do not match the topology.
+        InputError: ``points`` / ``deltas`` shapes that do not match the topology.
         TypeError: ``topology`` is not a head topology.
 
     Example:
@@ -694,7 +694,7 @@ def human_mouth(points, topology, deltas) -> Accessory:
 
     Raises:
         InputError: non-finite input or missing helpers.
-        ValueError: ``points`` / ``deltas`` shapes that do not match the topology.
+        InputError: ``points`` / ``deltas`` shapes that do not match the topology.
         TypeError: ``topology`` is not a head topology.
         DataError: a helper strip is not the expected grid of quads.
 
@@ -787,7 +787,7 @@ def human_eyelashes(points, topology, deltas, *, color: Optional[str] = None) ->
 
     Raises:
         InputError: an unknown colour, non-finite input or missing helpers.
-        ValueError: ``points`` / ``deltas`` shapes that do not match the topology.
+        InputError: ``points`` / ``deltas`` shapes that do not match the topology.
         TypeError: ``topology`` is not a head topology.
         DataError: a helper card is not a grid of quads.
 

@@ -511,7 +511,7 @@ def _neutral_params(params):
         raise InputError(f"human_body: params must be machlib.human.HumanParams or None, got {type(params).__name__}")
     m = np.asarray(params.modifiers, np.float32)
     if m.shape != (n_mod,):
-        raise ValueError(f"human_body: params.modifiers must have shape ({n_mod},), got {m.shape}")
+        raise InputError(f"human_body: params.modifiers must have shape ({n_mod},), got {m.shape}")
     return HumanParams(np.asarray(params.phenotype, np.float32), m, np.zeros(n_units, np.float32))
 
 
@@ -537,7 +537,7 @@ def _human_vertices(params, head_points) -> np.ndarray:
     top, loop = _head()
     hp = np.asarray(head_points, np.float64)
     if hp.shape != (len(top.vertices), 3):
-        raise ValueError(f"human_body: head_points must have shape ({len(top.vertices)}, 3) (the head's points, "
+        raise InputError(f"human_body: head_points must have shape ({len(top.vertices)}, 3) (the head's points, "
                          f"skin then helpers), got {hp.shape}")
     if not np.isfinite(hp).all():
         raise InputError("human_body: head_points contain NaN or infinity")
@@ -665,7 +665,7 @@ def human_body(params, head_points=None, *, extent: str = "bust", skin_color=Non
 
     Raises:
         InputError: an unknown extent, bad ``params`` or colour, non-finite ``head_points``.
-        ValueError: ``head_points`` of the wrong shape.
+        InputError: ``head_points`` of the wrong shape.
 
     Example:
         >>> from machlib.assets._human_body import human_body

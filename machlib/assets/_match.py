@@ -23,6 +23,7 @@ from typing import NamedTuple, Optional, Union
 import numpy as np
 
 # the model-backed embedders live in the torch layer; that module imports torch only when one is built
+from .._errors import InputError
 from ..interop._text_models import ClipTextEmbedder, SentenceTransformerEmbedder
 from ..text._embed import (  # noqa: F401 (re-exported)
     EMBEDDER_ENV,
@@ -82,7 +83,7 @@ def match_assets(
         Up to ``k`` :class:`AssetMatch`, best first; equal scores (to 1e-9) are ordered by id.
 
     Raises:
-        ValueError: empty prompt, ``k`` < 1, unknown ``kind``, a non-manifest, or an embedder
+        InputError: empty prompt, ``k`` < 1, unknown ``kind``, a non-manifest, or an embedder
             returning the wrong shape.
 
     Example:
@@ -93,14 +94,14 @@ def match_assets(
     """
     phrases = [prompt] if isinstance(prompt, str) else list(prompt)
     if not phrases or not all(isinstance(p, str) and p.strip() for p in phrases):
-        raise ValueError("match_assets: prompt must be a non-empty string or list of non-empty strings, "
+        raise InputError("match_assets: prompt must be a non-empty string or list of non-empty strings, "
                          f"got {prompt!r}")
     if not isinstance(manifest, AssetManifest):
-        raise ValueError(f"match_assets: manifest must be an AssetManifest, got {type(manifest).__name__}")
+        raise InputError(f"match_assets: manifest must be an AssetManifest, got {type(manifest).__name__}")
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"match_assets: k must be an int >= 1, got {k!r}")
+        raise InputError(f"match_assets: k must be an int >= 1, got {k!r}")
     if kind is not None and kind not in ASSET_KINDS:
-        raise ValueError(f"match_assets: kind must be one of {', '.join(ASSET_KINDS)} or None, got {kind!r}")
+        raise InputError(f"match_assets: kind must be one of {', '.join(ASSET_KINDS)} or None, got {kind!r}")
     candidates = manifest.of_kind(kind) if kind is not None else manifest.assets
     if not candidates:
         return []
@@ -109,7 +110,7 @@ def match_assets(
     a = np.asarray(emb.embed([c.text for c in candidates]), dtype=np.float32)
     if (q.ndim != 2 or a.ndim != 2 or q.shape[0] != len(phrases) or a.shape[0] != len(candidates)
             or q.shape[1] != a.shape[1]):
-        raise ValueError(f"match_assets: embedder returned shapes {q.shape} and {a.shape}, expected "
+        raise InputError(f"match_assets: embedder returned shapes {q.shape} and {a.shape}, expected "
                          f"({len(phrases)}, d) and ({len(candidates)}, d)")
     query = _normalize_rows(q.mean(axis=0, keepdims=True))[0]
     scores = np.clip(_normalize_rows(a) @ query, -1.0, 1.0)

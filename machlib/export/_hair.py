@@ -44,12 +44,12 @@ _Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])  # head =
 def _frame(owner: str, scale, offset, up) -> tuple[float, np.ndarray, np.ndarray]:
     scale = float(scale)
     if not np.isfinite(scale) or scale <= 0:
-        raise ValueError(f"{owner}: scale must be a positive finite number, got {scale}")
+        raise InputError(f"{owner}: scale must be a positive finite number, got {scale}")
     off = np.asarray(offset, np.float64)
     if off.shape != (3,) or not np.isfinite(off).all():
-        raise ValueError(f"{owner}: offset must be 3 finite numbers, got {offset!r}")
+        raise InputError(f"{owner}: offset must be 3 finite numbers, got {offset!r}")
     if up not in ("y", "z"):
-        raise ValueError(f"{owner}: up must be 'y' or 'z', got {up!r}")
+        raise InputError(f"{owner}: up must be 'y' or 'z', got {up!r}")
     return scale, off, (np.eye(3) if up == "y" else _Z_UP)
 
 
@@ -76,15 +76,15 @@ def _ragged(strands: Strands | RaggedStrands, owner: str, path) -> RaggedStrands
     for name in ("points", "color", "thickness"):
         value = getattr(r, name)
         if value is not None and not np.isfinite(np.asarray(value)).all():
-            raise ValueError(f"{owner}: {path}: strand {name} contain NaN or infinity; nothing was written")
+            raise InputError(f"{owner}: {path}: strand {name} contain NaN or infinity; nothing was written")
     if r.thickness is not None and (np.asarray(r.thickness) < 0).any():
-        raise ValueError(f"{owner}: {path}: strand thickness must be >= 0")
+        raise InputError(f"{owner}: {path}: strand thickness must be >= 0")
     return r
 
 
 def _finite_in_file_units(values: np.ndarray, owner: str, path, what: str) -> np.ndarray:
     if not np.isfinite(values).all():
-        raise ValueError(f"{owner}: {path}: {what} overflow float32 in file units (check scale/offset)")
+        raise InputError(f"{owner}: {path}: {what} overflow float32 in file units (check scale/offset)")
     return values
 
 
@@ -199,13 +199,13 @@ def write_hair_data(
         up: the file's up axis, ``"y"`` or ``"z"``.
 
     Raises:
-        ValueError: points are NaN or infinite, or overflow ``float32`` in file units.
+        InputError: points are NaN or infinite, or overflow ``float32`` in file units.
     """
     scale, off, rot = _frame("write_hair_data", scale, offset, up)
     r = _ragged(strands, "write_hair_data", path)
     counts = np.asarray(r.counts, np.int64)
     if counts.size and counts.max() > np.iinfo(np.int32).max:
-        raise ValueError(f"write_hair_data: {path}: a strand has more points than int32 can count")
+        raise InputError(f"write_hair_data: {path}: a strand has more points than int32 can count")
     pts = _finite_in_file_units(_to_file(r.points, scale, off, rot), "write_hair_data", path, "points")
     num = counts.size
     words = np.empty(1 + num + 3 * int(counts.sum()), "<u4")
@@ -358,7 +358,7 @@ def write_cem_hair(
         info: ASCII text for the header's information field, at most 87 characters.
 
     Raises:
-        ValueError: non-finite values, a strand with more than 65,536 points, more than
+        InputError: non-finite values, a strand with more than 65,536 points, more than
             ``2³² − 1`` strands or points, or ``info`` too long or not ASCII.
     """
     scale, off, rot = _frame("write_cem_hair", scale, offset, up)
@@ -366,15 +366,15 @@ def write_cem_hair(
     try:
         info_bytes = info.encode("ascii")
     except UnicodeEncodeError:
-        raise ValueError(f"write_cem_hair: info must be ASCII, got {info!r}") from None
+        raise InputError(f"write_cem_hair: info must be ASCII, got {info!r}") from None
     if len(info_bytes) > 87:
-        raise ValueError(f"write_cem_hair: info must be at most 87 characters, got {len(info_bytes)}")
+        raise InputError(f"write_cem_hair: info must be at most 87 characters, got {len(info_bytes)}")
     counts = np.asarray(r.counts, np.int64)
     num, npts = counts.size, int(counts.sum())
     if counts.size and counts.max() > 65536:
-        raise ValueError(f"write_cem_hair: {path}: .hair strands have at most 65,536 points, got {counts.max()}")
+        raise InputError(f"write_cem_hair: {path}: .hair strands have at most 65,536 points, got {counts.max()}")
     if max(num, npts) > 0xFFFFFFFF:
-        raise ValueError(f"write_cem_hair: {path}: too many strands or points for .hair")
+        raise InputError(f"write_cem_hair: {path}: too many strands or points for .hair")
     pts = _finite_in_file_units(_to_file(r.points, scale, off, rot), "write_cem_hair", path, "points")
 
     thick = (np.full(num, DEFAULT_HAIR_WIDTH) if r.thickness is None else np.asarray(r.thickness, np.float64))
@@ -453,7 +453,7 @@ def write_usd_curves(
             digit).
 
     Raises:
-        ValueError: non-finite values, a negative width, or an invalid ``name``.
+        InputError: non-finite values, a negative width, or an invalid ``name``.
 
     Example:
         >>> import numpy as np, os, tempfile
@@ -466,13 +466,13 @@ def write_usd_curves(
     """
     if not (name and (name[0].isalpha() or name[0] == "_") and all(c.isalnum() or c == "_" for c in name)
             and name.isascii()):
-        raise ValueError(f"write_usd_curves: name must be a USD identifier, got {name!r}")
+        raise InputError(f"write_usd_curves: name must be a USD identifier, got {name!r}")
     r = _ragged(strands, "write_usd_curves", path)
     counts = np.asarray(r.counts, np.int64)
     pts = np.asarray(r.points, np.float32)
     if width is not None:
         if not np.isfinite(width) or width < 0:
-            raise ValueError(f"write_usd_curves: width must be a finite number >= 0, got {width}")
+            raise InputError(f"write_usd_curves: width must be a finite number >= 0, got {width}")
         widths, w_interp = np.array([width], np.float32), "constant"
     elif r.thickness is not None:
         widths, w_interp = np.asarray(r.thickness, np.float32), "uniform"
@@ -481,7 +481,7 @@ def write_usd_curves(
     if color is not None:
         colors = np.asarray(color, np.float32).reshape(1, 3)
         if not np.isfinite(colors).all():
-            raise ValueError(f"write_usd_curves: color must be 3 finite numbers, got {color!r}")
+            raise InputError(f"write_usd_curves: color must be 3 finite numbers, got {color!r}")
         c_interp = "constant"
     elif r.color is not None:
         colors, c_interp = np.asarray(r.color, np.float32), "uniform"
@@ -549,7 +549,7 @@ def strands_to_gltf_lines(
     counts = np.asarray(r.counts, np.int64)
     pos = np.ascontiguousarray(np.asarray(r.points, np.float32))
     if pos.shape[0] > 0xFFFFFFFF:
-        raise ValueError("strands_to_gltf_lines: too many points for uint32 indices")
+        raise InputError("strands_to_gltf_lines: too many points for uint32 indices")
     seg = np.maximum(counts - 1, 0)
     first = np.repeat(np.cumsum(counts) - counts, seg) + _ramp(seg)
     idx = np.stack([first, first + 1], 1).reshape(-1).astype(np.uint32)

@@ -64,16 +64,16 @@ def _parse_obj(text: str, name: str) -> Mesh:
         try:
             if parts[0] == "v":
                 if len(parts) < 4:
-                    raise ValueError("a vertex needs x y z")
+                    raise InputError("a vertex needs x y z")
                 verts.append([float(x) for x in parts[1:4]])
             elif parts[0] == "vt":
                 if len(parts) < 3:
-                    raise ValueError("a texture coordinate needs u v")
+                    raise InputError("a texture coordinate needs u v")
                 uvs.append([float(parts[1]), 1.0 - float(parts[2])])
             elif parts[0] == "f":
                 corners = [p.split("/") for p in parts[1:]]
                 if len(corners) < 3 or any(len(c) < 2 or not c[1] for c in corners):
-                    raise ValueError("faces need 'v/vt' corners (texture coordinates)")
+                    raise InputError("faces need 'v/vt' corners (texture coordinates)")
                 vi = [int(c[0]) for c in corners]
                 ti = [int(c[1]) for c in corners]
                 vi = [i - 1 if i > 0 else len(verts) + i for i in vi]

@@ -21,6 +21,7 @@ from jaxtyping import Array, ArrayLike, Float
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
+from .._errors import InputError
 from .._camera import project
 from .._mesh import Mesh
 from ._growth import HeadSDF, _closest_on_triangles, _push_out, _safe_norm, sdf_lookup
@@ -36,9 +37,9 @@ __all__ = [
 def _check_points(points, owner: str, min_points: int = 1):
     points = jnp.asarray(points)
     if points.ndim != 3 or points.shape[-1] != 3:
-        raise ValueError(f"{owner}: points must have shape (S, P, 3), got {points.shape}")
+        raise InputError(f"{owner}: points must have shape (S, P, 3), got {points.shape}")
     if points.shape[1] < min_points:
-        raise ValueError(f"{owner}: strands need at least {min_points} points, got {points.shape[1]}")
+        raise InputError(f"{owner}: strands need at least {min_points} points, got {points.shape[1]}")
     if not jnp.issubdtype(points.dtype, jnp.floating):
         points = points.astype(jnp.float32)
     return points
@@ -46,7 +47,7 @@ def _check_points(points, owner: str, min_points: int = 1):
 
 def _check_int(value, name: str, lo: int, owner: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
-        raise ValueError(f"{owner}: {name} must be an int >= {lo}, got {value!r}")
+        raise InputError(f"{owner}: {name} must be an int >= {lo}, got {value!r}")
     return int(value)
 
 
@@ -99,7 +100,7 @@ def smooth_strands(
         ``(S, P, 3)`` smoothed points in the input's float dtype.
 
     Raises:
-        ValueError: a bad shape, ``iterations`` or ``strength``.
+        InputError: a bad shape, ``iterations`` or ``strength``.
 
     Example:
         >>> import jax.numpy as jnp
@@ -112,7 +113,7 @@ def smooth_strands(
     points = _check_points(points, "smooth_strands")
     iterations = _check_int(iterations, "iterations", 0, "smooth_strands")
     if isinstance(strength, (int, float, np.integer, np.floating)) and not 0.0 < float(strength) <= 0.8:
-        raise ValueError(f"smooth_strands: strength must be in (0, 0.8], got {strength!r}")
+        raise InputError(f"smooth_strands: strength must be in (0, 0.8], got {strength!r}")
     return _smooth_batch(points, jnp.asarray(strength, points.dtype), iterations)
 
 
@@ -162,7 +163,7 @@ def resample_uniform(
         ``(S, n_points, 3)`` points in the input's float dtype.
 
     Raises:
-        ValueError: a bad shape or ``n_points``.
+        InputError: a bad shape or ``n_points``.
 
     Example:
         >>> import jax.numpy as jnp
@@ -192,7 +193,7 @@ def strand_lengths(points: Float[ArrayLike, "S P 3"]) -> Float[Array, " S"]:
         zero gradient).
 
     Raises:
-        ValueError: a bad shape.
+        InputError: a bad shape.
 
     Example:
         >>> import jax.numpy as jnp
@@ -327,7 +328,7 @@ def cleanup_strands(
         A :class:`CleanupResult`.
 
     Raises:
-        ValueError: bad option values, a mask without a camera (or the reverse), or a mask
+        InputError: bad option values, a mask without a camera (or the reverse), or a mask
             whose shape is not the camera's image.
 
     Example:
@@ -341,31 +342,31 @@ def cleanup_strands(
     """
     owner = "cleanup_strands"
     if not isinstance(strands, Strands):
-        raise ValueError(f"{owner}: strands must be a Strands, got {type(strands).__name__}")
+        raise InputError(f"{owner}: strands must be a Strands, got {type(strands).__name__}")
     for name, v in (("min_length", min_length), ("max_penetration", max_penetration)):
         if not float(v) >= 0:
-            raise ValueError(f"{owner}: {name} must be >= 0, got {v!r}")
+            raise InputError(f"{owner}: {name} must be >= 0, got {v!r}")
     for name, v in (("silhouette_fraction", silhouette_fraction), ("outlier_fraction", outlier_fraction)):
         if not 0.0 <= float(v) <= 1.0:
-            raise ValueError(f"{owner}: {name} must be in [0, 1], got {v!r}")
+            raise InputError(f"{owner}: {name} must be in [0, 1], got {v!r}")
     if not float(outlier_k) > 0:
-        raise ValueError(f"{owner}: outlier_k must be > 0, got {outlier_k!r}")
+        raise InputError(f"{owner}: outlier_k must be > 0, got {outlier_k!r}")
     if not 0.0 < float(smooth_strength) <= 0.8:
-        raise ValueError(f"{owner}: smooth_strength must be in (0, 0.8], got {smooth_strength!r}")
+        raise InputError(f"{owner}: smooth_strength must be in (0, 0.8], got {smooth_strength!r}")
     smooth_iterations = _check_int(smooth_iterations, "smooth_iterations", 0, owner)
     silhouette_dilation = _check_int(silhouette_dilation, "silhouette_dilation", 0, owner)
     p_in = strands.points_per_strand
     if p_in < 2:
-        raise ValueError(f"{owner}: strands need at least 2 points, got {p_in}")
+        raise InputError(f"{owner}: strands need at least 2 points, got {p_in}")
     n_out = p_in if n_points is None else _check_int(n_points, "n_points", 2, owner)
     if (silhouette is None) != (camera is None):
-        raise ValueError(f"{owner}: silhouette and camera go together; got only one of them")
+        raise InputError(f"{owner}: silhouette and camera go together; got only one of them")
     mask = None
     if silhouette is not None:
         sil = np.asarray(silhouette, np.float32)
         w, h = camera.image_size
         if sil.shape != (h, w):
-            raise ValueError(
+            raise InputError(
                 f"{owner}: silhouette must have the camera's image shape (H, W) = {(h, w)}, got {sil.shape}"
             )
         mask = sil > 0.5
@@ -375,7 +376,7 @@ def cleanup_strands(
     pts = np.asarray(strands.points, np.float32)
     s = pts.shape[0]
     if not np.isfinite(pts).all():
-        raise ValueError(f"{owner}: points contain NaN or infinity")
+        raise InputError(f"{owner}: points contain NaN or infinity")
     reasons = {"short": 0, "penetrating": 0, "silhouette": 0, "outlier": 0}
     keep = np.ones(s, bool)
 
@@ -483,7 +484,7 @@ def _push_all(sdf, pts, clearance, iters: int):
 def _mesh_of(m, name: str) -> Mesh:
     mesh = getattr(m, "mesh", m)
     if not isinstance(mesh, Mesh):
-        raise ValueError(f"transfer_strands: {name} must be a Mesh or have a .mesh, got {type(m).__name__}")
+        raise InputError(f"transfer_strands: {name} must be a Mesh or have a .mesh, got {type(m).__name__}")
     return mesh
 
 
@@ -532,7 +533,7 @@ def transfer_strands(
         thickness.
 
     Raises:
-        ValueError: a bad mesh, different topologies or bad options.
+        InputError: a bad mesh, different topologies or bad options.
 
     Example:
         >>> import numpy as np
@@ -548,22 +549,22 @@ def transfer_strands(
     """
     owner = "transfer_strands"
     if not isinstance(strands, Strands):
-        raise ValueError(f"{owner}: strands must be a Strands, got {type(strands).__name__}")
+        raise InputError(f"{owner}: strands must be a Strands, got {type(strands).__name__}")
     src, tgt = _mesh_of(source_mesh, "source_mesh"), _mesh_of(target_mesh, "target_mesh")
     same_faces = np.array_equal(np.asarray(src.faces), np.asarray(tgt.faces))
     if np.shape(src.vertices) != np.shape(tgt.vertices) or not same_faces:
-        raise ValueError(
+        raise InputError(
             f"{owner}: source and target must share the topology; got {np.shape(src.vertices)[0]} and "
             f"{np.shape(tgt.vertices)[0]} vertices, {np.shape(src.faces)[0]} and {np.shape(tgt.faces)[0]} faces"
         )
     k = _check_int(k, "k", 1, owner)
     if not float(root_blend) > 0:
-        raise ValueError(f"{owner}: root_blend must be > 0, got {root_blend!r}")
+        raise InputError(f"{owner}: root_blend must be > 0, got {root_blend!r}")
     if not float(clearance) >= 0:
-        raise ValueError(f"{owner}: clearance must be >= 0, got {clearance!r}")
+        raise InputError(f"{owner}: clearance must be >= 0, got {clearance!r}")
     pts = np.asarray(strands.points, np.float64)
     if not np.isfinite(pts).all():
-        raise ValueError(f"{owner}: points contain NaN or infinity")
+        raise InputError(f"{owner}: points contain NaN or infinity")
     s, p, _ = pts.shape
     if s == 0 or p == 0:
         return Strands(pts.astype(np.float32), strands.color, strands.thickness)
@@ -632,7 +633,7 @@ def cleanup_to_count(
         100
     """
     if n_strands < 0 or rounds < 1 or margin < 0:
-        raise ValueError(f"cleanup_to_count: need n_strands >= 0, rounds >= 1, margin >= 0; got "
+        raise InputError(f"cleanup_to_count: need n_strands >= 0, rounds >= 1, margin >= 0; got "
                          f"{n_strands}, {rounds}, {margin}")
     ask = int(n_strands + max(8, np.ceil(margin * n_strands)))
     for _ in range(rounds):

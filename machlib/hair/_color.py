@@ -8,6 +8,7 @@ from typing import NamedTuple
 import numpy as np
 from jaxtyping import Float, UInt8
 
+from .._errors import InputError
 from ._styles import HAIR_COLORS, hair_color
 
 __all__ = ["HairColorEstimate", "estimate_hair_color"]
@@ -81,7 +82,7 @@ def estimate_hair_color(
         A :class:`HairColorEstimate`.
 
     Raises:
-        ValueError: mismatched shapes, a non-uint8 image, a bad option, or fewer than 20 hair
+        InputError: mismatched shapes, a non-uint8 image, a bad option, or fewer than 20 hair
             pixels.
 
     Example:
@@ -97,14 +98,14 @@ def estimate_hair_color(
     image = np.asarray(image)
     mask = np.asarray(mask)
     if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"estimate_hair_color: image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
+        raise InputError(f"estimate_hair_color: image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
     if mask.shape != image.shape[:2]:
-        raise ValueError(f"estimate_hair_color: mask must have shape {image.shape[:2]}, got {mask.shape}")
+        raise InputError(f"estimate_hair_color: mask must have shape {image.shape[:2]}, got {mask.shape}")
     if not 0.0 < float(threshold) <= 1.0 or not 0.0 < float(shading) <= 1.0:
-        raise ValueError(f"estimate_hair_color: threshold and shading must be in (0, 1], got {threshold}, {shading}")
+        raise InputError(f"estimate_hair_color: threshold and shading must be in (0, 1], got {threshold}, {shading}")
     srgb = image[mask >= threshold].astype(np.float64) / 255.0
     if len(srgb) < 20:
-        raise ValueError(f"estimate_hair_color: only {len(srgb)} hair pixels; need at least 20")
+        raise InputError(f"estimate_hair_color: only {len(srgb)} hair pixels; need at least 20")
     lin = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
     lum = lin @ np.array([0.2126, 0.7152, 0.0722])
     lo, hi = np.quantile(lum, [0.25, 0.9])

@@ -22,6 +22,7 @@ from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
+from .._errors import InputError
 from .._closest import closest_barycentrics
 from .._mesh import Mesh, cap_holes, vertex_normals
 from ..geometry import Template, decode, default_template
@@ -56,12 +57,12 @@ def _resolve_geometry(geometry, template, owner: str):
         return geometry.mesh, geometry
     mesh = getattr(geometry, "mesh", geometry)
     if not isinstance(mesh, Mesh):
-        raise ValueError(
+        raise InputError(
             f"{owner}: geometry must be a Template, a Mesh or a result with a .mesh, got {type(geometry).__name__}"
         )
     template = default_template() if template is None else template
     if np.shape(mesh.faces_uv) != np.shape(template.mesh.faces_uv):
-        raise ValueError(
+        raise InputError(
             f"{owner}: the mesh must have the template's topology ({np.shape(template.mesh.faces)[0]} faces), "
             f"got {np.shape(mesh.faces)[0]} faces"
         )
@@ -110,7 +111,7 @@ def scalp_roots(
         :class:`ScalpSamples` with ``points``, ``normals`` (float32) and ``uv``.
 
     Raises:
-        ValueError: ``n`` negative or not an int, a bad ``threshold``, a mesh with another
+        InputError: ``n`` negative or not an int, a bad ``threshold``, a mesh with another
             topology, or a template without a ``scalp`` region.
 
     Example:
@@ -123,15 +124,15 @@ def scalp_roots(
         ((100, 3), True)
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"scalp_roots: n must be an int >= 0, got {n!r}")
+        raise InputError(f"scalp_roots: n must be an int >= 0, got {n!r}")
     if not 0.0 < float(threshold) <= 1.0:
-        raise ValueError(f"scalp_roots: threshold must be in (0, 1], got {threshold!r}")
+        raise InputError(f"scalp_roots: threshold must be in (0, 1], got {threshold!r}")
     mesh, template = _resolve_geometry(geometry, template, "scalp_roots")
     if "scalp" not in template.regions:
-        raise ValueError(f"scalp_roots: template {template.name!r} has no 'scalp' region mask")
+        raise InputError(f"scalp_roots: template {template.name!r} has no 'scalp' region mask")
     weights = _scalp_faces(mesh, np.asarray(template.regions["scalp"]), float(threshold))
     if weights.sum() <= 0:
-        raise ValueError("scalp_roots: no mesh face lies on the scalp region")
+        raise InputError("scalp_roots: no mesh face lies on the scalp region")
     v = jnp.asarray(mesh.vertices, jnp.float32)
     f = jnp.asarray(mesh.faces, jnp.int32)
     vn = vertex_normals(v, f)
@@ -203,7 +204,7 @@ def head_sdf_grid(mesh: Mesh, *, spacing: float = 0.004, margin: float = 0.03) -
         The :class:`HeadSDF`.
 
     Raises:
-        ValueError: non-positive ``spacing``, negative ``margin`` or a grid of more than 2·10⁷
+        InputError: non-positive ``spacing``, negative ``margin`` or a grid of more than 2·10⁷
             nodes.
 
     Example:
@@ -221,16 +222,16 @@ def head_sdf_grid(mesh: Mesh, *, spacing: float = 0.004, margin: float = 0.03) -
         (True, True)
     """
     if not float(spacing) > 0:
-        raise ValueError(f"head_sdf_grid: spacing must be > 0, got {spacing!r}")
+        raise InputError(f"head_sdf_grid: spacing must be > 0, got {spacing!r}")
     if not float(margin) >= 0:
-        raise ValueError(f"head_sdf_grid: margin must be >= 0, got {margin!r}")
+        raise InputError(f"head_sdf_grid: margin must be >= 0, got {margin!r}")
 
     # an open mesh (the human's head ends at its neck) is capped, so the flood fill cannot leak in
     v, f = cap_holes(mesh.vertices, mesh.faces)
     lo, hi = v.min(0) - margin, v.max(0) + margin
     shape = tuple(int(k) for k in np.ceil((hi - lo) / spacing).astype(int) + 1)
     if int(np.prod(shape)) > 20_000_000:
-        raise ValueError(f"head_sdf_grid: a grid of {shape} nodes is too large; raise spacing")
+        raise InputError(f"head_sdf_grid: a grid of {shape} nodes is too large; raise spacing")
     axes = [lo[i] + spacing * np.arange(shape[i]) for i in range(3)]
     nodes = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
     tri = v[f]
@@ -329,7 +330,7 @@ def sdf_lookup(sdf: HeadSDF, points: Float[ArrayLike, "N 3"]) -> Float[Array, " 
     """
     points = jnp.asarray(points)
     if points.ndim != 2 or points.shape[-1] != 3:
-        raise ValueError(f"sdf_lookup: points must have shape (N, 3), got {points.shape}")
+        raise InputError(f"sdf_lookup: points must have shape (N, 3), got {points.shape}")
     if not jnp.issubdtype(points.dtype, jnp.floating):
         points = points.astype(jnp.float32)
     return jax.vmap(lambda p: _lookup(sdf, p))(points)
@@ -541,7 +542,7 @@ def grow_strands(
         ``(S, n_points, 3)`` strand points, root first, in the roots' float dtype.
 
     Raises:
-        ValueError: mismatched shapes or a bad option value.
+        InputError: mismatched shapes or a bad option value.
 
     Example:
         >>> import jax.numpy as jnp
@@ -557,39 +558,39 @@ def grow_strands(
         roots = roots.astype(jnp.float32)
     normals = jnp.asarray(normals, roots.dtype)
     if roots.ndim != 2 or roots.shape[-1] != 3 or normals.shape != roots.shape:
-        raise ValueError(
+        raise InputError(
             f"grow_strands: roots and normals must both have shape (S, 3), got {roots.shape} and {normals.shape}"
         )
     if isinstance(n_points, bool) or not isinstance(n_points, (int, np.integer)) or n_points < 2:
-        raise ValueError(f"grow_strands: n_points must be an int >= 2, got {n_points!r}")
+        raise InputError(f"grow_strands: n_points must be an int >= 2, got {n_points!r}")
     if not callable(field) or (occupancy is not None and not callable(occupancy)):
-        raise ValueError("grow_strands: field and occupancy must be callables")
+        raise InputError("grow_strands: field and occupancy must be callables")
     s = roots.shape[0]
     lengths = jnp.asarray(length, roots.dtype)
     lengths = jnp.broadcast_to(lengths, (s,)) if lengths.ndim == 0 else lengths
     if lengths.shape != (s,):
-        raise ValueError(f"grow_strands: length must be a scalar or shape ({s},), got {lengths.shape}")
+        raise InputError(f"grow_strands: length must be a scalar or shape ({s},), got {lengths.shape}")
     if s and not bool(jnp.all(lengths > 0)):
-        raise ValueError("grow_strands: every length must be > 0")
+        raise InputError("grow_strands: every length must be > 0")
     if not float(curl_radius) >= 0 or not float(curl_period) > 0 or not 0.0 <= float(curl_helix) <= 1.0:
-        raise ValueError(
+        raise InputError(
             f"grow_strands: need curl_radius >= 0, curl_period > 0 and 0 <= curl_helix <= 1, "
             f"got {curl_radius!r}, {curl_period!r}, {curl_helix!r}"
         )
     if not float(clearance) >= 0:
-        raise ValueError(f"grow_strands: clearance must be >= 0, got {clearance!r}")
+        raise InputError(f"grow_strands: clearance must be >= 0, got {clearance!r}")
     phases = jnp.zeros((s,), roots.dtype) if phases is None else jnp.asarray(phases, roots.dtype)
     if phases.shape != (s,):
-        raise ValueError(f"grow_strands: phases must have shape ({s},), got {phases.shape}")
+        raise InputError(f"grow_strands: phases must have shape ({s},), got {phases.shape}")
     if guides is not None and (isinstance(guides, bool) or not isinstance(guides, (int, np.integer)) or guides < 1):
-        raise ValueError(f"grow_strands: guides must be None or an int >= 1, got {guides!r}")
+        raise InputError(f"grow_strands: guides must be None or an int >= 1, got {guides!r}")
     if s == 0:
         return jnp.zeros((0, int(n_points), 3), roots.dtype)
     params = tuple(jnp.asarray(x, roots.dtype) for x in (gravity, clearance, curl_radius, curl_period, curl_helix))
     if guides is not None and guides < s:
         k = int(guide_neighbors)
         if not 1 <= k <= guides:
-            raise ValueError(f"grow_strands: guide_neighbors must be in [1, guides={guides}], got {guide_neighbors!r}")
+            raise InputError(f"grow_strands: guide_neighbors must be in [1, guides={guides}], got {guide_neighbors!r}")
         g = np.asarray(roots[:guides], np.float64)
         dd, idx = cKDTree(g).query(np.asarray(roots, np.float64), k=k)
         dd, idx = np.reshape(dd, (s, k)) ** 2, np.reshape(idx, (s, k))

@@ -10,6 +10,7 @@ import numpy as np
 from jaxtyping import Float, PRNGKeyArray
 from scipy import ndimage
 
+from .._errors import InputError
 from .._camera import Camera, rotation_matrix
 from .._scene import ScenePart, depth_map
 from .._strand_raster import _strand_pass
@@ -77,7 +78,7 @@ def strand_coverage(
     """
     pts = np.asarray(points, np.float64)
     if pts.ndim != 3 or pts.shape[-1] != 3:
-        raise ValueError(f"strand_coverage: points must have shape (S, P, 3), got {pts.shape}")
+        raise InputError(f"strand_coverage: points must have shape (S, P, 3), got {pts.shape}")
     w, h = camera.image_size
     R = np.asarray(rotation_matrix(camera.rotation), np.float64)
     t = np.asarray(camera.translation, np.float64)
@@ -156,24 +157,24 @@ def match_styles(
         :class:`StyleMatch` items, best first.
 
     Raises:
-        ValueError: mismatched shapes, a camera of another size, or bad options.
+        InputError: mismatched shapes, a camera of another size, or bad options.
     """
     mask = np.asarray(mask, np.float64)
     theta = np.asarray(theta, np.float64)
     confidence = np.asarray(confidence, np.float64)
     if mask.ndim != 2 or theta.shape != mask.shape or confidence.shape != mask.shape:
-        raise ValueError(f"match_styles: mask, theta and confidence must share an (H, W) shape, got "
+        raise InputError(f"match_styles: mask, theta and confidence must share an (H, W) shape, got "
                          f"{mask.shape}, {theta.shape}, {confidence.shape}")
     h, w = mask.shape
     if tuple(camera.image_size) != (w, h):
-        raise ValueError(f"match_styles: camera.image_size {camera.image_size} != the mask's (W, H) {(w, h)}")
+        raise InputError(f"match_styles: camera.image_size {camera.image_size} != the mask's (W, H) {(w, h)}")
     if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
-        raise ValueError(f"match_styles: scale must be an int >= 1, got {scale!r}")
+        raise InputError(f"match_styles: scale must be an int >= 1, got {scale!r}")
     if not float(orientation_weight) >= 0:
-        raise ValueError(f"match_styles: orientation_weight must be >= 0, got {orientation_weight!r}")
+        raise InputError(f"match_styles: orientation_weight must be >= 0, got {orientation_weight!r}")
     styles = HAIR_STYLES if styles is None else styles
     if not styles or not all(isinstance(s, HairStyle) for s in styles.values()):
-        raise ValueError("match_styles: styles must be a non-empty dict of HairStyle")
+        raise InputError("match_styles: styles must be a non-empty dict of HairStyle")
     mesh, template = _resolve_geometry(geometry, template, "match_styles")
     small = _scaled_camera(camera, scale)
     sw, sh = small.image_size
@@ -188,7 +189,7 @@ def match_styles(
     else:
         allowed = np.asarray(allowed, np.float64)
         if allowed.shape != mask.shape:
-            raise ValueError(f"match_styles: allowed must have shape {mask.shape}, got {allowed.shape}")
+            raise InputError(f"match_styles: allowed must have shape {mask.shape}, got {allowed.shape}")
         ok_px = (pool((allowed > 0.5).astype(np.float64)) > 0.5) | target
     c2 = pool(confidence * np.cos(2 * theta))
     s2 = pool(confidence * np.sin(2 * theta))

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, UInt8
 
+from .._errors import InputError
 from ..geometry import face_oval
 from ..geometry._landmarks import (  # shared with the landmark detector
     _check_image,
@@ -306,7 +307,7 @@ def hair_mask(
 
     Raises:
         TypeError: ``image`` not a uint8 numpy array, or ``landmarks`` without ``.points``.
-        ValueError: ``image`` not ``(H, W, 3)``, landmarks not ``(K, 2)`` with ``K ≥ 468``, a bad
+        InputError: ``image`` not ``(H, W, 3)``, landmarks not ``(K, 2)`` with ``K ≥ 468``, a bad
             option, or a ``segmenter`` whose output has the wrong shape or values outside
             ``[0, 1]``.
 
@@ -322,17 +323,17 @@ def hair_mask(
     """
     image = _check_image("hair_mask", image)
     if min(image.shape[:2]) < 2:
-        raise ValueError(f"hair_mask: image must be at least 2 x 2 pixels, got {image.shape}")
+        raise InputError(f"hair_mask: image must be at least 2 x 2 pixels, got {image.shape}")
     h, w = image.shape[:2]
     if not hasattr(landmarks, "points"):
         raise TypeError(f"hair_mask: landmarks must be a machlib.geometry.Landmarks, got {type(landmarks).__name__}")
     points = np.asarray(landmarks.points, np.float64)
     if points.ndim != 2 or points.shape[1] != 2 or points.shape[0] < 468 or not np.isfinite(points).all():
-        raise ValueError(f"hair_mask: landmarks.points must be finite (K, 2) with K >= 468, got shape {points.shape}")
+        raise InputError(f"hair_mask: landmarks.points must be finite (K, 2) with K >= 468, got shape {points.shape}")
     if not 0.0 < float(threshold) < 1.0:
-        raise ValueError(f"hair_mask: threshold must be in (0, 1), got {threshold!r}")
+        raise InputError(f"hair_mask: threshold must be in (0, 1), got {threshold!r}")
     if not float(smooth) >= 0.0:
-        raise ValueError(f"hair_mask: smooth must be >= 0, got {smooth!r}")
+        raise InputError(f"hair_mask: smooth must be >= 0, got {smooth!r}")
     face = _face_region(points, h, w)
 
     if segmenter is not None:
@@ -340,10 +341,10 @@ def hair_mask(
             raise TypeError(f"hair_mask: segmenter must be callable, got {type(segmenter).__name__}")
         out = np.asarray(segmenter(image.copy()))
         if out.shape != (h, w):
-            raise ValueError(f"hair_mask: segmenter must return an (H, W) = {(h, w)} array, got shape {out.shape}")
+            raise InputError(f"hair_mask: segmenter must return an (H, W) = {(h, w)} array, got shape {out.shape}")
         out = out.astype(np.float32)
         if not np.isfinite(out).all() or out.min() < 0.0 or out.max() > 1.0:
-            raise ValueError(
+            raise InputError(
                 f"hair_mask: segmenter output must be finite and in [0, 1], got range "
                 f"[{np.nanmin(out):.3g}, {np.nanmax(out):.3g}]"
             )
@@ -569,7 +570,7 @@ def orientation_map(
         dtype.
 
     Raises:
-        ValueError: ``image`` not 2D or smaller than the kernel, ``mask`` of another shape, or a
+        InputError: ``image`` not 2D or smaller than the kernel, ``mask`` of another shape, or a
             bad filter parameter.
 
     Example:
@@ -584,23 +585,23 @@ def orientation_map(
     """
     img = jnp.asarray(image)
     if not jnp.issubdtype(img.dtype, jnp.floating):
-        raise ValueError(f"orientation_map: image must be a float array in [0, 1], got dtype {img.dtype}")
+        raise InputError(f"orientation_map: image must be a float array in [0, 1], got dtype {img.dtype}")
     if img.ndim != 2:
-        raise ValueError(f"orientation_map: image must have shape (H, W) (vmap for a batch), got {img.shape}")
+        raise InputError(f"orientation_map: image must have shape (H, W) (vmap for a batch), got {img.shape}")
     if isinstance(n_orientations, bool) or not isinstance(n_orientations, (int, np.integer)) or n_orientations < 2:
-        raise ValueError(f"orientation_map: n_orientations must be an int >= 2, got {n_orientations!r}")
+        raise InputError(f"orientation_map: n_orientations must be an int >= 2, got {n_orientations!r}")
     if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 0:
-        raise ValueError(f"orientation_map: iterations must be an int >= 0, got {iterations!r}")
+        raise InputError(f"orientation_map: iterations must be an int >= 0, got {iterations!r}")
     for name, v in (("sigma", sigma), ("sigma_along", sigma_along), ("wavelength", wavelength)):
         if not (isinstance(v, (int, float, np.floating, np.integer)) and np.isfinite(v) and v > 0):
-            raise ValueError(f"orientation_map: {name} must be a finite number > 0, got {v!r}")
+            raise InputError(f"orientation_map: {name} must be a finite number > 0, got {v!r}")
     r = int(np.ceil(3.0 * max(sigma, sigma_along)))
     if min(img.shape) <= r:
-        raise ValueError(f"orientation_map: image {img.shape} must be larger than the kernel radius {r} in both axes")
+        raise InputError(f"orientation_map: image {img.shape} must be larger than the kernel radius {r} in both axes")
     if mask is not None:
         mask = jnp.asarray(mask, img.dtype)
         if mask.shape != img.shape:
-            raise ValueError(f"orientation_map: mask must have the image's shape {img.shape}, got {mask.shape}")
+            raise InputError(f"orientation_map: mask must have the image's shape {img.shape}, got {mask.shape}")
     return _orientation(
         img, mask, n_orientations=int(n_orientations), sigma=float(sigma), sigma_along=float(sigma_along),
         wavelength=float(wavelength), iterations=int(iterations),
@@ -626,7 +627,7 @@ def orientation_image(
         ``(H, W, 3)`` ``uint8`` RGB image.
 
     Raises:
-        ValueError: a batched map or a ``mask`` of another shape.
+        InputError: a batched map or a ``mask`` of another shape.
 
     Example:
         >>> import numpy as np
@@ -640,11 +641,11 @@ def orientation_image(
     theta = np.asarray(omap.theta, np.float64)
     conf = np.asarray(omap.confidence, np.float64)
     if theta.ndim != 2 or conf.shape != theta.shape:
-        raise ValueError(f"orientation_image: expected an unbatched (H, W) map, got theta {theta.shape}, confidence {conf.shape}")
+        raise InputError(f"orientation_image: expected an unbatched (H, W) map, got theta {theta.shape}, confidence {conf.shape}")
     if mask is not None:
         m = np.asarray(mask, np.float64)
         if m.shape != theta.shape:
-            raise ValueError(f"orientation_image: mask must have shape {theta.shape}, got {m.shape}")
+            raise InputError(f"orientation_image: mask must have shape {theta.shape}, got {m.shape}")
         conf = conf * m
     value = np.clip(conf / max(float(conf.max()), 1e-12), 0.0, 1.0)
     hue = np.mod(2.0 * theta, 2.0 * np.pi) / (2.0 * np.pi)

@@ -101,7 +101,7 @@ def ribbon_faces(num_strands: int, num_points: int) -> Int[np.ndarray, "F 3"]:
         [[0, 2, 1], [1, 2, 3]]
     """
     if num_points < 2 or num_strands < 0:
-        raise ValueError(f"ribbon_faces: need num_points >= 2 and num_strands >= 0, got {num_strands}, {num_points}")
+        raise InputError(f"ribbon_faces: need num_points >= 2 and num_strands >= 0, got {num_strands}, {num_points}")
     k = np.arange(num_points - 1)
     base = (np.arange(num_strands)[:, None] * num_points + k[None, :]) * 2  # left vertex of point k
     l0, r0, l1, r1 = base, base + 1, base + 2, base + 3

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
+from .._errors import InputError
 from ._growth import HeadSDF, _resolve_geometry, _unit, grow_strands, head_sdf_grid, scalp_roots
 from .._strands import DEFAULT_HAIR_WIDTH, Strands
 
@@ -90,23 +91,23 @@ class HairStyle(eqx.Module):
 
     def __check_init__(self):
         if not isinstance(self.tags, tuple) or not all(isinstance(t, str) for t in self.tags):
-            raise ValueError(f"HairStyle: tags must be a tuple of strings, got {self.tags!r}")
+            raise InputError(f"HairStyle: tags must be a tuple of strings, got {self.tags!r}")
         if self.curl not in _CURL:
-            raise ValueError(f"HairStyle: curl must be one of {sorted(_CURL)}, got {self.curl!r}")
+            raise InputError(f"HairStyle: curl must be one of {sorted(_CURL)}, got {self.curl!r}")
         if self.parting not in ("none", "center", "left", "right"):
-            raise ValueError(f"HairStyle: parting must be none/center/left/right, got {self.parting!r}")
+            raise InputError(f"HairStyle: parting must be none/center/left/right, got {self.parting!r}")
         if self.gather not in ("none", "ponytail", "bun"):
-            raise ValueError(f"HairStyle: gather must be none/ponytail/bun, got {self.gather!r}")
+            raise InputError(f"HairStyle: gather must be none/ponytail/bun, got {self.gather!r}")
         for k in ("length", "volume", "gravity", "bangs", "length_jitter"):
             v = getattr(self, k)
             if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0):
-                raise ValueError(f"HairStyle: {k} must be a finite number >= 0, got {v!r}")
+                raise InputError(f"HairStyle: {k} must be a finite number >= 0, got {v!r}")
         if self.length_jitter >= 0.5:
-            raise ValueError(f"HairStyle: length_jitter must be < 0.5, got {self.length_jitter!r}")
+            raise InputError(f"HairStyle: length_jitter must be < 0.5, got {self.length_jitter!r}")
         if not self.max_radius > 0:
-            raise ValueError(f"HairStyle: max_radius must be > 0, got {self.max_radius!r}")
+            raise InputError(f"HairStyle: max_radius must be > 0, got {self.max_radius!r}")
         if self.color not in HAIR_COLORS:
-            raise ValueError(f"HairStyle: color must be one of {sorted(HAIR_COLORS)}, got {self.color!r}")
+            raise InputError(f"HairStyle: color must be one of {sorted(HAIR_COLORS)}, got {self.color!r}")
 
     @property
     def bald(self) -> bool:
@@ -187,11 +188,11 @@ def _rgb_of(color, owner: str) -> np.ndarray:
     """Linear RGB ``(3,)`` float32 of a :data:`HAIR_COLORS` name or an RGB triple."""
     if isinstance(color, str):
         if color not in HAIR_COLORS:
-            raise ValueError(f"{owner}: unknown colour {color!r}; known: {sorted(HAIR_COLORS)}")
+            raise InputError(f"{owner}: unknown colour {color!r}; known: {sorted(HAIR_COLORS)}")
         return np.asarray(HAIR_COLORS[color], np.float32)
     rgb = np.asarray(color, np.float32)
     if rgb.shape != (3,):
-        raise ValueError(f"{owner}: color must be a name or shape (3,), got {rgb.shape}")
+        raise InputError(f"{owner}: color must be a name or shape (3,), got {rgb.shape}")
     return rgb
 
 
@@ -245,7 +246,7 @@ def grow_style(
         colour and the default thickness per strand.
 
     Raises:
-        ValueError: bad counts, an unknown colour name or a bad geometry.
+        InputError: bad counts, an unknown colour name or a bad geometry.
 
     Example:
         >>> import jax
@@ -259,10 +260,10 @@ def grow_style(
         0
     """
     if not isinstance(style, HairStyle):
-        raise ValueError(f"grow_style: style must be a HairStyle, got {type(style).__name__}")
+        raise InputError(f"grow_style: style must be a HairStyle, got {type(style).__name__}")
     for name, v, lo in (("n_strands", n_strands, 0), ("n_points", n_points, 2)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-            raise ValueError(f"grow_style: {name} must be an int >= {lo}, got {v!r}")
+            raise InputError(f"grow_style: {name} must be an int >= {lo}, got {v!r}")
     rgb = _rgb_of(style.color if color is None else color, "grow_style")
     mesh, template = _resolve_geometry(geometry, template, "grow_style")
     n = 0 if style.bald else int(n_strands)
@@ -320,7 +321,7 @@ def hair_color(
         ``(..., 3)`` linear RGB in ``[0, 1]``. Differentiable in both concentrations.
 
     Raises:
-        ValueError: a negative concentration or a roughness outside ``(0, 1]``.
+        InputError: a negative concentration or a roughness outside ``(0, 1]``.
 
     Example:
         >>> from machlib.hair import hair_color
@@ -330,12 +331,12 @@ def hair_color(
         True
     """
     if not 0.0 < float(roughness) <= 1.0:
-        raise ValueError(f"hair_color: roughness must be in (0, 1], got {roughness!r}")
+        raise InputError(f"hair_color: roughness must be in (0, 1], got {roughness!r}")
     mel = jnp.asarray(melanin, jnp.result_type(float))
     phe = jnp.asarray(pheomelanin, mel.dtype)
     for name, v in (("melanin", mel), ("pheomelanin", phe)):
         if not isinstance(v, jax.core.Tracer) and bool(jnp.any(v < 0)):
-            raise ValueError(f"hair_color: {name} must be >= 0")
+            raise InputError(f"hair_color: {name} must be >= 0")
     eu = jnp.asarray([0.419, 0.697, 1.37], mel.dtype)
     pheo = jnp.asarray([0.187, 0.4, 1.05], mel.dtype)
     sigma = mel[..., None] * eu + phe[..., None] * pheo
@@ -410,7 +411,7 @@ def find_styles(text: str) -> list[str]:
         Names of :data:`HAIR_STYLES` with at least one matching tag.
 
     Raises:
-        ValueError: ``text`` is not a string.
+        InputError: ``text`` is not a string.
 
     Example:
         >>> from machlib.hair import find_styles
@@ -418,7 +419,7 @@ def find_styles(text: str) -> list[str]:
         'afro'
     """
     if not isinstance(text, str):
-        raise ValueError(f"find_styles: text must be a string, got {type(text).__name__}")
+        raise InputError(f"find_styles: text must be a string, got {type(text).__name__}")
     words = f" {' '.join(text.lower().replace(',', ' ').split())} "
     scores = {n: sum(f" {t} " in words for t in st.tags) for n, st in HAIR_STYLES.items()}
     return sorted((n for n, k in scores.items() if k > 0), key=lambda n: (-scores[n], n))

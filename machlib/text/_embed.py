@@ -20,6 +20,8 @@ from typing import Optional, Protocol, runtime_checkable
 import numpy as np
 from jaxtyping import Float
 
+from .._errors import InputError
+
 
 def _normalize_rows(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
@@ -29,7 +31,7 @@ def _normalize_rows(x: np.ndarray) -> np.ndarray:
 
 def _check_texts(owner: str, texts) -> list[str]:
     if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
-        raise ValueError(f"{owner}.embed: texts must be a list of strings, got {type(texts).__name__}")
+        raise InputError(f"{owner}.embed: texts must be a list of strings, got {type(texts).__name__}")
     return list(texts)
 
 
@@ -136,7 +138,7 @@ class LexicalEmbedder:
         trigram_weight: weight of each character trigram.
 
     Raises:
-        ValueError: ``dim`` < 16 or negative weights.
+        InputError: ``dim`` < 16 or negative weights.
 
     Example:
         >>> from machlib.assets import LexicalEmbedder
@@ -147,9 +149,9 @@ class LexicalEmbedder:
 
     def __init__(self, *, dim: int = 4096, bigram_weight: float = 0.7, trigram_weight: float = 0.2):
         if not isinstance(dim, int) or dim < 16:
-            raise ValueError(f"LexicalEmbedder: dim must be an int >= 16, got {dim!r}")
+            raise InputError(f"LexicalEmbedder: dim must be an int >= 16, got {dim!r}")
         if bigram_weight < 0 or trigram_weight < 0:
-            raise ValueError(f"LexicalEmbedder: weights must be >= 0, got {bigram_weight!r}, {trigram_weight!r}")
+            raise InputError(f"LexicalEmbedder: weights must be >= 0, got {bigram_weight!r}, {trigram_weight!r}")
         self.dim = dim
         self.bigram_weight = float(bigram_weight)
         self.trigram_weight = float(trigram_weight)

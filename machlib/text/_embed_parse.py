@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .._errors import InputError
 from ._embed import LexicalEmbedder, default_embedder
 from ._parse import (
     _FIELD_GROUPS,
@@ -91,7 +92,7 @@ def value_descriptions(field: str) -> dict[str, list[str]]:
         ``{value: [description, ...]}`` in vocabulary order (no duplicates).
 
     Raises:
-        ValueError: ``field`` is not a field.
+        InputError: ``field`` is not a field.
 
     Example:
         >>> from machlib.text._embed_parse import value_descriptions
@@ -101,7 +102,7 @@ def value_descriptions(field: str) -> dict[str, list[str]]:
         ['no glasses', 'without glasses']
     """
     if field not in VOCABULARY:
-        raise ValueError(f"value_descriptions: unknown field {field!r}; known: {list(FIELDS)}")
+        raise InputError(f"value_descriptions: unknown field {field!r}; known: {list(FIELDS)}")
     out: dict[str, list[str]] = {}
     for value, synonyms in VOCABULARY[field].items():
         texts: list[str] = []
@@ -144,7 +145,7 @@ class _Table:
         unique = list(dict.fromkeys(texts + bare))
         emb = np.asarray(embedder.embed(unique), dtype=np.float32)
         if emb.ndim != 2 or emb.shape[0] != len(unique):
-            raise ValueError(f"EmbeddingParser: the embedder returned shape {emb.shape} for {len(unique)} texts")
+            raise InputError(f"EmbeddingParser: the embedder returned shape {emb.shape} for {len(unique)} texts")
         row = {t: i for i, t in enumerate(unique)}
         emb = emb[[row[t] for t in texts + bare]]
         self.embeddings, self.bare = emb[:len(texts)], emb[len(texts):]
@@ -270,7 +271,7 @@ class EmbeddingParser:
         rules: the first-pass parser; ``None``: :class:`~machlib.text.RuleParser`.
 
     Raises:
-        ValueError: ``threshold`` outside [-1, 1] or ``margin`` < 0.
+        InputError: ``threshold`` outside [-1, 1] or ``margin`` < 0.
 
     Example:
         >>> from machlib.assets import LexicalEmbedder
@@ -285,13 +286,13 @@ class EmbeddingParser:
         if embedder is None:
             embedder = default_embedder()
         if not callable(getattr(embedder, "embed", None)):
-            raise ValueError(f"EmbeddingParser: embedder must have an embed(texts) method, got {type(embedder).__name__}")
+            raise InputError(f"EmbeddingParser: embedder must have an embed(texts) method, got {type(embedder).__name__}")
         if threshold is None:
             threshold = 0.7 if isinstance(embedder, LexicalEmbedder) else 0.6
         if not -1.0 <= float(threshold) <= 1.0:
-            raise ValueError(f"EmbeddingParser: threshold must be in [-1, 1], got {threshold!r}")
+            raise InputError(f"EmbeddingParser: threshold must be in [-1, 1], got {threshold!r}")
         if float(margin) < 0:
-            raise ValueError(f"EmbeddingParser: margin must be >= 0, got {margin!r}")
+            raise InputError(f"EmbeddingParser: margin must be >= 0, got {margin!r}")
         self.embedder = embedder
         self.threshold = float(threshold)
         self.margin = float(margin)

@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable
 from typing import Any, Union
 
-from .._errors import ParserError
+from .._errors import InputError, ParserError
 from ._parse import Ambiguity, ParseResult
 from ._schema import FIELDS, VOCABULARY, FaceAttributes, canonical_value
 
@@ -87,7 +87,7 @@ def _first_json_object(text: str) -> dict:
         if isinstance(obj, dict):
             return obj
         start = text.find("{", start + 1)
-    raise ValueError("the reply contains no JSON object ({...})")
+    raise InputError("the reply contains no JSON object ({...})")
 
 
 def _pair(item: Any, where: str, errors: list[str]) -> tuple[str, str] | None:
@@ -124,7 +124,7 @@ def read_llm_reply(reply: str) -> ParseResult:
         The validated :class:`ParseResult` (evidence only for set fields).
 
     Raises:
-        ValueError: no JSON object, or one that does not follow the schema.
+        InputError: no JSON object, or one that does not follow the schema.
 
     Example:
         >>> from machlib.text._llm import read_llm_reply
@@ -133,7 +133,7 @@ def read_llm_reply(reply: str) -> ParseResult:
         {'hair_color': 'gray'}
     """
     if not isinstance(reply, str):
-        raise ValueError(f"the reply must be text, got {type(reply).__name__}")
+        raise InputError(f"the reply must be text, got {type(reply).__name__}")
     obj = _first_json_object(reply)
     if "attributes" not in obj and obj and all(k in FIELDS for k in obj):
         obj = {"attributes": obj}
@@ -184,7 +184,7 @@ def read_llm_reply(reply: str) -> ParseResult:
         errors.append(f'"evidence" must be an object {{field: phrase}}, got {json.dumps(evidence_raw)}')
         evidence_raw = {}
     if errors:
-        raise ValueError("; ".join(errors))
+        raise InputError("; ".join(errors))
     evidence = {f: evidence_raw[f] for f in FIELDS if f in values and isinstance(evidence_raw.get(f), str)}
     return ParseResult(attributes=FaceAttributes(**values), unknown=list(unknown), ambiguous=ambiguous,
                        evidence=evidence)
@@ -218,7 +218,7 @@ class LLMParser:
         system_prompt: replaces :func:`llm_system_prompt`.
 
     Raises:
-        ValueError: ``max_retries`` < 0, or ``generate`` neither callable nor a path.
+        InputError: ``max_retries`` < 0, or ``generate`` neither callable nor a path.
         WeightsMissingError: a model folder that does not exist or lacks files.
 
     Example:
@@ -240,15 +240,15 @@ class LLMParser:
         system_prompt: str | None = None,
     ):
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise ValueError(f"LLMParser: max_retries must be an int >= 0, got {max_retries!r}")
+            raise InputError(f"LLMParser: max_retries must be an int >= 0, got {max_retries!r}")
         if isinstance(generate, (str, os.PathLike)):
             from ..interop._text_models import ChatModel
 
             generate = ChatModel(generate, max_new_tokens=max_new_tokens, device=device)
         elif not callable(generate):
-            raise ValueError(f"LLMParser: generate must be a callable or a model folder, got {type(generate).__name__}")
+            raise InputError(f"LLMParser: generate must be a callable or a model folder, got {type(generate).__name__}")
         if system_prompt is not None and not isinstance(system_prompt, str):
-            raise ValueError(f"LLMParser: system_prompt must be a str, got {type(system_prompt).__name__}")
+            raise InputError(f"LLMParser: system_prompt must be a str, got {type(system_prompt).__name__}")
         self.generate = generate
         self.max_retries = max_retries
         self.system_prompt = llm_system_prompt() if system_prompt is None else system_prompt

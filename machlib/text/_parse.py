@@ -14,6 +14,7 @@ import dataclasses
 import re
 from typing import NamedTuple, Protocol, runtime_checkable
 
+from .._errors import InputError
 from ._schema import FIELDS, VOCABULARY, FaceAttributes
 
 
@@ -309,7 +310,7 @@ class RuleParser:
         else:
             unknown = [f for f in vocabulary if f not in FIELDS]
             if unknown:
-                raise ValueError(f"RuleParser: unknown field(s) {unknown} in vocabulary")
+                raise InputError(f"RuleParser: unknown field(s) {unknown} in vocabulary")
             self._lex = _Lexicon(vocabulary)
 
     # -- tokens ------------------------------------------------------------------------------

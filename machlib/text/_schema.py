@@ -11,6 +11,8 @@ import dataclasses
 import json
 from typing import Any
 
+from .._errors import InputError
+
 # --------------------------------------------------------------------------------------------
 # Vocabularies: field -> {canonical value: [synonyms / phrases]}. Phrases are lower case, words
 # separated by single spaces (hyphens in prompts are read as spaces). The canonical value itself is
@@ -277,7 +279,7 @@ def canonical_value(field: str, phrase: str) -> str | None:
         The canonical value, or ``None`` when the phrase is not in the field's vocabulary.
 
     Raises:
-        ValueError: when ``field`` is not a field.
+        InputError: when ``field`` is not a field.
 
     Example:
         >>> from machlib.text import canonical_value
@@ -287,7 +289,7 @@ def canonical_value(field: str, phrase: str) -> str | None:
         'willow-leaf'
     """
     if field not in VOCABULARY:
-        raise ValueError(f"canonical_value: unknown field {field!r}; known: {list(FIELDS)}")
+        raise InputError(f"canonical_value: unknown field {field!r}; known: {list(FIELDS)}")
     key = " ".join(phrase.lower().replace("-", " ").split())
     for value, synonyms in VOCABULARY[field].items():
         if key == value.replace("-", " ") or key in synonyms:
@@ -307,7 +309,7 @@ class FaceAttributes:
     six ITA categories (very light … dark).
 
     Raises:
-        ValueError: for a value outside the field's vocabulary (naming the field and value).
+        InputError: for a value outside the field's vocabulary (naming the field and value).
         TypeError: for a value that is not a string or ``None``.
 
     Example:
@@ -353,7 +355,7 @@ class FaceAttributes:
             if not isinstance(value, str):
                 raise TypeError(f"FaceAttributes: {field} must be a string or None, got {type(value).__name__}")
             if value not in VOCABULARY[field]:
-                raise ValueError(
+                raise InputError(
                     f"FaceAttributes: unknown value {value!r} for field {field!r}; known: {list(VOCABULARY[field])}"
                 )
 
@@ -385,7 +387,7 @@ class FaceAttributes:
             The validated attributes.
 
         Raises:
-            ValueError: for an unknown field or value (naming it).
+            InputError: for an unknown field or value (naming it).
 
         Example:
             >>> from machlib.text import FaceAttributes
@@ -396,7 +398,7 @@ class FaceAttributes:
             raise TypeError(f"FaceAttributes.from_dict: expected a dict, got {type(data).__name__}")
         unknown = [k for k in data if k not in FIELDS]
         if unknown:
-            raise ValueError(f"FaceAttributes.from_dict: unknown field(s) {unknown}; known: {list(FIELDS)}")
+            raise InputError(f"FaceAttributes.from_dict: unknown field(s) {unknown}; known: {list(FIELDS)}")
         return cls(**data)
 
     def to_json(self, *, indent: int | None = None) -> str:
@@ -426,7 +428,7 @@ class FaceAttributes:
             The validated attributes.
 
         Raises:
-            ValueError: for invalid JSON, a non-object, or an unknown field or value.
+            InputError: for invalid JSON, a non-object, or an unknown field or value.
 
         Example:
             >>> from machlib.text import FaceAttributes
@@ -436,9 +438,9 @@ class FaceAttributes:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
-            raise ValueError(f"FaceAttributes.from_json: invalid JSON: {e}") from None
+            raise InputError(f"FaceAttributes.from_json: invalid JSON: {e}") from None
         if not isinstance(data, dict):
-            raise ValueError(f"FaceAttributes.from_json: expected a JSON object, got {type(data).__name__}")
+            raise InputError(f"FaceAttributes.from_json: expected a JSON object, got {type(data).__name__}")
         return cls.from_dict(data)
 
     def tags(self) -> list[str]:
@@ -482,5 +484,5 @@ class FaceAttributes:
         """
         unknown = [k for k in changes if k not in FIELDS]
         if unknown:
-            raise ValueError(f"FaceAttributes.replace: unknown field(s) {unknown}; known: {list(FIELDS)}")
+            raise InputError(f"FaceAttributes.replace: unknown field(s) {unknown}; known: {list(FIELDS)}")
         return dataclasses.replace(self, **changes)

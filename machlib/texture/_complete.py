@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Shaped
 
+from .._errors import InputError
 from ..geometry import default_template
 from ._makeup import makeup
 from ._poisson import _auto_levels, _blend
@@ -229,7 +230,7 @@ def skin_albedo(
         ``(R, R, 3)`` float32 sRGB albedo in ``[0, 1]``.
 
     Raises:
-        ValueError: a resolution below 8, a template without 478 landmarks.
+        InputError: a resolution below 8, a template without 478 landmarks.
 
     Example:
         >>> from machlib.texture import skin_albedo, ita_of
@@ -239,11 +240,11 @@ def skin_albedo(
     """
     fn = "skin_albedo"
     if not isinstance(resolution, (int, np.integer)) or resolution < 8:
-        raise ValueError(f"{fn}: resolution must be an int >= 8, got {resolution!r}")
+        raise InputError(f"{fn}: resolution must be an int >= 8, got {resolution!r}")
     if template is None:
         template = default_template()
     if len(template.landmark_uv) < 478 or not np.all(np.asarray(template.landmark_valid)[:478]):
-        raise ValueError(f"{fn}: template needs all 478 landmarks, got landmark_uv {np.shape(template.landmark_uv)}")
+        raise InputError(f"{fn}: template needs all 478 landmarks, got landmark_uv {np.shape(template.landmark_uv)}")
     R = int(resolution)
     lm = _check_landmarks(fn, np.asarray(template.landmark_uv, np.float32))
     scalp = template.regions.get("scalp") if template.regions else None
@@ -269,7 +270,7 @@ def _weighted_stats(lab: Array, w: Array) -> tuple[Array, Array]:
 def _as_image(fn: str, name: str, x) -> Array:
     x = jnp.asarray(x)
     if x.ndim != 3 or x.shape[-1] != 3:
-        raise ValueError(f"{fn}: {name} must have shape (H, W, 3), got {x.shape}")
+        raise InputError(f"{fn}: {name} must have shape (H, W, 3), got {x.shape}")
     if x.dtype == jnp.uint8:
         return x.astype(jnp.float32) / 255.0
     return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.float32)
@@ -280,7 +281,7 @@ def _as_weights(fn: str, name: str, w, shape) -> Array:
         return jnp.ones(shape, jnp.float32)
     w = jnp.asarray(w)
     if w.shape != shape:
-        raise ValueError(f"{fn}: {name} must have shape {shape}, got {w.shape}")
+        raise InputError(f"{fn}: {name} must have shape {shape}, got {w.shape}")
     return w if jnp.issubdtype(w.dtype, jnp.floating) else w.astype(jnp.float32)
 
 
@@ -314,7 +315,7 @@ def color_transfer(
         ``(H, W, 3)`` recoloured sRGB, clipped to ``[0, 1]``.
 
     Raises:
-        ValueError: images not ``(H, W, 3)`` or masks of the wrong shape.
+        InputError: images not ``(H, W, 3)`` or masks of the wrong shape.
 
     Example:
         >>> import jax.numpy as jnp
@@ -331,7 +332,7 @@ def color_transfer(
     ws = _as_weights(fn, "source_mask", source_mask, src.shape[:2])
     wt = _as_weights(fn, "target_mask", target_mask, tgt.shape[:2])
     if max_scale is not None and not max_scale >= 1:
-        raise ValueError(f"{fn}: max_scale must be None or >= 1, got {max_scale!r}")
+        raise InputError(f"{fn}: max_scale must be None or >= 1, got {max_scale!r}")
     return _transfer(src, tgt, ws, wt, max_scale)
 
 
@@ -453,7 +454,7 @@ def complete_texture(
         A :class:`TextureCompletion`.
 
     Raises:
-        ValueError: bad shapes, unknown ``transfer`` regions, or fewer than 100 observed skin
+        InputError: bad shapes, unknown ``transfer`` regions, or fewer than 100 observed skin
             texels to take the tone from.
 
     Example:
@@ -471,17 +472,17 @@ def complete_texture(
     raw = _as_image(fn, "raw_texture", raw_texture)
     R = raw.shape[0]
     if raw.shape[1] != R or R < 16:
-        raise ValueError(f"{fn}: raw_texture must be square (R, R, 3) with R >= 16, got {raw.shape}")
+        raise InputError(f"{fn}: raw_texture must be square (R, R, 3) with R >= 16, got {raw.shape}")
     seen = jnp.asarray(seen_mask)
     if seen.shape != (R, R):
-        raise ValueError(f"{fn}: seen_mask must have shape {(R, R)}, got {seen.shape}")
+        raise InputError(f"{fn}: seen_mask must have shape {(R, R)}, got {seen.shape}")
     bad = [t for t in transfer if t not in ("mouth", "brows")]
     if bad:
-        raise ValueError(f"{fn}: transfer regions must be 'mouth' or 'brows', got {bad}")
+        raise InputError(f"{fn}: transfer regions must be 'mouth' or 'brows', got {bad}")
     for name, val in (("dilate", dilate), ("erode", erode), ("face_margin", face_margin), ("spread", spread),
                       ("flatten", flatten), ("falloff", 1.0 if falloff is None else falloff)):
         if not val >= 0:
-            raise ValueError(f"{fn}: {name} must be >= 0 (UV units), got {val!r}")
+            raise InputError(f"{fn}: {name} must be >= 0 (UV units), got {val!r}")
     if template is None and (landmarks_uv is None or template_albedo is None):
         template = default_template()
     lm = _check_landmarks(fn, template.landmark_uv if landmarks_uv is None else landmarks_uv)
@@ -491,7 +492,7 @@ def complete_texture(
     masks, mu_raw = _stage_masks(raw, seen, lm, jnp.float32(dilate), erode_px=int(round(erode * R)))
     n_skin = int(jnp.sum(masks["skin"]))
     if n_skin < 100:
-        raise ValueError(
+        raise InputError(
             f"{fn}: only {n_skin} observed skin texels inside the face oval (need 100); "
             "check seen_mask and landmarks_uv"
         )

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
+from .._errors import InputError
 from .._mesh import Mesh, vertex_normals
 from ..geometry._triplane import encode, uv_raster
 from ..render import fit_sh_lighting, linear_to_srgb, sh_shading, srgb_to_linear
@@ -39,7 +40,7 @@ def normal_map(mesh: Mesh, resolution: int) -> Float[np.ndarray, "R R 3"]:
         ``(R, R, 3)`` float32 unit normals.
     """
     if mesh.uv is None or mesh.faces_uv is None:
-        raise ValueError("normal_map: mesh has no UV coordinates")
+        raise InputError("normal_map: mesh has no UV coordinates")
     vertices = jnp.asarray(mesh.vertices, jnp.float32)
     n = np.asarray(encode(vertex_normals(vertices, jnp.asarray(mesh.faces)), uv_raster(mesh, resolution)))
     return (n / np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
@@ -85,7 +86,7 @@ def estimate_lighting(
     nrm = jnp.asarray(normals)
     w = jnp.asarray(weights)
     if tex.ndim != 3 or tex.shape[-1] != 3 or nrm.shape != tex.shape or w.shape != tex.shape[:2]:
-        raise ValueError(
+        raise InputError(
             f"estimate_lighting: need texture (R, R, 3), normals of the same shape and weights (R, R); "
             f"got {tex.shape}, {nrm.shape}, {w.shape}"
         )

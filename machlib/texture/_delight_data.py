@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray, Real
 
+from .._errors import InputError
 from ..render import linear_to_srgb, sh_basis, sh_shading, srgb_to_linear
 from ._skin import lab_to_srgb, shift_to_ita, srgb_to_lab
 
@@ -208,9 +209,9 @@ def sh_disc(
     """
     color = jnp.asarray(color)
     if color.ndim != 1:
-        raise ValueError(f"sh_disc: color must have shape (C,), got {color.shape}")
+        raise InputError(f"sh_disc: color must have shape (C,), got {color.shape}")
     if jnp.shape(direction) != (3,):
-        raise ValueError(f"sh_disc: direction must have shape (3,), got {jnp.shape(direction)}")
+        raise InputError(f"sh_disc: direction must have shape (3,), got {jnp.shape(direction)}")
     dtype = jnp.result_type(float, color.dtype)
     alpha = jnp.clip(jnp.asarray(half_angle, dtype), 0.0, math.pi / 2)
     # radiance color / sin²α times ∫_{cos α}^1 P_l(t) dt = (1 − c, (1 − c²)/2, (c − c³)/2), written
@@ -247,11 +248,11 @@ def sky_lighting(
     sky = jnp.asarray(sky)
     ground = jnp.asarray(ground)
     if sky.ndim != 1 or ground.shape != sky.shape:
-        raise ValueError(f"sky_lighting: sky and ground must both have shape (C,), got {sky.shape} and {ground.shape}")
+        raise InputError(f"sky_lighting: sky and ground must both have shape (C,), got {sky.shape} and {ground.shape}")
     dtype = jnp.result_type(float, sky.dtype, ground.dtype)
     u = jnp.asarray([0.0, 1.0, 0.0] if up is None else up, dtype)
     if u.shape != (3,):
-        raise ValueError(f"sky_lighting: up must have shape (3,), got {u.shape}")
+        raise InputError(f"sky_lighting: up must have shape (3,), got {u.shape}")
     s, g = sky.astype(dtype), ground.astype(dtype)
     # ∫ f P_l over [-1, 1] for f = s on (0, 1], g on [-1, 0): (s + g), (s − g)/2, 0
     per_band = 2.0 * math.pi * jnp.stack([s + g, 0.5 * (s - g), jnp.zeros_like(s)])
@@ -292,7 +293,7 @@ def _check_kinds(name: str, kinds) -> tuple:
     kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
     bad = [k for k in kinds if k not in LIGHTING_RANGES]
     if not kinds or bad:
-        raise ValueError(f"{name}: kinds must be drawn from {LIGHTING_KINDS}, got {kinds}")
+        raise InputError(f"{name}: kinds must be drawn from {LIGHTING_KINDS}, got {kinds}")
     return kinds
 
 
@@ -377,19 +378,19 @@ def bake_lighting(
     albedo = jnp.asarray(albedo)
     normal_map = jnp.asarray(normal_map)
     if albedo.ndim < 1 or albedo.shape[-1] != 3 or normal_map.shape != albedo.shape:
-        raise ValueError(
+        raise InputError(
             f"bake_lighting: albedo and normal_map must have the same shape (..., 3), got {albedo.shape} and "
             f"{normal_map.shape}"
         )
     dtype = jnp.result_type(float, albedo.dtype)
     coeffs = jnp.asarray(coeffs, dtype)
     if coeffs.shape != (9, 3):
-        raise ValueError(f"bake_lighting: coeffs must have shape (9, 3), got {coeffs.shape}")
+        raise InputError(f"bake_lighting: coeffs must have shape (9, 3), got {coeffs.shape}")
     shading = jnp.clip(sh_shading(normal_map.astype(dtype), coeffs), 0.0, None)
     if occlusion is not None:
         occlusion = jnp.asarray(occlusion, dtype)
         if occlusion.shape != albedo.shape[:-1]:
-            raise ValueError(f"bake_lighting: occlusion must have shape {albedo.shape[:-1]}, got {occlusion.shape}")
+            raise InputError(f"bake_lighting: occlusion must have shape {albedo.shape[:-1]}, got {occlusion.shape}")
         shading = shading * occlusion[..., None]
     rho = srgb_to_linear(albedo.astype(dtype)) if linear else albedo.astype(dtype)
     out = rho * shading
@@ -455,12 +456,12 @@ def albedo_variations(
     """
     albedo = jnp.asarray(albedo)
     if albedo.ndim != 3 or albedo.shape[-1] != 3 or albedo.shape[0] != albedo.shape[1]:
-        raise ValueError(f"albedo_variations: albedo must have shape (R, R, 3), got {albedo.shape}")
+        raise InputError(f"albedo_variations: albedo must have shape (R, R, 3), got {albedo.shape}")
     dtype = jnp.result_type(float, albedo.dtype)
     R = albedo.shape[0]
     m = jnp.ones((R, R), dtype) if mask is None else jnp.asarray(mask, dtype)
     if m.shape != (R, R):
-        raise ValueError(f"albedo_variations: mask must have shape ({R}, {R}), got {m.shape}")
+        raise InputError(f"albedo_variations: mask must have shape ({R}, {R}), got {m.shape}")
     k_normal, k_uniform = jax.random.split(key)
     lab = srgb_to_lab(albedo.astype(dtype))
     cells = 6
@@ -521,34 +522,34 @@ def delighting_pairs(
         ``(lit, albedo)``, each ``(count, R, R, 3)`` in ``[0, 1]``.
     """
     if not isinstance(count, int) or count < 1:
-        raise ValueError(f"delighting_pairs: count must be a positive int, got {count!r}")
+        raise InputError(f"delighting_pairs: count must be a positive int, got {count!r}")
     kinds = _check_kinds("delighting_pairs", kinds)
     albedo = jnp.asarray(albedo)
     if albedo.dtype == jnp.uint8:
         albedo = albedo.astype(jnp.float32) / 255.0
     normal_map = jnp.asarray(normal_map)
     if albedo.ndim != 3 or albedo.shape[-1] != 3 or albedo.shape[0] != albedo.shape[1] or normal_map.shape != albedo.shape:
-        raise ValueError(
+        raise InputError(
             f"delighting_pairs: albedo and normal_map must both have shape (R, R, 3), got {albedo.shape} and "
             f"{normal_map.shape}"
         )
     lo, hi = (float(v) for v in ita_range)
     if not -90.0 < lo <= hi < 90.0:
-        raise ValueError(f"delighting_pairs: ita_range must satisfy -90 < low <= high < 90, got {ita_range}")
+        raise InputError(f"delighting_pairs: ita_range must satisfy -90 < low <= high < 90, got {ita_range}")
     R = albedo.shape[0]
     dtype = jnp.result_type(float, albedo.dtype)
     skin = jnp.ones((R, R), dtype) if mask is None else jnp.asarray(mask, dtype)
     protect = jnp.zeros((R, R), dtype) if keep is None else jnp.asarray(keep, dtype)
     for name, arr in (("mask", skin), ("keep", protect)):
         if arr.shape != (R, R):
-            raise ValueError(f"delighting_pairs: {name} must have shape ({R}, {R}), got {arr.shape}")
+            raise InputError(f"delighting_pairs: {name} must have shape ({R}, {R}), got {arr.shape}")
     s_lo, s_hi = (float(v) for v in specular)
     if not 0.0 <= s_lo <= s_hi:
-        raise ValueError(f"delighting_pairs: specular must be a (low, high) range with 0 <= low <= high, got {specular}")
+        raise InputError(f"delighting_pairs: specular must be a (low, high) range with 0 <= low <= high, got {specular}")
     if occlusion is not None:
         occlusion = jnp.asarray(occlusion, dtype)
         if occlusion.shape != (R, R):
-            raise ValueError(f"delighting_pairs: occlusion must have shape ({R}, {R}), got {occlusion.shape}")
+            raise InputError(f"delighting_pairs: occlusion must have shape ({R}, {R}), got {occlusion.shape}")
     return _pairs_jit(
         key, albedo.astype(dtype), normal_map.astype(dtype), skin, protect, occlusion, count=count, kinds=kinds,
         ita=(lo, hi), variation=float(variation), linear=bool(linear), specular=(s_lo, s_hi),

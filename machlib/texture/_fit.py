@@ -31,6 +31,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, ArrayLike, Float, Shaped
 
+from .._errors import InputError
 from .._camera import Camera, project, rotation_matrix, world_to_camera
 from .._mesh import Mesh, vertex_normals
 from .._typing import AnyArray
@@ -78,20 +79,20 @@ class TextureFitConfig(eqx.Module):
     def __check_init__(self):
         res, steps, lrs = self.resolutions, self.steps, self.learning_rates
         if not res or len(steps) != len(res) or len(lrs) != len(res):
-            raise ValueError(
+            raise InputError(
                 "TextureFitConfig: resolutions, steps and learning_rates need one entry per level, got "
                 f"{len(res)}, {len(steps)} and {len(lrs)}"
             )
         if any(int(r) < 2 for r in res) or any(b <= a for a, b in zip(res, res[1:])):
-            raise ValueError(f"TextureFitConfig: resolutions must increase and be >= 2, got {res}")
+            raise InputError(f"TextureFitConfig: resolutions must increase and be >= 2, got {res}")
         if any(int(s) < 1 for s in steps):
-            raise ValueError(f"TextureFitConfig: steps must be >= 1, got {steps}")
+            raise InputError(f"TextureFitConfig: steps must be >= 1, got {steps}")
         if any(not lr > 0 for lr in lrs):
-            raise ValueError(f"TextureFitConfig: learning_rates must be positive, got {lrs}")
+            raise InputError(f"TextureFitConfig: learning_rates must be positive, got {lrs}")
         if self.filter not in ("linear", "linear-mipmap-linear"):
-            raise ValueError(f"TextureFitConfig: filter must be 'linear' or 'linear-mipmap-linear', got {self.filter!r}")
+            raise InputError(f"TextureFitConfig: filter must be 'linear' or 'linear-mipmap-linear', got {self.filter!r}")
         if not self.alpha >= 0:
-            raise ValueError(f"TextureFitConfig: alpha must be >= 0, got {self.alpha}")
+            raise InputError(f"TextureFitConfig: alpha must be >= 0, got {self.alpha}")
 
 
 class TextureProblem(NamedTuple):
@@ -150,7 +151,7 @@ def texture_tv(tex: Float[ArrayLike, "H W C"], *, eps: float = 1e-3) -> Float[Ar
     """
     tex = jnp.asarray(tex)
     if tex.ndim != 3:
-        raise ValueError(f"texture_tv: tex must have shape (R, R, C), got {tex.shape}")
+        raise InputError(f"texture_tv: tex must have shape (R, R, C), got {tex.shape}")
     dx = tex[:, 1:] - tex[:, :-1]
     dy = tex[1:] - tex[:-1]
     smooth = lambda d: jnp.sqrt(d * d + eps * eps) - eps  # noqa: E731
@@ -165,7 +166,7 @@ def upsample_texture(tex: Float[ArrayLike, "R R C"], resolution: int) -> Float[A
     """
     tex = jnp.asarray(tex)
     if tex.ndim != 3 or tex.shape[0] != tex.shape[1]:
-        raise ValueError(f"upsample_texture: tex must have shape (R, R, C), got {tex.shape}")
+        raise InputError(f"upsample_texture: tex must have shape (R, R, C), got {tex.shape}")
     r = tex.shape[0]
     if resolution == r:
         return tex
@@ -195,7 +196,7 @@ def texture_fit(config: TextureFitConfig = TextureFitConfig(), *, level: int = 0
         True
     """
     if not 0 <= level < len(config.resolutions):
-        raise ValueError(f"texture_fit: level must be in [0, {len(config.resolutions)}), got {level}")
+        raise InputError(f"texture_fit: level must be in [0, {len(config.resolutions)}), got {level}")
     optimizer = optax.adam(config.learning_rates[level])
 
     def loss(tex, problem: TextureProblem):
@@ -268,14 +269,14 @@ def texture_problem(
 
     img = np.asarray(image)
     if img.ndim != 3:
-        raise ValueError(f"texture_problem: image must have shape (H, W, C), got {img.shape}")
+        raise InputError(f"texture_problem: image must have shape (H, W, C), got {img.shape}")
     if img.dtype == np.uint8:
         img = img.astype(np.float32) / 255.0
     height, width = img.shape[:2]
     if tuple(camera.image_size) != (width, height):
-        raise ValueError(f"texture_problem: camera image_size {camera.image_size} != image (W, H) {(width, height)}")
+        raise InputError(f"texture_problem: camera image_size {camera.image_size} != image (W, H) {(width, height)}")
     if mesh.uv is None or mesh.faces_uv is None:
-        raise ValueError("texture_problem: mesh has no UV coordinates")
+        raise InputError("texture_problem: mesh has no UV coordinates")
     faces = jnp.asarray(mesh.faces, jnp.int32)
     clip = to_clip(jnp.asarray(mesh.vertices, jnp.float32), camera)
     rast = rasterize(clip, faces, image_size=(width, height), cull_backfaces=True, derivatives=True)
@@ -289,11 +290,11 @@ def texture_problem(
     if face_mask is not None:
         fm = np.asarray(face_mask, np.float32)
         if fm.shape != (height, width):
-            raise ValueError(f"texture_problem: face_mask must have shape {(height, width)}, got {fm.shape}")
+            raise InputError(f"texture_problem: face_mask must have shape {(height, width)}, got {fm.shape}")
         weight = weight * fm
     idx = np.nonzero(weight > 0)
     if idx[0].size == 0:
-        raise ValueError("texture_problem: no face pixel is covered by the fitted head")
+        raise InputError("texture_problem: no face pixel is covered by the fitted head")
     problem = TextureProblem(
         jnp.asarray(uv[idx], jnp.float32),
         jnp.asarray(img[idx], jnp.float32),
@@ -420,7 +421,7 @@ def fit_texture(
     else:
         tex = jnp.asarray(init, jnp.float32)
         if tex.ndim != 3 or tex.shape[-1] != channels:
-            raise ValueError(f"fit_texture: init must have shape (r, r, {channels}), got {tex.shape}")
+            raise InputError(f"fit_texture: init must have shape (r, r, {channels}), got {tex.shape}")
         tex = jax.image.resize(tex, (r0, r0, channels), "linear")
     levels, history, seconds = [], [], []
     compile_total = 0.0

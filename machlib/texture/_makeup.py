@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Shaped
 
+from .._errors import InputError
 from ..geometry import face_oval
 from ._regions import (
     LIPS_INNER,
@@ -75,14 +76,14 @@ def blend_layer(
         [0.5, 0.375, 0.25]
     """
     if mode not in _MODES:
-        raise ValueError(f"blend_layer: mode must be one of {_MODES}, got {mode!r}")
+        raise InputError(f"blend_layer: mode must be one of {_MODES}, got {mode!r}")
     base = jnp.asarray(base)
     if base.ndim != 3 or base.shape[-1] != 3:
-        raise ValueError(f"blend_layer: base must have shape (H, W, 3), got {base.shape}")
+        raise InputError(f"blend_layer: base must have shape (H, W, 3), got {base.shape}")
     color = jnp.asarray(color, base.dtype)
     opacity = jnp.asarray(opacity, base.dtype)
     if opacity.ndim and opacity.shape != base.shape[:2]:
-        raise ValueError(f"blend_layer: opacity must be a scalar or have shape {base.shape[:2]} (H, W), "
+        raise InputError(f"blend_layer: opacity must be a scalar or have shape {base.shape[:2]} (H, W), "
                          f"got {opacity.shape}")
     return _composite(base, color, opacity, mode)
 
@@ -170,7 +171,7 @@ def makeup(
     fn = "makeup"
     albedo = jnp.asarray(albedo)
     if albedo.ndim != 3 or albedo.shape[-1] != 3 or albedo.shape[0] != albedo.shape[1]:
-        raise ValueError(f"{fn}: albedo must have shape (R, R, 3), got {albedo.shape}")
+        raise InputError(f"{fn}: albedo must have shape (R, R, 3), got {albedo.shape}")
     if not jnp.issubdtype(albedo.dtype, jnp.floating):
         albedo = albedo.astype(jnp.float32)
     lm = _check_landmarks(fn, landmarks_uv).astype(albedo.dtype)
@@ -179,13 +180,13 @@ def makeup(
             continue  # traced (under jit/grad): the caller's responsibility
         v = np.asarray(v)
         if v.shape != () or not 0.0 <= float(v) <= 1.0:
-            raise ValueError(f"{fn}: {name} must be a number in [0, 1], got {v.tolist()!r}")
+            raise InputError(f"{fn}: {name} must be a number in [0, 1], got {v.tolist()!r}")
     colors = []
     for name, c in (("blush_color", blush_color), ("eye_shadow_color", eye_shadow_color),
                     ("lipstick_color", lipstick_color)):
         c = jnp.asarray(c, albedo.dtype)
         if c.shape != (3,):
-            raise ValueError(f"{fn}: {name} must have shape (3,), got {c.shape}")
+            raise InputError(f"{fn}: {name} must have shape (3,), got {c.shape}")
         colors.append(c)
     b_mask, s_mask, l_mask = _layers(lm, resolution=int(albedo.shape[0]))
     dt = albedo.dtype

@@ -6,6 +6,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
+from .._errors import InputError
+
 __all__ = ["psnr", "ssim"]
 
 
@@ -13,10 +15,10 @@ def _check(name: str, a, b, mask):
     a = jnp.asarray(a, jnp.result_type(float, jnp.asarray(a).dtype))
     b = jnp.asarray(b, a.dtype)
     if a.ndim != 3 or a.shape != b.shape:
-        raise ValueError(f"{name}: images must have the same shape (H, W, C), got {a.shape} and {b.shape}")
+        raise InputError(f"{name}: images must have the same shape (H, W, C), got {a.shape} and {b.shape}")
     m = jnp.ones(a.shape[:2], a.dtype) if mask is None else jnp.asarray(mask, a.dtype)
     if m.shape != a.shape[:2]:
-        raise ValueError(f"{name}: mask must have shape {a.shape[:2]}, got {m.shape}")
+        raise InputError(f"{name}: mask must have shape {a.shape[:2]}, got {m.shape}")
     return a, b, m
 
 
@@ -65,7 +67,7 @@ def ssim(
     """
     a, b, m = _check("ssim", a, b, mask)
     if a.shape[0] < window or a.shape[1] < window:
-        raise ValueError(f"ssim: images must be at least {window} × {window}, got {a.shape[:2]}")
+        raise InputError(f"ssim: images must be at least {window} × {window}, got {a.shape[:2]}")
     g = _gauss(window, sigma, a.dtype)
     c1, c2 = 0.01**2, 0.03**2
     mu_a, mu_b = _blur(a, g), _blur(b, g)

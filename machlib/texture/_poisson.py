@@ -36,6 +36,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Shaped
 
+from .._errors import InputError
+
 __all__ = ["poisson_blend", "poisson_residual"]
 
 Guide = Literal["source", "mixed"]
@@ -325,17 +327,17 @@ def _prepare(fn: str, source, target, mask, source_mask=None):
     if source_mask is not None:
         source_mask = jnp.asarray(source_mask)
         if source_mask.shape != source.shape[:2]:
-            raise ValueError(
+            raise InputError(
                 f"{fn}: source_mask must have shape {source.shape[:2]} (H, W), got {source_mask.shape}"
             )
     if source.ndim not in (2, 3):
-        raise ValueError(f"{fn}: source must have shape (H, W) or (H, W, C), got {source.shape}")
+        raise InputError(f"{fn}: source must have shape (H, W) or (H, W, C), got {source.shape}")
     if target.shape != source.shape:
-        raise ValueError(f"{fn}: target must have the shape of source {source.shape}, got {target.shape}")
+        raise InputError(f"{fn}: target must have the shape of source {source.shape}, got {target.shape}")
     if mask.shape != source.shape[:2]:
-        raise ValueError(f"{fn}: mask must have shape {source.shape[:2]} (H, W), got {mask.shape}")
+        raise InputError(f"{fn}: mask must have shape {source.shape[:2]} (H, W), got {mask.shape}")
     if min(source.shape[:2]) < 3:
-        raise ValueError(f"{fn}: images must be at least 3 × 3 texels, got {source.shape}")
+        raise InputError(f"{fn}: images must be at least 3 × 3 texels, got {source.shape}")
     dtype = jnp.result_type(source.dtype, target.dtype, jnp.float32)
     if not jnp.issubdtype(dtype, jnp.floating):
         dtype = jnp.float32
@@ -349,15 +351,15 @@ def _prepare(fn: str, source, target, mask, source_mask=None):
 
 def _check_options(fn: str, guide, tol, iterations, levels, screen=0.0):
     if not (isinstance(screen, (int, float)) and screen >= 0):
-        raise ValueError(f"{fn}: screen must be a number >= 0, got {screen!r}")
+        raise InputError(f"{fn}: screen must be a number >= 0, got {screen!r}")
     if guide not in ("source", "mixed"):
-        raise ValueError(f"{fn}: guide must be 'source' or 'mixed', got {guide!r}")
+        raise InputError(f"{fn}: guide must be 'source' or 'mixed', got {guide!r}")
     if not (isinstance(iterations, int) and iterations >= 0):
-        raise ValueError(f"{fn}: iterations must be an int >= 0, got {iterations!r}")
+        raise InputError(f"{fn}: iterations must be an int >= 0, got {iterations!r}")
     if not tol >= 0:
-        raise ValueError(f"{fn}: tol must be >= 0, got {tol!r}")
+        raise InputError(f"{fn}: tol must be >= 0, got {tol!r}")
     if levels is not None and not (isinstance(levels, int) and levels >= 0):
-        raise ValueError(f"{fn}: levels must be None or an int >= 0, got {levels!r}")
+        raise InputError(f"{fn}: levels must be None or an int >= 0, got {levels!r}")
 
 
 def poisson_blend(
@@ -411,7 +413,7 @@ def poisson_blend(
         ``float64``).
 
     Raises:
-        ValueError: mismatched shapes, images smaller than 3 × 3, bad options.
+        InputError: mismatched shapes, images smaller than 3 × 3, bad options.
 
     Example:
         >>> import jax.numpy as jnp
@@ -468,13 +470,13 @@ def poisson_residual(
     """
     fn = "poisson_residual"
     if guide not in ("source", "mixed"):
-        raise ValueError(f"{fn}: guide must be 'source' or 'mixed', got {guide!r}")
+        raise InputError(f"{fn}: guide must be 'source' or 'mixed', got {guide!r}")
     source, target, mask, trust, squeeze = _prepare(fn, source, target, mask, source_mask)
     image = jnp.asarray(image, source.dtype)
     if squeeze:
         image = image[..., None]
     if image.shape != source.shape:
-        raise ValueError(f"{fn}: image must have the shape of source {source.shape}, got {image.shape}")
+        raise InputError(f"{fn}: image must have the shape of source {source.shape}, got {image.shape}")
     m = _binary(mask, source.dtype)
     matvec, b = _system(source, target, m, guide, None if trust is None else _binary(trust, source.dtype), screen)
     r = matvec(m * image) - b

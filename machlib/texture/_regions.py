@@ -36,6 +36,7 @@ __all__ = [
     "feather_mask",
 ]
 
+from .._errors import InputError
 from .._facemesh import (  # noqa: E402
     LIPS_INNER,
     LIPS_OUTER,
@@ -93,9 +94,9 @@ def polygon_sdf(polygon: Float[ArrayLike, "N 2"], resolution: int) -> Float[Arra
     """
     poly = jnp.asarray(polygon)
     if poly.ndim != 2 or poly.shape[1] != 2 or poly.shape[0] < 3:
-        raise ValueError(f"polygon_sdf: polygon must have shape (N >= 3, 2), got {poly.shape}")
+        raise InputError(f"polygon_sdf: polygon must have shape (N >= 3, 2), got {poly.shape}")
     if not isinstance(resolution, (int, np.integer)) or resolution < 1:
-        raise ValueError(f"polygon_sdf: resolution must be a positive int, got {resolution!r}")
+        raise InputError(f"polygon_sdf: resolution must be a positive int, got {resolution!r}")
     if not jnp.issubdtype(poly.dtype, jnp.floating):
         poly = poly.astype(jnp.float32)
     return _polygon_sdf(poly, int(resolution))
@@ -185,7 +186,7 @@ def _masks_from_sdfs(sdf, resolution, dilate):
 def _check_landmarks(fn: str, landmarks_uv) -> Array:
     lm = jnp.asarray(landmarks_uv)
     if lm.ndim != 2 or lm.shape[1] != 2 or lm.shape[0] < 473:
-        raise ValueError(f"{fn}: landmarks_uv must have shape (478, 2) (MediaPipe FaceMesh in UV), got {lm.shape}")
+        raise InputError(f"{fn}: landmarks_uv must have shape (478, 2) (MediaPipe FaceMesh in UV), got {lm.shape}")
     return lm if jnp.issubdtype(lm.dtype, jnp.floating) else lm.astype(jnp.float32)
 
 
@@ -216,7 +217,7 @@ def region_masks(
         ``[0, 1]`` (anti-aliased edges).
 
     Raises:
-        ValueError: landmarks not ``(478, 2)``, bad resolution, negative ``dilate``.
+        InputError: landmarks not ``(478, 2)``, bad resolution, negative ``dilate``.
 
     Example:
         >>> import json, numpy as np
@@ -229,9 +230,9 @@ def region_masks(
     fn = "region_masks"
     lm = _check_landmarks(fn, landmarks_uv)
     if not isinstance(resolution, (int, np.integer)) or resolution < 1:
-        raise ValueError(f"{fn}: resolution must be a positive int, got {resolution!r}")
+        raise InputError(f"{fn}: resolution must be a positive int, got {resolution!r}")
     if isinstance(dilate, (int, float)) and not dilate >= 0:
-        raise ValueError(f"{fn}: dilate must be >= 0 (UV units), got {dilate!r}")
+        raise InputError(f"{fn}: dilate must be >= 0 (UV units), got {dilate!r}")
     return _region_masks(lm, jnp.asarray(dilate, lm.dtype), resolution=int(resolution))
 
 
@@ -242,7 +243,7 @@ def region_masks(
 def _check_mask(fn: str, mask) -> Array:
     m = jnp.asarray(mask)
     if m.ndim != 2:
-        raise ValueError(f"{fn}: mask must have shape (H, W), got {m.shape}")
+        raise InputError(f"{fn}: mask must have shape (H, W), got {m.shape}")
     return m if jnp.issubdtype(m.dtype, jnp.floating) else m.astype(jnp.float32)
 
 
@@ -279,7 +280,7 @@ def dilate_mask(mask: Shaped[ArrayLike, "H W"], radius: int) -> Float[Array, "H 
     """
     m = _check_mask("dilate_mask", mask)
     if not isinstance(radius, (int, np.integer)) or radius < 0:
-        raise ValueError(f"dilate_mask: radius must be an int >= 0 (texels), got {radius!r}")
+        raise InputError(f"dilate_mask: radius must be an int >= 0 (texels), got {radius!r}")
     return _dilate(m, int(radius))
 
 
@@ -305,7 +306,7 @@ def erode_mask(mask: Shaped[ArrayLike, "H W"], radius: int) -> Float[Array, "H W
     """
     m = _check_mask("erode_mask", mask)
     if not isinstance(radius, (int, np.integer)) or radius < 0:
-        raise ValueError(f"erode_mask: radius must be an int >= 0 (texels), got {radius!r}")
+        raise InputError(f"erode_mask: radius must be an int >= 0 (texels), got {radius!r}")
     return 1.0 - _dilate(1.0 - m, int(radius))
 
 
@@ -358,5 +359,5 @@ def feather_mask(mask: Shaped[ArrayLike, "H W"], sigma: float) -> Float[Array, "
     """
     m = _check_mask("feather_mask", mask)
     if not isinstance(sigma, (int, float)) or not sigma >= 0:
-        raise ValueError(f"feather_mask: sigma must be a number >= 0 (texels), got {sigma!r}")
+        raise InputError(f"feather_mask: sigma must be a number >= 0 (texels), got {sigma!r}")
     return _blur(m, float(sigma))

@@ -12,6 +12,8 @@ import math
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
+from .._errors import InputError
+
 __all__ = [
     "ITA_CATEGORIES",
     "srgb_to_lab",
@@ -46,7 +48,7 @@ def _as_float(x) -> Array:
 def _check_rgb(name: str, x) -> Array:
     x = _as_float(x)
     if x.ndim < 1 or x.shape[-1] != 3:
-        raise ValueError(f"{name}: colours must have shape (..., 3), got {x.shape}")
+        raise InputError(f"{name}: colours must have shape (..., 3), got {x.shape}")
     return x
 
 
@@ -134,7 +136,7 @@ def shift_to_ita(
     lab = srgb_to_lab(rgb)
     w = jnp.ones(rgb.shape[:-1], lab.dtype) if weights is None else jnp.asarray(weights, lab.dtype)
     if w.shape != rgb.shape[:-1]:
-        raise ValueError(f"shift_to_ita: weights must have shape {rgb.shape[:-1]}, got {w.shape}")
+        raise InputError(f"shift_to_ita: weights must have shape {rgb.shape[:-1]}, got {w.shape}")
     mean = jnp.sum(lab * w[..., None], axis=tuple(range(lab.ndim - 1))) / jnp.maximum(jnp.sum(w), 1e-12)
     target = srgb_to_lab(skin_color(ita))
     return lab_to_srgb(lab + (target - mean))
