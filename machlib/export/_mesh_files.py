@@ -142,9 +142,16 @@ def load_mesh(path: str | os.PathLike) -> Mesh:
         if uv is None:
             raise InputError(f"{path}: the mesh has no texture coordinates (TEXCOORD_0)")
         uv = np.asarray(uv, dtype=np.float64).copy()
-        uv[:, 1] = 1.0 - uv[:, 1]  # trimesh flips glTF's v to OBJ's convention; undo it
         split_faces = np.asarray(g.faces)
-        verts, faces = _weld(np.asarray(g.vertices, dtype=np.float64), split_faces)
+        positions = np.asarray(g.vertices, dtype=np.float64)
+        n = len(positions)
+        if (uv.ndim != 2 or uv.shape != (n, 2) or split_faces.ndim != 2 or split_faces.shape[1:] != (3,)
+                or not len(split_faces) or split_faces.min() < 0 or split_faces.max() >= n):
+            raise InputError(f"{path}: the mesh's faces, positions and texture coordinates do not agree")
+        if not (np.isfinite(positions).all() and np.isfinite(uv).all()):
+            raise InputError(f"{path}: the mesh has NaN or infinite positions or texture coordinates")
+        uv[:, 1] = 1.0 - uv[:, 1]  # trimesh flips glTF's v to OBJ's convention; undo it
+        verts, faces = _weld(positions, split_faces)
         return Mesh(verts, faces, uv, split_faces)
     raise InputError(f"{path}: unsupported mesh format {suffix!r} (use .obj, .glb or .gltf)")
 
