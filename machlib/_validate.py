@@ -227,7 +227,7 @@ def check_output_dir(out: str | os.PathLike, *, names: Iterable[str] = (), what:
 # --------------------------------------------------------------------------------------------
 # one writer per output folder
 
-_HELD: dict[str, list] = {}  # lock path -> [fd, count], for re-entry within one process
+_HELD: dict[str, int] = {}  # lock path -> the thread holding it, for re-entry within one process
 _HELD_LOCK = threading.Lock()
 
 
@@ -256,25 +256,15 @@ def output_lock(out: str | os.PathLike):
     """
     path = _lock_path(Path(out))
     key = str(path)
-    me = threading.get_ident()
     with _HELD_LOCK:
-        held = _HELD.get(key)
-        if held is not None and held[2] == me:
-            held[1] += 1
-            reentered = True
-        else:
-            reentered = False
-    if reentered:
-        try:
-            yield path
-        finally:
-            with _HELD_LOCK:
-                _HELD[key][1] -= 1
+        holder = _HELD.get(key)
+    if holder == threading.get_ident():  # this thread holds it already: enter again
+        yield path
         return
-    if held is not None:
+    if holder is not None:
         raise OutputBusyError(f"output {out} is being written by another run in this process; wait for it or "
                               f"choose another folder")
-    made = []
+    made = []  # folders created for the lock file, innermost first
     d = path.parent
     while not os.path.isdir(d):
         made.append(d)
@@ -291,7 +281,7 @@ def output_lock(out: str | os.PathLike):
         _rmdirs(made)
         raise
     with _HELD_LOCK:
-        _HELD[key] = [fd, 1, me]
+        _HELD[key] = threading.get_ident()
     try:
         yield path
     finally:

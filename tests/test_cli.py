@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from machlib.cli import main
+from machlib.cli import _OUTPUT_FILES, main
 
 
 def _png_with_size(path, width, height):
@@ -105,6 +105,7 @@ def test_fit_default_portrait_writes_everything(tmp_path, capsys):
     names = {p.name for p in out.iterdir()}
     for n in ("head.glb", "head.obj", "camera.json", "overlay.png", "report.json", "preview.png"):
         assert n in names, n
+    assert names <= set(_OUTPUT_FILES["fit"]), names - set(_OUTPUT_FILES["fit"])  # checked before the run
     report = json.loads((out / "report.json").read_text())
     rp = report["landmarks"]["reprojection_px"]
     assert set(rp) >= {"mean", "median", "max"}
@@ -229,6 +230,7 @@ def test_texture_default_portrait_writes_everything(tmp_path, capsys):
     expected = {"albedo.png", "texture_raw.png", "shading.png", "masks.png", "head.glb", "render_input_view.png",
                 "relit.png", "camera.json", "report.json"}
     assert expected <= names, expected - names
+    assert names <= set(_OUTPUT_FILES["texture"]), names - set(_OUTPUT_FILES["texture"])  # checked before the run
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.tmp")]
     portrait = np.asarray(__import__("machlib").default_portrait())
     h, w = portrait.shape[:2]
@@ -333,6 +335,7 @@ def test_hair_default_portrait_writes_everything(tmp_path, capsys):
     expected = {"hair.data", "hair.usda", "hair_preview.png", "hair_input_view.png", "hair_mask.png", "head.glb",
                 "camera.json", "report.json"}
     assert expected <= names, expected - names
+    assert names <= set(_OUTPUT_FILES["hair"]), names - set(_OUTPUT_FILES["hair"])  # checked before the run
     report = json.loads((out / "report.json").read_text())
     hr = report["hair"]
     assert hr["mode"] == "image" and hr["points_per_strand"] == 16

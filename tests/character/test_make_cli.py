@@ -34,6 +34,9 @@ def made(tmp_path_factory):
 def test_make_writes_the_complete_character(made):
     names = {p.name for p in made.iterdir()}
     assert FILES | {"render_input_view.png"} <= names
+    from machlib.cli import _OUTPUT_FILES
+
+    assert names <= set(_OUTPUT_FILES["make"]), names - set(_OUTPUT_FILES["make"])  # checked before the run
     report = json.loads((made / "report.json").read_text())
     assert report["mode"] == "image" and report["attributes"]["glasses"] == "cat-eye"
     assert report["assets"]["garment"]["type"] == "suit" and report["assets"]["glasses"]["color"] == "brown"
