@@ -535,14 +535,7 @@ def _hair_setup(args) -> dict:
         if suffix not in (".data", ".hair"):
             raise InputError(f"--style: unknown hairstyle {style!r}; known: {', '.join(HAIR_STYLES)} "
                              "(or a .data/.hair strand file)")
-        if not Path(style).is_file():
-            raise InputError(f"--style: no such strand file {style}")
-        from .hair import read_cem_hair, read_hair_data
-
-        try:  # read it now, so that a bad file fails before the fit
-            (read_hair_data if suffix == ".data" else read_cem_hair)(style)
-        except ValueError as e:
-            raise InputError(f"--style: {e}") from None
+        # a strand file was read and checked by _preflight (_check_strand_file) before any work
     if args.color is not None and args.color not in HAIR_COLORS:
         raise InputError(f"--color: unknown hair colour {args.color!r}; known: {', '.join(sorted(HAIR_COLORS))}")
     return {"style": style, "color": args.color, "n_strands": args.strands, "n_points": args.points,
