@@ -146,11 +146,12 @@ class Camera(eqx.Module):
 
     def replace_extrinsics(self, rotation=None, translation=None) -> Camera:
         """The same camera (intrinsics and ``image_size`` kept) with a new rotation and/or
-        translation; ``None`` keeps the current value.
+        translation; ``None`` keeps the current value. Batched extrinsics given to a single
+        camera broadcast it into a stack that shares its intrinsics.
 
         Args:
             rotation: ``(*B, 3)`` rotation vector, radians.
-            translation: ``(*B, 3)`` translation, metres.
+            translation: ``(*B, 3)`` translation, metres (broadcast against ``rotation``).
 
         Returns:
             A new :class:`Camera` (the shapes are validated).
@@ -162,14 +163,20 @@ class Camera(eqx.Module):
             >>> moved = cam.replace_extrinsics(translation=jnp.array([0.0, 0.0, 2.0]))
             >>> moved.translation.tolist(), bool((moved.focal == cam.focal).all())
             ([0.0, 0.0, 2.0], True)
+            >>> cam.replace_extrinsics(rotation=jnp.zeros((4, 3))).batch_shape  # 4 rotations, one lens
+            (4,)
         """
-        return Camera(
-            self.rotation if rotation is None else rotation,
-            self.translation if translation is None else translation,
-            self.focal,
-            self.principal,
-            image_size=self.image_size,
-        )
+        rotation = jnp.asarray(self.rotation if rotation is None else rotation)
+        translation = jnp.asarray(self.translation if translation is None else translation)
+        focal, principal = jnp.asarray(self.focal), jnp.asarray(self.principal)
+        if min(rotation.ndim, translation.ndim) >= 1:
+            try:  # batched extrinsics on one camera: a stack sharing its intrinsics
+                batch = jnp.broadcast_shapes(rotation.shape[:-1], translation.shape[:-1], focal.shape[:-1])
+                rotation, translation, focal, principal = (
+                    jnp.broadcast_to(a, batch + a.shape[-1:]) for a in (rotation, translation, focal, principal))
+            except ValueError:
+                pass  # incompatible batch shapes: Camera names the mismatch
+        return Camera(rotation, translation, focal, principal, image_size=self.image_size)
 
     def split(self) -> tuple[Camera, Camera]:
         """``eqx.partition`` of the camera into ``(extrinsics, intrinsics)``: the first holds the
@@ -542,6 +549,21 @@ def camera_from_head_pose(
         raise ValueError(f"camera_from_head_pose: pose_degrees must have shape (*batch, 3), got {pose.shape}")
     if not isinstance(distance, jax.core.Tracer) and not float(distance) > 0.0:
         raise ValueError(f"camera_from_head_pose: distance must be > 0, got {distance}")
+    rotation, translation = _pose_extrinsics(pose, jnp.asarray(distance, pose.dtype), jnp.asarray(target, pose.dtype))
+    focal, principal = intrinsics_from_fov(image_size, fov_degrees=fov_degrees)
+    batch = pose.shape[:-1]
+    return Camera(
+        rotation=rotation,
+        translation=translation,
+        focal=jnp.broadcast_to(focal.astype(pose.dtype), batch + (2,)),
+        principal=jnp.broadcast_to(principal.astype(pose.dtype), batch + (2,)),
+        image_size=tuple(int(s) for s in image_size),
+    )
+
+
+@jax.jit
+def _pose_extrinsics(pose: Array, distance: Array, target: Array) -> tuple[Array, Array]:
+    """Rotation vector and translation of :func:`camera_from_head_pose` (one compiled program)."""
     a, b, c = (jnp.radians(pose[..., i]) for i in range(3))
     one, zero = jnp.ones_like(a), jnp.zeros_like(a)
 
@@ -552,14 +574,5 @@ def camera_from_head_pose(
     Rx = mat([[one, zero, zero], [zero, jnp.cos(b), -jnp.sin(b)], [zero, jnp.sin(b), jnp.cos(b)]])
     Rz = mat([[jnp.cos(c), -jnp.sin(c), zero], [jnp.sin(c), jnp.cos(c), zero], [zero, zero, one]])
     R = jnp.asarray(_FLIP, pose.dtype)[:, None] * (Ry @ Rx @ Rz)
-    target = jnp.asarray(target, pose.dtype)
     t = jnp.asarray([0.0, 0.0, 1.0], pose.dtype) * distance - jnp.einsum("...ij,j->...i", R, target)
-    focal, principal = intrinsics_from_fov(image_size, fov_degrees=fov_degrees)
-    batch = pose.shape[:-1]
-    return Camera(
-        rotation=matrix_to_rotvec(R),
-        translation=t,
-        focal=jnp.broadcast_to(focal.astype(pose.dtype), batch + (2,)),
-        principal=jnp.broadcast_to(principal.astype(pose.dtype), batch + (2,)),
-        image_size=tuple(int(s) for s in image_size),
-    )
+    return matrix_to_rotvec(R), t

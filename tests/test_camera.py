@@ -510,3 +510,15 @@ def test_head_pose_grads():
         cam = camera_from_head_pose(jnp.array([20.0, -10.0, 5.0], jnp.float64))
         check_grads(lambda r: head_pose(cam.replace_extrinsics(rotation=r)), (cam.rotation,), order=1,
                     modes=["rev", "fwd"], eps=1e-6, atol=1e-5, rtol=1e-5)
+
+
+def test_replace_extrinsics_broadcasts_a_single_camera():
+    cam = _three_cameras()[0]
+    rots = jnp.zeros((4, 3))
+    stack = cam.replace_extrinsics(rotation=rots)
+    assert stack.batch_shape == (4,)
+    np.testing.assert_array_equal(stack.focal, np.broadcast_to(cam.focal, (4, 2)))
+    np.testing.assert_array_equal(stack.translation, np.broadcast_to(cam.translation, (4, 3)))
+    np.testing.assert_allclose(project(jnp.zeros((1, 3)), stack)[2], project(jnp.zeros((1, 3)), cam.replace_extrinsics(rotation=jnp.zeros(3))))
+    with pytest.raises((ValueError, TypeError)):
+        Camera.stack(_three_cameras()).replace_extrinsics(rotation=jnp.zeros((4, 3)))  # 3 cameras, 4 rotations
