@@ -8,6 +8,7 @@ import pytest
 import machlib
 import machlib.animation
 import machlib.assets
+import machlib.batch
 import machlib.export
 import machlib.geometry
 import machlib.hair
@@ -19,7 +20,7 @@ import machlib.text
 import machlib.texture
 
 PACKAGES = [machlib, machlib.geometry, machlib.human, machlib.render, machlib.texture, machlib.interop, machlib.hair, machlib.text, machlib.assets,
-            machlib.animation, machlib.export, machlib.character, machlib.pipeline, machlib.viewer]
+            machlib.animation, machlib.export, machlib.character, machlib.pipeline, machlib.batch, machlib.viewer]
 # (module, name, parameter) where a positional default is deliberate
 ALLOWED_POSITIONAL_DEFAULTS = {
     ("machlib.geometry", "geometry_fit", "config"),  # optax-style factory: geometry_fit(problem, config)

@@ -27,6 +27,7 @@ LAYERS = (
     ("assets",),
     ("pipeline",),
     ("character",),
+    ("batch",),
     ("viewer",),
     ("cli",),
     ("machlib",),  # the package's __init__ re-exports every subpackage
@@ -42,7 +43,7 @@ def _layer(module: str) -> str:
     top = parts[1]
     if top == "_scene":
         return "scene"
-    if top in ("pipeline", "cli") or (ROOT / top).is_dir():
+    if top in ("pipeline", "batch", "cli") or (ROOT / top).is_dir():
         return top
     return "core"
 

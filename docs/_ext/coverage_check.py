@@ -34,7 +34,7 @@ from collections.abc import Iterable, Sequence
 PACKAGES: tuple[str, ...] = (
     "machlib", "machlib.geometry", "machlib.human", "machlib.render", "machlib.texture", "machlib.interop", "machlib.hair",
     "machlib.text", "machlib.assets", "machlib.animation",
-    "machlib.export", "machlib.character", "machlib.pipeline", "machlib.viewer",
+    "machlib.export", "machlib.character", "machlib.pipeline", "machlib.batch", "machlib.viewer",
 )
 
 
