@@ -80,11 +80,12 @@ def face_scores(fit, tex, texture) -> dict:
     import jax.numpy as jnp
 
     from machlib.render import render_textured
-    from machlib.texture import psnr, ssim
+    from machlib.texture import TextureFitConfig, psnr, ssim
 
     mesh, cam = fit.result.mesh, fit.result.camera
+    # bilinear, as texture_portrait samples for its metrics (the fit's filter)
     img = np.asarray(render_textured(mesh.vertices, mesh.faces, mesh.uv, mesh.faces_uv, jnp.asarray(texture), cam,
-                                     lighting=jnp.asarray(tex.lighting)))
+                                     lighting=jnp.asarray(tex.lighting), filter=TextureFitConfig().filter))
     photo = fit.image.astype(np.float32) / 255.0
     mask = tex.face_mask * (img[..., 3] > 0.999)
     return {"face_psnr_db": float(psnr(img[..., :3], photo, mask=mask)),

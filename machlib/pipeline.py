@@ -94,6 +94,7 @@ from .texture import (
     normal_map,
     psnr,
     ssim,
+    texel_confidence,
     texel_visibility,
     texture_problem,
 )
@@ -578,8 +579,10 @@ def texture_portrait(
 
     say("texture: complete")
     t = time.perf_counter()
+    # keep what is seen (issue 15): per-texel confidence, the better-seen half mirrored
     completion = complete_texture(
-        delit, seen > 0.5, landmarks_uv=fit.template.landmark_uv, template=fit.template, **makeup
+        delit, seen > 0.5, landmarks_uv=fit.template.landmark_uv, template=fit.template,
+        confidence=texel_confidence(seen), mirror=bool(fit.template.symmetric), **makeup
     )
     albedo = np.clip(np.asarray(completion.albedo, np.float32), 0.0, 1.0)
     timings["complete"] = time.perf_counter() - t

@@ -46,6 +46,7 @@ from ._metrics import psnr, ssim
 
 __all__ += ["psnr", "ssim"]
 from ._complete import TextureCompletion, color_transfer, complete_texture, skin_albedo
+from ._confidence import mirror_fill, texel_confidence
 from ._makeup import blend_layer, makeup
 from ._poisson import poisson_blend, poisson_residual
 from ._regions import dilate_mask, erode_mask, feather_mask, polygon_sdf, region_masks
@@ -53,5 +54,5 @@ from ._regions import dilate_mask, erode_mask, feather_mask, polygon_sdf, region
 __all__ += [
     "TextureCompletion", "color_transfer", "complete_texture", "skin_albedo", "blend_layer", "makeup",
     "poisson_blend", "poisson_residual", "dilate_mask", "erode_mask", "feather_mask", "polygon_sdf",
-    "region_masks",
+    "region_masks", "texel_confidence", "mirror_fill",
 ]

@@ -31,6 +31,7 @@ from jaxtyping import Array, ArrayLike, Float, Shaped
 
 from .._errors import InputError
 from ..geometry import default_template
+from ._confidence import mirror_fill
 from ._makeup import makeup
 from ._poisson import _auto_levels, _blend
 from ._regions import (
@@ -398,6 +399,9 @@ def complete_texture(
     iterations: int = 500,
     tol: float = 1e-3,
     seed: int = 0,
+    confidence: Shaped[ArrayLike, "R R"] | None = None,
+    mirror: bool = False,
+    keep_features: float = 0.6,
 ) -> TextureCompletion:
     """Correct and complete a face texture into a full-head skin albedo (paper §2.4.3).
 
@@ -449,6 +453,18 @@ def complete_texture(
             leaves every texel within 1/255 of the converged solution at ``R = 1024`` (99 %
             within 0.001).
         seed: noise seed of the default template albedo.
+        confidence: optional ``(R, R)`` per-texel confidence in ``[0, 1]`` of ``raw_texture``
+            (:func:`~machlib.texture.texel_confidence`). Given, completion keeps what is seen:
+            texels with confidence above 0.5 count as observed (instead of ``seen_mask``), the
+            error-prone regions are replaced only where the confidence is below
+            ``keep_features`` (the portrait's own eyes, brows, lips and nostrils stay where seen
+            well), and the result is finally blended back towards the portrait texel by texel,
+            ``albedo + confidence · (raw − albedo)``, so well-seen texels keep the portrait's
+            colour exactly and the completed ones fade in without a seam.
+        mirror: with ``confidence``, fill the worse-seen half of the face from the better-seen
+            half first (:func:`~machlib.texture.mirror_fill`; the UV layout must be
+            mirror-symmetric about ``u = 0.5``, ``Template.symmetric``).
+        keep_features: see ``confidence``.
 
     Returns:
         A :class:`TextureCompletion`.
@@ -488,8 +504,21 @@ def complete_texture(
     lm = _check_landmarks(fn, template.landmark_uv if landmarks_uv is None else landmarks_uv)
     lm = lm.astype(jnp.float32)
     raw = raw.astype(jnp.float32)
+    conf = None
+    if confidence is not None:
+        conf = jnp.asarray(confidence)
+        if conf.shape != (R, R):
+            raise InputError(f"{fn}: confidence must have shape {(R, R)}, got {conf.shape}")
+        if not 0.0 <= keep_features <= 1.0:
+            raise InputError(f"{fn}: keep_features must be in [0, 1], got {keep_features!r}")
+        conf = jnp.clip(conf.astype(jnp.float32), 0.0, 1.0)
+        if mirror:
+            raw, conf = mirror_fill(raw, conf)
+        seen = conf > 0.5
 
     masks, mu_raw = _stage_masks(raw, seen, lm, jnp.float32(dilate), erode_px=int(round(erode * R)))
+    if conf is not None:  # the portrait's own features stay where they are seen well
+        masks["error"] = masks["error"] * (conf < keep_features).astype(jnp.float32)
     n_skin = int(jnp.sum(masks["skin"]))
     if n_skin < 100:
         raise InputError(
@@ -512,6 +541,8 @@ def complete_texture(
                                       spread_px=int(round(spread * R)))
     albedo = _blend(corrected, tmpl, blend, valid, guide="source", levels=levels, tol=float(tol),
                     iterations=iterations, screen=0.0 if not falloff else float(1.0 / (falloff * R) ** 2))
+    if conf is not None:  # keep what is seen: back towards the portrait by confidence
+        albedo = albedo + conf[..., None] * (raw - albedo)
     albedo = jnp.clip(albedo, 0.0, 1.0)
     # (d) make-up ----------------------------------------------------------------------------
     if blush > 0 or eye_shadow > 0 or lipstick > 0:
