@@ -101,7 +101,8 @@ def test_real_portraits_no_self_intersections_no_spikes(template, portraits, nam
     d1 = np.linalg.norm(h.residuals, axis=1).mean()
     d2 = np.linalg.norm(r.residuals, axis=1).mean()
     assert d2 < d1 < 3.0  # stage 2 refines stage 1, which already lands within a few pixels
-    assert r.compile_seconds >= 0 and r.fit_seconds > 0
+    assert r.compile_seconds >= 0 and r.fit_seconds > 0 and r.setup_seconds > 0
+    assert r.total_seconds == pytest.approx(r.setup_seconds + r.compile_seconds + r.fit_seconds)
 
 
 def test_stage1_pieces_are_pure(template):
