@@ -23,7 +23,8 @@ CSV/Parquet table with a ``path`` column, and runs the requested stages (``fit``
   appear by rename, so nothing is lost or written twice.
 * **Resume.** Items are keyed by a hash of the file's bytes. With ``resume`` (the default), an
   item whose key has an ``ok`` row and a complete folder is skipped; the rest, including earlier
-  errors, run again, and the table is rewritten with one row per key.
+  errors, run again, and the table is rewritten with one row per key (rows of images not in
+  this run's input are kept).
 
 Example (a local Ray, one worker)::
 
@@ -434,7 +435,9 @@ def run_batch(
     items, unreadable = plan_items(paths)
     shutil.rmtree(out / ".partial", ignore_errors=True)  # a killed run's work in progress
     earlier = _read_table(out) if resume else {}
-    table = {}  # hash (or path for unreadable files) -> row, in input order
+    current = {it.hash for it in items}
+    # hash (or path for unreadable files) -> row: earlier rows of other images are kept
+    table = {h: r for h, r in earlier.items() if h not in current}
     todo, skipped = [], 0
     for it in items:
         old = earlier.get(it.hash)

@@ -99,6 +99,22 @@ def build_parser() -> argparse.ArgumentParser:
                     help="side of a generated portrait in pixels, a multiple of 8 from 64 to 1024 (default 512)")
     mk.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     mk.add_argument("-v", "--verbose", action="store_true", help="let native libraries (MediaPipe) write to the terminal")
+    ba = sub.add_parser("batch", help="run stages over a folder, list or CSV/Parquet table of images on Ray "
+                                      "(one folder per image, results.csv/.parquet, resumable)")
+    ba.add_argument("input", help="a folder of images, a text file of paths, or a .csv/.parquet table with a "
+                                  "'path' column")
+    ba.add_argument("-o", "--out", required=True, help="output folder")
+    ba.add_argument("--stages", default="fit",
+                    help="comma-separated, from fit,texture,hair,make (default fit); they share one fit per image")
+    ba.add_argument("--address", default=None,
+                    help="Ray cluster to join: auto or ray://HOST:PORT (default: a local Ray in this process)")
+    ba.add_argument("--workers", type=_int_in(1, 4096), default=None,
+                    help="worker actors, 1 to 4096 (default: one per CPU, or per GPU when the cluster has GPUs)")
+    ba.add_argument("--batch-size", type=_int_in(1, 1024), default=1,
+                    help="images per call to a worker, 1 to 1024 (default 1)")
+    ba.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                    help="skip images (by content hash) already done in OUT (default: --resume)")
+    ba.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     vw = sub.add_parser("view", help="serve a local browser viewer of a `machlib make` output folder")
     vw.add_argument("out", help="the output folder of `machlib make` (holds avatar.glb)")
     vw.add_argument("--port", type=_int_in(0, 65535), default=8000,
@@ -373,6 +389,10 @@ def _preflight(args) -> None:
                 check_input_dir(getattr(args, flag), "--" + flag.replace("_", "-"))
         if not args.check_weights:
             check_output_dir(args.out, names=_OUTPUT_FILES[cmd])
+    elif cmd == "batch":
+        if not Path(args.input).is_dir():
+            check_input_file(args.input, "input")
+        check_output_dir(args.out, names=("results.csv", "results.parquet", "batch.json"))
     elif cmd == "attributes" and args.clues is not None:
         check_output_dir(args.clues, names=_OUTPUT_FILES[cmd], what="--clues")
     elif cmd == "match" and args.manifest is not None:
@@ -739,29 +759,10 @@ def _list_styles() -> int:
 
 
 def _enable_compilation_cache() -> None:
-    """Keep XLA's compiled programs on disk between runs (JAX's persistent compilation cache).
+    """Keep XLA's compiled programs on disk between runs (see :func:`machlib._cache.enable_compilation_cache`)."""
+    from ._cache import enable_compilation_cache
 
-    The first run of a command compiles the fit, texture and rendering programs (tens of seconds
-    on a laptop CPU); later runs with the same shapes load them. The cache lives in
-    ``$MACHLIB_CACHE_DIR`` (default ``$XDG_CACHE_HOME/machlib/xla`` or ``~/.cache/machlib/xla``);
-    ``MACHLIB_CACHE_DIR=off`` disables it. Results do not depend on it.
-    """
-    import os
-
-    where = os.environ.get("MACHLIB_CACHE_DIR")
-    if where == "off":
-        return
-    if not where:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        where = os.path.join(base, "machlib", "xla")
-    try:
-        os.makedirs(where, exist_ok=True)
-    except OSError:
-        return  # an unwritable cache directory only costs time
-    import jax
-
-    jax.config.update("jax_compilation_cache_dir", where)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    enable_compilation_cache()
 
 
 def _make(args) -> int:
@@ -814,6 +815,23 @@ def _make(args) -> int:
     return 0
 
 
+def _batch(args) -> int:
+    from ._errors import InputError
+    from .batch import run_batch
+
+    stages = tuple(s.strip() for s in args.stages.split(",") if s.strip())
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise InputError("machlib batch needs Ray: pip install 'machlib[batch]'") from None
+    summary = run_batch(args.input, args.out, stages=stages, address=args.address, workers=args.workers,
+                        batch_size=args.batch_size, resume=args.resume,
+                        progress=(lambda line: None) if args.quiet else None)
+    print(f"batch: {summary.done} done, {summary.errors} errors, {summary.skipped} skipped of {summary.total} "
+          f"images in {summary.seconds:.1f} s → {args.out}/results.csv")
+    return 0
+
+
 def _view(args) -> int:
     from .viewer import run_viewer
 
@@ -852,7 +870,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _locked_output(args) -> str | None:
     """The output folder a command writes (locked for the whole run), or ``None``."""
-    if args.command in ("fit", "texture", "hair", "make") and not getattr(args, "list_styles", False):
+    if args.command in ("fit", "texture", "hair", "make", "batch") and not getattr(args, "list_styles", False):
         return args.out
     if args.command == "portrait" and not args.check_weights:
         return args.out
@@ -868,6 +886,8 @@ def _dispatch(args) -> int:
         return _make(args)
     if args.command == "view":
         return _view(args)
+    if args.command == "batch":
+        return _batch(args)
     if args.command == "attributes":
         return _attributes(args)
     if args.command == "match":

@@ -106,3 +106,18 @@ def test_resume_skips_what_is_done(first_run, images):
         hashes = [r["hash"] for r in csv.DictReader(f)]
     assert len(hashes) == len(set(hashes))
     del before
+
+
+def test_cli_batch(first_run, images, capsys):
+    from machlib.cli import main
+
+    out, summary, _, _ = first_run
+    assert main(["batch", str(images / "portrait.png"), "-o", str(out), "--workers", "1", "-q"]) == 0
+    assert "0 done, 0 errors, 1 skipped" in capsys.readouterr().out
+    with open(out / "results.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == 3  # the other images' rows are kept
+    for bad in (["--stages", "fit,paint"], ["--workers", "0"], ["--batch-size", "x"]):
+        assert main(["batch", str(images), "-o", str(out / "x"), *bad]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("machlib: error:")
+    assert not (out / "x").exists()
