@@ -112,6 +112,7 @@ def content_hash(path: Union[str, os.PathLike]) -> str:
 
     Example:
         >>> import tempfile, pathlib
+        >>> from machlib.batch import content_hash
         >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.txt"; _ = p.write_bytes(b"abc")
         >>> content_hash(p)
         'ba7816bf8f01cfea'
