@@ -21,8 +21,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from machlib import InputError
-from machlib.export import glb_bytes, load_mesh, read_cem_hair, read_glb, read_hair_data, save_obj, validate_gltf
-from machlib.export import write_cem_hair, write_hair_data
+from machlib.export import (
+    glb_bytes,
+    load_mesh,
+    read_cem_hair,
+    read_glb,
+    read_hair_data,
+    save_obj,
+    validate_gltf,
+    write_cem_hair,
+    write_hair_data,
+)
 from machlib.hair import RaggedStrands
 
 FUZZ = settings(max_examples=10 * settings.default.max_examples, deadline=None,

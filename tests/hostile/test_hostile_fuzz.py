@@ -9,8 +9,8 @@ the default ``ci`` profile, 10,000 with ``--hypothesis-profile nightly`` (profil
 ``tests/conftest.py``); the whole-file template reader and the ``attributes`` command end to
 end get 2 × (200 and 2,000).
 
-Not yet fuzzed here (their readers are being refactored elsewhere): OBJ/GLB meshes and the
-``.data``/``.hair`` strand files.
+The mesh and strand file readers (OBJ, GLB, ``.data``, ``.hair``) are fuzzed in
+``tests/hostile/test_fuzz_files.py``.
 """
 
 from __future__ import annotations
