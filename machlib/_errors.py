@@ -62,6 +62,28 @@ def input_error_from_jit(exc: BaseException) -> InputError | None:
     return None
 
 
+class _DropMachlibCallbackLogs:
+    """A logging filter for ``jax._src.callback``: JAX logs the full traceback of a failing
+    runtime check before raising; for machlib's own checks the InputError says it all."""
+
+    def filter(self, record) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return exc is None or not any(msg in str(exc) for msg in _JIT_MESSAGES)
+
+
+@contextlib.contextmanager
+def quiet_check_logs():
+    """Within the block, JAX does not log tracebacks of machlib's failing in-jit checks."""
+    import logging
+
+    logger, flt = logging.getLogger("jax._src.callback"), _DropMachlibCallbackLogs()
+    logger.addFilter(flt)
+    try:
+        yield
+    finally:
+        logger.removeFilter(flt)
+
+
 class jit_errors(contextlib.ContextDecorator):
     """Turn machlib's checks that fail inside ``jit`` into one :class:`InputError`.
 
@@ -69,8 +91,9 @@ class jit_errors(contextlib.ContextDecorator):
     ``capacity`` under your own ``jax.jit``) fail at run time, where JAX reports them as a
     ``JaxRuntimeError`` whose text buries machlib's message in a callback traceback. Run the
     jitted call inside ``with jit_errors():`` (or decorate the function) and such a failure is
-    re-raised as an :class:`InputError` carrying just the message; other errors pass unchanged.
-    machlib's own entry points already do this where they call jitted code eagerly.
+    re-raised as an :class:`InputError` carrying just the message (and JAX's logged traceback
+    of the failing check is left out); other errors pass unchanged. machlib's own entry points
+    already do this where they call jitted code eagerly.
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -88,9 +111,12 @@ class jit_errors(contextlib.ContextDecorator):
     """
 
     def __enter__(self):
+        self._quiet = quiet_check_logs()
+        self._quiet.__enter__()
         return self
 
     def __exit__(self, exc_type, exc, tb):
+        self._quiet.__exit__(None, None, None)
         if exc is None or exc_type is None:
             return False
         import jax

@@ -21,7 +21,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from .._camera import Camera, world_to_camera
-from .._errors import InputError, error_if, input_error_from_jit
+from .._errors import InputError, error_if, input_error_from_jit, quiet_check_logs
 
 __all__ = [
     "Raster",
@@ -381,7 +381,8 @@ def rasterize(
     fn = lambda c: _rasterize_jit(c, tri, height, width, cull_backfaces, capacity, derivatives)  # noqa: E731
     traced = isinstance(clip_pos, jax.core.Tracer) or isinstance(tri, jax.core.Tracer)
     try:
-        return jax.vmap(fn)(clip_pos) if clip_pos.ndim == 3 else fn(clip_pos)
+        with quiet_check_logs():
+            return jax.vmap(fn)(clip_pos) if clip_pos.ndim == 3 else fn(clip_pos)
     except jax.errors.JaxRuntimeError as exc:  # eager call: the overflow check ran here
         if traced or input_error_from_jit(exc) is None:
             raise

@@ -284,7 +284,7 @@ def test_jit_equals_eager():
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
 
 
-def test_capacity_overflow_raises():
+def test_capacity_overflow_raises(caplog):
     from machlib import InputError, jit_errors
 
     clip, tri, res = _sphere_scene(9)
@@ -293,12 +293,14 @@ def test_capacity_overflow_raises():
     render = jax.jit(lambda c: rasterize(c, tri, image_size=res[::-1], capacity=need - 1).triangle)
     with pytest.raises(RuntimeError, match="capacity"):
         jax.block_until_ready(render(clip))
+    caplog.clear()
     # ... where jit_errors turns it into one InputError carrying just the message
     with pytest.raises(InputError, match="more candidate fragments than `capacity`") as info:
         with jit_errors():
             jax.block_until_ready(render(clip))
     assert info.value.__cause__ is None and info.value.__suppress_context__
     assert "Traceback" not in str(info.value) and "equinox" not in str(info.value)
+    assert not [r for r in caplog.records if "pure_callback failed" in r.getMessage()]  # no logged traceback
     # an eager call raises the InputError itself, with the count needed
     with pytest.raises(InputError, match=f"{need} candidate fragments but capacity={need - 1}"):
         rasterize(clip, tri, image_size=res[::-1], capacity=need - 1)
