@@ -402,6 +402,8 @@ def complete_texture(
     confidence: Shaped[ArrayLike, "R R"] | None = None,
     mirror: bool = False,
     keep_features: float = 0.6,
+    sure_confidence: float = 0.5,
+    max_offset: float = 0.08,
 ) -> TextureCompletion:
     """Correct and complete a face texture into a full-head skin albedo (paper §2.4.3).
 
@@ -458,13 +460,17 @@ def complete_texture(
             texels with confidence above 0.5 count as observed (instead of ``seen_mask``), the
             error-prone regions are replaced only where the confidence is below
             ``keep_features`` (the portrait's own eyes, brows, lips and nostrils stay where seen
-            well), and the result is finally blended back towards the portrait texel by texel,
-            ``albedo + confidence · (raw − albedo)``, so well-seen texels keep the portrait's
-            colour exactly and the completed ones fade in without a seam.
+            well), and texels with confidence of at least ``sure_confidence`` finally keep the
+            portrait's colour exactly: the rest of the completed albedo is solved once more
+            (screened Poisson, its own gradients) with those texels as the boundary, so the
+            completed head meets the kept face without a seam (the face's tone spreads into
+            neck, ears and scalp, fading over ``falloff``). The colour offsets taken along that
+            boundary are clipped to ``±max_offset`` (sRGB), so hair or frames at the edge of the
+            kept texels do not stain the head.
         mirror: with ``confidence``, fill the worse-seen half of the face from the better-seen
             half first (:func:`~machlib.texture.mirror_fill`; the UV layout must be
             mirror-symmetric about ``u = 0.5``, ``Template.symmetric``).
-        keep_features: see ``confidence``.
+        keep_features, sure_confidence, max_offset: see ``confidence``.
 
     Returns:
         A :class:`TextureCompletion`.
@@ -541,8 +547,15 @@ def complete_texture(
                                       spread_px=int(round(spread * R)))
     albedo = _blend(corrected, tmpl, blend, valid, guide="source", levels=levels, tol=float(tol),
                     iterations=iterations, screen=0.0 if not falloff else float(1.0 / (falloff * R) ** 2))
-    if conf is not None:  # keep what is seen: back towards the portrait by confidence
-        albedo = albedo + conf[..., None] * (raw - albedo)
+    if conf is not None:  # keep what is seen: the sure texels exactly, the rest seamlessly
+        sure = (conf >= sure_confidence).astype(albedo.dtype)[..., None]
+        # the boundary offsets are clipped, so hair or frames at the edge of the kept texels do
+        # not stain the completed head (their own edge stays a visible edge, as in the photo)
+        offset = jnp.clip(raw - albedo, -max_offset, max_offset)
+        albedo = _blend(albedo, albedo + sure * offset, 1.0 - sure[..., 0], None, guide="source", levels=levels,
+                        tol=float(tol), iterations=iterations,
+                        screen=0.0 if not falloff else float(1.0 / (falloff * R) ** 2))
+        albedo = jnp.where(sure > 0, raw, albedo)
     albedo = jnp.clip(albedo, 0.0, 1.0)
     # (d) make-up ----------------------------------------------------------------------------
     if blush > 0 or eye_shadow > 0 or lipstick > 0:
@@ -581,7 +594,6 @@ def _robust_mean(lab: Array, w: Array, rounds: int = 2) -> Array:
 def _stage_template(raw, base, masks, mu_raw, *, transfer, flatten_px):
     """Steps (a) and the colour transfer of (b): the tone-matched template and the observed
     texels over it."""
-    R = raw.shape[0]
     seen, face, error = masks["seen"], masks["face"], masks["error"]
     if flatten_px > 0:  # luminance equalisation of the observed texels
         lab = srgb_to_lab(raw)

@@ -144,3 +144,36 @@ def test_mirror_fills_the_unseen_half(setup):
     assert err_mirror < 0.01 < err_plain, (err_mirror, err_plain)
     with pytest.raises((ValueError, TypeCheckError), match="confidence"):
         complete_texture(raw, seen > 0.5, template_albedo=template, confidence=conf[:8])
+
+
+def test_kept_face_meets_the_completed_head_without_a_seam(setup):
+    """The sure texels keep the portrait's colour exactly, and the completed texels next to them
+    continue it: no step at the border of the kept region (the old blend back by confidence left
+    one), while a dark rim (hair) at that border stains the head less for ``max_offset``."""
+    lm, face, truth, template = setup
+    seen = face.astype(np.float32)
+    conf = np.asarray(texel_confidence(seen, edge=0.02))
+    raw = np.clip(truth * face[..., None] + 0.12, 0, 1)  # brighter than any tone match would give
+    out = np.asarray(complete_texture(raw, face, template_albedo=template, confidence=conf).albedo)
+    sure = conf >= 0.5
+    np.testing.assert_allclose(out[sure], raw[sure], atol=1e-6)
+    # the step across the border of the kept region: like the texture's own texel-to-texel steps
+    edge = sure & ~np.roll(sure, 1, axis=1)  # kept texels whose left neighbour was completed
+    rows, cols = np.nonzero(edge)
+    step = np.abs(out[rows, cols] - out[rows, cols - 1]).max(-1)
+    inner = np.abs(np.diff(raw, axis=1)).max(-1)[sure[:, 1:] & sure[:, :-1]]
+    assert np.median(step) < 2 * np.median(inner) + 0.01, (np.median(step), np.median(inner))
+    # a dark rim of "hair" at the top of the kept region stains the completed head above it much
+    # less with the offsets clipped (the earlier face-into-template solve still carries some)
+    hair = raw.copy()
+    rim = sure & ~np.roll(sure, 6, axis=0)
+    hair[rim] = 0.05
+
+    def done(x, m):
+        return np.asarray(complete_texture(x, face, template_albedo=template, confidence=conf, max_offset=m).albedo)
+
+    beyond = (~sure) & np.roll(rim, -3, axis=0)  # completed texels just above the rim
+    assert beyond.any()
+    clipped = np.abs(done(hair, 0.05) - done(raw, 0.05))[beyond].max()
+    unclipped = np.abs(done(hair, 1.0) - done(raw, 1.0))[beyond].max()
+    assert clipped < 0.5 * unclipped, (clipped, unclipped)
