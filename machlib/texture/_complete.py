@@ -404,6 +404,7 @@ def complete_texture(
     keep_features: float = 0.6,
     sure_confidence: float = 0.5,
     max_offset: float = 0.08,
+    floor: float = 0.03,
 ) -> TextureCompletion:
     """Correct and complete a face texture into a full-head skin albedo (paper §2.4.3).
 
@@ -471,6 +472,8 @@ def complete_texture(
             half first (:func:`~machlib.texture.mirror_fill`; the UV layout must be
             mirror-symmetric about ``u = 0.5``, ``Template.symmetric``).
         keep_features, sure_confidence, max_offset: see ``confidence``.
+        floor: the albedo is clipped to ``[floor, 1]`` (sRGB): no diffuse material is black, and
+            a kept texel of a black frame or a deep shadow must not render as a hole.
 
     Returns:
         A :class:`TextureCompletion`.
@@ -501,6 +504,8 @@ def complete_texture(
     bad = [t for t in transfer if t not in ("mouth", "brows")]
     if bad:
         raise InputError(f"{fn}: transfer regions must be 'mouth' or 'brows', got {bad}")
+    if not 0.0 <= floor < 1.0:
+        raise InputError(f"{fn}: floor must be in [0, 1), got {floor!r}")
     for name, val in (("dilate", dilate), ("erode", erode), ("face_margin", face_margin), ("spread", spread),
                       ("flatten", flatten), ("falloff", 1.0 if falloff is None else falloff)):
         if not val >= 0:
@@ -556,7 +561,7 @@ def complete_texture(
                         tol=float(tol), iterations=iterations,
                         screen=0.0 if not falloff else float(1.0 / (falloff * R) ** 2))
         albedo = jnp.where(sure > 0, raw, albedo)
-    albedo = jnp.clip(albedo, 0.0, 1.0)
+    albedo = jnp.clip(albedo, floor, 1.0)
     # (d) make-up ----------------------------------------------------------------------------
     if blush > 0 or eye_shadow > 0 or lipstick > 0:
         albedo = makeup(albedo, lm, blush=blush, eye_shadow=eye_shadow, lipstick=lipstick)

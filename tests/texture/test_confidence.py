@@ -177,3 +177,21 @@ def test_kept_face_meets_the_completed_head_without_a_seam(setup):
     clipped = np.abs(done(hair, 0.05) - done(raw, 0.05))[beyond].max()
     unclipped = np.abs(done(hair, 1.0) - done(raw, 1.0))[beyond].max()
     assert clipped < 0.5 * unclipped, (clipped, unclipped)
+
+
+def test_kept_black_texels_are_floored(setup):
+    """A seen black patch (a frame, a deep shadow) is kept, but never as black: the albedo is
+    clipped to ``[floor, 1]``."""
+    lm, face, truth, template = setup
+    conf = np.asarray(texel_confidence(face.astype(np.float32), edge=0.01))
+    raw = truth * face[..., None]
+    patch = np.zeros(face.shape, bool)
+    patch[60:64, 40:50] = True
+    patch &= conf > 0.99
+    assert patch.any()
+    raw[patch] = 0.0
+    out = np.asarray(complete_texture(raw, face, template_albedo=template, confidence=conf, floor=0.03).albedo)
+    np.testing.assert_allclose(out[patch], 0.03, atol=1e-6)
+    assert out.min() >= 0.03 - 1e-6
+    with pytest.raises(ValueError, match="floor"):
+        complete_texture(raw, face, template_albedo=template, floor=1.0)
