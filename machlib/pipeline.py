@@ -188,6 +188,7 @@ def fit_portrait(
     cam = result.camera
     check_finite("fit", vertices=result.mesh.vertices, residuals=result.residuals, camera_rotation=cam.rotation,
                  camera_translation=cam.translation, camera_focal=cam.focal)
+    timings["setup"] = result.setup_seconds  # template maps, camera init, upsampling: eager work
     timings["compile"] = result.compile_seconds
     timings["fit"] = result.fit_seconds
     return FitOutput(image, landmarks, template, result, timings)
