@@ -265,11 +265,10 @@ def _shade(parts: Sequence[_Part], normals: Sequence[np.ndarray], part_id, face_
 
 def _shade_strands(points: np.ndarray, colors: np.ndarray, seg, frac, light: _Light, view: _View,
                    style: StrandShading):
-    """Kajiya-Kay strand colour (linear RGB) and camera depth at the pixels strands win, with the
-    diffuse light running from ``light.hair_lo`` (tangent along the light) to ``light.hair_hi``
-    (across it)."""
+    """Kajiya-Kay strand colour (linear RGB) at the pixels strands win, with the diffuse light
+    running from ``light.hair_lo`` (tangent along the light) to ``light.hair_hi`` (across it)."""
     s = points.shape[0]
-    strand, pos, sin_l, spec, ao = _kajiya_kay_terms(points, seg, frac, light.L, view.center, style.shininess,
+    strand, _, sin_l, spec, ao = _kajiya_kay_terms(points, seg, frac, light.L, view.center, style.shininess,
                                                      style.root_shadow_length, style.root_shadow)
     bright = 1.0 + style.jitter * np.random.default_rng(0).uniform(-1.0, 1.0, s)
     albedo = colors[strand]
@@ -277,8 +276,18 @@ def _shade_strands(points: np.ndarray, colors: np.ndarray, seg, frac, light: _Li
     diffuse = light.hair_lo + (light.hair_hi - light.hair_lo) * (amb + (1.0 - amb) * sin_l)[:, None]
     lit = albedo * bright[strand][:, None] * diffuse
     highlight = style.specular * spec[:, None] * (0.3 + 0.7 * albedo) ** 0.5 * light.spec_color
-    depth = (pos @ view.R.T + view.t)[:, 2]
-    return ao[:, None] * (lit + highlight), depth
+    return ao[:, None] * (lit + highlight)
+
+
+def _strand_depth(points: np.ndarray, seg, frac, view: _View) -> np.ndarray:
+    """Camera depth of the strand samples that won their pixels (``seg``, ``frac`` from the
+    strand pass): independent of the light, so computed once per render."""
+    pp = points if points.shape[1] > 1 else np.concatenate([points, points], 1)
+    nseg = pp.shape[1] - 1
+    flat = pp.reshape(-1, 3)
+    a = (seg // nseg) * pp.shape[1] + seg % nseg
+    pos = flat[a] + frac[:, None] * (flat[a + 1] - flat[a])
+    return (pos @ view.R.T + view.t)[:, 2]
 
 
 def _make_light(light_dir, sh, view_R: np.ndarray, owner: str) -> _Light:
@@ -471,8 +480,7 @@ def render_scene(
         hit, seg, frac = _strand_pass(points, R, t, view.focal, view.principal, (w, h), zbuf, style.depth_bias)
         if seg.size:
             strand_hit = (hit, seg, frac)
-            _, depth = _shade_strands(points, colors, seg, frac, lights[0], view, style)
-            zbuf[hit] = np.minimum(zbuf[hit], depth)
+            zbuf[hit] = np.minimum(zbuf[hit], _strand_depth(points, seg, frac, view))
     clear = [k for k, p in enumerate(checked) if p.alpha < 1.0 and p.faces.size and p.alpha > 0.0]
     clear.sort(key=lambda k: -float(np.mean(checked[k].verts @ R[2] + t[2])))
     layers = []
@@ -496,7 +504,7 @@ def render_scene(
             alpha[cov] = 1.0
         if strand_hit is not None:
             hit, seg, frac = strand_hit
-            rgb[hit], _ = _shade_strands(points, colors, seg, frac, light, view, style)
+            rgb[hit] = _shade_strands(points, colors, seg, frac, light, view, style)
             alpha[hit] = 1.0
         for k, mask, l_pid, l_fid, l_bw in layers:
             p = checked[k]

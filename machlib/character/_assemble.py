@@ -27,6 +27,7 @@ from ..animation._blendshapes import (
 )
 from ..assets._anatomy import make_eyelashes, make_eyes, make_mouth
 from ..export import GltfBuilder, ObjPart, Triangles, vertex_tangents, write_bundle, write_obj_parts
+from ..export._mesh_files import _u8
 from ..geometry import default_template
 from ..hair import ribbon_faces, strand_ribbons
 from ..hair._cleanup import resample_uniform
@@ -510,13 +511,6 @@ def posed_parts(character: Character, weights) -> list:
 
 
 # ------------------------------------------------------------------------------------------------
-def _u8(img) -> np.ndarray:
-    a = np.asarray(img)
-    if a.dtype == np.uint8:
-        return a
-    return (np.clip(a, 0, 1) * 255 + 0.5).astype(np.uint8)
-
-
 def character_glb(character: Character, *, hair_segments: int = 8) -> bytes:
     """The character as one binary glTF 2.0 file.
 
@@ -650,11 +644,6 @@ def _normals_np(v: np.ndarray, f: np.ndarray) -> np.ndarray:
         np.add.at(n, f[:, k], fn)
     length = np.linalg.norm(n, axis=1, keepdims=True)
     return np.where(length > 1e-20, n / np.maximum(length, 1e-20), np.array([0.0, 0.0, 1.0]))
-
-
-def _linear_to_srgb(c):
-    c = np.clip(np.asarray(c, dtype=np.float64), 0, 1)
-    return np.where(c <= 0.0031308, c * 12.92, 1.055 * c ** (1 / 2.4) - 0.055)
 
 
 def write_character_obj(out_dir: Union[str, os.PathLike], character: Character, *, name: str = "avatar") -> list:

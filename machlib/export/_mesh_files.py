@@ -19,6 +19,7 @@ import numpy as np
 
 from .._errors import InputError
 from .._mesh import Mesh, vertex_normals
+from .._strand_raster import _linear_to_srgb
 from ._files import write_atomic
 from ._gltf import GltfBuilder, Triangles, encode_png
 
@@ -235,11 +236,6 @@ def _u8(img) -> np.ndarray:
     if a.dtype == np.uint8:
         return a
     return (np.clip(a, 0, 1) * 255 + 0.5).astype(np.uint8)
-
-
-def _linear_to_srgb(c) -> np.ndarray:
-    c = np.clip(np.asarray(c, dtype=np.float64), 0, 1)
-    return np.where(c <= 0.0031308, c * 12.92, 1.055 * c ** (1 / 2.4) - 0.055)
 
 
 def write_obj_parts(out_dir: Union[str, os.PathLike], parts: Sequence[ObjPart], *, name: str = "avatar") -> list:

@@ -142,25 +142,13 @@ def test_load_mesh_glb_fuzz(files, data):
 
 
 @FUZZ
+@pytest.mark.parametrize("fmt, reader", [("data", read_hair_data), ("hair", read_cem_hair)])
 @given(data=st.data())
-def test_hair_data_reader_fuzz(files, data):
-    path = files["root"] / "fuzz.data"
-    path.write_bytes(data.draw(_damage(files["data"])))
+def test_strand_file_readers_fuzz(files, fmt, reader, data):
+    path = files["root"] / f"fuzz.{fmt}"
+    path.write_bytes(data.draw(_damage(files[fmt])))
     try:
-        r = read_hair_data(path)
-    except InputError as e:
-        _one_line(e)
-        return
-    assert np.isfinite(np.asarray(r.points)).all() and int(np.asarray(r.counts).sum()) == len(r.points)
-
-
-@FUZZ
-@given(data=st.data())
-def test_cem_hair_reader_fuzz(files, data):
-    path = files["root"] / "fuzz.hair"
-    path.write_bytes(data.draw(_damage(files["hair"])))
-    try:
-        r = read_cem_hair(path)
+        r = reader(path)
     except InputError as e:
         _one_line(e)
         return
