@@ -62,6 +62,7 @@ _EYE_CORNERS = (33, 263)
 _REFIT_ROUNDS = 3
 _FLAT = 0.01  # mean response (intensity units) below which the confidence fades out
 _BROW_TOPS = (105, 334)
+_FRINGE_MARGIN = 3.0  # log-likelihood margin for hair on the face oval
 
 
 @functools.lru_cache(maxsize=1)
@@ -263,7 +264,11 @@ def hair_mask(
 
     1. **Person**: MediaPipe selfie segmentation (the bundled offline model), ``> threshold``.
     2. **Minus the face**: the filled face oval of the landmarks, dilated by 2 % of the face
-       width.
+       width. With ``refine=True`` only the face *core* is cut out for good (below the brows
+       between the outer eye corners, and the oval eroded by 12 % of the face width below the
+       brows); on the rest of the oval (forehead band, temples, cheek edges: where a fringe or
+       a strand falls over the face) a pixel is hair when the colour model of step 4 says so by
+       a log-likelihood margin of 3.
     3. **Minus the body below the jaw**: below the lowest oval landmark (the chin) a pixel is
        kept only where the colour model says hair *and* it is connected to the hair above the
        chin, so the neck, clothes and shoulders go but long hair falling past the chin stays.
@@ -318,7 +323,7 @@ def hair_mask(
         >>> from machlib.hair import hair_mask
         >>> img = default_portrait()
         >>> hm = hair_mask(img, detect_landmarks(img))
-        >>> hm.mask.shape, hm.mask.dtype, float((hm.mask * hm.face).max())   # no hair on the face
+        >>> hm.mask.shape, hm.mask.dtype, float(((hm.mask * hm.face) > 0.5).sum())  # no hair on her face
         ((600, 512), dtype('float32'), 0.0)
     """
     image = _check_image("hair_mask", image)
@@ -359,9 +364,11 @@ def hair_mask(
     fw = max(x1 - x0, 4.0)
     y_eye = float(points[list(_EYE_CORNERS), 1].mean())
     yy, xx = np.mgrid[0:h, 0:w] + 0.5  # pixel centres (y, x)
-    face_dil = ndimage.binary_dilation(face > 0.5, iterations=max(1, int(round(0.02 * fw))))
-    base = (person > threshold) & ~face_dil
-    above = base & (yy < y_chin)
+    inface = face > 0.5
+    face_dil = ndimage.binary_dilation(inface, iterations=max(1, int(round(0.02 * fw))))
+    core = _face_core(points, face_dil, fw, yy, xx)
+    base = (person > threshold) & ~(face_dil if not refine else core)
+    above = base & (yy < y_chin) & ~inface
     if not refine:
         cand = above
     else:
@@ -397,7 +404,10 @@ def hair_mask(
             hair_ll = _loglik(px, model)
             is_hair = hair_ll > (other if other is not None else -np.inf)
             is_hair &= _mahalanobis2(px, *model) < 25.0  # not wildly unlike hair (χ²₃ 99.99 % ≈ 21)
-            cand = base & is_hair.reshape(h, w) & ~neck
+            is_hair = is_hair.reshape(h, w)
+            # on (and right beside) the face oval, hair must win clearly: a fringe, not skin
+            is_hair &= ~(face_dil & ((hair_ll - other).reshape(h, w) < _FRINGE_MARGIN))
+            cand = base & is_hair & ~neck
             cand = ndimage.binary_opening(cand, iterations=1)
             cand = ndimage.binary_closing(cand, iterations=2) & base & ~neck
             labels, n = ndimage.label(cand)
@@ -417,8 +427,22 @@ def hair_mask(
     if sigma > 0:
         keep = (person > 0.5 * threshold) | ndimage.binary_dilation(cand, iterations=max(1, int(round(2 * sigma))))
         mask = ndimage.gaussian_filter(mask, sigma) * keep
-    mask = np.clip(mask * (1.0 - face), 0.0, 1.0).astype(np.float32)
+    mask = np.clip(mask * (1.0 - (face if not refine else core)), 0.0, 1.0).astype(np.float32)
     return HairMask(mask, person, face)
+
+
+def _face_core(points: np.ndarray, face_dil: np.ndarray, fw: float, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
+    """The part of the face that hair never covers in a portrait we can use: below the brows
+    and between the outer eye corners (widened by 4 % of the face width), plus the face oval
+    eroded by 10 % of the face width below the brows. The rest of the oval (the forehead band,
+    the temples and the cheek edges) may hold a fringe or strands falling over the face."""
+    from scipy import ndimage
+
+    y_brow = float(points[list(_BROW_TOPS), 1].mean())
+    ex = np.sort(points[list(_EYE_CORNERS), 0])
+    core = face_dil & (yy > y_brow - 0.02 * fw) & (xx > ex[0] - 0.04 * fw) & (xx < ex[1] + 0.04 * fw)
+    inner = ndimage.binary_erosion(face_dil, iterations=max(1, int(round(0.12 * fw))))
+    return core | (inner & (yy > y_brow))
 
 
 def _face_oval_indices() -> np.ndarray:

@@ -143,15 +143,67 @@ def _eroded(mask, n):
     return ndimage.binary_erosion(mask > 0.5, iterations=n)
 
 
-def test_hair_mask_astronaut(astronaut):
+def _face_core(face, lm):
+    """The face below the brows between the outer eye corners (eyes, nose, mouth, inner
+    cheeks): hair that falls over the face (a fringe, a strand over the temple) never covers it
+    in these portraits."""
+    pts = np.asarray(lm.points)
+    h, w = face.shape
+    yy, xx = np.mgrid[0:h, 0:w] + 0.5
+    x0, x1 = np.sort(pts[[33, 263], 0])
+    return _eroded(face, 2) & (yy > pts[[105, 334], 1].mean() + 4) & (xx > x0) & (xx < x1)
+
+
+def drawn_mask(name, shape):
+    """The hair mask drawn by hand for a portrait (tests/hair/data/hair_masks.json)."""
+    import json
+    from pathlib import Path
+
+    from skimage.draw import polygon
+
+    entry = json.loads((Path(__file__).parent / "data" / "hair_masks.json").read_text())[name]
+    assert tuple(entry["size"]) == (shape[1], shape[0])
+    out = np.zeros(shape, bool)
+    for poly in entry["polygons"]:
+        p = np.asarray(poly, np.float64)
+        rr, cc = polygon(p[:, 1] - 0.5, p[:, 0] - 0.5, shape=shape)
+        out[rr, cc] = True
+    return out
+
+
+def _iou(a, b):
+    return float((a & b).sum() / max((a | b).sum(), 1))
+
+
+def test_hair_mask_matches_the_drawn_masks(astronaut, grace):
+    # IoU of the mask (> 0.5) with the hair drawn by hand (benchmarks/hair_reading.py has all
+    # eight portraits): astronaut 0.82, Grace Hopper 0.35 (most of her hair is under the cap and
+    # the grey wisps beside her face are half missed)
     img, _, hm = astronaut
+    assert _iou(hm.mask > 0.5, drawn_mask("astronaut", img.shape[:2])) > 0.78
+    img, _, hm = grace
+    assert _iou(hm.mask > 0.5, drawn_mask("hopper", img.shape[:2])) > 0.3
+
+
+def test_hair_mask_keeps_the_fringe(astronaut):
+    # the astronaut's side-swept fringe lies partly inside the landmarks' face oval: the part of
+    # it that the drawn mask has inside the oval is partly found (0.19 of it; before the fringe
+    # band, none: the whole oval was cut out of the mask)
+    img, _, hm = astronaut
+    fringe = drawn_mask("astronaut", img.shape[:2]) & (hm.face > 0.5)
+    assert fringe.sum() > 100
+    assert (hm.mask[fringe] > 0.5).mean() > 0.12
+
+
+def test_hair_mask_astronaut(astronaut):
+    img, lm, hm = astronaut
     assert isinstance(hm, HairMask)
     for m in hm:
         assert m.shape == img.shape[:2] and m.dtype == np.float32
         assert m.min() >= 0.0 and m.max() <= 1.0
     frac = float((hm.mask > 0.5).mean())
     assert 0.01 < frac < 0.06  # the hair is about 2.7 % of the 512² image
-    assert hm.mask[_eroded(hm.face, 2)].max() == 0.0  # no hair on the face
+    assert hm.mask[_face_core(hm.face, lm)].max() == 0.0  # no hair on the eyes, nose, mouth
     # known hair (looked at): the crown, the left side and the right side of her head
     for y0, y1, x0, x1 in [(30, 50, 215, 245), (70, 110, 158, 176), (70, 110, 272, 290)]:
         assert hm.mask[y0:y1, x0:x1].mean() > 0.6, (y0, x0)  # highlights on the crown leave small holes
@@ -162,8 +214,8 @@ def test_hair_mask_astronaut(astronaut):
 
 
 def test_hair_mask_grace_hopper(grace):
-    img, _, hm = grace
-    assert hm.mask[_eroded(hm.face, 2)].max() == 0.0
+    _, lm, hm = grace
+    assert hm.mask[_face_core(hm.face, lm)].max() == 0.0
     assert 0.004 < float((hm.mask > 0.5).mean()) < 0.02  # little hair shows under her cap
     # the grey side hair (looked at, /tmp overlays): left temple beside the glasses, the left
     # clump below the ear, the right temple and the right clump below the ear
