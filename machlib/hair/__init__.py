@@ -37,6 +37,7 @@ from ..export import (
 )
 from ._match import StyleMatch, match_styles, strand_coverage
 from ._orient import HairMask, OrientationMap, hair_mask, orientation_image, orientation_map
+from ._reading import LENGTHS, HairReading, read_hairstyle, style_agreement
 from ._render import HAIR_PREVIEW_VIEWS, hair_preview, render_strands
 from ._ribbons import ribbon_faces, strand_ribbons
 from ._styles import HAIR_COLORS, HAIR_STYLES, HairStyle, find_styles, grow_style, hair_color
@@ -62,4 +63,5 @@ __all__ = [
     "CleanupResult", "cleanup_strands", "cleanup_to_count", "smooth_strands", "resample_uniform", "strand_lengths", "transfer_strands",
     "StyleMatch", "match_styles", "strand_coverage", "HairColorEstimate", "estimate_hair_color",
     "render_strands", "hair_preview", "HAIR_PREVIEW_VIEWS",
+    "HairReading", "read_hairstyle", "style_agreement", "LENGTHS",
 ]

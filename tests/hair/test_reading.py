@@ -1,0 +1,120 @@
+"""read_hairstyle and style_agreement: the astronaut's hair read against the labels drawn by
+hand (tests/hair/data/hair_masks.json), synthetic masks on her landmarks for each length and
+the fringe, the reading's dict, and bad inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from machlib.geometry import detect_landmarks, face_oval
+from machlib.hair import (
+    HAIR_STYLES,
+    LENGTHS,
+    HairReading,
+    OrientationMap,
+    hair_mask,
+    orientation_map,
+    read_hairstyle,
+    style_agreement,
+)
+
+LABELS = json.loads((Path(__file__).parent / "data" / "hair_masks.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    from skimage import data
+
+    img = data.astronaut()
+    lm = detect_landmarks(img)
+    hm = hair_mask(img, lm)
+    om = orientation_map(img.astype(np.float32).mean(-1) / 255.0, mask=hm.mask)
+    return img, lm, hm, om
+
+
+def _flat(shape):
+    z = np.zeros(shape, np.float32)
+    return OrientationMap(z, z, z)
+
+
+def test_astronaut_reading_matches_the_drawn_labels(astronaut):
+    _, lm, hm, om = astronaut
+    r = read_hairstyle(hm.mask, om, lm, color="blonde")
+    want = LABELS["astronaut"]["labels"]
+    assert (r.length, r.fringe, r.parting) == (want["length"], want["fringe"], want["parting"])
+    assert r.color == "blonde" and r.length in LENGTHS
+    assert r.volume > 0.2  # her bouffant stands well beyond the face
+    assert len(r.reasons) == 5
+    d = r.to_dict()
+    json.dumps(d)  # JSON-ready
+    assert d["length"] == "short" and isinstance(d["reasons"], list)
+
+
+def _oval(lm):
+    p = np.asarray(lm.points)[np.asarray(face_oval())]
+    return p[:, 0].min(), p[:, 0].max(), p[:, 1].min(), p[:, 1].max()
+
+
+@pytest.mark.parametrize(("below_chin", "want"), [(-0.5, "short"), (0.0, "chin"), (0.5, "shoulder"), (1.2, "long")])
+def test_length_from_synthetic_masks(astronaut, below_chin, want):
+    img, lm, _, _ = astronaut
+    x0, x1, y_top, y_chin = _oval(lm)
+    fh, fw = y_chin - y_top, x1 - x0
+    h, w = img.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w] + 0.5
+    tip = y_chin + below_chin * fh
+    cap = (yy < y_top - 0.12 * fh) & (yy > y_top - 0.5 * fh) & (np.abs(xx - 0.5 * (x0 + x1)) < 0.6 * fw)
+    sides = ((np.abs(xx - x0 + 0.1 * fw) < 0.1 * fw) | (np.abs(xx - x1 - 0.1 * fw) < 0.1 * fw)) & (yy > y_top - 0.2 * fh) & (yy < tip)
+    r = read_hairstyle((cap | sides).astype(np.float32), _flat((h, w)), lm)
+    assert r.length == want, (r.tip, r.reasons)
+    assert r.fringe == "none"
+    assert abs(r.tip - below_chin) < 0.1 or r.reaches_border
+
+
+def test_fringe_and_no_hair(astronaut):
+    img, lm, _, _ = astronaut
+    x0, x1, y_top, y_chin = _oval(lm)
+    h, w = img.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w] + 0.5
+    fh = y_chin - y_top
+    brow = np.asarray(lm.points)[[105, 334], 1].mean()
+    cap = (yy > y_top - 0.4 * fh) & (yy < brow) & (xx > x0) & (xx < x1)
+    # strands hanging straight down: a straight fringe; at 45 degrees: side-swept
+    theta = np.full((h, w), np.pi / 2, np.float32)
+    conf = cap.astype(np.float32)
+    r = read_hairstyle(cap.astype(np.float32), OrientationMap(theta, conf, conf), lm)
+    assert r.fringe == "straight" and r.fringe_angle < 5
+    r = read_hairstyle(cap.astype(np.float32), OrientationMap(theta * 0 + np.pi / 4, conf, conf), lm)
+    assert r.fringe == "side-swept" and r.fringe_angle > 40
+    none = read_hairstyle(np.zeros((h, w), np.float32), _flat((h, w)), lm)
+    assert none.length == "none" and none.fringe == "none" and none.parting == "none"
+
+
+def test_style_agreement_prefers_the_read_length():
+    long_ = HairReading("long", "none", "centre", "straight", 0.1, 1.0, True, 0.0, 0.0, 0.0, 0.2)
+    short = HairReading("short", "none", "none", "straight", 0.3, -0.6, False, 0.0, 0.0, float("nan"), 0.3)
+    a = {n: style_agreement(long_, s)[0] for n, s in HAIR_STYLES.items()}
+    assert max(a, key=a.get) == "long straight"
+    assert a["pixie"] < a["bob"] < a["long straight"] and a["long curly"] < a["long straight"]
+    b = {n: style_agreement(short, s)[0] for n, s in HAIR_STYLES.items()}
+    assert b["buzz cut"] > b["long curly"] and b["ponytail"] > b["long straight"] - 1.0
+    _, reasons = style_agreement(long_, HAIR_STYLES["bob"])
+    assert len(reasons) == 3 and "length" in reasons[0]
+
+
+def test_bad_inputs(astronaut):
+    _, lm, hm, om = astronaut
+    with pytest.raises(ValueError, match="read_hairstyle: mask"):
+        read_hairstyle(hm.mask * 2 + 0.1, om, lm)
+    with pytest.raises(ValueError, match="read_hairstyle: orientation"):
+        read_hairstyle(hm.mask, _flat((4, 4)), lm)
+    with pytest.raises(ValueError, match="read_hairstyle: landmarks"):
+        read_hairstyle(hm.mask, om, np.zeros((478, 2)))
+    with pytest.raises(ValueError, match="read_hairstyle: threshold"):
+        read_hairstyle(hm.mask, om, lm, threshold=1.0)
+    with pytest.raises((ValueError, TypeError), match="style_agreement|reading"):
+        style_agreement({"length": "long"}, HAIR_STYLES["bob"])
