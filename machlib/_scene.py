@@ -28,8 +28,13 @@ from ._preview import orbit_camera, sample_texture_np
 from ._raster import rasterize_np
 from ._strand_raster import (
     _DEFAULT_STRAND_COLOR,
-    _kajiya_kay_terms,
+    _deep_shadow,
+    _DeepShadow,
     _linear_to_srgb,
+    _longitudinal,
+    _strand_albedo,
+    _strand_geometry,
+    _strand_jitter,
     _strand_pass,
     _unit,
     _vertex_normals_np,
@@ -43,6 +48,7 @@ __all__ = ["ScenePart", "StrandShading", "render_scene", "render_mesh", "depth_m
 _NEAR = 1e-3  # metres: triangles with a corner closer to the camera plane than this are dropped
 _AMBIENT = 0.25  # ambient fraction of the directional light (linear light)
 _LUMA = np.array([0.2126, 0.7152, 0.0722])
+_SHADOW_BIAS = 0.004  # metres towards the light that a point's own strand neighbourhood does not shadow it
 
 
 @runtime_checkable
@@ -57,28 +63,52 @@ ColorLike = Union[Sequence, np.ndarray, AnyArray]
 
 
 class StrandShading(NamedTuple):
-    """How :func:`render_scene` shades hair strands (Kajiya-Kay; see there).
+    """How :func:`render_scene` shades hair strands (see there for the model).
 
     Attributes:
         ambient: ambient fraction of the strand diffuse term, in ``[0, 1]``.
-        specular: strength of the Kajiya-Kay highlight, ``≥ 0``.
-        shininess: its exponent, ``≥ 0``.
+        specular: strength of the primary (white, reflected) highlight, ``≥ 0``.
+        shininess: exponent of the highlight lobes, ``≥ 0`` (the secondary lobe uses a third of
+            it: it is broader).
         root_shadow: darkening at the root, in ``[0, 1]`` (an ambient-occlusion stand-in for the
             inside of the hair volume).
         root_shadow_length: arc length in metres over which the root darkening fades, ``> 0``.
-        jitter: per-strand relative brightness jitter, in ``[0, 1)`` (a fixed pattern: the
-            output is deterministic).
+        jitter: per-strand melanin jitter, in ``[0, 1)``: each strand's melanin is scaled by
+            ``(1 + jitter·u)²`` with ``u`` a fixed pattern in ``[-1, 1]`` (from ``seed``).
         depth_bias: metres by which a strand may lie behind the opaque surfaces and still show
             (keeps roots on the scalp visible), ``≥ 0``.
+        secondary: strength of the secondary highlight (coloured by the hair), ``≥ 0``.
+        shift: longitudinal shift of the highlights in degrees, in ``[0, 30]``: the primary lobe
+            is moved by ``−shift`` (towards the root), the secondary by ``+1.5·shift`` (towards
+            the tip), as the tilted cuticle scales of a real fibre move them (Marschner et al.
+            2003).
+        tip_bleach: fraction of the melanin lost from root to tip, in ``[0, 1)``: tips are
+            lighter than roots.
+        tip_fade: fraction of each strand's length, at its tip, over which it thins out, in
+            ``[0, 1]``: a fixed dither drops a growing share of its supersampled pixels (up to
+            80 % at the very tip), so cut ends look soft instead of ruled.
+        width: strand width in output pixels, ``> 0`` (at ``supersample`` s it is
+            ``round(width·s)`` supersampled pixels, at least one).
+        self_shadow: optical density of the hair seen from the key light, ``≥ 0``: the hair's
+            shadow on itself and on the meshes under it (a deep opacity map; see
+            :func:`render_scene`); ``0`` turns it off.
+        seed: integer seed of the per-strand jitter pattern.
     """
 
-    ambient: float = 0.25
-    specular: float = 0.15
-    shininess: float = 60.0
-    root_shadow: float = 0.5
+    ambient: float = 0.3
+    specular: float = 0.08
+    shininess: float = 150.0
+    root_shadow: float = 0.45
     root_shadow_length: float = 0.03
-    jitter: float = 0.1
+    jitter: float = 0.2
     depth_bias: float = 5e-4
+    secondary: float = 0.35
+    shift: float = 5.0
+    tip_bleach: float = 0.35
+    tip_fade: float = 0.1
+    width: float = 1.0
+    self_shadow: float = 1.6
+    seed: int = 0
 
 
 def _check_strand_shading(style, owner: str) -> StrandShading:
@@ -86,7 +116,9 @@ def _check_strand_shading(style, owner: str) -> StrandShading:
         raise TypeError(f"{owner}: strand_shading must be a StrandShading, got {type(style).__name__}")
     for name, lo, hi in (("ambient", 0, 1), ("root_shadow", 0, 1), ("jitter", 0, 0.999),
                          ("specular", 0, np.inf), ("shininess", 0, np.inf),
-                         ("root_shadow_length", 1e-9, np.inf), ("depth_bias", 0, np.inf)):
+                         ("root_shadow_length", 1e-9, np.inf), ("depth_bias", 0, np.inf),
+                         ("secondary", 0, np.inf), ("shift", 0, 30), ("tip_bleach", 0, 0.999), ("tip_fade", 0, 1),
+                         ("width", 1e-3, 64), ("self_shadow", 0, np.inf)):
         val = getattr(style, name)
         try:
             ok = lo <= float(val) <= hi
@@ -94,7 +126,9 @@ def _check_strand_shading(style, owner: str) -> StrandShading:
             ok = False
         if not ok:
             raise InputError(f"{owner}: {name} must be in [{lo}, {hi}], got {val!r}")
-    return StrandShading(*(float(v) for v in style))
+    if isinstance(style.seed, bool) or not isinstance(style.seed, (int, np.integer)):
+        raise InputError(f"{owner}: seed must be an integer, got {style.seed!r}")
+    return StrandShading(*(float(v) for v in style[:-1]), int(style.seed))
 
 
 class ScenePart(NamedTuple):
@@ -236,8 +270,9 @@ def _raster(parts: Sequence[_Part], view: _View):
 
 
 def _shade(parts: Sequence[_Part], normals: Sequence[np.ndarray], part_id, face_id, bw, light: _Light,
-           view: _View, ambient: float) -> np.ndarray:
-    """Linear RGB of rasterized pixels: albedo × (SH irradiance or Lambert + ambient) + highlight."""
+           view: _View, ambient: float, shadow: _DeepShadow | None = None) -> np.ndarray:
+    """Linear RGB of rasterized pixels: albedo × (SH irradiance or Lambert + ambient) + highlight,
+    the key light's share attenuated by the hair's ``shadow`` when given."""
     out = np.zeros((part_id.size, 3))
     for k in np.unique(part_id):
         p, sel = parts[k], part_id == k
@@ -251,32 +286,60 @@ def _shade(parts: Sequence[_Part], normals: Sequence[np.ndarray], part_id, face_
             albedo = _srgb_to_linear(sample_texture_np(p.texture, uv)[:, :3])
         else:
             albedo = np.broadcast_to(p.color, (f.size, 3))
+        lit = np.ones(f.size) if shadow is None else shadow.transmittance(pos, _SHADOW_BIAS)
         if light.sh is not None:
-            irr = np.clip(_sh_shading_np(n, light.sh), 0.0, None)
+            irr = np.clip(_sh_shading_np(n, light.sh), 0.0, None) * (0.3 + 0.7 * lit)[:, None]
         else:
-            irr = (ambient + (1.0 - ambient) * np.clip(n @ light.L, 0.0, None))[:, None]
+            irr = (ambient + (1.0 - ambient) * np.clip(n @ light.L, 0.0, None) * lit)[:, None]
         rgb = albedo * irr
         if p.specular > 0:
             H = _unit(light.L[None] + V)
-            rgb = rgb + p.specular * np.clip(np.sum(n * H, 1), 0.0, None)[:, None] ** 32 * light.spec_color
+            hl = np.clip(np.sum(n * H, 1), 0.0, None) ** 32 * lit
+            rgb = rgb + p.specular * hl[:, None] * light.spec_color
         out[sel] = rgb
     return out
 
 
 def _shade_strands(points: np.ndarray, colors: np.ndarray, seg, frac, light: _Light, view: _View,
-                   style: StrandShading):
-    """Kajiya-Kay strand colour (linear RGB) at the pixels strands win, with the diffuse light
-    running from ``light.hair_lo`` (tangent along the light) to ``light.hair_hi`` (across it)."""
-    s = points.shape[0]
-    strand, _, sin_l, spec, ao = _kajiya_kay_terms(points, seg, frac, light.L, view.center, style.shininess,
-                                                     style.root_shadow_length, style.root_shadow)
-    bright = 1.0 + style.jitter * np.random.default_rng(0).uniform(-1.0, 1.0, s)
-    albedo = colors[strand]
+                   style: StrandShading, shadow: _DeepShadow | None = None):
+    """Strand colour (linear RGB) at the pixels strands win: Kajiya-Kay diffuse and two shifted
+    highlight lobes, per-strand melanin jitter, root-to-tip bleaching, root occlusion and the
+    hair's self-shadow (see :func:`render_scene`)."""
+    strand, pos, T, arc, t = _strand_geometry(points, seg, frac)
+    albedo = _strand_albedo(colors, strand, t, jitter=style.jitter, tip_bleach=style.tip_bleach, seed=style.seed)
+    V = _unit(view.center - pos)
+    theta_h, cos_phi, sin_l = _longitudinal(T, light.L, V)
+    lit = np.ones(strand.size) if shadow is None else shadow.transmittance(pos, _SHADOW_BIAS)
     amb = style.ambient
-    diffuse = light.hair_lo + (light.hair_hi - light.hair_lo) * (amb + (1.0 - amb) * sin_l)[:, None]
-    lit = albedo * bright[strand][:, None] * diffuse
-    highlight = style.specular * spec[:, None] * (0.3 + 0.7 * albedo) ** 0.5 * light.spec_color
-    return ao[:, None] * (lit + highlight)
+    span = light.hair_hi - light.hair_lo
+    diffuse = (light.hair_lo + span * amb)[None] + (span * (1.0 - amb))[None] * (sin_l * lit)[:, None]
+    shift = np.radians(style.shift)
+    n_r = style.shininess
+    primary = np.clip(np.cos(2.0 * (theta_h + shift)), 0.0, 1.0) ** n_r * np.sqrt(0.5 * (1.0 + cos_phi))
+    secondary = np.clip(np.cos(2.0 * (theta_h - 1.5 * shift)), 0.0, 1.0) ** (n_r / 3.0)
+    peak = albedo.max(1, keepdims=True)
+    tint = albedo / np.maximum(peak, 1e-6) * np.sqrt(peak)  # the fibre's hue, dimmer for darker hair
+    glint = 1.0 + 0.6 * _strand_jitter(points.shape[0], style.seed + 1)[strand]  # highlights break up per strand
+    highlight = (style.specular * primary[:, None] + style.secondary * secondary[:, None] * tint) * glint[:, None]
+    highlight = highlight * light.spec_color
+    x = np.clip(arc / style.root_shadow_length, 0.0, 1.0)
+    ao = 1.0 - style.root_shadow * (1.0 - x * x * (3.0 - 2.0 * x))
+    return ao[:, None] * (albedo * diffuse + lit[:, None] * highlight)
+
+
+def _fade_tips(points: np.ndarray, hit: np.ndarray, seg, frac, style: StrandShading):
+    """Drop a dithered share of the strand pixels near the tips (``style.tip_fade``)."""
+    _, _, _, _, t = _strand_geometry(points, seg, frac)
+    x = np.clip((t - (1.0 - style.tip_fade)) / max(style.tip_fade, 1e-9), 0.0, 1.0)
+    drop_p = 0.8 * x * x * (3.0 - 2.0 * x)
+    flat = np.flatnonzero(hit)
+    # a fixed hash of the pixel and the strand: the same picture every time
+    hsh = (flat.astype(np.uint64) * np.uint64(2654435761) + (seg // max(points.shape[1] - 1, 1)).astype(np.uint64)
+           * np.uint64(40503)) % np.uint64(65521)
+    keep = hsh.astype(np.float64) / 65521.0 >= drop_p
+    out = np.zeros_like(hit)
+    out.reshape(-1)[flat[keep]] = True
+    return out, seg[keep], frac[keep]
 
 
 def _strand_depth(points: np.ndarray, seg, frac, view: _View) -> np.ndarray:
@@ -350,23 +413,45 @@ def render_scene(
 
     All opaque parts (``alpha == 1``) are rasterized into one depth buffer, so eyes, teeth,
     glasses and a bust hide one another correctly; the strands are then z-tested against that
-    depth and against each other and write their own depth: each strand is a polyline one pixel
-    wide at the supersampled resolution, every projected segment sampled at least once per
-    pixel. Last, the transparent parts are composited over the result one at a time, farthest
-    first by the mean depth of their vertices, each showing its nearest surface where it lies in
-    front of the opaque depth (an approximation of per-pixel sorting that is exact for parts
-    that do not interpenetrate). Everything is drawn at ``supersample`` times the resolution and
-    box-filtered down, which anti-aliases and lets sparse hair read as partly transparent.
+    depth and against each other and write their own depth: each strand is a polyline
+    ``strand_shading.width`` output pixels wide (every projected segment sampled at least once
+    per supersampled pixel, then widened by a minimum filter of the strand depth buffer), its
+    last ``tip_fade`` of length thinned out by a fixed dither. Last, the transparent parts are
+    composited over the result one at a time, farthest first by the mean depth of their
+    vertices, each showing its nearest surface where it lies in front of the opaque depth (an
+    approximation of per-pixel sorting that is exact for parts that do not interpenetrate).
+    Everything is drawn at ``supersample`` times the resolution and box-filtered down, which
+    anti-aliases and lets sparse hair read as partly transparent.
 
     Shading is in linear light: textures are sRGB (display) values and decoded first, part and
     strand colours are linear, and the result is sRGB-encoded. Meshes are Lambertian with a
     Blinn-Phong highlight. With ``sh`` the diffuse light is ``albedo · s(n)``, the SH shading of
     :func:`machlib.render.sh_shading` (clipped at 0); otherwise it is
-    ``albedo · (ambient + (1 − ambient) · max(0, n·L))``. Strands are shaded with Kajiya-Kay
-    (``strand_shading``), with ``T`` the strand tangent and ``L``, ``V`` the unit directions to
-    the light and the eye: diffuse ``sin(T, L) = sqrt(1 − (T·L)²)`` and specular
-    ``max(0, sin(T, L) sin(T, V) − (T·L)(T·V))^shininess`` (the highlight cone of a cylinder),
-    darkened towards the roots and jittered per strand. Under SH the strands' key light is the
+    ``albedo · (ambient + (1 − ambient) · max(0, n·L))``.
+
+    Strands (``strand_shading``, a :class:`StrandShading`), with ``T`` the strand tangent (root
+    to tip) and ``L``, ``V`` the unit directions to the light and the eye:
+
+    * colour: the strand's albedo with its melanin jittered per strand and bleached towards the
+      tip (``jitter``, ``tip_bleach``; a fixed pattern from ``seed``), darkened over the first
+      ``root_shadow_length`` metres (``root_shadow``);
+    * diffuse: Kajiya-Kay ``sin(T, L) = sqrt(1 − (T·L)²)`` over an ``ambient`` floor;
+    * highlights: with the longitudinal half angle ``θ_h = (asin(T·L) + asin(T·V)) / 2``, a white
+      primary lobe ``specular · max(0, cos 2(θ_h + α))^shininess · cos(φ/2)`` and a secondary
+      lobe coloured by the fibre, ``secondary · max(0, cos 2(θ_h − 1.5α))^(shininess/3)``, with
+      ``α = shift`` and ``φ`` the azimuth between ``L`` and ``V`` around the strand: the
+      Kajiya-Kay cone ``cos(θ_i + θ_r)`` split and shifted as Marschner et al.'s R and TRT
+      lobes (primary towards the root, secondary towards the tip), scaled per strand;
+    * self-shadowing (``self_shadow``): a deep opacity map of the strands seen from the key
+      light, built once per light. The optical depth at a point is the number of strand samples
+      nearer the light in its cell of a light-space grid (up to 64 × 64 cells, none smaller
+      than the strands' point spacing; 48 depth slices whose running sums are interpolated),
+      relative to the median column's count. The transmittance
+      ``exp(−self_shadow · depth)`` scales the strands' direct diffuse light and highlights and
+      the meshes' key light (their Lambert term, or 70 % of the SH light), so the scalp, the
+      neck and a forehead under a fringe lie in the hair's shadow.
+
+    Under SH the strands' key light is the
     environment's dominant direction (its luminance's band-1 vector) unless ``light_dir`` is
     given, with the SH shading towards and away from it as the lit and ambient levels.
 
@@ -477,7 +562,11 @@ def render_scene(
         zbuf[cov] = z
     strand_hit = None
     if points is not None and points.shape[0] and points.shape[1]:
-        hit, seg, frac = _strand_pass(points, R, t, view.focal, view.principal, (w, h), zbuf, style.depth_bias)
+        px_width = max(1, round(style.width * ss))
+        hit, seg, frac = _strand_pass(points, R, t, view.focal, view.principal, (w, h), zbuf, style.depth_bias,
+                                      width=px_width)
+        if seg.size and style.tip_fade > 0:
+            hit, seg, frac = _fade_tips(points, hit, seg, frac, style)
         if seg.size:
             strand_hit = (hit, seg, frac)
             zbuf[hit] = np.minimum(zbuf[hit], _strand_depth(points, seg, frac, view))
@@ -499,12 +588,15 @@ def render_scene(
     def shade(light: _Light) -> np.ndarray:
         rgb = np.zeros((h, w, 3))  # linear, premultiplied by alpha
         alpha = np.zeros((h, w))
+        shadow = None
+        if style.self_shadow > 0 and points is not None and points.shape[0] and points.shape[1]:
+            shadow = _deep_shadow(points, light.L, style.self_shadow)
         if opaque:
-            rgb[cov] = _shade(sub, [normals[k] for k in opaque], pid, fid, bw, light, view, float(ambient))
+            rgb[cov] = _shade(sub, [normals[k] for k in opaque], pid, fid, bw, light, view, float(ambient), shadow)
             alpha[cov] = 1.0
         if strand_hit is not None:
             hit, seg, frac = strand_hit
-            rgb[hit] = _shade_strands(points, colors, seg, frac, light, view, style)
+            rgb[hit] = _shade_strands(points, colors, seg, frac, light, view, style, shadow)
             alpha[hit] = 1.0
         for k, mask, l_pid, l_fid, l_bw in layers:
             p = checked[k]

@@ -2,8 +2,9 @@
 
 Not differentiable; meant for people judging a hairstyle (Make-A-Character §2.5). Both
 functions draw through machlib's one preview renderer, :func:`machlib._scene.render_scene`
-(strands as one-pixel polylines at a supersampled resolution, z-buffered against the head and
-each other, Kajiya-Kay shading, box-filtered down). Frames and pixel centres follow
+(strands as polylines one output pixel wide at a supersampled resolution, z-buffered against
+the head and each other, Kajiya-Kay shading with two highlights and self-shadowing,
+box-filtered down). Frames and pixel centres follow
 :doc:`/conventions`.
 """
 
@@ -37,12 +38,12 @@ def render_strands(
     light_dir: Sequence[float] | np.ndarray | None = None,
     background: np.ndarray | Sequence[float] | None = None,
     supersample: int = 2,
-    ambient: float = 0.25,
-    specular: float = 0.15,
-    shininess: float = 60.0,
-    root_shadow: float = 0.5,
+    ambient: float = 0.3,
+    specular: float = 0.08,
+    shininess: float = 150.0,
+    root_shadow: float = 0.45,
     root_shadow_length: float = 0.03,
-    jitter: float = 0.1,
+    jitter: float = 0.2,
     depth_bias: float = 5e-4,
     cull_backfaces: bool = True,
 ) -> UInt8[np.ndarray, "H W C"]:
@@ -50,10 +51,11 @@ def render_strands(
 
     A convenience over machlib's one preview renderer, :func:`machlib._scene.render_scene`:
     the head is one opaque :class:`~machlib._scene.ScenePart` and the strand options form its
-    :class:`~machlib._scene.StrandShading`. Every strand is drawn as a polyline one pixel wide at
-    ``supersample`` times the camera's resolution, z-buffered against the head and the other
-    strands, shaded with Kajiya-Kay (diffuse ``sin(T, L)``, specular
-    ``max(0, sin(T, L) sin(T, V) − (T·L)(T·V))^shininess``), darkened towards the roots and
+    :class:`~machlib._scene.StrandShading` (the options not listed here keep that class's
+    defaults: two highlights, root-to-tip bleaching, self-shadowing, strands one output pixel
+    wide). Every strand is drawn as a polyline at ``supersample`` times the camera's
+    resolution, z-buffered against the head and the other strands, shaded with Kajiya-Kay
+    diffuse ``sin(T, L)`` and two shifted highlight lobes, darkened towards the roots and
     jittered per strand (a fixed pattern: the output is deterministic), then box-filtered down.
     Strand colours are linear RGB (``strands.color``, clipped to ``[0, 1]``, or
     :data:`~machlib.hair.DEFAULT_HAIR_COLOR`); the head is Lambertian with ambient 0.35 and a
@@ -73,11 +75,11 @@ def render_strands(
             composite over; ``None`` gives RGBA with alpha = coverage.
         supersample: integer ``≥ 1`` factor per axis for the strand pass and the head.
         ambient: ambient fraction of the strand diffuse term.
-        specular: strength of the Kajiya-Kay highlight.
-        shininess: its exponent.
+        specular: strength of the primary highlight.
+        shininess: exponent of the highlight lobes.
         root_shadow: darkening at the root, in ``[0, 1]``.
         root_shadow_length: arc length in metres over which the root darkening fades.
-        jitter: per-strand relative brightness jitter, in ``[0, 1)``.
+        jitter: per-strand melanin jitter, in ``[0, 1)``.
         depth_bias: metres by which a strand may lie behind the head surface and still show
             (keeps roots on the scalp visible).
         cull_backfaces: skip head triangles facing away from the camera (about twice as fast;

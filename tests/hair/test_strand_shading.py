@@ -1,0 +1,129 @@
+"""Strand shading in the scene renderer: the two highlights move with the light and sit apart,
+roots and tips differ in colour, the jitter is a fixed pattern of the seed, hair shadows itself
+and the surface under it, and the strand width widens coverage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from machlib import Mesh
+from machlib._preview import orbit_camera
+from machlib._scene import ScenePart, StrandShading, render_scene
+from machlib.hair import Strands
+
+SIZE = 96
+FLAT = {"jitter": 0.0, "tip_bleach": 0.0, "root_shadow": 0.0, "self_shadow": 0.0, "tip_fade": 0.0}
+
+
+@pytest.fixture(scope="module")
+def cam():
+    return orbit_camera(0.0, distance=0.6, target=(0.0, 0.0, 0.0), image_size=(SIZE, SIZE), fov_degrees=30.0)
+
+
+def arc(n: int = 200, count: int = 9) -> Strands:
+    """Strands bent over a half circle in the y-z plane (root on top, tip at the bottom, bulging
+    towards the camera), side by side in x: every longitudinal angle is on view."""
+    a = np.linspace(0.0, np.pi, n)
+    xs = np.linspace(-0.02, 0.02, count)
+    pts = np.stack([np.broadcast_to(xs[:, None], (count, n)), np.broadcast_to(0.1 * np.cos(a), (count, n)),
+                    np.broadcast_to(0.05 * np.sin(a), (count, n))], -1)
+    return Strands(pts.astype(np.float32), np.full((count, 3), 0.3, np.float32))
+
+
+def lum(img):
+    return img[..., :3].astype(np.float64).mean(-1)
+
+
+def lobe_row(cam, light, **style):
+    """Image row of the peak of a highlight lobe: the render minus the same without it."""
+    s = arc()
+    base = render_scene([], cam, strands=s, light_dir=light, supersample=1,
+                        strand_shading=StrandShading(**FLAT, specular=0.0, secondary=0.0))
+    img = render_scene([], cam, strands=s, light_dir=light, supersample=1,
+                       strand_shading=StrandShading(**FLAT, **style))
+    diff = (lum(img) - lum(base))[:, SIZE // 2 - 3: SIZE // 2 + 4].sum(1)
+    assert diff.max() > 20  # the lobe is there
+    return int(np.argmax(diff))
+
+
+def test_highlights_move_with_the_light_and_sit_apart(cam):
+    up, down = (0.0, 0.6, 1.0), (0.0, -0.6, 1.0)
+    p_up = lobe_row(cam, up, specular=0.5, secondary=0.0)
+    p_down = lobe_row(cam, down, specular=0.5, secondary=0.0)
+    assert p_up < p_down - 5  # a light from above lights the upper part of the arc
+    s_up = lobe_row(cam, up, specular=0.0, secondary=0.8)
+    # Marschner's signs: the primary lobe's directions tilt towards the root, the secondary's
+    # towards the tip; on hair bending away from the eye that puts the white band nearer the
+    # tips and the coloured one nearer the roots (as on a head lit from the front)
+    assert p_up > s_up + 3
+
+
+def test_root_and_tip_colours_differ_and_jitter_is_seeded(cam):
+    y = np.linspace(0.08, -0.08, 64)
+    pts = np.stack([np.zeros_like(y), y, np.zeros_like(y)], -1)[None].astype(np.float32)
+    s = Strands(pts, np.array([[0.25, 0.12, 0.05]], np.float32))
+    light = (0.0, 0.0, 1.0)
+    style = dict(FLAT, specular=0.0, secondary=0.0)
+    bleached = render_scene([], cam, strands=s, light_dir=light, supersample=1,
+                            strand_shading=StrandShading(**{**style, "tip_bleach": 0.5}))
+    plain = render_scene([], cam, strands=s, light_dir=light, supersample=1, strand_shading=StrandShading(**style))
+    col = bleached[:, SIZE // 2]
+    drawn = np.flatnonzero(col[:, 3] == 255)
+    root, tip = col[drawn[:4], :3].astype(int).mean(0), col[drawn[-4:], :3].astype(int).mean(0)
+    assert tip.sum() > root.sum() + 30  # the tip is lighter ...
+    flat = plain[:, SIZE // 2][drawn, :3].astype(int)
+    assert np.ptp(flat.sum(1)) <= 3  # ... which without bleaching it is not
+    # per-strand jitter: a fixed pattern of the seed
+    many = Strands(np.concatenate([pts + [[[dx, 0, 0]]] for dx in np.linspace(-0.05, 0.05, 12)]).astype(np.float32),
+                   np.full((12, 3), 0.2, np.float32))
+    kw = {"light_dir": light, "supersample": 1}
+    a = render_scene([], cam, strands=many, strand_shading=StrandShading(**{**style, "jitter": 0.4}), **kw)
+    b = render_scene([], cam, strands=many, strand_shading=StrandShading(**{**style, "jitter": 0.4}), **kw)
+    c = render_scene([], cam, strands=many, strand_shading=StrandShading(**{**style, "jitter": 0.4, "seed": 7}), **kw)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    row = a[SIZE // 2, :, :3].astype(int).sum(1)
+    assert np.ptp(row[a[SIZE // 2, :, 3] == 255]) > 20  # strands differ from one another
+
+
+def test_hair_shadows_itself_and_the_surface_under_it(cam):
+    # a wall of strands (x-y sheet of vertical strands, 5 layers deep) 2 cm in front of a plane,
+    # lit from the camera's side: the plane behind the sheet and the back layers are darker
+    layers = []
+    for z in np.linspace(0.02, 0.04, 5):
+        for x in np.linspace(-0.03, 0.03, 40):
+            y = np.linspace(0.04, -0.04, 16)
+            layers.append(np.stack([np.full_like(y, x), y, np.full_like(y, z)], -1))
+    s = Strands(np.asarray(layers, np.float32), np.full((len(layers), 3), 0.3, np.float32))
+    plane = Mesh(np.array([[-0.1, -0.1, 0.0], [0.1, -0.1, 0.0], [0.1, 0.1, 0.0], [-0.1, 0.1, 0.0]]),
+                 np.array([[0, 1, 2], [0, 2, 3]]), np.zeros((4, 2)), np.array([[0, 1, 2], [0, 2, 3]]))
+    light = (0.3, 0.0, 1.0)  # slightly from the side: the plane's shadow is offset from the sheet
+    kw = {"light_dir": light, "supersample": 1}
+    part = [ScenePart(plane, color=(0.6, 0.6, 0.6), specular=0.0)]
+    on = render_scene(part, cam, strands=s, strand_shading=StrandShading(**{**FLAT, "self_shadow": 2.0}), **kw)
+    off = render_scene(part, cam, strands=s, strand_shading=StrandShading(**FLAT), **kw)
+    bare = render_scene(part, cam, **kw)
+    # the plane: shadowed where the sheet's shadow falls (a region right of the strands is not covered by them)
+    shadowed = (lum(on) < lum(bare) - 10) & (lum(off) >= lum(bare) - 1)
+    assert shadowed.sum() > 20
+    # the sheet lit from the side: the strands away from the light lie in the others' shadow
+    side = {"light_dir": (1.0, 0.0, 0.15), "supersample": 1}
+    on = render_scene([], cam, strands=s, strand_shading=StrandShading(**{**FLAT, "self_shadow": 2.0}), **side)
+    off = render_scene([], cam, strands=s, strand_shading=StrandShading(**FLAT), **side)
+    hair = on[..., 3] == 255
+    lit_side, far_side = hair[:, SIZE // 2 + 8:], hair[:, : SIZE // 2 - 8]
+    drop = lum(off) - lum(on)
+    assert drop[:, : SIZE // 2 - 8][far_side].mean() > drop[:, SIZE // 2 + 8:][lit_side].mean() + 4
+
+
+def test_width_widens_coverage(cam):
+    y = np.linspace(0.08, -0.08, 32)
+    s = Strands(np.stack([np.zeros_like(y), y, np.zeros_like(y)], -1)[None].astype(np.float32))
+    cover = [int((render_scene([], cam, strands=s, supersample=2,
+                               strand_shading=StrandShading(width=w))[..., 3] > 0).sum()) for w in (0.5, 1.0, 2.0)]
+    assert cover[0] < cover[1] < cover[2]
+    with pytest.raises(ValueError, match="render_scene: width"):
+        render_scene([], cam, strands=s, strand_shading=StrandShading(width=0.0))
+    with pytest.raises(ValueError, match="render_scene: seed"):
+        render_scene([], cam, strands=s, strand_shading=StrandShading(seed=0.5))
