@@ -38,6 +38,7 @@ from .._typing import AnyArray
 from ..geometry._fit import _upsample_axis
 from ..geometry._triplane import encode, uv_raster
 from ..render import Raster, build_mip, interpolate, rasterize, texture, to_clip
+from ..render._rasterize import _bucket
 
 __all__ = [
     "TextureFitConfig",
@@ -395,6 +396,23 @@ class TextureResult(NamedTuple):
 _COMPILED: dict = {}
 
 
+def _pad_rows(problem: TextureProblem) -> TextureProblem:
+    """The problem with its pixel rows padded to a bucket size (a few sizes per octave) by
+    zero-weight copies of the first row, so that portraits with about as many face pixels share
+    one compiled program per level (in a process, and in the persistent compilation cache). The
+    loss and its gradients are unchanged: every padded row has weight 0."""
+    P = problem.uv.shape[0]
+    n = _bucket(P)
+    if n == P:
+        return problem
+
+    def pad(x):
+        return None if x is None else jnp.concatenate([x, jnp.broadcast_to(x[:1], (n - P,) + x.shape[1:])])
+
+    weight = jnp.concatenate([problem.weight, jnp.zeros((n - P,), problem.weight.dtype)])
+    return TextureProblem(pad(problem.uv), pad(problem.target), weight, pad(problem.uv_grad))
+
+
 def fit_texture(
     problem: TextureProblem,
     *,
@@ -414,6 +432,7 @@ def fit_texture(
     """
     channels = problem.target.shape[-1]
     r0 = config.resolutions[0]
+    problem = _pad_rows(problem)
     if init is None:
         w = problem.weight[:, None]
         mean = jnp.sum(problem.target * w, axis=0) / jnp.maximum(jnp.sum(w), 1e-12)

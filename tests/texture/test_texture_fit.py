@@ -110,6 +110,29 @@ def test_loss_gradient_matches_finite_differences():
         check_grads(lambda t: fit.loss(t, problem)[0], (tex,), order=1, modes=["rev"], eps=1e-6)
 
 
+def test_padded_rows_leave_loss_and_gradient_unchanged():
+    # fit_texture pads the pixel rows to a bucket size (one compiled program for portraits with
+    # about as many face pixels); the padded rows weigh 0
+    from machlib.texture._fit import _pad_rows
+
+    with x64():
+        fit = texture_fit(TextureFitConfig(resolutions=(8,), steps=(1,), learning_rates=(0.1,)))
+        k1, k2, k3, k4 = jax.random.split(jax.random.PRNGKey(5), 4)
+        n = 1100
+        problem = TextureProblem(jax.random.uniform(k1, (n, 2), jnp.float64, 0.05, 0.95),
+                                 jax.random.uniform(k2, (n, 3), jnp.float64),
+                                 jax.random.uniform(k4, (n,), jnp.float64),
+                                 jnp.zeros((n, 2, 2), jnp.float64) + 0.01)
+        padded = _pad_rows(problem)
+        assert padded.uv.shape[0] > n and padded.uv_grad.shape[0] == padded.uv.shape[0]
+        assert _pad_rows(padded) is padded  # a bucket size stays as it is
+        tex = jax.random.uniform(k3, (8, 8, 3), jnp.float64)
+        (l1, _), g1 = jax.value_and_grad(fit.loss, has_aux=True)(tex, problem)
+        (l2, _), g2 = jax.value_and_grad(fit.loss, has_aux=True)(tex, padded)
+        np.testing.assert_allclose(l2, l1, rtol=1e-12)
+        np.testing.assert_allclose(g2, g1, rtol=1e-10, atol=1e-14)
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
