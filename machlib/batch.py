@@ -9,14 +9,16 @@ CSV/Parquet table with a ``path`` column, and runs the requested stages (``fit``
   (``"auto"`` or ``"ray://HOST:PORT"``). Workers are long-lived actors: each imports machlib
   once and keeps its compiled XLA programs warm (and shares JAX's on-disk compilation cache), so
   only the first image of each worker pays the compilation. Items go to the workers in batches
-  of ``batch_size``; a worker asks for a GPU when the cluster has GPUs.
+  of ``batch_size``; a worker fits the geometry of a batch's faces together, in one compiled
+  program per fit stage (:func:`process_batch`), and asks for a GPU when the cluster has GPUs.
 * **Results.** One folder per image, ``OUT/<name>-<hash>/<stage>/``, each stage's folder
   exactly as ``machlib <stage> -o`` writes it (the stages share one fit). An item's folder
   appears in one rename once all its stages are written, so a folder in ``OUT`` is always
   complete; work in progress lives under ``OUT/.partial/``. The table ``OUT/results.csv``
   (appended as items finish) and ``OUT/results.parquet`` (rewritten as it grows) hold one row
   per image: path, content hash, status, error message, per-stage seconds and the quality
-  figures (reprojection error, face PSNR/SSIM, seen texels).
+  figures (reprojection error, face PSNR/SSIM, seen texels and, with the texture stage when
+  ``dlib`` is installed, the identity distance of :func:`identity_distance`).
 * **Faults.** A bad or faceless image is a row with ``status = "error"`` and its message, never
   a stopped run. A worker that dies mid-item is restarted by Ray and the item retried
   (``max_retries``); rows are written by this process only, once per item, and item folders
@@ -53,7 +55,7 @@ from typing import Optional, Union
 from ._errors import InputError, MachlibError
 
 __all__ = ["STAGES", "BatchItem", "BatchSummary", "read_inputs", "content_hash", "plan_items", "process_item",
-           "run_batch", "RESULT_COLUMNS"]
+           "process_batch", "identity_distance", "run_batch", "RESULT_COLUMNS"]
 
 #: The stages ``run_batch`` can run, in order; they share one fit per image.
 STAGES: tuple[str, ...] = ("fit", "texture", "hair", "make")
@@ -63,6 +65,7 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "path", "hash", "name", "status", "error", "attempts", "stages", "seconds_total",
     "seconds_fit", "seconds_texture", "seconds_hair", "seconds_make",
     "reprojection_mean_px", "reprojection_max_px", "face_psnr_db", "face_ssim", "seen_texels",
+    "identity_distance",
 )
 
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
@@ -232,28 +235,40 @@ def _one_line(message: str, limit: int = 500) -> str:
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
-def process_item(item: BatchItem, out: Union[str, os.PathLike], stages: Sequence[str]) -> dict:
+def process_item(item: BatchItem, out: Union[str, os.PathLike], stages: Sequence[str], *, fit=None) -> dict:
     """Run ``stages`` on one image and write its result folder; never raises for a bad image.
 
     The stages' folders are written under ``OUT/.partial/`` and moved to ``OUT/<item.name>/``
     in one rename at the end (replacing an older result of the same content), so a result
     folder is never partial.
 
+    Args:
+        item: the image.
+        out: the output folder.
+        stages: names from :data:`STAGES`.
+        fit: the image's fit when it was computed already (a
+            :class:`~machlib.pipeline.FitOutput`, or the error its fit raised), as
+            :func:`process_batch` passes it; default: :func:`~machlib.pipeline.fit_portrait`
+            is called here.
+
     Returns:
         The item's row (:data:`RESULT_COLUMNS`), ``status`` ``"ok"`` or ``"error"``.
     """
-    from ._image import load_image
     from . import pipeline
+    from ._image import load_image
 
     out = Path(out)
     t0 = time.perf_counter()
     partial = out / ".partial" / f"{item.name}.{uuid.uuid4().hex[:8]}"
     seconds, figures = {}, {}
     try:
-        image = load_image(item.path)
+        if isinstance(fit, BaseException):
+            raise fit
+        image = fit.image if fit is not None else load_image(item.path)
         partial.mkdir(parents=True)
-        fit = None
-        if any(s in ("fit", "texture", "hair") for s in stages):
+        if fit is not None:
+            seconds["fit"] = float(sum(fit.timings.values()))
+        elif any(s in ("fit", "texture", "hair") for s in stages):
             t = time.perf_counter()
             fit = pipeline.fit_portrait(image)
             seconds["fit"] = time.perf_counter() - t
@@ -268,6 +283,7 @@ def process_item(item: BatchItem, out: Union[str, os.PathLike], stages: Sequence
                 quality = report["texture"]["quality"]
                 figures.update(face_psnr_db=quality["raw"]["face_psnr_db"], face_ssim=quality["raw"]["face_ssim"],
                                seen_texels=quality["seen_texel_fraction"])
+                figures["identity_distance"] = identity_distance(image, tex.render)
             elif stage == "hair":
                 hair = pipeline.hair_portrait(fit)
                 report = pipeline.write_hair_outputs(dest, fit, hair)
@@ -299,11 +315,145 @@ def process_item(item: BatchItem, out: Union[str, os.PathLike], stages: Sequence
                 **{f"seconds_{k}": v for k, v in seconds.items()}, **figures)
 
 
+def process_batch(items: Sequence[BatchItem], out: Union[str, os.PathLike], stages: Sequence[str], *,
+                  pad_to: Optional[int] = None) -> list:
+    """:func:`process_item` for several images, their geometry fitted together.
+
+    Each image is loaded and its landmarks detected on its own; the faces found are then fitted
+    in one batched program per fit stage (:func:`~machlib.pipeline.fit_portraits`, padded to
+    ``pad_to`` faces so that every batch of a run reuses the compiled programs), and each image
+    goes on through the rest of ``stages`` and into its folder as :func:`process_item` does.
+    The fits equal those of the single-image path (to float rounding), so the folders do too.
+
+    Args:
+        items: the images.
+        out: the output folder.
+        stages: names from :data:`STAGES`.
+        pad_to: the batch size the fit programs are compiled for (``≥ len(items)``); default:
+            ``len(items)``.
+
+    Returns:
+        One row per item (:data:`RESULT_COLUMNS`), in order; a bad image is an ``"error"`` row.
+    """
+    from . import pipeline
+    from ._image import load_image
+
+    items = list(items)
+    if not any(s in ("fit", "texture", "hair") for s in stages) or not items:
+        return [process_item(it, out, stages) for it in items]
+    t0 = time.perf_counter()
+    fits: list = [None] * len(items)
+    images, where = [], []
+    for i, it in enumerate(items):
+        try:
+            images.append(load_image(it.path))
+            where.append(i)
+        except MachlibError as e:
+            fits[i] = e
+        except Exception as e:  # as process_item: a bug is a row, not a stopped batch
+            fits[i] = MachlibError(f"internal error {type(e).__name__}: {e}")
+    if images:
+        try:
+            pad = None if pad_to is None else max(int(pad_to), len(images))
+            for i, f in zip(where, pipeline.fit_portraits(images, pad_to=pad)):
+                fits[i] = f
+        except MachlibError as e:
+            for i in where:
+                fits[i] = e
+        except Exception as e:
+            for i in where:
+                fits[i] = MachlibError(f"internal error {type(e).__name__}: {e}")
+    shared = (time.perf_counter() - t0) / len(items)
+    rows = []
+    for it, fit in zip(items, fits):
+        row = process_item(it, out, stages, fit=fit)
+        row["seconds_total"] = (row["seconds_total"] or 0.0) + shared  # its share of loading and fitting
+        rows.append(row)
+    return rows
+
+
+_IDENTITY: list = []
+
+
+def _identity_model():
+    """dlib's face detector, 68-point predictor and ResNet descriptor, or ``None`` without dlib."""
+    if not _IDENTITY:
+        try:
+            import dlib
+
+            try:
+                import face_recognition_models as frm
+
+                pose, rec = frm.pose_predictor_model_location(), frm.face_recognition_model_location()
+            except ImportError:  # its __init__ needs pkg_resources; the data files are still there
+                import importlib.util
+
+                spec = importlib.util.find_spec("face_recognition_models")
+                if spec is None or not spec.submodule_search_locations:
+                    raise
+                models = Path(next(iter(spec.submodule_search_locations))) / "models"
+                pose = str(models / "shape_predictor_68_face_landmarks.dat")
+                rec = str(models / "dlib_face_recognition_resnet_model_v1.dat")
+            _IDENTITY.append((dlib.get_frontal_face_detector(), dlib.shape_predictor(pose),
+                              dlib.face_recognition_model_v1(rec)))
+        except (ImportError, RuntimeError, OSError):
+            _IDENTITY.append(None)
+    return _IDENTITY[0]
+
+
+def _descriptor(model, image):
+    import numpy as np
+
+    detector, predictor, encoder = model
+    img = np.ascontiguousarray(image[..., :3])
+    for up in (0, 1):
+        boxes = sorted(detector(img, up), key=lambda b: -b.width() * b.height())
+        if boxes:
+            return np.asarray(encoder.compute_face_descriptor(img, predictor(img, boxes[0])), np.float64)
+    return None
+
+
+def identity_distance(photo, render) -> Optional[float]:
+    """dlib's identity distance between a portrait and the textured head rendered in its camera.
+
+    The render (RGBA, the head under the estimated lighting in the fitted camera, as
+    :attr:`~machlib.pipeline.TextureOutput.render`) is laid over the photo, so hair and
+    background are the photo's and only the head differs; the distance is that of dlib's
+    128-D ResNet face descriptors of the photo and of the composite (the same person below
+    about 0.6). An independent evaluator, optional: it needs ``dlib`` and
+    ``face-recognition-models``, which are not machlib dependencies.
+
+    Args:
+        photo: ``(H, W, 3)`` uint8 portrait.
+        render: ``(H, W, 4)`` float RGBA in ``[0, 1]`` (sRGB), the same size.
+
+    Returns:
+        The distance, or ``None`` without dlib or when dlib finds no face in either image.
+    """
+    import numpy as np
+
+    model = _identity_model()
+    if model is None:
+        return None
+    photo = np.asarray(photo, np.uint8)
+    rgba = np.asarray(render, np.float32)
+    if rgba.shape[:2] != photo.shape[:2] or rgba.shape[-1] != 4:
+        raise InputError(f"identity_distance: render must be (H, W, 4) like the photo {photo.shape[:2]}, "
+                         f"got {rgba.shape}")
+    a = rgba[..., 3:]
+    comp = np.clip(rgba[..., :3] * a + photo.astype(np.float32) / 255.0 * (1.0 - a), 0.0, 1.0)
+    comp = (comp * 255.0 + 0.5).astype(np.uint8)
+    d_photo, d_render = _descriptor(model, photo), _descriptor(model, comp)
+    if d_photo is None or d_render is None:
+        return None
+    return float(np.linalg.norm(d_photo - d_render))
+
+
 class _Worker:
     """A Ray actor: imports machlib once, keeps compiled programs warm, processes item lists."""
 
-    def __init__(self, out: str, stages: tuple):
-        self.out, self.stages = out, stages
+    def __init__(self, out: str, stages: tuple, batch_size: int = 1):
+        self.out, self.stages, self.batch_size = out, stages, batch_size
         from ._cache import enable_compilation_cache
 
         enable_compilation_cache()
@@ -311,13 +461,12 @@ class _Worker:
         self._crash = Path(crash) if crash else None
 
     def run(self, items: list) -> list:
-        rows = []
-        for item in items:
-            if self._crash is not None and not self._crash.exists():
-                self._crash.write_text(item.hash)
-                os._exit(1)  # die mid-item, as a crashed or killed worker does
-            rows.append(process_item(item, self.out, self.stages))
-        return rows
+        if self._crash is not None and not self._crash.exists():
+            self._crash.write_text(items[0].hash)
+            os._exit(1)  # die mid-item, as a crashed or killed worker does
+        if self.batch_size > 1:
+            return process_batch(items, self.out, self.stages, pad_to=self.batch_size)
+        return [process_item(item, self.out, self.stages) for item in items]
 
 
 def _read_table(out: Path) -> dict:
@@ -350,7 +499,7 @@ def _write_tables(out: Path, rows: list) -> None:
     except ImportError:
         return
     cols = {k: [None if r.get(k) in (None, "") else str(r.get(k)) for r in rows] for k in RESULT_COLUMNS}
-    numeric = [k for k in RESULT_COLUMNS if k.startswith(("seconds", "reprojection", "face_", "seen"))]
+    numeric = [k for k in RESULT_COLUMNS if k.startswith(("seconds", "reprojection", "face_", "seen", "identity"))]
     for k in numeric + ["attempts"]:
         cols[k] = [None if v is None else float(v) for v in cols[k]]
     tmp = out / f".results.parquet.tmp{os.getpid()}"
@@ -376,6 +525,39 @@ def _progress_line(done: int, total: int, t0: float, errors: int) -> str:
     return f"[{done}/{total}] {rate * 60:.1f} images/min, {errors} errors, ETA {eta_s}"
 
 
+class _Progress:
+    """Progress of a run: a bar on a terminal (rich), else one status line per finished image."""
+
+    def __init__(self, total: int, callback: Optional[Callable[[str], None]]):
+        self.total, self.callback, self.t0, self.bar = total, callback, time.perf_counter(), None
+        if callback is None and total and sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+            )
+
+            self.bar = Progress(TextColumn("machlib batch"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("{task.fields[status]}"), console=Console(stderr=True))
+            self.task = self.bar.add_task("batch", total=total, status="starting the workers")
+            self.bar.start()
+
+    def update(self, done: int, errors: int) -> None:
+        line = _progress_line(done, self.total, self.t0, errors)
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done, status=line.split("] ", 1)[1])
+        elif self.callback is not None:
+            self.callback(line)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
 def run_batch(
     inputs: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]],
     out: Union[str, os.PathLike],
@@ -399,11 +581,15 @@ def run_batch(
             initialised); ``"auto"`` or ``"ray://HOST:PORT"`` joins a cluster.
         workers: number of worker actors; default: the CPUs Ray reports (at most the number of
             images), one per GPU when the cluster has GPUs.
-        batch_size: images per call to a worker, ``≥ 1``.
+        batch_size: images per call to a worker, ``≥ 1``. Above 1, a worker fits the geometry
+            of its images together (:func:`process_batch`: one compiled program per fit stage,
+            every batch padded to ``batch_size`` faces); the results are those of
+            ``batch_size=1``.
         resume: skip images whose content already has an ``ok`` row and a complete folder.
         max_retries: times an item is retried after its worker died.
-        progress: called with a one-line status after each finished image (default: printed to
-            stderr).
+        progress: called with a one-line status after each finished image (images done, images
+            per minute, errors, ETA); default: a progress bar with the same figures on stderr
+            when it is a terminal, else the lines printed to stderr.
 
     Returns:
         A :class:`BatchSummary`.
@@ -430,7 +616,6 @@ def run_batch(
     out = Path(out)
     check_output_dir(out)
     out.mkdir(parents=True, exist_ok=True)
-    report = progress or (lambda line: print(line, file=sys.stderr, flush=True))
     t0 = time.perf_counter()
 
     items, unreadable = plan_items(paths)
@@ -453,6 +638,7 @@ def run_batch(
     _write_tables(out, list(table.values()))  # the skipped rows, and nothing half-known
 
     done = errors = 0
+    bar = _Progress(len(todo), progress)
     if todo:
         import ray
 
@@ -475,7 +661,7 @@ def run_batch(
             if gpus:
                 opts["num_gpus"] = 1
             Actor = ray.remote(_Worker).options(**opts)
-            actors = [Actor.remote(str(out.resolve()), stages) for _ in range(n)]
+            actors = [Actor.remote(str(out.resolve()), stages, batch_size) for _ in range(n)]
             batches = [todo[i: i + batch_size] for i in range(0, len(todo), batch_size)]
             pending = {}
             queue = list(batches)
@@ -487,6 +673,7 @@ def run_batch(
                     pending[actors[a].run.remote(b)] = (a, b)
 
             submit()
+            written = 0
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1)
                 ref = ready[0]
@@ -502,12 +689,14 @@ def run_batch(
                     _append_csv(out, r)
                     done += r["status"] == "ok"
                     errors += r["status"] != "ok"
-                    report(_progress_line(done + errors, len(todo), t0, errors))
-                if (done + errors) % 50 == 0:
+                    bar.update(done + errors, errors)
+                if done + errors - written >= 50:  # the Parquet table follows every 50 images
                     _write_tables(out, list(table.values()))
+                    written = done + errors
                 free.append(a)
                 submit()
         finally:
+            bar.close()
             if started:
                 ray.shutdown()
     shutil.rmtree(out / ".partial", ignore_errors=True)  # empty now: every item was moved or dropped

@@ -10,8 +10,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from machlib import InputError, default_portrait
-from machlib.batch import RESULT_COLUMNS, content_hash, plan_items, read_inputs, run_batch
+from machlib import InputError, NoFaceError, default_portrait
+from machlib.batch import (
+    RESULT_COLUMNS,
+    content_hash,
+    identity_distance,
+    plan_items,
+    read_inputs,
+    run_batch,
+)
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.slow
@@ -32,8 +39,8 @@ def first_run(images, tmp_path_factory):
     marker = out.parent / f"{out.name}.crashed"
     os.environ["MACHLIB_BATCH_CRASH_ONCE"] = str(marker)  # the first item kills its worker once
     lines = []
-    try:
-        summary = run_batch(images, out, stages=("fit",), workers=1, progress=lines.append)
+    try:  # batches of 2: the worker fits the faces of a batch together (process_batch)
+        summary = run_batch(images, out, stages=("fit",), workers=1, batch_size=2, progress=lines.append)
     finally:
         del os.environ["MACHLIB_BATCH_CRASH_ONCE"]
     return out, summary, marker, lines
@@ -121,3 +128,78 @@ def test_cli_batch(first_run, images, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("machlib: error:")
     assert not (out / "x").exists()
+
+
+@pytest.fixture(scope="module")
+def single_fits():
+    """fit_portrait, one image at a time: the reference of the batched paths."""
+    from skimage import data
+
+    from machlib import pipeline
+
+    photos = [np.asarray(default_portrait()), np.asarray(data.astronaut())]
+    return photos, [pipeline.fit_portrait(p) for p in photos]
+
+
+def test_fit_portraits_equals_fit_portrait(single_fits):
+    from machlib import pipeline
+
+    photos, singles = single_fits
+    blank = np.full((200, 160, 3), 128, np.uint8)
+    # padded to 4 faces (2 found), portraits of different sizes, a faceless image in between
+    batched = pipeline.fit_portraits([photos[0], blank, photos[1]], pad_to=4)
+    assert isinstance(batched[1], NoFaceError)
+    for one, many in zip(singles, (batched[0], batched[2])):
+        a, b = one.result, many.result
+        assert a.camera.image_size == b.camera.image_size
+        np.testing.assert_allclose(b.mesh.vertices, a.mesh.vertices, atol=1e-5)
+        np.testing.assert_allclose(b.human.neutral_points, a.human.neutral_points, atol=1e-5)
+        np.testing.assert_allclose(b.residuals, a.residuals, atol=1e-3)
+        for k in ("rotation", "translation", "focal", "principal"):
+            np.testing.assert_allclose(np.asarray(getattr(b.camera, k)), np.asarray(getattr(a.camera, k)),
+                                       rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(b.history["loss"], a.history["loss"], rtol=1e-4, atol=1e-6)
+    with pytest.raises(InputError, match="pad_to"):
+        pipeline.fit_portraits([photos[0], photos[1]], pad_to=1)
+    with pytest.raises(InputError, match="empty"):
+        pipeline.fit_portraits([])
+
+
+def test_batched_folder_equals_the_single_image_run(first_run, single_fits, tmp_path):
+    import json
+
+    from machlib import pipeline
+
+    out, summary, _, _ = first_run
+    name = next(r["name"] for r in summary.rows if r["status"] == "ok")
+    pipeline.write_fit_outputs(tmp_path / "single", single_fits[1][0])
+    batch, single = out / name / "fit", tmp_path / "single"
+    assert sorted(p.name for p in batch.iterdir()) == sorted(p.name for p in single.iterdir())
+
+    def obj_vertices(path):
+        return np.array([[float(v) for v in ln.split()[1:4]] for ln in path.read_text().splitlines()
+                         if ln.startswith("v ")])
+
+    np.testing.assert_allclose(obj_vertices(batch / "head.obj"), obj_vertices(single / "head.obj"), atol=2e-5)
+    cam_b, cam_s = (json.loads((d / "camera.json").read_text()) for d in (batch, single))
+    for k in ("rotation_vector", "translation", "focal", "principal", "image_size"):
+        np.testing.assert_allclose(cam_b[k], cam_s[k], rtol=1e-5, atol=1e-6)
+    rep_b, rep_s = (json.loads((d / "report.json").read_text()) for d in (batch, single))
+    for k in ("mean", "max"):
+        assert rep_b["landmarks"]["reprojection_px"][k] == pytest.approx(rep_s["landmarks"]["reprojection_px"][k],
+                                                                         abs=1e-3)
+    assert rep_b["fit"]["final_loss"] == pytest.approx(rep_s["fit"]["final_loss"], rel=1e-4)
+
+
+def test_identity_distance():
+    pytest.importorskip("dlib")
+    photo = np.asarray(default_portrait())
+    if identity_distance(photo, np.zeros(photo.shape[:2] + (4,), np.float32)) is None:
+        pytest.skip("face-recognition-models is not installed")
+    # a render with no coverage leaves the photo itself: distance 0
+    assert identity_distance(photo, np.zeros(photo.shape[:2] + (4,), np.float32)) == 0.0
+    # a grey head over the whole frame: no face to compare
+    grey = np.dstack([np.full(photo.shape[:2] + (3,), 0.5, np.float32), np.ones(photo.shape[:2], np.float32)])
+    assert identity_distance(photo, grey) is None
+    with pytest.raises(InputError, match="render"):
+        identity_distance(photo, np.zeros((10, 10, 4), np.float32))
