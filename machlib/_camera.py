@@ -10,6 +10,7 @@ import math
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
 from ._typing import AnyArray
@@ -391,6 +392,7 @@ def matrix_to_rotvec(R: Float[ArrayLike, "*batch 3 3"]) -> Float[Array, "*batch 
     return _matrix_to_rotvec(R)
 
 
+@jax.jit  # one compiled program instead of ~30 eager operations on a first call
 def _matrix_to_rotvec(R: Array) -> Array:
     tr = jnp.trace(R)
     d = jnp.diagonal(R)
@@ -443,25 +445,46 @@ def look_at(
     eye = jnp.asarray(eye, dtype=jnp.result_type(float))
     target = jnp.asarray(target, dtype=eye.dtype)
     up = jnp.asarray(up, dtype=eye.dtype)
+    if not any(isinstance(a, jax.core.Tracer) for a in (eye, target, up)):  # eager: say what is wrong, not NaN
+        forward = np.asarray(target, np.float64) - np.asarray(eye, np.float64)
+        right = np.cross(forward, np.asarray(up, np.float64))
+        if float(np.linalg.norm(forward)) < 1e-12:
+            raise ValueError("look_at: eye and target coincide")
+        if float(np.linalg.norm(right)) < 1e-9 * float(np.linalg.norm(forward)):
+            raise ValueError("look_at: the viewing direction is parallel to up; choose another up")
+    rotation, translation = _look_at_extrinsics(eye, target, up)
+    focal, principal = intrinsics_from_fov(image_size, fov_degrees=fov_degrees)
+    return Camera(
+        rotation=rotation,
+        translation=translation,
+        focal=jnp.asarray(focal, eye.dtype),
+        principal=jnp.asarray(principal, eye.dtype),
+        image_size=tuple(int(s) for s in image_size),
+    )
+
+
+@jax.jit
+def _look_at_extrinsics(eye: Array, target: Array, up: Array) -> tuple[Array, Array]:
     forward = target - eye
     right = jnp.cross(forward, up)
-    if not isinstance(forward, jax.core.Tracer):  # eager: say what is wrong instead of NaN
-        if float(jnp.linalg.norm(forward)) < 1e-12:
-            raise ValueError("look_at: eye and target coincide")
-        if float(jnp.linalg.norm(right)) < 1e-9 * float(jnp.linalg.norm(forward)):
-            raise ValueError("look_at: the viewing direction is parallel to up; choose another up")
     forward = forward / jnp.linalg.norm(forward)
     right = right / jnp.linalg.norm(right)
     down = jnp.cross(forward, right)
     R = jnp.stack([right, down, forward])  # rows: camera axes in world coordinates
-    focal, principal = intrinsics_from_fov(image_size, fov_degrees=fov_degrees)
-    return Camera(
-        rotation=matrix_to_rotvec(R),
-        translation=-R @ eye,
-        focal=focal.astype(eye.dtype),
-        principal=principal.astype(eye.dtype),
-        image_size=tuple(int(s) for s in image_size),
-    )
+    return _matrix_to_rotvec(R), -R @ eye
+
+
+def _rotation_matrix_np(rotvec: np.ndarray) -> np.ndarray:
+    """:func:`rotation_matrix` in numpy (float64) for one concrete rotation vector: a one-shot
+    step that needs no compiled program."""
+    r = np.asarray(rotvec, np.float64).reshape(3)
+    theta = float(np.linalg.norm(r))
+    K = np.array([[0.0, -r[2], r[1]], [r[2], 0.0, -r[0]], [-r[1], r[0], 0.0]])
+    if theta < 1e-8:
+        a, b = 1.0 - theta * theta / 6.0, 0.5 - theta * theta / 24.0
+    else:
+        a, b = np.sin(theta) / theta, (1.0 - np.cos(theta)) / (theta * theta)
+    return np.eye(3) + a * K + b * (K @ K)
 
 
 # The viewer frame of a head pose: x to the image right, y up, z toward the camera (the OpenCV

@@ -507,7 +507,7 @@ def human_problem(template, image_size, *, fov_degrees: float = 25.0, scale: flo
     return HumanFitProblem(
         landmarks=template.human.landmarks, basis=jnp.asarray(basis),
         expressions=jnp.asarray(expression_basis(template.human.landmarks.unit_names)),
-        contacts=template.human.contacts, contact_dir=jnp.asarray(_contact_dir(template.human)),
+        contacts=template.human.contacts, contact_dir=_head_constants(template.human)[1],
         contact_gap=jnp.asarray(template.human.contact_gap),
         single=jnp.asarray(single, jnp.float32),
         mirror=jnp.asarray(mirror_permutation()), fitted=jnp.asarray(fitted),
@@ -516,13 +516,6 @@ def human_problem(template, image_size, *, fov_degrees: float = 25.0, scale: flo
         focal=focal.astype(jnp.float32), principal=principal.astype(jnp.float32),
         scale=jnp.asarray(scale, jnp.float32), image_size=tuple(int(s) for s in image_size),
     )
-
-
-def _contact_dir(head) -> np.ndarray:
-    C = np.asarray(human_points(head.contacts, head.params), np.float64)
-    P = len(head.contact_gap)
-    d = C[:P] - C[P:]
-    return (d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
 _SLIDERS: list = []
@@ -556,16 +549,14 @@ def fit_human(landmarks, template, image_size, *, config=None, human_config=None
     import time
 
     from ._fit import (
-        GeometryProblem,
         GeometryResult,
         LandmarkTargets,
-        _compiled_program,
+        _scan_program,
+        compile_program,
         geometry_fit,
         landmark_weights,
-        zero_params,
     )
     from ._quality import separate_surfaces
-    from ._triplane import decode, encode
 
     start = time.perf_counter()
     config = residual_config() if config is None else config
@@ -579,49 +570,40 @@ def fit_human(landmarks, template, image_size, *, config=None, human_config=None
     scale = max(float(np.hypot(*box)) / 256.0, 1e-3)
     problem = human_problem(template, image_size, fov_degrees=fov_degrees, scale=scale, prior=prior)
     targets = LandmarkTargets(jnp.asarray(points), jnp.asarray(weights), jnp.asarray(landmarks.depth, jnp.float32))
-    X0 = np.asarray(human_points(template.human.landmarks, template.human.params))
-    rot, trans = _init_camera(jnp.asarray(X0), targets.points, problem.focal, problem.principal, targets.weights)
-    fit1 = human_fit(problem, human_config)
-    state = fit1.init(initial_params(problem, rot, trans))
-    t0 = time.perf_counter()
-    compiled = _compiled(problem, state, targets, human_config)
+    head = template.human
+    ns = head.topology.num_skin
+    X0 = _head_constants(head)[0]
+    # the set-up and the glue between the stages run as compiled programs too (a first call
+    # would otherwise compile about a hundred small programs, one per eager operation)
+    start1, c_start = compile_program(_stage1_start, human_config, problem, X0, targets)
+    state = start1(human_config, problem, X0, targets)
+    compiled, c1 = compile_program(_scan_program, human_fit, human_config, problem, state, targets)
     t1 = time.perf_counter()
-    state, metrics1 = compiled(problem, state, targets)
+    state, metrics1 = compiled(human_fit, human_config, problem, state, targets)
     jax.block_until_ready(state)
     t2 = time.perf_counter()
-    hp = jax.tree.map(np.asarray, fit1.human(state.params))
-    cam1 = fit1.camera(state.params)
-    L1 = np.asarray(fit1.landmarks(state.params))
-    res1 = np.asarray(project(jnp.asarray(L1), cam1)) - points
 
     # stage 2: the residual triplane on the fitted human
-    head = template.human
-    P1 = head_points(template, HumanParams(*(jnp.asarray(x) for x in (hp.phenotype, hp.modifiers, hp.expression))))
-    P0 = head_points(template, HumanParams(jnp.asarray(hp.phenotype), jnp.asarray(hp.modifiers),
-                                           jnp.zeros_like(jnp.asarray(hp.expression))))
     R = config.resolution
     raster = _raster(template.mesh, R)
-    base = encode(jnp.asarray(P1[: head.topology.num_skin]), raster)
-    problem2 = GeometryProblem(
-        base=base, landmark_uv=jnp.asarray(template.landmark_uv, jnp.float32), focal=problem.focal,
-        principal=problem.principal, symmetric=bool(template.symmetric), image_size=problem.image_size,
-        landmark_base=jnp.asarray(L1, jnp.float32), offset_mask=jnp.asarray(_offset_mask(template, R)),
-    )
-    fit2 = geometry_fit(problem2, config)
-    state2 = fit2.init(zero_params(config, cam1.rotation, cam1.translation))
+    consts = (jnp.asarray(template.landmark_uv, jnp.float32), jnp.asarray(_offset_mask(template, R)),
+              jnp.asarray(head.topology.mirror), raster, bool(template.symmetric), ns)
+    bridge, c_bridge = compile_program(_between_stages, human_config, config, problem, state.params, head.model,
+                                       consts, targets.points)
+    hp, cam1, L1, res1, P1, P0, problem2, state2 = bridge(human_config, config, problem, state.params, head.model,
+                                                          consts, targets.points)
     targets2 = targets._replace(weights=jnp.asarray(_stage_weights(confidence, STAGE2_WEIGHTS)))
-    t3 = time.perf_counter()
-    compiled2 = _compiled_program(problem2, state2, targets2, config)
+    compiled2, c2 = compile_program(_scan_program, geometry_fit, config, problem2, state2, targets2)
     t4 = time.perf_counter()
-    state2, metrics2 = compiled2(problem2, state2, targets2)
+    state2, metrics2 = compiled2(geometry_fit, config, problem2, state2, targets2)
     jax.block_until_ready(state2)
     t5 = time.perf_counter()
-    tp = fit2.triplane(state2.params)
-    cam = fit2.camera(state2.params)
-    disp = tp - base
-    ns = head.topology.num_skin
-    d_skin = np.asarray(decode(disp, jnp.asarray(template.mesh.vertex_uv(), jnp.float32)))
-    d_skin = _smooth_in_space(d_skin, P0[:ns])
+    vertex_uv = jnp.asarray(template.mesh.vertex_uv(), jnp.float32)
+    finish, c_finish = compile_program(_after_stage2, config, problem2, state2.params, vertex_uv)
+    tp, cam, d_skin = finish(config, problem2, state2.params, vertex_uv)
+    hp = jax.tree.map(np.asarray, hp)
+    L1, res1, P1, P0 = (np.asarray(x) for x in (L1, res1, P1, P0))
+    d_skin = _smooth_in_space(np.asarray(d_skin), P0[:ns])
     d_all = np.concatenate([d_skin, d_skin[head.helper_anchor]])
     final = (P1 + d_all).astype(np.float32)
     neutral = (P0 + d_all).astype(np.float32)
@@ -631,16 +613,90 @@ def fit_human(landmarks, template, image_size, *, config=None, human_config=None
     neutral[:ns] = separate_surfaces(neutral[:ns], head.topology.faces, candidates=_contact_faces(template, L1))[0]
     F = head.topology.faces[head.landmark_faces]
     L2 = np.einsum("kc,kcd->kd", head.landmark_bary, final[F]).astype(np.float32)
-    res2 = np.asarray(project(jnp.asarray(L2), cam)) - points
+    res2 = _project_np(L2, cam) - points
     mesh = Mesh(final[:ns], template.mesh.faces, template.mesh.uv, template.mesh.faces_uv)
     stage = HumanStage(hp, cam1, res1, {k: np.asarray(v) for k, v in metrics1.items()}, final, neutral, P1,
-                       L2.astype(np.float32), t1 - t0, t2 - t1)
+                       L2.astype(np.float32), c1, t2 - t1)
     history = {k: np.asarray(v) for k, v in metrics2.items()}
-    compile_s, fit_s = (t1 - t0) + (t4 - t3), (t2 - t1) + (t5 - t4)
+    compile_s = c_start + c1 + c_bridge + c2 + c_finish
+    fit_s = (t2 - t1) + (t5 - t4)
     return GeometryResult(
         mesh=mesh, camera=cam, triplane=tp, residuals=res2, history=history, compile_seconds=compile_s,
-        fit_seconds=fit_s, human=stage, setup_seconds=(time.perf_counter() - start) - compile_s - fit_s,
+        fit_seconds=fit_s, human=stage, setup_seconds=max((time.perf_counter() - start) - compile_s - fit_s, 0.0),
     )
+
+
+def _stage1_start(human_config, problem, X0, targets):
+    """Stage 1's initial state: the closed-form camera and the prior's human (one program)."""
+    from ._fit import init_camera
+
+    rot, trans = init_camera(X0, targets.points, problem.focal, problem.principal, weights=targets.weights)
+    return human_fit(problem, human_config).init(initial_params(problem, rot, trans))
+
+
+def _between_stages(human_config, config, problem, params, model, consts, points):
+    """Stage 1's results and stage 2's problem and initial state (one program): the fitted human,
+    its camera, landmarks and residuals, the head's points with and without the photo's
+    expression, and the residual triplane's base map."""
+    from ._fit import GeometryProblem, geometry_fit, zero_params
+    from ._triplane import encode
+
+    landmark_uv, offset_mask, mirror, raster, symmetric, ns = consts
+    fit1 = human_fit(problem, human_config)
+    hp = fit1.human(params)
+    cam1 = fit1.camera(params)
+    L1 = fit1.landmarks(params)
+    res1 = project(L1, cam1) - points
+    P1 = symmetrize_points(human_points(model, hp), mirror)
+    P0 = symmetrize_points(human_points(model, HumanParams(hp.phenotype, hp.modifiers,
+                                                           jnp.zeros_like(hp.expression))), mirror)
+    base = encode(P1[:ns], raster)
+    problem2 = GeometryProblem(
+        base=base, landmark_uv=landmark_uv, focal=problem.focal, principal=problem.principal, symmetric=symmetric,
+        image_size=problem.image_size, landmark_base=L1, offset_mask=offset_mask,
+    )
+    state2 = geometry_fit(problem2, config).init(zero_params(config, cam1.rotation, cam1.translation))
+    return hp, cam1, L1, res1, P1, P0, problem2, state2
+
+
+def _after_stage2(config, problem2, params, vertex_uv):
+    """Stage 2's triplane, camera and the skin's displacement (one program)."""
+    from ._fit import geometry_fit
+    from ._triplane import decode
+
+    fit2 = geometry_fit(problem2, config)
+    tp = fit2.triplane(params)
+    return tp, fit2.camera(params), decode(tp - problem2.base, vertex_uv)
+
+
+def _project_np(points: np.ndarray, camera: Camera) -> np.ndarray:
+    """:func:`~machlib.project` in numpy for one concrete camera (no compiled program)."""
+    from .._camera import _rotation_matrix_np
+
+    Xc = points.astype(np.float64) @ _rotation_matrix_np(np.asarray(camera.rotation)).T + np.asarray(camera.translation)
+    z = Xc[:, 2:3]
+    return (Xc[:, :2] / z * np.asarray(camera.focal) + np.asarray(camera.principal)).astype(np.float32)
+
+
+_HEAD_CONSTANTS: dict = {}
+
+
+def _head_constants(head):
+    """``(X0, contact_dir)`` of a human head, once per head per process (one small program): the
+    template's landmarks and the unit directions of its contact pairs."""
+    hit = _HEAD_CONSTANTS.get(id(head))
+    if hit is None or hit[0] is not head:
+        X0, contact_dir = _head_constants_jit(head.landmarks, head.contacts, head.params, len(head.contact_gap))
+        hit = _HEAD_CONSTANTS[id(head)] = (head, X0, contact_dir)
+    return hit[1], hit[2]
+
+
+@functools.partial(jax.jit, static_argnums=3)
+def _head_constants_jit(landmarks, contacts, params, P):
+    C = human_points(contacts, params)
+    d = C[:P] - C[P:]
+    n = jnp.linalg.norm(d, axis=1, keepdims=True)
+    return human_points(landmarks, params), d / jnp.maximum(n, 1e-12)
 
 
 #: Width (metres) of the Gaussian that smooths the residual displacement over space: surfaces
