@@ -8,7 +8,8 @@ Run from the repository root::
 For every portrait (``hopper``, ``astronaut``, ``t1_face0`` … ``t1_face5``, built and cached by
 ``benchmarks/identity.py``'s loader; portraits that cannot be built are left out) the script
 detects the landmarks, runs :func:`machlib.hair.hair_mask`, the orientation map and
-:func:`machlib.hair.read_hairstyle` (colour from :func:`machlib.hair.estimate_hair_color`) and
+:func:`machlib.hair.read_hairstyle` (colour from :func:`machlib.hair.estimate_hair_color`,
+white-balanced by :func:`machlib.hair.light_from_skin`) and
 compares them with the hair region and the labels drawn by hand in
 ``tests/hair/data/hair_masks.json``: the IoU of the mask (``> 0.5``) with the drawn region,
 its precision and recall, and the labels beside machlib's reading. Glasses and beard are the
@@ -49,6 +50,13 @@ def drawn(entry: dict, shape: tuple[int, int]) -> np.ndarray:
     return out
 
 
+def _same_colour(drawn_words: str, read) -> bool:
+    if read is None:
+        return False
+    words = drawn_words.replace("/", " ").replace("grey", "gray").replace("blond ", "blonde ").split()
+    return read in words
+
+
 def portraits(names) -> dict:
     import identity
 
@@ -73,6 +81,7 @@ def main(argv=None) -> int:
     from machlib.hair import (
         estimate_hair_color,
         hair_mask,
+        light_from_skin,
         orientation_map,
         read_hairstyle,
     )
@@ -97,7 +106,7 @@ def main(argv=None) -> int:
         gray = img.astype(np.float32).mean(-1) / 255.0
         om = jax.tree_util.tree_map(np.asarray, orientation_map(gray, mask=hm.mask))
         try:
-            color = estimate_hair_color(img, hm.mask).name
+            color = estimate_hair_color(img, hm.mask, light=light_from_skin(img, hm.face)).name
         except ValueError:
             color = None
         r = read_hairstyle(hm.mask, om, lm, color=color)
@@ -138,6 +147,7 @@ def main(argv=None) -> int:
         head = ["portrait", "length (drawn / read)", "fringe", "parting", "colour", "curl (read)",
                 "glasses (drawn)", "beard (drawn)", "IoU", "precision / recall"]
         hits = {k: sum(e["labels"][k] == e["reading"][k] for e in entries) for k in ("length", "fringe", "parting")}
+        hits["color"] = sum(_same_colour(e["labels"]["color"], e["reading"]["color"]) for e in entries)
         text = (f"# Hair reading against hand-drawn masks\n\n"
                 f"`PYTHONPATH=. python benchmarks/hair_reading.py` — {info['date']}, {info['cpu']}.\n\n"
                 f"Each portrait's hair drawn by hand as polygons with labels "
@@ -145,7 +155,8 @@ def main(argv=None) -> int:
                 f"`read_hairstyle` beside them. Sides as seen in the image.\n\n"
                 + C.markdown_table(head, rows)
                 + f"\n\nMean IoU {mean_iou:.3f}. Labels read right: length {hits['length']}/{len(entries)}, "
-                f"fringe {hits['fringe']}/{len(entries)}, parting {hits['parting']}/{len(entries)}.\n")
+                f"fringe {hits['fringe']}/{len(entries)}, parting {hits['parting']}/{len(entries)}, colour "
+                f"{hits['color']}/{len(entries)} (the drawn colour words name the read colour; grey = gray).\n")
         DOC.write_text(text)
         print("wrote", DOC)
     print(f"mean IoU {mean_iou:.3f}; outputs in {out}")

@@ -25,7 +25,7 @@ clean-up are planned (see :doc:`/hair`).
 """
 
 from ._cleanup import CleanupResult, cleanup_strands, cleanup_to_count, resample_uniform, smooth_strands, strand_lengths, transfer_strands
-from ._color import HairColorEstimate, estimate_hair_color
+from ._color import HairColorEstimate, estimate_hair_color, light_from_skin
 from ._growth import HeadSDF, ScalpSamples, grow_strands, head_sdf_grid, scalp_roots, sdf_lookup
 from ..export import (
     read_cem_hair,
@@ -63,5 +63,5 @@ __all__ = [
     "CleanupResult", "cleanup_strands", "cleanup_to_count", "smooth_strands", "resample_uniform", "strand_lengths", "transfer_strands",
     "StyleMatch", "match_styles", "strand_coverage", "HairColorEstimate", "estimate_hair_color",
     "render_strands", "hair_preview", "HAIR_PREVIEW_VIEWS",
-    "HairReading", "read_hairstyle", "style_agreement", "LENGTHS",
+    "HairReading", "read_hairstyle", "style_agreement", "LENGTHS", "light_from_skin",
 ]

@@ -11,7 +11,7 @@ from jaxtyping import Float, UInt8
 from .._errors import InputError
 from ._styles import HAIR_COLORS, hair_color
 
-__all__ = ["HairColorEstimate", "estimate_hair_color"]
+__all__ = ["HairColorEstimate", "estimate_hair_color", "light_from_skin"]
 
 
 class HairColorEstimate(NamedTuple):
@@ -27,7 +27,8 @@ class HairColorEstimate(NamedTuple):
         pheomelanin: fitted pheomelanin concentration.
         error: RMS difference of the log colours (natural log of linear RGB) between the fit
             and the observation.
-        name: the nearest :data:`~machlib.hair.HAIR_COLORS` name (in log colour).
+        name: the nearest :data:`~machlib.hair.HAIR_COLORS` name to the albedo (observed colour
+            divided by the light and the shading), in CIELAB.
         observed: ``(3,)`` the mean linear RGB of the hair pixels used.
         pixels: number of hair pixels used.
     """
@@ -60,6 +61,7 @@ def estimate_hair_color(
     *,
     threshold: float = 0.5,
     shading: float = 0.7,
+    light=None,
 ) -> HairColorEstimate:
     """Estimate the hair colour of a portrait from its hair pixels.
 
@@ -72,11 +74,19 @@ def estimate_hair_color(
     minimising the RMS difference of log colours, which weighs dark hair's small channel values
     as much as blonde hair's large ones.
 
+    With ``light`` (the colour of the light on the hair, e.g. :func:`light_from_skin`), the
+    observed colour is divided by ``light / mean(light)`` first: a warm room light no longer turns
+    grey hair blonde or dark brown hair red. The name is the named colour nearest the albedo in
+    CIELAB (perceptual distance, so dark hair is named by its lightness first, not by the ratios
+    of its small channel values).
+
     Args:
         image: ``(H, W, 3)`` uint8 sRGB portrait.
         mask: ``(H, W)`` hair mask in ``[0, 1]`` (e.g. :func:`~machlib.hair.hair_mask`).
         threshold: mask level counted as hair, in ``(0, 1]``.
         shading: the assumed mean shading of the hair, in ``(0, 1]``.
+        light: optional ``(3,)`` linear RGB colour of the light (positive; only its ratios
+            count).
 
     Returns:
         A :class:`HairColorEstimate`.
@@ -103,6 +113,12 @@ def estimate_hair_color(
         raise InputError(f"estimate_hair_color: mask must have shape {image.shape[:2]}, got {mask.shape}")
     if not 0.0 < float(threshold) <= 1.0 or not 0.0 < float(shading) <= 1.0:
         raise InputError(f"estimate_hair_color: threshold and shading must be in (0, 1], got {threshold}, {shading}")
+    cast = np.ones(3)
+    if light is not None:
+        cast = np.asarray(light, np.float64)
+        if cast.shape != (3,) or not np.isfinite(cast).all() or cast.min() <= 0:
+            raise InputError(f"estimate_hair_color: light must be 3 positive finite numbers, got {light!r}")
+        cast = cast / cast.mean()
     srgb = image[mask >= threshold].astype(np.float64) / 255.0
     if len(srgb) < 20:
         raise InputError(f"estimate_hair_color: only {len(srgb)} hair pixels; need at least 20")
@@ -111,7 +127,7 @@ def estimate_hair_color(
     lo, hi = np.quantile(lum, [0.25, 0.9])
     keep = (lum >= lo) & (lum <= hi)
     observed = lin[keep].mean(0) if keep.sum() >= 10 else lin.mean(0)
-    albedo = np.clip(observed / float(shading), 1e-4, 1.0)
+    albedo = np.clip(observed / cast / float(shading), 1e-4, 1.0)
     target = np.log(albedo)
     grid = _grid()
     err = np.sqrt(np.mean((grid - target) ** 2, -1))
@@ -120,8 +136,10 @@ def estimate_hair_color(
     fitted = np.exp(grid[i, j])
     names = sorted(HAIR_COLORS)
     dist = [np.sqrt(np.mean((np.log(np.maximum(HAIR_COLORS[n], 1e-4)) - target) ** 2)) for n in names]
-    nearest = names[int(np.argmin(dist))]
+    lab = _lab(albedo)
+    nearest = names[int(np.argmin([np.linalg.norm(_lab(HAIR_COLORS[n]) - lab) for n in names]))]
     if min(dist) < error:  # grey and white hair are unpigmented fibres: no melanin fit explains them
+        nearest = names[int(np.argmin(dist))]
         rgb = np.asarray(HAIR_COLORS[nearest], np.float64)
     else:
         rgb = fitted if error < 0.25 else albedo
@@ -129,3 +147,62 @@ def estimate_hair_color(
         rgb=np.asarray(rgb, np.float32), melanin=float(_MEL[i]), pheomelanin=float(_PHE[j]), error=error,
         name=nearest, observed=np.asarray(observed, np.float32), pixels=int(keep.sum()),
     )
+
+
+def _lab(linear) -> np.ndarray:
+    """CIELAB (D65) of a linear RGB colour."""
+    from skimage.color import rgb2lab
+
+    lin = np.clip(np.asarray(linear, np.float64), 0.0, 1.0)
+    srgb = np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * lin ** (1 / 2.4) - 0.055)
+    return rgb2lab(srgb[None, None])[0, 0]
+
+
+#: Median chromaticity (linear RGB, sums to 1) of the skin of machlib's procedural template
+#: albedo: the reference that :func:`light_from_skin` compares a face's skin with.
+_SKIN_CHROMA = (0.532, 0.281, 0.187)
+
+
+def light_from_skin(image: UInt8[np.ndarray, "H W 3"], face: Float[np.ndarray, "H W"]) -> np.ndarray:
+    """The colour of the light on a face, from its skin: a white balance for the hair colour.
+
+    The median linear RGB of the face pixels (``face > 0.5``, e.g. :attr:`HairMask.face`), as a
+    chromaticity, divided by the median skin chromaticity of machlib's procedural template
+    albedo ``(0.532, 0.281, 0.187)``, normalised to mean 1. Skin varies far less in chromaticity
+    than in lightness, so what remains is mostly the light's colour (a warm room light gives
+    red > 1 > blue). Pass it as ``light`` to :func:`estimate_hair_color`.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 sRGB portrait.
+        face: ``(H, W)`` face mask in ``[0, 1]``.
+
+    Returns:
+        ``(3,)`` float64 light colour with mean 1, each channel clipped to ``[0.5, 1.5]`` (a
+        skin-coloured background or a coloured face light cannot swing it further).
+
+    Raises:
+        InputError: mismatched shapes, a non-uint8 image, or fewer than 20 face pixels.
+
+    Example:
+        >>> import numpy as np
+        >>> from machlib.hair import light_from_skin
+        >>> img = np.zeros((8, 8, 3), np.uint8); img[...] = (220, 160, 130)
+        >>> light = light_from_skin(img, np.ones((8, 8), np.float32))
+        >>> light.round(2).tolist(), bool(light[0] > light[2])   # a little warmer than the template skin
+        ([1.06, 0.99, 0.94], True)
+    """
+    image = np.asarray(image)
+    face = np.asarray(face)
+    if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
+        raise InputError(f"light_from_skin: image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
+    if face.shape != image.shape[:2]:
+        raise InputError(f"light_from_skin: face must have shape {image.shape[:2]}, got {face.shape}")
+    srgb = image[face > 0.5].astype(np.float64) / 255.0
+    if len(srgb) < 20:
+        raise InputError(f"light_from_skin: only {len(srgb)} face pixels; need at least 20")
+    lin = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+    med = np.median(lin, 0)
+    chroma = med / max(float(med.sum()), 1e-9)
+    light = chroma / np.asarray(_SKIN_CHROMA)
+    light = light / light.mean()
+    return np.clip(light, 0.5, 1.5)

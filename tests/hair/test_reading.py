@@ -118,3 +118,32 @@ def test_bad_inputs(astronaut):
         read_hairstyle(hm.mask, om, lm, threshold=1.0)
     with pytest.raises((ValueError, TypeError), match="style_agreement|reading"):
         style_agreement({"length": "long"}, HAIR_STYLES["bob"])
+
+
+def _srgb(lin):
+    lin = np.clip(np.asarray(lin, np.float64), 0, 1)
+    return (255 * np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * lin ** (1 / 2.4) - 0.055) + 0.5).astype(np.uint8)
+
+
+@pytest.mark.parametrize("name", ["gray", "brown", "blonde", "black"])
+def test_light_from_skin_white_balances_the_hair_colour(name):
+    from machlib.hair import HAIR_COLORS, estimate_hair_color, light_from_skin
+
+    warm = np.array([1.3, 1.0, 0.7])  # a warm room light
+    img = np.zeros((16, 32, 3), np.uint8)
+    img[:, :16] = _srgb(1.2 * np.array([0.532, 0.281, 0.187]) * warm)  # skin of the template's tint
+    img[:, 16:] = _srgb(0.7 * np.asarray(HAIR_COLORS[name]) * warm)
+    face = np.zeros((16, 32), np.float32)
+    face[:, :16] = 1
+    light = light_from_skin(img, face)
+    np.testing.assert_allclose(light, warm / warm.mean(), rtol=0.03)
+    est = estimate_hair_color(img, 1 - face, light=light)
+    assert est.name == name
+    if name == "gray":  # unbalanced, the warm light gives grey hair a blonde albedo
+        np.testing.assert_allclose(est.rgb, HAIR_COLORS["gray"], atol=0.02)
+        raw = estimate_hair_color(img, 1 - face).rgb
+        assert raw[0] > 1.5 * raw[2]
+    with pytest.raises(ValueError, match="light"):
+        estimate_hair_color(img, 1 - face, light=(1.0, -1.0, 1.0))
+    with pytest.raises(ValueError, match="light_from_skin"):
+        light_from_skin(img, np.zeros((16, 32), np.float32))
