@@ -8,6 +8,15 @@ through which the segment between the two pixel centres leaves that triangle is 
 front colour, before it the front pixel takes ``½ − t`` of the far colour. The blend is a
 differentiable function of the screen positions of the edge's vertices, so silhouettes pass
 gradients to vertex positions.
+
+What the gradients approximate: the derivative of each pixel's box-filtered (area) coverage by
+the front surface. For an edge along a pixel row or column the blend *is* the area coverage, so
+the gradient is exact; for a slanted edge each row (or column) it crosses is blended by the
+crossing point on the centre-to-centre segment, which moves by ``1/|n_x|`` pixels per pixel of
+edge motion along its normal ``n`` while the edge crosses ``|n_x|`` rows per pixel of length, so
+the gradient summed along the edge equals the swept area (Laine et al. 2020, §3.4; nvdiffrast's
+``antialias``). tests/render/test_antialias.py checks it against central differences of a
+32 × 32-supersampled coverage: within 15 % over the whole gradient, scale 1 ± 0.1.
 """
 
 from __future__ import annotations
@@ -159,6 +168,11 @@ def antialias(
 
     Returns:
         The antialiased ``(H, W, C)`` image. Interior pixels are unchanged.
+
+    Gradients with respect to ``clip_pos`` approximate the derivative of box-filtered (pixel
+    area) coverage at silhouette edges: exact for edges along rows or columns, and equal to the
+    swept area summed along any edge (see the module notes and Laine et al. 2020, §3.4).
+    Gradients with respect to ``color`` are those of the blend.
 
     Example:
         >>> import jax.numpy as jnp
