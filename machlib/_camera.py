@@ -89,6 +89,20 @@ class Camera(eqx.Module):
             raise ValueError(f"Camera: image_size must be (width, height) >= 1, got {self.image_size}")
 
     @property
+    def image_shape(self) -> tuple[int, int]:
+        """``(height, width)``: the leading shape of an image array seen by this camera (the
+        reverse of :attr:`image_size`, which is ``(width, height)``; see :doc:`/conventions`).
+
+        Example:
+            >>> import jax.numpy as jnp
+            >>> from machlib import look_at
+            >>> cam = look_at(jnp.array([0.0, 0.0, 1.0]), jnp.zeros(3), image_size=(160, 120))
+            >>> cam.image_size, cam.image_shape
+            ((160, 120), (120, 160))
+        """
+        return (int(self.image_size[1]), int(self.image_size[0]))
+
+    @property
     def batch_shape(self) -> tuple[int, ...]:
         """The leading batch dimensions ``*B`` (``()`` for a single camera)."""
         return tuple(jnp.shape(self.rotation)[:-1])
@@ -203,6 +217,27 @@ class Camera(eqx.Module):
             (True, True)
         """
         return eqx.partition(self, extrinsics_filter(self))
+
+
+def check_image_shape(name: str, camera: Camera, shape, argument: str) -> None:
+    """Raise :class:`~machlib.InputError` unless an array's leading ``(H, W)`` is the camera's.
+
+    The message names both orders (an array's ``(H, W)`` and the camera's ``(width, height)``)
+    and says so when the two are swapped, the mistake a square test image hides.
+    """
+    from ._errors import InputError
+
+    shape = tuple(int(s) for s in shape)
+    if len(shape) < 2:
+        raise InputError(f"{name}: {argument} must be an (H, W, ...) image array, got shape {shape}")
+    if shape[:2] != camera.image_shape:
+        width, height = camera.image_size
+        swapped = shape[:2] == (width, height)
+        raise InputError(
+            f"{name}: {argument} has shape {shape} (H={shape[0]} rows, W={shape[1]} columns) but the camera's "
+            f"image_size is (width, height) = ({width}, {height}), i.e. arrays of (H, W) = ({height}, {width})"
+            + ("; the sizes are swapped" if swapped else "")
+        )
 
 
 def extrinsics_filter(camera: Camera) -> Camera:

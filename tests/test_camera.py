@@ -522,3 +522,37 @@ def test_replace_extrinsics_broadcasts_a_single_camera():
     np.testing.assert_allclose(project(jnp.zeros((1, 3)), stack)[2], project(jnp.zeros((1, 3)), cam.replace_extrinsics(rotation=jnp.zeros(3))))
     with pytest.raises((ValueError, TypeError)):
         Camera.stack(_three_cameras()).replace_extrinsics(rotation=jnp.zeros((4, 3)))  # 3 cameras, 4 rotations
+
+
+def test_image_shape_is_the_reverse_of_image_size():
+    cam = look_at(jnp.array([0.0, 0.0, 1.0]), jnp.zeros(3), image_size=(160, 120))
+    assert cam.image_size == (160, 120) and cam.image_shape == (120, 160)
+
+
+def test_sizes_are_checked_against_the_camera():
+    """Issue 19, item 1: an image of the wrong size (here the transposed one, which a square test
+    image would hide) given with a camera raises an InputError naming both orders."""
+    from machlib import InputError, Mesh
+    from machlib._camera import check_image_shape
+    from machlib.render import rasterize, to_clip
+    from machlib.texture import texel_visibility, texture_problem
+
+    cam = look_at(jnp.array([0.0, 0.0, 1.0]), jnp.zeros(3), image_size=(160, 120))
+    check_image_shape("f", cam, (120, 160, 3), "image")  # the right size passes
+    with pytest.raises(InputError, match=r"f: image has shape \(160, 120, 3\).*\(width, height\) = \(160, 120\).*"
+                                         r"\(H, W\) = \(120, 160\); the sizes are swapped"):
+        check_image_shape("f", cam, (160, 120, 3), "image")
+    with pytest.raises(InputError, match=r"mask has shape \(100, 100\)") as info:
+        check_image_shape("f", cam, (100, 100), "mask")
+    assert "swapped" not in str(info.value)
+    v = np.array([[-0.1, -0.1, 0.0], [0.1, -0.1, 0.0], [0.0, 0.1, 0.0]], np.float32)
+    mesh = Mesh(v, np.array([[0, 2, 1]]), np.array([[0.1, 0.1], [0.9, 0.1], [0.5, 0.9]], np.float32), np.array([[0, 2, 1]]))
+    with pytest.raises(InputError, match="texture_problem: image has shape .*swapped"):
+        texture_problem(np.zeros((160, 120, 3), np.float32), mesh, cam)
+    rast = rasterize(to_clip(jnp.asarray(v), cam), jnp.array([[0, 2, 1]]), image_size=(120, 160))  # swapped
+    with pytest.raises(InputError, match="texel_visibility: rast has shape .*swapped"):
+        texel_visibility(mesh, cam, rast, 8)
+    rast = rasterize(to_clip(jnp.asarray(v), cam), jnp.array([[0, 2, 1]]), image_size=cam.image_size)
+    with pytest.raises(InputError, match="texel_visibility: pixel_mask has shape"):
+        texel_visibility(mesh, cam, rast, 8, pixel_mask=np.ones((160, 120)))
+    assert texel_visibility(mesh, cam, rast, 8).shape == (8, 8)

@@ -32,7 +32,7 @@ import optax
 from jaxtyping import Array, ArrayLike, Float, Shaped
 
 from .._errors import InputError
-from .._camera import Camera, project, rotation_matrix, world_to_camera
+from .._camera import Camera, check_image_shape, project, rotation_matrix, world_to_camera
 from .._mesh import Mesh, vertex_normals
 from .._typing import AnyArray
 from ..geometry._fit import _upsample_axis
@@ -274,8 +274,7 @@ def texture_problem(
     if img.dtype == np.uint8:
         img = img.astype(np.float32) / 255.0
     height, width = img.shape[:2]
-    if tuple(camera.image_size) != (width, height):
-        raise InputError(f"texture_problem: camera image_size {camera.image_size} != image (W, H) {(width, height)}")
+    check_image_shape("texture_problem", camera, img.shape, "image")
     if mesh.uv is None or mesh.faces_uv is None:
         raise InputError("texture_problem: mesh has no UV coordinates")
     faces = jnp.asarray(mesh.faces, jnp.int32)
@@ -290,7 +289,8 @@ def texture_problem(
     weight = covered.astype(np.float32)
     if face_mask is not None:
         fm = np.asarray(face_mask, np.float32)
-        if fm.shape != (height, width):
+        check_image_shape("texture_problem", camera, fm.shape, "face_mask")
+        if fm.ndim != 2:
             raise InputError(f"texture_problem: face_mask must have shape {(height, width)}, got {fm.shape}")
         weight = weight * fm
     idx = np.nonzero(weight > 0)
@@ -334,7 +334,14 @@ def texel_visibility(
 
     Returns:
         ``(R, R)`` float32 weights.
+
+    Raises:
+        InputError: ``rast`` or ``pixel_mask`` is not of the camera's size (``(H, W)`` arrays
+            against the camera's ``(width, height)``).
     """
+    check_image_shape("texel_visibility", camera, np.shape(rast.triangle), "rast")
+    if pixel_mask is not None:
+        check_image_shape("texel_visibility", camera, np.shape(pixel_mask), "pixel_mask")
     raster = uv_raster(mesh, resolution)
     vertices = jnp.asarray(mesh.vertices, jnp.float32)
     pos = np.asarray(encode(vertices, raster))
