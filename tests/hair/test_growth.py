@@ -334,3 +334,17 @@ def test_bad_inputs_raise(template, sphere_sdf):
         sdf_lookup(sphere_sdf, jnp.zeros((4, 2)))
     with pytest.raises((ValueError, TypeError)):
         find_styles(3)
+
+
+def test_curls_turn_together_in_clumps(template):
+    # neighbouring roots share their curl phase (ringlets), far-apart ones do not
+    from machlib.hair._styles import _clumped_phases
+
+    roots = np.asarray(scalp_roots(jax.random.key(2), template.mesh, 400, template=template).points, np.float64)
+    ph = np.asarray(_clumped_phases(jax.random.key(1), roots, 10), np.float64)
+    d = np.linalg.norm(roots[:, None] - roots[None], axis=2)
+    np.fill_diagonal(d, np.inf)
+    nearest = np.argmin(d, 1)
+    gap = np.abs(np.angle(np.exp(1j * (ph - ph[nearest]))))
+    far = np.abs(np.angle(np.exp(1j * (ph - np.roll(ph, 200)))))
+    assert np.median(gap) < 0.5 < np.median(far)
