@@ -63,6 +63,8 @@ _REFIT_ROUNDS = 3
 _FLAT = 0.01  # mean response (intensity units) below which the confidence fades out
 _BROW_TOPS = (105, 334)
 _FRINGE_MARGIN = 3.0  # log-likelihood margin for hair on the face oval
+_HAT_COVER = 0.1  # share of the top-of-head band the colour rounds must find hair on
+_PERSON_MARGIN = 3.0  # how far other models may beat hair on a person pixel above the chin
 
 
 @functools.lru_cache(maxsize=1)
@@ -281,6 +283,15 @@ def hair_mask(
        components connected to the temple bands are kept (this drops hats, clothes and
        hair-coloured background that do not touch the hair beside the face) and the result is
        smoothed with a Gaussian of ``smooth`` pixels × face width / 100.
+       Two passes follow (``refine=True``). *Person first*: above the chin, inside a head-sized
+       ellipse, a person pixel outside the face oval is hair when a two-component hair mixture
+       (fitted to the hair found so far) is beaten by the skin, background and body models by
+       less than a log-likelihood margin of 3, and it connects to the hair found: the crown's
+       darker roots and lit lengths that the temple colours did not show. Where almost no hair
+       was found on top of the head (a hat), only pixels below the oval top are added. *Below
+       the chin*: a hair mixture from the hair above the chin against mixtures of the neck and
+       chest, skin and background adds the hair falling past the chin onto the shoulders that
+       connects to the hair above.
     5. **Side hair** (``refine=True`` and ``side_hair=True``): in a band 14 % of the face width
        wide beside the face oval (between the oval top and 15 % of the face height above the
        chin), a GrabCut-like refinement of Gaussian mixtures over colour (CIELAB) and local
@@ -414,6 +425,10 @@ def hair_mask(
             seeds = np.unique(labels[cand & temples])
             cand = np.isin(labels, seeds[seeds > 0])
             hair_px = cand | temples
+        cand = _person_first(lab, cand, temples, base, face_dil, inface, person, skin_px, models["body"], rng,
+                             cx=0.5 * (x0 + x1), fw=fw, y_top=y_top, y_chin=y_chin, yy=yy, xx=xx)
+        cand = _below_chin(lab, cand, base, face_dil, person, skin_px, rng,
+                           cx=0.5 * (x0 + x1), fw=fw, y_top=y_top, y_chin=y_chin, yy=yy, xx=xx)
         if side_hair:
             side = _side_hair(lab, face, person, cand, fw=fw, y_top=y_top, y_chin=y_chin, rng=rng)
             side = ndimage.binary_opening(side, iterations=1)
@@ -429,6 +444,87 @@ def hair_mask(
         mask = ndimage.gaussian_filter(mask, sigma) * keep
     mask = np.clip(mask * (1.0 - (face if not refine else core)), 0.0, 1.0).astype(np.float32)
     return HairMask(mask, person, face)
+
+
+def _person_first(lab, cand, temples, base, face_dil, inface, person, skin_px, body_m, rng, *, cx, fw, y_top, y_chin, yy,
+                  xx):
+    """Above the chin, the person less the face core is hair unless something else explains it.
+
+    A two-component hair mixture is fitted to the hair found by the colour rounds (``cand``);
+    *other* is the best of three-component mixtures of the skin (lit and shaded) and of the
+    background (person probability ``< 0.2``) and the body Gaussian. A person pixel above the chin inside a
+    head-sized ellipse (semi-axes 1.1 face widths and 0.95 face heights, centred 0.45 face
+    heights below the oval top) is hair when the smoothed log-likelihood ratio hair − other is
+    above ``−_PERSON_MARGIN`` (on the ring around the face oval: above ``+_FRINGE_MARGIN``; never
+    inside the oval, where only the colour rounds find a fringe), and it is connected to the
+    hair found so far. This recovers hair whose colour the temple seeds did
+    not show (dark roots on the crown, lit lengths). When the colour rounds found (almost) no
+    hair on top of the head (under ``_HAT_COVER`` of the person band 0.05–0.35 face heights
+    above the oval top, within 0.3 face widths of its centre: a hat, or a bald crown), only
+    pixels beside the face (below the oval top) are added.
+    """
+    from scipy import ndimage
+
+    h, w = cand.shape
+    seed = cand if cand.sum() > 64 else (cand | temples)
+    mix = _gmm_fit(_sample(lab, seed, rng), 2, rng)
+    if mix is None:
+        return cand
+    px = lab.reshape(-1, 3)
+    hair_ll = _gmm_loglik(px, mix)
+    other = np.full(len(px), -np.inf)
+    bg = _gmm_fit(_sample(lab, person < 0.2, rng), 3, rng)
+    if bg is not None:
+        other = np.maximum(other, _gmm_loglik(px, bg))
+    skin = _gmm_fit(_sample(lab, skin_px, rng), 3, rng)  # lit and shaded skin
+    if skin is not None:
+        other = np.maximum(other, _gmm_loglik(px, skin))
+    if body_m is not None:
+        other = np.maximum(other, _loglik(px, body_m))
+    fh = max(y_chin - y_top, 4.0)
+    ratio = ndimage.gaussian_filter(np.clip(hair_ll - other, -20, 20).reshape(h, w), max(1.0, 0.01 * fw))
+    head = ((xx - cx) / (1.1 * fw)) ** 2 + ((yy - (y_top + 0.45 * fh)) / (0.95 * fh)) ** 2 < 1.0
+    top = base & (yy > y_top - 0.35 * fh) & (yy < y_top - 0.05 * fh) & (np.abs(xx - cx) < 0.3 * fw)
+    if top.any() and cand[top].mean() < _HAT_COVER:  # no hair seen on top: a hat (or a bald crown)
+        head &= yy > y_top
+    more = base & (yy < y_chin) & head & (ratio > -_PERSON_MARGIN) & ~(face_dil & (ratio < _FRINGE_MARGIN)) & ~inface
+    full = cand | more
+    labels, _ = ndimage.label(full)
+    keep = np.unique(labels[seed])
+    return np.isin(labels, keep[keep > 0])
+
+
+def _below_chin(lab, cand, base, face_dil, person, skin_px, rng, *, cx, fw, y_top, y_chin, yy, xx):
+    """Hair that falls past the chin: a hair mixture (three components, from the hair above the
+    chin) against mixtures of the neck and chest (the person within 0.35 face widths of the face
+    centre, down to 0.6 face heights below the chin, and the bottom 8 % of the image within 0.45
+    face widths), the skin and the background, smoothed; pixels of the person below the chin
+    line (less 0.1 face heights) where hair wins and that connect to the hair above are added.
+    """
+    from scipy import ndimage
+
+    h, w = cand.shape
+    above = cand & (yy < y_chin)
+    if above.sum() <= 64:
+        return cand
+    fh = max(y_chin - y_top, 4.0)
+    px = lab.reshape(-1, 3)
+    hair = _gmm_fit(_sample(lab, above, rng), 3, rng)
+    neck = base & (yy >= y_chin) & (yy < y_chin + 0.6 * fh) & (np.abs(xx - cx) < 0.35 * fw)
+    chest = base & (yy > 0.92 * h) & (np.abs(xx - cx) < 0.45 * fw) & (yy > y_chin + 0.3 * fh)
+    other = np.full(len(px), -np.inf)
+    for m in (_gmm_fit(_sample(lab, neck | chest, rng), 3, rng), _gmm_fit(_sample(lab, skin_px, rng), 2, rng),
+              _gmm_fit(_sample(lab, person < 0.2, rng), 3, rng)):
+        if m is not None:
+            other = np.maximum(other, _gmm_loglik(px, m))
+    if hair is None or not np.isfinite(other).any():
+        return cand
+    ratio = ndimage.gaussian_filter(np.clip(_gmm_loglik(px, hair) - other, -10, 10).reshape(h, w), max(1.0, 0.015 * fw))
+    below = base & (yy >= y_chin - 0.1 * fh) & ~face_dil
+    full = cand | (below & (ratio > 0))
+    labels, _ = ndimage.label(full)
+    keep = np.unique(labels[above])
+    return ndimage.binary_opening(np.isin(labels, keep[keep > 0]), iterations=1)
 
 
 def _face_core(points: np.ndarray, face_dil: np.ndarray, fw: float, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:

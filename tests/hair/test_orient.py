@@ -177,12 +177,12 @@ def _iou(a, b):
 
 def test_hair_mask_matches_the_drawn_masks(astronaut, grace):
     # IoU of the mask (> 0.5) with the hair drawn by hand (benchmarks/hair_reading.py has all
-    # eight portraits): astronaut 0.82, Grace Hopper 0.35 (most of her hair is under the cap and
-    # the grey wisps beside her face are half missed)
+    # eight portraits): astronaut 0.90, Grace Hopper 0.41 (most of her hair is under the cap and
+    # the grey wisps beside her face are half missed; the cap must not become hair)
     img, _, hm = astronaut
-    assert _iou(hm.mask > 0.5, drawn_mask("astronaut", img.shape[:2])) > 0.78
+    assert _iou(hm.mask > 0.5, drawn_mask("astronaut", img.shape[:2])) > 0.85
     img, _, hm = grace
-    assert _iou(hm.mask > 0.5, drawn_mask("hopper", img.shape[:2])) > 0.3
+    assert _iou(hm.mask > 0.5, drawn_mask("hopper", img.shape[:2])) > 0.35
 
 
 def test_hair_mask_keeps_the_fringe(astronaut):
