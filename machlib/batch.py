@@ -10,7 +10,7 @@ CSV/Parquet table with a ``path`` column, and runs the requested stages (``fit``
   once and keeps its compiled XLA programs warm (and shares JAX's on-disk compilation cache), so
   only the first image of each worker pays the compilation. Items go to the workers in batches
   of ``batch_size``; a worker fits the geometry of a batch's faces together, in one compiled
-  program per fit stage (:func:`process_batch`), and asks for a GPU when the cluster has GPUs.
+  program (:func:`process_batch`), and asks for a GPU when the cluster has GPUs.
 * **Results.** One folder per image, ``OUT/<name>-<hash>/<stage>/``, each stage's folder
   exactly as ``machlib <stage> -o`` writes it (the stages share one fit). An item's folder
   appears in one rename once all its stages are written, so a folder in ``OUT`` is always
@@ -320,7 +320,7 @@ def process_batch(items: Sequence[BatchItem], out: Union[str, os.PathLike], stag
     """:func:`process_item` for several images, their geometry fitted together.
 
     Each image is loaded and its landmarks detected on its own; the faces found are then fitted
-    in one batched program per fit stage (:func:`~machlib.pipeline.fit_portraits`, padded to
+    in one batched program (:func:`~machlib.pipeline.fit_portraits`, padded to
     ``pad_to`` faces so that every batch of a run reuses the compiled programs), and each image
     goes on through the rest of ``stages`` and into its folder as :func:`process_item` does.
     The fits equal those of the single-image path (to float rounding), so the folders do too.
@@ -582,7 +582,7 @@ def run_batch(
         workers: number of worker actors; default: the CPUs Ray reports (at most the number of
             images), one per GPU when the cluster has GPUs.
         batch_size: images per call to a worker, ``≥ 1``. Above 1, a worker fits the geometry
-            of its images together (:func:`process_batch`: one compiled program per fit stage,
+            of its images together (:func:`process_batch`: one compiled program for the batch,
             every batch padded to ``batch_size`` faces); the results are those of
             ``batch_size=1``.
         resume: skip images whose content already has an ``ok`` row and a complete folder.

@@ -206,10 +206,11 @@ def fit_portraits(
 ) -> list:
     """:func:`fit_portrait` for many portraits: landmarks per image, then one batched geometry fit.
 
-    Landmarks are detected image by image; the faces found are then fitted together, each of
-    the two stages as one compiled ``lax.map`` over the faces, so a dataset run compiles each
-    stage once per batch size and pays no per-call overhead per face. Each face's fit equals
-    :func:`fit_portrait`'s to float rounding.
+    Landmarks are detected image by image; the faces found are then fitted together: the whole
+    two-stage fit (set-up, the parametric human, the glue, the triplane residual) of every face
+    runs inside one compiled ``lax.map`` over the faces, compiled once per batch size, and only
+    the host-side finish runs face by face. Each face's fit equals :func:`fit_portrait`'s to
+    float rounding.
 
     Args:
         images: a sequence of ``(H, W, 3)`` uint8 RGB portraits (sizes may differ).
