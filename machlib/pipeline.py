@@ -62,6 +62,7 @@ from .hair import (
     DEFAULT_HAIR_WIDTH,
     HAIR_COLORS,
     HAIR_STYLES,
+    HairMask,
     Strands,
     cleanup_strands,
     cleanup_to_count,
@@ -72,12 +73,15 @@ from .hair import (
     hair_preview,
     head_sdf_grid,
     lift_hair,
+    light_from_skin,
     match_styles,
     orientation_image,
     orientation_map,
     read_cem_hair,
     read_hair_data,
+    read_hairstyle,
     render_strands,
+    style_agreement,
     style_volume,
     transfer_strands,
     write_hair_data,
@@ -797,6 +801,14 @@ class HairOutput(NamedTuple):
         cleanup: the :class:`~machlib.hair.CleanupResult` of the grown strands.
         sdf: the fitted head's :class:`~machlib.hair.HeadSDF`.
         timings: seconds per step.
+        reading: what the photo's hair looks like, JSON-ready: the attribute words
+            ``hair_length`` (``"short"``, ``"medium"``, ``"long"``), ``hair_color``, ``hairstyle``
+            (the chosen style, from the portrait only), ``bangs``, ``hair_texture`` (words of
+            :data:`machlib.text.VOCABULARY`, ``None`` where not read) and ``details`` (the
+            :class:`~machlib.hair.HairReading` as a dict: the measurements and reasons).
+        choice: how the style was chosen (``mode == "image"``): per library style the silhouette
+            score, the agreement with the reading (:func:`~machlib.hair.style_agreement`), the
+            total and the reasons, best first; ``None`` otherwise.
     """
 
     strands: object
@@ -809,6 +821,16 @@ class HairOutput(NamedTuple):
     cleanup: object
     sdf: object
     timings: dict
+    reading: dict | None = None
+    choice: dict | None = None
+
+
+#: Weight of the reading's agreement (:func:`~machlib.hair.style_agreement`, ``[−3, 2]``) against
+#: the silhouette score (``f1 + 0.5 · orientation``, about ``[0, 1.5]``) in the style choice: a
+#: length two steps off (``−0.5``) costs as much as ``0.1`` of silhouette F1.
+_READING_WEIGHT = 0.2
+
+_LENGTH_WORDS = {"short": "short", "chin": "short", "shoulder": "medium", "long": "long"}
 
 
 def hair_allowed(mask, landmarks: Landmarks) -> np.ndarray:
@@ -836,18 +858,58 @@ def hair_allowed(mask, landmarks: Landmarks) -> np.ndarray:
     return ndimage.binary_dilation(ok, iterations=2).astype(np.float32)
 
 
-def _hair_color_choice(image: np.ndarray, mask: np.ndarray, color) -> dict:
+def _hair_color_choice(image: np.ndarray, mask: np.ndarray, color, face: np.ndarray | None = None) -> dict:
     if color is not None:
         if color not in HAIR_COLORS:
             raise InputError(f"unknown hair colour {color!r}; known: {', '.join(sorted(HAIR_COLORS))}")
         return {"source": "named", "name": color, "rgb": [float(c) for c in HAIR_COLORS[color]]}
+    light = None
+    if face is not None:
+        try:  # white balance: the light's colour from the face's skin
+            light = light_from_skin(image, face)
+        except ValueError:
+            light = None
     try:
-        est = estimate_hair_color(image, mask)
+        est = estimate_hair_color(image, mask, light=light)
     except ValueError:  # (almost) no hair pixels
         return {"source": "default", "name": "brown", "rgb": [float(c) for c in HAIR_COLORS["brown"]]}
-    return {"source": "portrait", "name": est.name, "rgb": [round(float(c), 4) for c in est.rgb],
-            "melanin": round(est.melanin, 4), "pheomelanin": round(est.pheomelanin, 4),
-            "fit_error": round(est.error, 4), "pixels": est.pixels}
+    out = {"source": "portrait", "name": est.name, "rgb": [round(float(c), 4) for c in est.rgb],
+           "melanin": round(est.melanin, 4), "pheomelanin": round(est.pheomelanin, 4),
+           "fit_error": round(est.error, 4), "pixels": est.pixels}
+    if light is not None:
+        out["light"] = [round(float(c), 4) for c in light]
+    return out
+
+
+def _reading_words(reading, color_info: dict, style: str | None) -> dict:
+    """The photo's hair in attribute words (:data:`machlib.text.VOCABULARY`) plus the details."""
+    return {
+        "hair_length": _LENGTH_WORDS.get(reading.length),
+        "hair_color": color_info.get("name") if color_info.get("source") == "portrait" else None,
+        "hairstyle": style,
+        "bangs": reading.fringe,
+        "hair_texture": reading.curl,
+        "details": reading.to_dict(),
+    }
+
+
+def _choose_style(matches: list, reading) -> tuple[str, dict]:
+    """The style with the best silhouette score plus ``_READING_WEIGHT`` × agreement with the
+    reading, and the explanation (every style's terms and reasons, best first)."""
+    rows = []
+    for m in matches:
+        agree, why = style_agreement(reading, HAIR_STYLES[m.name])
+        rows.append({"style": m.name, "silhouette": round(float(m.score), 4), "agreement": round(agree, 3),
+                     "total": round(float(m.score) + _READING_WEIGHT * agree, 4), "reasons": list(why)})
+    rows.sort(key=lambda r: -r["total"])
+    best = rows[0]
+    by_shape = matches[0].name
+    why = (f"{best['style']}: the best silhouette and agreement with the photo's reading"
+           if best["style"] == by_shape else
+           f"{best['style']} over {by_shape} (the best silhouette alone): it agrees better with the photo's "
+           f"reading ({best['agreement']:+.2f} vs "
+           f"{next(r['agreement'] for r in rows if r['style'] == by_shape):+.2f})")
+    return best["style"], {"weight": _READING_WEIGHT, "summary": why, "ranking": rows}
 
 
 def hair_portrait(
@@ -859,26 +921,32 @@ def hair_portrait(
     n_points: int = 64,
     guides: int | None = None,
     seed: int = 0,
+    mask: HairMask | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> HairOutput:
     """Strand hair for a fitted portrait (Make-A-Character §2.5).
 
     1. 2D analysis: the hair mask (:func:`~machlib.hair.hair_mask`) and the Gabor orientation
        map (:func:`~machlib.hair.orientation_map`) of the portrait.
-    2. Style: with ``style=None`` the library's styles are ranked against the mask and the
-       orientation map (:func:`~machlib.hair.match_styles`); the best one's occupancy and
+    2. Reading (:func:`~machlib.hair.read_hairstyle`): length, fringe, parting, curl and volume
+       of the photo's hair, reported as :attr:`HairOutput.reading`.
+    3. Style: with ``style=None`` the library's styles are ranked against the mask and the
+       orientation map (:func:`~machlib.hair.match_styles`) and the reading
+       (:func:`~machlib.hair.style_agreement`, weighted by 0.2; the ranking
+       and its reasons are :attr:`HairOutput.choice`); the best one's occupancy and
        orientation volume (:func:`~machlib.hair.style_volume`) is carved and filled to the
        portrait's silhouette and its visible orientation bent to the 2D orientation
        (:func:`~machlib.hair.lift_hair`), and strands are grown through it on the fitted head
        (:func:`~machlib.hair.grow_from_volume`). With a style name (try-on), the style is grown
        on the template and moved onto the fitted head (:func:`~machlib.hair.transfer_strands`);
        with a ``.data``/``.hair`` file path, the file's strands (template head space) are moved.
-    3. Clean-up (:func:`~machlib.hair.cleanup_strands`): short (under 1 cm, or under half the
+    4. Clean-up (:func:`~machlib.hair.cleanup_strands`): short (under 1 cm, or under half the
        median strand length when that is less), penetrating and outlier strands go (and, from
        the portrait, strands outside its silhouette); the rest are smoothed and resampled to
        ``n_points``.
-    4. Colour: ``color`` (a :data:`~machlib.hair.HAIR_COLORS` name), else the melanin fit of the
-       hair pixels (:func:`~machlib.hair.estimate_hair_color`).
+    5. Colour: ``color`` (a :data:`~machlib.hair.HAIR_COLORS` name), else the melanin fit of the
+       hair pixels (:func:`~machlib.hair.estimate_hair_color`), white-balanced by the light's
+       colour read from the face's skin (:func:`~machlib.hair.light_from_skin`).
 
     Args:
         fit: the :class:`FitOutput` of :func:`fit_portrait`.
@@ -889,6 +957,9 @@ def hair_portrait(
         n_points: points per strand, ``≥ 2``.
         guides: guide strands integrated (the rest interpolated); ``None``: every strand.
         seed: PRNG seed; the same inputs and seed give the same strands.
+        mask: the portrait's :class:`~machlib.hair.HairMask` when already computed (e.g.
+            :attr:`TextureOutput.hair`, the mask the texture stage treated as hidden); ``None``:
+            computed here.
         progress: optional callback called with each step's name.
 
     Returns:
@@ -926,19 +997,27 @@ def hair_portrait(
         return out
 
     sdf = timed("head sdf", lambda: head_sdf_grid(mesh))
-    mask = timed("hair mask", lambda: hair_mask(fit.image, fit.landmarks))
+    if mask is None:
+        mask = timed("hair mask", lambda: hair_mask(fit.image, fit.landmarks))
+    elif not (hasattr(mask, "mask") and np.shape(mask.mask) == fit.image.shape[:2]):
+        raise InputError(f"hair_portrait: mask must be the portrait's HairMask (hair_mask(fit.image, fit.landmarks)), "
+                         f"got {type(mask).__name__}")
     gray = fit.image.astype(np.float32).mean(-1) / 255.0
     omap = timed("orientation", lambda: jax.tree_util.tree_map(
         np.asarray, jax.block_until_ready(orientation_map(gray, mask=mask.mask))))
     allowed = hair_allowed(mask, fit.landmarks)
-    color_info = _hair_color_choice(fit.image, mask.mask, color)
+    color_info = _hair_color_choice(fit.image, mask.mask, color, mask.face)
+    reading = timed("reading", lambda: read_hairstyle(mask.mask, omap, fit.landmarks,
+                                                      color=color_info["name"]))
+    choice = None
     rgb = np.asarray(color_info["rgb"], np.float32)
     matches: list = []
     grow = None  # count -> Strands, for the modes that grow as many strands as asked
     if mode == "image":
         matches = timed("match", lambda: match_styles(k_match, mask.mask, omap.theta, omap.confidence, camera,
                                                       mesh, sdf=sdf, template=template, allowed=allowed))
-        chosen = HAIR_STYLES[matches[0].name]
+        best, choice = _choose_style(matches, reading)
+        chosen = HAIR_STYLES[best]
         style = chosen.name
         if chosen.bald:
             grown = Strands(np.zeros((0, n_points, 3), np.float32), np.zeros((0, 3), np.float32),
@@ -1000,7 +1079,8 @@ def hair_portrait(
     check_finite("hair", strand_points=strands.points)
     strands = Strands(np.asarray(strands.points, np.float32), np.broadcast_to(rgb, (strands.num_strands, 3)).copy(),
                       np.asarray(strands.thickness, np.float32))
-    return HairOutput(strands, mode, style, matches, mask, omap, color_info, clean, sdf, timings)
+    words = _reading_words(reading, color_info, style if mode == "image" else None)
+    return HairOutput(strands, mode, style, matches, mask, omap, color_info, clean, sdf, timings, words, choice)
 
 
 def hair_report(fit: FitOutput, hair: HairOutput, *, extra_timings: dict | None = None) -> dict:
@@ -1021,9 +1101,11 @@ def hair_report(fit: FitOutput, hair: HairOutput, *, extra_timings: dict | None 
         "mask_fraction": round(float((hair.mask.mask > 0.5).mean()), 4),
         "matches": [{"style": m.name, "score": round(m.score, 4), "f1": round(m.f1, 4),
                      "orientation": round(m.orientation, 4)} for m in hair.matches],
+        "choice": hair.choice,
         "timings": timings,
         "total_seconds": round(float(sum(hair.timings.values())), 3),
     }
+    report["hair_reading"] = hair.reading
     return report
 
 

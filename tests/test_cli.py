@@ -341,7 +341,15 @@ def test_hair_default_portrait_writes_everything(tmp_path, capsys):
     assert hr["mode"] == "image" and hr["points_per_strand"] == 16
     assert hr["strands"] == 400 and 0.0 <= hr["removed_fraction"] < 1.0  # as many as asked, after clean-up
     assert hr["grown"] > 400 and sum(hr["removed"].values()) == round(hr["removed_fraction"] * hr["grown"])
-    assert [m["style"] for m in hr["matches"]][0] == hr["style"]
+    # the choice: silhouette score + 0.2 x agreement with the photo's reading, explained
+    ranking = hr["choice"]["ranking"]
+    assert ranking[0]["style"] == hr["style"] and {r["style"] for r in ranking} == {m["style"] for m in hr["matches"]}
+    assert all(r["total"] == pytest.approx(r["silhouette"] + 0.2 * r["agreement"], abs=2e-3) for r in ranking)
+    assert [r["total"] for r in ranking] == sorted((r["total"] for r in ranking), reverse=True)
+    assert len(ranking[0]["reasons"]) == 3 and hr["choice"]["summary"].startswith(hr["style"])
+    reading = report["hair_reading"]
+    assert reading["hairstyle"] == hr["style"] and reading["details"]["length"] == "short"  # under her cap
+    assert reading["bangs"] in ("none", "straight", "side-swept") and len(reading["details"]["reasons"]) == 5
     assert set(hr["timings"]) >= {"hair mask", "orientation", "match", "grow", "cleanup"}
     strands = read_hair_data(out / "hair.data")
     assert strands.num_strands == hr["strands"]
