@@ -273,9 +273,9 @@ _OUTPUT_FILES = {
     "hair": ("hair.data", "hair.usda", "hair_preview.png", "hair_input_view.png", "hair_mask.png", "head.glb",
              "camera.json", "report.json"),
     "make": ("avatar.glb", "avatar.obj", "avatar.mtl", "avatar_albedo.png", "avatar_normal.png",
-             "avatar_roughness.png", "albedo.png", "hair.data", "hair.usda", "preview_front.png",
-             "preview_three_quarter.png", "preview_profile.png", "preview_back.png", "turntable.png",
-             "expressions.png", "relit.png", "render_input_view.png", "report.json", "avatar.zip"),
+             "avatar_roughness.png", "albedo.png", "hair.data", "hair.usda", "beard.data", "beard.usda",
+             "preview_front.png", "preview_three_quarter.png", "preview_profile.png", "preview_back.png",
+             "turntable.png", "expressions.png", "relit.png", "render_input_view.png", "report.json", "avatar.zip"),
     "portrait": ("portrait.png", "openpose.png", "canny.png", "portrait.json"),
     "attributes": ("openpose.png", "canny.png"),
 }

@@ -93,6 +93,7 @@ from .texture import (
     TextureFitConfig,
     complete_texture,
     delight_sh,
+    detect_glasses,
     estimate_lighting,
     fit_texture,
     normal_map,
@@ -106,7 +107,8 @@ from .texture import (
 __all__ = [
     "FitOutput", "fit_portrait", "fit_portraits", "write_fit_outputs", "fit_report", "human_report", "fit_report_reprojection",
     "overlay_image", "atomic_output_dir",
-    "TextureOutput", "face_mask", "texture_portrait", "relit_image", "texture_report", "write_texture_outputs",
+    "TextureOutput", "face_mask", "texture_portrait", "relit_image", "texture_report", "glasses_report",
+    "write_texture_outputs",
     "RELIGHT_PRESETS", "HairOutput", "hair_portrait", "hair_allowed", "hair_report", "hair_images", "write_hair_outputs",
 ]
 
@@ -544,12 +546,21 @@ class TextureOutput(NamedTuple):
         delit: ``(R, R, 3)`` raw texture with the shading removed.
         albedo: ``(R, R, 3)`` corrected and completed diffuse albedo.
         masks: UV masks used by completion, name → ``(R, R)``.
-        face_mask: ``(H, W)`` the portrait's face pixels used by the fit.
+        face_mask: ``(H, W)`` the portrait's face pixels the metrics compare: the face oval less
+            the hidden pixels and a 5-pixel margin around them (SSIM's window half-width); the fit
+            uses the face oval less the hidden pixels.
         render_raw: ``(H, W, 4)`` the raw texture rendered in the fitted camera (RGBA).
         render: ``(H, W, 4)`` the albedo under the estimated lighting in the fitted camera.
-        metrics: face-region PSNR (dB) and SSIM of both renders against the portrait.
+        metrics: face-region PSNR (dB) and SSIM of both renders against the portrait (over
+            :attr:`face_mask`: pixels hidden by glasses or given occlusion do not count).
         timings: seconds per step (``compile`` apart; ``level_<R>`` per fit level).
         delighter: ``"sh"`` or the path of the learned delighter's weights.
+        glasses: the :class:`~machlib.texture.GlassesDetection` of the portrait (``None`` when
+            detection was turned off); where present, its footprint was treated as unseen.
+        occlusion: ``(H, W)`` the portrait's pixels treated as hidden (glasses, hair, given
+            occlusion), in ``[0, 1]``.
+        hair: the portrait's :class:`~machlib.hair.HairMask` whose hair was treated as hidden
+            (``None`` with ``hair=False``); :func:`hair_portrait` can reuse it (``mask=``).
     """
 
     raw: np.ndarray
@@ -565,6 +576,9 @@ class TextureOutput(NamedTuple):
     metrics: dict
     timings: dict
     delighter: str
+    glasses: object = None
+    occlusion: np.ndarray | None = None
+    hair: HairMask | None = None
 
 
 def face_mask(landmarks: Landmarks, size: tuple[int, int]) -> np.ndarray:
@@ -605,9 +619,18 @@ def texture_portrait(
     config: "TextureFitConfig | None" = None,
     delighter: str | os.PathLike | None = None,
     makeup: dict | None = None,
+    occlusion: np.ndarray | None = None,
+    glasses: bool = True,
+    hair: "bool | HairMask" = True,
     progress: Callable[[str], None] | None = None,
 ) -> TextureOutput:
     """Extract, delight, correct and complete the face texture of a fitted portrait (§2.4).
+
+    Pixels where something hides the face (``occlusion``; with ``hair``, the hair that
+    :func:`~machlib.hair.hair_mask` finds over the face; with ``glasses``, the footprint of
+    the frames that :func:`~machlib.texture.detect_glasses` finds) are treated as unseen: their
+    texels get zero confidence and completion fills them from the surroundings, the mirrored
+    half and the template, so the frames are not painted into the albedo.
 
     Args:
         fit: the output of :func:`fit_portrait`.
@@ -615,14 +638,20 @@ def texture_portrait(
         delighter: path of learned delighter weights (``.safetensors``, see
             :func:`machlib.interop.load_delighter`); default: SH delighting, no weights needed.
         makeup: optional make-up strengths ``{"blush": 0.4, "eye_shadow": 0.3, "lipstick": 0.5}``.
+        occlusion: optional ``(H, W)`` weights in ``[0, 1]`` of the portrait's pixels that do not
+            show the face's skin (hair, hands, accessories): 1 is hidden.
+        glasses: detect glasses worn in the portrait and treat their footprint as hidden.
+        hair: treat the hair that covers the face (a fringe, strands over the temples and
+            cheeks) as hidden: ``True`` segments it (:func:`~machlib.hair.hair_mask`), a
+            :class:`~machlib.hair.HairMask` of the portrait is used as is, ``False`` turns it off.
         progress: optional callback called with each step's name as it starts.
 
     Returns:
         A :class:`TextureOutput`.
 
     Raises:
-        InputError: unknown make-up layers; or a texture, albedo or lighting that is not finite
-            (no NaN leaves the stage).
+        InputError: unknown make-up layers; an ``occlusion`` not of the portrait's size; or a
+            texture, albedo or lighting that is not finite (no NaN leaves the stage).
     """
     import jax.numpy as jnp
 
@@ -639,9 +668,38 @@ def texture_portrait(
     image = fit.image.astype(np.float32) / 255.0
     res = config.resolutions[-1]
 
+    hidden = np.zeros((height, width), np.float32)
+    if occlusion is not None:
+        occ = np.asarray(occlusion, np.float32)
+        if occ.shape != (height, width) or not np.isfinite(occ).all():
+            raise InputError(f"texture_portrait: occlusion must be a finite ({height}, {width}) mask, "
+                             f"got shape {occ.shape}")
+        hidden = np.clip(occ, 0.0, 1.0)
+    hm = None
+    if hair is True:
+        say("texture: hair")
+        t = time.perf_counter()
+        hm = hair_mask(fit.image, fit.landmarks)
+        timings["hair mask"] = time.perf_counter() - t
+    elif hair is not False:
+        if not (hasattr(hair, "mask") and np.shape(hair.mask) == (height, width)):
+            raise InputError(f"texture_portrait: hair must be True, False or the portrait's HairMask, "
+                             f"got {type(hair).__name__}")
+        hm = hair
+    if hm is not None:
+        hidden = np.maximum(hidden, np.clip(np.asarray(hm.mask, np.float32), 0.0, 1.0))
+    found = None
+    if glasses:
+        say("texture: glasses")
+        t = time.perf_counter()
+        found = detect_glasses(fit.image, fit.landmarks)
+        hidden = np.maximum(hidden, found.mask)
+        timings["glasses"] = time.perf_counter() - t
+
     say("texture: rasterize")
     t = time.perf_counter()
-    fmask = face_mask(fit.landmarks, (width, height))
+    # the face's skin that the photo shows: the face oval less what hides it
+    fmask = face_mask(fit.landmarks, (width, height)) * (1.0 - hidden)
     problem, rast = texture_problem(image, mesh, camera, face_mask=fmask)
     timings["rasterize"] = time.perf_counter() - t
 
@@ -691,9 +749,16 @@ def texture_portrait(
     render_raw = np.asarray(render_textured(*args, jnp.asarray(raw), camera, filter=config.filter))
     render = np.asarray(render_textured(*args, jnp.asarray(albedo), camera, lighting=jnp.asarray(lighting),
                                         filter=config.filter))
+    # the metrics compare skin the photo shows: hidden pixels and SSIM's window half-width (5 px)
+    # around them are left out, or a removed frame would count against the albedo it was removed from
+    compared = fmask
+    if hidden.max() > 0:
+        from scipy import ndimage
+
+        compared = face_mask(fit.landmarks, (width, height)) * ~ndimage.binary_dilation(hidden > 0.0, iterations=5)
     metrics = {}
     for name, img in (("raw", render_raw), ("relit_albedo", render)):
-        mask = fmask * (img[..., 3] > 0.999)
+        mask = compared * (img[..., 3] > 0.999)
         metrics[name] = {
             "face_psnr_db": float(psnr(img[..., :3], image, mask=mask)),
             "face_ssim": float(ssim(img[..., :3], image, mask=mask)),
@@ -705,7 +770,7 @@ def texture_portrait(
     check_finite("texture", raw_texture=result.texture, albedo=completion.albedo, lighting=lighting)
     masks = {**{k: np.asarray(v, np.float32) for k, v in completion.masks.items()}, "seen_weight": seen}
     return TextureOutput(raw, seen, np.asarray(sh.shading), np.asarray(lighting), np.asarray(delit), albedo, masks,
-                         fmask, render_raw, render, metrics, timings, delighter_name)
+                         compared, render_raw, render, metrics, timings, delighter_name, found, hidden, hm)
 
 
 def relit_image(fit: FitOutput, tex: TextureOutput, *, size: int = 384) -> np.ndarray:
@@ -752,7 +817,17 @@ def texture_report(fit: FitOutput, tex: TextureOutput, *, extra_timings: dict | 
         "quality": tex.metrics,
         "lighting_sh": np.asarray(tex.lighting).round(5).tolist(),
     }
+    if tex.glasses is not None:
+        report["texture"]["glasses"] = glasses_report(tex.glasses)
     return report
+
+
+def glasses_report(found) -> dict:
+    """A :class:`~machlib.texture.GlassesDetection` as JSON-ready numbers (mask area, not the mask)."""
+    return {"present": bool(found.present), "score": round(float(found.score), 4), "style": found.style,
+            "color_srgb": None if found.color is None else [round(float(c), 4) for c in found.color],
+            "footprint_fraction": round(float((np.asarray(found.mask) > 0.5).mean()), 5),
+            "source": found.source, "evidence": found.evidence}
 
 
 def write_texture_outputs(out: str | os.PathLike, fit: FitOutput, tex: TextureOutput, *,

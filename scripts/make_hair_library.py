@@ -11,6 +11,11 @@ strands on the template (:func:`machlib.hair.grow_style`, seed 0 unless ``--seed
 * ``index.json``: one entry per style: name, file names, tags, the style's parameters, the
   strand and point counts, the fraction removed by clean-up, the seed and the machlib version.
 
+It also builds the manifest's beard assets (:func:`machlib.assets.builtin_manifest`, kind
+``beard``) into ``OUT_DIR/beard``: ``<id>.data`` and ``<id>.usda`` with the facial hair of the
+matching :data:`machlib.hair.BEARD_STYLES` preset grown on the template
+(:func:`machlib.hair.grow_beard`), ``<id>.png`` previews and an ``index.json``.
+
 The library is not committed (it is tens of megabytes); this script rebuilds it bit for bit:
 
     python scripts/make_hair_library.py OUT_DIR [--strands 10000] [--points 64] [--seed 0]
@@ -35,9 +40,12 @@ import numpy as np
 import machlib
 from machlib._image import save_png
 from machlib.geometry import default_template
+from machlib.assets import builtin_manifest
 from machlib.hair import (
+    BEARD_STYLES,
     HAIR_STYLES,
     cleanup_strands,
+    grow_beard,
     grow_style,
     hair_preview,
     head_sdf_grid,
@@ -89,7 +97,37 @@ def main(argv=None) -> int:
             "styles": index}
     (out / "index.json").write_text(json.dumps(meta, indent=2) + "\n")
     print(f"wrote {len(index)} styles to {out}/")
+    beards = build_beards(Path(args.out), template, sdf, seed=args.seed, size=args.preview_size)
+    print(f"wrote {len(beards)} beards to {Path(args.out) / 'beard'}/")
     return 0
+
+
+#: the manifest's beard asset ids -> the hair package's beard presets
+BEARD_ASSETS = {"beard_full": "full", "beard_stubble": "stubble", "beard_goatee": "goatee",
+                "beard_mustache": "moustache"}
+
+
+def build_beards(root: Path, template, sdf, *, seed: int = 0, size: int = 384, n_strands=None) -> list:
+    """Grow every beard asset of the built-in manifest on the template and write its files at the
+    manifest's paths under ``root``; returns the index entries (``n_strands``: override the
+    presets' strand counts, for tests)."""
+    entries = []
+    for asset in builtin_manifest().of_kind("beard"):
+        style = BEARD_STYLES[BEARD_ASSETS[asset.id]]
+        strands = grow_beard(jax.random.key(seed), style, template, sdf=sdf, color="brown", n_strands=n_strands)
+        path = root / asset.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_hair_data(path, strands)
+        write_usd_curves(path.with_suffix(".usda"), strands)
+        save_png(path.with_suffix(".png"), hair_preview(strands, template.mesh, size=size, views=("front", 60.0)))
+        entries.append({"id": asset.id, "style": style.name, "data": path.name, "usd": path.with_suffix(".usda").name,
+                        "preview": path.with_suffix(".png").name, "zones": list(style.zones),
+                        "length_m": style.length, "strands": int(strands.num_strands), "seed": seed})
+        print(f"{asset.id:16s} {strands.num_strands:6d} strands", flush=True)
+    meta = {"machlib": machlib.__version__, "space": "template head space, metres, +y up, +z front",
+            "beards": entries}
+    (root / "beard" / "index.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return entries
 
 
 if __name__ == "__main__":

@@ -119,6 +119,8 @@ class Character:
         hair_color: linear RGB of the hair.
         frame: the head's :class:`~machlib.animation.FaceFrame`.
         info: what went in (attributes, assets and their choices), for reports.
+        beard: optional ``(S, P, 3)`` facial-hair strand points (head space; see
+            :func:`machlib.hair.grow_beard`), coloured like the hair.
     """
 
     parts: tuple
@@ -127,6 +129,7 @@ class Character:
     hair_color: tuple
     frame: FaceFrame
     info: dict
+    beard: Optional[np.ndarray] = None
 
     def part(self, name: str) -> CharacterPart:
         """The part called ``name``.
@@ -376,6 +379,7 @@ def build_character(
     triplanes=None,
     human=None,
     body=None,
+    beard: Optional[np.ndarray] = None,
 ) -> Character:
     """Assemble a character around a fitted head.
 
@@ -415,6 +419,9 @@ def build_character(
             (:func:`~machlib.assets.dress`); the skeleton is then the body's (its bust bones, or all
             163 for a full figure) and every garment vertex is skinned like the skin under it.
             ``bust`` (the procedural bust) is the alternative for the other templates.
+        beard: optional ``(S, P, 3)`` facial-hair strand points (:func:`machlib.hair.grow_beard`
+            on ``head``); the skin under their roots is shaded towards the hair colour too (a
+            beard's shadow, the look of stubble).
 
     Returns:
         The :class:`Character`.
@@ -429,14 +436,21 @@ def build_character(
             raise InputError(f"build_character: hair must be finite (S, P, 3) points, got {hair.shape}")
     if hair is not None and len(hair):
         albedo = _scalp_tint(albedo, head, hair, hair_color)  # no skin between the roots
+    if beard is not None:
+        beard = np.asarray(beard, dtype=np.float32)
+        if beard.ndim != 3 or beard.shape[-1] != 3 or beard.shape[1] < 2 or not np.all(np.isfinite(beard)):
+            raise InputError(f"build_character: beard must be finite (S, P >= 2, 3) points, got {beard.shape}")
+        if len(beard):
+            albedo = _scalp_tint(albedo, head, beard, hair_color, strength=0.6, inner=0.002, outer=0.006)
     if getattr(template, "human", None) is not None:
         from ._human import build_human_character
 
         params, points = human if human is not None else (None, None)
-        return build_human_character(head, albedo, template=template, params=params, points=points, hair=hair,
-                                     hair_color=hair_color, iris_color=iris_color, glasses=glasses,
-                                     body=body, eyelash_color=eyelash_color, info=info,
-                                     bust=bust)
+        ch = build_human_character(head, albedo, template=template, params=params, points=points, hair=hair,
+                                   hair_color=hair_color, iris_color=iris_color, glasses=glasses,
+                                   body=body, eyelash_color=eyelash_color, info=info,
+                                   bust=bust)
+        return ch if beard is None else dataclasses.replace(ch, beard=beard)
     if np.shape(head.faces) != np.shape(template.mesh.faces):
         raise InputError(f"build_character: the head must have the template's topology "
                          f"({template.mesh.num_faces} faces), got {head.num_faces}")
@@ -506,7 +520,8 @@ def build_character(
             sk[:, 0], sk[:, 1] = 1 - w, w
             return {"joint": None, "skin": sk}
         add(bust, rule=bust_rule)
-    return Character(tuple(parts), joints, hair, tuple(float(c) for c in hair_color), frame, dict(info or {}))
+    return Character(tuple(parts), joints, hair, tuple(float(c) for c in hair_color), frame, dict(info or {}),
+                     beard)
 
 
 def _skin_matched_bust(bust, head: Mesh, albedo: np.ndarray, frame: FaceFrame):
@@ -583,7 +598,9 @@ def character_glb(character: Character, *, hair_segments: int = 8) -> bytes:
     double-sided, tapering from 1.2 mm at the root to 0.4 mm at the tip for an adult head) under
     a node named ``hair`` (child of the head joint), each strand resampled to ``hair_segments``
     segments, with linear vertex colours (``COLOR_0``) that carry the previews' strand colours:
-    per-strand jitter, darker roots and bleached tips. glTF ``LINES`` are one pixel wide and Blender imports them as loose edges that do
+    per-strand jitter, darker roots and bleached tips; a beard (:attr:`Character.beard`) is a
+    second such mesh under a node named ``beard``, with ribbons half as wide (at most
+    ``hair_segments`` segments per strand). glTF ``LINES`` are one pixel wide and Blender imports them as loose edges that do
     not render. The full strands as curves go to ``hair.data`` and ``hair.usda``.
 
     Args:
@@ -641,22 +658,91 @@ def character_glb(character: Character, *, hair_segments: int = 8) -> bytes:
             b.add_node(name=p.name, mesh=mesh, skin=skin)
         else:  # rigid on its joint: the node undoes the joint's rest transform
             b.add_node(name=p.name, mesh=mesh, parent=jidx[p.joint], **_undo(world[p.joint]))
-    if character.hair is not None and len(character.hair):
-        pts = np.asarray(resample_uniform(np.asarray(character.hair, np.float32), n_points=hair_segments + 1), np.float32)
+    head = np.asarray(character.parts[0].mesh.vertices, np.float64)
+    top = head[head[:, 1] >= world["head"][1][1]]
+    center = 0.5 * (top.min(0) + top.max(0)) if len(top) else head.mean(0)
+    s = float(character.frame.scale)
+    for name, strands, widths in (("hair", character.hair, _HAIR_RIBBON_WIDTH),
+                                  ("beard", character.beard, _BEARD_RIBBON_WIDTH)):
+        if strands is None or not len(strands):
+            continue
+        pts = np.asarray(strands, np.float32)
+        pts = np.asarray(resample_uniform(pts, n_points=min(hair_segments + 1, max(pts.shape[1], 2))), np.float32)
         S, P, _ = pts.shape
-        head = np.asarray(character.parts[0].mesh.vertices, np.float64)
-        top = head[head[:, 1] >= world["head"][1][1]]
-        center = 0.5 * (top.min(0) + top.max(0)) if len(top) else head.mean(0)
-        s = float(character.frame.scale)
-        width = np.linspace(_HAIR_RIBBON_WIDTH[0], _HAIR_RIBBON_WIDTH[1], P) * s
+        width = np.linspace(widths[0], widths[1], P) * s
         verts, normals = (np.asarray(a, np.float32).reshape(-1, 3) for a in strand_ribbons(pts, center, width))
         colors = np.repeat(_hair_vertex_colors(pts, character.hair_color), 2, axis=0)
-        hm = b.add_material(name="hair", base_color=(1.0, 1.0, 1.0, 1.0), roughness=0.45, double_sided=True)
+        hm = b.add_material(name=name, base_color=(1.0, 1.0, 1.0, 1.0), roughness=0.45, double_sided=True)
         ribbons = Triangles(verts, ribbon_faces(S, P), normals=normals,
                             colors=np.round(colors * 255).astype(np.uint8), material=hm)
-        mesh = b.add_mesh([ribbons], name="hair")
-        b.add_node(name="hair", mesh=mesh, parent=jidx["head"], **_undo(world["head"]))
+        mesh = b.add_mesh([ribbons], name=name)
+        b.add_node(name=name, mesh=mesh, parent=jidx["head"], **_undo(world["head"]))
     return b.to_glb()
+
+
+def _character_strands(character: Character):
+    """The character's hair and beard as one :class:`~machlib.hair.Strands` for the renderers and
+    strand writers (the beard resampled to the hair's points per strand), or None when it has
+    neither.
+
+    Args:
+        character: the :class:`Character`.
+
+    Returns:
+        :class:`~machlib.hair.Strands` (float32 points, the hair colour for every strand, 80 µm
+        thick), or None.
+    """
+    from ..hair import Strands
+
+    groups = [np.asarray(g, np.float32) for g in (character.hair, character.beard) if g is not None and len(g)]
+    if not groups:
+        return None
+    p = groups[0].shape[1]
+    groups = [g if g.shape[1] == p else np.asarray(resample_uniform(g, n_points=p), np.float32) for g in groups]
+    pts = np.concatenate(groups, 0)
+    n = len(pts)
+    return Strands(pts, np.broadcast_to(np.asarray(character.hair_color, np.float32), (n, 3)).copy(),
+                   np.full(n, 8e-5, np.float32))
+
+
+def _write_strand_files(folder, character: Character) -> list:
+    """Write the hair (``hair.data``, ``hair.usda``) and the beard (``beard.data``,
+    ``beard.usda``) that the character has into ``folder``; returns the file names."""
+    from pathlib import Path
+
+    from ..hair import Strands, write_hair_data, write_usd_curves
+
+    out = []
+    for name, pts in (("hair", character.hair), ("beard", character.beard)):
+        if pts is None or not len(pts):
+            continue
+        n = len(pts)
+        st = Strands(np.asarray(pts, np.float32), np.broadcast_to(np.asarray(character.hair_color, np.float32),
+                                                                  (n, 3)).copy(), np.full(n, 8e-5, np.float32))
+        write_hair_data(Path(folder) / f"{name}.data", st)
+        write_usd_curves(Path(folder) / f"{name}.usda", st)
+        out += [f"{name}.data", f"{name}.usda"]
+    return out
+
+
+def _character_beard(beard: Optional[str], moustache: Optional[str], head: Mesh, *, template, color, seed: int = 0,
+                     sdf=None):
+    """``(points, style)``: the facial hair the ``beard`` / ``moustache`` attributes ask for
+    (:func:`machlib.hair.beard_style_for`), grown on ``head`` (:func:`machlib.hair.grow_beard`),
+    or ``(None, None)``. Unknown attribute values (none in the vocabulary) give no beard."""
+    import jax
+
+    from ..hair import beard_style_for, grow_beard
+
+    try:
+        style = beard_style_for(beard, moustache)
+    except InputError:
+        return None, None
+    if style is None:
+        return None, None
+    shaped = dataclasses.replace(template, mesh=head)
+    strands = grow_beard(jax.random.key(int(seed) + 17), style, shaped, color=np.asarray(color, np.float32), sdf=sdf)
+    return np.asarray(strands.points, np.float32), style
 
 
 def _hair_vertex_colors(pts: np.ndarray, hair_color) -> np.ndarray:
@@ -700,6 +786,7 @@ def _undo(joint_world) -> dict:
 
 
 _HAIR_RIBBON_WIDTH = (0.0012, 0.0004)  # metres at the root and tip, for a head of scale 1
+_BEARD_RIBBON_WIDTH = (0.0006, 0.0002)  # facial hair: finer ribbons
 _MORPH_EPS = 1e-6  # morph rows that move a vertex less than 1 µm are stored as zero (sparse)
 
 

@@ -52,13 +52,10 @@ from ..geometry._human_fit import head_points
 from ..hair import (
     HAIR_COLORS,
     HAIR_STYLES,
-    Strands,
     cleanup_strands,
     cleanup_to_count,
     grow_style,
     head_sdf_grid,
-    write_hair_data,
-    write_usd_curves,
 )
 from ..human import PHENOTYPE_NAMES, HumanParams, attribute_human, symmetric_sliders
 from ..pipeline import atomic_output_dir, human_report
@@ -66,6 +63,9 @@ from ..text import FaceAttributes, parse_prompt
 from ._assemble import (
     IRIS_DEFAULT,
     Character,
+    _character_beard,
+    _character_strands,
+    _write_strand_files,
     build_character,
     character_glb,
     posed_parts,
@@ -332,8 +332,14 @@ def make_character(
         return build_character(head, albedo_used, template=template, hair=strands, hair_color=hair_rgb,
                                iris_color=iris, glasses=glasses, bust=bust, body=dressed, info=info, human=human,
                                eyelash_color=attrs.hair_color if attrs.hair_color in ("black", "brown", "blonde",
-                                                                                      "red", "auburn") else None)
+                                                                                      "red", "auburn") else None,
+                               beard=beard)
 
+    beard, beard_style = timed("beard", lambda: _character_beard(
+        attrs.beard, attrs.moustache, head, template=template, color=hair_rgb, seed=seed,
+        sdf=None if hair_out is None else hair_out.sdf))
+    if beard_style is not None:
+        assets["beard"] = {"style": beard_style, "matches": _match([f"{beard_style} beard", prompt or ""], "beard")[:3]}
     character = timed("assemble", assemble)
     timings["make"] = round(time.perf_counter() - t_start, 3)
     attr_dict = character.info["attributes"]
@@ -413,13 +419,8 @@ def _scene_parts(parts):
 
 
 def _strands_of(character: Character):
-    """The character's hair as :class:`~machlib.hair.Strands` for the renderers and writers, or None."""
-    if character.hair is None or not len(character.hair):
-        return None
-    n = len(character.hair)
-    return Strands(np.asarray(character.hair, np.float32),
-                   np.broadcast_to(np.asarray(character.hair_color, np.float32), (n, 3)).copy(),
-                   np.full(n, 8e-5, np.float32))
+    """The character's hair and beard as :class:`~machlib.hair.Strands` for the renderers, or None."""
+    return _character_strands(character)
 
 
 def preview_images(character: Character, *, expression=None, size: int = 384) -> dict:
@@ -486,7 +487,8 @@ def write_make_outputs(out: Union[str, os.PathLike], result: MakeOutput, *, size
     """Write everything ``machlib make`` promises into ``out`` atomically and return the report.
 
     Files: ``avatar.glb``, ``avatar.obj``/``.mtl`` with ``avatar_albedo.png``, ``avatar_normal.png``,
-    ``avatar_roughness.png``, ``albedo.png``, ``hair.data``, ``hair.usda``,
+    ``avatar_roughness.png``, ``albedo.png``, ``hair.data``, ``hair.usda`` (and ``beard.data``,
+    ``beard.usda`` for a character with facial hair),
     ``render_input_view.png`` (photo modes), the previews ``preview_front.png``,
     ``preview_three_quarter.png``, ``preview_profile.png``, ``preview_back.png``,
     ``turntable.png``, ``expressions.png``, ``relit.png``, ``report.json`` and ``avatar.zip``
@@ -511,11 +513,7 @@ def write_make_outputs(out: Union[str, os.PathLike], result: MakeOutput, *, size
         head = ch.part("head")
         save_png(tmp / "albedo.png", (np.clip(head.texture, 0, 1) * 255 + 0.5).astype(np.uint8))
         files.append("albedo.png")
-        st = _strands_of(ch)
-        if st is not None:
-            write_hair_data(tmp / "hair.data", st)
-            write_usd_curves(tmp / "hair.usda", st)
-            files += ["hair.data", "hair.usda"]
+        files += _write_strand_files(tmp, ch)
         timings["export"] = round(time.perf_counter() - t, 3)
         t = time.perf_counter()
         images = preview_images(ch, expression=result.expression if np.any(result.expression) else None, size=size)
@@ -552,6 +550,8 @@ def make_report(result: MakeOutput, *, timings: dict, files: list) -> dict:
         "hair": {"strands": int(0 if ch.hair is None else len(ch.hair)),
                  "points_per_strand": int(0 if ch.hair is None or not len(ch.hair) else ch.hair.shape[1]),
                  "color_linear_rgb": [round(c, 4) for c in ch.hair_color]},
+        "beard": {"style": result.assets.get("beard", {}).get("style"),
+                  "strands": int(0 if ch.beard is None else len(ch.beard))},
         "timings": timings,
         "total_seconds": round(float(timings.get("make", 0.0) + timings.get("export", 0.0)
                                      + timings.get("previews", 0.0)), 3),

@@ -17,13 +17,18 @@ What exists now:
 * styles: :class:`HairStyle` with the tagged presets :data:`HAIR_STYLES` (bald, buzz cut, pixie,
   bob, long straight, long curly, wavy, ponytail, bun, afro), :func:`find_styles` for text
   matching, :func:`grow_style`, and hair colour from melanin (:func:`hair_color`,
-  :data:`HAIR_COLORS`).
+  :data:`HAIR_COLORS`);
+* facial hair: :class:`BeardStyle` with the presets :data:`BEARD_STYLES` (stubble, moustache,
+  goatee, short, full) grown on zones of the lower face (:func:`beard_roots`,
+  :func:`grow_beard`), chosen from the ``beard`` / ``moustache`` attributes
+  (:func:`beard_style_for`).
 
 Positions are metres in head space (+y up, +z out of the face; see :doc:`/conventions`); colours
 are linear RGB; thickness is a diameter in metres. Orientation maps, image-guided styles and
 clean-up are planned (see :doc:`/hair`).
 """
 
+from ._beard import BEARD_STYLES, BEARD_ZONES, BeardStyle, beard_roots, beard_style_for, grow_beard
 from ._cleanup import CleanupResult, cleanup_strands, cleanup_to_count, resample_uniform, smooth_strands, strand_lengths, transfer_strands
 from ._color import HairColorEstimate, estimate_hair_color, light_from_skin
 from ._growth import HeadSDF, ScalpSamples, grow_strands, head_sdf_grid, scalp_roots, sdf_lookup

@@ -43,6 +43,9 @@ __all__ += [
     "delighting_pairs", "sample_lighting", "sh_disc", "sky_lighting",
 ]
 from ._metrics import psnr, ssim
+from ._glasses import GlassesDetection, detect_glasses
+
+__all__ += ["GlassesDetection", "detect_glasses"]
 
 __all__ += ["psnr", "ssim"]
 from ._complete import TextureCompletion, color_transfer, complete_texture, skin_albedo

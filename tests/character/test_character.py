@@ -140,6 +140,22 @@ def test_hair_colours_and_scalp_tint(character, glb):
     assert tex[changed].mean() < base[changed].mean() - 0.1  # darker, towards the dark hair
     t = default_template()
     np.testing.assert_array_equal(_scalp_tint(base, t.mesh, None, (0.05, 0.03, 0.02)), base.astype(np.float32))
+    # a beard is exported like the hair: its own node of coloured ribbons under the head joint
+    import dataclasses
+
+    from machlib.character._assemble import _character_strands
+
+    chin = np.asarray(t.landmark_positions())[152]
+    beard = chin[None, None] + np.linspace(0, 1, 5)[None, :, None] * np.array([0.0, -0.02, 0.004])
+    beard = beard + np.random.default_rng(1).normal(size=(30, 1, 3)) * 0.003
+    bearded = dataclasses.replace(character, beard=beard.astype(np.float32))
+    out = character_glb(bearded)
+    assert validate_gltf(out) == []
+    bdoc = read_glb(out)["json"]
+    names = [n.get("name") for n in bdoc["nodes"]]
+    assert "beard" in names and "hair" in names
+    both = _character_strands(bearded)
+    assert both.points.shape == (len(character.hair) + 30, character.hair.shape[1], 3)
 
 
 def test_procedural_head_character():
