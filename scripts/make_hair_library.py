@@ -35,12 +35,11 @@ import time
 from pathlib import Path
 
 import jax
-import numpy as np
 
 import machlib
 from machlib._image import save_png
-from machlib.geometry import default_template
 from machlib.assets import builtin_manifest
+from machlib.geometry import default_template
 from machlib.hair import (
     BEARD_STYLES,
     HAIR_STYLES,

@@ -16,7 +16,7 @@ signed distance. Units are metres, head space (+y up, +z out of the face; see
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import equinox as eqx
 import jax
@@ -97,7 +97,7 @@ BEARD_STYLES: dict[str, BeardStyle] = {
 }
 
 
-def beard_style_for(beard: Optional[str], moustache: Optional[str] = None) -> Optional[str]:
+def beard_style_for(beard: str | None, moustache: str | None = None) -> str | None:
     """The :data:`BEARD_STYLES` name that ``FaceAttributes.beard`` and ``.moustache`` ask for.
 
     ``beard``: ``"stubble"``, ``"goatee"``, ``"short"``, ``"full"`` name their style and
