@@ -254,7 +254,7 @@ def normal_map_from_albedo(albedo, *, strength: float = 2.0) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------
-def _scalp_tint(albedo, head: Mesh, hair, hair_color: Sequence[float], *, strength: float = 0.85,
+def _scalp_tint(albedo, head: Mesh, hair, hair_color: Union[Sequence[float], np.ndarray], *, strength: float = 0.85,
                inner: float = 0.004, outer: float = 0.012, resolution: int = 256) -> np.ndarray:
     """The albedo with the skin under the hair's roots darkened towards the hair colour.
 

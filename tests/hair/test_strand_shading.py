@@ -127,3 +127,40 @@ def test_width_widens_coverage(cam):
         render_scene([], cam, strands=s, strand_shading=StrandShading(width=0.0))
     with pytest.raises(ValueError, match="render_scene: seed"):
         render_scene([], cam, strands=s, strand_shading=StrandShading(seed=0.5))
+
+
+@pytest.mark.slow
+def test_a_bob_covers_the_scalp_in_a_frontal_render():
+    """The scalp a bald head shows from the front is (almost) all hair once a bob is grown, drawn
+    with the default strand shading and the assembled character's scalp tint."""
+    import jax
+
+    from machlib.character._assemble import _scalp_tint
+    from machlib.geometry import default_template, template_albedo
+    from machlib.hair import HAIR_STYLES, grow_style, head_sdf_grid
+
+    t = default_template()
+    sdf = head_sdf_grid(t.mesh)
+    bob = grow_style(jax.random.key(0), HAIR_STYLES["bob"], t, n_strands=3000, n_points=24, sdf=sdf, guides=300)
+    # from the front and a little above, so the crown and the parting are on view
+    cam = orbit_camera(0.0, pitch_degrees=30.0, distance=0.75, target=(0.0, 0.0, 0.0), image_size=(192, 192),
+                       fov_degrees=25.0)
+    light = (0.35, 0.45, 1.0)
+    # where the bald head shows its scalp: the scalp mask as a texture, flat-lit
+    mask = np.repeat(np.asarray(t.regions["scalp"], np.float64)[..., None], 3, 2)
+    scalp = render_scene([ScenePart(t.mesh, texture=mask, specular=0.0)], cam, light_dir=light, ambient=1.0)
+    scalp = (scalp[..., 3] == 255) & (scalp[..., 0] > 200)
+    assert scalp.sum() > 1000
+    albedo = template_albedo(256)
+    bald = render_scene([ScenePart(t.mesh, texture=albedo)], cam, light_dir=light).astype(int)
+
+    def skin_shows(img):  # the pixel looks like the bare skin it covers
+        return np.abs(img.astype(int)[..., :3] - bald[..., :3]).sum(-1) < 40
+
+    tinted = _scalp_tint(albedo, t.mesh, np.asarray(bob.points), bob.color[0])
+    hair = render_scene([ScenePart(t.mesh, texture=tinted)], cam, strands=bob, light_dir=light)
+    assert skin_shows(hair)[scalp].mean() < 0.01
+    # strands alone, one supersampled pixel wide, unshadowed and untinted (the previews before)
+    thin = render_scene([ScenePart(t.mesh, texture=albedo)], cam, strands=bob, light_dir=light,
+                        strand_shading=StrandShading(width=0.5, self_shadow=0.0))
+    assert skin_shows(thin)[scalp].mean() > 0.02
