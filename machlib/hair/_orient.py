@@ -62,7 +62,7 @@ _EYE_CORNERS = (33, 263)
 _REFIT_ROUNDS = 3
 _FLAT = 0.01  # mean response (intensity units) below which the confidence fades out
 _BROW_TOPS = (105, 334)
-_FRINGE_MARGIN = 3.0  # log-likelihood margin for hair on the face oval
+_FRINGE_MARGIN = 1.0  # log-likelihood margin for hair on the face oval
 _HAT_COVER = 0.1  # share of the top-of-head band the colour rounds must find hair on
 _PERSON_MARGIN = 3.0  # how far other models may beat hair on a person pixel above the chin
 
@@ -270,7 +270,7 @@ def hair_mask(
        between the outer eye corners, and the oval eroded by 12 % of the face width below the
        brows); on the rest of the oval (forehead band, temples, cheek edges: where a fringe or
        a strand falls over the face) a pixel is hair when the colour model of step 4 says so by
-       a log-likelihood margin of 3.
+       a log-likelihood margin of 1 (a hair-coloured skin highlight rarely beats skin by that).
     3. **Minus the body below the jaw**: below the lowest oval landmark (the chin) a pixel is
        kept only where the colour model says hair *and* it is connected to the hair above the
        chin, so the neck, clothes and shoulders go but long hair falling past the chin stays.

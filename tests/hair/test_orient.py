@@ -177,7 +177,7 @@ def _iou(a, b):
 
 def test_hair_mask_matches_the_drawn_masks(astronaut, grace):
     # IoU of the mask (> 0.5) with the hair drawn by hand (benchmarks/hair_reading.py has all
-    # eight portraits): astronaut 0.90, Grace Hopper 0.41 (most of her hair is under the cap and
+    # eight portraits): astronaut 0.90, Grace Hopper 0.39 (most of her hair is under the cap and
     # the grey wisps beside her face are half missed; the cap must not become hair)
     img, _, hm = astronaut
     assert _iou(hm.mask > 0.5, drawn_mask("astronaut", img.shape[:2])) > 0.85
@@ -187,12 +187,12 @@ def test_hair_mask_matches_the_drawn_masks(astronaut, grace):
 
 def test_hair_mask_keeps_the_fringe(astronaut):
     # the astronaut's side-swept fringe lies partly inside the landmarks' face oval: the part of
-    # it that the drawn mask has inside the oval is partly found (0.19 of it; before the fringe
+    # it that the drawn mask has inside the oval is partly found (0.43 of it; before the fringe
     # band, none: the whole oval was cut out of the mask)
     img, _, hm = astronaut
     fringe = drawn_mask("astronaut", img.shape[:2]) & (hm.face > 0.5)
     assert fringe.sum() > 100
-    assert (hm.mask[fringe] > 0.5).mean() > 0.12
+    assert (hm.mask[fringe] > 0.5).mean() > 0.3
 
 
 def test_hair_mask_astronaut(astronaut):
@@ -238,7 +238,7 @@ def test_hair_mask_grace_hopper(grace):
 def test_hair_mask_side_hair_option(grace):
     img, lm, hm = grace
     plain = hair_mask(img, lm, side_hair=False)
-    assert (plain.mask > 0.5).sum() < 0.6 * (hm.mask > 0.5).sum()  # the band adds most of the hair
+    assert (plain.mask > 0.5).sum() < 0.8 * (hm.mask > 0.5).sum()  # the band adds a good part (29 %) of her hair
     assert (hm.mask >= plain.mask - 0.2).mean() > 0.99
 
 
