@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     mk.add_argument("--expression", help="emotion mix for the posed previews, e.g. happiness=0.8,surprise=0.3")
     mk.add_argument("--body", choices=("bust", "full"), default="bust",
                     help="the human's head, neck, shoulders and upper torso (default), or the whole figure")
+    mk.add_argument("--classifier", metavar="DIR",
+                    help="local CLIP model folder: read gender and age group from the photo (zero-shot); "
+                         "without it they stay unset unless the prompt says them")
     mk.add_argument("-o", "--out", default="out", help="output folder (default: out/)")
     mk.add_argument("--seed", type=_SEED, default=0, help="random seed, 0 to 2^32-1 (default 0)")
     mk.add_argument("--strands", type=_int_in(1, 100_000), default=6000, help="hair strands, 1 to 100000 (default 6000)")
@@ -380,6 +383,8 @@ def _preflight(args) -> None:
             check_input_file(args.image, "--image")
         if args.weights_config is not None:
             check_input_file(args.weights_config, "--weights-config")
+        if args.classifier is not None:
+            check_input_dir(args.classifier, "--classifier")
         check_output_dir(args.out, names=_OUTPUT_FILES[cmd])
     elif cmd == "portrait":
         if args.weights_config is not None:
@@ -799,7 +804,8 @@ def _make(args) -> int:
     with _Progress(console, _MAKE_STAGES) as progress:
         result = make_character(image=image, prompt=prompt, hair=args.hair, expression=args.expression,
                                 weights=weights, seed=args.seed, n_strands=args.strands, portrait_steps=args.steps,
-                                portrait_size=args.size, body=args.body, progress=progress)
+                                portrait_size=args.size, body=args.body, classifier=args.classifier,
+                                progress=progress)
         for note in result.notices:
             console.print(f"[yellow]notice:[/yellow] {note}")
         progress("export and previews")

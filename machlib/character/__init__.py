@@ -34,3 +34,18 @@ __all__ = [
 from ._make import DEFAULT_PROMPT, MakeOutput, make_character, preview_images, write_make_outputs  # noqa: E402
 
 __all__ += ["MakeOutput", "make_character", "write_make_outputs", "preview_images", "DEFAULT_PROMPT"]
+
+from ._read import (  # noqa: E402
+    AttributeClassifier,
+    PhotoReading,
+    detect_facial_hair,
+    glasses_color_name,
+    merge_attributes,
+    read_attributes,
+    skin_tone_from_ita,
+)
+
+__all__ += [
+    "AttributeClassifier", "PhotoReading", "detect_facial_hair", "glasses_color_name", "merge_attributes",
+    "read_attributes", "skin_tone_from_ita",
+]

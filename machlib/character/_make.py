@@ -73,6 +73,7 @@ from ._assemble import (
     write_bundle,
     write_character_obj,
 )
+from ._read import merge_attributes, read_attributes
 
 __all__ = ["MakeOutput", "make_character", "write_make_outputs", "DEFAULT_PROMPT", "preview_images"]
 
@@ -96,6 +97,9 @@ class MakeOutput(NamedTuple):
         image: the portrait used (None in ``template`` mode).
         timings: seconds per stage.
         notices: messages for the user (e.g. why the template path was taken).
+        reading: with a photo, what was read from it: ``{"sources": field → "prompt" / "photo" /
+            "classifier" / "unset", "evidence": field → numbers}`` (see
+            :func:`~machlib.character.read_attributes`); ``None`` without a photo.
     """
 
     character: Character
@@ -109,6 +113,7 @@ class MakeOutput(NamedTuple):
     image: Optional[np.ndarray]
     timings: dict
     notices: list
+    reading: Optional[dict] = None
 
 
 def _match(prompt_phrases, kind: str, allowed: Optional[set] = None) -> list:
@@ -195,12 +200,16 @@ def make_character(
     portrait_steps: int = 30,
     portrait_size: int = 512,
     body: str = "bust",
+    classifier=None,
     progress: Optional[Callable[[str], None]] = None,
 ) -> MakeOutput:
     """Run the whole job: attributes → (portrait) → geometry → texture → hair → assets → character.
 
-    * ``image`` given: photo → avatar; the prompt's attributes (if any) steer the irises,
-      glasses, garment and, without ``hair``, the hair colour.
+    * ``image`` given: photo → avatar; the attributes the photo shows are read from it
+      (:func:`~machlib.character.read_attributes`: glasses with style and colour, beard and
+      moustache, skin tone; gender and age group with a ``classifier``), and the prompt's
+      attributes (if any) win where they say something; they steer the irises, glasses, garment,
+      beard and, without ``hair``, the hair colour.
     * only ``prompt``, with diffusion ``weights`` (:class:`~machlib.interop.DiffusionWeights`):
       visual clues → Stable Diffusion + ControlNet portrait → avatar (the full Mach path).
     * only ``prompt`` without weights: the template shaped by the face-shape preset, its albedo
@@ -222,6 +231,9 @@ def make_character(
         portrait_size: side of the generated portrait in pixels.
         body: for the human template, ``"bust"`` (head, neck, shoulders and upper torso) or
             ``"full"`` (the whole figure, skinned to all 163 bones, with trousers and shoes).
+        classifier: with a photo, reads gender and age group: an
+            :class:`~machlib.character.AttributeClassifier`, or the path of a local CLIP folder
+            (:class:`~machlib.interop.ClipAttributeClassifier`); ``None``: they stay unset.
         progress: optional callback called with each stage's name as it starts.
 
     Returns:
@@ -267,7 +279,16 @@ def make_character(
             return np.asarray(out.image)
 
         image = timed("portrait", gen)
-    assets = _asset_choices(attrs, prompt)
+    prompt_attrs = attrs
+    if classifier is not None and not hasattr(classifier, "classify"):
+        if image is None:
+            classifier = None  # only photos are classified
+        else:
+            from ..interop import ClipAttributeClassifier
+
+            classifier = timed("classifier", lambda: ClipAttributeClassifier(classifier))
+    reading = None
+    assets = _asset_choices(attrs, prompt) if image is None else {}
     fit = tex = hair_out = None
     iris = attrs.iris_color or IRIS_DEFAULT
     if image is not None:
@@ -283,6 +304,15 @@ def make_character(
         hair_out = pipeline.hair_portrait(fit, style=style, color=color, n_strands=n_strands, n_points=n_points,
                                           guides=guides, seed=seed, progress=say)
         timings.update({f"hair.{k}": round(float(v), 3) for k, v in hair_out.timings.items()})
+        # what the photo shows; the prompt wins where it says something. Hair: the hair stage's
+        # reading of length, colour and style when it provides one (HairOutput.reading)
+        photo = timed("read attributes", lambda: read_attributes(
+            image, fit.landmarks, glasses=tex.glasses, ita=tex.metrics.get("ita_degrees"), classifier=classifier,
+            hair=getattr(hair_out, "reading", None)))
+        attrs, sources = merge_attributes(prompt_attrs, photo)
+        reading = {"sources": sources, "evidence": photo.evidence}
+        notices.extend(photo.notices)
+        assets = _asset_choices(attrs, prompt)
         template, head = fit.template, fit.result.mesh
         human = None
         if fit.result.human is not None:
@@ -343,7 +373,8 @@ def make_character(
     character = timed("assemble", assemble)
     timings["make"] = round(time.perf_counter() - t_start, 3)
     attr_dict = character.info["attributes"]
-    return MakeOutput(character, mode, attr_dict, expr_w, assets, fit, tex, hair_out, image, timings, notices)
+    return MakeOutput(character, mode, attr_dict, expr_w, assets, fit, tex, hair_out, image, timings, notices,
+                      reading)
 
 
 def _neck_color(albedo, template) -> tuple:
@@ -541,6 +572,8 @@ def make_report(result: MakeOutput, *, timings: dict, files: list) -> dict:
         "mode": result.mode,
         "notices": list(result.notices),
         "attributes": result.attributes,
+        **({"attribute_sources": result.reading["sources"], "attribute_evidence": result.reading["evidence"]}
+           if result.reading is not None else {}),
         "assets": result.assets,
         "iris_color": ch.info.get("iris_color"),
         "expression": {n: round(float(w), 4) for n, w in zip(ARKIT_BLENDSHAPES, result.expression) if w > 0},

@@ -25,6 +25,8 @@
   and the VAE encoder/decoder through the ``custom_vjp`` bridge (:func:`vae_encoder`).
 * DreamFace's CLIP shape selection: :class:`ClipShapeScorer` renders candidate shapes and scores
   them against the prompt with the relative score :func:`relative_clip_score`.
+* Gender and age group of a face photo by zero-shot CLIP (:class:`ClipAttributeClassifier`), for
+  ``machlib make --image`` when a local CLIP folder is configured.
 
 ``import machlib.interop`` does not import torch: the network classes are loaded on first
 attribute access, and a missing torch raises :class:`TorchMissingError` with the install hint
@@ -33,6 +35,7 @@ attribute access, and a missing torch raises :class:`TorchMissingError` with the
 
 import importlib
 
+from ._attributes import ATTRIBUTE_PROMPTS, ClipAttributeClassifier
 from ._clip import CLIP_ANCHOR_TEXT, ClipShapeScorer, relative_clip_score
 from ._diffusion_config import (
     DIFFUSION_SLOTS,
@@ -111,7 +114,7 @@ __all__ = [
     "DIFFUSION_SLOTS", "DiffusionWeights", "resolve_diffusion_weights", "diffusion_weights_status",
     "describe_diffusion_weights",
     "ChatModel", "CHAT_FALLBACK_TEMPLATE",
-    "ClipShapeScorer", "relative_clip_score", "CLIP_ANCHOR_TEXT",
+    "ClipShapeScorer", "relative_clip_score", "CLIP_ANCHOR_TEXT", "ClipAttributeClassifier", "ATTRIBUTE_PROMPTS",
     "SDS_WEIGHTS", "TIMESTEP_SCHEDULES", "alphas_cumprod", "scheduler_alphas_cumprod", "sds_weight", "sds_loss",
     "timestep_schedule", "gaussian_denoiser", "unet_denoiser", "vae_encoder", "vae_decoder",
     *_LAZY,

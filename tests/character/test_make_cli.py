@@ -68,6 +68,21 @@ def test_make_writes_the_complete_character(made):
 
 
 @pytest.mark.slow
+def test_made_report_says_where_each_attribute_came_from(made):
+    """The bundled portrait with the default prompt: the prompt sets glasses and gender, the photo
+    the beard (none) and the skin tone; the photo's own glasses reading is in the evidence."""
+    report = json.loads((made / "report.json").read_text())
+    src = report["attribute_sources"]
+    assert src["glasses"] == src["gender"] == src["age_group"] == "prompt"
+    assert src["beard"] == src["moustache"] == src["skin_tone"] == "photo"
+    from machlib.text import VOCABULARY
+
+    assert report["attributes"]["beard"] == "none" and report["attributes"]["skin_tone"] in VOCABULARY["skin_tone"]
+    assert -90 < report["attribute_evidence"]["skin_tone"]["ita_degrees"] < 90
+    assert report["attribute_evidence"]["glasses"]["score"] > 0.5  # Grace Hopper wears glasses
+
+
+@pytest.mark.slow
 def test_made_avatar_passes_the_khronos_validator(khronos_validator, made, tmp_path):  # noqa: F811
     report = khronos_reports(khronos_validator, {"avatar": (made / "avatar.glb").read_bytes()}, tmp_path)["avatar"]
     errors = [m for m in report["issues"]["messages"] if m["severity"] <= 1]
