@@ -241,6 +241,7 @@ class _Light(NamedTuple):
     spec_color: np.ndarray  # (3,) colour of highlights
     hair_hi: np.ndarray  # (3,) strand diffuse light facing the key light ...
     hair_lo: np.ndarray  # (3,) ... and its ambient floor
+    key_share: float = 1.0  # share of the SH light that comes from the key direction (what a shadow removes)
 
 
 def _raster(parts: Sequence[_Part], view: _View):
@@ -288,7 +289,7 @@ def _shade(parts: Sequence[_Part], normals: Sequence[np.ndarray], part_id, face_
             albedo = np.broadcast_to(p.color, (f.size, 3))
         lit = np.ones(f.size) if shadow is None else shadow.transmittance(pos, _SHADOW_BIAS)
         if light.sh is not None:
-            irr = np.clip(_sh_shading_np(n, light.sh), 0.0, None) * (0.3 + 0.7 * lit)[:, None]
+            irr = np.clip(_sh_shading_np(n, light.sh), 0.0, None) * (1.0 - light.key_share * (1.0 - lit))[:, None]
         else:
             irr = (ambient + (1.0 - ambient) * np.clip(n @ light.L, 0.0, None) * lit)[:, None]
         rgb = albedo * irr
@@ -373,7 +374,10 @@ def _make_light(light_dir, sh, view_R: np.ndarray, owner: str) -> _Light:
             L = view_R.T @ np.array([0.35, -0.45, -1.0])
     L = L / np.linalg.norm(L)
     hi, lo = np.clip(_sh_shading_np(np.stack([L, -L]), coeffs), 0.0, None)
-    return _Light(L, coeffs, np.clip(hi - lo, 0.0, None), hi, lo)
+    # the share of the light from the key side; an environment's shadows are soft, so a shadow
+    # from the one key direction takes away only 60 % of it
+    share = 0.6 * float(np.clip(1.0 - (lo @ _LUMA) / max(float(hi @ _LUMA), 1e-12), 0.0, 1.0))
+    return _Light(L, coeffs, np.clip(hi - lo, 0.0, None), hi, lo, share)
 
 
 def _background(background, size0: tuple[int, int], owner: str) -> np.ndarray:
@@ -448,7 +452,9 @@ def render_scene(
       than the strands' point spacing; 48 depth slices whose running sums are interpolated),
       relative to the median column's count. The transmittance
       ``exp(−self_shadow · depth)`` scales the strands' direct diffuse light and highlights and
-      the meshes' key light (their Lambert term, or 70 % of the SH light), so the scalp, the
+      the meshes' key light (their Lambert term, or under SH 60 % of the share of the light that
+      comes from the key side rather than the opposite one: an environment's shadows are soft),
+      so the scalp, the
       neck and a forehead under a fringe lie in the hair's shadow.
 
     Under SH the strands' key light is the
