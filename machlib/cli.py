@@ -114,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("--workers", type=_int_in(1, 4096), default=None,
                     help="worker actors, 1 to 4096 (default: one per CPU, or per GPU when the cluster has GPUs)")
     ba.add_argument("--batch-size", type=_int_in(1, 1024), default=1,
-                    help="images per call to a worker, 1 to 1024 (default 1)")
+                    help="images per call to a worker, 1 to 1024 (default 1); above 1 a worker fits "
+                         "their geometry together in one compiled program")
     ba.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                     help="skip images (by content hash) already done in OUT (default: --resume)")
     ba.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
