@@ -29,7 +29,7 @@ from ..assets._anatomy import make_eyelashes, make_eyes, make_mouth
 from ..export import GltfBuilder, ObjPart, Triangles, vertex_tangents, write_bundle, write_obj_parts
 from ..export._mesh_files import _u8
 from ..geometry import default_template
-from ..hair import ribbon_faces, strand_ribbons
+from ..hair import ribbon_faces, scalp_tint, strand_ribbons
 from ..hair._cleanup import resample_uniform
 from ..human._rig import _quaternion
 
@@ -254,66 +254,6 @@ def normal_map_from_albedo(albedo, *, strength: float = 2.0) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------
-def _scalp_tint(albedo, head: Mesh, hair, hair_color: Union[Sequence[float], np.ndarray], *, strength: float = 0.85,
-               inner: float = 0.004, outer: float = 0.012, resolution: int = 256) -> np.ndarray:
-    """The albedo with the skin under the hair's roots darkened towards the hair colour.
-
-    Hair drawn as a few thousand strands never covers the scalp as a real head of hair does: the
-    skin between the roots (a parting, a thin hairline) would show as a bright spot. Real scalp
-    under hair is shadowed and dotted with hair too, so each texel is pulled towards the hair's
-    colour by ``strength · w``, where ``w`` is 1 within ``inner`` metres of a root on the head
-    surface and falls smoothly to 0 at ``outer`` metres: the tint follows the strands actually
-    grown (a bald head or a shaved side is left alone) and fades out over a soft hairline.
-    Distances are measured between the roots (each strand's first point) and the head's
-    surface position of every texel (the head's position map at ``resolution``; the result is
-    resized to the albedo's size).
-
-    Args:
-        albedo: ``(H, W, 3)`` sRGB albedo in the head's UV layout (uint8, or float in ``[0, 1]``).
-        head: the head :class:`~machlib.Mesh` the strands grow on (same UV layout).
-        hair: ``(S, P, 3)`` strand points in metres (``S`` may be 0), or None.
-        hair_color: linear RGB of the hair.
-        strength: the tint's weight right under the roots, in ``[0, 1]``.
-        inner: metres from a root within which the full tint applies, ``≥ 0``.
-        outer: metres from a root where the tint ends, ``> inner``.
-        resolution: side of the position map the distances are computed on.
-
-    Returns:
-        ``(H, W, 3)`` float32 sRGB albedo in ``[0, 1]``.
-
-    Raises:
-        InputError: a bad albedo, hair shape, colour or option.
-
-    """
-    from PIL import Image
-    from scipy.spatial import cKDTree
-
-    from ..geometry._template import _mesh_position_map
-
-    tex = _as_float_image(albedo, "albedo")[..., :3]
-    if not 0.0 <= float(strength) <= 1.0 or not 0.0 <= float(inner) < float(outer):
-        raise InputError(f"scalp_tint: need strength in [0, 1] and 0 <= inner < outer, got {strength}, {inner}, {outer}")
-    rgb = np.asarray(hair_color, np.float64)
-    if rgb.shape != (3,) or not np.isfinite(rgb).all():
-        raise InputError(f"scalp_tint: hair_color must be 3 numbers, got {hair_color!r}")
-    if hair is None or not len(hair):
-        return tex.astype(np.float32)
-    pts = np.asarray(hair, np.float64)
-    if pts.ndim != 3 or pts.shape[-1] != 3 or not np.isfinite(pts).all():
-        raise InputError(f"scalp_tint: hair must be finite (S, P, 3) points, got {pts.shape}")
-    R = int(resolution)
-    pos = np.asarray(_mesh_position_map(head, R), np.float64).reshape(-1, 3)
-    d, _ = cKDTree(pts[:, 0]).query(pos, distance_upper_bound=float(outer) * 1.5)
-    x = np.clip((np.minimum(d, 1e9) - float(inner)) / (float(outer) - float(inner)), 0.0, 1.0)
-    w = (1.0 - x * x * (3.0 - 2.0 * x)).reshape(R, R).astype(np.float32)
-    if w.shape != tex.shape[:2]:
-        w = np.asarray(Image.fromarray(w).resize(tex.shape[1::-1], Image.BILINEAR), np.float32)
-    lin = np.clip(rgb, 0.0, 1.0)
-    srgb = np.where(lin <= 0.0031308, lin * 12.92, 1.055 * np.power(lin, 1 / 2.4) - 0.055)
-    out = tex * (1.0 - float(strength) * w[..., None]) + float(strength) * w[..., None] * srgb
-    return np.clip(out, 0.0, 1.0).astype(np.float32)
-
-
 def _joints(frame: FaceFrame, head: Mesh) -> tuple:
     v = np.asarray(head.vertices, dtype=np.float64)
     s = frame.scale
@@ -389,8 +329,9 @@ def build_character(
     default rig (the bust's bones, :data:`machlib.human.BUST_JOINTS`, or all 163 with a full
     body) with anny's skin weights, and ``body`` is the human's own body (dressed).
 
-    The head gets its albedo (darkened towards the hair colour under the hair's roots, so no
-    bare skin shows between strands), a detail normal map and a roughness map, the 52 blendshapes from
+    The head gets its albedo (darkened towards the hair colour under the hair's roots by
+    :func:`machlib.hair.scalp_tint`, so no bare skin shows between strands), a detail normal map
+    and a roughness map, the 52 blendshapes from
     the delta triplanes (:func:`~machlib.animation.head_blendshapes`) and the lips parted along
     :func:`~machlib.animation.mouth_cut`. Eyes (sclera, iris, pupil, cornea), eyelashes, teeth, gums,
     tongue and the oral cavity are generated on the head (:mod:`machlib.assets`); glasses and a
@@ -435,13 +376,13 @@ def build_character(
         if hair.ndim != 3 or hair.shape[-1] != 3 or not np.all(np.isfinite(hair)):
             raise InputError(f"build_character: hair must be finite (S, P, 3) points, got {hair.shape}")
     if hair is not None and len(hair):
-        albedo = _scalp_tint(albedo, head, hair, hair_color)  # no skin between the roots
+        albedo = scalp_tint(albedo, head, hair, hair_color)  # no skin between the roots
     if beard is not None:
         beard = np.asarray(beard, dtype=np.float32)
         if beard.ndim != 3 or beard.shape[-1] != 3 or beard.shape[1] < 2 or not np.all(np.isfinite(beard)):
             raise InputError(f"build_character: beard must be finite (S, P >= 2, 3) points, got {beard.shape}")
         if len(beard):
-            albedo = _scalp_tint(albedo, head, beard, hair_color, strength=0.6, inner=0.002, outer=0.006)
+            albedo = scalp_tint(albedo, head, beard, hair_color, strength=0.6, inner=0.002, outer=0.006)
     if getattr(template, "human", None) is not None:
         from ._human import build_human_character
 

@@ -43,7 +43,7 @@ from ..export import (
 from ._match import StyleMatch, match_styles, strand_coverage
 from ._orient import HairMask, OrientationMap, hair_mask, orientation_image, orientation_map
 from ._reading import LENGTHS, HairReading, read_hairstyle, style_agreement
-from ._render import HAIR_PREVIEW_VIEWS, hair_preview, render_strands
+from ._render import HAIR_PREVIEW_VIEWS, hair_preview, render_strands, scalp_tint
 from ._ribbons import ribbon_faces, strand_ribbons
 from ._styles import HAIR_COLORS, HAIR_STYLES, HairStyle, find_styles, grow_style, hair_color
 from ._volume import HairVolume, grow_from_volume, lift_hair, strands_to_volume, style_volume, volume_lookup
@@ -67,6 +67,6 @@ __all__ = [
     "HairVolume", "strands_to_volume", "volume_lookup", "lift_hair", "grow_from_volume", "style_volume",
     "CleanupResult", "cleanup_strands", "cleanup_to_count", "smooth_strands", "resample_uniform", "strand_lengths", "transfer_strands",
     "StyleMatch", "match_styles", "strand_coverage", "HairColorEstimate", "estimate_hair_color",
-    "render_strands", "hair_preview", "HAIR_PREVIEW_VIEWS",
+    "render_strands", "hair_preview", "HAIR_PREVIEW_VIEWS", "scalp_tint",
     "HairReading", "read_hairstyle", "style_agreement", "LENGTHS", "light_from_skin",
 ]

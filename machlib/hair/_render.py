@@ -20,9 +20,9 @@ from .._errors import InputError
 from .._mesh import Mesh
 from .._preview import orbit_camera
 from .._scene import ScenePart, StrandShading, _srgb_to_linear, render_scene
-from .._strands import Strands
+from .._strands import DEFAULT_HAIR_COLOR, Strands
 
-__all__ = ["render_strands", "hair_preview", "HAIR_PREVIEW_VIEWS"]
+__all__ = ["render_strands", "hair_preview", "HAIR_PREVIEW_VIEWS", "scalp_tint"]
 
 #: Named views of :func:`hair_preview` → camera yaw in degrees (see
 #: :func:`machlib._preview.orbit_camera`): the face, the subject's left side, the back.
@@ -46,6 +46,7 @@ def render_strands(
     jitter: float = 0.2,
     depth_bias: float = 5e-4,
     cull_backfaces: bool = True,
+    tint_scalp: bool = True,
 ) -> UInt8[np.ndarray, "H W C"]:
     """Render hair strands (and optionally the head they grow on) for a person to look at.
 
@@ -85,6 +86,9 @@ def render_strands(
         cull_backfaces: skip head triangles facing away from the camera (about twice as fast;
             the picture is the same for a closed mesh with counter-clockwise outward winding).
             Set ``False`` for a mesh with inconsistent winding.
+        tint_scalp: darken the head under the strands' roots towards their mean colour
+            (:func:`scalp_tint`, on ``texture`` or on a 128² texture of ``head_color``), so no
+            bare skin shows between the roots; needs the mesh's UV layout.
 
     Returns:
         ``(H, W, 4)`` uint8 RGBA (straight alpha), or ``(H, W, 3)`` uint8 RGB when
@@ -124,6 +128,11 @@ def render_strands(
     color = None
     if strands.color is not None:
         color = np.clip(np.nan_to_num(np.asarray(strands.color, dtype=np.float64)), 0.0, 1.0)
+    if mesh is not None and tint_scalp and strands.num_strands and strands.points.shape[1] > 0:
+        base = texture if texture is not None else np.broadcast_to(head, (128, 128, 3)).astype(np.float32)
+        tint = np.mean(color, 0) if color is not None else np.asarray(DEFAULT_HAIR_COLOR, np.float64)
+        texture = scalp_tint(base, mesh, np.asarray(strands.points), np.clip(tint, 0.0, 1.0),
+                             resolution=256 if texture is not None else 128)
     parts = [] if mesh is None else [ScenePart(mesh, texture=texture, color=_srgb_to_linear(head),
                                                specular=0.08, two_sided=not cull_backfaces)]
     style = StrandShading(ambient, specular, shininess, root_shadow, root_shadow_length, jitter, depth_bias)
@@ -132,6 +141,69 @@ def render_strands(
                             light_dir=light_dir, background=background, supersample=supersample, ambient=0.35)
     except InputError as err:  # name this function, not the renderer underneath
         raise InputError(str(err).replace("render_scene", owner, 1)) from None
+
+
+def scalp_tint(albedo, head: Mesh, hair, hair_color: Sequence[float] | np.ndarray, *, strength: float = 0.85,
+               inner: float = 0.004, outer: float = 0.012, resolution: int = 256) -> np.ndarray:
+    """The albedo with the skin under the hair's roots darkened towards the hair colour.
+
+    Hair drawn as a few thousand strands never covers the scalp as a real head of hair does: the
+    skin between the roots (a parting, a thin hairline) would show as a bright spot. Real scalp
+    under hair is shadowed and dotted with hair too, so each texel is pulled towards the hair's
+    colour by ``strength · w``, where ``w`` is 1 within ``inner`` metres of a root on the head
+    surface and falls smoothly to 0 at ``outer`` metres: the tint follows the strands actually
+    grown (a bald head or a shaved side is left alone) and fades out over a soft hairline.
+    Distances are measured between the roots (each strand's first point) and the head's
+    surface position of every texel (the head's position map at ``resolution``; the result is
+    resized to the albedo's size).
+
+    Args:
+        albedo: ``(H, W, 3)`` sRGB albedo in the head's UV layout (uint8, or float in ``[0, 1]``).
+        head: the head :class:`~machlib.Mesh` the strands grow on (same UV layout).
+        hair: ``(S, P, 3)`` strand points in metres (``S`` may be 0), or None.
+        hair_color: linear RGB of the hair.
+        strength: the tint's weight right under the roots, in ``[0, 1]``.
+        inner: metres from a root within which the full tint applies, ``≥ 0``.
+        outer: metres from a root where the tint ends, ``> inner``.
+        resolution: side of the position map the distances are computed on.
+
+    Returns:
+        ``(H, W, 3)`` float32 sRGB albedo in ``[0, 1]``.
+
+    Raises:
+        InputError: a bad albedo, hair shape, colour or option.
+
+    """
+    from PIL import Image
+    from scipy.spatial import cKDTree
+
+    from ..geometry._template import _mesh_position_map
+
+    tex = np.asarray(albedo)
+    if tex.ndim != 3 or tex.shape[2] not in (3, 4) or min(tex.shape[:2]) < 1:
+        raise InputError(f"scalp_tint: albedo must have shape (H, W, 3), got {tex.shape}")
+    tex = tex[..., :3].astype(np.float64) / 255.0 if tex.dtype == np.uint8 else np.clip(tex[..., :3].astype(np.float64), 0, 1)
+    if not 0.0 <= float(strength) <= 1.0 or not 0.0 <= float(inner) < float(outer):
+        raise InputError(f"scalp_tint: need strength in [0, 1] and 0 <= inner < outer, got {strength}, {inner}, {outer}")
+    rgb = np.asarray(hair_color, np.float64)
+    if rgb.shape != (3,) or not np.isfinite(rgb).all():
+        raise InputError(f"scalp_tint: hair_color must be 3 numbers, got {hair_color!r}")
+    if hair is None or not len(hair):
+        return tex.astype(np.float32)
+    pts = np.asarray(hair, np.float64)
+    if pts.ndim != 3 or pts.shape[-1] != 3 or not np.isfinite(pts).all():
+        raise InputError(f"scalp_tint: hair must be finite (S, P, 3) points, got {pts.shape}")
+    R = int(resolution)
+    pos = np.asarray(_mesh_position_map(head, R), np.float64).reshape(-1, 3)
+    d, _ = cKDTree(pts[:, 0]).query(pos, distance_upper_bound=float(outer) * 1.5)
+    x = np.clip((np.minimum(d, 1e9) - float(inner)) / (float(outer) - float(inner)), 0.0, 1.0)
+    w = (1.0 - x * x * (3.0 - 2.0 * x)).reshape(R, R).astype(np.float32)
+    if w.shape != tex.shape[:2]:
+        w = np.asarray(Image.fromarray(w).resize(tex.shape[1::-1], Image.BILINEAR), np.float32)
+    lin = np.clip(rgb, 0.0, 1.0)
+    srgb = np.where(lin <= 0.0031308, lin * 12.92, 1.055 * np.power(lin, 1 / 2.4) - 0.055)
+    out = tex * (1.0 - float(strength) * w[..., None]) + float(strength) * w[..., None] * srgb
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
 def _frame(strands_pts: np.ndarray, verts: np.ndarray, fov_degrees: float) -> tuple[tuple, float]:

@@ -120,10 +120,11 @@ def test_glb_structure_and_determinism(character, glb):
     assert lens["alphaMode"] == "BLEND"
 
 
-def test_hair_colours_and_scalp_tint(character, glb):
+def test_hair_colours_andscalp_tint(character, glb):
     """The GLB's hair carries root-to-tip colours, and the scalp under the roots is tinted
     towards the hair colour (no bare skin between strands) while the face is not."""
-    from machlib.character._assemble import _as_float_image, _scalp_tint
+    from machlib.character._assemble import _as_float_image
+    from machlib.hair import scalp_tint
 
     doc = read_glb(glb)
     nodes = {n.get("name"): n for n in doc["json"]["nodes"]}
@@ -139,7 +140,7 @@ def test_hair_colours_and_scalp_tint(character, glb):
     assert 0.0 < changed.mean() < 0.1  # the crown only
     assert tex[changed].mean() < base[changed].mean() - 0.1  # darker, towards the dark hair
     t = default_template()
-    np.testing.assert_array_equal(_scalp_tint(base, t.mesh, None, (0.05, 0.03, 0.02)), base.astype(np.float32))
+    np.testing.assert_array_equal(scalp_tint(base, t.mesh, None, (0.05, 0.03, 0.02)), base.astype(np.float32))
     # a beard is exported like the hair: its own node of coloured ribbons under the head joint
     import dataclasses
 

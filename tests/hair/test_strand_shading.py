@@ -135,9 +135,8 @@ def test_a_bob_covers_the_scalp_in_a_frontal_render():
     with the default strand shading and the assembled character's scalp tint."""
     import jax
 
-    from machlib.character._assemble import _scalp_tint
     from machlib.geometry import default_template, template_albedo
-    from machlib.hair import HAIR_STYLES, grow_style, head_sdf_grid
+    from machlib.hair import HAIR_STYLES, grow_style, head_sdf_grid, scalp_tint
 
     t = default_template()
     sdf = head_sdf_grid(t.mesh)
@@ -157,7 +156,7 @@ def test_a_bob_covers_the_scalp_in_a_frontal_render():
     def skin_shows(img):  # the pixel looks like the bare skin it covers
         return np.abs(img.astype(int)[..., :3] - bald[..., :3]).sum(-1) < 40
 
-    tinted = _scalp_tint(albedo, t.mesh, np.asarray(bob.points), bob.color[0])
+    tinted = scalp_tint(albedo, t.mesh, np.asarray(bob.points), bob.color[0])
     hair = render_scene([ScenePart(t.mesh, texture=tinted)], cam, strands=bob, light_dir=light)
     assert skin_shows(hair)[scalp].mean() < 0.01
     # strands alone, one supersampled pixel wide, unshadowed and untinted (the previews before)
