@@ -621,7 +621,7 @@ def texture_portrait(
     makeup: dict | None = None,
     occlusion: np.ndarray | None = None,
     glasses: bool = True,
-    hair: "bool | HairMask" = True,
+    hair: bool | HairMask = True,
     progress: Callable[[str], None] | None = None,
 ) -> TextureOutput:
     """Extract, delight, correct and complete the face texture of a fitted portrait (§2.4).
@@ -687,7 +687,8 @@ def texture_portrait(
                              f"got {type(hair).__name__}")
         hm = hair
     if hm is not None:
-        hidden = np.maximum(hidden, np.clip(np.asarray(hm.mask, np.float32), 0.0, 1.0))
+        over = np.clip(np.asarray(hm.mask, np.float32), 0.0, 1.0)
+        hidden = np.maximum(hidden, np.where(over > 0.1, over, 0.0))  # not the smoothing's faint tails
     found = None
     if glasses:
         say("texture: glasses")

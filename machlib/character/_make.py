@@ -302,7 +302,7 @@ def make_character(
         color = attrs.hair_color if attrs.hair_color in HAIR_COLORS else None
         style = hair if hair is not None else (attrs.hairstyle if attrs.hairstyle in HAIR_STYLES else None)
         hair_out = pipeline.hair_portrait(fit, style=style, color=color, n_strands=n_strands, n_points=n_points,
-                                          guides=guides, seed=seed, progress=say)
+                                          guides=guides, seed=seed, mask=tex.hair, progress=say)
         timings.update({f"hair.{k}": round(float(v), 3) for k, v in hair_out.timings.items()})
         # what the photo shows; the prompt wins where it says something. Hair: the hair stage's
         # reading of length, colour and style when it provides one (HairOutput.reading)
@@ -322,7 +322,9 @@ def make_character(
         strands = np.asarray(hair_out.strands.points, np.float32)
         hair_rgb = tuple(hair_out.color["rgb"])
         assets["hairstyle"] = {"style": hair_out.style, "mode": hair_out.mode,
-                               "matches": [(m.name, round(float(m.score), 4)) for m in hair_out.matches[:3]]}
+                               "matches": [(m.name, round(float(m.score), 4)) for m in hair_out.matches[:3]],
+                               "reading": hair_out.reading,
+                               "choice": (hair_out.choice or {}).get("summary")}
     else:
         template, head, _human_params, _human_points = timed("shape", lambda: _template_head(attrs, seed=seed))
         human = (_human_params, _human_points) if _human_params is not None else None

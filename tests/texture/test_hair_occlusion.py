@@ -1,0 +1,40 @@
+"""texture_portrait(hair=...): the hair over the face (the astronaut's side-swept fringe) is
+treated as hidden, so its texels are unseen and completed; the mask is returned for the hair
+stage to reuse, and a given HairMask is used as is."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from machlib.pipeline import face_mask, fit_portrait, texture_portrait
+from machlib.texture import TextureFitConfig
+
+SMALL = TextureFitConfig(resolutions=(32, 128), steps=(30, 20), learning_rates=(0.05, 0.03))
+
+
+@pytest.fixture(scope="module")
+def astronaut_fit():
+    from skimage import data
+
+    return fit_portrait(data.astronaut())
+
+
+@pytest.mark.slow
+def test_hair_over_the_face_is_unseen(astronaut_fit):
+    fit = astronaut_fit
+    h, w = fit.image.shape[:2]
+    plain = texture_portrait(fit, config=SMALL, hair=False, glasses=False)
+    hidden = texture_portrait(fit, config=SMALL, glasses=False)
+    assert plain.hair is None and hidden.hair is not None
+    face = face_mask(fit.landmarks, (w, h)) > 0.5
+    fringe = (hidden.hair.mask > 0.5) & face
+    assert fringe.sum() > 50  # her fringe reaches into the face oval
+    assert (hidden.occlusion[fringe] > 0.5).all() and plain.occlusion.max() == 0.0
+    assert hidden.metrics["seen_texel_fraction"] < plain.metrics["seen_texel_fraction"]
+    # the mask can be handed back in (hair_portrait(mask=tex.hair) does the same), or be wrong
+    again = texture_portrait(fit, config=SMALL, glasses=False, hair=hidden.hair)
+    assert again.hair is hidden.hair
+    np.testing.assert_array_equal(again.occlusion, hidden.occlusion)
+    with pytest.raises((ValueError, TypeError), match="texture_portrait|hair"):
+        texture_portrait(fit, config=SMALL, hair=np.zeros((h, w)))
