@@ -10,6 +10,7 @@ see :doc:`/conventions`.
 from __future__ import annotations
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
@@ -97,6 +98,7 @@ class Mesh(eqx.Module):
         return positions, uv, inverse.reshape(-1, 3), pairs[:, 0]
 
 
+@jax.jit  # one compiled program per mesh size instead of ten eager operations, each compiled
 def vertex_normals(vertices: Float[AnyArray, "V 3"], faces: Int[AnyArray, "F 3"]) -> Float[Array, "V 3"]:
     """Area-weighted unit vertex normals (outward for counter-clockwise faces).
 

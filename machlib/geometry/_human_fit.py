@@ -47,7 +47,7 @@ from ..human import (
     symmetric_sliders,
     symmetrize_points,
 )
-from ._fit import learning_rate_schedule
+from ._fit import grouped_adam
 
 __all__ = [
     "HumanFitConfig",
@@ -317,15 +317,7 @@ def human_fit(problem: HumanFitProblem, config: HumanFitConfig = HumanFitConfig(
         A :class:`HumanFit`; the batch of ``step`` is a
         :class:`~machlib.geometry.LandmarkTargets`.
     """
-    optimizer = optax.multi_transform(
-        {
-            "shape": optax.adam(learning_rate_schedule(config.lr_shape, config.steps)),
-            "rotation": optax.adam(learning_rate_schedule(config.lr_rotation, config.steps)),
-            "translation": optax.adam(learning_rate_schedule(config.lr_translation, config.steps)),
-        },
-        lambda p: eqx.tree_at(lambda q: (q.rotation, q.translation), jax.tree.map(lambda _: "shape", p),
-                              ("rotation", "translation")),
-    )
+    optimizer = grouped_adam(config.lr_shape, config.lr_rotation, config.lr_translation, config.steps)
 
     # the intrinsics are constants of the problem; only the extrinsics are parameters
     fixed = Camera(jnp.zeros(3, problem.focal.dtype), jnp.zeros(3, problem.focal.dtype), problem.focal,
@@ -340,13 +332,17 @@ def human_fit(problem: HumanFitProblem, config: HumanFitConfig = HumanFitConfig(
         expression = problem.expressions.astype(dtype) @ jax.nn.sigmoid(params.expression)
         return HumanParams(_phenotype(problem, params.phenotype), problem.basis.astype(dtype) @ values, expression)
 
-    def landmarks(params: HumanFitParams) -> Array:
-        p = human_points(problem.landmarks, human(params))
+    def landmarks_of(hp: HumanParams) -> Array:
+        p = human_points(problem.landmarks, hp)
         flip = jnp.asarray([-1.0, 1.0, 1.0], p.dtype)
         return 0.5 * (p + p[problem.mirror] * flip)
 
+    def landmarks(params: HumanFitParams) -> Array:
+        return landmarks_of(human(params))
+
     def loss(params: HumanFitParams, targets):
-        X = landmarks(params)
+        hp = human(params)
+        X = landmarks_of(hp)
         cam = camera(params)
         w = targets.weights / jnp.maximum(jnp.sum(targets.weights), 1e-12)
         r = (project(X, cam) - targets.points) / problem.scale
@@ -356,11 +352,13 @@ def human_fit(problem: HumanFitProblem, config: HumanFitConfig = HumanFitConfig(
         l_mod = jnp.sum((values - problem.slider_prior.astype(values.dtype)) ** 2)
         l_phen = jnp.sum(jnp.where(problem.fitted > 0, params.phenotype - problem.prior_logits, 0.0) ** 2)
         l_expr = jnp.sum(jax.nn.sigmoid(params.expression) ** 2)
-        hp = human(params)
         P = problem.contact_gap.shape[0]
         l_contact = 0.0
-        for e in (hp.expression, jnp.zeros_like(hp.expression)):  # posed, and the neutral identity
-            C = human_points(problem.contacts, HumanParams(hp.phenotype, hp.modifiers, e))
+        # the neutral identity, and posed: the points are linear in the expression, so the posed
+        # ones add the facial actions' offsets (relative to the eyes' anchor, the last row)
+        neutral = human_points(problem.contacts, HumanParams(hp.phenotype, hp.modifiers, jnp.zeros_like(hp.expression)))
+        units = problem.contacts.units.apply(hp.expression.astype(neutral.dtype))
+        for C in (neutral + (units[:-1] - units[-1]), neutral):
             gap = jnp.sum((C[:P] - C[P:]) * problem.contact_dir.astype(C.dtype), -1)
             l_contact = l_contact + jnp.sum(jax.nn.relu(1000.0 * (0.5 * problem.contact_gap - gap)) ** 2)
         total = l_lmk + config.lambda_modifiers * l_mod + config.lambda_phenotype * l_phen
@@ -686,7 +684,10 @@ def _head_constants(head):
     template's landmarks and the unit directions of its contact pairs."""
     hit = _HEAD_CONSTANTS.get(id(head))
     if hit is None or hit[0] is not head:
-        X0, contact_dir = _head_constants_jit(head.landmarks, head.contacts, head.params, len(head.contact_gap))
+        if getattr(head, "landmark_points", None) is not None and getattr(head, "contact_dir", None) is not None:
+            X0, contact_dir = jnp.asarray(head.landmark_points), jnp.asarray(head.contact_dir)  # built with the template
+        else:
+            X0, contact_dir = _head_constants_jit(head.landmarks, head.contacts, head.params, len(head.contact_gap))
         hit = _HEAD_CONSTANTS[id(head)] = (head, X0, contact_dir)
     return hit[1], hit[2]
 

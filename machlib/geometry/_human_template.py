@@ -65,6 +65,10 @@ class HumanHead:
         contacts: the human's targets on the ``2P`` skin vertices of the contact pairs
             (:func:`machlib.human.contact_pairs`: pair ``i`` is points ``i`` and ``P + i``).
         contact_gap: ``(P,)`` float32 the pairs' gaps on the template, metres.
+        landmark_points: ``(478, 3)`` float32 the landmarks of the template's shape (the
+            landmark model at ``params``), or ``None`` (then computed when needed).
+        contact_dir: ``(P, 3)`` float32 unit directions from each pair's second point to its
+            first on the template, or ``None`` (then computed when needed).
     """
 
     topology: object
@@ -77,6 +81,8 @@ class HumanHead:
     helper_anchor: np.ndarray
     contacts: object
     contact_gap: np.ndarray
+    landmark_points: np.ndarray | None = None
+    contact_dir: np.ndarray | None = None
 
     @property
     def skin(self) -> np.ndarray:
@@ -210,7 +216,7 @@ def _build_human_template():
     model = build_model(topo.vertices, data=data)
     lmodel = build_model("landmarks", data=data)
     params = HumanParams.neutral(model)
-    points = np.asarray(human_points(model, params), np.float32)
+    points, landmark_points = (np.asarray(x, np.float32) for x in _template_points(model, lmodel, params))
     skin = points[: topo.num_skin]
     mesh = Mesh(skin, topo.faces, topo.uv, topo.faces_uv)
     # landmark → skin triangle (the table's three vertices) and its UV
@@ -235,12 +241,20 @@ def _build_human_template():
     _, anchor = cKDTree(skin).query(points[topo.num_skin:])
     pairs = contact_pairs(topo, points)
     cmodel = build_model(topo.vertices[np.concatenate([pairs[:, 0], pairs[:, 1]])], data=data)
-    gap = np.linalg.norm(skin[pairs[:, 0]] - skin[pairs[:, 1]], axis=1).astype(np.float32)
+    d = skin[pairs[:, 0]].astype(np.float64) - skin[pairs[:, 1]]
+    gap = np.linalg.norm(d, axis=1).astype(np.float32)
+    contact_dir = (d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12)).astype(np.float32)
     head = HumanHead(topo, model, lmodel, params, points, faces, barys.astype(np.float32), anchor.astype(np.int64),
-                     cmodel, gap)
+                     cmodel, gap, landmark_points, contact_dir)
     chin = np.einsum("c,cd->d", barys[152], skin[topo.faces[faces[152]]])
     regions = _regions(topo, skin.astype(np.float64), landmark_uv, float(chin[1]))
     return Template(mesh, landmark_uv, np.ones(478, bool), True, regions, "human", human=head)
+
+
+@jax.jit
+def _template_points(model, lmodel, params):
+    """The head's points and its landmarks for one shape (one compiled program)."""
+    return human_points(model, params), human_points(lmodel, params)
 
 
 _SKIN = np.array([0.80, 0.60, 0.50])
