@@ -901,10 +901,11 @@ class HairOutput(NamedTuple):
     choice: dict | None = None
 
 
-#: Weight of the reading's agreement (:func:`~machlib.hair.style_agreement`, ``[−3, 2]``) against
+#: Weight of the reading's agreement (:func:`~machlib.hair.style_agreement`, ``[−5, 3]``) against
 #: the silhouette score (``f1 + 0.5 · orientation``, about ``[0, 1.5]``) in the style choice: a
-#: length two steps off (``−0.5``) costs as much as ``0.1`` of silhouette F1.
-_READING_WEIGHT = 0.2
+#: length two steps off (``−1`` against ``2`` on the read length) costs ``0.75`` of silhouette
+#: score, more than the silhouette of a bob gains over long hair that falls behind the shoulders.
+_READING_WEIGHT = 0.25
 
 _LENGTH_WORDS = {"short": "short", "chin": "short", "shoulder": "medium", "long": "long"}
 
@@ -1008,7 +1009,7 @@ def hair_portrait(
        of the photo's hair, reported as :attr:`HairOutput.reading`.
     3. Style: with ``style=None`` the library's styles are ranked against the mask and the
        orientation map (:func:`~machlib.hair.match_styles`) and the reading
-       (:func:`~machlib.hair.style_agreement`, weighted by 0.2; the ranking
+       (:func:`~machlib.hair.style_agreement`, weighted by 0.25; the ranking
        and its reasons are :attr:`HairOutput.choice`); the best one's occupancy and
        orientation volume (:func:`~machlib.hair.style_volume`) is carved and filled to the
        portrait's silhouette and its visible orientation bent to the 2D orientation

@@ -341,10 +341,10 @@ def test_hair_default_portrait_writes_everything(tmp_path, capsys):
     assert hr["mode"] == "image" and hr["points_per_strand"] == 16
     assert hr["strands"] == 400 and 0.0 <= hr["removed_fraction"] < 1.0  # as many as asked, after clean-up
     assert hr["grown"] > 400 and sum(hr["removed"].values()) == round(hr["removed_fraction"] * hr["grown"])
-    # the choice: silhouette score + 0.2 x agreement with the photo's reading, explained
+    # the choice: silhouette score + 0.25 x agreement with the photo's reading, explained
     ranking = hr["choice"]["ranking"]
     assert ranking[0]["style"] == hr["style"] and {r["style"] for r in ranking} == {m["style"] for m in hr["matches"]}
-    assert all(r["total"] == pytest.approx(r["silhouette"] + 0.2 * r["agreement"], abs=2e-3) for r in ranking)
+    assert all(r["total"] == pytest.approx(r["silhouette"] + 0.25 * r["agreement"], abs=2e-3) for r in ranking)
     assert [r["total"] for r in ranking] == sorted((r["total"] for r in ranking), reverse=True)
     assert len(ranking[0]["reasons"]) == 3 and hr["choice"]["summary"].startswith(hr["style"])
     reading = report["hair_reading"]

@@ -318,12 +318,13 @@ def _style_length(style) -> str:
 def style_agreement(reading: HairReading, style) -> tuple[float, tuple[str, ...]]:
     """How well a library style fits a :class:`HairReading`, with the reasons.
 
-    The agreement is the sum of three terms (``[−3, 2]`` in all):
+    The agreement is the sum of three terms (``[−5, 3]`` in all); the length, the most reliable
+    reading, weighs most:
 
-    * length: ``1 − 0.75 |Δ|`` over the scale none, short, chin, shoulder, long (``Δ`` in steps:
-      ``1`` on the read length, ``0.25`` one step off, ``−2`` four steps off); a gathered style (ponytail,
-      bun) scores ``0`` against a short or chin reading (a tied-back cut looks short from the
-      front) and ``−1`` otherwise;
+    * length: ``2 − 1.5 |Δ|`` over the scale none, short, chin, shoulder, long (``Δ`` in steps:
+      ``2`` on the read length, ``0.5`` one step off, ``−1`` two steps off, ``−4`` four); a
+      gathered style (ponytail, bun) scores ``0`` against a short or chin reading (a tied-back
+      cut looks short from the front) and ``−2`` otherwise;
     * fringe: ``+0.5`` when the style has a fringe (``bangs > 0``) and the reading one, or
       neither; ``−0.5`` otherwise;
     * curl: ``+0.5`` when both are straight or both are not, ``−0.5`` otherwise (the afro and the
@@ -348,9 +349,9 @@ def style_agreement(reading: HairReading, style) -> tuple[float, tuple[str, ...]
     sl = _style_length(style)
     reasons = []
     if sl == "tied back":
-        s_len = 0.0 if reading.length in ("short", "chin") else -1.0
+        s_len = 0.0 if reading.length in ("short", "chin") else -2.0
     elif reading.length in scale:
-        s_len = 1.0 - 0.75 * abs(scale.index(sl) - scale.index(reading.length))
+        s_len = 2.0 - 1.5 * abs(scale.index(sl) - scale.index(reading.length))
     else:
         s_len = 0.0
     reasons.append(f"length: style {sl}, photo {reading.length} ({s_len:+.1f})")
