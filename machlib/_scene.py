@@ -105,7 +105,7 @@ class StrandShading(NamedTuple):
     secondary: float = 0.35
     shift: float = 5.0
     tip_bleach: float = 0.35
-    tip_fade: float = 0.1
+    tip_fade: float = 0.05
     width: float = 1.0
     self_shadow: float = 1.6
     seed: int = 0
