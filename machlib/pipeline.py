@@ -901,7 +901,7 @@ class HairOutput(NamedTuple):
     choice: dict | None = None
 
 
-#: Weight of the reading's agreement (:func:`~machlib.hair.style_agreement`, ``[−5, 3]``) against
+#: Weight of the reading's agreement (:func:`~machlib.hair.style_agreement`, ``[−6, 3]``) against
 #: the silhouette score (``f1 + 0.5 · orientation``, about ``[0, 1.5]``) in the style choice: a
 #: length two steps off (``−1`` against ``2`` on the read length) costs ``0.75`` of silhouette
 #: score, more than the silhouette of a bob gains over long hair that falls behind the shoulders.

@@ -35,7 +35,7 @@ _LENGTH_EDGES = (-0.3, 0.25, 0.8)
 _FRINGE_COVER = 0.15  # share of the forehead band covered by hair for a fringe
 _SWEEP_DEG = 30.0  # mean strand angle off vertical in the forehead band for a side-swept fringe
 _PARTING_SIDE = 0.12  # parting offset from the face centre (face widths) beyond which it is a side one
-_CURL_EDGES = (0.30, 0.45)  # local orientation spread at the boundaries straight|wavy|curly
+_CURL_EDGES = (0.40, 0.55)  # local orientation spread at the boundaries straight|wavy|curly
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,8 +133,9 @@ def read_hairstyle(
       the profile's peak; ``centre`` within ``0.12 fw`` of the face centre, else ``left`` /
       ``right``; ``none`` without such a crossing.
     * **curl**: the confidence-weighted mean, over the hair, of one minus the doubled-angle
-      coherence of the orientation in a 9 × 9 window: ``straight`` below ``0.30``, ``wavy``
-      below ``0.45``, else ``curly``.
+      coherence of the orientation in a 9 × 9 window: ``straight`` below ``0.40``, ``wavy``
+      below ``0.55``, else ``curly`` (short straight cuts measure 0.33–0.38, long straight hair
+      0.11–0.16 on the look-test portraits).
     * **volume**: the widest hair row above the chin minus the face width, in face widths.
 
     Args:
@@ -318,7 +319,7 @@ def _style_length(style) -> str:
 def style_agreement(reading: HairReading, style) -> tuple[float, tuple[str, ...]]:
     """How well a library style fits a :class:`HairReading`, with the reasons.
 
-    The agreement is the sum of three terms (``[−5, 3]`` in all); the length, the most reliable
+    The agreement is the sum of three terms (``[−6, 3]`` in all); the length, the most reliable
     reading, weighs most:
 
     * length: ``2 − 1.5 |Δ|`` over the scale none, short, chin, shoulder, long (``Δ`` in steps:
@@ -327,8 +328,8 @@ def style_agreement(reading: HairReading, style) -> tuple[float, tuple[str, ...]
       cut looks short from the front) and ``−2`` otherwise;
     * fringe: ``+0.5`` when the style has a fringe (``bangs > 0``) and the reading one, or
       neither; ``−0.5`` otherwise;
-    * curl: ``+0.5`` when both are straight or both are not, ``−0.5`` otherwise (the afro and the
-      curly styles against straight hair).
+    * curl: ``0.5 − 0.5 |Δ|`` over straight, wavy, curly, coily (``+0.5`` on the read curl,
+      ``−1`` for the coily afro against straight hair).
 
     Args:
         reading: a :class:`HairReading`.
@@ -358,6 +359,7 @@ def style_agreement(reading: HairReading, style) -> tuple[float, tuple[str, ...]
     has_fringe = style.bangs > 0
     s_fr = 0.5 if has_fringe == (reading.fringe != "none") else -0.5
     reasons.append(f"fringe: style {'has one' if has_fringe else 'none'}, photo {reading.fringe} ({s_fr:+.1f})")
-    s_curl = 0.5 if (style.curl == "straight") == (reading.curl == "straight") else -0.5
+    curls = ("straight", "wavy", "curly", "coily")
+    s_curl = 0.5 - 0.5 * abs(curls.index(style.curl) - curls.index(reading.curl))
     reasons.append(f"curl: style {style.curl}, photo {reading.curl} ({s_curl:+.1f})")
     return float(s_len + s_fr + s_curl), tuple(reasons)

@@ -102,6 +102,7 @@ def test_style_agreement_prefers_the_read_length():
     assert a["pixie"] < a["bob"] < a["long straight"] and a["long curly"] < a["long straight"]
     b = {n: style_agreement(short, s)[0] for n, s in HAIR_STYLES.items()}
     assert b["buzz cut"] > b["long curly"] and b["ponytail"] > b["long straight"] - 1.0
+    assert b["afro"] < b["pixie"] < b["buzz cut"]  # short straight hair is not an afro (coily)
     _, reasons = style_agreement(long_, HAIR_STYLES["bob"])
     assert len(reasons) == 3 and "length" in reasons[0]
 
