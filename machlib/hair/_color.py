@@ -21,7 +21,8 @@ class HairColorEstimate(NamedTuple):
         rgb: ``(3,)`` linear RGB albedo to give the strands: the nearest named colour when it
             explains the pixels better than the melanin fit (grey and white hair, whose fibres
             have no pigment), else the melanin model's colour when it explains them
-            (``error < 0.25``), otherwise the observed colour divided by the assumed shading
+            (``error < 0.25``, or the nearest named colour is a natural one: black, brown,
+            blonde, red, auburn), otherwise the observed colour divided by the assumed shading
             (dyed hair), clipped to ``[0, 1]``.
         melanin: fitted eumelanin concentration.
         pheomelanin: fitted pheomelanin concentration.
@@ -142,7 +143,9 @@ def estimate_hair_color(
         nearest = names[int(np.argmin(dist))]
         rgb = np.asarray(HAIR_COLORS[nearest], np.float64)
     else:
-        rgb = fitted if error < 0.25 else albedo
+        # a natural-looking colour keeps the melanin fit even when it fits loosely (an
+        # overexposed blonde's clipped albedo would be a saturated orange); a dyed one is kept
+        rgb = fitted if error < 0.25 or nearest in _NATURAL_NAMES else albedo
     return HairColorEstimate(
         rgb=np.asarray(rgb, np.float32), melanin=float(_MEL[i]), pheomelanin=float(_PHE[j]), error=error,
         name=nearest, observed=np.asarray(observed, np.float32), pixels=int(keep.sum()),
@@ -157,6 +160,8 @@ def _lab(linear) -> np.ndarray:
     srgb = np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * lin ** (1 / 2.4) - 0.055)
     return rgb2lab(srgb[None, None])[0, 0]
 
+
+_NATURAL_NAMES = ("black", "brown", "blonde", "red", "auburn")
 
 #: Median chromaticity (linear RGB, sums to 1) of the skin of machlib's procedural template
 #: albedo: the reference that :func:`light_from_skin` compares a face's skin with.
