@@ -26,9 +26,13 @@ The presence score is a logistic function of the bridge and rim scores (log scal
 the offline portraits without glasses and drawn frames on them separate with a margin (see
 ``tests/texture/test_glasses.py``). Where present, the mask of the frames is the two rim
 contours and the bridge, drawn at the frame's measured thickness (the extent of the edge
-response across the contour, at least ``0.05 d``) and widened by ``grow`` — the *footprint*
-that texture completion treats as unseen. The eye openings (from the landmarks) are cut out of
-it, so the eyes themselves stay the portrait's own.
+response across the contour, at least ``0.05 d``), plus what the contours miss (a second,
+weaker rim; a browline's top): the pixels of the lens zone (within ``0.78 d`` of an eye, above
+``v = 0.55``, off the nose ridge) whose colour differs from a ``0.26 d`` median of their
+surroundings by more than 0.09 (0.25 over the brows, which are dark themselves), in connected
+strokes of at least ``0.02 d²``. Widened by ``grow``, this is the *footprint* that texture
+completion treats as unseen. The eye openings (from the landmarks) are cut out of it, so the
+eyes themselves stay the portrait's own.
 
 The style comes from the rim contours: their aspect ratio, how much of their bounding box they
 fill (round ≈ π/4, rectangular ≈ 1), how much higher the upper outer part sits than the upper
@@ -66,6 +70,7 @@ _RADII = np.arange(0.20, 0.785, 0.01)
 _W_BRIDGE, _W_RIMS, _BRIDGE0, _RIMS0 = 2.5, 1.5, 1.2, 2.0
 _REF_PCT = 65
 _COLOR_STEP = 0.09
+_BROW_STEP = 0.25
 
 
 class GlassesDetection(NamedTuple):
@@ -381,10 +386,11 @@ def detect_glasses(
             r = np.hypot(uu - c[0], (vv - c[1]) / 0.85)
             zone |= (r <= _RADII[-1]) & (r >= 0.15)
         zone &= face & ~eyes & (vv >= vv[bridge_row, 0] - 0.25) & (vv <= 0.55)
-        zone &= ~((np.abs(uu - mid) < 0.22) & (vv > vv[bridge_row, 0] + 0.08))  # the nose below the bridge
-        zone &= ~brows  # dark, but the portrait's own brows
+        zone &= ~((np.abs(uu - mid) < 0.12) & (vv > vv[bridge_row, 0] + 0.08))  # the nose ridge below the bridge
         local = np.stack([ndimage.median_filter(rgb[..., ch], size=int(0.26 * _S) | 1) for ch in range(3)], -1)
-        differs = zone & (np.linalg.norm(rgb - local, axis=-1) > _COLOR_STEP)
+        # over the brows only what differs much more (a dark rim on them, not the brows themselves)
+        step = np.where(brows, _BROW_STEP, _COLOR_STEP)
+        differs = zone & (np.linalg.norm(rgb - local, axis=-1) > step)
         differs = ndimage.binary_opening(differs, iterations=1)
         lab, n = ndimage.label(differs)
         if n:
