@@ -171,6 +171,7 @@ def test_make_full_body_from_a_prompt(monkeypatch):
     (["--hair", "mohawk"], "mohawk"),
     (["--prompt", "  "], "empty"),
     (["--strands", "0"], "strands"),
+    (["--classifier", "/no/such/clip"], "classifier"),
 ])
 def test_make_bad_input_leaves_out_untouched(tmp_path, capsys, args, message):
     out = tmp_path / "out"
