@@ -970,6 +970,29 @@ def _reading_words(reading, color_info: dict, style: str | None) -> dict:
     }
 
 
+def _style_for_reading(style, reading):
+    """The retrieved style with the photo's fringe and parting (the library gives the prior, the
+    photo says where the fringe and the parting are): no fringe where the photo shows none, a
+    5 cm fringe where it shows a straight one and the style has none (a side-swept one is left to
+    the parting and the 2D orientation), and the read parting (the image's left is the subject's
+    right). Returns the style and what was changed."""
+    import dataclasses
+
+    changes = {}
+    if style.bald:
+        return style, changes
+    if reading.fringe == "none" and style.bangs > 0:
+        changes["bangs"] = 0.0
+    elif reading.fringe == "straight" and style.bangs == 0:  # a side-swept one follows the parting
+        changes["bangs"] = 0.05
+    part = {"left": "right", "right": "left", "centre": "center"}.get(reading.parting)
+    if part is not None and part != style.parting and style.gather == "none":
+        changes["parting"] = part
+    if not changes:
+        return style, changes
+    return dataclasses.replace(style, **changes), changes
+
+
 def _choose_style(matches: list, reading) -> tuple[str, dict]:
     """The style with the best silhouette score plus ``_READING_WEIGHT`` × agreement with the
     reading, and the explanation (every style's terms and reasons, best first)."""
@@ -1010,9 +1033,10 @@ def hair_portrait(
     3. Style: with ``style=None`` the library's styles are ranked against the mask and the
        orientation map (:func:`~machlib.hair.match_styles`) and the reading
        (:func:`~machlib.hair.style_agreement`, weighted by 0.25; the ranking
-       and its reasons are :attr:`HairOutput.choice`); the best one's occupancy and
-       orientation volume (:func:`~machlib.hair.style_volume`) is carved and filled to the
-       portrait's silhouette and its visible orientation bent to the 2D orientation
+       and its reasons are :attr:`HairOutput.choice`); the best one, given the photo's fringe
+       (none where the photo shows none, 5 cm where it shows a straight one) and parting
+       (``choice["adjusted"]``), is the prior: its occupancy and orientation volume
+       (:func:`~machlib.hair.style_volume`) is carved and filled to the portrait's silhouette and its visible orientation bent to the 2D orientation
        (:func:`~machlib.hair.lift_hair`), and strands are grown through it on the fitted head
        (:func:`~machlib.hair.grow_from_volume`). With a style name (try-on), the style is grown
        on the template and moved onto the fitted head (:func:`~machlib.hair.transfer_strands`);
@@ -1094,7 +1118,8 @@ def hair_portrait(
         matches = timed("match", lambda: match_styles(k_match, mask.mask, omap.theta, omap.confidence, camera,
                                                       mesh, sdf=sdf, template=template, allowed=allowed))
         best, choice = _choose_style(matches, reading)
-        chosen = HAIR_STYLES[best]
+        chosen, adjusted = _style_for_reading(HAIR_STYLES[best], reading)
+        choice["adjusted"] = adjusted
         style = chosen.name
         if chosen.bald:
             grown = Strands(np.zeros((0, n_points, 3), np.float32), np.zeros((0, 3), np.float32),

@@ -148,3 +148,21 @@ def test_light_from_skin_white_balances_the_hair_colour(name):
         estimate_hair_color(img, 1 - face, light=(1.0, -1.0, 1.0))
     with pytest.raises(ValueError, match="light_from_skin"):
         light_from_skin(img, np.zeros((16, 32), np.float32))
+
+
+def test_the_retrieved_style_takes_the_photos_fringe_and_parting():
+    from machlib.pipeline import _style_for_reading
+
+    def reading(fringe, parting):
+        return HairReading("short", fringe, parting, "straight", 0.2, -0.5, False, 0.0, 0.0, 0.0, 0.3)
+
+    pixie, long_ = HAIR_STYLES["pixie"], HAIR_STYLES["long straight"]
+    st, changed = _style_for_reading(pixie, reading("none", "none"))
+    assert st.bangs == 0.0 and changed == {"bangs": 0.0} and st.parting == pixie.parting
+    st, changed = _style_for_reading(long_, reading("straight", "left"))  # image left: subject's right
+    assert st.bangs == 0.05 and st.parting == "right" and changed == {"bangs": 0.05, "parting": "right"}
+    st, changed = _style_for_reading(long_, reading("side-swept", "centre"))  # the sweep follows the parting
+    assert st.bangs == 0.0 and changed == {}  # long straight is centre-parted already
+    st, changed = _style_for_reading(HAIR_STYLES["bald"], reading("straight", "left"))
+    assert changed == {} and st.bald
+    assert _style_for_reading(HAIR_STYLES["ponytail"], reading("none", "left"))[0].parting == "none"
