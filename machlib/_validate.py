@@ -10,7 +10,9 @@ a second, not a minute of fitting followed by a traceback:
   temporary file created and removed where the results will go — and no destination that the
   command writes is a folder that a file cannot replace;
 * :func:`output_lock`: one run at a time per output folder (a lock file beside it);
-* :func:`check_finite`: no NaN or infinity leaves a stage.
+* :func:`check_finite`: no NaN or infinity leaves a stage;
+* :func:`check_face_image`: a uint8 RGB photo and its 478 MediaPipe landmarks, as the 2D photo
+  readers (glasses, facial hair) take them.
 
 Every failure is an :class:`~machlib.InputError` with a one-line message naming the path or
 value and the problem (the CLI prints it as ``machlib: error: ...`` and exits with 2).
@@ -32,7 +34,7 @@ import numpy as np
 
 from ._errors import InputError
 
-__all__ = ["OutputBusyError", "check_finite", "check_input_dir", "check_input_file", "check_output_dir", "output_lock"]
+__all__ = ["OutputBusyError", "check_face_image", "check_finite", "check_input_dir", "check_input_file", "check_output_dir", "output_lock"]
 
 #: Room kept in a file name for the suffixes machlib adds beside the output folder (the
 #: temporary folder ``.OUT.tmpXXXXXXXX`` and the lock file ``.OUT.lock``).
@@ -373,3 +375,28 @@ def check_finite(stage: str, **arrays) -> None:
     if bad:
         raise InputError(f"the {stage} stage produced non-finite values (NaN or infinity) in {', '.join(bad)}; "
                          f"the input (template, landmarks or image) is degenerate")
+
+
+def check_face_image(fn: str, image, landmarks) -> tuple[np.ndarray, np.ndarray]:
+    """Check a photo and its landmarks for a 2D reader of the photo and return them as arrays.
+
+    Args:
+        fn: the calling function's name, for the message.
+        image: ``(H, W, 3)`` uint8 RGB photo.
+        landmarks: a :class:`~machlib.geometry.Landmarks` (its ``points``) or a ``(478, 2)`` array
+            of MediaPipe face-mesh points with irises, in pixels.
+
+    Returns:
+        ``(image, points)``: the image as a numpy array and the points as float64 ``(478, 2)``.
+
+    Raises:
+        InputError: the image is not ``(H, W, 3)`` uint8, or the points are not 478 finite
+            ``(x, y)`` pairs.
+    """
+    img = np.asarray(image)
+    if img.ndim != 3 or img.shape[-1] != 3 or img.dtype != np.uint8:
+        raise InputError(f"{fn}: image must be (H, W, 3) uint8, got {img.shape} {img.dtype}")
+    pts = np.asarray(getattr(landmarks, "points", landmarks), np.float64)
+    if pts.shape != (478, 2) or not np.isfinite(pts).all():
+        raise InputError(f"{fn}: landmarks must be 478 finite (x, y) points (MediaPipe with irises), got {pts.shape}")
+    return img, pts

@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["byte_symbols", "clip_vocab", "clip_tokenizer", "save_clip_tokenizer", "save_tiny_portrait_weights",
-           "TINY_HIDDEN"]
+__all__ = ["byte_symbols", "clip_vocab", "clip_tokenizer", "save_clip_tokenizer", "save_tiny_clip",
+           "save_tiny_portrait_weights", "TINY_HIDDEN"]
 
 
 def byte_symbols() -> list[str]:
@@ -50,6 +50,29 @@ def save_clip_tokenizer(path: str | os.PathLike, model_max_length: int = 16) -> 
     path = os.fspath(path)
     os.makedirs(path, exist_ok=True)
     clip_tokenizer(model_max_length).save_pretrained(path)
+    return path
+
+
+def save_tiny_clip(path: str | os.PathLike, *, image_size: int = 32, max_positions: int = 16) -> str:
+    """Save a tiny randomly initialised CLIP (model, :func:`clip_tokenizer`, image processor) into
+    the folder ``path`` in the transformers layout, seeded so that it is the same every time."""
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    torch.manual_seed(0)
+    config = CLIPConfig(
+        text_config=dict(vocab_size=514, hidden_size=32, intermediate_size=48, num_hidden_layers=1,
+                         num_attention_heads=2, max_position_embeddings=max_positions, bos_token_id=512,
+                         eos_token_id=513, pad_token_id=513),
+        vision_config=dict(image_size=image_size, patch_size=8, hidden_size=32, intermediate_size=48,
+                           num_hidden_layers=1, num_attention_heads=2),
+        projection_dim=16,
+    )
+    path = os.fspath(path)
+    CLIPModel(config).eval().save_pretrained(path)
+    save_clip_tokenizer(path, model_max_length=max_positions)
+    CLIPImageProcessor(size={"shortest_edge": image_size},
+                       crop_size={"height": image_size, "width": image_size}).save_pretrained(path)
     return path
 
 

@@ -26,6 +26,7 @@ from typing import NamedTuple, Optional, Protocol, runtime_checkable
 import numpy as np
 
 from .._errors import InputError
+from .._validate import check_face_image
 from ..text import VOCABULARY, FaceAttributes
 
 __all__ = [
@@ -128,12 +129,7 @@ def detect_facial_hair(image: np.ndarray, landmarks) -> dict:
     from scipy import ndimage
 
     fn = "detect_facial_hair"
-    img = np.asarray(image)
-    if img.ndim != 3 or img.shape[-1] != 3 or img.dtype != np.uint8:
-        raise InputError(f"{fn}: image must be (H, W, 3) uint8, got {img.shape} {img.dtype}")
-    pts = np.asarray(getattr(landmarks, "points", landmarks), np.float64)
-    if pts.shape != (478, 2) or not np.isfinite(pts).all():
-        raise InputError(f"{fn}: landmarks must be 478 finite (x, y) points, got {pts.shape}")
+    img, pts = check_face_image(fn, image, landmarks)
     h, w = img.shape[:2]
     d = float(np.linalg.norm(pts[473] - pts[468]))
     if d < 8:

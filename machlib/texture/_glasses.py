@@ -52,6 +52,7 @@ from jaxtyping import Float, Shaped
 
 from .._errors import InputError
 from .._typing import AnyArray
+from .._validate import check_face_image
 
 __all__ = ["GlassesDetection", "detect_glasses"]
 
@@ -199,12 +200,7 @@ def detect_glasses(
     from scipy import ndimage
 
     fn = "detect_glasses"
-    img = np.asarray(image)
-    if img.ndim != 3 or img.shape[-1] != 3 or img.dtype != np.uint8:
-        raise InputError(f"{fn}: image must be (H, W, 3) uint8, got {img.shape} {img.dtype}")
-    pts = np.asarray(getattr(landmarks, "points", landmarks), np.float64)
-    if pts.shape != (478, 2) or not np.isfinite(pts).all():
-        raise InputError(f"{fn}: landmarks must be 478 finite (x, y) points (MediaPipe with irises), got {pts.shape}")
+    img, pts = check_face_image(fn, image, landmarks)
     if not 0.0 < threshold < 1.0:
         raise InputError(f"{fn}: threshold must be in (0, 1), got {threshold!r}")
     if not grow >= 0.0:

@@ -15,23 +15,9 @@ SIZE = 32
 
 @pytest.fixture(scope="module")
 def clip_dir(tmp_path_factory):
-    from tiny_models import save_clip_tokenizer
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+    from tiny_models import save_tiny_clip
 
-    torch.manual_seed(0)
-    config = CLIPConfig(
-        text_config=dict(vocab_size=514, hidden_size=32, intermediate_size=48, num_hidden_layers=1,
-                         num_attention_heads=2, max_position_embeddings=64, bos_token_id=512, eos_token_id=513,
-                         pad_token_id=513),
-        vision_config=dict(image_size=SIZE, patch_size=8, hidden_size=32, intermediate_size=48, num_hidden_layers=1,
-                           num_attention_heads=2),
-        projection_dim=16,
-    )
-    path = tmp_path_factory.mktemp("clip_attr")
-    CLIPModel(config).eval().save_pretrained(path)
-    save_clip_tokenizer(path, model_max_length=64)
-    CLIPImageProcessor(size={"shortest_edge": SIZE}, crop_size={"height": SIZE, "width": SIZE}).save_pretrained(path)
-    return path
+    return save_tiny_clip(tmp_path_factory.mktemp("clip_attr"), image_size=SIZE, max_positions=64)
 
 
 @pytest.fixture(scope="module")
