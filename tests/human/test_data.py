@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
 
 import numpy as np
@@ -128,3 +129,22 @@ def test_a_damaged_cache_is_rebuilt(tmp_path, monkeypatch):
 
 def test_data_error_is_a_machlib_error():
     assert issubclass(machlib.DataError, machlib.MachlibError)
+
+
+def test_old_parsed_data_files_are_pruned(tmp_path):
+    from machlib.human._data import _KEEP_OTHERS, _prune
+
+    current = tmp_path / "anny-x-current.npz"
+    current.write_bytes(b"c")
+    olds = []
+    for i in range(_KEEP_OTHERS + 3):
+        p = tmp_path / f"anny-x-old{i}.npz"
+        p.write_bytes(b"o")
+        os.utime(p, (1000 + i, 1000 + i))
+        olds.append(p)
+    busy = tmp_path / "anny-x-key.tmp42.npz"  # another process still writing
+    busy.write_bytes(b"t")
+    os.utime(busy, (1, 1))
+    _prune(tmp_path, current)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted([current.name, busy.name] + [p.name for p in olds[-_KEEP_OTHERS:]])
