@@ -73,6 +73,7 @@ from .hair import (
     hair_preview,
     head_sdf_grid,
     lift_hair,
+    light_from_eyes,
     light_from_skin,
     match_styles,
     orientation_image,
@@ -552,7 +553,11 @@ class TextureOutput(NamedTuple):
         render_raw: ``(H, W, 4)`` the raw texture rendered in the fitted camera (RGBA).
         render: ``(H, W, 4)`` the albedo under the estimated lighting in the fitted camera.
         metrics: face-region PSNR (dB) and SSIM of both renders against the portrait (over
-            :attr:`face_mask`: pixels hidden by glasses or given occlusion do not count).
+            :attr:`face_mask`: pixels hidden by glasses or given occlusion do not count);
+            ``ita_degrees``, the ITA of the seen skin of the delighted albedo with the light's
+            colour (:func:`~machlib.hair.light_from_eyes`, no prior) divided out (the shift
+            this gives the seen skin texels' ITA, added to the completion's), beside
+            ``ita_degrees_unbalanced`` (without) and ``light`` (the colour and its pixels).
         timings: seconds per step (``compile`` apart; ``level_<R>`` per fit level).
         delighter: ``"sh"`` or the path of the learned delighter's weights.
         glasses: the :class:`~machlib.texture.GlassesDetection` of the portrait (``None`` when
@@ -775,12 +780,39 @@ def texture_portrait(
         }
     metrics["face_pixels"] = int(problem.uv.shape[0])
     metrics["seen_texel_fraction"] = float((seen > 0.5).mean())
-    metrics["ita_degrees"] = float(completion.ita)
+    # the skin tone of the albedo under a white light: the colour cast read from the eye whites
+    # and teeth divided out (no prior: the skin's own colour is what is being measured)
+    # (the shift that dividing it out gives the seen skin's ITA, added to the completion's ITA)
+    light = light_from_eyes(fit.image, np.asarray(fit.landmarks.points))
+    skin = np.asarray(completion.masks["skin"])
+    shift = _balanced_ita(delit, skin, light.rgb) - _balanced_ita(delit, skin, np.ones(3))
+    metrics["ita_degrees"] = float(completion.ita) + shift
+    metrics["ita_degrees_unbalanced"] = float(completion.ita)
+    metrics["light"] = {"rgb": [round(float(c), 4) for c in light.rgb], "sclera_pixels": light.sclera_pixels,
+                        "teeth_pixels": light.teeth_pixels, "weight": round(light.weight, 3)}
     timings["render"] = time.perf_counter() - t
     check_finite("texture", raw_texture=result.texture, albedo=completion.albedo, lighting=lighting)
     masks = {**{k: np.asarray(v, np.float32) for k, v in completion.masks.items()}, "seen_weight": seen}
     return TextureOutput(raw, seen, np.asarray(sh.shading), np.asarray(lighting), np.asarray(delit), albedo, masks,
                          compared, render_raw, render, metrics, timings, delighter_name, found, hidden, hm)
+
+
+def _balanced_ita(srgb: np.ndarray, weights: np.ndarray, light: np.ndarray) -> float:
+    """ITA (degrees) of the weighted robust mean CIELAB colour of an sRGB albedo lit by
+    ``light`` (mean-1 linear RGB), once the light's colour is divided out."""
+    from skimage.color import rgb2lab
+
+    s = np.clip(np.asarray(srgb, np.float64), 0.0, 1.0)
+    lin = np.where(s <= 0.04045, s / 12.92, ((s + 0.055) / 1.055) ** 2.4) / (np.asarray(light) / np.mean(light))
+    lin = np.clip(lin, 0.0, 1.0)
+    lab = rgb2lab(np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * lin ** (1 / 2.4) - 0.055))
+    w = np.asarray(weights, np.float64)
+    mean = (lab * w[..., None]).sum((0, 1)) / max(w.sum(), 1e-12)
+    for _ in range(2):  # down-weight outliers (stubble, specular spots), like complete_texture
+        sd = np.sqrt((((lab - mean) ** 2) * w[..., None]).sum((0, 1)) / max(w.sum(), 1e-12)) + 1e-6
+        ww = w * np.exp(-0.5 * (((lab - mean) / (1.5 * sd)) ** 2).sum(-1))
+        mean = (lab * ww[..., None]).sum((0, 1)) / max(ww.sum(), 1e-12)
+    return float(np.degrees(np.arctan2(mean[0] - 50.0, mean[2])))
 
 
 def relit_image(fit: FitOutput, tex: TextureOutput, *, size: int = 384) -> np.ndarray:
@@ -944,7 +976,8 @@ def hair_allowed(mask, landmarks: Landmarks) -> np.ndarray:
     return ndimage.binary_dilation(ok, iterations=2).astype(np.float32)
 
 
-def _hair_color_choice(image: np.ndarray, mask: np.ndarray, color, face: np.ndarray | None = None) -> dict:
+def _hair_color_choice(image: np.ndarray, mask: np.ndarray, color, face: np.ndarray | None = None,
+                       points: np.ndarray | None = None) -> dict:
     if color is not None:
         if color not in HAIR_COLORS:
             raise InputError(f"unknown hair colour {color!r}; known: {', '.join(sorted(HAIR_COLORS))}")
@@ -955,6 +988,10 @@ def _hair_color_choice(image: np.ndarray, mask: np.ndarray, color, face: np.ndar
             light = light_from_skin(image, face)
         except ValueError:
             light = None
+    eyes = None
+    if points is not None:  # ... and from the eye whites and teeth, where they show
+        eyes = light_from_eyes(image, points, prior=light)
+        light = eyes.rgb
     try:
         est = estimate_hair_color(image, mask, light=light)
     except ValueError:  # (almost) no hair pixels
@@ -964,6 +1001,9 @@ def _hair_color_choice(image: np.ndarray, mask: np.ndarray, color, face: np.ndar
            "fit_error": round(est.error, 4), "pixels": est.pixels}
     if light is not None:
         out["light"] = [round(float(c), 4) for c in light]
+    if eyes is not None:
+        out["light_reference"] = {"sclera_pixels": eyes.sclera_pixels, "teeth_pixels": eyes.teeth_pixels,
+                                  "weight": round(eyes.weight, 3)}
     return out
 
 
@@ -1056,7 +1096,9 @@ def hair_portrait(
        ``n_points``.
     5. Colour: ``color`` (a :data:`~machlib.hair.HAIR_COLORS` name), else the melanin fit of the
        hair pixels (:func:`~machlib.hair.estimate_hair_color`), white-balanced by the light's
-       colour read from the face's skin (:func:`~machlib.hair.light_from_skin`).
+       colour read from the eye whites and teeth (:func:`~machlib.hair.light_from_eyes`), which
+       falls back on the face's skin (:func:`~machlib.hair.light_from_skin`) where they show
+       little.
 
     Args:
         fit: the :class:`FitOutput` of :func:`fit_portrait`.
@@ -1116,7 +1158,7 @@ def hair_portrait(
     omap = timed("orientation", lambda: jax.tree_util.tree_map(
         np.asarray, jax.block_until_ready(orientation_map(gray, mask=mask.mask))))
     allowed = hair_allowed(mask, fit.landmarks)
-    color_info = _hair_color_choice(fit.image, mask.mask, color, mask.face)
+    color_info = _hair_color_choice(fit.image, mask.mask, color, mask.face, np.asarray(fit.landmarks.points))
     reading = timed("reading", lambda: read_hairstyle(mask.mask, omap, fit.landmarks,
                                                       color=color_info["name"]))
     choice = None

@@ -253,7 +253,8 @@ def read_attributes(
         glasses: its :class:`~machlib.texture.GlassesDetection` (the texture stage's); ``None``:
             detected here.
         ita: the skin's ITA in degrees (``TextureOutput.metrics["ita_degrees"]``, of the seen,
-            delighted face); ``None``: skin tone unset.
+            delighted face, white-balanced by the eye whites and teeth); ``None``: skin tone
+            unset.
         classifier: an :class:`AttributeClassifier` for gender and age group; ``None``: unset.
         hair: the hair stage's reading, ``{field: value}`` for ``hair_length``, ``hair_color``,
             ``hairstyle``, ``bangs``, ``hair_texture`` (values outside the vocabulary are

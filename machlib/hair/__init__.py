@@ -47,6 +47,7 @@ from ._render import HAIR_PREVIEW_VIEWS, hair_preview, render_strands, scalp_tin
 from ._ribbons import ribbon_faces, strand_ribbons
 from ._styles import HAIR_COLORS, HAIR_STYLES, HairStyle, find_styles, grow_style, hair_color
 from ._volume import HairVolume, grow_from_volume, lift_hair, strands_to_volume, style_volume, volume_lookup
+from .._illuminant import Illuminant, light_from_eyes
 from .._strands import (
     DEFAULT_HAIR_COLOR,
     DEFAULT_HAIR_WIDTH,
@@ -69,4 +70,5 @@ __all__ = [
     "StyleMatch", "match_styles", "strand_coverage", "HairColorEstimate", "estimate_hair_color",
     "render_strands", "hair_preview", "HAIR_PREVIEW_VIEWS", "scalp_tint",
     "HairReading", "read_hairstyle", "style_agreement", "LENGTHS", "light_from_skin",
+    "Illuminant", "light_from_eyes",
 ]

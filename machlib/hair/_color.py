@@ -79,7 +79,11 @@ def estimate_hair_color(
     observed colour is divided by ``light / mean(light)`` first: a warm room light no longer turns
     grey hair blonde or dark brown hair red. The name is the named colour nearest the albedo in
     CIELAB (perceptual distance, so dark hair is named by its lightness first, not by the ratios
-    of its small channel values).
+    of its small channel values). Dark hair whose nearest name is brown or auburn is named black
+    when its L* is below the midpoint (≈ 29) of black's and brown's L* as photographed and its
+    chroma C* below brown's as photographed (≈ 9): each fibre's cuticle reflects about 4.65 % of
+    the light unpigmented (Fresnel, refractive index 1.55), which lifts black hair to L* ≈ 26,
+    a dark grey that nearest-colour naming alone called brown.
 
     Args:
         image: ``(H, W, 3)`` uint8 sRGB portrait.
@@ -139,6 +143,9 @@ def estimate_hair_color(
     dist = [np.sqrt(np.mean((np.log(np.maximum(HAIR_COLORS[n], 1e-4)) - target) ** 2)) for n in names]
     lab = _lab(albedo)
     nearest = names[int(np.argmin([np.linalg.norm(_lab(HAIR_COLORS[n]) - lab) for n in names]))]
+    l_black, c_brown = _black_limits()
+    if nearest in _DARK_NAMES and lab[0] < l_black and np.hypot(lab[1], lab[2]) < c_brown:
+        nearest = "black"  # very dark, nearly grey: the cuticle's sheen, not pigment, gives it its L*
     if min(dist) < error:  # grey and white hair are unpigmented fibres: no melanin fit explains them
         nearest = names[int(np.argmin(dist))]
         rgb = np.asarray(HAIR_COLORS[nearest], np.float64)
@@ -162,6 +169,24 @@ def _lab(linear) -> np.ndarray:
 
 
 _NATURAL_NAMES = ("black", "brown", "blonde", "red", "auburn")
+_DARK_NAMES = ("black", "brown", "auburn")
+#: Fresnel reflectance of the hair cuticle at normal incidence (refractive index 1.55): light
+#: every fibre reflects unpigmented, so even black hair photographs at L* ≈ 26, not 0.
+_CUTICLE = ((1.55 - 1.0) / (1.55 + 1.0)) ** 2
+_BLACK: tuple[float, float] | None = None
+
+
+def _black_limits() -> tuple[float, float]:
+    """(L*, C*) limits under which dark hair is named black: the L* midway between black's and
+    brown's as photographed (each albedo plus the cuticle's unpigmented reflection
+    :data:`_CUTICLE`), and the CIELAB chroma of brown as photographed."""
+    global _BLACK
+    if _BLACK is None:
+        black = _lab(np.asarray(HAIR_COLORS["black"]) + _CUTICLE)
+        brown = _lab(np.asarray(HAIR_COLORS["brown"]) + _CUTICLE)
+        _BLACK = (0.5 * float(black[0] + brown[0]), float(np.hypot(brown[1], brown[2])))
+    return _BLACK
+
 
 #: Median chromaticity (linear RGB, sums to 1) of the skin of machlib's procedural template
 #: albedo: the reference that :func:`light_from_skin` compares a face's skin with.
