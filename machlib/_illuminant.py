@@ -26,6 +26,11 @@ _LUMA = np.array([0.2126, 0.7152, 0.0722])
 #: How much smaller (natural log) the eye whites' or teeth's red / blue ratio must be than the
 #: skin around them.
 _MARGIN = 0.3
+#: Linear RGB of CIELAB (80, 1, 12): the slightly yellow white of eye whites and teeth (tooth
+#: shade guides run from b* ≈ 10 to 20), the default ``reference`` of :func:`light_from_eyes`.
+#: With it, the astronaut portrait (a professionally white-balanced photo; her teeth are the
+#: reference) gets a light within 5 % of neutral; taken as pure white, 15 % too warm.
+_REFERENCE = (0.6417, 0.5578, 0.4352)
 
 
 class Illuminant(NamedTuple):
@@ -161,6 +166,7 @@ def light_from_eyes(
     prior=None,
     min_pixels: int = 30,
     reference_white: float = 0.25,
+    reference=_REFERENCE,
 ) -> Illuminant:
     """The colour and exposure of the light on a face, from its eye whites and teeth.
 
@@ -176,7 +182,8 @@ def light_from_eyes(
     skin around them (a band of 3 and 4 pixels): whatever the light, skin is much redder than
     eye whites and teeth, and an eye too closed or too small to show its whites gives pixels as
     red as its lids. The median linear RGB
-    of all accepted pixels, as a mean-1 colour, is the light seen by the eye whites.
+    of all accepted pixels divided by the eye whites' and teeth's own colour ``reference``, as
+    a mean-1 colour, is the light's colour.
 
     With few good pixels (closed eyes, glare on glasses, a small face) this estimate is
     uncertain, so it is blended in log space with ``prior`` (neutral by default; e.g.
@@ -190,6 +197,9 @@ def light_from_eyes(
         min_pixels: accepted pixels at which the eye whites and the prior weigh the same (> 0).
         reference_white: the luminance (linear, ``(0, 1]``) of the eye whites in a normally
             exposed portrait; :attr:`Illuminant.exposure` is measured against it.
+        reference: ``(3,)`` positive linear RGB colour of eye whites and teeth under a white
+            light (only its ratios count); default CIELAB ``(80, 1, 12)``, a slightly yellow
+            white (``(1, 1, 1)``: take them as neutral).
 
     Returns:
         An :class:`Illuminant`.
@@ -209,7 +219,7 @@ def light_from_eyes(
         >>> yy, xx = np.mgrid[0:40, 0:60] + 0.5
         >>> img = np.zeros((40, 60, 3), np.uint8); img[...] = (200, 120, 90)   # skin, warm light
         >>> img[((xx - 30) / 16) ** 2 + ((yy - 20) / 7) ** 2 <= 1] = (235, 205, 170)  # eye white
-        >>> light = light_from_eyes(img, pts)
+        >>> light = light_from_eyes(img, pts, reference=(1, 1, 1))   # take the whites as neutral
         >>> light.rgb.round(2).tolist(), light.sclera_pixels, round(light.weight, 2)
         ([1.3, 1.0, 0.7], 168, 0.85)
     """
@@ -231,6 +241,9 @@ def light_from_eyes(
         if base.shape != (3,) or not np.isfinite(base).all() or base.min() <= 0:
             raise InputError(f"{fn}: prior must be 3 positive finite numbers, got {prior!r}")
         base = base / base.mean()
+    own = np.asarray(reference, np.float64)
+    if own.shape != (3,) or not np.isfinite(own).all() or own.min() <= 0:
+        raise InputError(f"{fn}: reference must be 3 positive finite numbers, got {reference!r}")
     sclera = [_sclera(image, pts, eye, iris) for eye, iris in ((RIGHT_EYE, RIGHT_IRIS), (LEFT_EYE, LEFT_IRIS))]
     teeth = _teeth(image, pts)
     good = np.concatenate(sclera + [teeth])
@@ -238,7 +251,8 @@ def light_from_eyes(
     white = np.median(good, 0) if n else np.zeros(3)
     weight = n / (n + float(min_pixels))
     if n and white.min() > 1e-4:
-        ref = white / white.mean()
+        ref = white / own
+        ref = ref / ref.mean()
         rgb = np.exp(weight * np.log(ref) + (1.0 - weight) * np.log(base))
     else:
         rgb, weight = base, 0.0

@@ -42,18 +42,23 @@ def _face(light, *, open_eyes=True, whites=WHITE):
 @pytest.mark.parametrize("light", [WARM, np.array([0.8, 1.0, 1.25]), np.ones(3)])
 def test_the_eye_whites_give_the_lights_colour(light):
     img, pts = _face(light)
-    est = light_from_eyes(img, pts)
+    est = light_from_eyes(img, pts, reference=(1, 1, 1))  # neutral eye whites
     assert est.sclera_pixels > 60 and est.teeth_pixels == 0 and est.weight > 0.6
     # the eye whites' colour, shrunk towards the neutral prior by their weight n / (n + 30)
     want = (light / light.mean()) ** est.weight
     np.testing.assert_allclose(est.rgb, want / want.mean(), rtol=0.02)
-    np.testing.assert_allclose(light_from_eyes(img, pts, min_pixels=1).rgb, light / light.mean(), rtol=0.03)
+    np.testing.assert_allclose(light_from_eyes(img, pts, min_pixels=1, reference=(1, 1, 1)).rgb,
+                               light / light.mean(), rtol=0.03)
+    # eye whites of the default reference's slightly yellow colour give the light itself
+    own = np.array([0.6417, 0.5578, 0.4352])
+    img2, _ = _face(light, whites=own / own.max() * 0.7)
+    np.testing.assert_allclose(light_from_eyes(img2, pts, min_pixels=1).rgb, light / light.mean(), rtol=0.03)
     # the exposure: the whites' luminance against a normally exposed eye white
     lum = float((WHITE * light) @ [0.2126, 0.7152, 0.0722])
     np.testing.assert_allclose(est.exposure * 0.25, lum, rtol=0.05)
     # a prior moves the estimate only as much as the few pixels leave room for
     prior = np.array([0.8, 1.0, 1.2])
-    cool = light_from_eyes(img, pts, prior=prior)
+    cool = light_from_eyes(img, pts, prior=prior, reference=(1, 1, 1))
     moved = np.linalg.norm(np.log(cool.rgb / est.rgb))
     assert 0 < moved <= 1.05 * (1 - est.weight) * np.linalg.norm(np.log(prior / prior.mean())) + 1e-3
 
@@ -82,6 +87,8 @@ def test_a_tinted_portrait_gives_back_its_tint(astronaut):
     img, pts = astronaut
     base = light_from_eyes(img, pts, min_pixels=1)  # the reference's own colour, no prior
     assert base.teeth_pixels > 40
+    # a professionally white-balanced photo: with the teeth's slightly yellow white, a near-white light
+    np.testing.assert_allclose(base.rgb, np.ones(3), atol=0.05)
     s = img / 255.0
     lin = np.where(s <= 0.04045, s / 12.92, ((s + 0.055) / 1.055) ** 2.4)
     for tint in (WARM, np.array([0.85, 1.0, 1.2])):
@@ -101,7 +108,7 @@ def test_teeth_count_only_when_the_mouth_is_open():
     img[(((xx - 64) / 18) ** 2 + ((yy - 52) / 9) ** 2 <= 1) & ~mouth] = _srgb(np.array([0.45, 0.12, 0.12]) * WARM)
     img[mouth & (yy < 52)] = _srgb(np.array([0.6, 0.58, 0.53]) * WARM)  # upper teeth
     img[mouth & (yy >= 52)] = _srgb(np.array([0.05, 0.01, 0.01]) * WARM)  # the dark mouth
-    est = light_from_eyes(img, pts)
+    est = light_from_eyes(img, pts, reference=(1, 1, 1))
     assert est.teeth_pixels > 30 and est.sclera_pixels == 0
     assert est.rgb[0] > 1.2 and est.rgb[2] < 0.85  # warm, like the light
     closed = pts.copy()
@@ -112,7 +119,8 @@ def test_teeth_count_only_when_the_mouth_is_open():
 def test_bad_inputs_name_the_function_and_argument():
     img, pts = _face(WARM)
     for kwargs, what in (({}, "image"), ({"points": pts[:468]}, "points"), ({"min_pixels": 0}, "min_pixels"),
-                         ({"prior": (1.0, -1.0, 1.0)}, "prior"), ({"reference_white": 0.0}, "reference_white")):
+                         ({"prior": (1.0, -1.0, 1.0)}, "prior"), ({"reference_white": 0.0}, "reference_white"),
+                         ({"reference": (1.0, 0.0, 1.0)}, "reference")):
         args = {"image": img.astype(np.float32) if what == "image" else img, "points": pts}
         args.update(kwargs)
         # the shape-typed arguments are also checked by jaxtyping in the test run (a TypeError)
