@@ -9,7 +9,8 @@ For every portrait (``hopper``, ``astronaut``, ``t1_face0`` … ``t1_face5``, bu
 ``benchmarks/identity.py``'s loader; portraits that cannot be built are left out) the script
 detects the landmarks, runs :func:`machlib.hair.hair_mask`, the orientation map and
 :func:`machlib.hair.read_hairstyle` (colour from :func:`machlib.hair.estimate_hair_color`,
-white-balanced by :func:`machlib.hair.light_from_skin`) and
+white-balanced by :func:`machlib.hair.light_from_eyes`: the eye whites and teeth, with
+:func:`machlib.hair.light_from_skin` as the prior where they show little) and
 compares them with the hair region and the labels drawn by hand in
 ``tests/hair/data/hair_masks.json``: the IoU of the mask (``> 0.5``) with the drawn region,
 its precision and recall, and the labels beside machlib's reading. Glasses and beard are the
@@ -81,6 +82,7 @@ def main(argv=None) -> int:
     from machlib.hair import (
         estimate_hair_color,
         hair_mask,
+        light_from_eyes,
         light_from_skin,
         orientation_map,
         read_hairstyle,
@@ -106,9 +108,10 @@ def main(argv=None) -> int:
         gray = img.astype(np.float32).mean(-1) / 255.0
         om = jax.tree_util.tree_map(np.asarray, orientation_map(gray, mask=hm.mask))
         try:
-            color = estimate_hair_color(img, hm.mask, light=light_from_skin(img, hm.face)).name
+            light = light_from_eyes(img, lm.points, prior=light_from_skin(img, hm.face))
+            color = estimate_hair_color(img, hm.mask, light=light.rgb).name
         except ValueError:
-            color = None
+            color, light = None, None
         r = read_hairstyle(hm.mask, om, lm, color=color)
         m = hm.mask > 0.5
         inter = float((m & gt).sum())
@@ -116,9 +119,13 @@ def main(argv=None) -> int:
         prec, rec = inter / max(float(m.sum()), 1.0), inter / max(float(gt.sum()), 1.0)
         lab = spec[name]["labels"]
         entries.append({"portrait": name, "labels": lab, "reading": r.to_dict(), "iou": round(iou, 3),
-                        "precision": round(prec, 3), "recall": round(rec, 3), "mask_cpu_s": round(t_mask, 2)})
+                        "precision": round(prec, 3), "recall": round(rec, 3), "mask_cpu_s": round(t_mask, 2),
+                        "light": None if light is None else {
+                            "rgb": [round(float(c), 3) for c in light.rgb], "sclera_pixels": light.sclera_pixels,
+                            "teeth_pixels": light.teeth_pixels, "weight": round(light.weight, 2)}})
         rows.append([name, f"{lab['length']} / {r.length}", f"{lab['fringe']} / {r.fringe}",
-                     f"{lab['parting']} / {r.parting}", f"{lab['color']} / {r.color}", r.curl,
+                     f"{lab['parting']} / {r.parting}", f"{lab['color']} / {r.color}",
+                     "-" if light is None else f"{light.sclera_pixels} / {light.teeth_pixels}", r.curl,
                      "yes" if lab["glasses"] else "no", "yes" if lab["beard"] else "no",
                      f"{iou:.3f}", f"{prec:.2f} / {rec:.2f}"])
         print(f"{name:10s} IoU {iou:.3f} P {prec:.2f} R {rec:.2f}  length {lab['length']}/{r.length} "
@@ -144,7 +151,8 @@ def main(argv=None) -> int:
                                                        "mean_iou": round(mean_iou, 3)}, indent=1) + "\n")
     write_doc = args.doc if args.doc is not None else len(entries) == len(all_names)
     if write_doc:
-        head = ["portrait", "length (drawn / read)", "fringe", "parting", "colour", "curl (read)",
+        head = ["portrait", "length (drawn / read)", "fringe", "parting", "colour", "eye white / teeth px",
+                "curl (read)",
                 "glasses (drawn)", "beard (drawn)", "IoU", "precision / recall"]
         hits = {k: sum(e["labels"][k] == e["reading"][k] for e in entries) for k in ("length", "fringe", "parting")}
         hits["color"] = sum(_same_colour(e["labels"]["color"], e["reading"]["color"]) for e in entries)
@@ -152,7 +160,9 @@ def main(argv=None) -> int:
                 f"`PYTHONPATH=. python benchmarks/hair_reading.py` — {info['date']}, {info['cpu']}.\n\n"
                 f"Each portrait's hair drawn by hand as polygons with labels "
                 f"(`tests/hair/data/hair_masks.json`); machlib's `hair_mask` (> 0.5) and "
-                f"`read_hairstyle` beside them. Sides as seen in the image.\n\n"
+                f"`read_hairstyle` beside them. Sides as seen in the image. The colour is white-balanced by "
+                f"`light_from_eyes` (the eye-white and teeth pixels it accepted; with none it falls back "
+                f"on `light_from_skin`).\n\n"
                 + C.markdown_table(head, rows)
                 + f"\n\nMean IoU {mean_iou:.3f}. Labels read right: length {hits['length']}/{len(entries)}, "
                 f"fringe {hits['fringe']}/{len(entries)}, parting {hits['parting']}/{len(entries)}, colour "
