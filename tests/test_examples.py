@@ -34,10 +34,23 @@ def test_all_five_recipes_exist():
 
 
 @pytest.mark.slow
+def _assert_two_heads(path):
+    """The recipe's before/after PNG: two side-by-side renders, each with a grey head on white."""
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(path).convert("RGB"), np.float32) / 255.0
+    half = rgb.shape[1] // 2
+    for view in (rgb[:, :half], rgb[:, half:]):
+        head = view.min(-1) < 0.95
+        assert 0.05 < head.mean() < 0.8
+        assert 0.3 < view[head].mean() < 0.9
+
+
 def test_triplane_custom_loss(tmp_path):
     out = _main("triplane_custom_loss.py")(["--small", "--out", str(tmp_path)])
     assert out["loss_end"] < 0.05 * out["loss_start"]
     assert 3.5 < out["nose_mm"] < 6.5 and out["chin_mm"] < 0.5 * out["nose_mm"]
+    _assert_two_heads(tmp_path / "long_nose.png")
     assert (tmp_path / "long_nose.obj").stat().st_size > 0
 
 
@@ -50,8 +63,9 @@ def test_render_fit_multiview(tmp_path):
 
 
 @pytest.mark.slow
-def test_landmark_measure():
-    out = _main("landmark_measure.py")(["--small"])
+def test_landmark_measure(tmp_path):
+    out = _main("landmark_measure.py")(["--small", "--out", str(tmp_path)])
+    _assert_two_heads(tmp_path / "fitted_head.png")
     assert all(abs(a) < 15.0 for a in out["pose"])  # the bundled portrait is near frontal
     m = out["measures"]
     assert 50.0 < m["interpupillary"] < 75.0 and 35.0 < m["mouth_width"] < 65.0

@@ -5,10 +5,11 @@ Fits the default template to the bundled portrait's MediaPipe landmarks, reads t
 (:data:`machlib.geometry.LANDMARKS`), and scans the landmark loss over a stack of cameras that
 turn the head by a few degrees (one ``jax.vmap`` over a batched :class:`machlib.Camera`).
 
-    python docs/examples/landmark_measure.py [--small]
+    python docs/examples/landmark_measure.py [--small] [--out DIR]
 """
 
 import argparse
+import pathlib
 
 import jax
 import jax.numpy as jnp
@@ -16,11 +17,13 @@ import numpy as np
 
 import machlib
 from machlib import geometry as G
+from machlib import render
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--small", action="store_true", help="few steps (the test suite uses this)")
+    ap.add_argument("--out", type=pathlib.Path, default=None, help="folder for a render of the fitted head (PNG)")
     args = ap.parse_args(argv)
     config = G.residual_config(resolution=32, steps=20, levels=2) if args.small else None
     human_config = G.HumanFitConfig(steps=20) if args.small else None
@@ -64,6 +67,15 @@ def main(argv=None):
     best = float(jnp.degrees(angles[jnp.argmin(loss)]))
     print(f"landmark loss over turns: min {float(loss.min()):.2f} px at {best:+.1f}°, "
           f"{float(loss[0]):.2f} px at -6°, {float(loss[-1]):.2f} px at +6°")
+    if args.out is not None:  # the fitted head, grey, in the photo's camera and turned 40 degrees
+        args.out.mkdir(parents=True, exist_ok=True)
+        m, light = fit.mesh, render.sh_directional(jnp.array([0.3, 0.4, 0.9]), jnp.full(3, 0.8), ambient=0.25)
+        turned = fit.camera.replace_extrinsics(rotation=machlib.matrix_to_rotvec(
+            machlib.rotation_matrix(fit.camera.rotation) @ machlib.rotation_matrix(jnp.array([0.0, 0.7, 0.0]))))
+        views = [render.render_textured(m.vertices, m.faces, m.uv, m.faces_uv, jnp.full((4, 4, 3), 0.75), c,
+                                        lighting=light, filter="linear") for c in (fit.camera, turned)]
+        rgb = np.concatenate([np.asarray(v[..., :3] * v[..., 3:] + 1.0 - v[..., 3:]) for v in views], 1)
+        machlib.save_png(args.out / "fitted_head.png", (np.clip(rgb, 0, 1) * 255).astype(np.uint8))
     return {"pose": (yaw, pitch, roll), "measures": measures, "best_turn_degrees": best,
             "loss": np.asarray(loss)}
 

@@ -18,12 +18,13 @@ import optax
 
 import machlib
 from machlib import geometry as G
+from machlib import render
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--small", action="store_true", help="tiny sizes (the test suite uses this)")
-    ap.add_argument("--out", type=pathlib.Path, default=None, help="folder for the deformed mesh (OBJ)")
+    ap.add_argument("--out", type=pathlib.Path, default=None, help="folder for the deformed mesh (OBJ) and a before/after render (PNG)")
     args = ap.parse_args(argv)
     R, steps = (32, 60) if args.small else (128, 300)
 
@@ -63,6 +64,13 @@ def main(argv=None):
         args.out.mkdir(parents=True, exist_ok=True)
         mesh = G.decode_mesh(tp, template.mesh)
         machlib.save_obj(args.out / "long_nose.obj", mesh)
+        # profile views before | after, grey and lit from the front-left (machlib.render)
+        cam = machlib.look_at((0.9, -0.02, 0.03), (0.0, -0.02, 0.03), image_size=(256, 256), fov_degrees=18.0)
+        light = render.sh_directional(jnp.array([0.7, 0.4, 0.6]), jnp.full(3, 0.8), ambient=0.25)
+        views = [render.render_textured(m.vertices, m.faces, m.uv, m.faces_uv, jnp.full((4, 4, 3), 0.75), cam,
+                                        lighting=light, filter="linear") for m in (template.mesh, mesh)]
+        rgb = np.concatenate([np.asarray(v[..., :3] * v[..., 3:] + 1.0 - v[..., 3:]) for v in views], 1)
+        machlib.save_png(args.out / "long_nose.png", (np.clip(rgb, 0, 1) * 255).astype(np.uint8))
     return {"loss_start": first, "loss_end": float(loss(disp)), "nose_mm": float(moved[nose]),
             "chin_mm": float(moved[chin])}
 
