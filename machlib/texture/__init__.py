@@ -50,6 +50,7 @@ __all__ += ["GlassesDetection", "detect_glasses"]
 __all__ += ["psnr", "ssim"]
 from ._complete import TextureCompletion, color_transfer, complete_texture, skin_albedo
 from ._confidence import mirror_fill, texel_confidence
+from ._transfer import detail_patches, skin_detail, synthesize_detail, transfer_skin
 from ._makeup import blend_layer, makeup
 from ._poisson import poisson_blend, poisson_residual
 from ._regions import dilate_mask, erode_mask, feather_mask, polygon_sdf, region_masks
@@ -57,5 +58,6 @@ from ._regions import dilate_mask, erode_mask, feather_mask, polygon_sdf, region
 __all__ += [
     "TextureCompletion", "color_transfer", "complete_texture", "skin_albedo", "blend_layer", "makeup",
     "poisson_blend", "poisson_residual", "dilate_mask", "erode_mask", "feather_mask", "polygon_sdf",
-    "region_masks", "texel_confidence", "mirror_fill",
+    "region_masks", "texel_confidence", "mirror_fill", "skin_detail", "synthesize_detail", "detail_patches",
+    "transfer_skin",
 ]

@@ -49,6 +49,7 @@ from ._regions import (
     mirrored,
 )
 from ._skin import lab_to_srgb, skin_color, srgb_to_lab
+from ._transfer import transfer_skin
 
 __all__ = ["skin_albedo", "color_transfer", "TextureCompletion", "complete_texture"]
 
@@ -405,6 +406,10 @@ def complete_texture(
     sure_confidence: float = 0.5,
     max_offset: float = 0.08,
     floor: float = 0.03,
+    skin_transfer: bool = True,
+    detail: float = 1.0,
+    detail_sigma: float = 0.003,
+    detail_patch: float = 0.06,
 ) -> TextureCompletion:
     """Correct and complete a face texture into a full-head skin albedo (paper §2.4.3).
 
@@ -474,6 +479,15 @@ def complete_texture(
         keep_features, sure_confidence, max_offset: see ``confidence``.
         floor: the albedo is clipped to ``[floor, 1]`` (sRGB): no diffuse material is black, and
             a kept texel of a black frame or a deep shadow must not render as a hole.
+        skin_transfer: with ``confidence``, before the final solve the completed skin takes the
+            colour statistics of the kept skin (per-channel CIELAB mean and standard deviation,
+            :func:`~machlib.texture.transfer_skin`; the kept skin excludes the features), so
+            neck, ears and scalp match the face's tone and contrast, not only its mean.
+        detail: with ``confidence``, amplitude (relative to the face's) of the seen skin's high
+            frequencies synthesised over the completed skin in place of the template's grain
+            (:func:`~machlib.texture.synthesize_detail`, deterministic in ``seed``); 0 = off.
+        detail_sigma: band-pass scale of that detail, UV units.
+        detail_patch: synthesis patch size, UV units.
 
     Returns:
         A :class:`TextureCompletion`.
@@ -554,6 +568,10 @@ def complete_texture(
                     iterations=iterations, screen=0.0 if not falloff else float(1.0 / (falloff * R) ** 2))
     if conf is not None:  # keep what is seen: the sure texels exactly, the rest seamlessly
         sure = (conf >= sure_confidence).astype(albedo.dtype)[..., None]
+        if skin_transfer or detail > 0:  # the seen skin's colour statistics and detail on the rest
+            albedo = _transfer_onto_completed(albedo, raw, masks, sure[..., 0], skin_transfer=skin_transfer,
+                                              detail=float(detail), sigma=float(detail_sigma * R),
+                                              patch=max(8, 2 * round(detail_patch * R / 2)), seed=seed)
         # the boundary offsets are clipped, so hair or frames at the edge of the kept texels do
         # not stain the completed head (their own edge stays a visible edge, as in the photo)
         offset = jnp.clip(raw - albedo, -max_offset, max_offset)
@@ -636,3 +654,21 @@ def _stage_blend_masks(masks, *, margin_px, spread_px):
     inner = ((1.0 - _dilate(1.0 - face, margin_px)) > 0.5).astype(face.dtype)
     blend = (_dilate(face, spread_px) > 0.5).astype(face.dtype)
     return blend, jnp.maximum(seen, error) * inner
+
+
+def _transfer_onto_completed(albedo, raw, masks, sure, *, skin_transfer, detail, sigma, patch, seed):
+    """The seen skin's colour statistics and detail on the completed (not kept) skin.
+
+    Reference: the kept skin texels (sure, inside the face oval, off the features). Target and
+    ramp: every texel off the template's remaining features (eyes, brows, lips, nostrils where
+    they are not seen well), the ramp softened over a few texels so no step is left at their edge;
+    the kept texels are put back exactly afterwards anyway.
+    """
+    R = albedo.shape[0]
+    reference = masks["skin"] * sure
+    if float(jnp.sum(reference > 0.5)) < 50:  # too little seen skin: leave the completion as is
+        return albedo
+    off_features = 1.0 - jnp.clip(_blur(masks["error"], max(1.0, 0.004 * R)), 0.0, 1.0)
+    target = off_features * (1.0 - sure)
+    return transfer_skin(albedo, raw, reference_mask=reference, target_mask=target, weight=off_features,
+                         color=skin_transfer, detail=detail, sigma=sigma, patch=patch, seed=seed)
