@@ -79,12 +79,13 @@ def astronaut():
     from machlib.geometry import detect_landmarks
 
     img = data.astronaut()
-    return img, np.asarray(detect_landmarks(img).points)
+    lm = detect_landmarks(img)
+    return img, np.asarray(lm.points), lm
 
 
 def test_a_tinted_portrait_gives_back_its_tint(astronaut):
     """The astronaut smiles: her teeth (and a little eye white) are the reference."""
-    img, pts = astronaut
+    img, pts, _ = astronaut
     base = light_from_eyes(img, pts, min_pixels=1)  # the reference's own colour, no prior
     assert base.teeth_pixels > 40
     # a professionally white-balanced photo: with the teeth's slightly yellow white, a near-white light
@@ -154,3 +155,19 @@ def test_the_texture_stages_ita_divides_the_light_out():
     warm = _balanced_ita(_srgb(skin * WARM) / 255.0, w, np.ones(3))
     assert warm < neutral - 8  # a warm light makes light skin read darker
     np.testing.assert_allclose(_balanced_ita(_srgb(skin * WARM) / 255.0, w, WARM), neutral, atol=1.0)
+
+
+def test_the_hair_stages_colour_uses_the_eyes_light(astronaut):
+    from machlib.hair import hair_mask
+    from machlib.pipeline import _hair_color_choice
+
+    img, pts, lm = astronaut
+    hm = hair_mask(img, lm)
+    info = _hair_color_choice(img, hm.mask, None, hm.face, pts)
+    ref = info["light_reference"]
+    assert ref["teeth_pixels"] > 40 and 0.5 < ref["weight"] < 1.0
+    # the teeth outweigh the skin prior: the light is the eyes' and teeth's, pulled a little
+    eyes = light_from_eyes(img, pts)
+    assert np.abs(np.log(np.asarray(info["light"]) / eyes.rgb)).max() < 0.1
+    assert info["name"] == "blonde"  # labelled dark blonde
+

@@ -32,6 +32,10 @@ def test_hair_over_the_face_is_unseen(astronaut_fit):
     assert fringe.sum() > 50  # her fringe reaches into the face oval
     assert (hidden.occlusion[fringe] > 0.5).all() and plain.occlusion.max() == 0.0
     assert hidden.metrics["seen_texel_fraction"] < plain.metrics["seen_texel_fraction"]
+    # the skin tone's ITA has the light read from her teeth divided out; her portrait is
+    # white-balanced, so that moves it little (tests/test_illuminant.py tests the shift itself)
+    m = hidden.metrics
+    assert m["light"]["teeth_pixels"] > 40 and abs(m["ita_degrees"] - m["ita_degrees_unbalanced"]) < 5.0
     # the mask can be handed back in (hair_portrait(mask=tex.hair) does the same), or be wrong
     again = texture_portrait(fit, config=SMALL, glasses=False, hair=hidden.hair)
     assert again.hair is hidden.hair
