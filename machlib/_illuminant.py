@@ -14,6 +14,7 @@ from jaxtyping import Float, UInt8
 
 from ._errors import InputError
 from ._facemesh import LIPS_INNER, LIPS_OUTER, RIGHT_EYE, RIGHT_IRIS
+from ._validate import check_face_image
 
 __all__ = ["LEFT_EYE", "LEFT_IRIS", "Illuminant", "light_from_eyes"]
 
@@ -224,13 +225,7 @@ def light_from_eyes(
         ([1.3, 1.0, 0.7], 168, 0.85)
     """
     fn = "light_from_eyes"
-    image = np.asarray(image)
-    pts = np.asarray(points, np.float64)
-    if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
-        raise InputError(f"{fn}: image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
-    if pts.shape != (478, 2) or not np.isfinite(pts).all():
-        raise InputError(f"{fn}: points must be (478, 2) finite pixel coordinates (FaceMesh with irises), "
-                         f"got {pts.shape}")
+    image, pts = check_face_image(fn, image, points, name="points")
     if not (isinstance(min_pixels, (int, np.integer)) and min_pixels > 0):
         raise InputError(f"{fn}: min_pixels must be a positive integer, got {min_pixels!r}")
     if not 0.0 < float(reference_white) <= 1.0:

@@ -377,7 +377,7 @@ def check_finite(stage: str, **arrays) -> None:
                          f"the input (template, landmarks or image) is degenerate")
 
 
-def check_face_image(fn: str, image, landmarks) -> tuple[np.ndarray, np.ndarray]:
+def check_face_image(fn: str, image, landmarks, *, name: str = "landmarks") -> tuple[np.ndarray, np.ndarray]:
     """Check a photo and its landmarks for a 2D reader of the photo and return them as arrays.
 
     Args:
@@ -385,6 +385,7 @@ def check_face_image(fn: str, image, landmarks) -> tuple[np.ndarray, np.ndarray]
         image: ``(H, W, 3)`` uint8 RGB photo.
         landmarks: a :class:`~machlib.geometry.Landmarks` (its ``points``) or a ``(478, 2)`` array
             of MediaPipe face-mesh points with irises, in pixels.
+        name: the landmarks argument's name in the caller, for the message.
 
     Returns:
         ``(image, points)``: the image as a numpy array and the points as float64 ``(478, 2)``.
@@ -398,5 +399,5 @@ def check_face_image(fn: str, image, landmarks) -> tuple[np.ndarray, np.ndarray]
         raise InputError(f"{fn}: image must be (H, W, 3) uint8, got {img.shape} {img.dtype}")
     pts = np.asarray(getattr(landmarks, "points", landmarks), np.float64)
     if pts.shape != (478, 2) or not np.isfinite(pts).all():
-        raise InputError(f"{fn}: landmarks must be 478 finite (x, y) points (MediaPipe with irises), got {pts.shape}")
+        raise InputError(f"{fn}: {name} must be 478 finite (x, y) points (MediaPipe with irises), got {pts.shape}")
     return img, pts
