@@ -491,6 +491,10 @@ class RuleParser:
             top = max(a[3] for a in mine)
             mine = sorted((a for a in mine if a[3] == top), key=lambda a: a[4])
             distinct = list(dict.fromkeys(a[1] for a in mine))
+            specific = [v for v in distinct if v not in ("present", "none")]
+            if "present" in distinct and "none" not in distinct and len(specific) == 1:
+                # a generic mention and one specific kind agree: "a bearded man with a goatee"
+                distinct = specific
             if len(distinct) == 1:
                 values[field] = distinct[0]
                 evidence[field] = "; ".join(dict.fromkeys(a[2] for a in mine))

@@ -90,6 +90,10 @@ def test_specific_values_override_mentions():
     assert attrs("aviator sunglasses") == {"glasses": "aviator"}
     assert attrs("deep wrinkles") == {"wrinkles": "heavy"}
     assert attrs("a girl, he")["gender"] == "female"  # nouns override pronouns
+    # a generic mention and one specific kind agree; present against none stays a conflict
+    assert attrs("a bearded man with a goatee") == {"gender": "male", "beard": "goatee"}
+    r = parse_prompt("a bearded, clean-shaven man")
+    assert r.attributes.beard is None and {v for _, v in r.ambiguous[0].candidates} == {"present", "none"}
 
 
 def test_hairstyle_from_length_and_texture():
