@@ -175,6 +175,17 @@ def test_transfer_skin_grad_and_jit():
                                              weight=tgt, detail=0.0, patch=8), atol=1e-5)
 
 
+def test_transfer_skin_vmap_matches_a_loop():
+    pale, warm = _pair()
+    ref, tgt = jnp.asarray(_box(16, 2, 12)), jnp.asarray(1.0 - _box(16, 2, 12))
+    a = jnp.stack([pale[:16, :16], pale[16:32, 16:32]])
+    b = jnp.stack([warm[:16, :16], warm[16:32, 16:32]])
+    f = lambda x, y: transfer_skin(x, y, reference_mask=ref, target_mask=tgt, weight=tgt, patch=8, sigma=1.5)
+    batched = jax.jit(jax.vmap(f))(a, b)
+    for i in range(2):
+        np.testing.assert_allclose(batched[i], f(a[i], b[i]), atol=1e-5)
+
+
 @pytest.mark.parametrize("bad", [{"reference_mask": np.zeros((R, R))}, {"max_scale": 0.5}, {"patch": 5}, {"patch": 9},
                                  {"weight": np.ones((3, 3))}])
 def test_transfer_skin_bad_input(bad):
