@@ -67,6 +67,7 @@ from .hair import (
     cleanup_strands,
     cleanup_to_count,
     estimate_hair_color,
+    fit_strand_tips,
     grow_from_volume,
     grow_style,
     hair_mask,
@@ -1071,6 +1072,7 @@ def hair_portrait(
     guides: int | None = None,
     seed: int = 0,
     mask: HairMask | None = None,
+    fit_tips: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> HairOutput:
     """Strand hair for a fitted portrait (Make-A-Character §2.5).
@@ -1087,7 +1089,10 @@ def hair_portrait(
        (``choice["adjusted"]``), is the prior: its occupancy and orientation volume
        (:func:`~machlib.hair.style_volume`) is carved and filled to the portrait's silhouette and its visible orientation bent to the 2D orientation
        (:func:`~machlib.hair.lift_hair`), and strands are grown through it on the fitted head
-       (:func:`~machlib.hair.grow_from_volume`). With a style name (try-on), the style is grown
+       (:func:`~machlib.hair.grow_from_volume`); with ``fit_tips`` the grown strands are then
+       widened towards the photo's hair outline, trimmed where their visible part leaves it and
+       extended along the orientation map to where it ends (:func:`~machlib.hair.fit_strand_tips`;
+       counts in ``choice["tips"]``). With a style name (try-on), the style is grown
        on the template and moved onto the fitted head (:func:`~machlib.hair.transfer_strands`);
        with a ``.data``/``.hair`` file path, the file's strands (template head space) are moved.
     4. Clean-up (:func:`~machlib.hair.cleanup_strands`): short (under 1 cm, or under half the
@@ -1112,6 +1117,8 @@ def hair_portrait(
         mask: the portrait's :class:`~machlib.hair.HairMask` when already computed (e.g.
             :attr:`TextureOutput.hair`, the mask the texture stage treated as hidden); ``None``:
             computed here.
+        fit_tips: fit the grown strands to the photo's hair silhouette (step 3, from the portrait
+            only); ``False`` leaves the prior's strands as grown through the carved volume.
         progress: optional callback called with each step's name.
 
     Returns:
@@ -1217,7 +1224,16 @@ def hair_portrait(
         grown = timed("transfer", lambda: transfer_strands(on_template, template.mesh, mesh, target_sdf=sdf))
     silhouette = dict(silhouette=allowed, camera=camera) if mode == "image" else {}
 
+    tip_fits: list = []
+
     def clean_up(grown):
+        if mode == "image" and fit_tips and grown.num_strands:
+            # the prior's strands end where the style's do: trim and extend them to the photo's hair
+            tips = timed("tips", lambda: fit_strand_tips(
+                grown, camera, mask.mask, mesh=mesh, sdf=sdf, keep_mask=carve, theta=omap.theta,
+                confidence=omap.confidence))
+            tip_fits.append(tips.summary())
+            grown = tips.strands
         # "too short" is relative to the style (a buzz cut's strands are 8 mm long)
         arcs = np.linalg.norm(np.diff(np.asarray(grown.points, np.float64), axis=1), axis=2).sum(1)
         min_length = min(0.01, 0.5 * float(np.median(arcs))) if arcs.size else 0.01
@@ -1229,6 +1245,8 @@ def hair_portrait(
     else:
         clean = clean_up(grown)
     strands = clean.strands
+    if choice is not None and tip_fits:
+        choice["tips"] = tip_fits[-1]
     check_finite("hair", strand_points=strands.points)
     strands = Strands(np.asarray(strands.points, np.float32), np.broadcast_to(rgb, (strands.num_strands, 3)).copy(),
                       np.asarray(strands.thickness, np.float32))

@@ -1,0 +1,347 @@
+"""Fitting grown strands to a portrait's hair silhouette (Make-A-Character §2.5, issue 17 item 3).
+
+The library style retrieved for a portrait is only a prior: its strands end where the style's
+do, not where the photo's hair ends. :func:`fit_strand_tips` trims every strand whose visible
+part leaves the photo's hair, and extends every strand whose visible tip still lies inside it,
+along its own direction pulled by gravity and bent to the photo's orientation map, until its
+projection reaches the mask's boundary. Roots never move, so the fringe and the parting of the
+prior stay where they are. Positions are metres in head space (see :doc:`/conventions`).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import ArrayLike, Float
+from scipy import ndimage
+
+from .._camera import Camera, rotation_matrix
+from .._errors import InputError
+from .._mesh import Mesh
+from .._scene import ScenePart, depth_map
+from .._strands import Strands
+from ._cleanup import _CLEARANCE, _push_all, _resample_batch
+from ._growth import HeadSDF
+
+__all__ = ["TipFit", "fit_strand_tips"]
+
+
+class TipFit(NamedTuple):
+    """The result of :func:`fit_strand_tips`.
+
+    Attributes:
+        strands: the fitted :class:`~machlib.hair.Strands` (``float32`` numpy points, the input's
+            ``(S, P, 3)`` shape, colour and thickness).
+        trimmed: ``(S,)`` bool, strands cut where their visible part left the hair.
+        extended: ``(S,)`` bool, strands grown on towards the hair's visible boundary.
+        length_before: ``(S,)`` arc lengths in metres before the fit.
+        length_after: ``(S,)`` arc lengths in metres after it.
+    """
+
+    strands: Strands
+    trimmed: np.ndarray
+    extended: np.ndarray
+    length_before: np.ndarray
+    length_after: np.ndarray
+
+    def summary(self) -> dict:
+        """JSON-ready counts and median lengths (metres) for a report."""
+        return {
+            "trimmed": int(self.trimmed.sum()), "extended": int(self.extended.sum()),
+            "median_length_before": round(float(np.median(self.length_before)), 4) if self.length_before.size else 0.0,
+            "median_length_after": round(float(np.median(self.length_after)), 4) if self.length_after.size else 0.0,
+        }
+
+
+def _project(pts: np.ndarray, R: np.ndarray, t: np.ndarray, focal: np.ndarray, principal: np.ndarray):
+    pc = pts @ R.T + t
+    z = pc[..., 2]
+    zs = np.where(z > 1e-6, z, 1e-6)
+    xy = pc[..., :2] / zs[..., None] * focal + principal
+    return xy, z
+
+
+def _sample(img: np.ndarray, xy: np.ndarray, z: np.ndarray, fill):
+    """Nearest-pixel lookup; ``fill`` outside the image or behind the camera, plus the in-image flag."""
+    h, w = img.shape[:2]
+    col, row = np.floor(xy[..., 0]), np.floor(xy[..., 1])
+    inside = np.isfinite(xy).all(-1) & (z > 1e-6) & (col >= 0) & (col < w) & (row >= 0) & (row < h)
+    r = np.where(inside, row, 0).astype(np.int64)
+    c = np.where(inside, col, 0).astype(np.int64)
+    return np.where(inside, img[r, c], fill), inside
+
+
+@partial(jax.jit, static_argnames=("n",))
+def _lengths_and_resample(points, n: int):
+    out = _resample_batch(points, n)
+    return out, jnp.sum(jnp.linalg.norm(jnp.diff(points, axis=1), axis=-1), axis=1)
+
+
+def fit_strand_tips(
+    strands: Strands,
+    camera: Camera,
+    hair_mask: Float[ArrayLike, "H W"],
+    *,
+    mesh: Mesh | None = None,
+    sdf: HeadSDF | None = None,
+    keep_mask: Float[ArrayLike, "H W"] | None = None,
+    theta: Float[ArrayLike, "H W"] | None = None,
+    confidence: Float[ArrayLike, "H W"] | None = None,
+    step: float = 0.004,
+    max_extension: float = 0.3,
+    tolerance: float = 0.01,
+    gravity: float = 0.5,
+    bend: float = 0.8,
+    depth_bias: float = 0.004,
+    min_points: int = 2,
+    inflate: float = 0.3,
+    sectors: int = 72,
+    inflate_ramp: float = 0.04,
+) -> TipFit:
+    """Trim and extend strands so that their visible tips end where the photo's hair ends.
+
+    Every point is projected into the portrait's camera; a point is *visible* when it projects
+    inside the image and is not behind the head (its camera depth at most ``depth_bias`` behind
+    the depth of ``mesh`` at its pixel; without a mesh every point in the image is visible).
+    Points hidden by the head are never judged: the photo says nothing about them.
+
+    1. Trim: a strand is cut just before its first visible point (after the root) that falls
+       outside ``keep_mask`` (default ``hair_mask``; ``> 0.5``) dilated by ``tolerance`` × the
+       image's larger side; the rest of the strand collapses onto the last kept point.
+    2. Extend: a strand whose tip is visible, inside ``hair_mask`` (``> 0.5``, not dilated) and
+       not pointing up (the last segment's ``y`` component below 0.5 of its length) grows on in
+       steps of ``step`` metres: the direction is the last one plus ``gravity`` × down,
+       renormalised, and then, where ``theta`` is given, its image-plane part (camera ``x, y``)
+       turned to the photo's strand angle at the tip's pixel (sign kept, so the strand does not
+       turn back; weight ``bend`` × ``confidence``), its depth part kept; each new point is
+       pushed out of the head (``sdf``) to 1 mm. Growth stops at the first new point that is not
+       visible or falls outside ``hair_mask``, or after ``max_extension`` metres.
+
+    0. Inflate (``inflate > 0``, before the two steps above): a retrieved style hugs the head
+       more closely than most photographed hair, whose outline lies further out at the crown and
+       the sides. Around the head's centre ``c`` (the mesh's bounding-box centre, or the strands'
+       mean point without a mesh) and its projection, the image is cut into ``sectors`` angular
+       sectors; per sector the 98th percentile of the image distance from ``c`` of the hair
+       mask's pixels and of the visible strand points give the factor
+       ``f = clip(r_mask / r_strands, 1, 1 + inflate)`` (smoothed over neighbouring sectors).
+       Every point moves away from ``c`` by ``(f − 1)·w`` times its offset across the view (the
+       offset's camera ``x, y`` part; depth is left alone, so the back of the hair does not
+       bulge), ``f`` of the
+       sector it projects into and ``w`` rising from 0 at the root to 1 at ``inflate_ramp``
+       metres of arc, so roots stay on the scalp.
+
+    Roots never move, so the parting and the fringe of the prior are kept. The strands are then
+    resampled evenly by arc length to their point count (:func:`~machlib.hair.resample_uniform`),
+    so trimmed strands get finer and extended ones coarser spacing. Deterministic (no
+    randomness); numpy with jit-compiled resampling and head push-out; not differentiable.
+
+    Args:
+        strands: the :class:`~machlib.hair.Strands`, ``(S, P, 3)`` metres in head space, ``P ≥ 2``.
+        camera: the portrait's :class:`~machlib.Camera` (head space = world),
+            ``image_size == (W, H)``.
+        hair_mask: ``(H, W)`` hair probability in ``[0, 1]`` (rows down, pixel ``(i, j)`` centred at
+            ``(j + 0.5, i + 0.5)``).
+        mesh: the head :class:`~machlib.Mesh` that hides points behind it; ``None``: nothing hides.
+        sdf: the head's :class:`~machlib.hair.HeadSDF` that extensions are pushed out of;
+            ``None``: no collision.
+        keep_mask: ``(H, W)`` mask in ``[0, 1]`` of where strands may stay (e.g. the hair plus a
+            hat that may cover hair); default ``hair_mask``.
+        theta: ``(H, W)`` strand angle in radians (image ``x`` right, ``y`` down, as
+            :func:`~machlib.hair.orientation_map`); ``None``: no bending.
+        confidence: ``(H, W)`` orientation confidence in ``[0, 1]`` (default 1 where ``theta`` is
+            given).
+        step: extension step, metres, ``> 0``.
+        max_extension: longest extension, metres, ``≥ 0``.
+        tolerance: dilation of ``keep_mask`` for trimming, as a fraction of the image's larger
+            side, ``≥ 0``.
+        gravity: downward pull added to each extension step's direction, ``≥ 0``.
+        bend: weight of the orientation map, in ``[0, 1]``.
+        depth_bias: metres a point may lie behind the head's surface and still count as visible,
+            ``≥ 0``.
+        min_points: the fewest points (from the root) a trimmed strand keeps, ``≥ 1``.
+        inflate: largest relative outward move of step 0, ``≥ 0`` (``0``: no inflation).
+        sectors: angular sectors of step 0, ``≥ 4``.
+        inflate_ramp: arc length in metres over which step 0's move rises from the root, ``> 0``.
+
+    Returns:
+        A :class:`TipFit`.
+
+    Raises:
+        InputError: strands that are not :class:`~machlib.hair.Strands` or not finite, a mask of
+            another shape than the camera's image, or bad option values.
+
+    Example:
+        >>> import numpy as np
+        >>> from machlib._preview import orbit_camera
+        >>> from machlib.hair import Strands, fit_strand_tips
+        >>> cam = orbit_camera(0.0, image_size=(64, 64))
+        >>> line = np.stack([np.zeros(8), np.linspace(0.05, 0.0, 8), np.zeros(8)], 1)[None]
+        >>> mask = np.zeros((64, 64)); mask[:, 28:36] = 1.0        # hair all the way down
+        >>> fit = fit_strand_tips(Strands(line.astype(np.float32)), cam, mask, step=0.005, max_extension=0.05)
+        >>> bool(fit.extended[0]), round(float(fit.length_after[0]), 3)    # 5 cm grown on
+        (True, 0.1)
+    """
+    owner = "fit_strand_tips"
+    if not isinstance(strands, Strands):
+        raise InputError(f"{owner}: strands must be machlib.hair.Strands, got {type(strands).__name__}")
+    if not isinstance(camera, Camera):
+        raise InputError(f"{owner}: camera must be a machlib.Camera, got {type(camera).__name__}")
+    pts = np.asarray(strands.points, np.float64)
+    if pts.ndim != 3 or pts.shape[1] < 2 or pts.shape[2] != 3:
+        raise InputError(f"{owner}: strands need (S, P >= 2, 3) points, got {pts.shape}")
+    if not np.isfinite(pts).all():
+        raise InputError(f"{owner}: strand points contain NaN or infinity")
+    w, h = (int(v) for v in camera.image_size)
+    hm = np.asarray(hair_mask, np.float64)
+    if hm.shape != (h, w):
+        raise InputError(f"{owner}: hair_mask must have the camera's image shape (H, W) = {(h, w)}, got {hm.shape}")
+    km = hm if keep_mask is None else np.asarray(keep_mask, np.float64)
+    if km.shape != (h, w):
+        raise InputError(f"{owner}: keep_mask must have shape {(h, w)}, got {km.shape}")
+    th = conf = None
+    if theta is not None:
+        th = np.asarray(theta, np.float64)
+        conf = np.ones_like(th) if confidence is None else np.asarray(confidence, np.float64)
+        if th.shape != (h, w) or conf.shape != (h, w):
+            raise InputError(f"{owner}: theta and confidence must have shape {(h, w)}, got {th.shape} and {conf.shape}")
+    for name, v, ok, what in (("step", step, lambda x: x > 0, "> 0"), ("max_extension", max_extension, lambda x: x >= 0, ">= 0"),
+                              ("tolerance", tolerance, lambda x: x >= 0, ">= 0"), ("gravity", gravity, lambda x: x >= 0, ">= 0"),
+                              ("bend", bend, lambda x: 0 <= x <= 1, "in [0, 1]"),
+                              ("depth_bias", depth_bias, lambda x: x >= 0, ">= 0")):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not ok(float(v)):
+            raise InputError(f"{owner}: {name} must be a number {what}, got {v!r}")
+    if not (isinstance(inflate, (int, float, np.integer, np.floating)) and float(inflate) >= 0
+            and isinstance(inflate_ramp, (int, float, np.integer, np.floating)) and float(inflate_ramp) > 0):
+        raise InputError(f"{owner}: need inflate >= 0 and inflate_ramp > 0, got {inflate!r}, {inflate_ramp!r}")
+    if isinstance(sectors, bool) or not isinstance(sectors, (int, np.integer)) or sectors < 4:
+        raise InputError(f"{owner}: sectors must be an int >= 4, got {sectors!r}")
+    if isinstance(min_points, bool) or not isinstance(min_points, (int, np.integer)) or min_points < 1:
+        raise InputError(f"{owner}: min_points must be an int >= 1, got {min_points!r}")
+
+    s, p, _ = pts.shape
+    empty = np.zeros(s, bool)
+    if s == 0:
+        z0 = np.zeros(0)
+        return TipFit(strands, empty, empty, z0, z0)
+    R = np.asarray(rotation_matrix(camera.rotation), np.float64)
+    t = np.asarray(camera.translation, np.float64)
+    focal = np.asarray(camera.focal, np.float64)
+    principal = np.asarray(camera.principal, np.float64)
+    zhead = depth_map([ScenePart(mesh, two_sided=False)], camera) if mesh is not None else np.full((h, w), np.inf)
+    hair = hm > 0.5
+    tol = round(float(tolerance) * max(h, w))
+    keep = ndimage.binary_dilation(km > 0.5, iterations=tol) if tol > 0 else km > 0.5
+
+    def visible(xy, z):
+        zh, inside = _sample(zhead, xy, z, -np.inf)
+        return inside & (z <= zh + float(depth_bias))
+
+    # 0. inflate towards the mask's outline, sector by sector around the head's centre
+    if float(inflate) > 0 and hair.any():
+        if mesh is not None:
+            v = np.asarray(mesh.vertices, np.float64)
+            centre = 0.5 * (v.min(0) + v.max(0))
+        else:
+            centre = pts.reshape(-1, 3).mean(0)
+        c2, _ = _project(centre, R, t, focal, principal)
+        xy, z = _project(pts, R, t, focal, principal)
+        vis = visible(xy, z)
+        nb = int(sectors)
+
+        def sector_radius(dxy, count_min):
+            ang = np.mod(np.arctan2(dxy[:, 1], dxy[:, 0]), 2 * np.pi)
+            b = np.minimum((ang / (2 * np.pi) * nb).astype(np.int64), nb - 1)
+            rad = np.linalg.norm(dxy, axis=1)
+            out = np.full(nb, np.nan)
+            order = np.lexsort((rad, b))
+            bs, rs = b[order], rad[order]
+            starts = np.searchsorted(bs, np.arange(nb))
+            ends = np.searchsorted(bs, np.arange(nb), side="right")
+            for i in range(nb):
+                n = ends[i] - starts[i]
+                if n >= count_min:
+                    out[i] = rs[starts[i] + int(0.98 * (n - 1))]
+            return out
+
+        rows, cols = np.nonzero(hair)
+        r_mask = sector_radius(np.stack([cols + 0.5, rows + 0.5], 1) - c2, 5)
+        r_str = sector_radius(xy[vis] - c2, 20)
+        f = np.clip(r_mask / r_str, 1.0, 1.0 + float(inflate))
+        f = np.where(np.isfinite(f), f, 1.0)
+        f = (np.roll(f, 1) + 2 * f + np.roll(f, -1)) / 4.0
+        ang = np.mod(np.arctan2(xy[..., 1] - c2[1], xy[..., 0] - c2[0]), 2 * np.pi)
+        fp = f[np.minimum((ang / (2 * np.pi) * nb).astype(np.int64), nb - 1)]
+        arc = np.concatenate([np.zeros((s, 1)), np.cumsum(np.linalg.norm(np.diff(pts, axis=1), axis=2), 1)], 1)
+        ramp = np.clip(arc / float(inflate_ramp), 0.0, 1.0)
+        planar = R.T @ np.diag([1.0, 1.0, 0.0]) @ R  # the offset's part across the view, not in depth
+        pts = pts + ((fp - 1.0) * ramp)[..., None] * ((pts - centre) @ planar.T)
+
+    # 1. trim
+    xy, z = _project(pts, R, t, focal, principal)
+    vis = visible(xy, z)
+    off = vis & ~_sample(keep, xy, z, False)[0]
+    off[:, : int(min_points)] = False
+    first = np.where(off.any(1), off.argmax(1), p)  # index of the first point dropped
+    trimmed = first < p
+    idx = np.minimum(np.arange(p)[None, :], first[:, None] - 1)
+    pts = np.take_along_axis(pts, idx[..., None], axis=1)
+
+    # 2. extend
+    n_ext = int(np.floor(float(max_extension) / float(step) + 1e-9))
+    ext = np.repeat(pts[:, -1:], max(n_ext, 0), axis=1)  # (S, K, 3), the tip repeated
+    tip = pts[:, -1].copy()
+    prev = pts[:, -2]  # trimmed strands (collapsed here) are not extended
+    seg = tip - prev
+    seg_len = np.linalg.norm(seg, axis=1)
+    d = np.where(seg_len[:, None] > 1e-9, seg / np.maximum(seg_len, 1e-12)[:, None], np.array([0.0, -1.0, 0.0]))
+    xy_t, z_t = _project(tip, R, t, focal, principal)
+    active = (~trimmed) & visible(xy_t, z_t) & _sample(hair, xy_t, z_t, False)[0] & (d[:, 1] < 0.5)
+    extended = np.zeros(s, bool)
+    down = np.array([0.0, -1.0, 0.0])
+    clearance = jnp.asarray(_CLEARANCE, jnp.float32)
+    for k in range(n_ext):
+        if not active.any():
+            break
+        a = np.flatnonzero(active)
+        dk = d[a] + float(gravity) * down
+        dk /= np.maximum(np.linalg.norm(dk, axis=1, keepdims=True), 1e-12)
+        if th is not None and bend > 0:
+            xy_a, z_a = _project(tip[a], R, t, focal, principal)
+            ang, _ = _sample(th, xy_a, z_a, 0.0)
+            cw, _ = _sample(conf, xy_a, z_a, 0.0)
+            dc = dk @ R.T  # camera frame: x right, y down (image), z forward
+            plane = np.linalg.norm(dc[:, :2], axis=1)
+            u = np.stack([np.cos(ang), np.sin(ang)], 1)
+            u = np.where((np.sum(u * dc[:, :2], 1) < 0)[:, None], -u, u)
+            turned = np.concatenate([u * plane[:, None], dc[:, 2:]], 1)
+            wgt = (float(bend) * np.clip(cw, 0.0, 1.0))[:, None]
+            dc = (1.0 - wgt) * dc + wgt * turned
+            dk = dc @ R
+            dk /= np.maximum(np.linalg.norm(dk, axis=1, keepdims=True), 1e-12)
+        new = tip[a] + float(step) * dk
+        if sdf is not None:  # all S tips at once: one compiled shape for every step
+            full_new = tip.copy()
+            full_new[a] = new
+            new = np.asarray(_push_all(sdf, jnp.asarray(full_new, jnp.float32), clearance, 3), np.float64)[a]
+        xy_n, z_n = _project(new, R, t, focal, principal)
+        ok = visible(xy_n, z_n) & _sample(hair, xy_n, z_n, False)[0]
+        go = a[ok]
+        move = new[ok] - tip[go]
+        n_move = np.linalg.norm(move, axis=1, keepdims=True)
+        d[go] = np.where(n_move > 1e-9, move / np.maximum(n_move, 1e-12), d[go])
+        tip[go] = new[ok]
+        ext[go, k:] = new[ok][:, None]
+        extended[go] = True
+        active[a[~ok]] = False
+
+    full = np.concatenate([pts, ext], 1) if n_ext > 0 else pts
+    out, before_len = _lengths_and_resample(jnp.asarray(np.asarray(strands.points, np.float32)), p)
+    out, after_len = _lengths_and_resample(jnp.asarray(full.astype(np.float32)), p)
+    out = np.asarray(out, np.float32)
+    fitted = Strands(out, None if strands.color is None else np.asarray(strands.color, np.float32),
+                     None if strands.thickness is None else np.asarray(strands.thickness, np.float32))
+    return TipFit(fitted, trimmed, extended, np.asarray(before_len, np.float64), np.asarray(after_len, np.float64))

@@ -1,0 +1,100 @@
+"""fit_strand_tips: trim, extend and inflate strands to a portrait's hair silhouette (issue 17, item 3)."""
+
+import numpy as np
+import pytest
+
+from machlib._errors import InputError
+from machlib._preview import orbit_camera
+from machlib.hair import Strands, TipFit, fit_strand_tips
+from machlib.hair._fit import _project
+
+SIZE = 96
+
+
+@pytest.fixture(scope="module")
+def cam():
+    return orbit_camera(0.0, image_size=(SIZE, SIZE))
+
+
+def _rows_of(points, cam):
+    from machlib._camera import rotation_matrix
+
+    R = np.asarray(rotation_matrix(cam.rotation), np.float64)
+    xy, _ = _project(np.asarray(points, np.float64), R, np.asarray(cam.translation, np.float64),
+                     np.asarray(cam.focal, np.float64), np.asarray(cam.principal, np.float64))
+    return xy
+
+
+def _vertical(x: float, y0: float, y1: float, n: int = 8) -> np.ndarray:
+    return np.stack([np.full(n, x), np.linspace(y0, y1, n), np.zeros(n)], 1).astype(np.float32)
+
+
+def test_extends_to_the_mask_end_and_trims_what_leaves_it(cam):
+    # two strands hanging down from y = 0.05: one stops at y = 0 inside a column of hair that
+    # reaches row 70 (extend), one falls to y = -0.12, through the column's end (trim)
+    pts = np.stack([_vertical(0.0, 0.05, 0.0), _vertical(0.01, 0.05, -0.12)])
+    root_rows = _rows_of(pts[:, 0], cam)[:, 1]
+    assert (root_rows < 40).all()
+    mask = np.zeros((SIZE, SIZE))
+    mask[: 70, 30:66] = 1.0
+    fit = fit_strand_tips(Strands(pts), cam, mask, step=0.002, max_extension=0.3, tolerance=0.0, inflate=0.0)
+    assert isinstance(fit, TipFit)
+    assert fit.extended.tolist() == [True, False] and fit.trimmed.tolist() == [False, True]
+    tips = _rows_of(fit.strands.points[:, -1], cam)[:, 1]
+    assert 66 <= tips[0] < 70          # grown on to within a step of the mask's end
+    assert 60 <= tips[1] < 70          # cut at its first point past the end
+    np.testing.assert_allclose(fit.strands.points[:, 0], pts[:, 0], atol=1e-6)   # roots kept
+    assert fit.strands.points.shape == pts.shape
+    assert fit.length_after[0] > fit.length_before[0] and fit.length_after[1] < fit.length_before[1]
+    s = fit.summary()
+    assert s["trimmed"] == 1 and s["extended"] == 1
+
+
+def test_orientation_bends_the_extension(cam):
+    pts = _vertical(0.0, 0.05, 0.0)[None]
+    mask = np.ones((SIZE, SIZE))
+    theta = np.full((SIZE, SIZE), np.pi / 4)  # strands running down and to the image right
+    straight = fit_strand_tips(Strands(pts), cam, mask, max_extension=0.05, inflate=0.0, gravity=0.0)
+    bent = fit_strand_tips(Strands(pts), cam, mask, theta=theta, max_extension=0.05, inflate=0.0, gravity=0.0,
+                           bend=1.0)
+    dx_straight = np.diff(_rows_of(straight.strands.points[0, [0, -1]], cam)[:, 0])[0]
+    dx_bent = np.diff(_rows_of(bent.strands.points[0, [0, -1]], cam)[:, 0])[0]
+    assert abs(dx_straight) < 0.5 and dx_bent > 3.0
+
+
+def test_inflate_widens_towards_the_outline_and_keeps_roots(cam):
+    # a ring of strands around the origin, inside a disc of hair twice as wide
+    ang = np.linspace(0, 2 * np.pi, 48, endpoint=False)
+    t = np.linspace(0.0, 1.0, 8)[:, None]
+    pts = np.stack([np.stack([0.02 * np.cos(a) * (1 + t[:, 0]), 0.02 * np.sin(a) * (1 + t[:, 0]),
+                              np.zeros(8)], 1) for a in ang]).astype(np.float32)
+    c = _rows_of(np.zeros((1, 3)), cam)[0]
+    r_tip = np.linalg.norm(_rows_of(pts[:, -1], cam) - c, axis=1).mean()
+    yy, xx = np.mgrid[:SIZE, :SIZE] + 0.5
+    mask = (np.hypot(xx - c[0], yy - c[1]) < 1.25 * r_tip).astype(float)
+    fit = fit_strand_tips(Strands(pts), cam, mask, inflate=0.3, inflate_ramp=0.01, max_extension=0.0,
+                          tolerance=0.0, sectors=8)
+    r_after = np.linalg.norm(_rows_of(fit.strands.points[:, -1], cam) - c, axis=1)
+    assert 1.12 * r_tip < r_after.mean() < 1.31 * r_tip
+    np.testing.assert_allclose(fit.strands.points[:, 0], pts[:, 0], atol=1e-6)
+    again = fit_strand_tips(Strands(pts), cam, mask, inflate=0.3, inflate_ramp=0.01, max_extension=0.0,
+                            tolerance=0.0, sectors=8)
+    np.testing.assert_array_equal(again.strands.points, fit.strands.points)  # deterministic
+
+
+def test_empty_strands_and_bad_input(cam):
+    mask = np.zeros((SIZE, SIZE))
+    empty = fit_strand_tips(Strands(np.zeros((0, 4, 3), np.float32)), cam, mask)
+    assert empty.strands.num_strands == 0 and empty.length_after.shape == (0,)
+    one = Strands(_vertical(0.0, 0.05, 0.0)[None])
+    with pytest.raises(InputError, match="fit_strand_tips: hair_mask must have the camera's image shape"):
+        fit_strand_tips(one, cam, np.zeros((5, 5)))
+    with pytest.raises(InputError, match="fit_strand_tips: step must be a number > 0"):
+        fit_strand_tips(one, cam, mask, step=0.0)
+    with pytest.raises(InputError, match="fit_strand_tips: bend must be a number in"):
+        fit_strand_tips(one, cam, mask, bend=2.0)
+    with pytest.raises(InputError, match="fit_strand_tips: sectors"):
+        fit_strand_tips(one, cam, mask, sectors=2)
+    bad = Strands(np.full((1, 4, 3), np.nan, np.float32))
+    with pytest.raises(InputError, match="NaN"):
+        fit_strand_tips(bad, cam, mask)
