@@ -17,6 +17,7 @@ from ._assemble import (
     Joint,
     build_character,
     character_glb,
+    fit_detail_height,
     normal_map_from_albedo,
     posed_parts,
     roughness_map,
@@ -28,7 +29,7 @@ from ._assemble import (
 __all__ = [
     "Character", "CharacterPart", "Joint", "build_character", "character_glb", "posed_parts",
     "write_character_obj", "write_bundle", "skin_tone_albedo", "SKIN_TONES", "IRIS_DEFAULT",
-    "roughness_map", "normal_map_from_albedo",
+    "roughness_map", "normal_map_from_albedo", "fit_detail_height",
 ]
 
 from ._make import DEFAULT_PROMPT, MakeOutput, make_character, preview_images, write_make_outputs  # noqa: E402

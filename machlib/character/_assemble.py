@@ -36,7 +36,7 @@ from ..human._rig import _quaternion
 __all__ = [
     "CharacterPart", "Joint", "Character", "build_character", "character_glb", "posed_parts",
     "write_character_obj", "write_bundle", "skin_tone_albedo", "SKIN_TONES", "IRIS_DEFAULT",
-    "roughness_map", "normal_map_from_albedo",
+    "roughness_map", "normal_map_from_albedo", "fit_detail_height",
 ]
 
 SKIN_TONES = {
@@ -61,6 +61,8 @@ class CharacterPart:
         texture: optional sRGB base-colour image in the mesh's UV layout.
         normal_map: optional tangent-space normal map (RGB, ``[0, 1]`` encoding).
         roughness_map: optional roughness image (single channel ``[0, 1]``).
+        specular_map: optional specular-intensity image (single channel ``[0, 1]``; glTF's
+            ``KHR_materials_specular`` factor, 1 = F0 0.04), the same size as ``roughness_map``.
         metallic: metallic factor.
         roughness: roughness factor.
         morphs: optional ``(52, V, 3)`` blendshape deltas (ARKit order).
@@ -76,6 +78,7 @@ class CharacterPart:
     texture: Optional[np.ndarray] = None
     normal_map: Optional[np.ndarray] = None
     roughness_map: Optional[np.ndarray] = None
+    specular_map: Optional[np.ndarray] = None
     metallic: float = 0.0
     roughness: float = 0.6
     morphs: Optional[np.ndarray] = None
@@ -226,6 +229,51 @@ def roughness_map(*, template=None, resolution: int = 512) -> np.ndarray:
     return np.clip(rough, 0.0, 1.0).astype(np.float32)
 
 
+def fit_detail_height(result, template, resolution: int = 1024) -> Optional[np.ndarray]:
+    """The fitted surface's height above the fitted head mesh, at texture resolution.
+
+    For a human template's fit (:attr:`machlib.geometry.GeometryResult.human` set), the
+    stage-2 triplane is a residual offset map on the fitted human: it is brought to
+    ``resolution`` by cubic interpolation of the offsets (not of the positions, whose
+    piecewise-linear base the mesh itself carries) and added to the human's surface there; the
+    height is that surface's distance above the fitted mesh along its normal
+    (:func:`machlib.texture.surface_height`): the triplane's detail beyond the mesh's vertices,
+    low-passed to the triplane's texel (a Gaussian of ``R / r`` texels for an ``r × r`` triplane),
+    since anything finer is the difference of two interpolations and of the fit's smoothing of
+    the vertex offsets, not relief of the face.
+
+    Args:
+        result: the :class:`~machlib.geometry.GeometryResult`.
+        template: the fitted template.
+        resolution: the map size.
+
+    Returns:
+        ``(R, R)`` float32 heights in metres, or None for a fit without the human stage.
+    """
+    import jax
+    import jax.numpy as jnp
+    from scipy.ndimage import gaussian_filter
+
+    from ..geometry import encode, uv_raster
+    from ..texture import surface_height, texel_frame
+
+    stage = getattr(result, "human", None)
+    if stage is None or getattr(template, "human", None) is None:
+        return None
+    ns = template.human.topology.num_skin
+    mesh = result.mesh
+    base = np.asarray(stage.stage1_points, np.float32)[:ns]
+    tp = jnp.asarray(result.triplane, jnp.float32)
+    r0, R = int(tp.shape[0]), int(resolution)
+    offsets = tp - encode(base, uv_raster(mesh, r0))
+    fine = encode(base, uv_raster(mesh, R)) + jax.image.resize(offsets, (R, R, 3), "cubic")
+    h = np.asarray(surface_height(fine, np.asarray(mesh.vertices, np.float32), texel_frame(mesh, R)), np.float64)
+    # what is finer than the triplane's own texel is the error between two interpolations (the
+    # mesh's piecewise-linear one, the map's cubic one) and the fit's smoothing of the vertex
+    # offsets, not the face's detail: keep the relief the triplane resolves
+    return gaussian_filter(h, sigma=R / r0).astype(np.float32)
+
+
 def normal_map_from_albedo(albedo, *, strength: float = 2.0) -> np.ndarray:
     """A tangent-space detail normal map from the albedo's fine luminance structure.
 
@@ -320,6 +368,8 @@ def build_character(
     human=None,
     body=None,
     beard: Optional[np.ndarray] = None,
+    detail_height: Optional[np.ndarray] = None,
+    normal_detail: str = "geometry",
 ) -> Character:
     """Assemble a character around a fitted head.
 
@@ -363,6 +413,13 @@ def build_character(
         beard: optional ``(S, P, 3)`` facial-hair strand points (:func:`machlib.hair.grow_beard`
             on ``head``); the skin under their roots is shaded towards the hair colour too (a
             beard's shadow, the look of stubble).
+        detail_height: for the human template, optional ``(R, R)`` heights (metres) of the fitted
+            surface above the head mesh in its UV layout (:func:`fit_detail_height`): the
+            geometric detail that the head's normal map carries
+            (:func:`machlib.texture.detail_normal_map`).
+        normal_detail: the head's normal map for the human template: ``"geometry"`` (default:
+            from ``detail_height``; no normal map without it) or ``"albedo"``
+            (:func:`normal_map_from_albedo`, the albedo's fine luminance read as height).
 
     Returns:
         The :class:`Character`.
@@ -371,6 +428,8 @@ def build_character(
         InputError: the head does not have the template's topology, or bad albedo/hair.
     """
     template = default_template() if template is None else template
+    if normal_detail not in ("geometry", "albedo"):
+        raise InputError(f"build_character: normal_detail must be 'geometry' or 'albedo', got {normal_detail!r}")
     if hair is not None:
         hair = np.asarray(hair, dtype=np.float32)
         if hair.ndim != 3 or hair.shape[-1] != 3 or not np.all(np.isfinite(hair)):
@@ -390,7 +449,7 @@ def build_character(
         ch = build_human_character(head, albedo, template=template, params=params, points=points, hair=hair,
                                    hair_color=hair_color, iris_color=iris_color, glasses=glasses,
                                    body=body, eyelash_color=eyelash_color, info=info,
-                                   bust=bust)
+                                   bust=bust, detail_height=detail_height, normal_detail=normal_detail)
         return ch if beard is None else dataclasses.replace(ch, beard=beard)
     if np.shape(head.faces) != np.shape(template.mesh.faces):
         raise InputError(f"build_character: the head must have the template's topology "
@@ -581,7 +640,14 @@ def character_glb(character: Character, *, hair_segments: int = 8) -> bytes:
             kw["tangents"] = vertex_tangents(pos, normals, uv, faces)
         if p.roughness_map is not None:
             r = _u8(p.roughness_map)
-            mat["metallic_roughness_texture"] = np.stack([np.full_like(r, 255), r, np.zeros_like(r)], -1)
+            channels = [np.full_like(r, 255), r, np.zeros_like(r)]
+            if p.specular_map is not None and np.shape(p.specular_map) == np.shape(p.roughness_map):
+                # one linear data image: roughness in G, metal in B, specular in A (KHR_materials_specular)
+                mat["metallic_roughness_texture"] = np.stack(channels + [_u8(p.specular_map)], -1)
+                mat["specular_texture"] = mat["metallic_roughness_texture"]
+                mat["specular"] = 1.0
+            else:
+                mat["metallic_roughness_texture"] = np.stack(channels, -1)
         material = b.add_material(**mat)
         if p.morphs is not None:
             morphs = np.asarray(p.morphs, np.float32)
@@ -757,8 +823,8 @@ def _normals_np(v: np.ndarray, f: np.ndarray) -> np.ndarray:
 def write_character_obj(out_dir: Union[str, os.PathLike], character: Character, *, name: str = "avatar") -> list:
     """Write the neutral character as Wavefront OBJ + MTL with its textures (one object per part).
 
-    Writes ``<name>.obj``, ``<name>.mtl``, ``<name>_albedo.png``, ``<name>_normal.png`` and
-    ``<name>_roughness.png`` into ``out_dir`` (which must exist), through
+    Writes ``<name>.obj``, ``<name>.mtl``, ``<name>_albedo.png``, ``<name>_normal.png``,
+    ``<name>_roughness.png`` and ``<name>_specular.png`` (those the head has) into ``out_dir`` (which must exist), through
     :func:`machlib.export.write_obj_parts`. Hair is not part of OBJ; see
     :func:`machlib.hair.write_hair_data` and :func:`machlib.hair.write_usd_curves`.
 
@@ -771,7 +837,7 @@ def write_character_obj(out_dir: Union[str, os.PathLike], character: Character, 
         The written file names.
     """
     parts = [ObjPart(p.name, p.mesh, p.base_color, p.roughness, p.metallic, p.alpha, p.texture, p.normal_map,
-                     p.roughness_map) for p in character.parts]
+                     p.roughness_map, p.specular_map) for p in character.parts]
     try:
         return write_obj_parts(out_dir, parts, name=name)
     except InputError as err:

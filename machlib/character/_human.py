@@ -20,6 +20,7 @@ from ..assets._human_body import accessory_skin, human_body
 from ..geometry import separate_surfaces
 from ..human import BUST_JOINTS, contact_pairs, load_human_data, skeleton, skin_weights
 from ..human._rig import _quaternion
+from ..texture import detail_normal_map, region_pbr_maps, texel_frame
 
 __all__ = ["human_skeleton", "build_human_character", "seal_lips"]
 
@@ -108,7 +109,7 @@ def _dense_skin(joints: np.ndarray, weights: np.ndarray, J: int) -> np.ndarray:
 def build_human_character(head: Mesh, albedo: np.ndarray, *, template, params=None, points=None, hair=None,
                           hair_color=(0.05, 0.035, 0.025), iris_color: Optional[str] = None, glasses=None,
                           body=None, eyelash_color: Optional[str] = None, info: Optional[dict] = None,
-                          joints=None, bust=None):
+                          joints=None, bust=None, detail_height=None, normal_detail: str = "geometry"):
     """Assemble a human template's character (see :func:`machlib.character.build_character`)."""
     from ._assemble import (
         IRIS_DEFAULT,
@@ -118,7 +119,6 @@ def build_human_character(head: Mesh, albedo: np.ndarray, *, template, params=No
         _as_float_image,
         _rgba,
         normal_map_from_albedo,
-        roughness_map,
     )
 
     topo = template.human.topology
@@ -161,9 +161,20 @@ def build_human_character(head: Mesh, albedo: np.ndarray, *, template, params=No
     head_mesh = Mesh(points[:ns].astype(np.float32), topo.faces, topo.uv, topo.faces_uv)
     fitted = template.__class__(**{**template.__dict__, "mesh": head_mesh})
     frame = face_frame(fitted.landmark_positions())
+    pbr_res = min(tex.shape[0], 512)
+    rough, spec = region_pbr_maps(template.regions, template.landmark_uv, pbr_res)
+    if normal_detail == "albedo":
+        nmap = normal_map_from_albedo(tex)
+    elif detail_height is not None:
+        h = np.asarray(detail_height, np.float32)
+        if h.ndim != 2 or h.shape[0] != h.shape[1] or h.shape[0] < 8 or not np.all(np.isfinite(h)):
+            raise InputError(f"build_character: detail_height must be a finite (R, R) map, got shape {h.shape}")
+        nmap = np.asarray(detail_normal_map(h, head_mesh.vertices, texel_frame(head_mesh, h.shape[0])), np.float32)
+    else:
+        nmap = None
     parts = [CharacterPart(
-        "head", head_mesh, (1.0, 1.0, 1.0, 1.0), texture=tex, normal_map=normal_map_from_albedo(tex),
-        roughness_map=roughness_map(template=template, resolution=min(tex.shape[0], 512)), roughness=1.0,
+        "head", head_mesh, (1.0, 1.0, 1.0, 1.0), texture=tex, normal_map=nmap,
+        roughness_map=rough, specular_map=spec, roughness=1.0,
         morphs=deltas[:, :ns].astype(np.float32), joint=None, skin=_dense_skin(jw, ww, J),
     )]
 

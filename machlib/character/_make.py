@@ -68,6 +68,7 @@ from ._assemble import (
     _write_strand_files,
     build_character,
     character_glb,
+    fit_detail_height,
     posed_parts,
     skin_tone_albedo,
     write_bundle,
@@ -319,6 +320,7 @@ def make_character(
             human = (fit.result.human.params, fit.result.human.neutral_points)
             head = Mesh(human[1][: template.human.topology.num_skin], head.faces, head.uv, head.faces_uv)
         albedo = tex.albedo
+        detail = timed("detail", lambda: fit_detail_height(fit.result, template, min(int(np.shape(albedo)[0]), 1024)))
         strands = np.asarray(hair_out.strands.points, np.float32)
         hair_rgb = tuple(hair_out.color["rgb"])
         assets["hairstyle"] = {"style": hair_out.style, "mode": hair_out.mode,
@@ -326,6 +328,7 @@ def make_character(
                                "reading": hair_out.reading,
                                "choice": (hair_out.choice or {}).get("summary")}
     else:
+        detail = None
         template, head, _human_params, _human_points = timed("shape", lambda: _template_head(attrs, seed=seed))
         human = (_human_params, _human_points) if _human_params is not None else None
 
@@ -365,7 +368,7 @@ def make_character(
                                iris_color=iris, glasses=glasses, bust=bust, body=dressed, info=info, human=human,
                                eyelash_color=attrs.hair_color if attrs.hair_color in ("black", "brown", "blonde",
                                                                                       "red", "auburn") else None,
-                               beard=beard)
+                               beard=beard, detail_height=detail)
 
     beard, beard_style = timed("beard", lambda: _character_beard(
         attrs.beard, attrs.moustache, head, template=template, color=hair_rgb, seed=seed,

@@ -620,6 +620,8 @@ class GltfBuilder:
         alpha_mode: Literal["OPAQUE", "MASK", "BLEND"] = "OPAQUE",
         alpha_cutoff: float = 0.5,
         double_sided: bool = False,
+        specular: float | None = None,
+        specular_texture: ArrayLike | bytes | None = None,
     ) -> int:
         """Add a PBR metallic-roughness material; textures are embedded as PNG.
 
@@ -644,6 +646,13 @@ class GltfBuilder:
             alpha_mode: ``"OPAQUE"``, ``"MASK"`` (with ``alpha_cutoff``) or ``"BLEND"``.
             alpha_cutoff: alpha threshold for ``"MASK"``.
             double_sided: render back faces too.
+            specular: optional ``KHR_materials_specular`` ``specularFactor`` in ``[0, 1]`` (the
+                strength of the dielectric reflection; 1 is glTF's default F0 of 0.04). The
+                extension is written (and listed in ``extensionsUsed``) when this or
+                ``specular_texture`` is given.
+            specular_texture: optional ``KHR_materials_specular`` ``specularTexture``: an RGBA
+                image whose alpha channel (linear data) multiplies ``specular`` (default 1). It
+                may be the same image as ``metallic_roughness_texture`` (stored once).
 
         Returns:
             The material index.
@@ -694,6 +703,17 @@ class GltfBuilder:
                 mat["alphaCutoff"] = float(alpha_cutoff)
         if double_sided:
             mat["doubleSided"] = True
+        if specular is not None or specular_texture is not None:
+            f = 1.0 if specular is None else specular
+            if not (math.isfinite(f) and 0 <= f <= 1):
+                _fail(own, f"specular must be in [0, 1], got {specular}")
+            ext: dict = {"specularFactor": float(f)}
+            if specular_texture is not None:
+                if not isinstance(specular_texture, (bytes, bytearray)) and np.shape(specular_texture)[-1:] != (4,):
+                    _fail(own, f"specular_texture must be an RGBA image (alpha = specular), "
+                               f"got shape {np.shape(specular_texture)}")
+                ext["specularTexture"] = {"index": self._texture(specular_texture, own)}
+            mat["extensions"] = {"KHR_materials_specular": ext}
         self._materials.append(mat)
         return len(self._materials) - 1
 
@@ -965,6 +985,9 @@ class GltfBuilder:
                            ("images", self._images)):
             if items:
                 doc[key] = items
+        used = sorted({k for m in self._materials for k in m.get("extensions", {})})
+        if used:
+            doc["extensionsUsed"] = used
         if self._textures:
             doc["samplers"] = [{"magFilter": 9729, "minFilter": 9987, "wrapS": 33071, "wrapT": 33071}]
         if self._accessors:

@@ -218,6 +218,9 @@ class ObjPart(NamedTuple):
         normal_map: optional tangent-space normal map: ``norm`` and ``map_Bump -bm 1``.
         roughness_map: optional roughness image, written as one grey channel (data, not
             colour): ``map_Pr``.
+        specular_map: optional specular-intensity image in ``[0, 1]`` (glTF's
+            ``KHR_materials_specular`` factor, 1 = F0 0.04), one grey channel: ``map_Ks`` with
+            ``Ks 1 1 1``.
     """
 
     name: str
@@ -229,6 +232,7 @@ class ObjPart(NamedTuple):
     texture: Optional[np.ndarray] = None
     normal_map: Optional[np.ndarray] = None
     roughness_map: Optional[np.ndarray] = None
+    specular_map: Optional[np.ndarray] = None
 
 
 def _u8(img) -> np.ndarray:
@@ -242,7 +246,8 @@ def write_obj_parts(out_dir: Union[str, os.PathLike], parts: Sequence[ObjPart], 
     """Write several meshes as one Wavefront OBJ + MTL with their textures (one object each).
 
     Writes ``<name>.obj``, ``<name>.mtl`` and, for the parts that have them,
-    ``<name>_albedo.png``, ``<name>_normal.png`` and ``<name>_roughness.png`` into ``out_dir``
+    ``<name>_albedo.png``, ``<name>_normal.png``, ``<name>_roughness.png`` and
+    ``<name>_specular.png`` into ``out_dir``
     (which must exist). The normal map is named both ``norm`` (the PBR extension) and
     ``map_Bump -bm 1.000`` (what Blender's and most other importers read); roughness is one
     grey channel, so importers treat it as data rather than colour. Texture names are shared:
@@ -282,7 +287,8 @@ def write_obj_parts(out_dir: Union[str, os.PathLike], parts: Sequence[ObjPart], 
         v_off += len(v)
         vt_off += len(uv)
         kd = _linear_to_srgb(np.asarray(p.base_color, dtype=np.float64)[:3])
-        mtl.append(f"newmtl {p.name}\nKd {kd[0]:.4f} {kd[1]:.4f} {kd[2]:.4f}\nKs 0.04 0.04 0.04\n"
+        ks = "1 1 1" if p.specular_map is not None else "0.04 0.04 0.04"
+        mtl.append(f"newmtl {p.name}\nKd {kd[0]:.4f} {kd[1]:.4f} {kd[2]:.4f}\nKs {ks}\n"
                    f"Ns {max(2.0, (1 - p.roughness) * 200):.1f}\nd {p.alpha:.3f}\nillum 2\n"
                    f"Pr {p.roughness:.3f}\nPm {p.metallic:.3f}\n")
         if p.texture is not None:
@@ -300,6 +306,12 @@ def write_obj_parts(out_dir: Union[str, os.PathLike], parts: Sequence[ObjPart], 
             r = _u8(p.roughness_map)
             write_atomic(out / fn, encode_png(r if r.ndim == 2 else r[..., 0]))
             mtl.append(f"map_Pr {fn}\n")
+            written.append(fn)
+        if p.specular_map is not None:
+            fn = f"{name}_specular.png"
+            r = _u8(p.specular_map)
+            write_atomic(out / fn, encode_png(r if r.ndim == 2 else r[..., 0]))
+            mtl.append(f"map_Ks {fn}\n")
             written.append(fn)
         mtl.append("\n")
     write_atomic(out / f"{name}.obj", "".join(obj).encode())

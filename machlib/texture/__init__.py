@@ -61,3 +61,19 @@ __all__ += [
     "region_masks", "texel_confidence", "mirror_fill", "skin_detail", "synthesize_detail", "detail_patches",
     "transfer_skin",
 ]
+from ._pbr import (
+    FOREHEAD_LANDMARKS,
+    NOSE_LANDMARKS,
+    PBR_REGION_VALUES,
+    TexelFrame,
+    detail_normal_map,
+    mesh_tangents,
+    region_pbr_maps,
+    surface_height,
+    texel_frame,
+)
+
+__all__ += [
+    "FOREHEAD_LANDMARKS", "NOSE_LANDMARKS", "PBR_REGION_VALUES", "TexelFrame", "detail_normal_map", "mesh_tangents",
+    "region_pbr_maps", "surface_height", "texel_frame",
+]

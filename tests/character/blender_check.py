@@ -1,7 +1,8 @@
 """Run by tests/character/test_character.py in a subprocess with Blender's Python module (bpy):
 import a machlib GLB with Blender's own glTF importer and report, as JSON on stdout, what a
 technical artist would look at: shape keys that move vertices, an armature that deforms the head,
-and hair that renders (Cycles, CPU) when shown and not when hidden."""
+hair that renders (Cycles, CPU) when shown and not when hidden, and the head's PBR maps wired
+as Blender wires them (normal map through a Normal Map node, roughness and specular linear)."""
 
 import json
 import sys
@@ -62,13 +63,22 @@ def main(glb: str, png_dir: str) -> dict:
         px = np.array(img.pixels[:]).reshape(img.size[1], img.size[0], 4)
         return px
 
+    links = [(lk.from_node.type, lk.from_socket.name, lk.to_node.type, lk.to_socket.name)
+             for lk in head.active_material.node_tree.links]
+    images = {n.name: n.image.colorspace_settings.name for n in head.active_material.node_tree.nodes
+              if n.type == "TEX_IMAGE"}
+    maps = {"normal_map": any(t == "NORMAL_MAP" and s == "Color" for _, _, t, s in links)
+            and any(f == "NORMAL_MAP" and s == "Normal" for f, _, _, s in links),
+            "roughness": any(s == "Roughness" for _, _, t, s in links if t == "BSDF_PRINCIPLED"),
+            "specular": any(s == "Specular IOR Level" for _, _, t, s in links if t == "BSDF_PRINCIPLED"),
+            "colorspaces": sorted(images.values())}
     shown = shot("hair")
     hair.hide_render = True
     hidden = shot("bald")
     changed = float((np.abs(shown - hidden).sum(-1) > 0.1).mean())
     return {"shape_keys": len(keys) - 1, "moves": moves, "armature_move": armature_move,
             "hair_type": hair.type, "hair_polygons": len(hair.data.polygons), "hair_pixels": changed,
-            "bones": len(arm.data.bones)}
+            "bones": len(arm.data.bones), "maps": maps}
 
 
 if __name__ == "__main__":

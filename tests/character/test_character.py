@@ -30,7 +30,16 @@ def character():
     roots = np.asarray(t.mesh.vertices)[np.asarray(t.mesh.vertices)[:, 1] > 0.09][:40]
     hair = roots[:, None, :] + np.linspace(0, 1, 8)[None, :, None] * (rng.normal(size=(40, 1, 3)) * 0.01 + [0, 0.02, 0])
     glasses = make_glasses("round", color="black", template=t.mesh)
-    return build_character(t.mesh, template_albedo(256), template=t, hair=hair, iris_color="green", glasses=glasses)
+    return build_character(t.mesh, template_albedo(256), template=t, hair=hair, iris_color="green", glasses=glasses,
+                           detail_height=_relief(t))
+
+
+def _relief(t, R=256):
+    """A 0.3 mm relief, continuous on the head (a function of the surface point), as a fit's detail."""
+    from machlib.geometry import encode, uv_raster
+
+    p = np.asarray(encode(np.asarray(t.mesh.vertices, np.float32), uv_raster(t.mesh, R)))
+    return (3e-4 * np.sin(300 * p[..., 0]) * np.sin(300 * p[..., 1])).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +125,17 @@ def test_glb_structure_and_determinism(character, glb):
     head_mat = doc["materials"][meshes["head"]["primitives"][0]["material"]]
     pbr = head_mat["pbrMetallicRoughness"]
     assert "baseColorTexture" in pbr and "metallicRoughnessTexture" in pbr and "normalTexture" in head_mat
+    # specular by region (KHR_materials_specular): the alpha of the metallic-roughness image
+    spec = head_mat["extensions"]["KHR_materials_specular"]
+    assert "KHR_materials_specular" in doc["extensionsUsed"]
+    assert spec["specularTexture"]["index"] == pbr["metallicRoughnessTexture"]["index"]
+    png = Image.open(io.BytesIO(read_glb(glb)["images"][doc["textures"][spec["specularTexture"]["index"]]["source"]]))
+    rgba = np.asarray(png)
+    assert png.mode == "RGBA" and rgba[..., 2].max() == 0  # B: not metal
+    head = character.part("head")
+    np.testing.assert_array_equal(rgba[..., 1], (head.roughness_map * 255 + 0.5).astype(np.uint8))
+    np.testing.assert_array_equal(rgba[..., 3], (head.specular_map * 255 + 0.5).astype(np.uint8))
+    assert "TANGENT" in meshes["head"]["primitives"][0]["attributes"]
     lens = doc["materials"][meshes["lenses"]["primitives"][0]["material"]]
     assert lens["alphaMode"] == "BLEND"
 
@@ -182,7 +202,9 @@ def test_obj_and_bundle(character, tmp_path):
     files = write_character_obj(tmp_path, character)
     mtl = (tmp_path / "avatar.mtl").read_text()
     assert "map_Bump -bm 1.000 avatar_normal.png" in mtl and "map_Pr avatar_roughness.png" in mtl
+    assert "map_Ks avatar_specular.png" in mtl
     assert Image.open(tmp_path / "avatar_roughness.png").mode == "L"  # data, not colour
+    assert Image.open(tmp_path / "avatar_specular.png").mode == "L"
     assert {"avatar.obj", "avatar.mtl", "avatar_albedo.png", "avatar_normal.png", "avatar_roughness.png"} <= set(files)
     obj = (tmp_path / "avatar.obj").read_text()
     assert obj.count("\no ") + obj.startswith("o ") == len(character.parts)
@@ -256,4 +278,6 @@ def test_blender_imports_the_glb(glb, tmp_path):
     assert got["shape_keys"] == 52
     assert got["moves"]["jawOpen"] > 0.01 and got["moves"]["eyeBlinkLeft"] > 0.002
     assert got["armature_move"] > 0.01 and got["bones"] == len(character_bones(glb))
+    assert got["maps"]["normal_map"] and got["maps"]["roughness"] and got["maps"]["specular"]
+    assert got["maps"]["colorspaces"].count("Non-Color") >= 2  # the normal and roughness/specular maps are data
     assert got["hair_type"] == "MESH" and got["hair_polygons"] > 0 and got["hair_pixels"] * 96 * 96 > 20  # 40 thin strands: a few dozen pixels

@@ -1,0 +1,439 @@
+"""PBR maps for the head (DreamFace's physically based textures): a tangent-space normal map of the
+fine geometric detail a fitted position map carries beyond the mesh, and specular / roughness maps
+by facial region.
+
+The normal map is built in three steps, each a pure function:
+
+1. :func:`texel_frame` (numpy, once per topology and resolution): which triangle of the mesh
+   *split at UV seams* (as glTF stores it, :meth:`machlib.Mesh.split`) covers each texel, and
+   where. Texels outside the chart take the nearest triangle, clamped to it.
+2. :func:`surface_height`: the signed distance, along the mesh's interpolated normal, from the
+   mesh's surface to a position map (``(R, R, 3)``, e.g. the fitted triplane brought to texture
+   resolution): the detail the mesh's vertices do not carry.
+3. :func:`detail_normal_map`: the normals of the surface displaced by that height, expressed in the
+   per-texel tangent frame glTF viewers build from the file's ``NORMAL`` and ``TANGENT``
+   attributes (:func:`mesh_tangents`, equal to :func:`machlib.export.vertex_tangents` on the split
+   mesh), encoded in ``[0, 1]``. The height fades to zero (with zero slope) towards chart borders,
+   so both sides of a UV seam shade exactly like the mesh and no seam shows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, ArrayLike, Bool, Float, Int
+from scipy import ndimage
+
+from .._errors import InputError
+from .._mesh import Mesh
+from .._raster import rasterize_np
+from ..geometry._triplane import _clamped_barycentrics
+from ._regions import feather_mask, polygon_sdf
+
+__all__ = [
+    "FOREHEAD_LANDMARKS", "NOSE_LANDMARKS", "PBR_REGION_VALUES", "TexelFrame", "detail_normal_map", "mesh_tangents",
+    "region_pbr_maps", "surface_height", "texel_frame",
+]
+
+
+class TexelFrame(eqx.Module):
+    """A mesh's UV chart rasterised for per-texel surface frames (build with :func:`texel_frame`).
+
+    The mesh is split at UV seams as glTF stores it (:meth:`machlib.Mesh.split`): ``N`` split
+    vertices, each with one position vertex (``source``) and one texture coordinate.
+
+    Attributes:
+        faces: ``(F, 3)`` int32 split-vertex triangles.
+        source: ``(N,)`` int32 position-vertex index of each split vertex.
+        uv: ``(N, 2)`` float32 texture coordinates of the split vertices (origin top-left, ``v`` down).
+        face: ``(R, R)`` int32 triangle covering each texel (outside the chart: the nearest one).
+        bary: ``(R, R, 3)`` float32 barycentrics of the texel centre in that triangle (clamped to
+            it outside the chart).
+        border: ``(R, R)`` float32 distance in texels from each texel centre to the chart's outside
+            (0 outside the chart).
+        num_vertices: ``V``, the mesh's number of position vertices (static).
+    """
+
+    faces: Int[Array, "F 3"]
+    source: Int[Array, " N"]
+    uv: Float[Array, "N 2"]
+    face: Int[Array, "R R"]
+    bary: Float[Array, "R R 3"]
+    border: Float[Array, "R R"]
+    num_vertices: int = eqx.field(static=True, default=0)
+
+    @property
+    def resolution(self) -> int:
+        """The map size ``R``."""
+        return int(self.face.shape[0])
+
+    @property
+    def mask(self) -> Bool[Array, "R R"]:
+        """``(R, R)`` True where the texel centre lies inside the chart."""
+        return self.border > 0
+
+
+_FRAMES: dict = {}
+
+
+def texel_frame(mesh: Mesh, resolution: int) -> TexelFrame:
+    """Rasterise ``mesh``'s UV chart, split at seams, at ``resolution × resolution`` (numpy, once).
+
+    Texel ``(i, j)`` has its centre at ``((j + 0.5) / R, (i + 0.5) / R)`` (see
+    :func:`machlib.geometry.uv_raster`). Cached per topology, UVs and resolution.
+
+    Args:
+        mesh: a :class:`~machlib.Mesh` with a non-overlapping UV layout.
+        resolution: ``R``, the map size.
+
+    Returns:
+        The :class:`TexelFrame`.
+
+    Raises:
+        InputError: a resolution below 8, or UVs that cover no texel centre.
+
+    Example:
+        >>> import numpy as np
+        >>> from machlib import Mesh
+        >>> from machlib.texture import texel_frame
+        >>> sq = Mesh(np.array([[0., 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]]), np.array([[0, 1, 2], [0, 2, 3]]),
+        ...           np.array([[0., 1], [1, 1], [1, 0], [0, 0]]), np.array([[0, 1, 2], [0, 2, 3]]))
+        >>> fr = texel_frame(sq, 8)
+        >>> fr.face.shape, bool(fr.mask.all())
+        ((8, 8), True)
+    """
+    if not isinstance(resolution, (int, np.integer)) or resolution < 8:
+        raise InputError(f"texel_frame: resolution must be an int >= 8, got {resolution!r}")
+    R = int(resolution)
+    _, uv, faces, src = mesh.split()
+    faces = np.ascontiguousarray(faces, np.int64)
+    uv = np.asarray(uv, np.float64)
+    key = (hashlib.sha1(b"".join(np.ascontiguousarray(a).tobytes() for a in (faces, uv, src))).hexdigest(), R)
+    hit = _FRAMES.get(key)
+    if hit is not None:
+        return hit
+    px = uv * R
+    tri, bary = rasterize_np(px, faces, (R, R))
+    inside = tri >= 0
+    if not inside.any():
+        raise InputError("texel_frame: the mesh's UV triangles cover no texel centre")
+    if not inside.all():
+        _, (ii, jj) = ndimage.distance_transform_edt(~inside, return_indices=True)
+        out = ~inside
+        nearest = tri[ii[out], jj[out]]
+        yy, xx = np.nonzero(out)
+        t = faces[nearest]
+        bary[out] = _clamped_barycentrics(np.stack([xx + 0.5, yy + 0.5], 1), px[t[:, 0]], px[t[:, 1]], px[t[:, 2]])
+        tri = np.where(inside, tri, 0)
+        tri[out] = nearest
+    border = ndimage.distance_transform_edt(np.pad(inside, 1))[1:-1, 1:-1]
+    frame = TexelFrame(
+        faces=jnp.asarray(faces, jnp.int32), source=jnp.asarray(src, jnp.int32), uv=jnp.asarray(uv, jnp.float32),
+        face=jnp.asarray(tri, jnp.int32), bary=jnp.asarray(bary, jnp.float32),
+        border=jnp.asarray(np.where(inside, border, 0.0), jnp.float32), num_vertices=int(mesh.num_vertices),
+    )
+    if len(_FRAMES) >= 8:
+        _FRAMES.pop(next(iter(_FRAMES)))
+    _FRAMES[key] = frame
+    return frame
+
+
+def _safe_normalize(x: Array, eps: float = 1e-30) -> Array:
+    sq = jnp.sum(x * x, -1, keepdims=True)
+    ok = sq > eps
+    return jnp.where(ok, x / jnp.sqrt(jnp.where(ok, sq, 1.0)), 0.0)
+
+
+def _check_vertices(fn: str, vertices, frame: TexelFrame) -> Array:
+    v = jnp.asarray(vertices)
+    if v.ndim != 2 or v.shape != (frame.num_vertices, 3):
+        raise InputError(f"{fn}: vertices must be the ({frame.num_vertices}, 3) positions of the frame's mesh, "
+                         f"got shape {v.shape}")
+    if not jnp.issubdtype(v.dtype, jnp.floating):
+        v = v.astype(jnp.float32)
+    return v
+
+
+def mesh_tangents(vertices: Float[ArrayLike, "V 3"], frame: TexelFrame) -> tuple[Float[Array, "N 3"], Float[Array, "N 4"]]:
+    """Unit normals and glTF tangents of the split mesh's vertices (pure JAX, differentiable).
+
+    Normals are area-weighted over the position vertex (welded across seams, like the GLB's
+    ``NORMAL``); tangents follow :func:`machlib.export.vertex_tangents` (the direction of
+    increasing ``u``, made orthogonal to the normal; ``w = ±1`` so that the bitangent
+    ``w · cross(normal, tangent)`` points "up" in the image, where a normal map's green channel
+    points).
+
+    Args:
+        vertices: ``(V, 3)`` positions of the mesh ``frame`` was built from.
+        frame: the :class:`TexelFrame`.
+
+    Returns:
+        ``(normals (N, 3), tangents (N, 4))`` per split vertex.
+    """
+    v = _check_vertices("mesh_tangents", vertices, frame)
+    p = v[frame.source]
+    f = frame.faces
+    fn = jnp.cross(p[f[:, 1]] - p[f[:, 0]], p[f[:, 2]] - p[f[:, 0]])
+    fpos = frame.source[f]
+    vn = jnp.zeros_like(v).at[fpos.reshape(-1)].add(jnp.repeat(fn, 3, axis=0))
+    n = _safe_normalize(vn)[frame.source]
+    t = jnp.stack([frame.uv[:, 0], 1.0 - frame.uv[:, 1]], 1).astype(v.dtype)
+    e1, e2 = p[f[:, 1]] - p[f[:, 0]], p[f[:, 2]] - p[f[:, 0]]
+    d1, d2 = t[f[:, 1]] - t[f[:, 0]], t[f[:, 2]] - t[f[:, 0]]
+    det = d1[:, 0] * d2[:, 1] - d2[:, 0] * d1[:, 1]
+    sgn = jnp.sign(det)  # (1 / det) · |det|
+    tan = (e1 * d2[:, 1:] - e2 * d1[:, 1:]) * sgn[:, None]
+    bit = (e2 * d1[:, :1] - e1 * d2[:, :1]) * sgn[:, None]
+    T = jnp.zeros_like(p).at[f.reshape(-1)].add(jnp.repeat(tan, 3, axis=0))
+    B = jnp.zeros_like(p).at[f.reshape(-1)].add(jnp.repeat(bit, 3, axis=0))
+    T = T - n * jnp.sum(n * T, 1, keepdims=True)
+    helper = jnp.where(jnp.abs(n[:, :1]) < 0.9, jnp.array([1.0, 0.0, 0.0], v.dtype), jnp.array([0.0, 1.0, 0.0], v.dtype))
+    alt = jnp.cross(n, helper)
+    usable = jnp.sum(T * T, 1, keepdims=True) > 1e-24 * jnp.maximum(jnp.sum(p * p, 1, keepdims=True), 1e-30)
+    T = _safe_normalize(jnp.where(usable, T, alt))
+    w = jnp.where(jnp.sum(jnp.cross(n, T) * B, 1) < 0, -1.0, 1.0).astype(v.dtype)
+    return n, jnp.concatenate([T, w[:, None]], 1)
+
+
+def _texel_surface(v: Array, frame: TexelFrame):
+    """Per texel: the mesh's position, interpolated unit normal, tangent (xyz, w) and the face's
+    Jacobian ``dS/d(x, y)`` in texel units (columns: along ``x = u·R``, along ``y = v·R``)."""
+    R = frame.resolution
+    n, tg = mesh_tangents(v, frame)
+    corners = frame.faces[frame.face]  # (R, R, 3) split vertices
+    b = frame.bary.astype(v.dtype)
+    pos = v[frame.source]
+    S = jnp.einsum("ijk,ijkc->ijc", b, pos[corners])
+    N = _safe_normalize(jnp.einsum("ijk,ijkc->ijc", b, n[corners]))
+    T = jnp.einsum("ijk,ijkc->ijc", b, tg[corners][..., :3])
+    T = _safe_normalize(T - N * jnp.sum(N * T, -1, keepdims=True))
+    w = tg[corners[..., 0], 3]
+    P = pos[corners]  # (R, R, 3, 3)
+    X = frame.uv.astype(v.dtype)[corners] * R  # (R, R, 3, 2)
+    E = jnp.stack([P[..., 1, :] - P[..., 0, :], P[..., 2, :] - P[..., 0, :]], -1)  # (R, R, 3, 2)
+    D = jnp.stack([X[..., 1, :] - X[..., 0, :], X[..., 2, :] - X[..., 0, :]], -1)  # (R, R, 2, 2)
+    det = D[..., 0, 0] * D[..., 1, 1] - D[..., 0, 1] * D[..., 1, 0]
+    ok = jnp.abs(det) > 1e-12
+    det = jnp.where(ok, det, 1.0)
+    Dinv = jnp.stack([jnp.stack([D[..., 1, 1], -D[..., 0, 1]], -1), jnp.stack([-D[..., 1, 0], D[..., 0, 0]], -1)], -2)
+    J = jnp.einsum("ijca,ijab->ijcb", E, Dinv / det[..., None, None]) * ok[..., None, None]
+    return S, N, T, w, J
+
+
+def _check_frame(fn: str, frame) -> None:
+    if not isinstance(frame, TexelFrame):
+        raise InputError(f"{fn}: frame must be a TexelFrame (see texel_frame), got {type(frame).__name__}")
+
+
+@jax.jit
+def surface_height(position_map: Float[ArrayLike, "R R 3"], vertices: Float[ArrayLike, "V 3"],
+                   frame: TexelFrame) -> Float[Array, "R R"]:
+    """Signed height of a position map above the mesh, along the mesh's interpolated normal.
+
+    ``h = (P(texel) − S(texel)) · N(texel)``: ``S`` the mesh's surface point at the texel
+    (barycentric interpolation of ``vertices``), ``N`` its interpolated unit normal. For a
+    position map encoded from the same mesh at the same resolution the height is zero; what a
+    finer map (the fitted triplane brought to texture resolution) carries beyond the mesh's
+    vertices shows as height. Pure JAX, differentiable in both arrays, jit/vmap-safe.
+
+    Args:
+        position_map: ``(R, R, 3)`` head-space points (metres) in the mesh's UV layout at the
+            frame's resolution.
+        vertices: ``(V, 3)`` positions of the mesh ``frame`` was built from.
+        frame: the :class:`TexelFrame`.
+
+    Returns:
+        ``(R, R)`` heights in the vertices' unit (metres), positive outwards.
+
+    Raises:
+        InputError: bad shapes.
+
+    Example:
+        >>> import numpy as np
+        >>> from machlib import Mesh
+        >>> from machlib.geometry import encode, uv_raster
+        >>> from machlib.texture import surface_height, texel_frame
+        >>> sq = Mesh(np.array([[0., 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]]), np.array([[0, 1, 2], [0, 2, 3]]),
+        ...           np.array([[0., 1], [1, 1], [1, 0], [0, 0]]), np.array([[0, 1, 2], [0, 2, 3]]))
+        >>> pm = encode(sq.vertices, uv_raster(sq, 8)) + np.array([0, 0, 0.01])  # lifted 1 cm
+        >>> round(float(surface_height(pm, sq.vertices, texel_frame(sq, 8)).mean()), 4)
+        0.01
+    """
+    _check_frame("surface_height", frame)
+    pm = jnp.asarray(position_map)
+    R = frame.resolution
+    if pm.shape != (R, R, 3):
+        raise InputError(f"surface_height: position_map must have shape ({R}, {R}, 3) like the frame, got {pm.shape}")
+    v = _check_vertices("surface_height", vertices, frame)
+    S, N, _, _, _ = _texel_surface(v.astype(jnp.result_type(v, pm)), frame)
+    return jnp.sum((pm - S) * N, -1)
+
+
+def _smoothstep(x):
+    x = jnp.clip(x, 0.0, 1.0)
+    return x * x * (3.0 - 2.0 * x)
+
+
+def detail_normal_map(height: Float[ArrayLike, "R R"], vertices: Float[ArrayLike, "V 3"], frame: TexelFrame, *,
+                      strength: float = 1.0, fade: float = 4.0) -> Float[Array, "R R 3"]:
+    """Tangent-space normal map of the mesh displaced by ``height`` along its normals.
+
+    The displaced surface ``S + h·N`` has, to first order, the normal ``N − ∇ₛh`` (``∇ₛh`` the
+    surface gradient of the height: the texel-space gradient mapped through each triangle's
+    Jacobian). It is written in the frame a glTF viewer builds per pixel from the interpolated
+    ``NORMAL`` and ``TANGENT`` (:func:`mesh_tangents`): ``x`` along the tangent, ``y`` along
+    ``w · cross(N, T)`` (up in the image), ``z`` along the normal; encoded as ``(n + 1) / 2``.
+    The height is multiplied by ``smoothstep(d / fade)²`` first (``d`` the distance in texels to
+    the chart's edge), which is zero with zero slope on chart borders: both sides of a UV seam
+    then shade like the mesh, and the map has no seam. Pure JAX, differentiable, jit/vmap-safe.
+
+    Args:
+        height: ``(R, R)`` heights (metres, :func:`surface_height`).
+        vertices: ``(V, 3)`` positions of the mesh the map is for (the exported head; it may
+            differ from the mesh the height was measured on by a pose or expression).
+        frame: the :class:`TexelFrame` of that mesh.
+        strength: gain on the height's slope (1: the geometric normal).
+        fade: width in texels of the fade towards chart borders (``> 0``).
+
+    Returns:
+        ``(R, R, 3)`` float normal map in ``[0, 1]`` (``(0.5, 0.5, 1)`` where flat).
+
+    Raises:
+        InputError: bad shapes or options.
+
+    Example:
+        >>> import numpy as np
+        >>> from machlib import Mesh
+        >>> from machlib.texture import detail_normal_map, texel_frame
+        >>> sq = Mesh(np.array([[0., 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]]), np.array([[0, 1, 2], [0, 2, 3]]),
+        ...           np.array([[0., 1], [1, 1], [1, 0], [0, 0]]), np.array([[0, 1, 2], [0, 2, 3]]))
+        >>> fr = texel_frame(sq, 16)
+        >>> detail_normal_map(np.zeros((16, 16)), sq.vertices, fr)[8, 8].tolist()
+        [0.5, 0.5, 1.0]
+    """
+    _check_frame("detail_normal_map", frame)
+    if not (np.isfinite(strength) and np.isfinite(fade) and fade > 0):
+        raise InputError(f"detail_normal_map: strength must be finite and fade > 0, got {strength}, {fade}")
+    h = jnp.asarray(height)
+    R = frame.resolution
+    if h.shape != (R, R):
+        raise InputError(f"detail_normal_map: height must have shape ({R}, {R}) like the frame, got {h.shape}")
+    v = _check_vertices("detail_normal_map", vertices, frame)
+    return _detail_normal_map(h, v, frame, float(strength), float(fade))
+
+
+@jax.jit
+def _detail_normal_map(h, v, frame, strength, fade):
+    dtype = jnp.result_type(h, v)
+    h = h.astype(dtype)
+    _, N, T, w, J = _texel_surface(v.astype(dtype), frame)
+    h = h * _smoothstep((frame.border.astype(dtype) - 0.5) / fade) ** 2  # 0 on the chart's edge, flat there
+    hp = jnp.pad(h, 1, mode="edge")
+    gx = 0.5 * (hp[1:-1, 2:] - hp[1:-1, :-2])
+    gy = 0.5 * (hp[2:, 1:-1] - hp[:-2, 1:-1])
+    g = jnp.stack([gx, gy], -1) * strength
+    G = jnp.einsum("ijca,ijcb->ijab", J, J)  # metric of the chart
+    det = G[..., 0, 0] * G[..., 1, 1] - G[..., 0, 1] * G[..., 1, 0]
+    ok = det > 1e-30
+    det = jnp.where(ok, det, 1.0)
+    Ginv = jnp.stack([jnp.stack([G[..., 1, 1], -G[..., 0, 1]], -1), jnp.stack([-G[..., 1, 0], G[..., 0, 0]], -1)], -2)
+    grad = jnp.einsum("ijcb,ijba,ija->ijc", J, Ginv / det[..., None, None], g) * ok[..., None]
+    n = _safe_normalize(N - grad)
+    B = w[..., None] * jnp.cross(N, T)
+    local = jnp.stack([jnp.sum(n * T, -1), jnp.sum(n * B, -1), jnp.sum(n * N, -1)], -1)
+    flat = jnp.array([0.0, 0.0, 1.0], dtype)
+    local = jnp.where(jnp.sum(N * N, -1, keepdims=True) > 0.5, _safe_normalize(local), flat)
+    return 0.5 * local + 0.5
+
+
+# ------------------------------------------------------------------------------------------------
+PBR_REGION_VALUES = {
+    #            (roughness, specular)
+    "skin": (0.55, 0.70),
+    "tzone": (0.40, 1.00),
+    "lips": (0.35, 0.90),
+    "eyes": (0.35, 0.80),
+    "brows": (0.80, 0.40),
+    "nostrils": (0.80, 0.30),
+    "ears": (0.60, 0.60),
+    "neck": (0.60, 0.60),
+    "scalp": (0.75, 0.50),
+}
+"""Roughness and specular intensity of each facial region (both in ``[0, 1]``).
+
+Specular is glTF's ``KHR_materials_specular`` factor: 1 is the default dielectric reflectance
+(F0 = 0.04); skin's F0 is about 0.028 (0.7). The oily T-zone (forehead and nose) is shinier and
+smoother than the cheeks, lips smoother still; brows, nostrils and scalp are rough and dull."""
+
+FOREHEAD_LANDMARKS = (10, 338, 297, 332, 284, 300, 293, 334, 296, 336, 9, 107, 66, 105, 63, 70, 54, 103, 67, 109)
+"""MediaPipe FaceMesh landmarks whose convex hull is the forehead (hairline to brows)."""
+NOSE_LANDMARKS = (168, 6, 197, 195, 5, 4, 1, 2, 98, 327, 129, 358, 49, 279, 193, 417, 122, 351)
+"""MediaPipe FaceMesh landmarks whose convex hull is the nose (bridge, tip, wings)."""
+
+
+def _hull_sdf(points: np.ndarray, R: int) -> np.ndarray:
+    from scipy.spatial import ConvexHull
+
+    hull = points[ConvexHull(points).vertices]
+    return np.asarray(polygon_sdf(jnp.asarray(hull, jnp.float32), R))
+
+
+def region_pbr_maps(regions: dict, landmark_uv: ArrayLike, resolution: int, *,
+                    values: dict | None = None, feather: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
+    """Roughness and specular maps of a head by facial region.
+
+    Regions (later ones win where they overlap): skin; the T-zone, the convex hulls of the
+    forehead's (:data:`FOREHEAD_LANDMARKS`) and the nose's (:data:`NOSE_LANDMARKS`) landmarks in UV;
+    then the template's ``neck``, ``ears``, ``scalp``, ``lips``, ``eyes``, ``brows`` and
+    ``nostrils`` masks. Each mask is feathered (a Gaussian of ``feather`` texels at ``R = 512``,
+    scaled with ``R``), so region borders are smooth.
+
+    Args:
+        regions: name → ``(r, r)`` mask in ``[0, 1]`` in the head's UV layout (e.g.
+            :attr:`machlib.geometry.Template.regions`); missing names are skipped.
+        landmark_uv: ``(478, 2)`` UV coordinates of the FaceMesh landmarks
+            (:attr:`~machlib.geometry.Template.landmark_uv`).
+        resolution: output size ``R``.
+        values: region → ``(roughness, specular)``; default :data:`PBR_REGION_VALUES`.
+        feather: border softness, texels at ``R = 512``.
+
+    Returns:
+        ``(roughness, specular)``: two ``(R, R)`` float32 maps in ``[0, 1]``.
+
+    Raises:
+        InputError: bad landmarks, resolution or values.
+    """
+    if not isinstance(resolution, (int, np.integer)) or resolution < 8:
+        raise InputError(f"region_pbr_maps: resolution must be an int >= 8, got {resolution!r}")
+    lm = np.asarray(landmark_uv, np.float64)
+    if lm.ndim != 2 or lm.shape[1] != 2 or lm.shape[0] < 478 or not np.isfinite(lm).all():
+        raise InputError(f"region_pbr_maps: landmark_uv must be finite (478, 2), got shape {lm.shape}")
+    vals = dict(PBR_REGION_VALUES, **(values or {}))
+    for k, (r, s) in vals.items():
+        if not (0 <= r <= 1 and 0 <= s <= 1):
+            raise InputError(f"region_pbr_maps: values[{k!r}] must be two numbers in [0, 1], got {(r, s)}")
+    R = int(resolution)
+    sigma = max(float(feather) * R / 512.0, 0.5)
+
+    def soft(mask):
+        return np.clip(np.asarray(feather_mask(jnp.asarray(mask, jnp.float32), sigma)), 0.0, 1.0)
+
+    def resized(name):
+        m = np.asarray(regions[name], np.float32)
+        idx = np.minimum(((np.arange(R) + 0.5) * m.shape[0] / R).astype(int), m.shape[0] - 1)
+        return m[np.ix_(idx, idx)]
+
+    rough = np.full((R, R), vals["skin"][0], np.float32)
+    spec = np.full((R, R), vals["skin"][1], np.float32)
+    tz = np.maximum(_hull_sdf(lm[list(FOREHEAD_LANDMARKS)], R) <= 0, _hull_sdf(lm[list(NOSE_LANDMARKS)], R) <= 0)
+    layers = [("tzone", tz.astype(np.float32))]
+    layers += [(k, resized(k)) for k in ("neck", "ears", "scalp", "lips", "eyes", "brows", "nostrils") if k in regions]
+    for name, m in layers:
+        a = soft(m)
+        rough = rough * (1 - a) + vals[name][0] * a
+        spec = spec * (1 - a) + vals[name][1] * a
+    return np.clip(rough, 0, 1).astype(np.float32), np.clip(spec, 0, 1).astype(np.float32)
