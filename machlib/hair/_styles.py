@@ -370,7 +370,14 @@ def hair_color(
 
 
 def _natural(mel: float, phe: float = 0.0) -> tuple[float, float, float]:
-    return tuple(round(float(c), 4) for c in np.asarray(hair_color(mel, phe)))
+    # hair_color's formula in numpy (float32, as hair_color computes it): the table is built at
+    # import, where a JAX call would start the backend and compile a program per operation
+    sigma = np.float32(mel) * np.array([0.419, 0.697, 1.37], np.float32) + \
+        np.float32(phe) * np.array([0.187, 0.4, 1.05], np.float32)
+    b = 0.3
+    d = 5.969 - 0.215 * b + 2.532 * b**2 - 10.73 * b**3 + 5.574 * b**4 + 0.245 * b**5
+    rgb = np.exp(np.float32(-d) * np.sqrt(sigma, dtype=np.float32), dtype=np.float32)
+    return tuple(round(float(c), 4) for c in rgb)
 
 
 #: Named hair colours, linear RGB: natural ones from :func:`hair_color`, greys and dyes as RGB.
