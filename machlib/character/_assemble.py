@@ -229,7 +229,7 @@ def roughness_map(*, template=None, resolution: int = 512) -> np.ndarray:
     return np.clip(rough, 0.0, 1.0).astype(np.float32)
 
 
-def fit_detail_height(result, template, resolution: int = 1024) -> Optional[np.ndarray]:
+def fit_detail_height(result, template, *, resolution: int = 1024) -> Optional[np.ndarray]:
     """The fitted surface's height above the fitted head mesh, at texture resolution.
 
     For a human template's fit (:attr:`machlib.geometry.GeometryResult.human` set), the

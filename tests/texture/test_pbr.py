@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import quad_patch, uv_sphere, x64
 from jax.test_util import check_grads
 
 from machlib import Mesh
@@ -19,8 +20,6 @@ from machlib.texture import (
     surface_height,
     texel_frame,
 )
-
-from helpers import quad_patch, uv_sphere, x64
 
 SIZE = 0.1  # metres: a 10 cm patch
 R = 64
