@@ -502,10 +502,55 @@ def compile_program(fn, *args, key=()):
         return hit, 0.0
     t = time.perf_counter()
     compiled = eqx.filter_jit(fn).lower(*args).compile(COMPILER_OPTIONS)
+    _remember(sig, compiled)
+    return compiled, time.perf_counter() - t
+
+
+def _remember(sig, compiled) -> None:
     if len(_COMPILED) >= _COMPILED_MAX:
         _COMPILED.pop(next(iter(_COMPILED)))
     _COMPILED[sig] = compiled
-    return compiled, time.perf_counter() - t
+
+
+def compile_program_async(fn, *args, key=()):
+    """:func:`compile_program` with XLA's compilation in a background thread.
+
+    ``fn`` is traced and lowered here (Python, under the GIL); the compilation itself, which
+    releases the GIL, runs in a thread, so that the caller can trace and compile other programs
+    meanwhile (on two cores a cold fit's programs then compile side by side). Returns a function
+    that waits for the thread and returns ``(compiled, seconds)`` like :func:`compile_program`
+    (``seconds``: from this call to the end of the compilation; an error of the compilation is
+    raised there). The executable is the one :func:`compile_program` would build."""
+    import threading
+    import time
+
+    leaves, treedef = jax.tree.flatten(args)
+    sig = (fn, key, treedef, tuple(_signature(x) for x in leaves))
+    hit = _COMPILED.get(sig)
+    if hit is not None:
+        return lambda: (hit, 0.0)
+    t = time.perf_counter()
+    lowered = eqx.filter_jit(fn).lower(*args)
+    box: dict = {}
+
+    def work():
+        try:
+            box["compiled"] = lowered.compile(COMPILER_OPTIONS)
+        except BaseException as e:  # noqa: BLE001 (re-raised in the caller's thread)
+            box["error"] = e
+        box["seconds"] = time.perf_counter() - t
+
+    thread = threading.Thread(target=work, name=f"machlib-compile-{getattr(fn, '__name__', 'program')}", daemon=True)
+    thread.start()
+
+    def wait():
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        _remember(sig, box["compiled"])
+        return box["compiled"], box["seconds"]
+
+    return wait
 
 
 def _scan_program(factory, config, problem, state, targets):

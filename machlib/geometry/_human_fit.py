@@ -551,6 +551,7 @@ def fit_human(landmarks, template, image_size, *, config=None, human_config=None
         LandmarkTargets,
         _scan_program,
         compile_program,
+        compile_program_async,
         geometry_fit,
         landmark_weights,
     )
@@ -575,29 +576,42 @@ def fit_human(landmarks, template, image_size, *, config=None, human_config=None
     # would otherwise compile about a hundred small programs, one per eager operation)
     start1, c_start = compile_program(_stage1_start, human_config, problem, X0, targets)
     state = start1(human_config, problem, X0, targets)
-    compiled, c1 = compile_program(_scan_program, human_fit, human_config, problem, state, targets)
+    R = config.resolution
+    raster = _raster(template.mesh, R)
+    consts = (jnp.asarray(template.landmark_uv, jnp.float32), jnp.asarray(_offset_mask(template, R)),
+              jnp.asarray(head.topology.mirror), raster, bool(template.symmetric), ns)
+    targets2 = targets._replace(weights=jnp.asarray(_stage_weights(confidence, STAGE2_WEIGHTS)))
+    vertex_uv = jnp.asarray(template.mesh.vertex_uv(), jnp.float32)
+    # Stage 1's run compiles in a background thread while this one compiles the glue, stage 2
+    # and the finish (XLA releases the GIL: on two cores a cold fit's compilation takes about
+    # half the wall time). Their arguments' shapes do not depend on stage 1's result, so stage
+    # 2's programs are traced on the glue's output for stage 1's initial state (the glue runs
+    # twice; the programs and the results are those of a sequential compilation).
+    t_compile = time.perf_counter()
+    wait1 = compile_program_async(_scan_program, human_fit, human_config, problem, state, targets)
+    bridge, _ = compile_program(_between_stages, human_config, config, problem, state.params, head.model,
+                                consts, targets.points)
+    t_run = time.perf_counter()
+    shaped = jax.block_until_ready(bridge(human_config, config, problem, state.params, head.model, consts,
+                                          targets.points))
+    t_run = time.perf_counter() - t_run  # a run, not compilation: counted as set-up
+    compiled2, _ = compile_program(_scan_program, geometry_fit, config, shaped[6], shaped[7], targets2)
+    finish, _ = compile_program(_after_stage2, config, shaped[6], shaped[7].params, vertex_uv)
+    del shaped
+    compiled, c1 = wait1()
+    compile_s = c_start + (time.perf_counter() - t_compile) - t_run
     t1 = time.perf_counter()
     state, metrics1 = compiled(human_fit, human_config, problem, state, targets)
     jax.block_until_ready(state)
     t2 = time.perf_counter()
 
     # stage 2: the residual triplane on the fitted human
-    R = config.resolution
-    raster = _raster(template.mesh, R)
-    consts = (jnp.asarray(template.landmark_uv, jnp.float32), jnp.asarray(_offset_mask(template, R)),
-              jnp.asarray(head.topology.mirror), raster, bool(template.symmetric), ns)
-    bridge, c_bridge = compile_program(_between_stages, human_config, config, problem, state.params, head.model,
-                                       consts, targets.points)
     hp, cam1, L1, res1, P1, P0, problem2, state2 = bridge(human_config, config, problem, state.params, head.model,
                                                           consts, targets.points)
-    targets2 = targets._replace(weights=jnp.asarray(_stage_weights(confidence, STAGE2_WEIGHTS)))
-    compiled2, c2 = compile_program(_scan_program, geometry_fit, config, problem2, state2, targets2)
     t4 = time.perf_counter()
     state2, metrics2 = compiled2(geometry_fit, config, problem2, state2, targets2)
     jax.block_until_ready(state2)
     t5 = time.perf_counter()
-    vertex_uv = jnp.asarray(template.mesh.vertex_uv(), jnp.float32)
-    finish, c_finish = compile_program(_after_stage2, config, problem2, state2.params, vertex_uv)
     tp, cam, d_skin = finish(config, problem2, state2.params, vertex_uv)
     hp = jax.tree.map(np.asarray, hp)
     L1, res1, P1, P0 = (np.asarray(x) for x in (L1, res1, P1, P0))
@@ -616,7 +630,6 @@ def fit_human(landmarks, template, image_size, *, config=None, human_config=None
     stage = HumanStage(hp, cam1, res1, {k: np.asarray(v) for k, v in metrics1.items()}, final, neutral, P1,
                        L2.astype(np.float32), c1, t2 - t1)
     history = {k: np.asarray(v) for k, v in metrics2.items()}
-    compile_s = c_start + c1 + c_bridge + c2 + c_finish
     fit_s = (t2 - t1) + (t5 - t4)
     return GeometryResult(
         mesh=mesh, camera=cam, triplane=tp, residuals=res2, history=history, compile_seconds=compile_s,
