@@ -320,8 +320,9 @@ def make_character(
             human = (fit.result.human.params, fit.result.human.neutral_points)
             head = Mesh(human[1][: template.human.topology.num_skin], head.faces, head.uv, head.faces_uv)
         albedo = tex.albedo
+        # the detail is low-passed to the 64² triplane's texel: 512² holds all of it
         detail = timed("detail", lambda: fit_detail_height(fit.result, template,
-                                                          resolution=min(int(np.shape(albedo)[0]), 1024)))
+                                                          resolution=min(int(np.shape(albedo)[0]), 512)))
         strands = np.asarray(hair_out.strands.points, np.float32)
         hair_rgb = tuple(hair_out.color["rgb"])
         assets["hairstyle"] = {"style": hair_out.style, "mode": hair_out.mode,

@@ -32,7 +32,6 @@ from .._errors import InputError
 from .._mesh import Mesh
 from .._raster import rasterize_np
 from ..geometry._triplane import _clamped_barycentrics
-from ._regions import feather_mask, polygon_sdf
 
 __all__ = [
     "FOREHEAD_LANDMARKS", "NOSE_LANDMARKS", "PBR_REGION_VALUES", "TexelFrame", "detail_normal_map", "mesh_tangents",
@@ -375,11 +374,17 @@ NOSE_LANDMARKS = (168, 6, 197, 195, 5, 4, 1, 2, 98, 327, 129, 358, 49, 279, 193,
 """MediaPipe FaceMesh landmarks whose convex hull is the nose (bridge, tip, wings)."""
 
 
-def _hull_sdf(points: np.ndarray, R: int) -> np.ndarray:
+def _hull_mask(points: np.ndarray, R: int) -> np.ndarray:
+    """``(R, R)`` float32: 1 where the texel centre lies inside the convex hull of UV ``points``."""
     from scipy.spatial import ConvexHull
 
-    hull = points[ConvexHull(points).vertices]
-    return np.asarray(polygon_sdf(jnp.asarray(hull, jnp.float32), R))
+    hull = points[ConvexHull(points).vertices]  # counter-clockwise in (u, v)
+    c = (np.arange(R) + 0.5) / R
+    U, V = np.meshgrid(c, c)
+    inside = np.ones((R, R), bool)
+    for a, b in zip(hull, np.roll(hull, -1, axis=0)):
+        inside &= (b[0] - a[0]) * (V - a[1]) - (b[1] - a[1]) * (U - a[0]) >= 0
+    return inside.astype(np.float32)
 
 
 def region_pbr_maps(regions: dict, landmark_uv: ArrayLike, resolution: int, *,
@@ -417,10 +422,17 @@ def region_pbr_maps(regions: dict, landmark_uv: ArrayLike, resolution: int, *,
         if not (0 <= r <= 1 and 0 <= s <= 1):
             raise InputError(f"region_pbr_maps: values[{k!r}] must be two numbers in [0, 1], got {(r, s)}")
     R = int(resolution)
+    key = (hashlib.sha1(b"".join([lm.tobytes(), repr(sorted(vals.items())).encode(), repr(float(feather)).encode()]
+                             + [k.encode() + np.ascontiguousarray(regions[k], np.float32).tobytes()
+                                for k in sorted(regions)])).hexdigest(), R)
+    hit = _PBR_MAPS.get(key)
+    if hit is not None:  # a pure function of its inputs: one template's maps are made once per process
+        return hit[0].copy(), hit[1].copy()
     sigma = max(float(feather) * R / 512.0, 0.5)
 
-    def soft(mask):
-        return np.clip(np.asarray(feather_mask(jnp.asarray(mask, jnp.float32), sigma)), 0.0, 1.0)
+    def soft(mask):  # numpy: no program to compile for a map made once per template
+        return np.clip(ndimage.gaussian_filter(np.asarray(mask, np.float32), sigma, mode="nearest", truncate=3.0),
+                       0.0, 1.0)
 
     def resized(name):
         m = np.asarray(regions[name], np.float32)
@@ -429,11 +441,18 @@ def region_pbr_maps(regions: dict, landmark_uv: ArrayLike, resolution: int, *,
 
     rough = np.full((R, R), vals["skin"][0], np.float32)
     spec = np.full((R, R), vals["skin"][1], np.float32)
-    tz = np.maximum(_hull_sdf(lm[list(FOREHEAD_LANDMARKS)], R) <= 0, _hull_sdf(lm[list(NOSE_LANDMARKS)], R) <= 0)
-    layers = [("tzone", tz.astype(np.float32))]
+    tz = np.maximum(_hull_mask(lm[list(FOREHEAD_LANDMARKS)], R), _hull_mask(lm[list(NOSE_LANDMARKS)], R))
+    layers = [("tzone", tz)]
     layers += [(k, resized(k)) for k in ("neck", "ears", "scalp", "lips", "eyes", "brows", "nostrils") if k in regions]
     for name, m in layers:
         a = soft(m)
         rough = rough * (1 - a) + vals[name][0] * a
         spec = spec * (1 - a) + vals[name][1] * a
-    return np.clip(rough, 0, 1).astype(np.float32), np.clip(spec, 0, 1).astype(np.float32)
+    out = np.clip(rough, 0, 1).astype(np.float32), np.clip(spec, 0, 1).astype(np.float32)
+    if len(_PBR_MAPS) >= 4:
+        _PBR_MAPS.pop(next(iter(_PBR_MAPS)))
+    _PBR_MAPS[key] = out
+    return out[0].copy(), out[1].copy()
+
+
+_PBR_MAPS: dict = {}
