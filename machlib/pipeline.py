@@ -66,6 +66,7 @@ from .hair import (
     Strands,
     cleanup_strands,
     cleanup_to_count,
+    clump_strands,
     estimate_hair_color,
     fit_strand_tips,
     grow_from_volume,
@@ -977,6 +978,35 @@ def hair_allowed(mask, landmarks: Landmarks) -> np.ndarray:
     return ndimage.binary_dilation(ok, iterations=2).astype(np.float32)
 
 
+# the longest extension of the grown strands by the read length (metres): the photo's length
+# bounds how far a short style may grow down the sides where the hair mask continues
+_EXTENSION = {"none": 0.0, "short": 0.03, "chin": 0.1, "shoulder": 0.2, "long": 0.3}
+
+
+def _bare_forehead(image: np.ndarray, mask) -> np.ndarray:
+    """``(H, W)`` bool: skin-coloured pixels above the face oval (whose top is mid-forehead) that
+    the hair mask does not cover; the face's colour is the oval's median and spread. Hair fitting
+    treats them as bare skin (a hat's pixels are not skin-coloured and stay allowed)."""
+    from scipy import ndimage
+
+    face = mask.face > 0.5
+    rows, cols = np.nonzero(face)
+    out = np.zeros(face.shape, bool)
+    if rows.size < 50:
+        return out
+    top, height = int(rows.min()), int(np.ptp(rows)) + 1
+    x0, x1 = np.percentile(cols, [5, 95])
+    core = ndimage.binary_erosion(face, iterations=max(1, height // 20))
+    px = image.reshape(-1, 3)[core.reshape(-1)].astype(np.float64) if core.any() else image[face].astype(np.float64)
+    med = np.median(px, 0)
+    mad = 1.4826 * np.median(np.abs(px - med), 0)
+    like = (np.abs(image.astype(np.float64) - med) < 2.5 * mad + 6.0).all(-1)
+    yy = np.arange(face.shape[0])[:, None]
+    xx = np.arange(face.shape[1])[None, :]
+    band = (yy >= top - 0.35 * height) & (yy < top + 0.25 * height) & (xx >= x0) & (xx <= x1)
+    return band & like & ~face & ~(mask.mask > 0.5)
+
+
 def _hair_color_choice(image: np.ndarray, mask: np.ndarray, color, face: np.ndarray | None = None,
                        points: np.ndarray | None = None) -> dict:
     if color is not None:
@@ -1095,7 +1125,9 @@ def hair_portrait(
        counts in ``choice["tips"]``). With a style name (try-on), the style is grown
        on the template and moved onto the fitted head (:func:`~machlib.hair.transfer_strands`);
        with a ``.data``/``.hair`` file path, the file's strands (template head space) are moved.
-    4. Clean-up (:func:`~machlib.hair.cleanup_strands`): short (under 1 cm, or under half the
+    4. Clumps (styles grown here, not files): strands gather into clumps with layered tips and a
+       few flyaways (:func:`~machlib.hair.clump_strands`); then, from the portrait, the fit of
+       step 3, and clean-up (:func:`~machlib.hair.cleanup_strands`): short (under 1 cm, or under half the
        median strand length when that is less), penetrating and outlier strands go (and, from
        the portrait, strands outside its silhouette); the rest are smoothed and resampled to
        ``n_points``.
@@ -1225,13 +1257,17 @@ def hair_portrait(
     silhouette = dict(silhouette=allowed, camera=camera) if mode == "image" else {}
 
     tip_fits: list = []
+    bare = _bare_forehead(fit.image, mask) if mode == "image" and fit_tips else None
 
     def clean_up(grown):
+        if mode != "file" and grown.num_strands:
+            # clumps, layered tips and flyaways: a grown style is otherwise one smooth shell
+            grown = timed("clump", lambda: clump_strands(jax.random.fold_in(key, 7), grown))
         if mode == "image" and fit_tips and grown.num_strands:
             # the prior's strands end where the style's do: trim and extend them to the photo's hair
             tips = timed("tips", lambda: fit_strand_tips(
-                grown, camera, mask.mask, mesh=mesh, sdf=sdf, keep_mask=carve, theta=omap.theta,
-                confidence=omap.confidence))
+                grown, camera, mask.mask, mesh=mesh, sdf=sdf, keep_mask=carve * ~bare, theta=omap.theta,
+                confidence=omap.confidence, max_extension=_EXTENSION.get(reading.length, 0.3)))
             tip_fits.append(tips.summary())
             grown = tips.strands
         # "too short" is relative to the style (a buzz cut's strands are 8 mm long)

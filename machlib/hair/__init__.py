@@ -19,7 +19,8 @@ What exists now:
   matching, :func:`grow_style`, and hair colour from melanin (:func:`hair_color`,
   :data:`HAIR_COLORS`);
 * fitting to the photo: :func:`fit_strand_tips` trims and extends strands so that their visible
-  tips end where the portrait's hair ends (:class:`TipFit`);
+  tips end where the portrait's hair ends (:class:`TipFit`); :func:`clump_strands` gathers
+  strands into clumps with layered tips and a few flyaways, so the hair does not read as a shell;
 * facial hair: :class:`BeardStyle` with the presets :data:`BEARD_STYLES` (stubble, moustache,
   goatee, short, full) grown on zones of the lower face (:func:`beard_roots`,
   :func:`grow_beard`), chosen from the ``beard`` / ``moustache`` attributes
@@ -33,6 +34,7 @@ clean-up are planned (see :doc:`/hair`).
 from ._beard import BEARD_STYLES, BEARD_ZONES, BeardStyle, beard_roots, beard_style_for, grow_beard
 from ._cleanup import CleanupResult, cleanup_strands, cleanup_to_count, resample_uniform, smooth_strands, strand_lengths, transfer_strands
 from ._color import HairColorEstimate, estimate_hair_color, light_from_skin
+from ._clump import clump_strands
 from ._fit import TipFit, fit_strand_tips
 from ._growth import HeadSDF, ScalpSamples, grow_strands, head_sdf_grid, scalp_roots, sdf_lookup
 from ..export import (
@@ -70,7 +72,7 @@ __all__ = [
     "HairMask", "hair_mask", "OrientationMap", "orientation_map", "orientation_image",
     "HairVolume", "strands_to_volume", "volume_lookup", "lift_hair", "grow_from_volume", "style_volume",
     "CleanupResult", "cleanup_strands", "cleanup_to_count", "smooth_strands", "resample_uniform", "strand_lengths", "transfer_strands",
-    "TipFit", "fit_strand_tips",
+    "TipFit", "fit_strand_tips", "clump_strands",
     "StyleMatch", "match_styles", "strand_coverage", "HairColorEstimate", "estimate_hair_color",
     "render_strands", "hair_preview", "HAIR_PREVIEW_VIEWS", "scalp_tint",
     "HairReading", "read_hairstyle", "style_agreement", "LENGTHS", "light_from_skin",

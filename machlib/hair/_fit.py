@@ -101,6 +101,7 @@ def fit_strand_tips(
     inflate: float = 0.3,
     sectors: int = 72,
     inflate_ramp: float = 0.04,
+    max_move: float = 0.025,
 ) -> TipFit:
     """Trim and extend strands so that their visible tips end where the photo's hair ends.
 
@@ -132,7 +133,7 @@ def fit_strand_tips(
        offset's camera ``x, y`` part; depth is left alone, so the back of the hair does not
        bulge), ``f`` of the
        sector it projects into and ``w`` rising from 0 at the root to 1 at ``inflate_ramp``
-       metres of arc, so roots stay on the scalp.
+       metres of arc, so roots stay on the scalp; no point moves further than ``max_move``.
 
     Roots never move, so the parting and the fringe of the prior are kept. The strands are then
     resampled evenly by arc length to their point count (:func:`~machlib.hair.resample_uniform`),
@@ -166,6 +167,7 @@ def fit_strand_tips(
         inflate: largest relative outward move of step 0, ``≥ 0`` (``0``: no inflation).
         sectors: angular sectors of step 0, ``≥ 4``.
         inflate_ramp: arc length in metres over which step 0's move rises from the root, ``> 0``.
+        max_move: the longest move of step 0, metres, ``≥ 0``.
 
     Returns:
         A :class:`TipFit`.
@@ -215,8 +217,10 @@ def fit_strand_tips(
         if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not ok(float(v)):
             raise InputError(f"{owner}: {name} must be a number {what}, got {v!r}")
     if not (isinstance(inflate, (int, float, np.integer, np.floating)) and float(inflate) >= 0
-            and isinstance(inflate_ramp, (int, float, np.integer, np.floating)) and float(inflate_ramp) > 0):
-        raise InputError(f"{owner}: need inflate >= 0 and inflate_ramp > 0, got {inflate!r}, {inflate_ramp!r}")
+            and isinstance(inflate_ramp, (int, float, np.integer, np.floating)) and float(inflate_ramp) > 0
+            and isinstance(max_move, (int, float, np.integer, np.floating)) and float(max_move) >= 0):
+        raise InputError(f"{owner}: need inflate >= 0, inflate_ramp > 0 and max_move >= 0, got {inflate!r}, "
+                         f"{inflate_ramp!r}, {max_move!r}")
     if isinstance(sectors, bool) or not isinstance(sectors, (int, np.integer)) or sectors < 4:
         raise InputError(f"{owner}: sectors must be an int >= 4, got {sectors!r}")
     if isinstance(min_points, bool) or not isinstance(min_points, (int, np.integer)) or min_points < 1:
@@ -278,7 +282,9 @@ def fit_strand_tips(
         arc = np.concatenate([np.zeros((s, 1)), np.cumsum(np.linalg.norm(np.diff(pts, axis=1), axis=2), 1)], 1)
         ramp = np.clip(arc / float(inflate_ramp), 0.0, 1.0)
         planar = R.T @ np.diag([1.0, 1.0, 0.0]) @ R  # the offset's part across the view, not in depth
-        pts = pts + ((fp - 1.0) * ramp)[..., None] * ((pts - centre) @ planar.T)
+        move = ((fp - 1.0) * ramp)[..., None] * ((pts - centre) @ planar.T)
+        n_move = np.linalg.norm(move, axis=-1, keepdims=True)
+        pts = pts + move * np.minimum(1.0, float(max_move) / np.maximum(n_move, 1e-12))
 
     # 1. trim
     xy, z = _project(pts, R, t, focal, principal)
