@@ -34,6 +34,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float
 
+from .._device import to_device
 from .._camera import Camera, intrinsics_from_fov, project, world_to_camera
 from .._facemesh import LIPS_INNER, RIGHT_EYE
 from .._mesh import Mesh
@@ -503,16 +504,16 @@ def human_problem(template, image_size, *, fov_degrees: float = 25.0, scale: flo
     fitted = fitted_mask() * np.array([0.0 if n in prior.fixed else 1.0 for n in PHENOTYPE_NAMES], np.float32)
     focal, principal = intrinsics_from_fov(image_size, fov_degrees=fov_degrees)
     return HumanFitProblem(
-        landmarks=template.human.landmarks, basis=jnp.asarray(basis),
-        expressions=jnp.asarray(expression_basis(template.human.landmarks.unit_names)),
+        landmarks=template.human.landmarks, basis=to_device(basis),
+        expressions=to_device(expression_basis(template.human.landmarks.unit_names)),
         contacts=template.human.contacts, contact_dir=_head_constants(template.human)[1],
-        contact_gap=jnp.asarray(template.human.contact_gap),
-        single=jnp.asarray(single, jnp.float32),
-        mirror=jnp.asarray(mirror_permutation()), fitted=jnp.asarray(fitted),
-        prior=jnp.asarray(prior_np, jnp.float32), prior_logits=jnp.asarray(_logits(prior_np), jnp.float32),
-        slider_prior=jnp.asarray(sliders),
+        contact_gap=to_device(template.human.contact_gap),
+        single=to_device(single, np.float32),
+        mirror=to_device(mirror_permutation()), fitted=to_device(fitted),
+        prior=to_device(prior_np, np.float32), prior_logits=to_device(_logits(prior_np), np.float32),
+        slider_prior=to_device(sliders),
         focal=focal.astype(jnp.float32), principal=principal.astype(jnp.float32),
-        scale=jnp.asarray(scale, jnp.float32), image_size=tuple(int(s) for s in image_size),
+        scale=to_device(scale, np.float32), image_size=tuple(int(s) for s in image_size),
     )
 
 
@@ -568,7 +569,7 @@ def fit_human(landmarks, template, image_size, *, config=None, human_config=None
     box = np.ptp(points[weights > 0], axis=0)
     scale = max(float(np.hypot(*box)) / 256.0, 1e-3)
     problem = human_problem(template, image_size, fov_degrees=fov_degrees, scale=scale, prior=prior)
-    targets = LandmarkTargets(jnp.asarray(points), jnp.asarray(weights), jnp.asarray(landmarks.depth, jnp.float32))
+    targets = LandmarkTargets(to_device(points), to_device(weights), to_device(landmarks.depth, np.float32))
     head = template.human
     ns = head.topology.num_skin
     X0 = _head_constants(head)[0]
@@ -578,10 +579,10 @@ def fit_human(landmarks, template, image_size, *, config=None, human_config=None
     state = start1(human_config, problem, X0, targets)
     R = config.resolution
     raster = _raster(template.mesh, R)
-    consts = (jnp.asarray(template.landmark_uv, jnp.float32), jnp.asarray(_offset_mask(template, R)),
-              jnp.asarray(head.topology.mirror), raster, bool(template.symmetric), ns)
-    targets2 = targets._replace(weights=jnp.asarray(_stage_weights(confidence, STAGE2_WEIGHTS)))
-    vertex_uv = jnp.asarray(template.mesh.vertex_uv(), jnp.float32)
+    consts = (to_device(template.landmark_uv, np.float32), to_device(_offset_mask(template, R)),
+              to_device(head.topology.mirror), raster, bool(template.symmetric), ns)
+    targets2 = targets._replace(weights=to_device(_stage_weights(confidence, STAGE2_WEIGHTS)))
+    vertex_uv = to_device(template.mesh.vertex_uv(), np.float32)
     # Stage 1's run compiles in a background thread while this one compiles the glue, stage 2
     # and the finish (XLA releases the GIL: on two cores a cold fit's compilation takes about
     # half the wall time). Their arguments' shapes do not depend on stage 1's result, so stage
@@ -698,7 +699,7 @@ def _head_constants(head):
     hit = _HEAD_CONSTANTS.get(id(head))
     if hit is None or hit[0] is not head:
         if getattr(head, "landmark_points", None) is not None and getattr(head, "contact_dir", None) is not None:
-            X0, contact_dir = jnp.asarray(head.landmark_points), jnp.asarray(head.contact_dir)  # built with the template
+            X0, contact_dir = to_device(head.landmark_points), to_device(head.contact_dir)  # built with the template
         else:
             X0, contact_dir = _head_constants_jit(head.landmarks, head.contacts, head.params, len(head.contact_gap))
         hit = _HEAD_CONSTANTS[id(head)] = (head, X0, contact_dir)

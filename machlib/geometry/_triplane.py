@@ -20,6 +20,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 from scipy import ndimage
 
+from .._device import to_device
 from .._mesh import Mesh
 from .._raster import rasterize_np
 
@@ -128,9 +129,9 @@ def uv_raster(mesh: Mesh, resolution: int) -> UVRaster:
         tri = np.where(mask, tri, 0)
         tri[out] = nearest
     raster = UVRaster(
-        corners=jnp.asarray(faces[tri], dtype=jnp.int32),
-        bary=jnp.asarray(bary, dtype=jnp.float32),
-        mask=jnp.asarray(mask),
+        corners=to_device(faces[tri], np.int32),
+        bary=to_device(bary, np.float32),
+        mask=to_device(mask),
     )
     if len(_RASTERS) >= 8:
         _RASTERS.pop(next(iter(_RASTERS)))

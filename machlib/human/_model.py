@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
+from .._device import to_device
 from .._errors import InputError
 from ._data import MACRO_VARIABLES, HumanData, SparseTargets, load_human_data
 
@@ -61,7 +62,7 @@ _MAX_ANCHORS = max(len(a) for a in _ANCHORS)
 
 def default_phenotype(*, dtype=jnp.float32) -> Float[Array, "11"]:
     """MakeHuman's default human: every macro variable 0.5, races 1/3 each (``(11,)``)."""
-    return jnp.asarray([0.5] * len(MACRO_VARIABLES) + [1 / 3] * 3, dtype)
+    return to_device(np.array([0.5] * len(MACRO_VARIABLES) + [1 / 3] * 3), dtype)
 
 
 def phenotype(**values: float) -> Float[Array, "11"]:
@@ -246,8 +247,8 @@ class HumanParams(eqx.Module):
     @classmethod
     def neutral(cls, model: HumanModel, *, dtype=jnp.float32) -> "HumanParams":
         """MakeHuman's default human, every slider at zero, a neutral face."""
-        return cls(default_phenotype(dtype=dtype), jnp.zeros(len(model.modifier_names), dtype),
-                   jnp.zeros(len(model.unit_names), dtype))
+        return cls(default_phenotype(dtype=dtype), to_device(np.zeros(len(model.modifier_names)), dtype),
+                   to_device(np.zeros(len(model.unit_names)), dtype))
 
 
 def check_modifiers(model: HumanModel, values) -> None:
@@ -289,6 +290,36 @@ def human_points(model: HumanModel, params: HumanParams) -> Float[Array, "n 3"]:
     full = jnp.concatenate([model.base, model.anchor_base[None]], 0).astype(dtype)
     full = full + model.macro.apply(w) + model.modifiers.apply(m) + model.units.apply(e)
     return full[:-1] - full[-1] + jnp.asarray(EYE_ANCHOR, dtype)
+
+
+def _human_points_np(model: HumanModel, params: HumanParams) -> np.ndarray:
+    """:func:`human_points` in float64 numpy for one concrete human: for one-shot evaluations
+    (building the template, reports), where compiling ``human_points`` for the model's shapes
+    costs far more than the evaluation. Returns ``(n, 3)`` float64."""
+    p = np.asarray(params.phenotype, np.float64)
+    cats = np.asarray(model.macro_categories)
+    nvar = len(MACRO_VARIABLES)
+    table = np.zeros((nvar + 1, _MAX_ANCHORS))
+    for i, anchors in enumerate(_ANCHORS[:nvar]):
+        a = np.asarray(anchors, np.float64)
+        table[i, : len(a)] = [np.interp(p[i], a, row) for row in np.eye(len(a))]
+    race = p[nvar:]
+    table[nvar, :3] = race / max(race.sum(), np.finfo(np.float64).tiny)
+    picked = table[np.arange(nvar + 1)[None, :], np.maximum(cats, 0)]
+    w = np.prod(np.where(cats >= 0, picked, 1.0), axis=1)
+    a = np.asarray(params.modifiers, np.float64)
+    m = np.concatenate([np.maximum(-a, 0.0), np.maximum(a, 0.0)])
+    e = np.asarray(params.expression, np.float64)
+    full = np.concatenate([np.asarray(model.base, np.float64), np.asarray(model.anchor_base, np.float64)[None]], 0)
+    for blend, weights in ((model.macro, w), (model.modifiers, m), (model.units, e)):
+        if blend.dense is not None:
+            full += np.einsum("t,tnc->nc", weights[np.asarray(blend.active)], np.asarray(blend.dense, np.float64))
+        else:
+            contrib = weights[np.asarray(blend.target)][:, None] * np.asarray(blend.offset, np.float64)
+            point = np.asarray(blend.point)
+            for k in range(3):
+                full[:, k] += np.bincount(point, contrib[:, k], minlength=blend.num_points)
+    return full[:-1] - full[-1] + np.asarray(EYE_ANCHOR)
 
 
 # ------------------------------------------------------------------------------ building
@@ -349,8 +380,8 @@ def _blend(targets: SparseTargets, op, num_targets: int | None = None) -> _Blend
         row[active] = np.arange(len(active))
         dense = np.zeros((len(active), n, 3), np.float32)
         dense[row[target], point] = off
-        return _Blend(None, None, None, jnp.asarray(dense), n, jnp.asarray(active.astype(np.int32)))
-    return _Blend(jnp.asarray(target), jnp.asarray(point), jnp.asarray(off), None, n)
+        return _Blend(None, None, None, to_device(dense), n, to_device(active.astype(np.int32)))
+    return _Blend(to_device(target), to_device(point), to_device(off), None, n)
 
 
 def _modifier_targets(data: HumanData) -> tuple[SparseTargets, np.ndarray]:
@@ -411,13 +442,13 @@ def build_model(points="head", *, data: HumanData | None = None, dtype=jnp.float
     base = np.asarray(op @ data.vertices.astype(np.float64))
     mod_targets, minimum = _modifier_targets(data)
     return HumanModel(
-        base=jnp.asarray(base[:-1], dtype),
-        anchor_base=jnp.asarray(base[-1], dtype),
+        base=to_device(base[:-1], dtype),
+        anchor_base=to_device(base[-1], dtype),
         macro=_blend(data.macro, op),
         modifiers=_blend(mod_targets, op),
         units=_blend(data.face_units, op),
-        modifier_minimum=jnp.asarray(minimum, dtype),
-        macro_categories=jnp.asarray(data.macro_categories, jnp.int32),
+        modifier_minimum=to_device(minimum, dtype),
+        macro_categories=to_device(data.macro_categories, np.int32),
         modifier_names=tuple(m.name for m in data.modifiers),
         unit_names=tuple(data.face_units.names),
     )

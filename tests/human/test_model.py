@@ -156,6 +156,20 @@ def test_sparse_and_dense_targets_agree(landmarks_model):
     np.testing.assert_allclose(human_points(sparse, p)[:1500], human_points(dense, p), atol=2e-6)
 
 
+def test_numpy_evaluation_matches_human_points(landmarks_model):
+    """The one-shot numpy evaluation (template build, reports) equals human_points to float32
+    rounding, for the dense (landmarks) and the sparse (a large point set) storage, and at the
+    hat functions' knots (the neutral human)."""
+    from machlib.human._model import _human_points_np
+
+    data = load_human_data()
+    sparse = build_model(head_topology(data=data).vertices[:3000], data=data)
+    assert sparse.macro.dense is None and landmarks_model.macro.dense is not None
+    for model in (landmarks_model, sparse):
+        for p in (HumanParams.neutral(model), _random_params(model, 2)):
+            np.testing.assert_allclose(_human_points_np(model, p), human_points(model, p), atol=1e-6)
+
+
 def test_gradients_match_finite_differences(landmarks_model):
     with x64():
         model = jax.tree.map(lambda x: x.astype(jnp.float64) if jnp.issubdtype(x.dtype, jnp.floating) else x,
