@@ -730,6 +730,15 @@ def texture_portrait(
     say("texture: visibility")
     t = time.perf_counter()
     seen = texel_visibility(mesh, camera, rast, res, pixel_mask=fmask)
+    # confidence: a wide ramp from the face region's silhouette (blurred with hair and background,
+    # seen edge-on), a narrow one around what hides the face inside it (a frame, a strand), so the
+    # eyes and brows seen between a frame's rims keep the portrait's colour
+    if hidden.max() > 0:
+        open_face = texel_visibility(mesh, camera, rast, res, pixel_mask=face_mask(fit.landmarks, (width, height)))
+        confidence = np.minimum(np.asarray(texel_confidence(open_face)),
+                                np.asarray(texel_confidence(seen, edge=0.003)))
+    else:
+        confidence = np.asarray(texel_confidence(seen))
     normals = normal_map(mesh, res)
     timings["visibility"] = time.perf_counter() - t
 
@@ -754,7 +763,7 @@ def texture_portrait(
     # keep what is seen (issue 15): per-texel confidence, the better-seen half mirrored
     completion = complete_texture(
         delit, seen > 0.5, landmarks_uv=fit.template.landmark_uv, template=fit.template,
-        confidence=texel_confidence(seen), mirror=bool(fit.template.symmetric), **makeup
+        confidence=confidence, mirror=bool(fit.template.symmetric), **makeup
     )
     albedo = np.clip(np.asarray(completion.albedo, np.float32), 0.0, 1.0)
     timings["complete"] = time.perf_counter() - t

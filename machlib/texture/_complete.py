@@ -404,12 +404,14 @@ def complete_texture(
     mirror: bool = False,
     keep_features: float = 0.6,
     sure_confidence: float = 0.5,
-    max_offset: float = 0.08,
+    max_offset: float = 0.12,
     floor: float = 0.03,
     skin_transfer: bool = True,
     detail: float = 1.0,
     detail_sigma: float = 0.003,
     detail_patch: float = 0.06,
+    feather: float = 0.006,
+    offset_smooth: float = 0.01,
 ) -> TextureCompletion:
     """Correct and complete a face texture into a full-head skin albedo (paper §2.4.3).
 
@@ -467,12 +469,13 @@ def complete_texture(
             error-prone regions are replaced only where the confidence is below
             ``keep_features`` (the portrait's own eyes, brows, lips and nostrils stay where seen
             well), and texels with confidence of at least ``sure_confidence`` finally keep the
-            portrait's colour exactly: the rest of the completed albedo is solved once more
+            portrait's colour (exactly, but within ``2 · feather`` of the kept region's edge,
+            where they fade into the solve): the rest of the completed albedo is solved once more
             (screened Poisson, its own gradients) with those texels as the boundary, so the
             completed head meets the kept face without a seam (the face's tone spreads into
             neck, ears and scalp, fading over ``falloff``). The colour offsets taken along that
-            boundary are clipped to ``±max_offset`` (sRGB), so hair or frames at the edge of the
-            kept texels do not stain the head.
+            boundary are smoothed (``offset_smooth``) and clipped to ``±max_offset`` (sRGB), so
+            hair or frames at the edge of the kept texels do not stain the head.
         mirror: with ``confidence``, fill the worse-seen half of the face from the better-seen
             half first (:func:`~machlib.texture.mirror_fill`; the UV layout must be
             mirror-symmetric about ``u = 0.5``, ``Template.symmetric``).
@@ -488,6 +491,16 @@ def complete_texture(
             (:func:`~machlib.texture.synthesize_detail`, deterministic in ``seed``); 0 = off.
         detail_sigma: band-pass scale of that detail, UV units.
         detail_patch: synthesis patch size, UV units.
+        feather: with ``confidence``, the kept texels fade into the completed albedo over about
+            ``2 · feather`` UV units inside the edge of the kept region (weight
+            ``clip(2 · G_feather * sure − 1, 0, 1)``, a Gaussian of standard deviation ``feather``),
+            so the edge is neither a step where the boundary offsets were clipped nor a staircase
+            of the photo's pixels; 0 keeps them exactly up to the edge.
+        offset_smooth: with ``confidence``, the boundary offsets of the final solve are the kept
+            texels' offsets averaged over a Gaussian of this standard deviation (UV units,
+            normalised over the kept texels) before the clip: the completed head continues the
+            kept edge's tone (a face darker at its edge than in its middle gets no paler band
+            beside it), not each edge texel's colour; 0 = per texel.
 
     Returns:
         A :class:`TextureCompletion`.
@@ -521,7 +534,8 @@ def complete_texture(
     if not 0.0 <= floor < 1.0:
         raise InputError(f"{fn}: floor must be in [0, 1), got {floor!r}")
     for name, val in (("dilate", dilate), ("erode", erode), ("face_margin", face_margin), ("spread", spread),
-                      ("flatten", flatten), ("falloff", 1.0 if falloff is None else falloff)):
+                      ("flatten", flatten), ("feather", feather), ("offset_smooth", offset_smooth),
+                      ("falloff", 1.0 if falloff is None else falloff)):
         if not val >= 0:
             raise InputError(f"{fn}: {name} must be >= 0 (UV units), got {val!r}")
     if template is None and (landmarks_uv is None or template_albedo is None):
@@ -574,11 +588,20 @@ def complete_texture(
                                               patch=max(8, 2 * round(detail_patch * R / 2)), seed=seed)
         # the boundary offsets are clipped, so hair or frames at the edge of the kept texels do
         # not stain the completed head (their own edge stays a visible edge, as in the photo)
-        offset = jnp.clip(raw - albedo, -max_offset, max_offset)
+        offset = raw - albedo
+        if offset_smooth > 0:  # the kept edge's low-frequency tone, not each texel's (hair, a frame)
+            s = float(offset_smooth * R)
+            den = _blur(sure[..., 0], s)[..., None]
+            offset = jnp.where(den > 1e-3, _blur(offset * sure, s) / jnp.where(den > 1e-3, den, 1.0), 0.0)
+        offset = jnp.clip(offset, -max_offset, max_offset)
         albedo = _blend(albedo, albedo + sure * offset, 1.0 - sure[..., 0], None, guide="source", levels=levels,
                         tol=float(tol), iterations=iterations,
                         screen=0.0 if not falloff else float(1.0 / (falloff * R) ** 2))
-        albedo = jnp.where(sure > 0, raw, albedo)
+        if feather > 0:  # the kept texels' edge fades into the solve: no step where offsets were clipped
+            f = jnp.clip(2.0 * _blur(sure[..., 0], float(feather * R)) - 1.0, 0.0, 1.0)[..., None] * sure
+            albedo = jnp.where(f > 0.999, raw, f * raw + (1.0 - f) * albedo)  # exact away from the edge
+        else:
+            albedo = jnp.where(sure > 0, raw, albedo)
     albedo = jnp.clip(albedo, floor, 1.0)
     # (d) make-up ----------------------------------------------------------------------------
     if blush > 0 or eye_shadow > 0 or lipstick > 0:

@@ -30,9 +30,14 @@ response across the contour, at least ``0.05 d``), plus what the contours miss (
 weaker rim; a browline's top): the pixels of the lens zone (within ``0.78 d`` of an eye, above
 ``v = 0.55``, off the nose ridge) whose colour differs from a ``0.26 d`` median of their
 surroundings by more than 0.09 (0.25 over the brows, which are dark themselves), in connected
-strokes of at least ``0.02 d²``. Widened by ``grow``, this is the *footprint* that texture
-completion treats as unseen. The eye openings (from the landmarks) are cut out of it, so the
-eyes themselves stay the portrait's own.
+strokes of at least ``0.02 d²``. Inside the lenses (the rim contours shrunk by half the frame's
+thickness and ``0.04 d``) the portrait's own lids, wrinkles and brows show through the glass, so
+only reflections (pixels brighter than their surroundings by more than 0.15, nearly grey) are
+kept there, or the whole lens when it is tinted (luminance below 0.6 of the cheeks'). Outside
+the lenses a stroke counts only where it meets the frame (a temple, a second rim) or lies above
+the bridge's level (a browline); creases and bags under the lower rim are skin. Widened by
+``grow``, this is the *footprint* that texture completion treats as unseen. The eye openings
+(from the landmarks) are cut out of it, so the eyes themselves stay the portrait's own.
 
 The style comes from the rim contours: their aspect ratio, how much of their bounding box they
 fill (round ≈ π/4, rectangular ≈ 1), how much higher the upper outer part sits than the upper
@@ -72,6 +77,8 @@ _W_BRIDGE, _W_RIMS, _BRIDGE0, _RIMS0 = 2.5, 1.5, 1.2, 2.0
 _REF_PCT = 65
 _COLOR_STEP = 0.09
 _BROW_STEP = 0.25
+_TINTED = 0.6  # lens luminance / cheeks below which the lenses hide the eyes (sunglasses)
+_REFLECTION_STEP = 0.15  # a reflection on a clear lens: this much brighter than its surroundings
 
 
 class GlassesDetection(NamedTuple):
@@ -387,6 +394,31 @@ def detect_glasses(
         # over the brows only what differs much more (a dark rim on them, not the brows themselves)
         step = np.where(brows, _BROW_STEP, _COLOR_STEP)
         differs = zone & (np.linalg.norm(rgb - local, axis=-1) > step)
+        # inside the lenses the portrait's own skin, wrinkles, lids and brows show through: only
+        # reflections (much brighter than the skin around them) are hidden there, or, with tinted
+        # lenses (sunglasses), the whole lens
+        lens = np.zeros((gh, gw), bool)
+        for contour in rings:
+            lens |= _poly_mask((gh, gw), _grid_index(contour))
+        lens = ndimage.binary_erosion(lens, iterations=max(1, int(round((thick / 2 + 0.04) * _S))))
+        if tint < _TINTED:
+            differs |= lens & face
+        else:
+            lum_local = local @ np.array([0.299, 0.587, 0.114], np.float32)
+            reflection = (lum - lum_local > _REFLECTION_STEP) & (rgb.max(-1) - rgb.min(-1) < 0.25)
+            differs &= ~lens | reflection
+        # and outside the lenses only strokes that meet the frame (a temple, a second rim), or
+        # strokes above the bridge's level (a browline's top); creases and bags below are skin
+        near = ndimage.binary_dilation(frame_mask, iterations=int(round(0.04 * _S)))
+        outside = differs & ~lens
+        lab_o, n_o = ndimage.label(outside)
+        if n_o:
+            low = vv > vv[bridge_row, 0] + 0.1
+            touches = ndimage.maximum(near, lab_o, index=np.arange(1, n_o + 1)) > 0
+            lower = ndimage.mean(low, lab_o, index=np.arange(1, n_o + 1)) > 0.5
+            differs = (differs & lens) | np.isin(lab_o, np.flatnonzero(touches & ~lower) + 1) \
+                | (outside & near & low)
+        evidence["lens_interior_fraction"] = round(float((lens & face).sum() / max(face.sum(), 1)), 4)
         differs = ndimage.binary_opening(differs, iterations=1)
         lab, n = ndimage.label(differs)
         if n:

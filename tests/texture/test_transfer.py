@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 from jaxtyping import TypeCheckError
+from scipy import ndimage
 
 from machlib.geometry import default_template
 from machlib.texture import (
@@ -221,4 +222,8 @@ def test_complete_texture_transfers_the_face_tone_to_the_head(face_case):
     ref_b = lab(warm)[face][:, 2].mean()
     # the b* (yellow) of the head away from the face moves toward the face's
     assert abs(lab(on)[head][:, 2].mean() - ref_b) < abs(lab(off)[head][:, 2].mean() - ref_b)
-    np.testing.assert_array_equal(on[face & (conf >= 0.5)], warm[face & (conf >= 0.5)])  # kept texels kept
+    # kept texels kept: exactly, but at the kept region's edge, where they fade into the solve
+    kept = face & (conf >= 0.5)
+    deep = ndimage.binary_erosion(kept, iterations=int(np.ceil(2 * 0.006 * r)) + 1)
+    np.testing.assert_array_equal(on[deep], warm[deep])
+    np.testing.assert_allclose(on[kept], warm[kept], atol=0.02)
