@@ -134,7 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--texture-steps", default=None,
                    help="Adam steps per texture level, 1 to 10000: one number for every level, or one per level, "
                         "comma-separated (default 120,100,80,60)")
-    t.add_argument("--delighter", help="learned delighter weights (.safetensors); default: SH delighting")
+    t.add_argument("--delighter", default="sh",
+                   help="sh (default: SH delighting), flax (the bundled learned flax delighter), a flax weights "
+                        ".json of scripts/train_flax_delighter.py, or torch pix2pixHD weights (.safetensors)")
     for name in ("blush", "eye-shadow", "lipstick"):
         t.add_argument(f"--{name}", type=_float_in(0.0, 1.0), default=0.0,
                        help=f"{name.replace('-', ' ')} strength in [0, 1] (default 0)")
@@ -371,8 +373,17 @@ def _preflight(args) -> None:
             check_input_file(args.template, "--template")
         if args.landmarks is not None:
             check_input_file(args.landmarks, "--landmarks")
-        if cmd == "texture" and args.delighter is not None:
-            _check_delighter(args.delighter)
+        if cmd == "texture" and args.delighter not in (None, "sh", "flax"):
+            if Path(args.delighter).suffix.lower() == ".json":
+                from .texture import load_flax_delighter
+
+                check_input_file(args.delighter, "--delighter")
+                try:
+                    load_flax_delighter(path=args.delighter)
+                except InputError as e:
+                    raise InputError(f"--delighter: {e}") from None
+            else:
+                _check_delighter(args.delighter)
         if cmd == "hair" and args.style is not None and Path(args.style).suffix.lower() in (".data", ".hair"):
             from .hair import HAIR_STYLES
 
@@ -474,7 +485,7 @@ def _texture_config(args):
         value = getattr(args, name)
         if value > 0:
             makeup[name] = value
-    if args.delighter is not None:
+    if args.delighter not in (None, "sh", "flax"):
         from pathlib import Path as _P
 
         if not _P(args.delighter).is_file():

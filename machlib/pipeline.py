@@ -561,7 +561,7 @@ class TextureOutput(NamedTuple):
             this gives the seen skin texels' ITA, added to the completion's), beside
             ``ita_degrees_unbalanced`` (without) and ``light`` (the colour and its pixels).
         timings: seconds per step (``compile`` apart; ``level_<R>`` per fit level).
-        delighter: ``"sh"`` or the path of the learned delighter's weights.
+        delighter: ``"sh"``, ``"flax"`` or the path of the learned delighter's weights.
         glasses: the :class:`~machlib.texture.GlassesDetection` of the portrait (``None`` when
             detection was turned off); where present, its footprint was treated as unseen.
         occlusion: ``(H, W)`` the portrait's pixels treated as hidden (glasses, hair, given
@@ -642,8 +642,11 @@ def texture_portrait(
     Args:
         fit: the output of :func:`fit_portrait`.
         config: the :class:`~machlib.texture.TextureFitConfig` (default: levels 32→128→512→1024).
-        delighter: path of learned delighter weights (``.safetensors``, see
-            :func:`machlib.interop.load_delighter`); default: SH delighting, no weights needed.
+        delighter: ``"sh"`` (default, also ``None``): SH delighting
+            (:func:`~machlib.texture.delight_sh`); ``"flax"``: the learned flax delighter with the
+            bundled weights (:func:`~machlib.texture.delight_flax`), or the path of a ``.json``
+            written by ``scripts/train_flax_delighter.py``; any other path: torch pix2pixHD weights
+            (``.safetensors``, see :func:`machlib.interop.load_delighter`).
         makeup: optional make-up strengths ``{"blush": 0.4, "eye_shadow": 0.3, "lipstick": 0.5}``.
         occlusion: optional ``(H, W)`` weights in ``[0, 1]`` of the portrait's pixels that do not
             show the face's skin (hair, hands, accessories): 1 is hidden.
@@ -748,8 +751,16 @@ def texture_portrait(
     skin_weights = seen * (1.0 - error_prone)
     sh = delight_sh(raw, normals, skin_weights)
     lighting = sh.coeffs
-    if delighter is None:
+    if delighter is None or delighter == "sh":
         delit, delighter_name = sh.albedo, "sh"
+    elif delighter == "flax" or str(delighter).endswith(".json"):
+        # the learned flax delighter: bundled weights, or a file of scripts/train_flax_delighter.py
+        from .texture import delight_flax, load_flax_delighter
+
+        model = load_flax_delighter(path=None if delighter == "flax" else delighter)
+        delit = delight_flax(raw, normals, seen, model=model).albedo
+        delighter_name = str(delighter)
+        lighting = np.asarray(estimate_lighting(raw, normals, skin_weights, albedo=delit))
     else:
         from .interop import delight_learned, load_delighter
 

@@ -27,12 +27,21 @@ from ._delight import SHDelight, delight_sh, estimate_lighting, normal_map
 
 __all__ += ["SHDelight", "delight_sh", "estimate_lighting", "normal_map"]
 from ._delight_data import (
+    BATCH_RANGES,
+    ITA_BINS,
     LIGHTING_KINDS,
     LIGHTING_RANGES,
+    DelightBatch,
+    DelightScene,
     albedo_variations,
+    ambient_occlusion,
     bake_lighting,
+    bake_visibility,
     color_temperature_rgb,
+    delight_scene,
+    delighting_batch,
     delighting_pairs,
+    light_directions,
     sample_lighting,
     sh_disc,
     sky_lighting,
@@ -41,6 +50,26 @@ from ._delight_data import (
 __all__ += [
     "LIGHTING_KINDS", "LIGHTING_RANGES", "albedo_variations", "bake_lighting", "color_temperature_rgb",
     "delighting_pairs", "sample_lighting", "sh_disc", "sky_lighting",
+    "BATCH_RANGES", "ITA_BINS", "DelightBatch", "DelightScene", "ambient_occlusion", "bake_visibility",
+    "delight_scene", "delighting_batch", "light_directions",
+]
+from ._flax_delight import (
+    BUNDLED_FLAX_DELIGHTER,
+    FlaxDelight,
+    FlaxDelighter,
+    FlaxDelighterConfig,
+    delight_flax,
+    flax_delighter_apply,
+    flax_delighter_inputs,
+    init_flax_delighter,
+    load_flax_delighter,
+    save_flax_delighter,
+)
+
+__all__ += [
+    "BUNDLED_FLAX_DELIGHTER", "FlaxDelight", "FlaxDelighter", "FlaxDelighterConfig", "delight_flax",
+    "flax_delighter_apply", "flax_delighter_inputs", "init_flax_delighter", "load_flax_delighter",
+    "save_flax_delighter",
 ]
 from ._metrics import psnr, ssim
 from ._glasses import GlassesDetection, detect_glasses
