@@ -194,13 +194,18 @@ def test_atomic_output_dir_respects_umask(tmp_path):
         (["--blush", "-0.1"], "--blush"),
         (["--eye-shadow", "nan"], "--eye-shadow"),
         (["--delighter", "no/such/weights.safetensors"], "--delighter"),
+        (["--delighter", ":junk.json:"], "--delighter"),
         ([":missing:"], "does not exist"),
     ],
     ids=["levels-decreasing", "levels-repeated", "levels-non-numeric", "levels-empty", "levels-too-fine",
-         "texture-steps-0", "lipstick-2", "blush-negative", "eye-shadow-nan", "delighter-missing", "missing-image"],
+         "texture-steps-0", "lipstick-2", "blush-negative", "eye-shadow-nan", "delighter-missing", "flax-delighter-corrupt",
+         "missing-image"],
 )
 def test_texture_bad_input_clear_error_nothing_written(tmp_path, capsys, flags, expected):
     flags = [str(tmp_path / "nope.jpg") if f == ":missing:" else f for f in flags]
+    if ":junk.json:" in flags:
+        (tmp_path / "junk.json").write_text('{"format": "machlib-flax-delighter/1", "config": {}}')
+        flags = [str(tmp_path / "junk.json") if f == ":junk.json:" else f for f in flags]
     out = tmp_path / "out"
     code = main(["texture", *flags, "-o", str(out), "-q"])
     err = capsys.readouterr().err.strip().splitlines()
