@@ -98,11 +98,12 @@ from ._pbr import (
     detail_normal_map,
     mesh_tangents,
     region_pbr_maps,
+    super_resolve_albedo,
     surface_height,
     texel_frame,
 )
 
 __all__ += [
     "FOREHEAD_LANDMARKS", "NOSE_LANDMARKS", "PBR_REGION_VALUES", "TexelFrame", "detail_normal_map", "mesh_tangents",
-    "region_pbr_maps", "surface_height", "texel_frame",
+    "region_pbr_maps", "super_resolve_albedo", "surface_height", "texel_frame",
 ]

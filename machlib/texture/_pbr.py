@@ -35,7 +35,7 @@ from ..geometry._triplane import _clamped_barycentrics
 
 __all__ = [
     "FOREHEAD_LANDMARKS", "NOSE_LANDMARKS", "PBR_REGION_VALUES", "TexelFrame", "detail_normal_map", "mesh_tangents",
-    "region_pbr_maps", "surface_height", "texel_frame",
+    "region_pbr_maps", "super_resolve_albedo", "surface_height", "texel_frame",
 ]
 
 
@@ -456,3 +456,80 @@ def region_pbr_maps(regions: dict, landmark_uv: ArrayLike, resolution: int, *,
 
 
 _PBR_MAPS: dict = {}
+
+
+# ------------------------------------------------------------------------------------------------
+def super_resolve_albedo(albedo: Float[ArrayLike, "R R 3"], resolution: int, *, mask: ArrayLike | None = None,
+                         detail: float = 0.6, sigma: float = 1.5, patch: int = 32, seed: int = 0) -> np.ndarray:
+    """A 2×/4× albedo: edge-aware upsampling plus skin detail synthesised at the new scale.
+
+    1. Lanczos-3 upsampling, clamped per output texel to the range of the 2 × 2 source texels
+       around it: edges stay as sharp as Lanczos makes them, without its ringing halos.
+    2. The source's finest skin detail (:func:`skin_detail`: the CIELAB band-pass of ``sigma``
+       texels over ``mask``) is re-synthesised texel for texel at the new resolution
+       (:func:`detail_patches` + :func:`synthesize_detail` over the source detail tiled to the new
+       size), i.e. at ``1 / factor`` of its physical size: pores and fine lines finer than the
+       source holds. It is added to ``L*`` (and at half strength to ``a*``, ``b*``) times
+       ``detail``, inside the upsampled mask only.
+
+    Deterministic in ``seed``. The result is new detail of the right statistics, not the person's
+    own: the photo's resolution bounds what is theirs.
+
+    Args:
+        albedo: ``(R, R, 3)`` sRGB albedo (uint8 or float in ``[0, 1]``).
+        resolution: the output size, ``2 R`` or ``4 R`` (e.g. 2048 or 4096 from 1024).
+        mask: ``(R, R)`` skin weights in ``[0, 1]`` where detail is taken and added (default:
+            everywhere).
+        detail: gain on the synthesised detail (0: upsampling only).
+        sigma: the detail band's low-pass, source texels.
+        patch: synthesis tile size at the output resolution, texels (even, ``>= 8``).
+        seed: random seed of the patch choice.
+
+    Returns:
+        ``(resolution, resolution, 3)`` float32 sRGB in ``[0, 1]``.
+
+    Raises:
+        InputError: bad albedo, a resolution that is not 2× or 4× the albedo's, or bad options.
+
+    Example:
+        >>> import numpy as np
+        >>> from machlib.texture import super_resolve_albedo
+        >>> a = np.random.default_rng(0).random((32, 32, 3)).astype(np.float32)
+        >>> super_resolve_albedo(a, 64).shape
+        (64, 64, 3)
+    """
+    from ._skin import lab_to_srgb, srgb_to_lab
+    from ._transfer import detail_patches, skin_detail, synthesize_detail
+
+    fn = "super_resolve_albedo"
+    a = np.asarray(albedo)
+    if a.ndim != 3 or a.shape[-1] != 3 or a.shape[0] != a.shape[1] or a.shape[0] < 8:
+        raise InputError(f"{fn}: albedo must be a square (R, R, 3) image, got shape {a.shape}")
+    a = a.astype(np.float32) / 255.0 if a.dtype == np.uint8 else np.clip(a.astype(np.float32), 0.0, 1.0)
+    R = a.shape[0]
+    if not isinstance(resolution, (int, np.integer)) or resolution not in (2 * R, 4 * R):
+        raise InputError(f"{fn}: resolution must be 2x or 4x the albedo's {R}, got {resolution!r}")
+    if not (np.isfinite(detail) and detail >= 0 and np.isfinite(sigma) and sigma > 0):
+        raise InputError(f"{fn}: detail must be >= 0 and sigma > 0, got {detail}, {sigma}")
+    m = np.ones((R, R), np.float32) if mask is None else np.asarray(mask, np.float32)
+    if m.shape != (R, R):
+        raise InputError(f"{fn}: mask must have shape ({R}, {R}), got {m.shape}")
+    Rt = int(resolution)
+    k = Rt // R
+    up = np.asarray(jax.image.resize(jnp.asarray(a), (Rt, Rt, 3), "lanczos3"))
+    y = (np.arange(Rt) + 0.5) / k - 0.5  # output texel centres in source texels
+    i0 = np.clip(np.floor(y).astype(int), 0, R - 1)
+    i1 = np.clip(i0 + 1, 0, R - 1)
+    lo = np.minimum(np.minimum(a[i0][:, i0], a[i0][:, i1]), np.minimum(a[i1][:, i0], a[i1][:, i1]))
+    hi = np.maximum(np.maximum(a[i0][:, i0], a[i0][:, i1]), np.maximum(a[i1][:, i0], a[i1][:, i1]))
+    up = np.clip(up, lo, hi)
+    if detail == 0 or not (m > 0.5).any():
+        return up.astype(np.float32)
+    src = np.asarray(skin_detail(jnp.asarray(a), jnp.asarray(m), sigma=float(sigma)))
+    exemplar = np.tile(src, (k, k, 1))
+    corners = detail_patches(np.tile(m, (k, k)), patch=int(patch), seed=int(seed))
+    synth = np.asarray(synthesize_detail(jnp.asarray(exemplar), jnp.asarray(corners), patch=int(patch)))
+    m_up = np.clip(np.asarray(jax.image.resize(jnp.asarray(m), (Rt, Rt), "linear")), 0.0, 1.0)
+    lab = np.asarray(srgb_to_lab(jnp.asarray(up)))
+    lab = lab + float(detail) * synth * np.array([1.0, 0.5, 0.5], np.float32) * m_up[..., None]
+    return np.clip(np.asarray(lab_to_srgb(jnp.asarray(lab))), 0.0, 1.0).astype(np.float32)
