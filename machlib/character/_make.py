@@ -563,7 +563,7 @@ def write_make_outputs(out: Union[str, os.PathLike], result: MakeOutput, *, size
     """Write everything ``machlib make`` promises into ``out`` atomically and return the report.
 
     Files: ``avatar.glb``, ``avatar.obj``/``.mtl`` with ``avatar_albedo.png``, ``avatar_normal.png``,
-    ``avatar_roughness.png``, ``albedo.png``, ``hair.data``, ``hair.usda`` (and ``beard.data``,
+    ``avatar_roughness.png``, ``avatar_specular.png``, ``albedo.png``, ``hair.data``, ``hair.usda`` (and ``beard.data``,
     ``beard.usda`` for a character with facial hair),
     ``render_input_view.png`` (photo modes), the previews ``preview_front.png``,
     ``preview_three_quarter.png``, ``preview_profile.png``, ``preview_back.png``,

@@ -15,7 +15,7 @@ from machlib.export import read_glb, validate_gltf
 from webtools import Chromium, chromium_path, khronos_reports, khronos_summary, khronos_validator  # noqa: F401
 
 FILES = {"avatar.glb", "avatar.zip", "avatar.obj", "avatar.mtl", "avatar_albedo.png", "avatar_normal.png",
-         "avatar_roughness.png", "albedo.png", "hair.data", "hair.usda", "preview_front.png",
+         "avatar_roughness.png", "avatar_specular.png", "albedo.png", "hair.data", "hair.usda", "preview_front.png",
          "preview_three_quarter.png", "preview_profile.png", "preview_back.png", "turntable.png",
          "expressions.png", "relit.png", "report.json"}
 
