@@ -121,9 +121,17 @@ def main(argv=None) -> int:
     p.add_argument("--out", help="write the Markdown table here")
     p.add_argument("--rst", help="write the reStructuredText table here")
     p.add_argument("--only-default", action="store_true", help="skip the full-resolution hair comparison")
+    p.add_argument("--only-fit", action="store_true",
+                   help="only the two `machlib fit` processes (cold, then with the cache on disk); prints, writes no table")
     args = p.parse_args(argv)
     info = C.machine_info()
     print(f"{info['cpu']} · {C.core_count()} cores · {jax.default_backend()} · {info['date']}")
+    if args.only_fit:
+        with tempfile.TemporaryDirectory() as tmp:
+            for label, wall, cpu, timings in fit_cli_runs(Path(tmp)):
+                print(f"machlib fit, {label}: {wall:.1f} s wall, {cpu:.1f} s CPU (load average {os.getloadavg()[0]:.1f});",
+                      ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
+        return 0
     image = default_portrait()
     configs = [("default (6,000 × 32, 600 guides)", dict(n_strands=6000, n_points=32, guides=600))]
     if not args.only_default:
