@@ -30,7 +30,7 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
-from ._camera import project, rotation_matrix
+from ._camera import _rotation_matrix_np
 from ._errors import InputError
 from ._image import save_png
 from ._mesh import Mesh
@@ -56,7 +56,7 @@ from .geometry import (
     spikes,
     template_albedo,
 )
-from .geometry._human_fit import _sliders_cached
+from .geometry._human_fit import _project_np, _sliders_cached
 from .geometry._landmarks import _check_image, check_landmarks
 from .hair import (
     DEFAULT_HAIR_WIDTH,
@@ -90,7 +90,8 @@ from .hair import (
     write_hair_data,
     write_usd_curves,
 )
-from .human import PHENOTYPE_NAMES, HumanParams, human_points
+from .human import PHENOTYPE_NAMES, HumanParams
+from .human._model import _human_points_np
 from .render import linear_to_srgb, render_textured, sh_directional
 from .texture import (
     TextureFitConfig,
@@ -304,7 +305,7 @@ def overlay_image(fit: FitOutput) -> np.ndarray:
     res = fit.result
     verts = np.asarray(res.mesh.vertices)
     faces = np.asarray(res.mesh.faces)
-    px = np.asarray(project(verts, res.camera))
+    px = _project_np(verts, res.camera)  # numpy: a one-shot step needs no compiled program
     a, b, c = px[faces[:, 0]], px[faces[:, 1]], px[faces[:, 2]]
     area = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
     front = faces[area < 0]  # facing the camera (see the conventions page)
@@ -373,9 +374,10 @@ def human_report(fit: FitOutput) -> dict:
     top = np.argsort(-np.abs(values))[:8]
     eb = expression_basis(head.landmarks.unit_names)
     ex = np.linalg.lstsq(eb, np.asarray(stage.params.expression, np.float64), rcond=None)[0]
-    stage1_neutral = np.asarray(human_points(head.model, HumanParams(
+    # one evaluation: numpy (compiling human_points for the head's shapes costs ~1 s CPU)
+    stage1_neutral = _human_points_np(head.model, HumanParams(
         np.asarray(stage.params.phenotype), np.asarray(stage.params.modifiers),
-        np.zeros_like(np.asarray(stage.params.expression)))))[:ns]
+        np.zeros_like(np.asarray(stage.params.expression))))[:ns].astype(np.float32)
     neutral = stage.neutral_points[:ns]
     age_years = float(np.interp(ph["age"], [0.0, 0.1875, 0.5, 1.0], [1.0, 11.0, 25.0, 90.0]))
     return {
@@ -413,7 +415,7 @@ def camera_dict(camera) -> dict:
     return {
         "convention": "OpenCV: x right, y down, z forward; X_cam = R X_world + t; pixels from top-left",
         "rotation_vector": [float(v) for v in np.asarray(camera.rotation)],
-        "rotation_matrix": np.asarray(rotation_matrix(camera.rotation)).tolist(),
+        "rotation_matrix": _rotation_matrix_np(np.asarray(camera.rotation)).tolist(),
         "translation": [float(v) for v in np.asarray(camera.translation)],
         "focal": [float(v) for v in np.asarray(camera.focal)],
         "principal": [float(v) for v in np.asarray(camera.principal)],
