@@ -1,4 +1,4 @@
-"""Hair grown from a portrait against the hand-drawn hair (issue 17, item 3).
+"""Hair grown from a portrait against the hand-drawn hair (issue 17, items 3 and 4).
 
 Run from the repository root::
 
@@ -8,17 +8,19 @@ Run from the repository root::
 For every portrait (``hopper``, ``astronaut``, ``t1_face0`` … ``t1_face5``, cached by
 ``benchmarks/identity.py``'s loader) the script fits the head (:func:`machlib.fit_portrait`,
 cached per portrait under ``OUT/fits``) and grows the hair from the photo
-(:func:`machlib.pipeline.hair_portrait`, 10,000 strands) twice in the same run: with the strands
-fitted to the photo's silhouette (``fit_tips=True``, the default) and without (the retrieved
-prior grown through the carved volume, as before). The strands visible in the fitted camera
-(:func:`machlib.hair.strand_coverage` against the fitted head, at half resolution, closed by one
-pixel so that the gaps between one-pixel strands count as hair, as they read) are compared with
-the hair drawn by hand in ``tests/hair/data/hair_masks.json``: IoU, precision, recall. The CPU
-seconds (``time.process_time``) of each ``hair_portrait`` call are reported beside them.
+(:func:`machlib.pipeline.hair_portrait`, 10,000 strands) three times in the same run:
+*before* (``clump=False, fit_tips=False``: the retrieved prior grown through the carved volume,
+as machlib did before the fit), *clumps* (``fit_tips=False``: clumps and layered tips only) and
+*after* (the defaults: clumps, then the strands fitted to the photo's silhouette). The strands
+visible in the fitted camera (:func:`machlib.hair.strand_coverage` against the fitted head, at
+half resolution, closed by one pixel so that the gaps between one-pixel strands count as hair, as
+they read) are compared with the hair drawn by hand in ``tests/hair/data/hair_masks.json``: IoU,
+precision, recall. The CPU seconds (``time.process_time``) of each ``hair_portrait`` call are
+reported beside them (the first call of the run also compiles).
 
-Writes ``docs/benchmarks/hair_fit.md`` (``--doc``, the default when all eight ran),
-``OUT/hair_fit.json`` and ``OUT/overlay.png`` (per portrait, before | after: green = both, red =
-strands only, blue = drawn only).
+Writes ``docs/benchmarks/hair_fit.md`` (``--doc``, the default when all eight ran with every
+variant), ``OUT/hair_fit.json`` and ``OUT/overlay.png`` (per portrait, before | after: green =
+both, red = strands only, blue = drawn only).
 """
 
 from __future__ import annotations
@@ -74,8 +76,7 @@ def main(argv=None) -> int:
     p.add_argument("--portraits", help="comma-separated subset (default: all in the masks file)")
     p.add_argument("--out", default="/tmp/machlib_hair_fit")
     p.add_argument("--strands", type=int, default=10000)
-    p.add_argument("--only-after", action="store_true", help="skip the run without the tip fit")
-    p.add_argument("--only-before", action="store_true", help="skip the run with the tip fit")
+    p.add_argument("--only-after", action="store_true", help="only the default (clumps and fit)")
     p.add_argument("--doc", action=argparse.BooleanOptionalAction, default=None,
                    help="write docs/benchmarks/hair_fit.md (default: when every portrait ran)")
     args = p.parse_args(argv)
@@ -93,7 +94,9 @@ def main(argv=None) -> int:
     (out / "fits").mkdir(parents=True, exist_ok=True)
     print("machlib", machlib.__file__)
     photos = HR.portraits(names)
-    variants = [True] if args.only_after else [False] if args.only_before else [False, True]
+    variants = {"before": {"clump": False, "fit_tips": False}, "clumps": {"fit_tips": False}, "after": {}}
+    if args.only_after:
+        variants = {"after": {}}
     entries, rows, tiles = [], [], []
     for name in names:
         if name not in photos:
@@ -111,26 +114,27 @@ def main(argv=None) -> int:
             cache.write_bytes(pickle.dumps(fit))
         entry = {"portrait": name, "labels": spec[name]["labels"]}
         row_tiles = []
-        for tips in variants:
+        for key, kw in variants.items():
             t = time.process_time()
-            hair = hair_portrait(fit, n_strands=args.strands, **({} if tips else {"fit_tips": False}))
+            hair = hair_portrait(fit, n_strands=args.strands, **kw)
             cpu = time.process_time() - t
             pred = coverage(hair.strands, fit)
             iou, prec, rec = scores(pred, gt)
-            key = "after" if tips else "before"
             entry[key] = {"style": hair.style, "strands": int(hair.strands.num_strands), "iou": round(iou, 3),
                           "precision": round(prec, 3), "recall": round(rec, 3), "cpu_s": round(cpu, 1),
                           "tips": (hair.choice or {}).get("tips")}
-            row_tiles.append(overlay(img, pred, gt))
+            if key != "clumps":
+                row_tiles.append(overlay(img, pred, gt))
             print(f"{name:10s} {key:6s} {hair.style:14s} IoU {iou:.3f} P {prec:.2f} R {rec:.2f} "
                   f"strands {hair.strands.num_strands} cpu {cpu:.1f} s", flush=True)
         entries.append(entry)
         tiles.append(np.concatenate(row_tiles, 1))
-        b, a = entry.get("before"), entry.get("after")
         fmt = lambda e: "-" if e is None else f"{e['iou']:.3f} ({e['precision']:.2f} / {e['recall']:.2f})"
-        rows.append([name, spec[name]["labels"]["length"], (a or b)["style"], fmt(b), fmt(a),
-                     "-" if b is None else f"{b['cpu_s']:.1f}", "-" if a is None else f"{a['cpu_s']:.1f}",
-                     str((a or b)["strands"])])
+        a = entry.get("after") or next(iter(entry[k] for k in variants))
+        rows.append([name, spec[name]["labels"]["length"], a["style"]]
+                    + [fmt(entry.get(k)) for k in ("before", "clumps", "after")]
+                    + ["-" if k not in entry else f"{entry[k]['cpu_s']:.1f}" for k in ("before", "after")]
+                    + [str(a["strands"])])
     if tiles:
         from PIL import Image
 
@@ -141,22 +145,25 @@ def main(argv=None) -> int:
         for i, im in enumerate(ims):
             sheet.paste(im, ((i % 2) * side, (i // 2) * hh))
         sheet.save(out / "overlay.png")
-    mean = {k: float(np.mean([e[k]["iou"] for e in entries])) for k in ("before", "after")
+    mean = {k: float(np.mean([e[k]["iou"] for e in entries])) for k in ("before", "clumps", "after")
             if entries and all(k in e for e in entries)}
     info = C.machine_info()
     (out / "hair_fit.json").write_text(json.dumps({"machine": info, "portraits": entries,
                                                    "mean_iou": mean}, indent=1) + "\n")
-    write_doc = args.doc if args.doc is not None else (len(entries) == len(all_names) and len(variants) == 2)
+    write_doc = args.doc if args.doc is not None else (len(entries) == len(all_names) and len(variants) == 3)
     if write_doc:
-        head = ["portrait", "length (drawn)", "style grown", "IoU before (P / R)", "IoU after (P / R)",
-                "CPU s before", "CPU s after", "strands after"]
+        head = ["portrait", "length (drawn)", "style grown", "IoU before (P / R)", "IoU clumps (P / R)",
+                "IoU after (P / R)", "CPU s before", "CPU s after", "strands after"]
         text = (f"# Hair grown from the photo against hand-drawn masks\n\n"
                 f"`PYTHONPATH=. python benchmarks/hair_fit.py` — {info['date']}, {info['cpu']}.\n\n"
-                f"`hair_portrait` (10,000 strands) on each portrait's fitted head, without (*before*) and with "
-                f"(*after*, the default) the strands fitted to the photo's silhouette (`fit_tips`), in the same "
-                f"run. The strands visible in the fitted camera (half resolution, closed by one pixel) against "
-                f"the hair drawn by hand (`tests/hair/data/hair_masks.json`): IoU, precision / recall. CPU "
-                f"seconds of the whole `hair_portrait` call (`time.process_time`, 2 shared cores).\n\n"
+                f"`hair_portrait` (10,000 strands) on each portrait's fitted head, three times in the same run: "
+                f"*before* (`clump=False, fit_tips=False`: the retrieved style grown through the carved volume, "
+                f"as before the fit existed), *clumps* (`fit_tips=False`: clumps and layered tips only) and "
+                f"*after* (the defaults: clumps, then the strands fitted to the photo's silhouette by "
+                f"`fit_strand_tips`). The strands visible in the fitted camera (half resolution, closed by one "
+                f"pixel) against the hair drawn by hand (`tests/hair/data/hair_masks.json`): IoU, precision / "
+                f"recall. CPU seconds of the whole `hair_portrait` call (`time.process_time`, 2 shared cores; "
+                f"the first call of the run also compiles).\n\n"
                 + C.markdown_table(head, rows)
                 + "\n\n" + ", ".join(f"mean IoU {k} {v:.3f}" for k, v in mean.items()) + ".\n")
         DOC.write_text(text)

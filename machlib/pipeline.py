@@ -1125,6 +1125,7 @@ def hair_portrait(
     seed: int = 0,
     mask: HairMask | None = None,
     fit_tips: bool = True,
+    clump: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> HairOutput:
     """Strand hair for a fitted portrait (Make-A-Character §2.5).
@@ -1173,6 +1174,8 @@ def hair_portrait(
             computed here.
         fit_tips: fit the grown strands to the photo's hair silhouette (step 3, from the portrait
             only); ``False`` leaves the prior's strands as grown through the carved volume.
+        clump: gather grown strands into clumps with layered tips and flyaways (step 4);
+            ``False`` keeps them as grown.
         progress: optional callback called with each step's name.
 
     Returns:
@@ -1282,7 +1285,7 @@ def hair_portrait(
     bare = _bare_forehead(fit.image, mask) if mode == "image" and fit_tips else None
 
     def clean_up(grown):
-        if mode != "file" and grown.num_strands:
+        if mode != "file" and clump and grown.num_strands:
             # clumps, layered tips and flyaways: a grown style is otherwise one smooth shell
             grown = timed("clump", lambda: clump_strands(jax.random.fold_in(key, 7), grown))
         if mode == "image" and fit_tips and grown.num_strands:

@@ -18,6 +18,9 @@ from .._strands import Strands
 
 __all__ = ["clump_strands"]
 
+_FULL_CLUMP = 0.15  # strands at least this long (m) clump fully; shorter ones in proportion
+_FULL_FLYAWAY = 0.2  # and stray fully
+
 
 def _truncate(points: np.ndarray, frac: np.ndarray) -> np.ndarray:
     """Each strand cut to ``frac`` of its point-index length and resampled to the same count
@@ -50,9 +53,12 @@ def clump_strands(
        lengths, each strand a further ``±layers/5`` (so the edge is ragged by clump, not by
        strand); the points are resampled to the same count.
     3. Clumping: point ``k`` of ``P`` moves towards the same point of its clump's centre strand
-       by ``strength · (k / (P − 1))^exponent`` of the way (roots stay, tips meet).
+       by ``strength · min(1, L / 15 cm) · (k / (P − 1))^exponent`` of the way, ``L`` the
+       strand's length (roots stay, tips meet; short hair clumps less, as short clumps read as
+       spikes).
     4. Flyaways: a ``flyaways`` fraction of the strands get a smooth random offset growing as
-       the square of the position along the strand, up to ``flyaway_scale`` metres at the tip.
+       the square of the position along the strand, up to ``flyaway_scale · min(1, L / 20 cm)``
+       metres at the tip.
 
     Deterministic for a key. numpy; not differentiable.
 
@@ -116,18 +122,22 @@ def clump_strands(
     cut = 1.0 - float(layers) * rng.random(n_clumps)
     frac = np.clip(cut[clump] + 0.2 * float(layers) * (rng.random(s) - 0.5), 0.05, 1.0)
     pts = _truncate(pts, frac)
-    # clumping towards the centre strand, rising towards the tip
+    # clumping towards the centre strand, rising towards the tip; short hair clumps less (short
+    # clumps read as spikes)
     t = np.linspace(0.0, 1.0, p)
-    pull = float(strength) * t ** float(exponent)
+    length = np.linalg.norm(np.diff(pts, axis=1), axis=2).sum(1)
+    soft = np.minimum(1.0, length / _FULL_CLUMP)
+    pull = float(strength) * soft[:, None] * t[None, :] ** float(exponent)
     guide = pts[centres[clump]]
-    pts = pts + pull[None, :, None] * (guide - pts)
+    pts = pts + pull[..., None] * (guide - pts)
     # flyaways
     n_fly = round(float(flyaways) * s)
     if n_fly and float(flyaway_scale) > 0:
         who = rng.choice(s, size=n_fly, replace=False)
         d = rng.normal(size=(n_fly, 2, 3))
         shape = np.stack([t**2, np.sin(np.pi * t) * t], 0)  # two smooth modes
-        pts[who] += float(flyaway_scale) * np.einsum("mp,fmc->fpc", shape, d) / np.sqrt(2.0)
+        scale = float(flyaway_scale) * np.minimum(1.0, length[who] / _FULL_FLYAWAY)
+        pts[who] += scale[:, None, None] * np.einsum("mp,fmc->fpc", shape, d) / np.sqrt(2.0)
     return Strands(pts.astype(np.float32),
                    None if strands.color is None else np.asarray(strands.color, np.float32),
                    None if strands.thickness is None else np.asarray(strands.thickness, np.float32))
