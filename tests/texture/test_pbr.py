@@ -99,6 +99,7 @@ def test_chart_borders_fade_to_the_mesh_normal():
     assert nm.min() >= 0.0 and nm.max() <= 1.0
 
 
+@pytest.mark.slow
 def test_jit_vmap_and_eager_agree(patch):
     mesh, frame, pm, h, _, _ = patch
     v = np.asarray(mesh.vertices, np.float32)
@@ -106,16 +107,21 @@ def test_jit_vmap_and_eager_agree(patch):
     batched = jax.vmap(lambda x: detail_normal_map(x, v, frame))(hs)
     for k in range(3):
         np.testing.assert_allclose(batched[k], detail_normal_map(hs[k], v, frame), atol=1e-6)
+    small = quad_patch(2, size=SIZE)  # eager on a small chart (one dispatch per operation)
+    fs, vs = texel_frame(small, 8), np.asarray(small.vertices, np.float32)
+    hsm = jnp.asarray(np.random.default_rng(2).normal(size=(8, 8)) * 1e-3, jnp.float32)
+    pms = encode(vs, uv_raster(small, 8)) + hsm[..., None] * jnp.array([0.0, 0.0, 1.0])
     with jax.disable_jit():
-        eager = detail_normal_map(hs[0], v, frame)
-        eager_h = surface_height(pm, v, frame)
-    np.testing.assert_allclose(eager, batched[0], atol=1e-5)
-    np.testing.assert_allclose(eager_h, surface_height(pm, v, frame), atol=1e-7)
+        eager = detail_normal_map(hsm, vs, fs)
+        eager_h = surface_height(pms, vs, fs)
+    np.testing.assert_allclose(eager, detail_normal_map(hsm, vs, fs), atol=1e-5)
+    np.testing.assert_allclose(eager_h, surface_height(pms, vs, fs), atol=1e-7)
     pms = jnp.stack([pm, pm + 0.001])
     hb = jax.vmap(lambda p: surface_height(p, v, frame))(pms)
     np.testing.assert_allclose(hb[1] - hb[0], 0.001, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_gradients_float64():
     mesh = quad_patch(2, size=1.0)
     frame = texel_frame(mesh, 8)
