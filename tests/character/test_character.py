@@ -254,6 +254,10 @@ def test_build_character_bad_input():
                         template_albedo(64), template=t)
     with pytest.raises((ValueError, TypeError), match="hair"):
         build_character(t.mesh, template_albedo(64), template=t, hair=np.zeros((3, 3)))
+    with pytest.raises((ValueError, TypeError), match="normal_detail"):
+        build_character(t.mesh, template_albedo(64), template=t, normal_detail="bumps")
+    with pytest.raises((ValueError, TypeError), match="detail_height"):
+        build_character(t.mesh, template_albedo(64), template=t, detail_height=np.full((16, 8), np.nan))
 
 
 def character_bones(glb):
