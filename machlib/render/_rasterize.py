@@ -12,6 +12,7 @@ nvdiffrast. Conventions (pixel centres, row order, clip space): :doc:`/conventio
 
 from __future__ import annotations
 
+import functools
 import operator
 from typing import NamedTuple
 
@@ -292,19 +293,23 @@ _OVERFLOW = (
 )
 
 
-def _rasterize_one(clip_pos, tri, height, width, cull_backfaces, capacity, derivatives):
+def _rasterize_one(clip_pos, tri, height, width, cull_backfaces, capacity, derivatives, checked=True):
+    """One raster; ``checked=False`` returns ``(raster, overflow)`` instead of an in-program
+    check (no host callback, so the compiled program can go to the persistent cache)."""
     if tri.shape[0] == 0:  # no triangles: an empty raster (the gathers below need F >= 1)
         grad = jnp.zeros((height, width, 3, 2), clip_pos.dtype) if derivatives else None
-        return Raster(
+        empty = Raster(
             jnp.full((height, width), -1, jnp.int32),
             jnp.zeros((height, width, 3), clip_pos.dtype),
             jnp.ones((height, width), clip_pos.dtype),
             grad,
         )
+        return empty if checked else (empty, jnp.asarray(False))
     ids, overflow, total = _visibility(
         jax.lax.stop_gradient(clip_pos), tri, height, width, cull_backfaces, capacity
     )
-    ids = error_if(ids, overflow, _OVERFLOW)
+    if checked:
+        ids = error_if(ids, overflow, _OVERFLOW)
     bary, depth, grad = _pixel_barycentrics(clip_pos, tri, ids, height, width, derivatives)
     hit = (ids >= 0)[:, None]
     bary = jnp.where(hit, bary, 0.0)
@@ -312,7 +317,8 @@ def _rasterize_one(clip_pos, tri, height, width, cull_backfaces, capacity, deriv
     shape = (height, width)
     if grad is not None:
         grad = jnp.where(hit[:, :, None], grad, 0.0).reshape(*shape, 3, 2)
-    return Raster(ids.reshape(shape), bary.reshape(*shape, 3), depth.reshape(shape), grad)
+    raster = Raster(ids.reshape(shape), bary.reshape(*shape, 3), depth.reshape(shape), grad)
+    return raster if checked else (raster, overflow)
 
 
 def rasterize(
@@ -378,8 +384,21 @@ def rasterize(
     capacity = int(capacity)
     if capacity < 1:
         raise ValueError(f"rasterize: capacity must be positive, got {capacity}")
-    fn = lambda c: _rasterize_jit(c, tri, height, width, cull_backfaces, capacity, derivatives)  # noqa: E731
     traced = isinstance(clip_pos, jax.core.Tracer) or isinstance(tri, jax.core.Tracer)
+    if not traced:  # eager: the overflow comes back as a flag, so the program has no host callback
+        # and goes to the persistent compilation cache (with one it is compiled again, seconds on
+        # a CPU, in every process and for every new fragment-count bucket)
+        flagged = lambda c: _rasterize_flagged_jit(c, tri, height, width, cull_backfaces, capacity,
+                                                   derivatives)
+        rast, overflow = jax.vmap(flagged)(clip_pos) if clip_pos.ndim == 3 else flagged(clip_pos)
+        if bool(jnp.any(overflow)):
+            needed = fragment_count(clip_pos, tri, image_size=(width, height), cull_backfaces=cull_backfaces)
+            raise InputError(
+                f"rasterize: {needed} candidate fragments but capacity={capacity}; pass capacity >= {needed} "
+                "(machlib.render.fragment_count computes it) or leave capacity=None outside jit"
+            )
+        return rast
+    fn = lambda c: _rasterize_jit(c, tri, height, width, cull_backfaces, capacity, derivatives)  # noqa: E731
     try:
         with quiet_check_logs():
             return jax.vmap(fn)(clip_pos) if clip_pos.ndim == 3 else fn(clip_pos)
@@ -394,6 +413,7 @@ def rasterize(
 
 
 _rasterize_jit = jax.jit(_rasterize_one, static_argnums=(2, 3, 4, 5, 6))
+_rasterize_flagged_jit = jax.jit(functools.partial(_rasterize_one, checked=False), static_argnums=(2, 3, 4, 5, 6))
 
 
 def interpolate(
