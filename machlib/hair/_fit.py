@@ -103,27 +103,15 @@ def fit_strand_tips(
     inflate_ramp: float = 0.04,
     max_move: float = 0.025,
 ) -> TipFit:
-    """Trim and extend strands so that their visible tips end where the photo's hair ends.
+    """Widen, trim and extend strands so that their visible part ends where the photo's hair ends.
 
     Every point is projected into the portrait's camera; a point is *visible* when it projects
     inside the image and is not behind the head (its camera depth at most ``depth_bias`` behind
     the depth of ``mesh`` at its pixel; without a mesh every point in the image is visible).
     Points hidden by the head are never judged: the photo says nothing about them.
 
-    1. Trim: a strand is cut just before its first visible point (after the root) that falls
-       outside ``keep_mask`` (default ``hair_mask``; ``> 0.5``) dilated by ``tolerance`` × the
-       image's larger side; the rest of the strand collapses onto the last kept point.
-    2. Extend: a strand whose tip is visible, inside ``hair_mask`` (``> 0.5``, not dilated) and
-       not pointing up (the last segment's ``y`` component below 0.5 of its length) grows on in
-       steps of ``step`` metres: the direction is the last one plus ``gravity`` × down,
-       renormalised, and then, where ``theta`` is given, its image-plane part (camera ``x, y``)
-       turned to the photo's strand angle at the tip's pixel (sign kept, so the strand does not
-       turn back; weight ``bend`` × ``confidence``), its depth part kept; each new point is
-       pushed out of the head (``sdf``) to 1 mm. Growth stops at the first new point that is not
-       visible or falls outside ``hair_mask``, or after ``max_extension`` metres.
-
-    0. Inflate (``inflate > 0``, before the two steps above): a retrieved style hugs the head
-       more closely than most photographed hair, whose outline lies further out at the crown and
+    1. Inflate (``inflate > 0``): a retrieved style hugs the head more closely than most
+       photographed hair, whose outline lies further out at the crown and
        the sides. Around the head's centre ``c`` (the mesh's bounding-box centre, or the strands'
        mean point without a mesh) and its projection, the image is cut into ``sectors`` angular
        sectors; per sector the 98th percentile of the image distance from ``c`` of the hair
@@ -131,9 +119,19 @@ def fit_strand_tips(
        ``f = clip(r_mask / r_strands, 1, 1 + inflate)`` (smoothed over neighbouring sectors).
        Every point moves away from ``c`` by ``(f − 1)·w`` times its offset across the view (the
        offset's camera ``x, y`` part; depth is left alone, so the back of the hair does not
-       bulge), ``f`` of the
-       sector it projects into and ``w`` rising from 0 at the root to 1 at ``inflate_ramp``
-       metres of arc, so roots stay on the scalp; no point moves further than ``max_move``.
+       bulge), ``f`` of the sector it projects into and ``w`` rising from 0 at the root to 1 at
+       ``inflate_ramp`` metres of arc, so roots stay on the scalp; no point moves further than ``max_move``.
+    2. Trim: a strand is cut just before its first visible point (after the root) that falls
+       outside ``keep_mask`` (default ``hair_mask``; ``> 0.5``) dilated by ``tolerance`` × the
+       image's larger side; the rest of the strand collapses onto the last kept point.
+    3. Extend: a strand whose tip is visible, inside ``hair_mask`` (``> 0.5``, not dilated) and
+       not pointing up (the last segment's ``y`` component below 0.5 of its length) grows on in
+       steps of ``step`` metres: the direction is the last one plus ``gravity`` × down,
+       renormalised, and then, where ``theta`` is given, its image-plane part (camera ``x, y``)
+       turned to the photo's strand angle at the tip's pixel (sign kept, so the strand does not
+       turn back; weight ``bend`` × ``confidence``), its depth part kept; each new point is
+       pushed out of the head (``sdf``) to 1 mm. Growth stops at the first new point that is not
+       visible or falls outside ``hair_mask``, or after ``max_extension`` metres.
 
     Roots never move, so the parting and the fringe of the prior are kept. The strands are then
     resampled evenly by arc length to their point count (:func:`~machlib.hair.resample_uniform`),
@@ -164,10 +162,10 @@ def fit_strand_tips(
         depth_bias: metres a point may lie behind the head's surface and still count as visible,
             ``≥ 0``.
         min_points: the fewest points (from the root) a trimmed strand keeps, ``≥ 1``.
-        inflate: largest relative outward move of step 0, ``≥ 0`` (``0``: no inflation).
-        sectors: angular sectors of step 0, ``≥ 4``.
-        inflate_ramp: arc length in metres over which step 0's move rises from the root, ``> 0``.
-        max_move: the longest move of step 0, metres, ``≥ 0``.
+        inflate: largest relative outward move of step 1, ``≥ 0`` (``0``: no inflation).
+        sectors: angular sectors of step 1, ``≥ 4``.
+        inflate_ramp: arc length in metres over which step 1's move rises from the root, ``> 0``.
+        max_move: the longest move of step 1, metres, ``≥ 0``.
 
     Returns:
         A :class:`TipFit`.
