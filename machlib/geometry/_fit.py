@@ -520,10 +520,16 @@ def compile_program_async(fn, *args, key=()):
     meanwhile (on two cores a cold fit's programs then compile side by side). Returns a function
     that waits for the thread and returns ``(compiled, seconds)`` like :func:`compile_program`
     (``seconds``: from this call to the end of the compilation; an error of the compilation is
-    raised there). The executable is the one :func:`compile_program` would build."""
+    raised there). The executable is the one :func:`compile_program` would build. With a single
+    usable core it compiles here, before returning (a thread would only add overhead)."""
+    import os
     import threading
     import time
 
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if cores < 2:
+        done = compile_program(fn, *args, key=key)
+        return lambda: done
     leaves, treedef = jax.tree.flatten(args)
     sig = (fn, key, treedef, tuple(_signature(x) for x in leaves))
     hit = _COMPILED.get(sig)
