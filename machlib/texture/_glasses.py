@@ -400,7 +400,7 @@ def detect_glasses(
         lens = np.zeros((gh, gw), bool)
         for contour in rings:
             lens |= _poly_mask((gh, gw), _grid_index(contour))
-        lens = ndimage.binary_erosion(lens, iterations=max(1, int(round((thick / 2 + 0.04) * _S))))
+        lens = ndimage.binary_erosion(lens, iterations=max(1, round((thick / 2 + 0.04) * _S)))
         if tint < _TINTED:
             differs |= lens & face
         else:
@@ -409,7 +409,7 @@ def detect_glasses(
             differs &= ~lens | reflection
         # and outside the lenses only strokes that meet the frame (a temple, a second rim), or
         # strokes above the bridge's level (a browline's top); creases and bags below are skin
-        near = ndimage.binary_dilation(frame_mask, iterations=int(round(0.04 * _S)))
+        near = ndimage.binary_dilation(frame_mask, iterations=round(0.04 * _S))
         outside = differs & ~lens
         lab_o, n_o = ndimage.label(outside)
         if n_o:
