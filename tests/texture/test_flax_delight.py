@@ -65,6 +65,7 @@ def test_apply_jit_vmap(tiny):
     assert np.allclose(np.asarray(flax_delighter_apply(tiny.params, lit[0], n[0], seen[0], ao, config=TINY)), 0.0, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_apply_grad_input_float64(tiny):
     with x64():
         params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), _perturb(tiny.params, jax.random.key(4)))
@@ -139,6 +140,7 @@ def test_visibility_and_ao_on_a_sphere():
     assert ao.shape == (16, 16) and ao.mean() > 0.9
 
 
+@pytest.mark.slow
 def test_batch_balanced_deterministic_and_split():
     r = 16
     mesh = uv_sphere()
