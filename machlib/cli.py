@@ -96,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     mk.add_argument("--albedo-resolution", type=int, choices=(2048, 4096), default=None,
                     help="super-resolve the head's albedo to 2048 or 4096 texels (edge-aware upsampling and "
                          "synthesised skin detail; default: 1024, a GLB under 12 MB)")
+    mk.add_argument("--delighter", default="sh",
+                    help="with --image: sh (default: SH delighting), flax (the bundled learned flax delighter), a "
+                         "flax weights .json of scripts/train_flax_delighter.py, or torch pix2pixHD weights "
+                         "(.safetensors)")
     mk.add_argument("--preview-size", type=_int_in(64, 2048), default=384,
                     help="preview image size in pixels, 64 to 2048 (default 384)")
     mk.add_argument("--weights-config", help="TOML/JSON file naming the diffusion weight folders (prompt-only path)")
@@ -305,6 +309,25 @@ def _require_modules(flag: str, modules: tuple[str, ...], extra: str) -> None:
                                 f"pip install 'machlib[{extra}]'")
 
 
+def _check_delighter_option(value) -> None:
+    """``--delighter`` of ``texture`` and ``make``: ``sh``, ``flax``, or a weights file that loads."""
+    from ._errors import InputError
+    from ._validate import check_input_file
+
+    if value in (None, "sh", "flax"):
+        return
+    if Path(value).suffix.lower() == ".json":
+        from .texture import load_flax_delighter
+
+        check_input_file(value, "--delighter")
+        try:
+            load_flax_delighter(path=value)
+        except InputError as e:
+            raise InputError(f"--delighter: {e}") from None
+    else:
+        _check_delighter(value)
+
+
 def _check_delighter(path: str) -> None:
     """``--delighter FILE``: a regular weights file whose format and config can be read, and torch.
 
@@ -377,17 +400,8 @@ def _preflight(args) -> None:
             check_input_file(args.template, "--template")
         if args.landmarks is not None:
             check_input_file(args.landmarks, "--landmarks")
-        if cmd == "texture" and args.delighter not in (None, "sh", "flax"):
-            if Path(args.delighter).suffix.lower() == ".json":
-                from .texture import load_flax_delighter
-
-                check_input_file(args.delighter, "--delighter")
-                try:
-                    load_flax_delighter(path=args.delighter)
-                except InputError as e:
-                    raise InputError(f"--delighter: {e}") from None
-            else:
-                _check_delighter(args.delighter)
+        if cmd == "texture":
+            _check_delighter_option(args.delighter)
         if cmd == "hair" and args.style is not None and Path(args.style).suffix.lower() in (".data", ".hair"):
             from .hair import HAIR_STYLES
 
@@ -401,6 +415,7 @@ def _preflight(args) -> None:
             check_input_file(args.weights_config, "--weights-config")
         if args.classifier is not None:
             check_input_dir(args.classifier, "--classifier")
+        _check_delighter_option(args.delighter)
         check_output_dir(args.out, names=_OUTPUT_FILES[cmd])
     elif cmd == "portrait":
         if args.weights_config is not None:
@@ -821,7 +836,8 @@ def _make(args) -> int:
         result = make_character(image=image, prompt=prompt, hair=args.hair, expression=args.expression,
                                 weights=weights, seed=args.seed, n_strands=args.strands, portrait_steps=args.steps,
                                 portrait_size=args.size, body=args.body, classifier=args.classifier,
-                                progress=progress, albedo_resolution=args.albedo_resolution)
+                                progress=progress, albedo_resolution=args.albedo_resolution,
+                                delighter=args.delighter)
         for note in result.notices:
             console.print(f"[yellow]notice:[/yellow] {note}")
         progress("export and previews")

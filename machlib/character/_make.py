@@ -204,6 +204,7 @@ def make_character(
     classifier=None,
     progress: Optional[Callable[[str], None]] = None,
     albedo_resolution: Optional[int] = None,
+    delighter="sh",
 ) -> MakeOutput:
     """Run the whole job: attributes → (portrait) → geometry → texture → hair → assets → character.
 
@@ -241,6 +242,8 @@ def make_character(
             (:func:`machlib.texture.super_resolve_albedo`: edge-aware upsampling of the 1024²
             albedo plus skin detail synthesised at the new scale) in the GLB, the OBJ and
             ``albedo.png``; ``None`` (default) keeps 1024² (the default avatar stays under 12 MB).
+        delighter: photo path only: ``"sh"`` (default), ``"flax"`` or a weights file, as
+            :func:`machlib.pipeline.texture_portrait`'s ``delighter``.
 
     Returns:
         The :class:`MakeOutput`.
@@ -304,7 +307,7 @@ def make_character(
 
         fit = pipeline.fit_portrait(image, attributes=attrs if prompt and prompt.strip() else None, progress=say)
         timings.update({f"fit.{k}": round(float(v), 3) for k, v in fit.timings.items()})
-        tex = pipeline.texture_portrait(fit, progress=say)
+        tex = pipeline.texture_portrait(fit, delighter=delighter, progress=say)
         timings.update({f"texture.{k}": round(float(v), 3) for k, v in tex.timings.items()})
         # the prompt steers the hair: its colour always, its style when it names one (else retrieval)
         color = attrs.hair_color if attrs.hair_color in HAIR_COLORS else None

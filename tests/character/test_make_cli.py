@@ -172,6 +172,7 @@ def test_make_full_body_from_a_prompt(monkeypatch):
     (["--prompt", "  "], "empty"),
     (["--strands", "0"], "strands"),
     (["--classifier", "/no/such/clip"], "classifier"),
+    (["--delighter", "/no/such/delighter.json"], "--delighter"),
 ])
 def test_make_bad_input_leaves_out_untouched(tmp_path, capsys, args, message):
     out = tmp_path / "out"
