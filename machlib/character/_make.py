@@ -7,6 +7,7 @@ import json
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple, Optional, Union
 
@@ -522,25 +523,33 @@ def preview_images(character: Character, *, expression=None, size: int = 384) ->
     posed = _scene_parts(posed_parts(character, expression))
     neutral = _scene_parts(posed_parts(character, None))
     light = (0.35, 0.45, 1.0)
-    out = {}
-    for name, yaw in (("front", 0.0), ("three_quarter", 35.0), ("profile", 90.0), ("back", 180.0)):
-        out[name] = render_scene(posed, orbit_camera(yaw, **kw), strands=strands, light_dir=_rot_light(light, yaw))
     small = max(size // 2, 96)
     tkw = dict(kw, image_size=(small, small))
-    cams = turntable_cameras(8, **tkw)
-    frames = [render_scene(neutral, c, strands=strands, light_dir=(0.3, 0.5, 1.0), background=(1.0, 1.0, 1.0),
-                           supersample=1) for c in cams]
-    out["turntable"] = np.concatenate([f[..., :3] for f in frames], 1)
     basis = np.asarray(emotion_basis(), np.float64)
     face_kw = dict(target=(0.0, -0.02 * s, 0.04 * s), distance=0.6 * s, image_size=(small, small), fov_degrees=25.0)
-    cam = orbit_camera(12.0, **face_kw)
-    faces = [render_scene(_scene_parts(posed_parts(character, basis[i])), cam, strands=strands,
-                          light_dir=(0.3, 0.45, 1.0), supersample=1) for i in range(len(EMOTIONS))]
-    out["expressions"] = preview_sheet(faces, columns=len(EMOTIONS), labels=list(EMOTIONS))
+    face_cam = orbit_camera(12.0, **face_kw)
     lights = three_sh_lights()
-    relit = [render_scene(neutral, orbit_camera(20.0, **kw), strands=strands, sh=sh, supersample=1)
-             for sh in lights.values()]
-    out["relit"] = preview_sheet(relit, columns=3, labels=list(lights))
+    # every view is an independent render: list them, then render them on two threads (the numpy
+    # rasteriser and shader spend most of their time in array operations that release the GIL)
+    jobs = [(name, lambda yaw=yaw: render_scene(posed, orbit_camera(yaw, **kw), strands=strands,
+                                                 light_dir=_rot_light(light, yaw)))
+            for name, yaw in (("front", 0.0), ("three_quarter", 35.0), ("profile", 90.0), ("back", 180.0))]
+    jobs += [(("turntable", i), lambda c=c: render_scene(neutral, c, strands=strands, light_dir=(0.3, 0.5, 1.0),
+                                                         background=(1.0, 1.0, 1.0), supersample=1))
+             for i, c in enumerate(turntable_cameras(8, **tkw))]
+    jobs += [(("face", i), lambda i=i: render_scene(_scene_parts(posed_parts(character, basis[i])), face_cam,
+                                                    strands=strands, light_dir=(0.3, 0.45, 1.0), supersample=1))
+             for i in range(len(EMOTIONS))]
+    jobs += [(("relit", k), lambda sh=sh: render_scene(neutral, orbit_camera(20.0, **kw), strands=strands, sh=sh,
+                                                       supersample=1))
+             for k, sh in enumerate(lights.values())]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = dict(zip([k for k, _ in jobs], pool.map(lambda job: job[1](), jobs)))
+    out = {name: done[name] for name in ("front", "three_quarter", "profile", "back")}
+    out["turntable"] = np.concatenate([done["turntable", i][..., :3] for i in range(8)], 1)
+    out["expressions"] = preview_sheet([done["face", i] for i in range(len(EMOTIONS))], columns=len(EMOTIONS),
+                                       labels=list(EMOTIONS))
+    out["relit"] = preview_sheet([done["relit", k] for k in range(len(lights))], columns=3, labels=list(lights))
     return out
 
 

@@ -17,7 +17,7 @@ Conventions (see :doc:`/conventions`):
 * Triangles are counter-clockwise seen from outside (glTF's front face).
 
 Output bytes are a pure function of the input: the JSON is written in insertion order with
-compact separators and PNGs are encoded here (filter "Up", zlib level 6).
+compact separators and PNGs are encoded here (filter "Up", zlib level 4).
 """
 
 from __future__ import annotations
@@ -381,7 +381,7 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 
 
 def encode_png(image: ArrayLike) -> bytes:
-    """Encode an 8-bit image as PNG bytes (deterministic: filter "Up" on every row, zlib level 6).
+    """Encode an 8-bit image as PNG bytes (deterministic: filter "Up" on every row, zlib level 4).
 
     Args:
         image: ``(H, W)`` or ``(H, W, C)`` image, ``C`` in 1–4 (grey, grey+alpha, RGB, RGBA), row 0
@@ -415,7 +415,7 @@ def encode_png(image: ArrayLike) -> bytes:
     raw = np.concatenate([np.full((h, 1), 2, np.uint8), up], 1).tobytes()
     ctype = {1: 0, 2: 4, 3: 2, 4: 6}[c]
     ihdr = struct.pack(">IIBBBBB", w, h, 8, ctype, 0, 0, 0)
-    return _PNG_SIG + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(raw, 6)) + _chunk(b"IEND", b"")
+    return _PNG_SIG + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(raw, 4)) + _chunk(b"IEND", b"")
 
 
 def _png_problem(data: bytes) -> str | None:
