@@ -16,6 +16,7 @@ projection, total-variation and symmetry losses, the optax way.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -473,6 +474,7 @@ class GeometryResult(NamedTuple):
 
 _COMPILED: dict = {}  # (program, static key, abstract signature of the arguments) -> compiled executable
 _COMPILED_MAX = 16
+_COMPILED_LOCK = threading.Lock()
 
 #: XLA options of machlib's compiled fits: LLVM's expensive passes off (a tenth less compile time
 #: on CPU for the same results: the fits' programs are small loops, not big kernels).
@@ -495,9 +497,8 @@ def compile_program(fn, *args, key=()):
     the program go in ``key`` or in static leaves."""
     import time
 
-    leaves, treedef = jax.tree.flatten(args)
-    sig = (fn, key, treedef, tuple(_signature(x) for x in leaves))
-    hit = _COMPILED.get(sig)
+    sig = _program_key(fn, args, key)
+    hit = _cached_program(sig)
     if hit is not None:
         return hit, 0.0
     t = time.perf_counter()
@@ -506,10 +507,23 @@ def compile_program(fn, *args, key=()):
     return compiled, time.perf_counter() - t
 
 
+def _program_key(fn, args, key):
+    leaves, treedef = jax.tree.flatten(args)
+    return (fn, key, treedef, tuple(_signature(x) for x in leaves))
+
+
+def _cached_program(sig):
+    with _COMPILED_LOCK:
+        return _COMPILED.get(sig)
+
+
 def _remember(sig, compiled) -> None:
-    if len(_COMPILED) >= _COMPILED_MAX:
-        _COMPILED.pop(next(iter(_COMPILED)))
-    _COMPILED[sig] = compiled
+    # under a lock: programs may be compiled from several threads (compile_program_async,
+    # threaded callers); without it two evictions can pop the same key (KeyError)
+    with _COMPILED_LOCK:
+        if sig not in _COMPILED and len(_COMPILED) >= _COMPILED_MAX:
+            _COMPILED.pop(next(iter(_COMPILED)))
+        _COMPILED[sig] = compiled
 
 
 def compile_program_async(fn, *args, key=()):
@@ -523,16 +537,14 @@ def compile_program_async(fn, *args, key=()):
     raised there). The executable is the one :func:`compile_program` would build. With a single
     usable core it compiles here, before returning (a thread would only add overhead)."""
     import os
-    import threading
     import time
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if cores < 2:
         done = compile_program(fn, *args, key=key)
         return lambda: done
-    leaves, treedef = jax.tree.flatten(args)
-    sig = (fn, key, treedef, tuple(_signature(x) for x in leaves))
-    hit = _COMPILED.get(sig)
+    sig = _program_key(fn, args, key)
+    hit = _cached_program(sig)
     if hit is not None:
         return lambda: (hit, 0.0)
     t = time.perf_counter()
