@@ -651,3 +651,16 @@ def cleanup_to_count(
                    None if s.color is None else np.asarray(s.color)[pick],
                    None if s.thickness is None else np.asarray(s.thickness)[pick])
     return res._replace(strands=thin)
+
+
+def _strand_points(owner: str, strands) -> np.ndarray:
+    """``strands.points`` as ``(S, P, 3)`` float64, checked: a :class:`Strands`, ``P >= 2``,
+    finite (InputError naming ``owner`` otherwise)."""
+    if not isinstance(strands, Strands):
+        raise InputError(f"{owner}: strands must be machlib.hair.Strands, got {type(strands).__name__}")
+    pts = np.asarray(strands.points, np.float64)
+    if pts.ndim != 3 or pts.shape[1] < 2 or pts.shape[2] != 3:
+        raise InputError(f"{owner}: strands need (S, P >= 2, 3) points, got {pts.shape}")
+    if not np.isfinite(pts).all():
+        raise InputError(f"{owner}: strand points contain NaN or infinity")
+    return pts

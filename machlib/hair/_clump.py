@@ -15,6 +15,7 @@ from scipy.spatial import cKDTree
 
 from .._errors import InputError
 from .._strands import Strands
+from ._cleanup import _strand_points
 
 __all__ = ["clump_strands"]
 
@@ -94,13 +95,7 @@ def clump_strands(
         True
     """
     owner = "clump_strands"
-    if not isinstance(strands, Strands):
-        raise InputError(f"{owner}: strands must be machlib.hair.Strands, got {type(strands).__name__}")
-    pts = np.asarray(strands.points, np.float64)
-    if pts.ndim != 3 or pts.shape[1] < 2 or pts.shape[2] != 3:
-        raise InputError(f"{owner}: strands need (S, P >= 2, 3) points, got {pts.shape}")
-    if not np.isfinite(pts).all():
-        raise InputError(f"{owner}: strand points contain NaN or infinity")
+    pts = _strand_points(owner, strands)
     if isinstance(clump_size, bool) or not isinstance(clump_size, (int, np.integer)) or clump_size < 1:
         raise InputError(f"{owner}: clump_size must be an int >= 1, got {clump_size!r}")
     for name, v, ok, what in (("strength", strength, lambda x: 0 <= x <= 1, "in [0, 1]"),

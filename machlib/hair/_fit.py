@@ -24,7 +24,7 @@ from .._errors import InputError
 from .._mesh import Mesh
 from .._scene import ScenePart, depth_map
 from .._strands import Strands
-from ._cleanup import _CLEARANCE, _push_all, _resample_batch
+from ._cleanup import _CLEARANCE, _push_all, _resample_batch, _strand_points
 from ._growth import HeadSDF
 
 __all__ = ["TipFit", "fit_strand_tips"]
@@ -186,15 +186,9 @@ def fit_strand_tips(
         (True, 0.1)
     """
     owner = "fit_strand_tips"
-    if not isinstance(strands, Strands):
-        raise InputError(f"{owner}: strands must be machlib.hair.Strands, got {type(strands).__name__}")
+    pts = _strand_points(owner, strands)
     if not isinstance(camera, Camera):
         raise InputError(f"{owner}: camera must be a machlib.Camera, got {type(camera).__name__}")
-    pts = np.asarray(strands.points, np.float64)
-    if pts.ndim != 3 or pts.shape[1] < 2 or pts.shape[2] != 3:
-        raise InputError(f"{owner}: strands need (S, P >= 2, 3) points, got {pts.shape}")
-    if not np.isfinite(pts).all():
-        raise InputError(f"{owner}: strand points contain NaN or infinity")
     w, h = (int(v) for v in camera.image_size)
     hm = np.asarray(hair_mask, np.float64)
     if hm.shape != (h, w):
