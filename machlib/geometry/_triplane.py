@@ -51,6 +51,27 @@ class UVRaster(eqx.Module):
         return int(self.mask.shape[0])
 
 
+def _fill_outside(tri: np.ndarray, bary: np.ndarray, faces: np.ndarray, px: np.ndarray):
+    """Give every texel outside the UV chart the nearest covered texel's triangle, with the
+    barycentrics of that triangle's point nearest to its centre (clamped: no extrapolation).
+
+    ``tri``/``bary``: :func:`machlib._raster.rasterize_np`'s ``(R, R)`` triangle ids (-1 outside)
+    and ``(R, R, 3)`` barycentrics; ``faces``: ``(F, 3)`` UV corners; ``px``: ``(N, 2)`` UVs in
+    texels. At least one texel must be covered. Returns ``(tri, bary)`` filled (ids >= 0)."""
+    inside = tri >= 0
+    if inside.all():
+        return tri, bary
+    _, (ii, jj) = ndimage.distance_transform_edt(~inside, return_indices=True)
+    out = ~inside
+    nearest = tri[ii[out], jj[out]]
+    yy, xx = np.nonzero(out)
+    t = faces[nearest]
+    bary[out] = _clamped_barycentrics(np.stack([xx + 0.5, yy + 0.5], 1), px[t[:, 0]], px[t[:, 1]], px[t[:, 2]])
+    tri = np.where(inside, tri, 0)
+    tri[out] = nearest
+    return tri, bary
+
+
 def _clamped_barycentrics(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     """Barycentrics of the point of triangle abc nearest to p (all (N, 2) arrays)."""
     candidates = []
@@ -118,16 +139,7 @@ def uv_raster(mesh: Mesh, resolution: int) -> UVRaster:
     mask = tri >= 0
     if not mask.any():
         raise ValueError("uv_raster: the mesh's UV triangles cover no texel centre")
-    if not mask.all():
-        _, (ii, jj) = ndimage.distance_transform_edt(~mask, return_indices=True)
-        out = ~mask
-        nearest = tri[ii[out], jj[out]]
-        yy, xx = np.nonzero(out)
-        p = np.stack([xx + 0.5, yy + 0.5], 1)
-        t = faces_uv[nearest]
-        bary[out] = _clamped_barycentrics(p, uv[t[:, 0]], uv[t[:, 1]], uv[t[:, 2]])
-        tri = np.where(mask, tri, 0)
-        tri[out] = nearest
+    tri, bary = _fill_outside(tri, bary, faces_uv, uv)
     raster = UVRaster(
         corners=to_device(faces[tri], np.int32),
         bary=to_device(bary, np.float32),

@@ -31,7 +31,7 @@ from scipy import ndimage
 from .._errors import InputError
 from .._mesh import Mesh
 from .._raster import rasterize_np
-from ..geometry._triplane import _clamped_barycentrics
+from ..geometry._triplane import _fill_outside
 
 __all__ = [
     "FOREHEAD_LANDMARKS", "NOSE_LANDMARKS", "PBR_REGION_VALUES", "TexelFrame", "detail_normal_map", "mesh_tangents",
@@ -120,15 +120,7 @@ def texel_frame(mesh: Mesh, resolution: int) -> TexelFrame:
     inside = tri >= 0
     if not inside.any():
         raise InputError("texel_frame: the mesh's UV triangles cover no texel centre")
-    if not inside.all():
-        _, (ii, jj) = ndimage.distance_transform_edt(~inside, return_indices=True)
-        out = ~inside
-        nearest = tri[ii[out], jj[out]]
-        yy, xx = np.nonzero(out)
-        t = faces[nearest]
-        bary[out] = _clamped_barycentrics(np.stack([xx + 0.5, yy + 0.5], 1), px[t[:, 0]], px[t[:, 1]], px[t[:, 2]])
-        tri = np.where(inside, tri, 0)
-        tri[out] = nearest
+    tri, bary = _fill_outside(tri, bary, faces, px)
     border = ndimage.distance_transform_edt(np.pad(inside, 1))[1:-1, 1:-1]
     frame = TexelFrame(
         faces=jnp.asarray(faces, jnp.int32), source=jnp.asarray(src, jnp.int32), uv=jnp.asarray(uv, jnp.float32),
