@@ -41,8 +41,15 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=3, help="images measured (after one warm-up pass)")
     ap.add_argument("--workdir", default=None, help="where the images and folders go (default: a temp dir)")
     args = ap.parse_args()
-    work = Path(args.workdir or tempfile.mkdtemp(prefix="machlib-batch-profile-"))
-    images, warm, _ = B.make_images(work / "images", args.n, 0)
+    if args.workdir is not None:
+        run(Path(args.workdir), args.n)
+        return
+    with tempfile.TemporaryDirectory(prefix="machlib-batch-profile-") as tmp:  # removed afterwards
+        run(Path(tmp), args.n)
+
+
+def run(work: Path, n_images: int) -> None:
+    images, warm, _ = B.make_images(work / "images", n_images, 0)
 
     import importlib
 
