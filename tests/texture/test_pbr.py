@@ -215,3 +215,30 @@ def test_super_resolved_albedo():
         super_resolve_albedo(albedo, 3 * R)
     with pytest.raises(InputError, match="mask"):
         super_resolve_albedo(albedo, 2 * R, mask=np.ones((8, 8)))
+
+
+@pytest.mark.slow
+def test_mesh_tangents_jit_vmap_and_gradients_float64():
+    # mesh_tangents is public and documented as differentiable: check it directly (the detail map
+    # tests only reach it through _texel_surface)
+    mesh = uv_sphere(6, 8)
+    frame = texel_frame(mesh, 8)
+    rng = np.random.default_rng(3)
+    v = np.asarray(mesh.vertices, np.float32) * (1.0 + 0.05 * rng.random((mesh.num_vertices, 1), np.float32))
+    n, t = mesh_tangents(v, frame)
+    nj, tj = jax.jit(mesh_tangents)(v, frame)
+    np.testing.assert_allclose(nj, n, atol=1e-6)
+    np.testing.assert_allclose(tj, t, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(n, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(np.sum(np.asarray(n) * np.asarray(t)[:, :3], 1), 0.0, atol=1e-5)
+    vs = np.stack([v, 1.1 * v])
+    nb, tb = jax.vmap(lambda x: mesh_tangents(x, frame))(vs)
+    for k in range(2):
+        nk, tk = mesh_tangents(vs[k], frame)
+        np.testing.assert_allclose(nb[k], nk, atol=1e-6)
+        np.testing.assert_allclose(tb[k], tk, atol=1e-6)
+    with x64():
+        v64 = jnp.asarray(v, jnp.float64)
+        w = jnp.asarray(rng.normal(size=(len(n), 7)))
+        check_grads(lambda x: jnp.sum(jnp.concatenate(mesh_tangents(x, frame), 1) * w), (v64,), order=1,
+                    modes=["rev"], eps=1e-6)
