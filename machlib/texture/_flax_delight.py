@@ -310,7 +310,8 @@ def save_flax_delighter(path: str | os.PathLike, model: FlaxDelighter) -> Path:
 
 
 @functools.lru_cache(maxsize=4)
-def _load_cached(path: str, mtime: float) -> FlaxDelighter:
+def _load_cached(path: str, stamp: tuple[int, int]) -> FlaxDelighter:
+    # stamp: (st_mtime_ns, st_size): a file rewritten in place is read again
     from flax import serialization
 
     where = f"load_flax_delighter: {path}"
@@ -365,4 +366,5 @@ def load_flax_delighter(*, path: str | os.PathLike | None = None) -> FlaxDelight
     if not p.is_file():
         hint = " (run scripts/train_flax_delighter.py to build it)" if path is None else ""
         raise InputError(f"load_flax_delighter: no such file {p}{hint}")
-    return _load_cached(str(p.resolve()), p.stat().st_mtime)
+    st = p.stat()
+    return _load_cached(str(p.resolve()), (st.st_mtime_ns, st.st_size))
