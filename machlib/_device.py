@@ -19,7 +19,9 @@ def to_device(x, dtype=None) -> jax.Array:
     ``jnp.asarray`` does (64-bit types become 32-bit ones unless x64 is enabled).
 
     Args:
-        x: host data; a :class:`jax.Array` is converted with ``jnp.asarray`` (no transfer).
+        x: host data; a :class:`jax.Array` is converted with ``jnp.asarray`` (no transfer), and
+            so is a Python ``int``/``float``/``complex`` without ``dtype`` (weakly typed, as
+            ``jnp.asarray`` makes it).
         dtype: the wanted dtype (default: ``x``'s).
 
     Returns:
@@ -27,6 +29,11 @@ def to_device(x, dtype=None) -> jax.Array:
     """
     if isinstance(x, jax.Array):
         return jax.numpy.asarray(x, dtype)
+    if dtype is None and type(x) in (int, float, complex):
+        # a Python scalar: jnp.asarray's result is weakly typed (it takes the dtype of the arrays
+        # it meets, e.g. float32 next to a float32 array in x64 mode); a strongly typed copy would
+        # change type promotion. One tiny program per scalar type and process, not per shape.
+        return jax.numpy.asarray(x)
     a = np.asarray(x) if dtype is None else np.asarray(x, dtype)
     want = jax.dtypes.canonicalize_dtype(a.dtype)
     if a.dtype != want:

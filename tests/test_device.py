@@ -6,8 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from helpers import x64
+
 from machlib._device import to_device
 
 CASES = [(np.arange(4.0).reshape(2, 2), None), (np.arange(3), None), (np.arange(3.0) / 3, np.float32),
@@ -56,3 +56,14 @@ def test_jax_arrays_pass_through():
     a = jnp.arange(3.0)
     assert to_device(a) is a or bool((to_device(a) == a).all())
     assert to_device(a, jnp.int32).dtype == jnp.int32
+
+
+@pytest.mark.parametrize("x", [3, 2.5, True, 1 + 2j])
+def test_python_scalars_keep_weak_typing(x):
+    got, want = to_device(x), jnp.asarray(x)
+    assert got.dtype == want.dtype and got.weak_type == want.weak_type
+
+
+def test_python_float_promotes_like_jnp_asarray_in_x64():
+    with x64():  # weakly typed: the float32 array's dtype wins, as with jnp.asarray
+        assert (jnp.ones(2, jnp.float32) * to_device(2.5)).dtype == jnp.float32
