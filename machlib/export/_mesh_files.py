@@ -291,27 +291,19 @@ def write_obj_parts(out_dir: Union[str, os.PathLike], parts: Sequence[ObjPart], 
         mtl.append(f"newmtl {p.name}\nKd {kd[0]:.4f} {kd[1]:.4f} {kd[2]:.4f}\nKs {ks}\n"
                    f"Ns {max(2.0, (1 - p.roughness) * 200):.1f}\nd {p.alpha:.3f}\nillum 2\n"
                    f"Pr {p.roughness:.3f}\nPm {p.metallic:.3f}\n")
-        if p.texture is not None:
-            fn = f"{name}_albedo.png"
-            write_atomic(out / fn, encode_png(_u8(p.texture)))
-            mtl.append(f"map_Kd {fn}\n")
-            written.append(fn)
-        if p.normal_map is not None:
-            fn = f"{name}_normal.png"
-            write_atomic(out / fn, encode_png(_u8(p.normal_map)))
-            mtl.append(f"norm {fn}\nmap_Bump -bm 1.000 {fn}\n")
-            written.append(fn)
-        if p.roughness_map is not None:
-            fn = f"{name}_roughness.png"
-            r = _u8(p.roughness_map)
-            write_atomic(out / fn, encode_png(r if r.ndim == 2 else r[..., 0]))
-            mtl.append(f"map_Pr {fn}\n")
-            written.append(fn)
-        if p.specular_map is not None:
-            fn = f"{name}_specular.png"
-            r = _u8(p.specular_map)
-            write_atomic(out / fn, encode_png(r if r.ndim == 2 else r[..., 0]))
-            mtl.append(f"map_Ks {fn}\n")
+        # image maps: (file suffix, image, MTL lines, written as one grey channel: data maps)
+        for suffix, image, lines, grey in (
+            ("albedo", p.texture, "map_Kd {fn}\n", False),
+            ("normal", p.normal_map, "norm {fn}\nmap_Bump -bm 1.000 {fn}\n", False),
+            ("roughness", p.roughness_map, "map_Pr {fn}\n", True),
+            ("specular", p.specular_map, "map_Ks {fn}\n", True),
+        ):
+            if image is None:
+                continue
+            fn = f"{name}_{suffix}.png"
+            r = _u8(image)
+            write_atomic(out / fn, encode_png(r[..., 0] if grey and r.ndim == 3 else r))
+            mtl.append(lines.format(fn=fn))
             written.append(fn)
         mtl.append("\n")
     write_atomic(out / f"{name}.obj", "".join(obj).encode())
