@@ -8,6 +8,8 @@ scene renderer sits below the hair package.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from ._errors import InputError
@@ -188,6 +190,7 @@ def _longitudinal(T: np.ndarray, L: np.ndarray, V: np.ndarray):
 
 
 _SHADOW_CACHE: dict = {}  # (digest of the points, light, density) -> _DeepShadow; a few recent ones
+_SHADOW_LOCK = threading.Lock()  # make's previews render on two threads: evictions must not race
 
 
 def _deep_shadow(points: np.ndarray, L: np.ndarray, density: float) -> _DeepShadow:
@@ -197,11 +200,14 @@ def _deep_shadow(points: np.ndarray, L: np.ndarray, density: float) -> _DeepShad
 
     digest = hashlib.blake2b(np.ascontiguousarray(points).tobytes(), digest_size=16).digest()
     key = (digest, points.shape, tuple(np.round(np.asarray(L, np.float64), 12)), float(density))
-    hit = _SHADOW_CACHE.get(key)
+    with _SHADOW_LOCK:
+        hit = _SHADOW_CACHE.get(key)
     if hit is None:
-        if len(_SHADOW_CACHE) >= 8:
-            _SHADOW_CACHE.pop(next(iter(_SHADOW_CACHE)))
-        hit = _SHADOW_CACHE[key] = _DeepShadow(points, L, density=density)
+        hit = _DeepShadow(points, L, density=density)  # built outside the lock (numpy: both threads work)
+        with _SHADOW_LOCK:
+            if key not in _SHADOW_CACHE and len(_SHADOW_CACHE) >= 8:
+                _SHADOW_CACHE.pop(next(iter(_SHADOW_CACHE)))
+            hit = _SHADOW_CACHE.setdefault(key, hit)
     return hit
 
 

@@ -163,3 +163,20 @@ def test_a_bob_covers_the_scalp_in_a_frontal_render():
     thin = render_scene([ScenePart(t.mesh, texture=albedo)], cam, strands=bob, light_dir=light,
                         strand_shading=StrandShading(width=0.5, self_shadow=0.0))
     assert skin_shows(thin)[scalp].mean() > 0.02
+
+
+def test_deep_shadow_cache_from_two_threads():
+    # make's previews render on two threads: the bounded shadow cache evicts and inserts from both
+    # (more lights than it holds); every call gets the shadow of its own light
+    from concurrent.futures import ThreadPoolExecutor
+
+    from machlib import _strand_raster as SR
+
+    rng = np.random.default_rng(0)
+    pts = rng.normal(size=(50, 4, 3)) * 0.05
+    lights = [np.array([np.cos(a), 0.2, np.sin(a)]) / np.hypot(1.0, 0.2) for a in np.linspace(0, 3, 24)]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        got = list(pool.map(lambda L: SR._deep_shadow(pts, L, 2.0), lights * 3))
+    assert len(SR._SHADOW_CACHE) <= 8
+    for L, shadow in zip(lights * 3, got):
+        np.testing.assert_allclose(shadow.frame[2], L)
