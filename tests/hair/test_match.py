@@ -85,6 +85,16 @@ def test_hair_color_recovers_natural_colours(name):
     np.testing.assert_allclose(est.rgb, HAIR_COLORS[name], rtol=0.2, atol=2e-3)
 
 
+def test_natural_table_equals_hair_color():
+    # HAIR_COLORS' natural entries are computed at import by a numpy copy of hair_color's formula
+    # (no JAX at import, 31cd522): the copy must stay the formula
+    from machlib.hair import hair_color
+
+    for name, (mel, phe) in {**NATURAL, "black": (8.0, 0.0)}.items():
+        want = tuple(round(float(c), 4) for c in np.asarray(hair_color(mel, phe)))
+        assert HAIR_COLORS[name] == want, name
+
+
 def test_hair_color_uses_only_masked_pixels():
     img = _srgb_image(0.7 * np.asarray(HAIR_COLORS["blonde"]), n=32)
     img[:16] = _srgb_image(0.7 * np.asarray(HAIR_COLORS["green"]), n=32)[:16]  # not hair
