@@ -556,3 +556,16 @@ def test_sizes_are_checked_against_the_camera():
     with pytest.raises(InputError, match="texel_visibility: pixel_mask has shape"):
         texel_visibility(mesh, cam, rast, 8, pixel_mask=np.ones((160, 120)))
     assert texel_visibility(mesh, cam, rast, 8).shape == (8, 8)
+
+
+def test_numpy_rotation_and_projection_equal_the_jax_ones():
+    # machlib fit's export writes camera.json and the overlay with these numpy copies (edfe876)
+    from machlib._camera import _rotation_matrix_np
+    from machlib.geometry._human_fit import _project_np
+
+    for rv in ([0.0, 0.0, 0.0], [1e-9, 0.0, 0.0], [0.3, -0.2, 0.1], [0.0, 3.0, 0.0]):
+        np.testing.assert_allclose(_rotation_matrix_np(np.asarray(rv)), np.asarray(rotation_matrix(jnp.asarray(rv))),
+                                   atol=1e-6)
+    cam = random_camera(jax.random.key(5))
+    pts = np.random.default_rng(0).normal(size=(20, 3)).astype(np.float32) * 0.2
+    np.testing.assert_allclose(_project_np(pts, cam), np.asarray(project(jnp.asarray(pts), cam)), atol=1e-3)
