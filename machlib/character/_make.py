@@ -273,6 +273,9 @@ def make_character(
         raise InputError(f"make_character: albedo_resolution must be 2048, 4096 or None, got {albedo_resolution!r}")
     if hair is not None and hair not in HAIR_STYLES:
         raise InputError(f"unknown hairstyle {hair!r}; known: {', '.join(HAIR_STYLES)}")
+    if delighter not in (None, "sh", "flax") and not (isinstance(delighter, (str, os.PathLike))
+                                                      and Path(delighter).is_file()):
+        raise InputError(f"make_character: delighter must be 'sh', 'flax' or a weights file, got {delighter!r}")
     if guides is not None:
         guides = max(1, min(int(guides), int(n_strands)))
     mix = emotion_vector(expression) if expression else np.zeros(len(EMOTIONS))

@@ -346,6 +346,8 @@ def _load_cached(path: str, stamp: tuple[int, int]) -> FlaxDelighter:
     params = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float32), loaded)
     if not all(np.isfinite(a).all() for a in jax.tree_util.tree_leaves(params)) or not np.isfinite(ao).all():
         raise InputError(f"{where}: parameters are not finite")
+    for a in (*jax.tree_util.tree_leaves(params), ao):
+        a.flags.writeable = False  # shared by every caller of the cache: read-only, not changeable
     return FlaxDelighter(config, params, ao, dict(doc.get("meta") or {}))
 
 
@@ -356,7 +358,8 @@ def load_flax_delighter(*, path: str | os.PathLike | None = None) -> FlaxDelight
         path: a ``.json`` weights file, or ``None`` for :data:`BUNDLED_FLAX_DELIGHTER`.
 
     Returns:
-        A :class:`FlaxDelighter` (cached per path and modification time).
+        A :class:`FlaxDelighter` (cached per path and modification time; its arrays are
+        read-only, copy them to change them).
 
     Raises:
         InputError: the file is missing, not a delighter file, corrupt, or its parameters do not
@@ -367,4 +370,5 @@ def load_flax_delighter(*, path: str | os.PathLike | None = None) -> FlaxDelight
         hint = " (run scripts/train_flax_delighter.py to build it)" if path is None else ""
         raise InputError(f"load_flax_delighter: no such file {p}{hint}")
     st = p.stat()
-    return _load_cached(str(p.resolve()), (st.st_mtime_ns, st.st_size))
+    model = _load_cached(str(p.resolve()), (st.st_mtime_ns, st.st_size))
+    return model._replace(meta=dict(model.meta))  # arrays read-only and shared; the dict a copy

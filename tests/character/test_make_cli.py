@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from machlib.animation import ARKIT_BLENDSHAPES
+from machlib._errors import InputError
 from machlib.cli import main
 from machlib.export import read_glb, validate_gltf
 from webtools import Chromium, chromium_path, khronos_reports, khronos_summary, khronos_validator  # noqa: F401
@@ -190,3 +191,11 @@ def test_make_refuses_a_file_as_output(tmp_path, capsys):
     assert main(["make", "-o", str(f), "-q"]) == 2
     assert "not a folder" in capsys.readouterr().err
     assert Path(f).read_text() == "x"
+
+
+def test_make_character_rejects_an_unknown_delighter_in_every_mode():
+    from machlib.character import make_character
+
+    for kw in ({"prompt": "a woman"}, {"image": np.zeros((64, 64, 3), np.uint8)}):
+        with pytest.raises(InputError, match="delighter"):
+            make_character(delighter="shh", **kw)

@@ -123,6 +123,14 @@ def test_delight_flax_full_resolution(tiny):
 def test_bundled_weights_load():
     m = load_flax_delighter()
     assert m.ao.shape == (m.config.resolution,) * 2 and m.meta["seed"] == 0 and "command" in m.meta
+    # the cache shares one model between callers: its arrays cannot be changed through one of them
+    again = load_flax_delighter()
+    leaf = jax.tree_util.tree_leaves(again.params)[0]
+    with pytest.raises(ValueError):
+        leaf[...] = 0
+    again.meta["changed"] = True
+    assert "changed" not in load_flax_delighter().meta
+
 
 
 def test_visibility_and_ao_on_a_sphere():
