@@ -464,6 +464,14 @@ def interpolate(
 
     if tri.shape[0] == 0:  # nothing rasterized: every pixel empty (avoids gathers from no triangles)
         tri = jnp.zeros((1, 3), jnp.int32)
+    grad = rast.barycentric_grad if derivatives else None
+    return _interpolate_jit(attr, tri, rast.triangle, rast.barycentric, grad, derivatives, batched)
+
+
+@functools.partial(jax.jit, static_argnums=(5, 6))
+def _interpolate_jit(attr, tri, triangle, barycentric, grad, derivatives: bool, batched: bool):
+    """:func:`interpolate`'s gathers and sums as one compiled program (run eagerly, they compiled
+    ~20 small programs per new image size)."""
 
     def one(a, ids, bary, bgrad):
         idx = tri[jnp.maximum(ids, 0)]  # (H, W, 3)
@@ -475,9 +483,8 @@ def interpolate(
         d = jnp.einsum("hwkd,hwkc->hwcd", bgrad, corner, precision=jax.lax.Precision.HIGHEST)
         return out, jnp.where(hit[..., None], d, 0.0)
 
-    grad = rast.barycentric_grad if derivatives else None
     if batched:
-        return jax.vmap(one)(attr, rast.triangle, rast.barycentric, grad) if derivatives else jax.vmap(
+        return jax.vmap(one)(attr, triangle, barycentric, grad) if derivatives else jax.vmap(
             lambda a, i, b: one(a, i, b, None)
-        )(attr, rast.triangle, rast.barycentric)
-    return one(attr, rast.triangle, rast.barycentric, grad)
+        )(attr, triangle, barycentric)
+    return one(attr, triangle, barycentric, grad)

@@ -31,6 +31,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, ArrayLike, Float, Shaped
 
+from .._device import to_device
 from .._errors import InputError
 from .._camera import Camera, check_image_shape, project, rotation_matrix, world_to_camera
 from .._mesh import Mesh, vertex_normals
@@ -177,6 +178,21 @@ def upsample_texture(tex: Float[ArrayLike, "R R C"], resolution: int) -> Float[A
     return jax.image.resize(tex, (resolution, resolution, tex.shape[2]), "linear")
 
 
+def _upsample_axis_host(x: np.ndarray, s: int, axis: int) -> np.ndarray:
+    """:func:`~machlib.geometry._fit._upsample_axis` in numpy, the same float32 operations in the
+    same order (so the same numbers to the bit): run eagerly in JAX, its slices, blends, stacks
+    and reshapes compiled one small program each per level of :func:`fit_texture`."""
+    n = x.shape[axis]
+    xp = np.concatenate([x.take([0], axis), x, x.take([n - 1], axis)], axis)  # clamp at the edges
+    prev, cur, nxt = (xp.take(np.arange(k, k + n), axis) for k in range(3))
+    phases = []
+    for p in range(s):
+        c = (p + 0.5) / s - 0.5
+        phases.append((-c) * prev + (1.0 + c) * cur if c < 0 else (1.0 - c) * cur + c * nxt)
+    out = np.stack(phases, axis + 1)
+    return out.reshape(x.shape[:axis] + (n * s,) + x.shape[axis + 1 :])
+
+
 def texture_fit(config: TextureFitConfig = TextureFitConfig(), *, level: int = 0) -> TextureFit:
     """Build the ``init/step/run/loss`` functions of one level of the texture fit (eq. 7).
 
@@ -277,10 +293,10 @@ def texture_problem(
     check_image_shape("texture_problem", camera, img.shape, "image")
     if mesh.uv is None or mesh.faces_uv is None:
         raise InputError("texture_problem: mesh has no UV coordinates")
-    faces = jnp.asarray(mesh.faces, jnp.int32)
-    clip = to_clip(jnp.asarray(mesh.vertices, jnp.float32), camera)
+    faces = to_device(mesh.faces, np.int32)
+    clip = to_clip(to_device(mesh.vertices, np.float32), camera)
     rast = rasterize(clip, faces, image_size=(width, height), cull_backfaces=True, derivatives=True)
-    uv, uv_grad = interpolate(jnp.asarray(mesh.uv, jnp.float32), rast, jnp.asarray(mesh.faces_uv, jnp.int32),
+    uv, uv_grad = interpolate(to_device(mesh.uv, np.float32), rast, to_device(mesh.faces_uv, np.int32),
                               derivatives=True)
     uv, uv_grad = np.asarray(uv), np.asarray(uv_grad)
     covered = np.asarray(rast.triangle) >= 0
@@ -297,10 +313,10 @@ def texture_problem(
     if idx[0].size == 0:
         raise InputError("texture_problem: no face pixel is covered by the fitted head")
     problem = TextureProblem(
-        jnp.asarray(uv[idx], jnp.float32),
-        jnp.asarray(img[idx], jnp.float32),
-        jnp.asarray(weight[idx], jnp.float32),
-        jnp.asarray(uv_grad[idx], jnp.float32),
+        to_device(uv[idx], np.float32),
+        to_device(img[idx], np.float32),
+        to_device(weight[idx], np.float32),
+        to_device(uv_grad[idx], np.float32),
     )
     return problem, rast
 
@@ -343,13 +359,14 @@ def texel_visibility(
     if pixel_mask is not None:
         check_image_shape("texel_visibility", camera, np.shape(pixel_mask), "pixel_mask")
     raster = uv_raster(mesh, resolution)
-    vertices = jnp.asarray(mesh.vertices, jnp.float32)
+    vertices = to_device(mesh.vertices, np.float32)
     pos = np.asarray(encode(vertices, raster))
-    nrm = np.asarray(encode(vertex_normals(vertices, jnp.asarray(mesh.faces)), raster))
+    nrm = np.asarray(encode(vertex_normals(vertices, to_device(mesh.faces)), raster))
     inside_chart = np.asarray(raster.mask)
     pts = pos.reshape(-1, 3)
-    xy = np.asarray(project(jnp.asarray(pts), camera))
-    depth = np.asarray(world_to_camera(jnp.asarray(pts), camera))[:, 2]
+    pts_d = to_device(pts)
+    xy = np.asarray(project(pts_d, camera))
+    depth = np.asarray(world_to_camera(pts_d, camera))[:, 2]
     width, height = camera.image_size
     col = np.floor(xy[:, 0]).astype(np.int64)
     row = np.floor(xy[:, 1]).astype(np.int64)
@@ -357,7 +374,7 @@ def texel_visibility(
     col_c, row_c = np.clip(col, 0, width - 1), np.clip(row, 0, height - 1)
     # rendered depth in metres at each texel's pixel, from the raster's NDC depth via the clip
     # coordinates of the texel itself: compare in NDC to stay exact
-    clip = np.asarray(to_clip(jnp.asarray(pts), camera))
+    clip = np.asarray(to_clip(pts_d, camera))
     z_ndc = clip[:, 2] / np.where(clip[:, 3] > 0, clip[:, 3], 1.0)
     z_buf = np.asarray(rast.depth)[row_c, col_c]
     hit = np.asarray(rast.triangle)[row_c, col_c] >= 0
@@ -413,10 +430,14 @@ def _pad_rows(problem: TextureProblem) -> TextureProblem:
     if n == P:
         return problem
 
-    def pad(x):
-        return None if x is None else jnp.concatenate([x, jnp.broadcast_to(x[:1], (n - P,) + x.shape[1:])])
+    def pad(x):  # on the host: eager jnp ops here compiled ~10 small programs per process
+        if x is None:
+            return None
+        x = np.asarray(x)
+        return to_device(np.concatenate([x, np.broadcast_to(x[:1], (n - P,) + x.shape[1:])]))
 
-    weight = jnp.concatenate([problem.weight, jnp.zeros((n - P,), problem.weight.dtype)])
+    w = np.asarray(problem.weight)
+    weight = to_device(np.concatenate([w, np.zeros((n - P,), w.dtype)]))
     return TextureProblem(pad(problem.uv), pad(problem.target), weight, pad(problem.uv_grad))
 
 
@@ -452,7 +473,10 @@ def fit_texture(
     levels, history, seconds = [], [], []
     compile_total = 0.0
     for level, (res, steps) in enumerate(zip(config.resolutions, config.steps)):
-        if tex.shape[0] != res:
+        if tex.shape[0] != res and res % tex.shape[0] == 0:  # on the host: no program per level
+            f, host = res // tex.shape[0], np.asarray(tex)
+            tex = to_device(_upsample_axis_host(_upsample_axis_host(host, f, 0), f, 1))
+        elif tex.shape[0] != res:
             tex = upsample_texture(tex, res)
         fit = texture_fit(config, level=level)
         state = fit.init(tex)
