@@ -589,13 +589,9 @@ def complete_texture(
                                               patch=max(8, 2 * round(detail_patch * R / 2)), seed=seed)
         # the boundary offsets are clipped, so hair or frames at the edge of the kept texels do
         # not stain the completed head (their own edge stays a visible edge, as in the photo)
-        offset = raw - albedo
-        if offset_smooth > 0:  # the kept edge's low-frequency tone, not each texel's (hair, a frame)
-            s = float(offset_smooth * R)
-            den = _smooth(sure[..., 0], s)[..., None]
-            offset = jnp.where(den > 1e-3, _smooth(offset * sure, s) / jnp.where(den > 1e-3, den, 1.0), 0.0)
-        offset = jnp.clip(offset, -max_offset, max_offset)
-        albedo = _blend(albedo, albedo + sure * offset, 1.0 - sure[..., 0], None, guide="source", levels=levels,
+        target = _offset_target(raw, albedo, sure, sigma=float(offset_smooth * R) if offset_smooth > 0 else 0.0,
+                                max_offset=float(max_offset))
+        albedo = _blend(albedo, target, 1.0 - sure[..., 0], None, guide="source", levels=levels,
                         tol=float(tol), iterations=iterations,
                         screen=0.0 if not falloff else float(1.0 / (falloff * R) ** 2), warm=True)
         if feather > 0:  # the kept texels' edge fades into the solve: no step where offsets were clipped
@@ -611,6 +607,20 @@ def complete_texture(
     return TextureCompletion(albedo, tmpl, masks, ita)
 
 
+@functools.partial(jax.jit, static_argnames=("sigma", "max_offset"))
+def _offset_target(raw: Array, albedo: Array, sure: Array, *, sigma: float, max_offset: float) -> Array:
+    """The final solve's boundary values: ``albedo`` plus the kept texels' colour offsets, smoothed
+    over a Gaussian of ``sigma`` texels (0: per texel) and clipped to ``±max_offset`` (one compiled
+    program; eagerly, a dozen small ones)."""
+    offset = raw - albedo
+    if sigma > 0:  # the kept edge's low-frequency tone, not each texel's (hair, a frame)
+        den = _smooth(sure[..., 0], sigma)[..., None]
+        offset = jnp.where(den > 1e-3, _smooth(offset * sure, sigma) / jnp.where(den > 1e-3, den, 1.0), 0.0)
+    offset = jnp.clip(offset, -max_offset, max_offset)
+    return albedo + sure * offset
+
+
+@functools.partial(jax.jit, static_argnums=1)
 def _smooth(x: Array, sigma: float) -> Array:
     """Gaussian blur (``sigma`` texels) of ``(R, R)`` or ``(R, R, C)``; wide ones computed at a
     reduced resolution (down by up to 4 so the blur stays at least 2.5 texels there, then back up,

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
+from .._device import to_device
 from .._errors import InputError
 
 __all__ = ["psnr", "ssim"]
 
 
 def _check(name: str, a, b, mask):
-    a = jnp.asarray(a, jnp.result_type(float, jnp.asarray(a).dtype))
-    b = jnp.asarray(b, a.dtype)
+    a = to_device(a)  # host data moved without compiling a conversion program per shape
+    a = to_device(a, jnp.result_type(float, a.dtype))
+    b = to_device(b, a.dtype)
     if a.ndim != 3 or a.shape != b.shape:
         raise InputError(f"{name}: images must have the same shape (H, W, C), got {a.shape} and {b.shape}")
-    m = jnp.ones(a.shape[:2], a.dtype) if mask is None else jnp.asarray(mask, a.dtype)
+    m = to_device(np.ones(a.shape[:2], a.dtype)) if mask is None else to_device(mask, a.dtype)
     if m.shape != a.shape[:2]:
         raise InputError(f"{name}: mask must have shape {a.shape[:2]}, got {m.shape}")
     return a, b, m

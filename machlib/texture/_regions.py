@@ -321,6 +321,13 @@ def _blur(x: Array, sigma: float) -> Array:
     """Separable Gaussian blur of ``(H, W)`` or ``(H, W, C)`` with edge padding."""
     if sigma <= 0:
         return x
+    return _blur_jit(x, float(sigma))
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _blur_jit(x: Array, sigma: float) -> Array:
+    """:func:`_blur` as one compiled program per shape and ``sigma`` (run eagerly, its pad,
+    convolutions and reshapes compiled ~8 small programs each)."""
     k = _gaussian_kernel(sigma, x.dtype)
     half = (k.shape[0] - 1) // 2
     squeeze = x.ndim == 2

@@ -12,6 +12,7 @@ import math
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
+from .._device import to_device
 from .._errors import InputError
 
 __all__ = [
@@ -41,7 +42,7 @@ _KAPPA = 24389.0 / 27.0
 
 
 def _as_float(x) -> Array:
-    x = jnp.asarray(x)
+    x = to_device(x)  # host data moved without compiling a conversion program per shape
     return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.float32)
 
 
