@@ -133,7 +133,10 @@ def test_make_from_prompt_without_weights(tmp_path, capsys, monkeypatch):
     assert report["iris_color"] == "green" and report["assets"]["hairstyle"]["style"] == "afro"
     assert report["assets"]["glasses"]["style"] == "round" and report["assets"]["garment"]["type"] == "hoodie"
     assert report["assets"]["garment"]["color"] == "red"
-    assert FILES <= {p.name for p in out.iterdir()}
+    # no fitted geometry, so no detail for a normal map: none is written, and the MTL names none
+    names = {p.name for p in out.iterdir()}
+    assert FILES - {"avatar_normal.png"} <= names and "avatar_normal.png" not in names
+    assert "map_Bump" not in (out / "avatar.mtl").read_text()
     assert not (out / "render_input_view.png").exists()
     from PIL import Image
 
