@@ -1,4 +1,4 @@
-"""Suite-wide pytest configuration: hypothesis profiles.
+"""Suite-wide pytest configuration: hypothesis profiles and a private compilation cache.
 
 * ``ci`` (the default): hypothesis's usual 100 examples for property tests that do not set their
   own count; the readers' fuzzers (``tests/hostile``) run ten times that, 1,000 per reader.
@@ -7,7 +7,19 @@
 A test that sets ``max_examples`` itself keeps its count in both profiles; the fuzzers scale
 theirs with the profile (``10 * settings.default.max_examples``, see
 ``tests/hostile/test_hostile_fuzz.py``).
+
+The CLI and the batch workers switch on JAX's persistent compilation cache
+(:func:`machlib._cache.enable_compilation_cache`). Each test process gets its own empty cache
+folder (``MACHLIB_CACHE_DIR``, removed at the end; the Ray workers a test starts inherit it), so
+the suite never reads programs that other processes on the machine wrote into the user's cache
+at the same time: JAX writes its entries without a lock or an atomic rename, and two CI runs
+today crashed (SIGSEGV) while deserialising a program from the shared ``~/.cache/machlib/xla``.
+A ``MACHLIB_CACHE_DIR`` set before pytest starts is kept.
 """
+
+import os
+import shutil
+import tempfile
 
 from hypothesis import HealthCheck, settings
 
@@ -15,3 +27,21 @@ settings.register_profile("ci", max_examples=100, deadline=None)
 settings.register_profile("nightly", max_examples=1000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("ci")  # --hypothesis-profile, applied after this file is read, overrides it
+
+
+_OWN_CACHE = None
+
+
+def pytest_configure(config):
+    global _OWN_CACHE
+    is_controller = not hasattr(config, "workerinput") and (config.getoption("numprocesses", None) or 0) != 0
+    if is_controller or os.environ.get("MACHLIB_CACHE_DIR"):
+        return  # xdist's controller runs no tests; a folder the user chose is kept
+    _OWN_CACHE = tempfile.mkdtemp(prefix="machlib-test-xla-")
+    os.environ["MACHLIB_CACHE_DIR"] = _OWN_CACHE
+
+
+def pytest_unconfigure(config):
+    if _OWN_CACHE is not None:
+        os.environ.pop("MACHLIB_CACHE_DIR", None)
+        shutil.rmtree(_OWN_CACHE, ignore_errors=True)
