@@ -477,8 +477,12 @@ _COMPILED_MAX = 16
 _COMPILED_LOCK = threading.Lock()
 
 #: XLA options of machlib's compiled fits: LLVM's expensive passes off (a tenth less compile time
-#: on CPU for the same results: the fits' programs are small loops, not big kernels).
-COMPILER_OPTIONS = {"xla_llvm_disable_expensive_passes": True}
+#: on CPU for the same results: the fits' programs are small loops, not big kernels), and XLA's
+#: classic CPU fusion emitters instead of the MLIR ones (stage 1's program: 5.2 -> 3.0 s CPU to
+#: compile, bit-identical results; in other programs transcendental functions may round
+#: differently in the last bit). :func:`machlib._cache.enable_compilation_cache` sets the same
+#: emitters for every program of a command (:data:`machlib._cache.XLA_CPU_FLAGS`).
+COMPILER_OPTIONS = {"xla_llvm_disable_expensive_passes": True, "xla_cpu_use_fusion_emitters": False}
 
 
 def _signature(leaf):
