@@ -109,11 +109,22 @@ def _check_phenotype(fn: str, p: np.ndarray) -> None:
 
 def _hat_weights(x: Array, anchors: tuple) -> Array:
     """``(_MAX_ANCHORS,)`` piecewise-linear interpolation weights of ``x`` on ``anchors``
-    (padded with zeros). Values outside the anchors' range are clamped."""
+    (padded with zeros). Values outside the anchors' range are clamped.
+
+    The same arithmetic as ``jnp.interp(x, anchors, row)`` for each row of the identity (values
+    and gradients bit for bit), without its ``searchsorted`` loop: the segment is found by
+    counting the anchors ``<= x``. Nine loops fewer in every program that evaluates the human
+    (about a tenth of a cold fit's compile time)."""
+    n = len(anchors)
     a = jnp.asarray(anchors, x.dtype)
-    eye = jnp.eye(len(anchors), dtype=x.dtype)
-    w = jax.vmap(lambda row: jnp.interp(x, a, row))(eye)
-    return jnp.pad(w, (0, _MAX_ANCHORS - len(anchors)))
+    i = jnp.clip(jnp.sum((a <= x).astype(jnp.int32)), 1, n - 1)  # searchsorted(a, x, "right")
+    k = jnp.arange(n)
+    lo = (k == i - 1).astype(x.dtype)  # fp[i - 1] of each identity row
+    df = (k == i).astype(x.dtype) - lo  # fp[i] - fp[i - 1]
+    w = lo + ((x - a[i - 1]) / (a[i] - a[i - 1])) * df
+    w = jnp.where(x < a[0], (k == 0).astype(x.dtype), w)
+    w = jnp.where(x > a[-1], (k == n - 1).astype(x.dtype), w)
+    return jnp.pad(w, (0, _MAX_ANCHORS - n))
 
 
 @jax.jit

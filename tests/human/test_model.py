@@ -71,6 +71,28 @@ def test_hat_weights_of_every_variable_sum_to_one():
             assert total == pytest.approx(1.0, abs=1e-5)
 
 
+def test_hat_weights_equal_jnp_interp_bit_for_bit():
+    """_hat_weights (no searchsorted loop) does jnp.interp's arithmetic: the same values and
+    gradients, bit for bit, at the knots, between them and outside the range, in float32 and 64."""
+    from machlib.human._model import _ANCHORS, _MAX_ANCHORS, _hat_weights
+
+    def interp(x, anchors):
+        a, eye = jnp.asarray(anchors, x.dtype), jnp.eye(len(anchors), dtype=x.dtype)
+        return jnp.pad(jax.vmap(lambda row: jnp.interp(x, a, row))(eye), (0, _MAX_ANCHORS - len(anchors)))
+
+    xs = np.r_[np.random.default_rng(1).uniform(-0.2, 1.2, 64), 0.0, 0.1875, 0.25, 0.5, 1.0, -1e-7, 1.0 + 1e-7]
+    with x64():
+        for dtype in (jnp.float32, jnp.float64):
+            x = jnp.asarray(xs, dtype)
+            for anchors in sorted(set(_ANCHORS)):
+                got = jax.vmap(lambda x: _hat_weights(x, anchors))(x)
+                want = jax.vmap(lambda x: interp(x, anchors))(x)
+                assert got.dtype == want.dtype and np.array_equal(got, want), (dtype, anchors)
+                g_got = jax.vmap(jax.jacrev(lambda x: _hat_weights(x, anchors)))(x)
+                g_want = jax.vmap(jax.jacrev(lambda x: interp(x, anchors)))(x)
+                assert np.array_equal(g_got, g_want), (dtype, anchors)
+
+
 def test_modifier_weights_split_sign():
     np.testing.assert_allclose(modifier_weights(jnp.array([-0.5, 0.25, 0.0])), [0.5, 0, 0, 0, 0.25, 0])
 
