@@ -3,6 +3,8 @@ validation, symmetry, jit/vmap/grad."""
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -80,17 +82,21 @@ def test_hat_weights_equal_jnp_interp_bit_for_bit():
         a, eye = jnp.asarray(anchors, x.dtype), jnp.eye(len(anchors), dtype=x.dtype)
         return jnp.pad(jax.vmap(lambda row: jnp.interp(x, a, row))(eye), (0, _MAX_ANCHORS - len(anchors)))
 
+    @jax.jit
+    def both(x):  # one program per dtype: (ours, jnp.interp's) values and derivatives per anchor set
+        out = []
+        for anchors in sorted(set(_ANCHORS)):
+            for f in (functools.partial(_hat_weights, anchors=anchors), functools.partial(interp, anchors=anchors)):
+                out += [jax.vmap(f)(x), jax.vmap(jax.jacrev(f))(x)]
+        return out
+
     xs = np.r_[np.random.default_rng(1).uniform(-0.2, 1.2, 64), 0.0, 0.1875, 0.25, 0.5, 1.0, -1e-7, 1.0 + 1e-7]
     with x64():
         for dtype in (jnp.float32, jnp.float64):
-            x = jnp.asarray(xs, dtype)
-            for anchors in sorted(set(_ANCHORS)):
-                got = jax.vmap(lambda x: _hat_weights(x, anchors))(x)
-                want = jax.vmap(lambda x: interp(x, anchors))(x)
-                assert got.dtype == want.dtype and np.array_equal(got, want), (dtype, anchors)
-                g_got = jax.vmap(jax.jacrev(lambda x: _hat_weights(x, anchors)))(x)
-                g_want = jax.vmap(jax.jacrev(lambda x: interp(x, anchors)))(x)
-                assert np.array_equal(g_got, g_want), (dtype, anchors)
+            out = both(jnp.asarray(xs, dtype))
+            for k in range(0, len(out), 4):
+                assert out[k].dtype == out[k + 2].dtype == dtype
+                assert np.array_equal(out[k], out[k + 2]) and np.array_equal(out[k + 1], out[k + 3]), (dtype, k)
 
 
 def test_modifier_weights_split_sign():
