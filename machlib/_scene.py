@@ -92,6 +92,11 @@ class StrandShading(NamedTuple):
         self_shadow: optical density of the hair seen from the key light, ``≥ 0``: the hair's
             shadow on itself and on the meshes under it (a deep opacity map; see
             :func:`render_scene`); ``0`` turns it off.
+        secondary_power: the secondary highlight's colour is the fibre's hue at the brightness
+            of the albedo's largest channel raised to this power, in ``[0, 2]``. Light in that
+            lobe crosses the fibre (Marschner's TRT path), so it is at most as bright as the
+            fibre's albedo (``1``, the default: brown hair's highlight stays brown); ``0.5``
+            (machlib before issue 17) lifted it towards gold for every colour but blonde.
         seed: integer seed of the per-strand jitter pattern.
     """
 
@@ -104,10 +109,11 @@ class StrandShading(NamedTuple):
     depth_bias: float = 5e-4
     secondary: float = 0.35
     shift: float = 5.0
-    tip_bleach: float = 0.35
+    tip_bleach: float = 0.2
     tip_fade: float = 0.05
     width: float = 1.0
     self_shadow: float = 1.6
+    secondary_power: float = 1.0
     seed: int = 0
 
 
@@ -118,7 +124,8 @@ def _check_strand_shading(style, owner: str) -> StrandShading:
                          ("specular", 0, np.inf), ("shininess", 0, np.inf),
                          ("root_shadow_length", 1e-9, np.inf), ("depth_bias", 0, np.inf),
                          ("secondary", 0, np.inf), ("shift", 0, 30), ("tip_bleach", 0, 0.999), ("tip_fade", 0, 1),
-                         ("width", 1e-3, 64), ("self_shadow", 0, np.inf)):
+                         ("width", 1e-3, 64), ("self_shadow", 0, np.inf),
+                         ("secondary_power", 0, 2)):
         val = getattr(style, name)
         try:
             ok = lo <= float(val) <= hi
@@ -319,7 +326,7 @@ def _shade_strands(points: np.ndarray, colors: np.ndarray, seg, frac, light: _Li
     primary = np.clip(np.cos(2.0 * (theta_h + shift)), 0.0, 1.0) ** n_r * np.sqrt(0.5 * (1.0 + cos_phi))
     secondary = np.clip(np.cos(2.0 * (theta_h - 1.5 * shift)), 0.0, 1.0) ** (n_r / 3.0)
     peak = albedo.max(1, keepdims=True)
-    tint = albedo / np.maximum(peak, 1e-6) * np.sqrt(peak)  # the fibre's hue, dimmer for darker hair
+    tint = albedo / np.maximum(peak, 1e-6) * peak**style.secondary_power  # the fibre's hue, dimmer for darker hair
     glint = 1.0 + 0.6 * _strand_jitter(points.shape[0], style.seed + 1)[strand]  # highlights break up per strand
     highlight = (style.specular * primary[:, None] + style.secondary * secondary[:, None] * tint) * glint[:, None]
     highlight = highlight * light.spec_color

@@ -16,6 +16,7 @@ temporary folder beside ``OUT`` and is moved into place only at the end. The com
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -73,6 +74,7 @@ from .hair import (
     grow_style,
     hair_mask,
     hair_preview,
+    hair_shading_from_sh,
     head_sdf_grid,
     lift_hair,
     light_from_eyes,
@@ -1029,12 +1031,28 @@ def _bare_forehead(image: np.ndarray, mask) -> np.ndarray:
     return band & like & ~face & ~(mask.mask > 0.5)
 
 
+def _hair_erode(image: np.ndarray) -> int:
+    """Pixels by which the hair mask is eroded for the colour: 1 % of the image's larger side."""
+    return max(1, round(0.01 * max(image.shape[:2])))
+
+
 def _hair_color_choice(image: np.ndarray, mask: np.ndarray, color, face: np.ndarray | None = None,
-                       points: np.ndarray | None = None) -> dict:
+                       points: np.ndarray | None = None, lighting: np.ndarray | None = None) -> dict:
     if color is not None:
         if color not in HAIR_COLORS:
             raise InputError(f"unknown hair colour {color!r}; known: {', '.join(sorted(HAIR_COLORS))}")
         return {"source": "named", "name": color, "rgb": [float(c) for c in HAIR_COLORS[color]]}
+    if lighting is not None:  # the texture stage's light: white balance and exposure at once
+        shading = hair_shading_from_sh(lighting)
+        try:
+            est = estimate_hair_color(image, mask, shading=shading, statistic="median", erode=_hair_erode(image),
+                                  keep_hue=True)
+        except ValueError:
+            return {"source": "default", "name": "brown", "rgb": [float(c) for c in HAIR_COLORS["brown"]]}
+        return {"source": "portrait", "name": est.name, "rgb": [round(float(c), 4) for c in est.rgb],
+                "melanin": round(est.melanin, 4), "pheomelanin": round(est.pheomelanin, 4),
+                "fit_error": round(est.error, 4), "pixels": est.pixels,
+                "shading": [round(float(c), 4) for c in shading], "light_source": "texture SH"}
     light = None
     if face is not None:
         try:  # white balance: the light's colour from the face's skin
@@ -1126,6 +1144,7 @@ def hair_portrait(
     mask: HairMask | None = None,
     fit_tips: bool = True,
     clump: bool = True,
+    lighting: np.ndarray | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> HairOutput:
     """Strand hair for a fitted portrait (Make-A-Character §2.5).
@@ -1158,7 +1177,15 @@ def hair_portrait(
        hair pixels (:func:`~machlib.hair.estimate_hair_color`), white-balanced by the light's
        colour read from the eye whites and teeth (:func:`~machlib.hair.light_from_eyes`), which
        falls back on the face's skin (:func:`~machlib.hair.light_from_skin`) where they show
-       little.
+       little. With ``lighting`` (the texture stage's SH estimate of the photo's light) the
+       hair pixels' median (the mask eroded by 1 % of the image, past the background mixed into
+       its edge) is divided by the strands' shading under that light instead
+       (:func:`~machlib.hair.hair_shading_from_sh`: white balance and exposure), and once the
+       strands are grown (``mode == "image"``) the colour is checked by rendering them in the
+       fitted camera under that light at half resolution: the photo's median hair colour over
+       the rendered hair pixels divided by the render's corrects the shading, and the melanin
+       fit is redone with it (``color["calibration"]``), so the input view shows the photo's
+       hair colour.
 
     Args:
         fit: the :class:`FitOutput` of :func:`fit_portrait`.
@@ -1176,6 +1203,9 @@ def hair_portrait(
             only); ``False`` leaves the prior's strands as grown through the carved volume.
         clump: gather grown strands into clumps with layered tips and flyaways (step 4);
             ``False`` keeps them as grown.
+        lighting: optional ``(9, 3)`` SH radiance coefficients of the portrait's light
+            (:attr:`TextureOutput.lighting`) for the colour (step 5); ``None``: the light's colour
+            from the eyes or skin and a constant shading.
         progress: optional callback called with each step's name.
 
     Returns:
@@ -1222,7 +1252,12 @@ def hair_portrait(
     omap = timed("orientation", lambda: jax.tree_util.tree_map(
         np.asarray, jax.block_until_ready(orientation_map(gray, mask=mask.mask))))
     allowed = hair_allowed(mask, fit.landmarks)
-    color_info = _hair_color_choice(fit.image, mask.mask, color, mask.face, np.asarray(fit.landmarks.points))
+    if lighting is not None:
+        lighting = np.asarray(lighting, np.float64)
+        if lighting.shape != (9, 3) or not np.isfinite(lighting).all():
+            raise InputError(f"hair_portrait: lighting must be finite (9, 3) SH coefficients, got shape {lighting.shape}")
+    color_info = _hair_color_choice(fit.image, mask.mask, color, mask.face, np.asarray(fit.landmarks.points),
+                                    lighting=lighting)
     reading = timed("reading", lambda: read_hairstyle(mask.mask, omap, fit.landmarks,
                                                       color=color_info["name"]))
     choice = None
@@ -1309,10 +1344,57 @@ def hair_portrait(
     if choice is not None and tip_fits:
         choice["tips"] = tip_fits[-1]
     check_finite("hair", strand_points=strands.points)
+    if (lighting is not None and mode == "image" and color_info.get("source") == "portrait"
+            and strands.num_strands):
+        color_info = timed("colour", lambda: _calibrate_hair_color(fit, mask, strands, lighting, color_info))
+        rgb = np.asarray(color_info["rgb"], np.float32)
+        reading = dataclasses.replace(reading, color=color_info["name"])
     strands = Strands(np.asarray(strands.points, np.float32), np.broadcast_to(rgb, (strands.num_strands, 3)).copy(),
                       np.asarray(strands.thickness, np.float32))
     words = _reading_words(reading, color_info, style if mode == "image" else None)
     return HairOutput(strands, mode, style, matches, mask, omap, color_info, clean, sdf, timings, words, choice)
+
+
+def _calibrate_hair_color(fit, mask, strands, lighting: np.ndarray, info: dict) -> dict:
+    """The colour estimate of :func:`_hair_color_choice` corrected by rendering the grown strands
+    in the fitted camera under the portrait's light (half resolution) and comparing the median
+    hair colour with the photo's over the same pixels (see :func:`hair_portrait`, step 5)."""
+    from ._scene import ScenePart, _srgb_to_linear, render_scene
+    from .hair._match import _scaled_camera
+
+    cam = _scaled_camera(fit.result.camera, 2)
+    rgb = np.asarray(info["rgb"], np.float32)
+    thick = None if strands.thickness is None else np.asarray(strands.thickness, np.float32)
+    colored = Strands(np.asarray(strands.points, np.float32), np.broadcast_to(rgb, (strands.num_strands, 3)).copy(),
+                      thick)
+    parts = [ScenePart(fit.result.mesh, color=(0.3, 0.3, 0.3), two_sided=False)]
+    with_hair = render_scene(parts, cam, strands=colored, sh=lighting, supersample=1)
+    bare = render_scene(parts, cam, sh=lighting, supersample=1)
+    h, w = with_hair.shape[:2]
+    image = fit.image[..., :3]
+    H, W = image.shape[:2]
+    rows = np.minimum(((np.arange(h) + 0.5) * H / h).astype(int), H - 1)
+    cols = np.minimum(((np.arange(w) + 0.5) * W / w).astype(int), W - 1)
+    from scipy import ndimage
+
+    region = ndimage.binary_erosion(mask.mask > 0.5, iterations=_hair_erode(image))[rows][:, cols]
+    hair_px = region & (np.abs(with_hair[..., :3].astype(np.int32) - bare[..., :3].astype(np.int32)).max(-1) > 2)
+    out = dict(info)
+    if hair_px.sum() < 20:
+        out["calibration"] = {"pixels": int(hair_px.sum()), "applied": False}
+        return out
+    photo = np.median(_srgb_to_linear(image[rows][:, cols][hair_px].astype(np.float64) / 255.0), 0)
+    render = np.median(_srgb_to_linear(with_hair[..., :3][hair_px].astype(np.float64) / 255.0), 0)
+    ratio = np.clip(photo / np.maximum(render, 1e-4), 0.25, 4.0)
+    shading = np.asarray(info["shading"], np.float64) / ratio
+    est = estimate_hair_color(image, mask.mask, shading=shading, statistic="median", erode=_hair_erode(image),
+                              keep_hue=True)
+    out.update({"name": est.name, "rgb": [round(float(c), 4) for c in est.rgb], "melanin": round(est.melanin, 4),
+                "pheomelanin": round(est.pheomelanin, 4), "fit_error": round(est.error, 4),
+                "shading": [round(float(c), 4) for c in shading],
+                "calibration": {"pixels": int(hair_px.sum()), "applied": True,
+                                "ratio": [round(float(c), 4) for c in ratio]}})
+    return out
 
 
 def hair_report(fit: FitOutput, hair: HairOutput, *, extra_timings: dict | None = None) -> dict:

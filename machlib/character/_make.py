@@ -316,7 +316,8 @@ def make_character(
         color = attrs.hair_color if attrs.hair_color in HAIR_COLORS else None
         style = hair if hair is not None else (attrs.hairstyle if attrs.hairstyle in HAIR_STYLES else None)
         hair_out = pipeline.hair_portrait(fit, style=style, color=color, n_strands=n_strands, n_points=n_points,
-                                          guides=guides, seed=seed, mask=tex.hair, progress=say)
+                                          guides=guides, seed=seed, mask=tex.hair, lighting=tex.lighting,
+                                          progress=say)
         timings.update({f"hair.{k}": round(float(v), 3) for k, v in hair_out.timings.items()})
         # what the photo shows; the prompt wins where it says something. Hair: the hair stage's
         # reading of length, colour and style when it provides one (HairOutput.reading)

@@ -11,7 +11,7 @@ from jaxtyping import Float, UInt8
 from .._errors import InputError
 from ._styles import HAIR_COLORS, hair_color
 
-__all__ = ["HairColorEstimate", "estimate_hair_color", "light_from_skin"]
+__all__ = ["HairColorEstimate", "estimate_hair_color", "hair_shading_from_sh", "light_from_skin"]
 
 
 class HairColorEstimate(NamedTuple):
@@ -61,16 +61,23 @@ def estimate_hair_color(
     mask: Float[np.ndarray, "H W"],
     *,
     threshold: float = 0.5,
-    shading: float = 0.7,
+    shading=0.7,
     light=None,
+    statistic: str = "mean",
+    erode: int = 0,
+    keep_hue: bool = False,
 ) -> HairColorEstimate:
     """Estimate the hair colour of a portrait from its hair pixels.
 
-    The pixels where ``mask ≥ threshold`` are converted to linear RGB; the darkest quarter
-    (shadows between strands) and the brightest tenth (specular highlights) by luminance are
-    dropped and the rest averaged. A photographed colour is albedo × shading; the shading is
-    taken as the constant ``shading`` (a frontal portrait's hair is lit from above and the
-    front). The albedo is then fitted by the melanin model of :func:`~machlib.hair.hair_color`:
+    The pixels where ``mask ≥ threshold`` (eroded by ``erode`` pixels: the mask's edge mixes
+    hair with the background, which lifts dark hair on a light background) are converted to
+    linear RGB; the darkest quarter (shadows between strands) and the brightest tenth (specular
+    highlights) by luminance are dropped and the rest averaged (``statistic="mean"``) or their
+    per-channel median taken (``"median"``: a few dyed or sunlit strands do not move it). A
+    photographed colour is albedo × shading; the shading is the constant ``shading`` (by default
+    0.7: a frontal portrait's hair is lit from above and the front), or, given the light
+    estimated for the portrait, the strands' shading under it per channel
+    (:func:`hair_shading_from_sh`: white balance and exposure at once). The albedo is then fitted by the melanin model of :func:`~machlib.hair.hair_color`:
     a grid search over eumelanin ``[0, 16]`` and pheomelanin ``[0, 3]`` (geometric steps)
     minimising the RMS difference of log colours, which weighs dark hair's small channel values
     as much as blonde hair's large ones.
@@ -89,9 +96,20 @@ def estimate_hair_color(
         image: ``(H, W, 3)`` uint8 sRGB portrait.
         mask: ``(H, W)`` hair mask in ``[0, 1]`` (e.g. :func:`~machlib.hair.hair_mask`).
         threshold: mask level counted as hair, in ``(0, 1]``.
-        shading: the assumed mean shading of the hair, in ``(0, 1]``.
+        shading: the mean shading of the hair: a number in ``(0, 1]`` or a ``(3,)`` linear RGB
+            shading (positive, e.g. :func:`hair_shading_from_sh`).
         light: optional ``(3,)`` linear RGB colour of the light (positive; only its ratios
             count).
+        statistic: ``"mean"`` or ``"median"`` of the kept pixels.
+        erode: pixels by which the hair region is eroded first, ``≥ 0`` (the region is kept
+            uneroded when erosion would leave fewer than 20 pixels).
+        keep_hue: pull a natural colour that the melanin model fits loosely towards the
+            albedo itself, in log space: not at all up to an error of ``0.1``, fully from
+            ``0.25``. Strands are drawn with the albedo as their colour, and vivid red or
+            strawberry-blonde hair is more saturated than any fibre colour of the model, whose
+            fit turns it brown; with an exposure and white balance from the portrait's light
+            (``shading`` from :func:`hair_shading_from_sh`) the albedo is trustworthy enough
+            to keep its hue. ``False``: the melanin fit, as described above.
 
     Returns:
         A :class:`HairColorEstimate`.
@@ -116,23 +134,40 @@ def estimate_hair_color(
         raise InputError(f"estimate_hair_color: image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
     if mask.shape != image.shape[:2]:
         raise InputError(f"estimate_hair_color: mask must have shape {image.shape[:2]}, got {mask.shape}")
-    if not 0.0 < float(threshold) <= 1.0 or not 0.0 < float(shading) <= 1.0:
-        raise InputError(f"estimate_hair_color: threshold and shading must be in (0, 1], got {threshold}, {shading}")
+    if not 0.0 < float(threshold) <= 1.0:
+        raise InputError(f"estimate_hair_color: threshold must be in (0, 1], got {threshold}")
+    shade = np.asarray(shading, np.float64)
+    if shade.shape == ():
+        if not 0.0 < float(shade) <= 1.0:
+            raise InputError(f"estimate_hair_color: shading must be in (0, 1], got {shading}")
+    elif shade.shape != (3,) or not np.isfinite(shade).all() or shade.min() <= 0:
+        raise InputError(f"estimate_hair_color: shading must be a number or 3 positive finite numbers, got {shading!r}")
+    if statistic not in ("mean", "median"):
+        raise InputError(f"estimate_hair_color: statistic must be 'mean' or 'median', got {statistic!r}")
+    if isinstance(erode, bool) or not isinstance(erode, (int, np.integer)) or erode < 0:
+        raise InputError(f"estimate_hair_color: erode must be an integer >= 0, got {erode!r}")
     cast = np.ones(3)
     if light is not None:
         cast = np.asarray(light, np.float64)
         if cast.shape != (3,) or not np.isfinite(cast).all() or cast.min() <= 0:
             raise InputError(f"estimate_hair_color: light must be 3 positive finite numbers, got {light!r}")
         cast = cast / cast.mean()
-    srgb = image[mask >= threshold].astype(np.float64) / 255.0
+    region = mask >= threshold
+    if erode > 0:
+        from scipy import ndimage
+
+        inner = ndimage.binary_erosion(region, iterations=int(erode))
+        region = inner if inner.sum() >= 20 else region
+    srgb = image[region].astype(np.float64) / 255.0
     if len(srgb) < 20:
         raise InputError(f"estimate_hair_color: only {len(srgb)} hair pixels; need at least 20")
     lin = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
     lum = lin @ np.array([0.2126, 0.7152, 0.0722])
     lo, hi = np.quantile(lum, [0.25, 0.9])
     keep = (lum >= lo) & (lum <= hi)
-    observed = lin[keep].mean(0) if keep.sum() >= 10 else lin.mean(0)
-    albedo = np.clip(observed / cast / float(shading), 1e-4, 1.0)
+    kept = lin[keep] if keep.sum() >= 10 else lin
+    observed = np.median(kept, 0) if statistic == "median" else kept.mean(0)
+    albedo = np.clip(observed / cast / shade, 1e-4, 1.0)
     target = np.log(albedo)
     grid = _grid()
     err = np.sqrt(np.mean((grid - target) ** 2, -1))
@@ -153,6 +188,9 @@ def estimate_hair_color(
         # a natural-looking colour keeps the melanin fit even when it fits loosely (an
         # overexposed blonde's clipped albedo would be a saturated orange); a dyed one is kept
         rgb = fitted if error < 0.25 or nearest in _NATURAL_NAMES else albedo
+        if keep_hue and nearest in _NATURAL_NAMES:
+            w = float(np.clip((error - 0.1) / 0.15, 0.0, 1.0))
+            rgb = np.exp((1.0 - w) * np.log(np.maximum(fitted, 1e-4)) + w * target)
     return HairColorEstimate(
         rgb=np.asarray(rgb, np.float32), melanin=float(_MEL[i]), pheomelanin=float(_PHE[j]), error=error,
         name=nearest, observed=np.asarray(observed, np.float32), pixels=int(keep.sum()),
@@ -236,3 +274,47 @@ def light_from_skin(image: UInt8[np.ndarray, "H W 3"], face: Float[np.ndarray, "
     light = chroma / np.asarray(_SKIN_CHROMA)
     light = light / light.mean()
     return np.clip(light, 0.5, 1.5)
+
+
+def hair_shading_from_sh(sh, *, ambient: float = 0.3) -> np.ndarray:
+    """The mean shading of hair strands under a spherical-harmonics light, per channel.
+
+    The light a portrait was taken under, as the texture stage estimates it from the skin
+    (:attr:`machlib.pipeline.TextureOutput.lighting`, radiance coefficients relative to the
+    face's albedo), gives the hair's white balance and exposure together. Strands are shaded as
+    :func:`machlib._scene.render_scene` shades them under that light: with ``hi`` and ``lo`` the
+    SH shading towards the light's dominant direction (its luminance's band 1) and away from it,
+    a strand receives ``lo + (hi − lo) · (ambient + (1 − ambient) · sin(T, L))``; over strands
+    whose tangents are spread evenly in a plane through ``L``, ``sin(T, L)`` averages ``π/4``.
+    Dividing a photographed hair colour by this shading gives the albedo that machlib's renderer
+    shows as the photographed colour under the same light.
+
+    Args:
+        sh: ``(9, 3)`` SH radiance coefficients (machlib's order and normalisation,
+            :func:`machlib.render.sh_shading`).
+        ambient: the strands' ambient fraction (:attr:`machlib._scene.StrandShading.ambient`).
+
+    Returns:
+        ``(3,)`` float64 linear RGB shading, each channel at least ``1e-3``.
+
+    Raises:
+        InputError: ``sh`` not a finite ``(9, 3)`` array, or ``ambient`` outside ``[0, 1]``.
+
+    Example:
+        >>> import numpy as np
+        >>> from machlib.hair import hair_shading_from_sh
+        >>> from machlib.render import sh_constant
+        >>> hair_shading_from_sh(np.asarray(sh_constant(np.ones(3)))).round(3).tolist()  # uniform light 1
+        [1.0, 1.0, 1.0]
+    """
+    from .._scene import _make_light
+
+    coeffs = np.asarray(sh, np.float64)
+    if coeffs.shape != (9, 3) or not np.isfinite(coeffs).all():
+        raise InputError(f"hair_shading_from_sh: sh must be a finite (9, 3) array, got shape {coeffs.shape}")
+    if not 0.0 <= float(ambient) <= 1.0:
+        raise InputError(f"hair_shading_from_sh: ambient must be in [0, 1], got {ambient!r}")
+    light = _make_light(None, coeffs, np.eye(3), "hair_shading_from_sh")
+    mean_sin = np.pi / 4.0
+    shade = light.hair_lo + (light.hair_hi - light.hair_lo) * (ambient + (1.0 - ambient) * mean_sin)
+    return np.maximum(shade, 1e-3)
