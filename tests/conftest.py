@@ -15,10 +15,18 @@ the suite never reads programs that other processes on the machine wrote into th
 at the same time: JAX writes its entries without a lock or an atomic rename, and two CI runs
 today crashed (SIGSEGV) while deserialising a program from the shared ``~/.cache/machlib/xla``.
 A ``MACHLIB_CACHE_DIR`` set before pytest starts is kept.
+
+Every program XLA compiles or loads keeps about three memory mappings of machine code alive in
+the process, and a test worker runs hundreds of modules: by 90 % of the suite a worker held close
+to the kernel's limit of 65,530 mappings (``vm.max_map_count``), and the next program it loaded
+crashed it (a SIGSEGV inside ``deserialize_executable`` in three CI runs). So between test modules,
+once a worker holds more than half its limit, JAX's caches are cleared, which releases them.
 """
 
+import gc
 import os
 import shutil
+import sys
 import tempfile
 
 from hypothesis import HealthCheck, settings
@@ -45,3 +53,30 @@ def pytest_unconfigure(config):
     if _OWN_CACHE is not None:
         os.environ.pop("MACHLIB_CACHE_DIR", None)
         shutil.rmtree(_OWN_CACHE, ignore_errors=True)
+
+
+def _map_limit() -> int | None:
+    try:
+        with open("/proc/sys/vm/max_map_count") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None  # not Linux: no such limit to keep under
+
+
+_MAP_LIMIT = _map_limit()
+
+
+def _map_count() -> int:
+    with open("/proc/self/maps", "rb") as f:
+        return f.read().count(b"\n")
+
+
+def pytest_runtest_teardown(item, nextitem):
+    """Between modules, release compiled programs once the process holds half its mapping limit."""
+    if _MAP_LIMIT is None or "jax" not in sys.modules:
+        return
+    if nextitem is not None and nextitem.path == item.path:
+        return  # tests of one module share programs: clear only at a module's end
+    if _map_count() > _MAP_LIMIT // 2:
+        sys.modules["jax"].clear_caches()
+        gc.collect()
