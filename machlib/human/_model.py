@@ -371,17 +371,26 @@ def _blend(targets: SparseTargets, op, num_targets: int | None = None) -> _Blend
     used[op.indices] = True
     keep = used[targets.vertex]  # only the vertices the points are made of
     vertex, tid, offset = targets.vertex[keep], targets.target[keep], targets.offset[keep]
-    cols = tid.astype(np.int64) * 3
-    mats = []
-    for k in range(3):
-        mats.append(sp.csr_matrix((offset[:, k].astype(np.float64), (vertex, cols + k)), shape=(N, 3 * T)))
-    D = mats[0] + mats[1] + mats[2]
-    P = (op @ D).tocoo()  # (n+1, 3T)
-    # group the three coordinates of a (point, target) pair into one entry
+    # D: (N, 3T), column 3t + k the k-th coordinate of target t, built in one go (the zero
+    # coordinates left out, duplicates summed: the matrix the sum of one matrix per coordinate
+    # made, and the same products below)
+    nz = offset != 0
+    rows = np.broadcast_to(vertex[:, None], offset.shape)[nz]
+    cols = (tid.astype(np.int64) * 3)[:, None] + np.arange(3)
+    D = sp.csr_matrix((offset[nz].astype(np.float64), (rows, cols[nz])), shape=(N, 3 * T))
+    D.sum_duplicates()
+    P = (op @ D).tocsr()  # (n+1, 3T)
+    P.sort_indices()
+    P = P.tocoo()  # rows in order, columns sorted within a row: the keys below are non-decreasing
+    # group the three coordinates of a (point, target) pair into one entry (each coordinate of
+    # a pair appears once; "+ 0.0" turns -0.0 into 0.0 as adding into zeros did)
     key = P.row.astype(np.int64) * T + P.col // 3
-    uniq, inv = np.unique(key, return_inverse=True)
+    first = np.ones(len(key), bool)
+    first[1:] = key[1:] != key[:-1]
+    uniq = key[first]
+    inv = np.cumsum(first) - 1
     off = np.zeros((len(uniq), 3), np.float32)
-    np.add.at(off, (inv, P.col % 3), P.data)
+    off[inv, P.col % 3] = P.data + 0.0
     point = (uniq // T).astype(np.int32)
     target = (uniq % T).astype(np.int32)
     n = int(op.shape[0])
