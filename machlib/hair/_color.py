@@ -77,10 +77,11 @@ def estimate_hair_color(
     photographed colour is albedo × shading; the shading is the constant ``shading`` (by default
     0.7: a frontal portrait's hair is lit from above and the front), or, given the light
     estimated for the portrait, the strands' shading under it per channel
-    (:func:`hair_shading_from_sh`: white balance and exposure at once). The albedo is then fitted by the melanin model of :func:`~machlib.hair.hair_color`:
-    a grid search over eumelanin ``[0, 16]`` and pheomelanin ``[0, 3]`` (geometric steps)
-    minimising the RMS difference of log colours, which weighs dark hair's small channel values
-    as much as blonde hair's large ones.
+    (:func:`hair_shading_from_sh`: exposure and white balance at once). The albedo is then
+    fitted by the melanin model of :func:`~machlib.hair.hair_color`: a grid search over
+    eumelanin ``[0, 16]`` and pheomelanin ``[0, 3]`` (geometric steps) minimising the RMS
+    difference of log colours, which weighs dark hair's small channel values as much as blonde
+    hair's large ones.
 
     With ``light`` (the colour of the light on the hair, e.g. :func:`light_from_skin`), the
     observed colour is divided by ``light / mean(light)`` first: a warm room light no longer turns
@@ -280,8 +281,9 @@ def hair_shading_from_sh(sh, *, ambient: float = 0.3) -> np.ndarray:
     """The mean shading of hair strands under a spherical-harmonics light, per channel.
 
     The light a portrait was taken under, as the texture stage estimates it from the skin
-    (:attr:`machlib.pipeline.TextureOutput.lighting`, radiance coefficients relative to the
-    face's albedo), gives the hair's white balance and exposure together. Strands are shaded as
+    (:attr:`machlib.pipeline.TextureOutput.lighting`, normalised to a mean shading of 1 per
+    channel over the face), gives the hair the exposure and white balance of the skin albedo
+    delit with it: one ``(3,)`` shading for both. Strands are shaded as
     :func:`machlib._scene.render_scene` shades them under that light: with ``hi`` and ``lo`` the
     SH shading towards the light's dominant direction (its luminance's band 1) and away from it,
     a strand receives ``lo + (hi − lo) · (ambient + (1 − ambient) · sin(T, L))``; over strands
