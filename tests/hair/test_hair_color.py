@@ -9,14 +9,13 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from helpers import uv_sphere
 
 from machlib._preview import orbit_camera
 from machlib._scene import ScenePart, StrandShading, _srgb_to_linear, render_scene
 from machlib.hair import HAIR_COLORS, Strands, estimate_hair_color, hair_shading_from_sh
 from machlib.hair._color import _lab
 from machlib.render import sh_constant, sh_directional
-
-from helpers import uv_sphere
 
 
 def _srgb_image(linear, n: int = 16) -> np.ndarray:
@@ -94,8 +93,8 @@ def test_keep_hue_keeps_a_red_the_fibre_model_cannot_reach():
     kept = estimate_hair_color(img, ones, shading=np.ones(3), keep_hue=True)
     assert fitted.error > 0.25  # no melanin pair is that saturated
     target = _lab(vivid)
-    de = lambda rgb: float(np.linalg.norm(_lab(rgb) - target))  # noqa: E731
-    assert de(kept.rgb) < 2.0 < 10.0 < de(fitted.rgb)
+    de = lambda rgb: float(np.linalg.norm(_lab(rgb) - target))
+    assert de(kept.rgb) < 2.0 and de(fitted.rgb) > 10.0
     # a colour the model fits is left alone
     brown = _srgb_image(np.asarray(HAIR_COLORS["brown"]))
     np.testing.assert_array_equal(estimate_hair_color(brown, ones, shading=np.ones(3), keep_hue=True).rgb,
@@ -109,7 +108,7 @@ def test_secondary_highlight_follows_the_fibre_brightness():
                     np.zeros((n, 16))], -1).astype(np.float32)
     dark = Strands(pts, np.broadcast_to(np.asarray(HAIR_COLORS["brown"], np.float32), (n, 3)).copy())
     cam = orbit_camera(0.0, target=(0.0, 0.0, 0.0), distance=0.5, image_size=(48, 48))
-    flat = dict(specular=0.0, jitter=0.0, tip_bleach=0.0, root_shadow=0.0, self_shadow=0.0)
+    flat = {"specular": 0.0, "jitter": 0.0, "tip_bleach": 0.0, "root_shadow": 0.0, "self_shadow": 0.0}
 
     def mean_hair(**kw):
         img = render_scene([], cam, strands=dark, light_dir=(0.0, 0.0, 1.0), supersample=1,
@@ -150,7 +149,7 @@ def test_render_and_compare_recovers_the_albedo_under_a_warm_light():
     fit = SimpleNamespace(image=image, result=SimpleNamespace(camera=cam, mesh=head))
     out = _calibrate_hair_color(fit, SimpleNamespace(mask=mask), strands, sh, first)
     assert out["calibration"]["applied"] and out["calibration"]["pixels"] > 100
-    de = lambda rgb: float(np.linalg.norm(_lab(rgb) - _lab(albedo)))  # noqa: E731
+    de = lambda rgb: float(np.linalg.norm(_lab(rgb) - _lab(albedo)))
     assert out["name"] == "brown"
     assert de(out["rgb"]) < 4.0
     assert de(out["rgb"]) <= de(first["rgb"]) + 0.5
