@@ -7,6 +7,7 @@ import json
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple, Optional, Union
 
@@ -532,9 +533,8 @@ def preview_images(character: Character, *, expression=None, size: int = 384) ->
     face_kw = dict(target=(0.0, -0.02 * s, 0.04 * s), distance=0.6 * s, image_size=(small, small), fov_degrees=25.0)
     face_cam = orbit_camera(12.0, **face_kw)
     lights = three_sh_lights()
-    # every view is an independent render: list them, then render them (one after another: on two
-    # threads they were 1 s faster, but threads compiling and loading JAX programs side by side are
-    # suspected in worker crashes seen in CI, see geometry._fit._COMPILE_IN_THREADS)
+    # every view is an independent render: list them, then render them on two threads (the numpy
+    # rasteriser and shader spend most of their time in array operations that release the GIL)
     jobs = [(name, lambda yaw=yaw: render_scene(posed, orbit_camera(yaw, **kw), strands=strands,
                                                  light_dir=_rot_light(light, yaw)))
             for name, yaw in (("front", 0.0), ("three_quarter", 35.0), ("profile", 90.0), ("back", 180.0))]
@@ -547,7 +547,8 @@ def preview_images(character: Character, *, expression=None, size: int = 384) ->
     jobs += [(("relit", k), lambda sh=sh: render_scene(neutral, orbit_camera(20.0, **kw), strands=strands, sh=sh,
                                                        supersample=1))
              for k, sh in enumerate(lights.values())]
-    done = {k: job() for k, job in jobs}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = dict(zip([k for k, _ in jobs], pool.map(lambda job: job[1](), jobs)))
     out = {name: done[name] for name in ("front", "three_quarter", "profile", "back")}
     out["turntable"] = np.concatenate([done["turntable", i][..., :3] for i in range(8)], 1)
     out["expressions"] = preview_sheet([done["face", i] for i in range(len(EMOTIONS))], columns=len(EMOTIONS),

@@ -530,12 +530,6 @@ def _remember(sig, compiled) -> None:
         _COMPILED[sig] = compiled
 
 
-# Off: three CI runs lost a test worker to a SIGSEGV in XLA's deserialisation of a cached program
-# after compilations on two threads arrived (this and make's threaded previews); until that is
-# understood, programs compile in the caller's thread (the gain was not measurable under load).
-_COMPILE_IN_THREADS = False
-
-
 def compile_program_async(fn, *args, key=()):
     """:func:`compile_program` with XLA's compilation in a background thread.
 
@@ -545,13 +539,12 @@ def compile_program_async(fn, *args, key=()):
     that waits for the thread and returns ``(compiled, seconds)`` like :func:`compile_program`
     (``seconds``: from this call to the end of the compilation; an error of the compilation is
     raised there). The executable is the one :func:`compile_program` would build. With a single
-    usable core, or while ``_COMPILE_IN_THREADS`` is off (the default), it compiles here,
-    before returning."""
+    usable core it compiles here, before returning (a thread would only add overhead)."""
     import os
     import time
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if cores < 2 or not _COMPILE_IN_THREADS:
+    if cores < 2:
         done = compile_program(fn, *args, key=key)
         return lambda: done
     sig = _program_key(fn, args, key)
