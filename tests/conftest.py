@@ -11,9 +11,9 @@ theirs with the profile (``10 * settings.default.max_examples``, see
 The CLI and the batch workers switch on JAX's persistent compilation cache
 (:func:`machlib._cache.enable_compilation_cache`). Each test process gets its own empty cache
 folder (``MACHLIB_CACHE_DIR``, removed at the end; the Ray workers a test starts inherit it), so
-the suite never reads programs that other processes on the machine wrote into the user's cache
-at the same time: JAX writes its entries without a lock or an atomic rename, and two CI runs
-today crashed (SIGSEGV) while deserialising a program from the shared ``~/.cache/machlib/xla``.
+the suite runs as on a fresh machine, whatever the user's ``~/.cache/machlib/xla`` holds, and
+never reads programs that other processes are writing there (JAX writes its entries without a
+lock or an atomic rename).
 A ``MACHLIB_CACHE_DIR`` set before pytest starts is kept.
 
 Every program XLA compiles or loads keeps about three memory mappings of machine code alive in
