@@ -101,6 +101,8 @@ from .texture import (
     delight_sh,
     detect_glasses,
     estimate_lighting,
+    eye_confidence,
+    eye_openness,
     fit_texture,
     normal_map,
     psnr,
@@ -663,6 +665,12 @@ def texture_portrait(
             face oval instead of 51 %, and 5.5 % of the oval's skin).
         progress: optional callback called with each step's name as it starts.
 
+    An eye the photo shows less open than the fitted head's (looking down, blinking: the
+    :func:`~machlib.texture.eye_openness` of the photo's landmarks against the head's projected
+    ones, in ``metrics["eye_openness"]``) loses its lids' confidence
+    (:func:`~machlib.texture.eye_confidence`), so the photo's lowered lids and lashes are not
+    painted around the head's open eyes.
+
     Returns:
         A :class:`TextureOutput`.
 
@@ -746,6 +754,11 @@ def texture_portrait(
                                 np.asarray(texel_confidence(seen, edge=0.003)))
     else:
         confidence = np.asarray(texel_confidence(seen))
+    # the portrait's eyes only where the geometry's eye opening agrees with the photo's: lowered
+    # or closed lids painted around the head's open eyes leave lashes and lid shadow on the lids
+    eyes = _eye_agreement(fit)
+    if eyes is not None:
+        confidence = np.asarray(eye_confidence(confidence, fit.template.landmark_uv, eyes["photo"], eyes["geometry"]))
     normals = normal_map(mesh, res)
     timings["visibility"] = time.perf_counter() - t
 
@@ -805,6 +818,8 @@ def texture_portrait(
             "face_ssim": float(ssim(img[..., :3], image, mask=mask)),
         }
     metrics["face_pixels"] = int(problem.uv.shape[0])
+    if eyes is not None:
+        metrics["eye_openness"] = {k: [round(float(x), 3) for x in v] for k, v in eyes.items()}
     metrics["seen_texel_fraction"] = float((seen > 0.5).mean())
     # the skin tone of the albedo under a white light: the colour cast read from the eye whites
     # and teeth divided out (no prior: the skin's own colour is what is being measured)
@@ -821,6 +836,24 @@ def texture_portrait(
     masks = {**{k: np.asarray(v, np.float32) for k, v in completion.masks.items()}, "seen_weight": seen}
     return TextureOutput(raw, seen, np.asarray(sh.shading), np.asarray(lighting), np.asarray(delit), albedo, masks,
                          compared, render_raw, render, metrics, timings, delighter_name, found, hidden, hm)
+
+
+def _eye_agreement(fit: FitOutput) -> dict | None:
+    """The photo's and the fitted head's :func:`~machlib.texture.eye_openness` (right, left), the
+    head's landmarks projected in the fitted camera; ``None`` for templates without the human's
+    landmark triangles or landmarks without the FaceMesh eyes."""
+    human = getattr(fit.template, "human", None)
+    points = np.asarray(fit.landmarks.points)
+    if human is None or points.shape[0] < 468:
+        return None
+    from ._camera import project
+
+    v = np.asarray(fit.result.mesh.vertices, np.float64)
+    f = np.asarray(human.topology.faces)[np.asarray(human.landmark_faces)]
+    lm3 = np.einsum("kc,kcd->kd", np.asarray(human.landmark_bary, np.float64), v[f])
+    lm2 = np.asarray(project(lm3.astype(np.float32), fit.result.camera))
+    return {"photo": np.asarray(eye_openness(points[:, :2]), np.float32),
+            "geometry": np.asarray(eye_openness(lm2), np.float32)}
 
 
 def _balanced_ita(srgb: np.ndarray, weights: np.ndarray, light: np.ndarray) -> float:

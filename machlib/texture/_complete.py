@@ -35,6 +35,7 @@ from ._confidence import mirror_fill
 from ._makeup import makeup
 from ._poisson import _auto_levels, _blend
 from ._regions import (
+    LIPS_INNER,
     RIGHT_BROW,
     RIGHT_EYE,
     RIGHT_IRIS,
@@ -406,6 +407,7 @@ def complete_texture(
     sure_confidence: float = 0.5,
     max_offset: float = 0.12,
     floor: float = 0.03,
+    openings: float = 0.3,
     skin_transfer: bool = True,
     detail: float = 1.0,
     detail_sigma: float = 0.003,
@@ -480,6 +482,13 @@ def complete_texture(
             half first (:func:`~machlib.texture.mirror_fill`; the UV layout must be
             mirror-symmetric about ``u = 0.5``, ``Template.symmetric``).
         keep_features, sure_confidence, max_offset: see ``confidence``.
+        openings: the texels inside the lid contours and the inner lip contour (the eye sockets
+            and the mouth's inside, which the eyeballs and teeth cover: the template paints an eye
+            and a mouth slit there, and the photo never shows them on the head's surface) are
+            painted with the colour of the skin just around them times ``openings`` (a shadowed
+            opening; the lid margin reads as a lash line), so neither the template's painted eyes
+            nor a pale rim of them shows at the lid margins; texels that ``confidence`` keeps stay
+            the portrait's. ``0`` or less leaves them as completed.
         floor: the albedo is clipped to ``[floor, 1]`` (sRGB): no diffuse material is black, and
             a kept texel of a black frame or a deep shadow must not render as a hole.
         skin_transfer: with ``confidence``, before the final solve the completed skin takes the
@@ -594,17 +603,38 @@ def complete_texture(
         albedo = _blend(albedo, target, 1.0 - sure[..., 0], None, guide="source", levels=levels,
                         tol=float(tol), iterations=iterations,
                         screen=0.0 if not falloff else float(1.0 / (falloff * R) ** 2), warm=True)
+        if openings > 0:  # shadowed sockets and mouth, not the template's painted eyes and slit
+            albedo = _paint_openings(albedo, lm, float(openings))
         if feather > 0:  # the kept texels' edge fades into the solve: no step where offsets were clipped
             f = jnp.clip(2.0 * _smooth(sure[..., 0], float(feather * R)) - 1.0, 0.0, 1.0)[..., None] * sure
             albedo = jnp.where(f > 0.999, raw, f * raw + (1.0 - f) * albedo)  # exact away from the edge
         else:
             albedo = jnp.where(sure > 0, raw, albedo)
+    elif openings > 0:
+        albedo = _paint_openings(albedo, lm, float(openings))
     albedo = jnp.clip(albedo, floor, 1.0)
     # (d) make-up ----------------------------------------------------------------------------
     if blush > 0 or eye_shadow > 0 or lipstick > 0:
         albedo = makeup(albedo, lm, blush=blush, eye_shadow=eye_shadow, lipstick=lipstick)
     masks = {k: masks[k] for k in ("seen", "face", "error", "skin")} | {"blend": blend}
     return TextureCompletion(albedo, tmpl, masks, ita)
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _paint_openings(albedo: Array, lm: Array, shade: float) -> Array:
+    """The eye sockets and the mouth's inside (inside the lid and inner lip contours, one texel
+    in from the contour) in the mean colour of a ring of texels just outside each, times
+    ``shade``."""
+    R = albedo.shape[0]
+    take = lambda idx: lm[jnp.asarray(idx)]  # noqa: E731
+    iod = jnp.linalg.norm(lm[33] - lm[263])
+    for poly in (take(RIGHT_EYE), take(mirrored(RIGHT_EYE)), take(LIPS_INNER)):
+        sdf = _polygon_sdf(poly, R)
+        ring = ((sdf > 0.004 * iod) & (sdf < 0.03 * iod)).astype(albedo.dtype)
+        colour = jnp.einsum("hw,hwc->c", ring, albedo) / jnp.maximum(jnp.sum(ring), 1.0)
+        inside = jnp.clip(0.5 - sdf * R - 1.0, 0.0, 1.0)[..., None]
+        albedo = albedo + inside * (shade * colour - albedo)
+    return albedo
 
 
 @functools.partial(jax.jit, static_argnames=("sigma", "max_offset"))

@@ -10,7 +10,17 @@ from jaxtyping import TypeCheckError
 from scipy import ndimage
 
 from machlib.geometry import default_template, face_oval
-from machlib.texture import complete_texture, mirror_fill, polygon_sdf, region_masks, skin_albedo, texel_confidence
+from machlib.texture import (
+    complete_texture,
+    eye_confidence,
+    eye_openness,
+    mirror_fill,
+    polygon_sdf,
+    region_masks,
+    skin_albedo,
+    texel_confidence,
+)
+from machlib.texture._regions import LIPS_INNER, RIGHT_EYE, mirrored
 
 from helpers import x64
 
@@ -98,6 +108,94 @@ def test_mirror_fill_gradient_jit_vmap():
         one = mirror_fill(texs[i], confs[i])
         np.testing.assert_allclose(batched[0][i], one[0], atol=1e-6)
         np.testing.assert_allclose(batched[1][i], one[1], atol=1e-6)
+
+
+# --------------------------------------------------------------------------------------------
+# eye_openness, eye_confidence
+
+
+def _shut(points: np.ndarray, side: int, factor: float) -> np.ndarray:
+    """``points`` with one eye's lid middles moved towards each other (``factor`` of the gap)."""
+    up, lo = ((159, 145), (386, 374))[side]
+    p = points.copy()
+    mid = 0.5 * (p[up] + p[lo])
+    p[up], p[lo] = mid + factor * (p[up] - mid), mid + factor * (p[lo] - mid)
+    return p
+
+
+def test_eye_openness_measures_the_lid_gap():
+    lm = np.asarray(default_template().landmark_uv, np.float64)
+    open_ = np.asarray(eye_openness(lm))
+    assert open_.shape == (2,) and 0.3 < open_[0] < 0.5
+    np.testing.assert_allclose(open_[0], open_[1], rtol=1e-5)  # the template is symmetric
+    half = np.asarray(eye_openness(_shut(lm, 0, 0.5)))
+    np.testing.assert_allclose(half, [0.5 * open_[0], open_[1]], rtol=1e-5)
+    # scale-free: the same ratio in pixels; 3-D points use x and y
+    np.testing.assert_allclose(eye_openness(lm * 512.0 + 7.0), open_, rtol=1e-5)
+    np.testing.assert_allclose(eye_openness(np.concatenate([lm, np.ones((len(lm), 1))], 1)), open_, rtol=1e-6)
+    with pytest.raises((ValueError, TypeCheckError), match="eye_openness"):
+        eye_openness(lm[:100])
+
+
+def test_eye_openness_gradient_jit_vmap():
+    lm = np.asarray(default_template().landmark_uv, np.float64)
+    with x64():
+        check_grads(lambda p: eye_openness(p), (jnp.asarray(lm),), order=1, modes=["fwd", "rev"], eps=1e-6)
+        g = jax.grad(lambda p: jnp.sum(eye_openness(p)))(jnp.asarray(_shut(lm, 0, 0.0)))  # a shut lid: finite
+        assert np.isfinite(np.asarray(g)).all()
+    batch = jnp.asarray(np.stack([_shut(lm, 0, f) for f in (1.0, 0.5, 0.2)]), jnp.float32)
+    loop = jnp.stack([eye_openness(x) for x in batch])
+    np.testing.assert_allclose(jax.vmap(eye_openness)(batch), loop, rtol=1e-6)
+    np.testing.assert_allclose(jax.jit(eye_openness)(batch[1]), loop[1], rtol=1e-6)
+
+
+def test_eye_confidence_drops_only_the_disagreeing_eye():
+    lm = np.asarray(default_template().landmark_uv, np.float32)
+    conf = np.full((R, R), 0.9, np.float32)
+    geo = np.array([0.4, 0.4], np.float32)
+    # both eyes as open as the geometry's: unchanged
+    np.testing.assert_array_equal(eye_confidence(conf, lm, geo, geo), conf)
+    out = np.asarray(eye_confidence(conf, lm, np.array([0.04, 0.38], np.float32), geo))
+    right = np.asarray(polygon_sdf(lm[np.asarray(RIGHT_EYE)], R))
+    left = np.asarray(polygon_sdf(lm[np.asarray(mirrored(RIGHT_EYE))], R))
+    assert np.all(out <= conf + 1e-7)
+    assert np.all(out[right < 0.03] == 0.0)  # the shut eye's lids: the template's
+    # below the lid contour (where the photo's lashes land) too, farther than above it
+    v = (np.arange(R) + 0.5) / R
+    col = int(lm[145, 0] * R)
+    below = v[(out[:, col] == 0) & (v > lm[145, 1])].max() - lm[145, 1]
+    above = lm[159, 1] - v[(out[:, col] == 0) & (v < lm[159, 1])].min()
+    assert below > above + 0.02
+    np.testing.assert_array_equal(out[left < 0.1], conf[left < 0.1])  # the open eye keeps its confidence
+    far = (right > 0.1) & (left > 0.1)
+    np.testing.assert_array_equal(out[far], conf[far])
+    # half agreement: a partial drop (smoothstep between low and high)
+    mid = np.asarray(eye_confidence(conf, lm, np.array([0.19, 0.4], np.float32), geo))
+    assert 0.1 < mid[right < 0].max() < 0.8
+    for bad in ({"low": 0.6, "high": 0.3}, {"grow": -0.1}, {"down": -0.1}):
+        with pytest.raises(ValueError, match="eye_confidence"):
+            eye_confidence(conf, lm, geo, geo, **bad)
+    with pytest.raises((ValueError, TypeCheckError), match="eye_confidence"):
+        eye_confidence(conf, lm, geo[:1], geo)
+
+
+def test_eye_confidence_gradient_jit_vmap():
+    lm = np.asarray(default_template().landmark_uv)
+    rng = np.random.default_rng(3)
+    geo = jnp.array([0.4, 0.4])
+    with x64():
+        c = jnp.asarray(rng.uniform(0.2, 0.9, (16, 16)), jnp.float64)
+        lm64 = jnp.asarray(lm, jnp.float64)
+        check_grads(lambda c, o: eye_confidence(c, lm64, o, geo.astype(jnp.float64)),
+                    (c, jnp.array([0.19, 0.22])), order=1, modes=["fwd", "rev"], eps=1e-6)
+    cs = jnp.asarray(rng.uniform(size=(3, 16, 16)), jnp.float32)
+    ps = jnp.asarray([[0.05, 0.4], [0.2, 0.3], [0.4, 0.1]], jnp.float32)
+    def f(c, p):
+        return eye_confidence(c, lm, p, geo)
+
+    loop = jnp.stack([f(c, p) for c, p in zip(cs, ps)])
+    np.testing.assert_allclose(jax.vmap(f)(cs, ps), loop, atol=1e-7)
+    np.testing.assert_allclose(jax.jit(f)(cs[0], ps[0]), loop[0], atol=1e-7)
 
 
 # --------------------------------------------------------------------------------------------
@@ -204,3 +302,29 @@ def test_kept_black_texels_are_floored(setup):
     assert out.min() >= 0.03 - 1e-6
     with pytest.raises(ValueError, match="floor"):
         complete_texture(raw, face, template_albedo=template, floor=1.0)
+
+
+def test_openings_are_shadowed_not_the_templates_eyes(setup):
+    """The sockets and the mouth's inside: a dark tone of the skin around them, not the painted
+    sclera, iris or slit, unless the portrait's texels there are kept."""
+    lm, face, truth, template = setup
+    seen = face & (np.asarray(region_masks(lm, R, dilate=0.01)["eyes"]) < 0.5)
+    conf = np.asarray(texel_confidence(seen.astype(np.float32), edge=0.01))
+    raw = truth * face[..., None]
+    kw = {"template_albedo": template, "confidence": conf}
+    painted = np.asarray(complete_texture(raw, face, openings=0.0, **kw).albedo)
+    shaded = np.asarray(complete_texture(raw, face, **kw).albedo)
+    for poly in (RIGHT_EYE, mirrored(RIGHT_EYE), LIPS_INNER):
+        sdf = np.asarray(polygon_sdf(lm[np.asarray(poly)], R))
+        inside = sdf < -2.0 / R  # fully painted (one texel in from the contour)
+        ring = (sdf > 0.004 * 0.4) & (sdf < 0.02)
+        if poly != LIPS_INNER:  # dark and flat inside, darker than the skin around it
+            assert inside.sum() >= 5
+            assert shaded[inside].std(0).max() < 0.01
+            assert shaded[inside].mean() < 0.5 * shaded[ring].mean()
+        else:  # the closed mouth is a slit about a texel deep at R = 128: partly painted
+            slit = sdf < -1.0 / R
+            assert slit.sum() >= 3 and shaded[slit].mean() < 0.7 * shaded[ring].mean()
+    eyes = np.asarray(polygon_sdf(lm[np.asarray(RIGHT_EYE)], R)) < -2.0 / R
+    assert painted[eyes].std(0).max() > 0.03 and shaded[eyes].mean() < 0.6 * painted[eyes].mean()  # template eye
+    np.testing.assert_array_equal(shaded[conf > 0.99], painted[conf > 0.99])  # kept texels untouched
