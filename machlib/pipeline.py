@@ -1038,6 +1038,9 @@ def hair_allowed(mask, landmarks: Landmarks) -> np.ndarray:
 # the longest extension of the grown strands by the read length (metres): the photo's length
 # bounds how far a short style may grow down the sides where the hair mask continues
 _EXTENSION = {"none": 0.0, "short": 0.03, "chin": 0.1, "shoulder": 0.2, "long": 0.3}
+# the arc length (metres, root to tip) that hair running off the image's bottom grows to unseen:
+# the read length is then a lower bound, and the frame is not where the hair ends
+_FRAME_LENGTH = {"chin": 0.2, "shoulder": 0.3, "long": 0.45}
 
 
 def _bare_forehead(image: np.ndarray, mask) -> np.ndarray:
@@ -1196,8 +1199,9 @@ def hair_portrait(
        (:func:`~machlib.hair.lift_hair`), and strands are grown through it on the fitted head
        (:func:`~machlib.hair.grow_from_volume`); with ``fit_tips`` the grown strands are then
        widened towards the photo's hair outline, trimmed where their visible part leaves it and
-       extended along the orientation map to where it ends (:func:`~machlib.hair.fit_strand_tips`;
-       counts in ``choice["tips"]``). With a style name (try-on), the style is grown
+       extended along the orientation map to where it ends, or, where the hair runs off the
+       image's bottom, on to the read length's typical arc (0.45 m for long hair) unseen
+       (:func:`~machlib.hair.fit_strand_tips`; counts in ``choice["tips"]``). With a style name (try-on), the style is grown
        on the template and moved onto the fitted head (:func:`~machlib.hair.transfer_strands`);
        with a ``.data``/``.hair`` file path, the file's strands (template head space) are moved.
     4. Clumps (styles grown here, not files): strands gather into clumps with layered tips and a
@@ -1360,7 +1364,8 @@ def hair_portrait(
             # the prior's strands end where the style's do: trim and extend them to the photo's hair
             tips = timed("tips", lambda: fit_strand_tips(
                 grown, camera, mask.mask, mesh=mesh, sdf=sdf, keep_mask=carve * ~bare, theta=omap.theta,
-                confidence=omap.confidence, max_extension=_EXTENSION.get(reading.length, 0.3)))
+                confidence=omap.confidence, max_extension=_EXTENSION.get(reading.length, 0.3),
+                frame_length=_FRAME_LENGTH.get(reading.length, 0.0) if reading.reaches_border else 0.0))
             tip_fits.append(tips.summary())
             grown = tips.strands
         # "too short" is relative to the style (a buzz cut's strands are 8 mm long)

@@ -102,6 +102,7 @@ def fit_strand_tips(
     sectors: int = 72,
     inflate_ramp: float = 0.04,
     max_move: float = 0.025,
+    frame_length: float = 0.0,
 ) -> TipFit:
     """Widen, trim and extend strands so that their visible part ends where the photo's hair ends.
 
@@ -131,7 +132,13 @@ def fit_strand_tips(
        turned to the photo's strand angle at the tip's pixel (sign kept, so the strand does not
        turn back; weight ``bend`` × ``confidence``), its depth part kept; each new point is
        pushed out of the head (``sdf``) to 1 mm. Growth stops at the first new point that is not
-       visible or falls outside ``hair_mask``, or after ``max_extension`` metres.
+       visible or falls outside ``hair_mask``, or after ``max_extension`` metres. Hair that runs
+       off the image is not seen ending: with ``frame_length > 0`` (the photo's hair runs off the
+       frame, so its read length is only a lower bound), a strand whose tip (or a new point) is
+       hidden by the head, or projects below or beside the image, in front of the camera, where
+       the image's nearest border pixel is hair, goes on growing unseen (no mask test, the same
+       direction rule without ``theta``) until its arc length reaches ``frame_length`` metres or
+       it has grown ``max_extension``; a point seen in the image is judged as before.
 
     Roots never move, so the parting and the fringe of the prior are kept. The strands are then
     resampled evenly by arc length to their point count (:func:`~machlib.hair.resample_uniform`),
@@ -166,6 +173,9 @@ def fit_strand_tips(
         sectors: angular sectors of step 1, ``≥ 4``.
         inflate_ramp: arc length in metres over which step 1's move rises from the root, ``> 0``.
         max_move: the longest move of step 1, metres, ``≥ 0``.
+        frame_length: the arc length in metres to which strands leaving the image through the
+            hair grow (step 3), ``≥ 0`` (``0``: they stop at the frame). A read length that runs
+            off the image is a lower bound: pass the length the reading gives.
 
     Returns:
         A :class:`TipFit`.
@@ -205,7 +215,8 @@ def fit_strand_tips(
     for name, v, ok, what in (("step", step, lambda x: x > 0, "> 0"), ("max_extension", max_extension, lambda x: x >= 0, ">= 0"),
                               ("tolerance", tolerance, lambda x: x >= 0, ">= 0"), ("gravity", gravity, lambda x: x >= 0, ">= 0"),
                               ("bend", bend, lambda x: 0 <= x <= 1, "in [0, 1]"),
-                              ("depth_bias", depth_bias, lambda x: x >= 0, ">= 0")):
+                              ("depth_bias", depth_bias, lambda x: x >= 0, ">= 0"),
+                              ("frame_length", frame_length, lambda x: x >= 0, ">= 0")):
         if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not ok(float(v)):
             raise InputError(f"{owner}: {name} must be a number {what}, got {v!r}")
     if not (isinstance(inflate, (int, float, np.integer, np.floating)) and float(inflate) >= 0
@@ -235,6 +246,15 @@ def fit_strand_tips(
     def visible(xy, z):
         zh, inside = _sample(zhead, xy, z, -np.inf)
         return inside & (z <= zh + float(depth_bias))
+
+    def unseen(xy, z):
+        """Hidden by the head, or projecting below or beside the image (not above it), in front
+        of the camera, next to a border pixel of hair: where the photo cannot show the end."""
+        zh, inside = _sample(zhead, xy, z, -np.inf)
+        ok = np.isfinite(xy).all(-1) & (z > 1e-6) & ~inside & (xy[..., 1] >= 0)
+        c = np.clip(np.nan_to_num(np.floor(xy[..., 0])), 0, w - 1).astype(np.int64)
+        r = np.clip(np.nan_to_num(np.floor(xy[..., 1])), 0, h - 1).astype(np.int64)
+        return (ok & hair[r, c]) | (inside & (z > zh + float(depth_bias)))
 
     # 0. inflate towards the mask's outline, sector by sector around the head's centre
     if float(inflate) > 0 and hair.any():
@@ -298,6 +318,10 @@ def fit_strand_tips(
     d = np.where(seg_len[:, None] > 1e-9, seg / np.maximum(seg_len, 1e-12)[:, None], np.array([0.0, -1.0, 0.0]))
     xy_t, z_t = _project(tip, R, t, focal, principal)
     active = (~trimmed) & visible(xy_t, z_t) & _sample(hair, xy_t, z_t, False)[0] & (d[:, 1] < 0.5)
+    # hair that runs off the image: not seen ending, so it grows on unseen to frame_length
+    arc = np.sum(np.linalg.norm(np.diff(pts, axis=1), axis=2), axis=1)
+    if float(frame_length) > 0:
+        active |= (~trimmed) & unseen(xy_t, z_t) & (arc < float(frame_length)) & (d[:, 1] < 0.5)
     extended = np.zeros(s, bool)
     down = np.array([0.0, -1.0, 0.0])
     clearance = jnp.asarray(_CLEARANCE, jnp.float32)
@@ -307,8 +331,9 @@ def fit_strand_tips(
         a = np.flatnonzero(active)
         dk = d[a] + float(gravity) * down
         dk /= np.maximum(np.linalg.norm(dk, axis=1, keepdims=True), 1e-12)
-        if th is not None and bend > 0:
-            xy_a, z_a = _project(tip[a], R, t, focal, principal)
+        xy_a, z_a = _project(tip[a], R, t, focal, principal)
+        seen = visible(xy_a, z_a)
+        if th is not None and bend > 0 and seen.any():
             ang, _ = _sample(th, xy_a, z_a, 0.0)
             cw, _ = _sample(conf, xy_a, z_a, 0.0)
             dc = dk @ R.T  # camera frame: x right, y down (image), z forward
@@ -316,7 +341,7 @@ def fit_strand_tips(
             u = np.stack([np.cos(ang), np.sin(ang)], 1)
             u = np.where((np.sum(u * dc[:, :2], 1) < 0)[:, None], -u, u)
             turned = np.concatenate([u * plane[:, None], dc[:, 2:]], 1)
-            wgt = (float(bend) * np.clip(cw, 0.0, 1.0))[:, None]
+            wgt = (float(bend) * np.clip(cw, 0.0, 1.0) * seen)[:, None]
             dc = (1.0 - wgt) * dc + wgt * turned
             dk = dc @ R
             dk /= np.maximum(np.linalg.norm(dk, axis=1, keepdims=True), 1e-12)
@@ -327,9 +352,12 @@ def fit_strand_tips(
             new = np.asarray(_push_all(sdf, jnp.asarray(full_new, jnp.float32), clearance, 3), np.float64)[a]
         xy_n, z_n = _project(new, R, t, focal, principal)
         ok = visible(xy_n, z_n) & _sample(hair, xy_n, z_n, False)[0]
+        if float(frame_length) > 0:  # behind the head or out of the frame through the hair
+            ok |= unseen(xy_n, z_n) & (arc[a] < float(frame_length))
         go = a[ok]
         move = new[ok] - tip[go]
         n_move = np.linalg.norm(move, axis=1, keepdims=True)
+        arc[go] += n_move[:, 0]
         d[go] = np.where(n_move > 1e-9, move / np.maximum(n_move, 1e-12), d[go])
         tip[go] = new[ok]
         ext[go, k:] = new[ok][:, None]

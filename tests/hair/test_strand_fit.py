@@ -98,3 +98,30 @@ def test_empty_strands_and_bad_input(cam):
     bad = Strands(np.full((1, 4, 3), np.nan, np.float32))
     with pytest.raises(InputError, match="NaN"):
         fit_strand_tips(bad, cam, mask)
+
+
+def test_hair_running_off_the_image_grows_on_to_frame_length(cam):
+    # hair all the way to the image's bottom row: a strand that reaches the frame is not seen
+    # ending, so it grows on (unseen) to frame_length; without it, it stops at the frame
+    pts = np.stack([_vertical(0.0, 0.05, 0.0), _vertical(0.01, 0.05, -0.4)])  # the second already leaves
+    assert _rows_of(pts[1, -1:], cam)[0, 1] > SIZE
+    mask = np.zeros((SIZE, SIZE))
+    mask[:, 30:66] = 1.0
+    kw = {"step": 0.004, "max_extension": 0.6, "tolerance": 0.0, "inflate": 0.0}
+    stop = fit_strand_tips(Strands(pts), cam, mask, **kw)
+    assert stop.extended.tolist() == [True, False]
+    assert stop.length_after[0] < 0.3                  # ends just past the frame
+    grow = fit_strand_tips(Strands(pts), cam, mask, frame_length=0.5, **kw)
+    assert grow.extended.tolist() == [True, True]
+    np.testing.assert_allclose(grow.length_after, 0.5, atol=0.0045)
+    np.testing.assert_allclose(grow.strands.points[:, 0], pts[:, 0], atol=1e-6)
+    # ... but not where the hair ends inside the frame, nor where the border pixel is background
+    short = mask.copy()
+    short[70:] = 0.0
+    assert not fit_strand_tips(Strands(pts[:1]), cam, short, frame_length=0.5, **kw).length_after[0] > 0.3
+    side = np.zeros((SIZE, SIZE))
+    side[:, 30:66] = 1.0
+    side[-1] = 0.0                                      # the frame's bottom row is background
+    assert fit_strand_tips(Strands(pts), cam, side, frame_length=0.5, **kw).length_after[0] < 0.3
+    with pytest.raises(InputError, match="fit_strand_tips: frame_length"):
+        fit_strand_tips(Strands(pts), cam, mask, frame_length=-1.0)
