@@ -33,7 +33,7 @@ clean-up are planned (see :doc:`/hair`).
 
 from ._beard import BEARD_STYLES, BEARD_ZONES, BeardStyle, beard_roots, beard_style_for, grow_beard
 from ._cleanup import CleanupResult, cleanup_strands, cleanup_to_count, resample_uniform, smooth_strands, strand_lengths, transfer_strands
-from ._color import HairColorEstimate, estimate_hair_color, hair_shading_from_sh, light_from_skin
+from ._color import HairColorEstimate, estimate_hair_color, fit_melanin, hair_shading_from_sh, light_from_skin
 from ._clump import clump_strands
 from ._fit import TipFit, fit_strand_tips
 from ._growth import HeadSDF, ScalpSamples, grow_strands, head_sdf_grid, scalp_roots, sdf_lookup
@@ -75,6 +75,6 @@ __all__ = [
     "TipFit", "fit_strand_tips", "clump_strands",
     "StyleMatch", "match_styles", "strand_coverage", "HairColorEstimate", "estimate_hair_color",
     "render_strands", "hair_preview", "HAIR_PREVIEW_VIEWS", "scalp_tint",
-    "HairReading", "read_hairstyle", "style_agreement", "LENGTHS", "light_from_skin", "hair_shading_from_sh",
+    "HairReading", "read_hairstyle", "style_agreement", "LENGTHS", "light_from_skin", "hair_shading_from_sh", "fit_melanin",
     "Illuminant", "light_from_eyes",
 ]

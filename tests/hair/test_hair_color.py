@@ -153,3 +153,62 @@ def test_render_and_compare_recovers_the_albedo_under_a_warm_light():
     assert out["name"] == "brown"
     assert de(out["rgb"]) < 4.0
     assert de(out["rgb"]) <= de(first["rgb"]) + 0.5
+
+
+# --- fit_melanin (JAX) ------------------------------------------------------------------------
+
+
+def _fibre(m, p):
+    from machlib.hair import hair_color
+
+    return np.asarray(hair_color(m, p), np.float64)
+
+
+@pytest.mark.parametrize("mp", [(0.3, 0.2), (0.05, 0.3), (0.6, 0.0), (0.0, 0.7), (1.5, 0.1)])
+def test_fit_melanin_recovers_concentrations(mp):
+    from machlib.hair import fit_melanin
+
+    m, p = fit_melanin(_fibre(*mp))
+    assert float(m) == pytest.approx(mp[0], rel=1e-3, abs=1e-4)
+    assert float(p) == pytest.approx(mp[1], rel=1e-3, abs=1e-4)
+
+
+def test_fit_melanin_agrees_with_the_grid_and_clips_at_zero():
+    from machlib.hair import fit_melanin
+
+    for rgb in (np.array([0.3, 0.15, 0.05]), np.array([0.37, 0.107, 0.029]), np.array([0.6, 0.5, 0.35])):
+        m, p = (float(v) for v in fit_melanin(rgb))
+        est = estimate_hair_color(_srgb_image(0.7 * rgb), np.ones((16, 16), np.float32))
+        assert m >= 0 and p >= 0
+        # the continuous optimum is at least as good as the grid's (to the 8-bit image's rounding)
+        err = lambda mm, pp, rgb=rgb: float(np.sqrt(np.mean((np.log(_fibre(mm, pp)) - np.log(rgb)) ** 2)))
+        assert err(m, p) <= err(est.melanin, est.pheomelanin) + 0.01
+    m, p = fit_melanin(np.ones(3))  # white: no pigment
+    assert float(m) == pytest.approx(0.0, abs=1e-6) and float(p) == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.slow
+def test_fit_melanin_jit_vmap_and_gradients():
+    import jax
+    import jax.numpy as jnp
+    from helpers import x64
+    from jax.test_util import check_grads
+
+    from machlib.hair import fit_melanin
+
+    batch = jnp.asarray(np.stack([_fibre(0.3, 0.2), _fibre(0.05, 0.3), _fibre(1.0, 0.05)]), jnp.float32)
+    one = fit_melanin(batch[0])  # jitted inside
+    with jax.disable_jit():
+        eager = fit_melanin(batch[0])
+    np.testing.assert_allclose(np.asarray(one), np.asarray(eager), rtol=1e-5, atol=1e-7)
+    vm = jax.vmap(fit_melanin)(batch)
+    for i in range(3):
+        np.testing.assert_allclose([float(vm[0][i]), float(vm[1][i])], np.asarray(fit_melanin(batch[i])),
+                                   rtol=1e-5, atol=1e-7)
+    with x64():
+        a = jnp.asarray(_fibre(0.3, 0.2) * np.array([1.02, 0.97, 1.01]), jnp.float64)  # off the model: a residual
+        check_grads(lambda x: jnp.stack(fit_melanin(x, steps=4)), (a,), order=1, modes=["rev"], eps=1e-6)
+    for bad in (lambda: fit_melanin(np.ones(4)), lambda: fit_melanin(np.ones(3), roughness=0.0),
+                lambda: fit_melanin(np.ones(3), steps=-1)):
+        with pytest.raises(ValueError, match="fit_melanin"):
+            bad()
