@@ -78,9 +78,11 @@ def render_textured(
         raise ValueError(f"render_textured: tex must have shape (R, R, C), got {tex.shape}")
     width, height = camera.image_size
     clip = to_clip(vertices, camera)
-    mipmapped = filter.startswith("linear-mip")
-    # visibility outside the compiled shading, so rasterize can size its fragment buffer exactly
-    rast = rasterize(clip, faces, image_size=(width, height), cull_backfaces=True, derivatives=mipmapped)
+    # visibility outside the compiled shading, so rasterize can size its fragment buffer exactly;
+    # with derivatives whatever the filter: the same raster program as the texture fit's
+    # (texture_problem) for the same mesh and camera, compiled once per process instead of twice
+    # (the raster's other fields are bit-identical, the unused derivatives cost little)
+    rast = rasterize(clip, faces, image_size=(width, height), cull_backfaces=True, derivatives=True)
     topo = None
     if antialiased:
         topo = jnp.asarray(antialias_topology(np.asarray(faces)) if topology is None else topology, jnp.int32)
