@@ -1043,6 +1043,16 @@ _EXTENSION = {"none": 0.0, "short": 0.03, "chin": 0.1, "shoulder": 0.2, "long": 
 _FRAME_LENGTH = {"chin": 0.2, "shoulder": 0.3, "long": 0.45}
 
 
+def _body_below_chin(mask, landmarks: Landmarks) -> np.ndarray:
+    """``(H, W)`` bool: the person below the chin that the hair mask does not cover (neck,
+    shoulders, torso). Hair fitting treats it as hiding strands behind the head's centre (long
+    hair falling down the back), not as a place where the photo shows no hair."""
+    h, w = mask.mask.shape
+    chin = float(np.asarray(landmarks.points)[face_oval()][:, 1].max())
+    below = (np.arange(h)[:, None] + 0.5 > chin) & np.ones((1, w), bool)
+    return below & (mask.person > 0.5) & ~(mask.mask > 0.5)
+
+
 def _bare_forehead(image: np.ndarray, mask) -> np.ndarray:
     """``(H, W)`` bool: skin-coloured pixels above the face oval (whose top is mid-forehead) that
     the hair mask does not cover; the face's colour is the oval's median and spread. Hair fitting
@@ -1200,7 +1210,8 @@ def hair_portrait(
        (:func:`~machlib.hair.grow_from_volume`); with ``fit_tips`` the grown strands are then
        widened towards the photo's hair outline, trimmed where their visible part leaves it and
        extended along the orientation map to where it ends, or, where the hair runs off the
-       image's bottom, on to the read length's typical arc (0.45 m for long hair) unseen
+       image's bottom, on to the read length's typical arc (0.45 m for long hair) unseen; the
+       person below the chin hides strands behind the head's centre (hair down the back)
        (:func:`~machlib.hair.fit_strand_tips`; counts in ``choice["tips"]``). With a style name (try-on), the style is grown
        on the template and moved onto the fitted head (:func:`~machlib.hair.transfer_strands`);
        with a ``.data``/``.hair`` file path, the file's strands (template head space) are moved.
@@ -1351,7 +1362,11 @@ def hair_portrait(
         on_template = Strands(np.asarray(fixed.points, np.float32), np.broadcast_to(rgb, (hairy.size, 3)).copy(),
                               np.full(hairy.size, DEFAULT_HAIR_WIDTH, np.float32))
         grown = timed("transfer", lambda: transfer_strands(on_template, template.mesh, mesh, target_sdf=sdf))
-    silhouette = dict(silhouette=allowed, camera=camera) if mode == "image" else {}
+    # the body below the chin hides hair behind the head's centre (fit_strand_tips judges what
+    # is in front of it), so clean-up does not take such strands for hair outside the silhouette
+    body = _body_below_chin(mask, fit.landmarks) if mode == "image" and fit_tips else None
+    silhouette = {"silhouette": allowed if body is None else np.maximum(allowed, body), "camera": camera} \
+        if mode == "image" else {}
 
     tip_fits: list = []
     bare = _bare_forehead(fit.image, mask) if mode == "image" and fit_tips else None
@@ -1365,7 +1380,8 @@ def hair_portrait(
             tips = timed("tips", lambda: fit_strand_tips(
                 grown, camera, mask.mask, mesh=mesh, sdf=sdf, keep_mask=carve * ~bare, theta=omap.theta,
                 confidence=omap.confidence, max_extension=_EXTENSION.get(reading.length, 0.3),
-                frame_length=_FRAME_LENGTH.get(reading.length, 0.0) if reading.reaches_border else 0.0))
+                frame_length=_FRAME_LENGTH.get(reading.length, 0.0) if reading.reaches_border else 0.0,
+                occluder=body))
             tip_fits.append(tips.summary())
             grown = tips.strands
         # "too short" is relative to the style (a buzz cut's strands are 8 mm long)

@@ -103,13 +103,16 @@ def fit_strand_tips(
     inflate_ramp: float = 0.04,
     max_move: float = 0.025,
     frame_length: float = 0.0,
+    occluder: Float[ArrayLike, "H W"] | None = None,
 ) -> TipFit:
     """Widen, trim and extend strands so that their visible part ends where the photo's hair ends.
 
     Every point is projected into the portrait's camera; a point is *visible* when it projects
     inside the image and is not behind the head (its camera depth at most ``depth_bias`` behind
     the depth of ``mesh`` at its pixel; without a mesh every point in the image is visible).
-    Points hidden by the head are never judged: the photo says nothing about them.
+    Points hidden by the head are never judged: the photo says nothing about them. With
+    ``occluder`` (e.g. the body below the chin), points deeper than the head's centre that
+    project onto it (``> 0.5``) are hidden too: hair hanging down the back is behind the torso.
 
     1. Inflate (``inflate > 0``): a retrieved style hugs the head more closely than most
        photographed hair, whose outline lies further out at the crown and
@@ -173,6 +176,9 @@ def fit_strand_tips(
         sectors: angular sectors of step 1, ``≥ 4``.
         inflate_ramp: arc length in metres over which step 1's move rises from the root, ``> 0``.
         max_move: the longest move of step 1, metres, ``≥ 0``.
+        occluder: ``(H, W)`` mask in ``[0, 1]`` of what hides points behind the head's centre
+            depth (the head's bounding-box centre, or the strands' mean point without a mesh);
+            ``None``: only the head hides.
         frame_length: the arc length in metres to which strands leaving the image through the
             hair grow (step 3), ``≥ 0`` (``0``: they stop at the frame). A read length that runs
             off the image is a lower bound: pass the length the reading gives.
@@ -206,6 +212,11 @@ def fit_strand_tips(
     km = hm if keep_mask is None else np.asarray(keep_mask, np.float64)
     if km.shape != (h, w):
         raise InputError(f"{owner}: keep_mask must have shape {(h, w)}, got {km.shape}")
+    oc = None
+    if occluder is not None:
+        oc = np.asarray(occluder, np.float64)
+        if oc.shape != (h, w):
+            raise InputError(f"{owner}: occluder must have shape {(h, w)}, got {oc.shape}")
     th = conf = None
     if theta is not None:
         th = np.asarray(theta, np.float64)
@@ -239,6 +250,11 @@ def fit_strand_tips(
     focal = np.asarray(camera.focal, np.float64)
     principal = np.asarray(camera.principal, np.float64)
     zhead = depth_map([ScenePart(mesh, two_sided=False)], camera) if mesh is not None else np.full((h, w), np.inf)
+    if occluder is not None:  # the body: a layer at the head centre's depth that hides what is behind it
+        centre = 0.5 * (np.asarray(mesh.vertices, np.float64).min(0) + np.asarray(mesh.vertices, np.float64).max(0)) \
+            if mesh is not None else pts.reshape(-1, 3).mean(0)
+        zc = float((R @ centre + t)[2])
+        zhead = np.where(oc > 0.5, np.minimum(zhead, zc), zhead)
     hair = hm > 0.5
     tol = round(float(tolerance) * max(h, w))
     keep = ndimage.binary_dilation(km > 0.5, iterations=tol) if tol > 0 else km > 0.5

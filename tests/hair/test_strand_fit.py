@@ -125,3 +125,22 @@ def test_hair_running_off_the_image_grows_on_to_frame_length(cam):
     assert fit_strand_tips(Strands(pts), cam, side, frame_length=0.5, **kw).length_after[0] < 0.3
     with pytest.raises(InputError, match="fit_strand_tips: frame_length"):
         fit_strand_tips(Strands(pts), cam, mask, frame_length=-1.0)
+
+
+def test_occluder_hides_hair_behind_the_head_centre(cam):
+    # two strands falling past the hair's end onto the "body": the one behind the centre's
+    # depth is hidden by it and kept, the one in front is seen on the body and trimmed
+    back = _vertical(0.0, 0.05, -0.1, 16)
+    back[:, 2] = -0.05
+    front = _vertical(0.0, 0.05, -0.1, 16)
+    front[:, 2] = 0.05
+    pts = np.stack([back, front])
+    row = float(_rows_of(np.array([[0.0, 0.0, 0.0]]), cam)[0, 1])
+    mask = np.zeros((SIZE, SIZE))
+    mask[: int(row)] = 1.0
+    body = 1.0 - mask
+    kw = {"max_extension": 0.0, "inflate": 0.0, "tolerance": 0.0}
+    assert fit_strand_tips(Strands(pts), cam, mask, **kw).trimmed.tolist() == [True, True]
+    fit = fit_strand_tips(Strands(pts), cam, mask, occluder=body, **kw)
+    assert fit.trimmed.tolist() == [False, True]
+    np.testing.assert_allclose(fit.strands.points[0], back, atol=1e-5)
