@@ -665,9 +665,9 @@ def texture_portrait(
             face oval instead of 51 %, and 5.5 % of the oval's skin).
         progress: optional callback called with each step's name as it starts.
 
-    An eye the photo shows less open than the fitted head's (looking down, blinking: the
-    :func:`~machlib.texture.eye_openness` of the photo's landmarks against the head's projected
-    ones, in ``metrics["eye_openness"]``) loses its lids' confidence
+    An eye the photo shows nearly shut and less open than the fitted head's (looking down,
+    blinking: the :func:`~machlib.texture.eye_openness` of the photo's landmarks against the
+    head's projected ones, in ``metrics["eye_openness"]``) loses its lids' confidence
     (:func:`~machlib.texture.eye_confidence`), so the photo's lowered lids and lashes are not
     painted around the head's open eyes.
 

@@ -213,14 +213,17 @@ def eye_confidence(
     grow: float = 0.03,
     ramp: float = 0.015,
     down: float = 0.035,
+    closed: tuple[float, float] = (0.1, 0.2),
 ) -> Float[Array, "R R"]:
     """Lower the confidence around each eye whose photo shows it less open than the geometry.
 
     A portrait with lowered or closed lids (looking down, blinking) fitted by a head whose eyes
     stay open paints the photo's lids, lashes and lid shadow around an open eye: the lash line
     lands on the lower lid and the upper lid's skin where the eyeball shows. Per eye, with the
-    agreement ``a = photo / geometry`` of the opening ratios (:func:`eye_openness`) and
-    ``w = smoothstep(low, high, a)`` (1: they agree), the texels of the eye's region (its lid
+    agreement ``a = photo / geometry`` of the opening ratios (:func:`eye_openness`), the eye is
+    distrusted by ``d = (1 − smoothstep(low, high, a)) · (1 − smoothstep(*closed, photo))``: only
+    an eye nearly shut in the photo counts (a smile's narrowed eyes, which the geometry's lids
+    do not follow as far, keep the photo's lids). With ``w = 1 − d``, the texels of the eye's region (its lid
     contour in UV swept down by ``down`` and grown by ``grow``, fading to nothing over ``ramp``
     beyond: the photo's lashes and lid shadow sit below the head's open lid margin) keep ``w`` of their
     confidence, so completion (:func:`~machlib.texture.complete_texture`) takes the template's lids
@@ -238,6 +241,8 @@ def eye_confidence(
             lid shadow; 0.03 is about 0.28 of an eye's width on the default template).
         ramp: UV width of the fade beyond ``grow``.
         down: the contour is swept this far down (``+v``, UV units) before it is grown.
+        closed: ``(below, above)``: a photo opening ratio below the first counts as shut, above
+            the second as open (whatever the geometry shows).
 
     Returns:
         ``(R, R)`` confidence, ``<= confidence`` everywhere.
@@ -267,20 +272,27 @@ def eye_confidence(
                          f"and {go.shape}")
     if not low < high:
         raise InputError(f"{fn}: low must be below high, got {low!r} and {high!r}")
+    if len(closed) != 2 or not closed[0] < closed[1]:
+        raise InputError(f"{fn}: closed must be (below, above) with below < above, got {closed!r}")
     if not (grow >= 0 and ramp >= 0 and down >= 0):
         raise InputError(f"{fn}: grow, ramp and down must be >= 0 (UV units), got {grow!r}, {ramp!r} and {down!r}")
     if not jnp.issubdtype(c.dtype, jnp.floating):
         c = c.astype(jnp.float32)
     return _eye_confidence(c, lm.astype(c.dtype), po.astype(c.dtype), go.astype(c.dtype),
-                           float(low), float(high), float(grow), float(ramp), float(down))
+                           float(low), float(high), float(grow), float(ramp), float(down),
+                           float(closed[0]), float(closed[1]))
 
 
-@functools.partial(jax.jit, static_argnums=(4, 5, 6, 7, 8))
-def _eye_confidence(c, lm, po, go, low, high, grow, ramp, down):
+def _smoothstep(e0, e1, x):
+    t = jnp.clip((x - e0) / (e1 - e0), 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+@functools.partial(jax.jit, static_argnums=(4, 5, 6, 7, 8, 9, 10))
+def _eye_confidence(c, lm, po, go, low, high, grow, ramp, down, shut, opened):
     R = c.shape[0]
     agree = po / jnp.maximum(go, 1e-6)
-    t = jnp.clip((agree - low) / (high - low), 0.0, 1.0)
-    keep = t * t * (3.0 - 2.0 * t)
+    keep = 1.0 - (1.0 - _smoothstep(low, high, agree)) * (1.0 - _smoothstep(shut, opened, po))
     out = c
     for k, idx in enumerate((RIGHT_EYE, mirrored(RIGHT_EYE))):
         poly = lm[jnp.asarray(idx)]
