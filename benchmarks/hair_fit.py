@@ -163,7 +163,10 @@ def main(argv=None) -> int:
                 f"`fit_strand_tips`). The strands visible in the fitted camera (half resolution, closed by one "
                 f"pixel) against the hair drawn by hand (`tests/hair/data/hair_masks.json`): IoU, precision / "
                 f"recall. CPU seconds of the whole `hair_portrait` call (`time.process_time`, 2 shared cores; "
-                f"the first call of the run also compiles).\n\n"
+                f"the first call of the run also compiles). Only the fitted head hides strands here, not the body: "
+                f"long hair that falls down the back below the chin (behind the shoulders in the photo, grown on "
+                f"there since the fit treats the body as hiding it) counts as visible where the photo shows neck, "
+                f"clothes or hands, which lowers the precision of long hair.\n\n"
                 + C.markdown_table(head, rows)
                 + "\n\n" + ", ".join(f"mean IoU {k} {v:.3f}" for k, v in mean.items()) + ".\n")
         DOC.write_text(text)
