@@ -1044,13 +1044,13 @@ _FRAME_LENGTH = {"chin": 0.2, "shoulder": 0.3, "long": 0.45}
 
 
 def _body_below_chin(mask, landmarks: Landmarks) -> np.ndarray:
-    """``(H, W)`` bool: the person below the chin that the hair mask does not cover (neck,
+    """``(H, W)`` float32 0/1: the person below the chin that the hair mask does not cover (neck,
     shoulders, torso). Hair fitting treats it as hiding strands behind the head's centre (long
     hair falling down the back), not as a place where the photo shows no hair."""
     h, w = mask.mask.shape
     chin = float(np.asarray(landmarks.points)[face_oval()][:, 1].max())
     below = (np.arange(h)[:, None] + 0.5 > chin) & np.ones((1, w), bool)
-    return below & (mask.person > 0.5) & ~(mask.mask > 0.5)
+    return (below & (mask.person > 0.5) & ~(mask.mask > 0.5)).astype(np.float32)
 
 
 def _bare_forehead(image: np.ndarray, mask) -> np.ndarray:
