@@ -32,10 +32,28 @@ def cache_dir(kind: str) -> Path | None:
 #: option (:data:`machlib.geometry._fit.COMPILER_OPTIONS`) whoever calls them.
 XLA_CPU_FLAGS = ("--xla_cpu_use_fusion_emitters=false",)
 
+#: jaxlib releases on which :data:`XLA_CPU_FLAGS` were checked. XLA aborts the whole process on a
+#: flag it does not know, and it is retiring its classic CPU emitters, so on any other release the
+#: flags are left out: programs then compile more slowly, with the same results.
+FLAGS_CHECKED_ON = ("0.10.",)
+
+
+def classic_emitters_known() -> bool:
+    """Whether the installed jaxlib is one on which :data:`XLA_CPU_FLAGS` were checked."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("jaxlib").startswith(FLAGS_CHECKED_ON)
+    except PackageNotFoundError:
+        return False
+
 
 def _add_xla_flags() -> None:
     """Append :data:`XLA_CPU_FLAGS` to ``$XLA_FLAGS`` (flags the user set win; XLA reads the
-    variable once, when JAX's backend starts, so this only acts before the first computation)."""
+    variable once, when JAX's backend starts, so this only acts before the first computation).
+    Nothing is added on a jaxlib the flags were not checked on (:data:`FLAGS_CHECKED_ON`)."""
+    if not classic_emitters_known():
+        return
     current = os.environ.get("XLA_FLAGS", "")
     add = [f for f in XLA_CPU_FLAGS if f.split("=")[0] not in current]
     if add:

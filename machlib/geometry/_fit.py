@@ -27,6 +27,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, ArrayLike, Float
 
+from .._cache import classic_emitters_known
 from .._camera import (
     Camera,
     intrinsics_from_fov,
@@ -481,8 +482,10 @@ _COMPILED_LOCK = threading.Lock()
 #: classic CPU fusion emitters instead of the MLIR ones (stage 1's program: 5.2 -> 3.0 s CPU to
 #: compile, bit-identical results; in other programs transcendental functions may round
 #: differently in the last bit). :func:`machlib._cache.enable_compilation_cache` sets the same
-#: emitters for every program of a command (:data:`machlib._cache.XLA_CPU_FLAGS`).
-COMPILER_OPTIONS = {"xla_llvm_disable_expensive_passes": True, "xla_cpu_use_fusion_emitters": False}
+#: emitters for every program of a command (:data:`machlib._cache.XLA_CPU_FLAGS`); both only on
+#: the jaxlib releases the option was checked on (:data:`machlib._cache.FLAGS_CHECKED_ON`).
+COMPILER_OPTIONS = {"xla_llvm_disable_expensive_passes": True,
+                    **({"xla_cpu_use_fusion_emitters": False} if classic_emitters_known() else {})}
 
 
 def _signature(leaf):
