@@ -603,7 +603,7 @@ def complete_texture(
         albedo = _blend(albedo, target, 1.0 - sure[..., 0], None, guide="source", levels=levels,
                         tol=float(tol), iterations=iterations,
                         screen=0.0 if not falloff else float(1.0 / (falloff * R) ** 2), warm=True)
-        if openings > 0:  # shadowed sockets and mouth, not the template's painted eyes and slit
+        if openings > 0:  # shadowed eye sockets, not the template's painted eyes
             albedo = _paint_openings(albedo, lm, float(openings))
         if feather > 0:  # the kept texels' edge fades into the solve: no step where offsets were clipped
             f = jnp.clip(2.0 * _smooth(sure[..., 0], float(feather * R)) - 1.0, 0.0, 1.0)[..., None] * sure
