@@ -365,7 +365,9 @@ def fit_melanin(
     """
     import jax.numpy as jnp
 
-    a = jnp.asarray(albedo, jnp.result_type(float))
+    a = jnp.asarray(albedo)
+    if not jnp.issubdtype(a.dtype, jnp.floating):
+        a = a.astype(jnp.result_type(float))  # integers: the default float; floats keep their dtype
     if a.shape != (3,):
         raise InputError(f"fit_melanin: albedo must have shape (3,), got {a.shape}")
     if not 0.0 < float(roughness) <= 1.0:

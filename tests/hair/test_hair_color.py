@@ -212,3 +212,16 @@ def test_fit_melanin_jit_vmap_and_gradients():
                 lambda: fit_melanin(np.ones(3), steps=-1)):
         with pytest.raises(ValueError, match="fit_melanin"):
             bad()
+
+
+def test_fit_melanin_keeps_the_albedos_dtype():
+    # "two scalar arrays of the albedo's dtype": a float32 albedo stays float32 with x64 on
+    import jax.numpy as jnp
+    from helpers import x64
+
+    from machlib.hair import fit_melanin
+
+    with x64():
+        for dtype in (jnp.float32, jnp.float64):
+            m, p = fit_melanin(jnp.asarray(_fibre(0.3, 0.2), dtype), steps=2)
+            assert m.dtype == p.dtype == dtype
