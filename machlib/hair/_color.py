@@ -289,7 +289,8 @@ def hair_shading_from_sh(sh, *, ambient: float = 0.3) -> np.ndarray:
     :func:`machlib._scene.render_scene` shades them under that light: with ``hi`` and ``lo`` the
     SH shading towards the light's dominant direction (its luminance's band 1) and away from it,
     a strand receives ``lo + (hi − lo) · (ambient + (1 − ambient) · sin(T, L))``; over strands
-    whose tangents are spread evenly in a plane through ``L``, ``sin(T, L)`` averages ``π/4``.
+    whose tangents point evenly in all directions, ``sin(T, L)`` averages ``π/4`` (tangents spread
+    evenly in a plane through ``L`` would average ``2/π``).
     Dividing a photographed hair colour by this shading gives the albedo that machlib's renderer
     shows as the photographed colour under the same light.
 
