@@ -40,6 +40,8 @@ class TipFit(NamedTuple):
         extended: ``(S,)`` bool, strands grown on towards the hair's visible boundary.
         length_before: ``(S,)`` arc lengths in metres before the fit.
         length_after: ``(S,)`` arc lengths in metres after it.
+        dropped: ``(S,)`` bool, strands collapsed onto a root seen on bare skin (also counted
+            in ``trimmed``).
     """
 
     strands: Strands
@@ -47,11 +49,13 @@ class TipFit(NamedTuple):
     extended: np.ndarray
     length_before: np.ndarray
     length_after: np.ndarray
+    dropped: np.ndarray | None = None
 
     def summary(self) -> dict:
         """JSON-ready counts and median lengths (metres) for a report."""
         return {
             "trimmed": int(self.trimmed.sum()), "extended": int(self.extended.sum()),
+            "dropped": 0 if self.dropped is None else int(self.dropped.sum()),
             "median_length_before": round(float(np.median(self.length_before)), 4) if self.length_before.size else 0.0,
             "median_length_after": round(float(np.median(self.length_after)), 4) if self.length_after.size else 0.0,
         }
@@ -103,6 +107,7 @@ def fit_strand_tips(
     inflate_ramp: float = 0.04,
     max_move: float = 0.025,
     frame_length: float = 0.0,
+    drop_bare_roots: bool = True,
     occluder: Float[ArrayLike, "H W"] | None = None,
 ) -> TipFit:
     """Widen, trim and extend strands so that their visible part ends where the photo's hair ends.
@@ -127,7 +132,11 @@ def fit_strand_tips(
        ``inflate_ramp`` metres of arc, so roots stay on the scalp; no point moves further than ``max_move``.
     2. Trim: a strand is cut just before its first visible point (after the root) that falls
        outside ``keep_mask`` (default ``hair_mask``; ``> 0.5``) dilated by ``tolerance`` × the
-       image's larger side; the rest of the strand collapses onto the last kept point.
+       image's larger side; the rest of the strand collapses onto the last kept point. With
+       ``drop_bare_roots``, a strand whose root is visible outside ``keep_mask`` (not dilated:
+       the photo shows skin there, e.g. the upper forehead below the photo's hairline)
+       collapses onto its root (zero length, for clean-up to remove): otherwise its first
+       ``min_points`` points would lie on the skin as a thin band of hair.
     3. Extend: a strand whose tip is visible, inside ``hair_mask`` (``> 0.5``, not dilated) and
        not pointing up (the last segment's ``y`` component below 0.5 of its length) grows on in
        steps of ``step`` metres: the direction is the last one plus ``gravity`` × down,
@@ -179,6 +188,7 @@ def fit_strand_tips(
         occluder: ``(H, W)`` mask in ``[0, 1]`` of what hides points behind the head's centre
             depth (the head's bounding-box centre, or the strands' mean point without a mesh);
             ``None``: only the head hides.
+        drop_bare_roots: collapse strands whose root is seen outside ``keep_mask`` (step 2).
         frame_length: the arc length in metres to which strands leaving the image through the
             hair grow (step 3), ``≥ 0`` (``0``: they stop at the frame). A read length that runs
             off the image is a lower bound: pass the length the reading gives.
@@ -237,6 +247,8 @@ def fit_strand_tips(
                          f"{inflate_ramp!r}, {max_move!r}")
     if isinstance(sectors, bool) or not isinstance(sectors, (int, np.integer)) or sectors < 4:
         raise InputError(f"{owner}: sectors must be an int >= 4, got {sectors!r}")
+    if not isinstance(drop_bare_roots, (bool, np.bool_)):
+        raise InputError(f"{owner}: drop_bare_roots must be a bool, got {drop_bare_roots!r}")
     if isinstance(min_points, bool) or not isinstance(min_points, (int, np.integer)) or min_points < 1:
         raise InputError(f"{owner}: min_points must be an int >= 1, got {min_points!r}")
 
@@ -244,7 +256,7 @@ def fit_strand_tips(
     empty = np.zeros(s, bool)
     if s == 0:
         z0 = np.zeros(0)
-        return TipFit(strands, empty, empty, z0, z0)
+        return TipFit(strands, empty, empty, z0, z0, empty)
     R = np.asarray(rotation_matrix(camera.rotation), np.float64)
     t = np.asarray(camera.translation, np.float64)
     focal = np.asarray(camera.focal, np.float64)
@@ -320,6 +332,9 @@ def fit_strand_tips(
     off = vis & ~_sample(keep, xy, z, False)[0]
     off[:, : int(min_points)] = False
     first = np.where(off.any(1), off.argmax(1), p)  # index of the first point dropped
+    # a root the photo shows on bare skin (not the dilated keep mask): the whole strand goes
+    dropped = vis[:, 0] & ~_sample(km > 0.5, xy[:, 0], z[:, 0], False)[0] if drop_bare_roots else np.zeros(s, bool)
+    first = np.where(dropped, 1, first)
     trimmed = first < p
     idx = np.minimum(np.arange(p)[None, :], first[:, None] - 1)
     pts = np.take_along_axis(pts, idx[..., None], axis=1)
@@ -386,4 +401,5 @@ def fit_strand_tips(
     out = np.asarray(out, np.float32)
     fitted = Strands(out, None if strands.color is None else np.asarray(strands.color, np.float32),
                      None if strands.thickness is None else np.asarray(strands.thickness, np.float32))
-    return TipFit(fitted, trimmed, extended, np.asarray(before_len, np.float64), np.asarray(after_len, np.float64))
+    return TipFit(fitted, trimmed, extended, np.asarray(before_len, np.float64), np.asarray(after_len, np.float64),
+                  dropped)

@@ -144,3 +144,21 @@ def test_occluder_hides_hair_behind_the_head_centre(cam):
     fit = fit_strand_tips(Strands(pts), cam, mask, occluder=body, **kw)
     assert fit.trimmed.tolist() == [False, True]
     np.testing.assert_allclose(fit.strands.points[0], back, atol=1e-5)
+
+
+def test_a_root_seen_on_bare_skin_drops_its_strand(cam):
+    # hair above row(y = 0), skin below: a strand rooted 1 cm below the hairline that runs up
+    # into the hair would leave its first points on the skin as a thin band
+    up = _vertical(0.0, -0.01, 0.05)
+    inside = _vertical(0.01, 0.05, 0.01)
+    row = float(_rows_of(np.array([[0.0, 0.0, 0.0]]), cam)[0, 1])
+    mask = np.zeros((SIZE, SIZE))
+    mask[: int(row)] = 1.0
+    kw = {"max_extension": 0.0, "inflate": 0.0, "tolerance": 0.0}
+    kept = fit_strand_tips(Strands(np.stack([up, inside])), cam, mask, drop_bare_roots=False, **kw)
+    assert not kept.trimmed.any() and not kept.dropped.any()
+    fit = fit_strand_tips(Strands(np.stack([up, inside])), cam, mask, **kw)
+    assert fit.dropped.tolist() == [True, False] and fit.trimmed.tolist() == [True, False]
+    assert fit.length_after[0] == 0.0 and fit.length_after[1] > 0.03
+    np.testing.assert_allclose(fit.strands.points[0], np.repeat(up[:1], len(up), 0), atol=1e-6)
+    assert fit.summary()["dropped"] == 1
