@@ -75,8 +75,32 @@ def render_head(mesh, texture, camera, lighting) -> np.ndarray:
     return (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
+def region_pixels(fit) -> dict:
+    """``(H, W)`` float masks of the photo's eyes, brows and mouth: the landmarks' lid, brow and
+    outer lip polygons, each grown by 3 % of the face width (lids, lashes and the skin around)."""
+    from PIL import Image, ImageDraw
+    from scipy import ndimage
+
+    from machlib.geometry import face_oval
+    from machlib.texture._regions import LIPS_OUTER, RIGHT_BROW, RIGHT_EYE, mirrored
+
+    pts = np.asarray(fit.landmarks.points, np.float64)[:, :2]
+    h, w = fit.image.shape[:2]
+    grow = max(1, round(0.03 * float(np.ptp(pts[np.asarray(face_oval())][:, 0]))))
+    out = {}
+    for name, polys in (("eyes", (RIGHT_EYE, mirrored(RIGHT_EYE))), ("brows", (RIGHT_BROW, mirrored(RIGHT_BROW))),
+                        ("mouth", (LIPS_OUTER,))):
+        img = Image.new("L", (w, h), 0)
+        draw = ImageDraw.Draw(img)
+        for idx in polys:
+            draw.polygon([tuple(pts[i]) for i in idx], fill=1)
+        out[name] = ndimage.binary_dilation(np.asarray(img) > 0, iterations=grow).astype(np.float32)
+    return out
+
+
 def face_scores(fit, tex, texture) -> dict:
-    """Face-region PSNR/SSIM of ``texture`` relit in the fitted camera (as ``texture_portrait``)."""
+    """Face-region PSNR/SSIM of ``texture`` relit in the fitted camera (as ``texture_portrait``),
+    and PSNR over the eyes, brows and mouth (:func:`region_pixels`) within the face region."""
     import jax.numpy as jnp
 
     from machlib.render import render_textured
@@ -88,12 +112,20 @@ def face_scores(fit, tex, texture) -> dict:
                                      lighting=jnp.asarray(tex.lighting), filter=TextureFitConfig().filter))
     photo = fit.image.astype(np.float32) / 255.0
     mask = tex.face_mask * (img[..., 3] > 0.999)
-    return {"face_psnr_db": float(psnr(img[..., :3], photo, mask=mask)),
-            "face_ssim": float(ssim(img[..., :3], photo, mask=mask))}
+    out = {"face_psnr_db": float(psnr(img[..., :3], photo, mask=mask)),
+           "face_ssim": float(ssim(img[..., :3], photo, mask=mask))}
+    for name, region in region_pixels(fit).items():
+        m = mask * region
+        out[f"{name}_psnr_db"] = float(psnr(img[..., :3], photo, mask=m)) if m.sum() >= 20 else None
+    return out
 
 
 def _fmt(d) -> str:
     return "no face" if d is None else f"{d:.3f}"
+
+
+def _db(x) -> str:
+    return "–" if x is None else f"{x:.2f}"
 
 
 def _med(xs) -> float | None:
@@ -153,7 +185,7 @@ def main(argv=None) -> int:
             failed += 1
             entry["error"] = f"{type(e).__name__}: {e}"
             entries.append(entry)
-            rows.append([name, "error", "", "", "", "", "", "", type(e).__name__])
+            rows.append([name, "error", "", "", "", "", "", "", "", "", "", type(e).__name__])
             continue
         dist, boxes = {}, {}
         for view, img in renders.items():
@@ -162,9 +194,12 @@ def main(argv=None) -> int:
             boxes[view] = box
             dist[view] = None if d is None or desc_photo is None else float(np.linalg.norm(d - desc_photo))
         relit = tex.metrics["relit_albedo"]
+        regions = {k: v for k, v in face_scores(fit, tex, tex.albedo).items() if k.split("_")[0] in
+                   ("eyes", "brows", "mouth")}
         seen = tex.metrics["seen_texel_fraction"]
         entry.update({
             "relit": relit, "raw": tex.metrics["raw"], "delit": delit, "seen_texel_fraction": seen,
+            "relit_regions": regions, "eye_openness": tex.metrics.get("eye_openness"),
             "distance": {k: None if v is None else round(v, 4) for k, v in dist.items()},
             "photo_yaw_degrees": pose["yaw_degrees"], "seconds": round(secs, 1),
             "texture_timings": {k: round(float(v), 3) for k, v in tex.timings.items()},
@@ -172,6 +207,7 @@ def main(argv=None) -> int:
         entries.append(entry)
         rows.append([name, f"{pose['yaw_degrees']:+.0f}°", f"{relit['face_psnr_db']:.2f}",
                      f"{relit['face_ssim']:.3f}", f"{delit['face_psnr_db']:.2f}",
+                     *(_db(regions.get(f"{k}_psnr_db")) for k in ("eyes", "brows", "mouth")),
                      _fmt(dist["input"]), _fmt(dist["yaw-30"]), _fmt(dist["yaw+30"]), f"{seen:.3f}"])
         from PIL import Image
 
@@ -189,22 +225,26 @@ def main(argv=None) -> int:
         "relit_psnr_db": _med([e["relit"]["face_psnr_db"] for e in ok]),
         "relit_ssim": _med([e["relit"]["face_ssim"] for e in ok]),
         "delit_psnr_db": _med([e["delit"]["face_psnr_db"] for e in ok]),
+        **{f"{k}_psnr_db": _med([e["relit_regions"].get(f"{k}_psnr_db") for e in ok])
+           for k in ("eyes", "brows", "mouth")},
         **{f"distance_{k}": _med([e["distance"][k] for e in ok]) for k, _ in ID.YAWS},
         "seen_texel_fraction": _med([e["seen_texel_fraction"] for e in ok]),
     }
     f2 = lambda x, f: "–" if x is None else format(x, f)  # noqa: E731
     rows.append(["**median**", "", f2(med["relit_psnr_db"], ".2f"), f2(med["relit_ssim"], ".3f"),
-                 f2(med["delit_psnr_db"], ".2f"), f2(med["distance_input"], ".3f"),
+                 f2(med["delit_psnr_db"], ".2f"), *(f2(med[f"{k}_psnr_db"], ".2f") for k in ("eyes", "brows", "mouth")),
+                 f2(med["distance_input"], ".3f"),
                  f2(med["distance_yaw-30"], ".3f"), f2(med["distance_yaw+30"], ".3f"),
                  f2(med["seen_texel_fraction"], ".3f")])
     label = f" · {args.label}" if args.label else ""
     title = f"Texture fidelity{label} · machlib {commit} · {info['cpu']} · {jax.default_backend()} · {info['date']}"
     headers = ["portrait", "photo yaw", "relit PSNR dB", "relit SSIM", "delit PSNR dB (before completion)",
-               "dlib dist input", "dlib dist −30°", "dlib dist +30°", "seen texels"]
+               "eyes dB", "brows dB", "mouth dB", "dlib dist input", "dlib dist −30°", "dlib dist +30°", "seen texels"]
     md = [f"### {title}", "", C.markdown_table(headers, rows), "",
           "Relit: the completed albedo under the estimated SH lighting, rendered in the fitted camera, against "
           "the photo over the face oval (report.json `quality.relit_albedo`). Delit: the delighted texture before "
-          "completion, rendered the same way. dlib: distance of the photo's face descriptor to the relit head "
+          "completion, rendered the same way. Eyes, brows, mouth: the relit PSNR over the photo's lid, brow and "
+          "outer lip polygons (landmarks) grown by 3 % of the face width, within the face region. dlib: distance of the photo's face descriptor to the relit head "
           "render's (head mesh only, 512², fitted camera and ±30° yaw; same person < 0.6; \"no face\": dlib finds "
           "none). Seen: fraction of texels observed. "
           "Command: `PYTHONPATH=. python benchmarks/fidelity.py`."]

@@ -39,6 +39,7 @@ from ._regions import (
     RIGHT_EYE,
     RIGHT_IRIS,
     RIGHT_NOSTRIL,
+    _SDF_MAX,
     _blur,
     _check_landmarks,
     _coverage,
@@ -627,8 +628,10 @@ def _paint_openings(albedo: Array, lm: Array, shade: float) -> Array:
     R = albedo.shape[0]
     take = lambda idx: lm[jnp.asarray(idx)]  # noqa: E731
     iod = jnp.linalg.norm(lm[33] - lm[263])
+    n = min(R, _SDF_MAX)  # distances at most at 256², upsampled (linear along the edges)
     for poly in (take(RIGHT_EYE), take(mirrored(RIGHT_EYE))):
-        sdf = _polygon_sdf(poly, R)
+        sdf = _polygon_sdf(poly, n)
+        sdf = sdf if n == R else jax.image.resize(sdf, (R, R), "linear")
         ring = ((sdf > 0.004 * iod) & (sdf < 0.03 * iod)).astype(albedo.dtype)
         colour = jnp.einsum("hw,hwc->c", ring, albedo) / jnp.maximum(jnp.sum(ring), 1.0)
         inside = jnp.clip(0.5 - sdf * R - 1.0, 0.0, 1.0)[..., None]

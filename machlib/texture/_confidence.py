@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Shaped
 
 from .._errors import InputError
-from ._regions import RIGHT_EYE, _coverage, _polygon_sdf, mirrored
+from ._regions import _SDF_MAX, RIGHT_EYE, _coverage, _polygon_sdf, mirrored
 
 #: FaceMesh landmarks of each eye: (upper lid middle, lower lid middle, outer corner, inner
 #: corner), the subject's right eye first.
@@ -297,8 +297,10 @@ def _eye_confidence(c, lm, po, go, low, high, grow, ramp, down, shut, opened):
     for k, idx in enumerate((RIGHT_EYE, mirrored(RIGHT_EYE))):
         poly = lm[jnp.asarray(idx)]
         # the contour swept downwards by up to ``down`` (three steps: the sweep's union)
-        sdf = functools.reduce(jnp.minimum, [_polygon_sdf(poly + jnp.asarray([0.0, s * down], c.dtype), R)
+        n = min(R, _SDF_MAX)  # distances at most at 256², upsampled (linear along the edges)
+        sdf = functools.reduce(jnp.minimum, [_polygon_sdf(poly + jnp.asarray([0.0, s * down], c.dtype), n)
                                              for s in (0.0, 0.5, 1.0)])
+        sdf = sdf if n == R else jax.image.resize(sdf, (R, R), "linear")
         region = _coverage(sdf, R, grow) if ramp == 0 else jnp.clip(1.0 - (sdf - grow) / ramp, 0.0, 1.0)
         out = out * (1.0 - (1.0 - keep[k]) * region)
     return out
