@@ -1391,7 +1391,8 @@ def hair_portrait(
                                                         min_length=min_length, **silhouette))
 
     if grow is not None:  # grown styles yield n_strands after clean-up (a file gives what it holds)
-        clean = cleanup_to_count(grow, clean_up, int(n_strands))
+        # the tip fit drops strands rooted on bare skin: a margin that one growth round covers
+        clean = cleanup_to_count(grow, clean_up, int(n_strands), margin=0.12 if mode == "image" and fit_tips else 0.04)
     else:
         clean = clean_up(grown)
     strands = clean.strands
