@@ -840,20 +840,14 @@ def texture_portrait(
 
 def _eye_agreement(fit: FitOutput) -> dict | None:
     """The photo's and the fitted head's :func:`~machlib.texture.eye_openness` (right, left), the
-    head's landmarks projected in the fitted camera; ``None`` for templates without the human's
-    landmark triangles or landmarks without the FaceMesh eyes."""
-    human = getattr(fit.template, "human", None)
+    head's landmarks as the fit projected them (detected + residuals); ``None`` for templates
+    other than the human's or landmarks without the FaceMesh eyes."""
     points = np.asarray(fit.landmarks.points)
-    if human is None or points.shape[0] < 468:
+    if getattr(fit.template, "human", None) is None or points.shape[0] < 468:
         return None
-    from ._camera import project
-
-    v = np.asarray(fit.result.mesh.vertices, np.float64)
-    f = np.asarray(human.topology.faces)[np.asarray(human.landmark_faces)]
-    lm3 = np.einsum("kc,kcd->kd", np.asarray(human.landmark_bary, np.float64), v[f])
-    lm2 = np.asarray(project(lm3.astype(np.float32), fit.result.camera))
+    projected = points[:, :2] + np.asarray(fit.result.residuals)
     return {"photo": np.asarray(eye_openness(points[:, :2]), np.float32),
-            "geometry": np.asarray(eye_openness(lm2), np.float32)}
+            "geometry": np.asarray(eye_openness(projected), np.float32)}
 
 
 def _balanced_ita(srgb: np.ndarray, weights: np.ndarray, light: np.ndarray) -> float:
@@ -1095,10 +1089,8 @@ def _hair_color_choice(image: np.ndarray, mask: np.ndarray, color, face: np.ndar
                                   keep_hue=True)
         except ValueError:
             return {"source": "default", "name": "brown", "rgb": [float(c) for c in HAIR_COLORS["brown"]]}
-        return {"source": "portrait", "name": est.name, "rgb": [round(float(c), 4) for c in est.rgb],
-                "melanin": round(est.melanin, 4), "pheomelanin": round(est.pheomelanin, 4),
-                "fit_error": round(est.error, 4), "pixels": est.pixels,
-                "shading": [round(float(c), 4) for c in shading], "light_source": "texture SH"}
+        return {"source": "portrait", **_estimate_fields(est, shading), "pixels": est.pixels,
+                "light_source": "texture SH"}
     light = None
     if face is not None:
         try:  # white balance: the light's colour from the face's skin
@@ -1444,12 +1436,17 @@ def _calibrate_hair_color(fit, mask, strands, lighting: np.ndarray, info: dict) 
     shading = np.asarray(info["shading"], np.float64) / ratio
     est = estimate_hair_color(image, mask.mask, shading=shading, statistic="median", erode=_hair_erode(image),
                               keep_hue=True)
-    out.update({"name": est.name, "rgb": [round(float(c), 4) for c in est.rgb], "melanin": round(est.melanin, 4),
-                "pheomelanin": round(est.pheomelanin, 4), "fit_error": round(est.error, 4),
-                "shading": [round(float(c), 4) for c in shading],
+    out.update({**_estimate_fields(est, shading),
                 "calibration": {"pixels": int(hair_px.sum()), "applied": True,
                                 "ratio": [round(float(c), 4) for c in ratio]}})
     return out
+
+
+def _estimate_fields(est, shading: np.ndarray) -> dict:
+    """The report's fields of a light-corrected :class:`~machlib.hair.HairColorEstimate`."""
+    return {"name": est.name, "rgb": [round(float(c), 4) for c in est.rgb], "melanin": round(est.melanin, 4),
+            "pheomelanin": round(est.pheomelanin, 4), "fit_error": round(est.error, 4),
+            "shading": [round(float(c), 4) for c in shading]}
 
 
 def hair_report(fit: FitOutput, hair: HairOutput, *, extra_timings: dict | None = None) -> dict:
