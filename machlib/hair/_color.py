@@ -11,7 +11,7 @@ from jax.typing import ArrayLike
 from jaxtyping import Float, UInt8
 
 from .._errors import InputError
-from ._styles import HAIR_COLORS, hair_color
+from ._styles import EUMELANIN_ABSORPTION, HAIR_COLORS, PHEOMELANIN_ABSORPTION, fibre_d, hair_color
 
 __all__ = ["HairColorEstimate", "estimate_hair_color", "fit_melanin", "hair_shading_from_sh", "light_from_skin"]
 
@@ -375,9 +375,7 @@ def fit_melanin(
         raise InputError(f"fit_melanin: roughness must be in (0, 1], got {roughness!r}")
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         raise InputError(f"fit_melanin: steps must be an integer >= 0, got {steps!r}")
-    b = float(roughness)
-    d = 5.969 - 0.215 * b + 2.532 * b**2 - 10.73 * b**3 + 5.574 * b**4 + 0.245 * b**5
-    x = _fit_melanin_jit()(a, d=d, steps=int(steps))
+    x = _fit_melanin_jit()(a, d=fibre_d(roughness), steps=int(steps))
     return x[0], x[1]
 
 
@@ -400,7 +398,7 @@ def _fit_melanin_core(a, *, d: float, steps: int):
     import jax
     import jax.numpy as jnp
 
-    A = jnp.stack([jnp.asarray(_EUMELANIN, a.dtype), jnp.asarray(_PHEOMELANIN, a.dtype)], 1)  # (3, 2)
+    A = jnp.stack([jnp.asarray(EUMELANIN_ABSORPTION, a.dtype), jnp.asarray(PHEOMELANIN_ABSORPTION, a.dtype)], 1)  # (3, 2)
     s = -jnp.log(jnp.clip(a, 1e-4, 1.0)) / d
     eps = jnp.asarray(1e-12, a.dtype)
 
@@ -446,7 +444,3 @@ def _fit_melanin_core(a, *, d: float, steps: int):
 
     x = jax.lax.fori_loop(0, steps, step, x)
     return x
-
-
-_EUMELANIN = (0.419, 0.697, 1.37)
-_PHEOMELANIN = (0.187, 0.4, 1.05)

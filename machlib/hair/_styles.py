@@ -317,6 +317,19 @@ def grow_style(
 # Colour
 
 
+# Chiang et al. 2016: absorption per unit concentration of the two melanins (linear RGB), and
+# the factor D(β) of a rough fibre's albedo exp(−D(β)·√σ); shared by hair_color and the fits
+# that invert it (machlib.hair._color)
+EUMELANIN_ABSORPTION = (0.419, 0.697, 1.37)
+PHEOMELANIN_ABSORPTION = (0.187, 0.4, 1.05)
+
+
+def fibre_d(roughness: float) -> float:
+    """``D(β)`` of :func:`hair_color` for a fibre roughness ``β``."""
+    b = float(roughness)
+    return 5.969 - 0.215 * b + 2.532 * b**2 - 10.73 * b**3 + 5.574 * b**4 + 0.245 * b**5
+
+
 def hair_color(
     melanin: float | Float[ArrayLike, "..."],
     pheomelanin: float | Float[ArrayLike, "..."],
@@ -359,11 +372,10 @@ def hair_color(
     for name, v in (("melanin", mel), ("pheomelanin", phe)):
         if not isinstance(v, jax.core.Tracer) and bool(jnp.any(v < 0)):
             raise InputError(f"hair_color: {name} must be >= 0")
-    eu = jnp.asarray([0.419, 0.697, 1.37], mel.dtype)
-    pheo = jnp.asarray([0.187, 0.4, 1.05], mel.dtype)
+    eu = jnp.asarray(EUMELANIN_ABSORPTION, mel.dtype)
+    pheo = jnp.asarray(PHEOMELANIN_ABSORPTION, mel.dtype)
     sigma = mel[..., None] * eu + phe[..., None] * pheo
-    b = float(roughness)
-    d = 5.969 - 0.215 * b + 2.532 * b**2 - 10.73 * b**3 + 5.574 * b**4 + 0.245 * b**5
+    d = fibre_d(roughness)
     ok = sigma > 0
     root = jnp.where(ok, jnp.sqrt(jnp.where(ok, sigma, 1.0)), 0.0)  # NaN-free gradient at 0
     return jnp.exp(-d * root)
@@ -372,10 +384,9 @@ def hair_color(
 def _natural(mel: float, phe: float = 0.0) -> tuple[float, float, float]:
     # hair_color's formula in numpy (float32, as hair_color computes it): the table is built at
     # import, where a JAX call would start the backend and compile a program per operation
-    sigma = np.float32(mel) * np.array([0.419, 0.697, 1.37], np.float32) + \
-        np.float32(phe) * np.array([0.187, 0.4, 1.05], np.float32)
-    b = 0.3
-    d = 5.969 - 0.215 * b + 2.532 * b**2 - 10.73 * b**3 + 5.574 * b**4 + 0.245 * b**5
+    sigma = np.float32(mel) * np.array(EUMELANIN_ABSORPTION, np.float32) + \
+        np.float32(phe) * np.array(PHEOMELANIN_ABSORPTION, np.float32)
+    d = fibre_d(0.3)
     rgb = np.exp(np.float32(-d) * np.sqrt(sigma, dtype=np.float32), dtype=np.float32)
     return tuple(round(float(c), 4) for c in rgb)
 
