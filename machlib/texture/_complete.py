@@ -47,6 +47,7 @@ from ._regions import (
     _masks_from_sdfs,
     _polygon_sdf,
     _region_sdfs,
+    _smoothstep,
     mirrored,
 )
 from ._skin import lab_to_srgb, skin_color, srgb_to_lab
@@ -71,11 +72,6 @@ def _noise(key, cells_v: int, cells_u: int, resolution: int, dtype) -> Array:
 
 def _sigmoid_edge(sdf: Array, width) -> Array:
     return jax.nn.sigmoid(-sdf / width)
-
-
-def _smoothstep(e0, e1, x):
-    t = jnp.clip((x - e0) / (e1 - e0), 0.0, 1.0)
-    return t * t * (3.0 - 2.0 * t)
 
 
 def _gauss(u, v, c, su, sv):

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Shaped
 
 from .._errors import InputError
-from ._regions import _SDF_MAX, RIGHT_EYE, _coverage, _polygon_sdf, mirrored
+from ._regions import _SDF_MAX, RIGHT_EYE, _coverage, _polygon_sdf, _smoothstep, mirrored
 
 #: FaceMesh landmarks of each eye: (upper lid middle, lower lid middle, outer corner, inner
 #: corner), the subject's right eye first.
@@ -281,11 +281,6 @@ def eye_confidence(
     return _eye_confidence(c, lm.astype(c.dtype), po.astype(c.dtype), go.astype(c.dtype),
                            float(low), float(high), float(grow), float(ramp), float(down),
                            float(closed[0]), float(closed[1]))
-
-
-def _smoothstep(e0, e1, x):
-    t = jnp.clip((x - e0) / (e1 - e0), 0.0, 1.0)
-    return t * t * (3.0 - 2.0 * t)
 
 
 @functools.partial(jax.jit, static_argnums=(4, 5, 6, 7, 8, 9, 10))

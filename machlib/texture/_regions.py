@@ -317,6 +317,12 @@ def _gaussian_kernel(sigma: float, dtype) -> Array:
     return jnp.asarray(k / k.sum(), dtype)
 
 
+def _smoothstep(e0, e1, x):
+    """Hermite step from 0 at ``e0`` to 1 at ``e1`` (either order)."""
+    t = jnp.clip((x - e0) / (e1 - e0), 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
 def _blur(x: Array, sigma: float) -> Array:
     """Separable Gaussian blur of ``(H, W)`` or ``(H, W, C)`` with edge padding."""
     if sigma <= 0:
