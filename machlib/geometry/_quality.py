@@ -64,6 +64,15 @@ def _tri_tri(p, q, eps=1e-12) -> np.ndarray:
     return out
 
 
+def _sorted_unique(keys: np.ndarray) -> np.ndarray:
+    """The distinct values of a 1-D integer array, ascending: for rows encoded as one int64 each,
+    the same rows in the same order as ``np.unique(rows, axis=0)``, in a fraction of its time
+    (its sort of row records took ~1 s for the human head's candidate pairs; numpy's hashing
+    ``np.unique`` of the keys about as long again)."""
+    keys = np.sort(keys)
+    return keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys
+
+
 def _crossing_pairs(V: np.ndarray, F: np.ndarray, subset: np.ndarray, cell: float | None = None) -> np.ndarray:
     """``(n, 2)`` face indices (into ``F``) of crossing triangle pairs among ``subset``."""
     T = V[F[subset]]
@@ -98,7 +107,10 @@ def _crossing_pairs(V: np.ndarray, F: np.ndarray, subset: np.ndarray, cell: floa
         pairs.append(np.stack([m[i], m[j]], 1))
     if not pairs:
         return np.zeros((0, 2), np.int64)
-    pairs = np.unique(np.sort(np.concatenate(pairs), 1), axis=0)
+    n = len(subset)
+    pairs = np.sort(np.concatenate(pairs), 1)
+    key = _sorted_unique(pairs[:, 0] * n + pairs[:, 1])
+    pairs = np.stack([key // n, key % n], 1)
     fa, fb = F[subset[pairs[:, 0]]], F[subset[pairs[:, 1]]]
     pairs = pairs[~(fa[:, :, None] == fb[:, None, :]).any((1, 2))]
     box = np.all((lo[pairs[:, 0]] <= hi[pairs[:, 1]]) & (lo[pairs[:, 1]] <= hi[pairs[:, 0]]), 1)
@@ -141,7 +153,9 @@ def _umbrella(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     V = np.asarray(vertices, np.float64)
     F = np.asarray(faces, np.int64)
     e = np.concatenate([F[:, [0, 1]], F[:, [1, 2]], F[:, [2, 0]]])
-    e = np.unique(np.sort(e, 1), axis=0)
+    e = np.sort(e, 1)
+    key = _sorted_unique(e[:, 0] * len(V) + e[:, 1])
+    e = np.stack([key // len(V), key % len(V)], 1)
     acc = np.zeros_like(V)
     cnt = np.zeros(len(V))
     for a, b in ((0, 1), (1, 0)):
