@@ -83,9 +83,16 @@ def _poly(shape, pts: np.ndarray) -> np.ndarray:
 
 
 def _lab(rgb01: np.ndarray) -> np.ndarray:
-    from ..texture import srgb_to_lab
+    """:func:`~machlib.texture.srgb_to_lab` in numpy, float64: a one-shot host step (eagerly in
+    JAX, each of its operations compiled a program per shape: 51 programs in a cold make)."""
+    from ..texture._skin import _EPS, _KAPPA, _M, _WHITE
 
-    return np.asarray(srgb_to_lab(np.asarray(rgb01, np.float32)), np.float64)
+    c = np.clip(np.asarray(rgb01, np.float64), 0.0, None)
+    lin = np.where(c <= 0.04045, c / 12.92, ((np.maximum(c, 0.04045) + 0.055) / 1.055) ** 2.4)
+    xyz = lin @ np.asarray(_M).T / np.asarray(_WHITE)
+    f = np.where(xyz > _EPS, np.cbrt(np.maximum(xyz, _EPS)), (_KAPPA * xyz + 16.0) / 116.0)
+    return np.stack([116.0 * f[..., 1] - 16.0, 500.0 * (f[..., 0] - f[..., 1]), 200.0 * (f[..., 1] - f[..., 2])],
+                    axis=-1)
 
 
 def detect_facial_hair(image: np.ndarray, landmarks) -> dict:
