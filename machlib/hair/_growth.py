@@ -11,6 +11,7 @@ strands under ``jit``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -136,10 +137,26 @@ def scalp_roots(
     v = jnp.asarray(mesh.vertices, jnp.float32)
     f = jnp.asarray(mesh.faces, jnp.int32)
     vn = vertex_normals(v, f)
-    return _sample_faces(
+    # one compiled sampler for every n up to _ROOT_BUCKET (a make samples 800 roots per style to
+    # retrieve one, then 4 × its strand count to grow it): the first n of a larger draw, which
+    # are the n drawn alone (JAX's partitionable threefry draws each index from its own counter)
+    size = max(_ROOT_BUCKET, 1 << max(int(n) - 1, 0).bit_length())
+    out = _sample_faces(
         key, v, vn, f, jnp.asarray(mesh.uv, jnp.float32), jnp.asarray(mesh.faces_uv, jnp.int32),
-        jnp.asarray(weights / weights.sum(), jnp.float32), int(n),
+        jnp.asarray(weights / weights.sum(), jnp.float32), size,
     )
+    return out if size == n else _first(out, int(n))
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _first(samples: ScalpSamples, n: int) -> ScalpSamples:
+    """The first ``n`` samples (one small program per ``n``, not one per eager slice)."""
+    return jax.tree.map(lambda a: a[:n], samples)
+
+
+#: :func:`scalp_roots` draws at least this many roots (then keeps the first ``n``), so that its
+#: compiled sampler serves every smaller ``n``; larger ``n`` round up to a power of two.
+_ROOT_BUCKET = 32768
 
 
 @eqx.filter_jit
