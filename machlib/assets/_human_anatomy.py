@@ -128,6 +128,20 @@ def _batched_points():
 _BATCHED: list = []
 
 
+def _unit_offsets(units, weights):
+    """``units.apply`` of each row of ``weights``, as one compiled program (eagerly, each of its
+    operations compiled its own: 13 in a cold make)."""
+    import equinox as eqx
+    import jax
+
+    if not _UNIT_OFFSETS:
+        _UNIT_OFFSETS.append(eqx.filter_jit(lambda u, w: jax.vmap(u.apply)(w)))
+    return _UNIT_OFFSETS[0](units, weights)
+
+
+_UNIT_OFFSETS: list = []
+
+
 def human_blendshapes(template, params, *, follow_anchor: bool = False) -> np.ndarray:
     """Per-point deltas of the 52 ARKit facial actions on a human's head points.
 
@@ -197,7 +211,7 @@ def human_blendshapes(template, params, *, follow_anchor: bool = False) -> np.nd
     d = pts[1:] - pts[:1]
     if not follow_anchor:
         # the anchor (the eyeballs' mean) is the model's last point: add its motion back
-        anchor = np.asarray(jax.vmap(model.units.apply)(jnp.asarray(E[1:])), np.float64)[:, -1]
+        anchor = np.asarray(_unit_offsets(model.units, jnp.asarray(E[1:])), np.float64)[:, -1]
         d = d + anchor[:, None, :]
     return d.astype(np.float32)
 
