@@ -183,7 +183,6 @@ def human_blendshapes(template, params, *, follow_anchor: bool = False) -> np.nd
         >>> round(float(-d[ARKIT_BLENDSHAPES.index("jawOpen"), lower, 1].mean()), 3)  # metres down
         0.019
     """
-    import jax
     import jax.numpy as jnp
 
     head = getattr(template, "human", None)
