@@ -179,17 +179,26 @@ def fit_portrait(
     timings = {}
     t = time.perf_counter()
     say("landmarks")
-    if detector is None:
-        detector = MediaPipeDetector()
-    elif not isinstance(detector, LandmarkDetector):
+    if detector is not None and not isinstance(detector, LandmarkDetector):
         raise InputError(f"fit_portrait: detector must be callable as detector(image, strict=...), "
                          f"got {type(detector).__name__}")
     image = _check_image("fit_portrait", image)
-    landmarks = check_landmarks(detector(image, strict=strict), (image.shape[1], image.shape[0]), "fit_portrait")
+    # the default template builds beside the detection (in a fresh installation it parses the
+    # human's data, seconds of numpy; MediaPipe's graph runs in C++ without the GIL)
+    built = _in_background(default_template) if template is None else None
+    try:
+        if detector is None:
+            detector = MediaPipeDetector()
+        landmarks = check_landmarks(detector(image, strict=strict), (image.shape[1], image.shape[0]),
+                                    "fit_portrait")
+    except BaseException:
+        if built is not None:  # no build left running behind the caller (its error is the lesser one)
+            built(raise_error=False)
+        raise
     timings["landmarks"] = time.perf_counter() - t
     t = time.perf_counter()
     say("template")
-    template = template or default_template()
+    template = template or built()
     if template.human is None:
         template.position_map((config or GeometryFitConfig()).resolution)
     timings["template"] = time.perf_counter() - t
@@ -206,6 +215,31 @@ def fit_portrait(
     timings["compile"] = result.compile_seconds
     timings["fit"] = result.fit_seconds
     return FitOutput(image, landmarks, template, result, timings)
+
+
+def _in_background(fn: Callable):
+    """Start ``fn()`` in a thread; returns a function that waits for it and returns its result
+    (or raises its error; with ``raise_error=False`` returns ``None`` instead)."""
+    import threading
+
+    box: dict = {}
+
+    def work():
+        try:
+            box["value"] = fn()
+        except BaseException as e:  # noqa: BLE001 (re-raised in the caller's thread)
+            box["error"] = e
+
+    thread = threading.Thread(target=work, name="machlib-template", daemon=True)
+    thread.start()
+
+    def wait(raise_error: bool = True):
+        thread.join()
+        if "error" in box and raise_error:
+            raise box["error"]
+        return box.get("value")
+
+    return wait
 
 
 def fit_portraits(
