@@ -1165,9 +1165,10 @@ def _reading_words(reading, color_info: dict, style: str | None) -> dict:
 def _style_for_reading(style, reading):
     """The retrieved style with the photo's fringe and parting (the library gives the prior, the
     photo says where the fringe and the parting are): no fringe where the photo shows none, a
-    5 cm fringe where it shows a straight one and the style has none (a side-swept one is left to
-    the parting and the 2D orientation), and the read parting (the image's left is the subject's
-    right). Returns the style and what was changed."""
+    5 cm fringe where it shows a straight one and the style has none, a style's fringe swept to
+    the side the photo's falls toward where it is side-swept (a style without a fringe is left to
+    the parting and the 2D orientation) and falling straight where it is straight, and the read
+    parting (the image's left is the subject's right). Returns the style and what was changed."""
     import dataclasses
 
     changes = {}
@@ -1175,8 +1176,13 @@ def _style_for_reading(style, reading):
         return style, changes
     if reading.fringe == "none" and style.bangs > 0:
         changes["bangs"] = 0.0
-    elif reading.fringe == "straight" and style.bangs == 0:  # a side-swept one follows the parting
+    elif reading.fringe == "straight" and style.bangs == 0:
         changes["bangs"] = 0.05
+    if reading.fringe == "straight" and style.sweep != "none":
+        changes["sweep"] = "none"
+    side = {"left": "right", "right": "left"}.get(reading.fringe_side)
+    if reading.fringe == "side-swept" and style.bangs > 0 and side is not None and side != style.sweep:
+        changes["sweep"] = side
     part = {"left": "right", "right": "left", "centre": "center"}.get(reading.parting)
     if part is not None and part != style.parting and style.gather == "none":
         changes["parting"] = part

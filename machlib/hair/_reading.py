@@ -64,6 +64,8 @@ class HairReading:
         color: a hair-colour name given to :func:`read_hairstyle` (e.g. the melanin fit's), or
             ``None``.
         reasons: one sentence per word saying which measurement gave it.
+        fringe_side: the side a side-swept fringe falls toward, ``"left"`` or ``"right"`` (as
+            seen in the image); ``"none"`` for a straight fringe or none.
     """
 
     length: str
@@ -79,6 +81,7 @@ class HairReading:
     curl_spread: float
     color: str | None = None
     reasons: tuple[str, ...] = ()
+    fringe_side: str = "none"
 
     def to_dict(self) -> dict:
         """The reading as a JSON-ready dict (floats rounded to 3 decimals, ``nan`` → ``None``)."""
@@ -233,6 +236,7 @@ def read_hairstyle(
     cover = float(hair[band].mean()) if band.any() else 0.0
     c2 = conf * hair
     wsum = float(c2[band].sum())
+    ms = 0.0
     if wsum > 1e-9:
         mc = float((c2 * np.cos(2 * theta))[band].sum()) / wsum
         ms = float((c2 * np.sin(2 * theta))[band].sum()) / wsum
@@ -245,14 +249,20 @@ def read_hairstyle(
     cl = float(hair[left_half].mean()) if left_half.any() else 0.0
     cr = float(hair[right_half].mean()) if right_half.any() else 0.0
     lopsided = max(cl, cr) > 2.0 * min(cl, cr) + 0.05
+    fringe_side = "none"
     if cover < _FRINGE_COVER:
         fringe = "none"
     elif angle > _SWEEP_DEG or lopsided:
         fringe = "side-swept"
+        # strands slanting down to the image right (sin 2θ > 0) fall toward the right; a fringe
+        # that slants too little to tell falls toward the half of the band it covers more
+        right = ms > 0 if angle > _SWEEP_DEG else cr > cl
+        fringe_side = "right" if right else "left"
     else:
         fringe = "straight"
     reasons.append(f"fringe {fringe}: hair covers {cover:.0%} of the forehead band"
-                   + (f", strands {angle:.0f} deg off vertical, left/right cover {cl:.2f}/{cr:.2f}" if cover >= _FRINGE_COVER else ""))
+                   + (f", strands {angle:.0f} deg off vertical, left/right cover {cl:.2f}/{cr:.2f}" if cover >= _FRINGE_COVER else "")
+                   + (f"; it falls toward the image {fringe_side}" if fringe_side != "none" else ""))
 
     # --- parting --------------------------------------------------------------------------------
     top = (yy > y_top - 0.35 * fh) & (yy < y_top + 0.05 * fh) & hair
@@ -299,7 +309,7 @@ def read_hairstyle(
         volume = 0.0
     reasons.append(f"volume {volume:.2f}: widest hair above the chin beyond the face, in face widths")
     return HairReading(length, fringe, parting, curl, volume, float(tip), bool(border), cover, angle,
-                       float(parting_x), spread, color, tuple(reasons))
+                       float(parting_x), spread, color, tuple(reasons), fringe_side)
 
 
 def _style_length(style) -> str:

@@ -39,6 +39,7 @@ _CROWN_Z = -0.03  # z of the vertical axis that hair spreads from on top of the 
 _PONY = (0.0, 0.01, -0.125)  # ponytail tie point, behind the head
 _BUN = (0.0, 0.115, -0.10)  # bun centre, top-back of the head
 _BUN_RADIUS = 0.032
+_SWEEP = [2.0, -0.2, 0.5, 0.04]
 
 
 class HairStyle(eqx.Module):
@@ -60,6 +61,9 @@ class HairStyle(eqx.Module):
             ``"right"`` (the subject's left is +x).
         bangs: fringe length in metres (front strands fall forward over the forehead); ``0``
             sweeps the front hair back.
+        sweep: the side a fringe is swept toward, ``"left"`` or ``"right"`` (the subject's;
+            left is +x), its strands running across the forehead and down past the temple on
+            that side; ``"none"``: a straight fringe falling forward. No effect without ``bangs``.
         cut_height: strands stop where they would go below this head-space ``y`` (metres); a bob
             cut at the jaw.
         max_radius: strands stop beyond this distance in metres from the head centre (the
@@ -85,6 +89,7 @@ class HairStyle(eqx.Module):
     gravity: float = eqx.field(static=True, default=1.0)
     parting: Literal["none", "center", "left", "right"] = eqx.field(static=True, default="none")
     bangs: float = eqx.field(static=True, default=0.0)
+    sweep: Literal["none", "left", "right"] = eqx.field(static=True, default="none")
     cut_height: float = eqx.field(static=True, default=-10.0)
     max_radius: float = eqx.field(static=True, default=10.0)
     gather: Literal["none", "ponytail", "bun"] = eqx.field(static=True, default="none")
@@ -98,6 +103,8 @@ class HairStyle(eqx.Module):
             raise InputError(f"HairStyle: curl must be one of {sorted(_CURL)}, got {self.curl!r}")
         if self.parting not in ("none", "center", "left", "right"):
             raise InputError(f"HairStyle: parting must be none/center/left/right, got {self.parting!r}")
+        if self.sweep not in ("none", "left", "right"):
+            raise InputError(f"HairStyle: sweep must be none/left/right, got {self.sweep!r}")
         if self.gather not in ("none", "ponytail", "bun"):
             raise InputError(f"HairStyle: gather must be none/ponytail/bun, got {self.gather!r}")
         for k in ("length", "volume", "gravity", "bangs", "length_jitter"):
@@ -125,6 +132,7 @@ class _StyleField(eqx.Module):
     part_x: Array
     part_k: Array
     bangs: Array
+    sweep: Array
     pony: Array
     bun: Array
 
@@ -142,7 +150,11 @@ class _StyleField(eqx.Module):
         # swept back over the skull (strongly enough to beat gravity until behind the crown), so
         # no hairline strand falls onto the face
         back = 2.0 * jax.nn.sigmoid((p[2] + 0.02) / 0.01) * jnp.array([0.0, 0.4, -1.0], dtype)
-        fringe = jnp.where(self.bangs > 0, jnp.exp(-s / 0.03) * jnp.array([0.0, -0.4, 1.0], dtype), back)
+        # a straight fringe falls forward; a swept one runs across the forehead to one side and
+        # keeps that heading for longer, so it reaches the temple before gravity takes over
+        swept = jnp.abs(self.sweep)
+        ahead = jnp.stack([_SWEEP[0] * self.sweep, -0.4 + _SWEEP[1] * swept, 1.0 - _SWEEP[2] * swept])
+        fringe = jnp.where(self.bangs > 0, jnp.exp(-s / (0.03 + _SWEEP[3] * swept)) * ahead, back)
         free = lift * radial + (1 - front) * flow + front * fringe
         # ponytail: pulled toward a tie point behind the head, then falling
         # each strand passes the tie at its own spot of a 1.5 cm disc (from its root's direction),
@@ -180,7 +192,7 @@ def _field_of(style: HairStyle, dtype) -> tuple[_StyleField, _StyleOccupancy]:
     part_k = 1.0 if style.parting == "none" else 4.0
     a = lambda x: jnp.asarray(x, dtype)  # noqa: E731
     field = _StyleField(
-        a(style.volume), a(part_x), a(part_k), a(style.bangs),
+        a(style.volume), a(part_x), a(part_k), a(style.bangs), a({"none": 0.0, "left": 1.0, "right": -1.0}[style.sweep]),
         a(float(style.gather == "ponytail")), a(float(style.gather == "bun")),
     )
     return field, _StyleOccupancy(a(style.cut_height), a(style.max_radius))
@@ -416,8 +428,8 @@ def _presets() -> dict[str, HairStyle]:
         HairStyle("bald", ("bald", "shaved", "no hair", "hairless"), 0.0),
         HairStyle("buzz cut", ("buzz", "buzz cut", "crew", "very short", "short", "shaved", "military", "straight"),
                   0.008, volume=0.25, gravity=0.3, length_jitter=0.05, color="black"),
-        HairStyle("pixie", ("pixie", "short", "cropped", "fringe", "bangs", "side part", "straight"),
-                  0.06, volume=0.15, gravity=0.9, parting="left", bangs=0.05, color="blonde"),
+        HairStyle("pixie", ("pixie", "short", "cropped", "fringe", "bangs", "side part", "side swept", "straight"),
+                  0.06, volume=0.15, gravity=0.9, parting="left", bangs=0.05, sweep="right", color="blonde"),
         HairStyle("bob", ("bob", "medium", "chin length", "jaw length", "fringe", "bangs", "straight", "rounded"),
                   0.22, volume=0.12, gravity=1.0, bangs=0.07, cut_height=-0.085, length_jitter=0.05),
         HairStyle("long straight", ("long", "straight", "sleek", "center part", "flowing", "loose"),

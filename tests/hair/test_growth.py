@@ -4,6 +4,8 @@ colour, and bad inputs."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -224,6 +226,26 @@ def test_preset_lengths_and_shapes(grown):
     assert np.asarray(grown["bun"].points)[:, -1, 1].min() > 0.0
 
 
+def test_a_swept_fringe_runs_to_its_side(grown, template, head_sdf_field):
+    # the pixie's fringe is swept to the subject's right (-x), away from its parting on the left;
+    # the same fringe swept left runs to +x, and a straight one falls forward, not sideways
+    kw = dict(n_strands=N_STRANDS, n_points=N_POINTS, sdf=head_sdf_field)
+    pixie = HAIR_STYLES["pixie"]
+    assert pixie.sweep == "right" and pixie.bangs > 0
+    left = grow_style(jax.random.key(3), dataclasses.replace(pixie, sweep="left"), template, **kw)
+    straight = grow_style(jax.random.key(3), dataclasses.replace(pixie, sweep="none"), template, **kw)
+
+    def sideways(s):
+        p = np.asarray(s.points, np.float64)
+        front = (p[:, 0, 2] > 0.03) & (p[:, 0, 1] > 0.03)  # the fringe's roots
+        assert front.sum() >= 5
+        return float(np.mean(p[front, -1, 0] - p[front, 0, 0]))
+
+    right_dx, left_dx, straight_dx = sideways(grown["pixie"]), sideways(left), sideways(straight)
+    assert right_dx < -0.015 and left_dx > 0.015, (right_dx, left_dx)
+    assert abs(straight_dx) < 0.5 * min(-right_dx, left_dx)
+
+
 def _curvature(pts):
     seg = np.diff(np.asarray(pts, np.float64), axis=1)
     ln = np.linalg.norm(seg, axis=2)
@@ -318,6 +340,8 @@ def test_bad_inputs_raise(template, sphere_sdf):
         HairStyle("x", ("a",), -0.1)
     with pytest.raises(ValueError, match="HairStyle"):
         HairStyle("x", ("a",), 0.1, color="teal")
+    with pytest.raises((ValueError, TypeError)):  # the Literal annotation or __check_init__
+        HairStyle("x", ("a",), 0.1, bangs=0.05, sweep="up")
     with pytest.raises(ValueError, match="grow_style"):
         grow_style(key, HAIR_STYLES["bob"], template, color="teal")
     with pytest.raises(ValueError, match="grow_style"):

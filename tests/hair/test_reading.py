@@ -4,6 +4,8 @@ the fringe, the reading's dict, and bad inputs."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 from pathlib import Path
 
@@ -46,6 +48,7 @@ def test_astronaut_reading_matches_the_drawn_labels(astronaut):
     r = read_hairstyle(hm.mask, om, lm, color="blonde")
     want = LABELS["astronaut"]["labels"]
     assert (r.length, r.fringe, r.parting) == (want["length"], want["fringe"], want["parting"])
+    assert r.fringe_side == "right"  # from her parting on the image left across to the right
     assert r.color == "blonde" and r.length in LENGTHS
     assert r.volume > 0.2  # her bouffant stands well beyond the face
     assert len(r.reasons) == 5
@@ -88,8 +91,12 @@ def test_fringe_and_no_hair(astronaut):
     conf = cap.astype(np.float32)
     r = read_hairstyle(cap.astype(np.float32), OrientationMap(theta, conf, conf), lm)
     assert r.fringe == "straight" and r.fringe_angle < 5
+    assert r.fringe_side == "none"
     r = read_hairstyle(cap.astype(np.float32), OrientationMap(theta * 0 + np.pi / 4, conf, conf), lm)
     assert r.fringe == "side-swept" and r.fringe_angle > 40
+    assert r.fringe_side == "right"  # image y is down: at 45 degrees the strands slant down to the right
+    r = read_hairstyle(cap.astype(np.float32), OrientationMap(theta * 0 + 3 * np.pi / 4, conf, conf), lm)
+    assert r.fringe == "side-swept" and r.fringe_side == "left"
     none = read_hairstyle(np.zeros((h, w), np.float32), _flat((h, w)), lm)
     assert none.length == "none" and none.fringe == "none" and none.parting == "none"
 
@@ -163,6 +170,13 @@ def test_the_retrieved_style_takes_the_photos_fringe_and_parting():
     assert st.bangs == 0.05 and st.parting == "right" and changed == {"bangs": 0.05, "parting": "right"}
     st, changed = _style_for_reading(long_, reading("side-swept", "centre"))  # the sweep follows the parting
     assert st.bangs == 0.0 and changed == {}  # long straight is centre-parted already
+    # a side-swept fringe is swept to the side the photo's falls toward (the image's right is the
+    # subject's left); a straight one falls forward
+    swept = dataclasses.replace(reading("side-swept", "left"), fringe_side="right")
+    st, changed = _style_for_reading(pixie, swept)
+    assert st.sweep == "left" and st.bangs == pixie.bangs and changed == {"sweep": "left", "parting": "right"}
+    st, changed = _style_for_reading(pixie, reading("straight", "none"))
+    assert st.sweep == "none" and changed == {"sweep": "none"}
     st, changed = _style_for_reading(HAIR_STYLES["bald"], reading("straight", "left"))
     assert changed == {} and st.bald
     assert _style_for_reading(HAIR_STYLES["ponytail"], reading("none", "left"))[0].parting == "none"
