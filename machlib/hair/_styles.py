@@ -39,7 +39,9 @@ _CROWN_Z = -0.03  # z of the vertical axis that hair spreads from on top of the 
 _PONY = (0.0, 0.01, -0.125)  # ponytail tie point, behind the head
 _BUN = (0.0, 0.115, -0.10)  # bun centre, top-back of the head
 _BUN_RADIUS = 0.032
-_SWEEP = [2.0, -0.2, 0.5, 0.04]
+# a swept fringe's heading near its root: sideways weight, change of the downward and forward
+# weights, and the extra decay length (m) of that heading (see _StyleField)
+_SWEEP = (2.0, -0.2, 0.5, 0.04)
 
 
 class HairStyle(eqx.Module):
