@@ -14,7 +14,7 @@ What exists now:
 * growth: roots on the template's scalp region (:func:`scalp_roots`), a signed distance grid of
   the head for collision (:class:`HeadSDF`, :func:`head_sdf_grid`, :func:`sdf_lookup`), and an
   RK2 integrator of a direction field, vmapped over strands under ``jit`` (:func:`grow_strands`);
-* styles: :class:`HairStyle` with the tagged presets :data:`HAIR_STYLES` (bald, buzz cut, pixie,
+* styles: :class:`HairStyle` with the tagged presets :data:`HAIR_STYLES` (bald, buzz cut, crop, pixie,
   bob, long straight, long curly, wavy, ponytail, bun, afro), :func:`find_styles` for text
   matching, :func:`grow_style`, and hair colour from melanin (:func:`hair_color`,
   :data:`HAIR_COLORS`);

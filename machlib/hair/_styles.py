@@ -430,6 +430,8 @@ def _presets() -> dict[str, HairStyle]:
         HairStyle("bald", ("bald", "shaved", "no hair", "hairless"), 0.0),
         HairStyle("buzz cut", ("buzz", "buzz cut", "crew", "very short", "short", "shaved", "military", "straight"),
                   0.008, volume=0.25, gravity=0.3, length_jitter=0.05, color="black"),
+        HairStyle("crop", ("crop", "crop cut", "french crop", "short", "textured", "straight"),
+                  0.045, volume=0.22, gravity=0.5, length_jitter=0.15),
         HairStyle("pixie", ("pixie", "short", "cropped", "fringe", "bangs", "side part", "side swept", "straight"),
                   0.06, volume=0.15, gravity=0.9, parting="left", bangs=0.05, sweep="right", color="blonde"),
         HairStyle("bob", ("bob", "medium", "chin length", "jaw length", "fringe", "bangs", "straight", "rounded"),
@@ -450,8 +452,8 @@ def _presets() -> dict[str, HairStyle]:
     return {st.name: st for st in s}
 
 
-#: The preset library: name → :class:`HairStyle` (bald, buzz cut, pixie, bob, long straight,
-#: long curly, wavy, ponytail, bun, afro).
+#: The preset library: name → :class:`HairStyle` (bald, buzz cut, crop, pixie, bob, long
+#: straight, long curly, wavy, ponytail, bun, afro).
 HAIR_STYLES: dict[str, HairStyle] = _presets()
 
 

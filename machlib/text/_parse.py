@@ -118,12 +118,14 @@ _HEADS: dict[str, dict[str, list[tuple[str, str]]]] = {
 }
 
 # values whose phrases are nouns (heads) rather than adjectives
-_HEAD_VALUES = {("hairstyle", v) for v in ["bald", "buzz cut", "pixie", "bob", "ponytail", "bun", "afro"]}
+_HEAD_VALUES = {("hairstyle", v) for v in ["bald", "buzz cut", "crop", "pixie", "bob", "ponytail", "bun", "afro"]}
 _HEAD_VALUES |= {("beard", "stubble"), ("beard", "goatee"), ("beard", "none"), ("moustache", "none"),
                  ("glasses", "sunglasses"), ("makeup", "none")}
 _HEAD_VALUES |= {("garment", v) for v in VOCABULARY["garment"]}
 # canonical names that are read from their parts ("long" + "curly" → "long curly")
 _SKIP_CANONICAL = {("hairstyle", "long straight"), ("hairstyle", "long curly")}
+# ... and names read only in their phrases: a bare "crop" is as often a crop top as a haircut
+_SKIP_CANONICAL |= {("hairstyle", "crop")}
 
 # what a negated noun group says ("no glasses", "without a beard")
 _NEGATED: dict[str, list[tuple[str, str]]] = {

@@ -88,6 +88,7 @@ _HAIR_LENGTH = {"very short": "very short", "short": "short", "medium": "shoulde
                 "very long": "very long"}
 _HAIRSTYLE = {  # hairstyle -> (template around the adjectives, length it spells out, texture it spells out)
     "buzz cut": ("{adj} buzz cut", None, None),
+    "crop": ("{adj} crop haircut", "short", None),
     "pixie": ("{adj} pixie cut", None, None),
     "bob": ("{adj} bob haircut", None, None),
     "long straight": ("{adj} hair", "long", "straight"),

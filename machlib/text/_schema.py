@@ -152,6 +152,7 @@ VOCABULARY: dict[str, dict[str, list[str]]] = {
     "hairstyle": {
         "bald": ["hairless", "shaved head", "shaven head", "no hair", "bald headed", "balding"],
         "buzz cut": ["buzzcut", "crew cut", "crewcut", "buzzed", "shaved", "buzz"],
+        "crop": ["crop cut", "short crop", "french crop", "caesar cut", "textured crop", "crop haircut"],
         "pixie": ["pixie cut", "pixie style", "elfin"],
         "bob": ["bobo", "bob cut", "bobbed", "lob", "bob haircut"],
         "long straight": ["sleek long"],
@@ -254,6 +255,7 @@ FIELDS: tuple[str, ...] = tuple(VOCABULARY)
 #: Tags implied by a value, added by :meth:`FaceAttributes.tags` unless the implied field is set.
 IMPLIED: dict[tuple[str, str], dict[str, str]] = {
     ("hairstyle", "buzz cut"): {"hair_length": "very short"},
+    ("hairstyle", "crop"): {"hair_length": "short"},
     ("hairstyle", "pixie"): {"hair_length": "short"},
     ("hairstyle", "bob"): {"hair_length": "short"},
     ("hairstyle", "long straight"): {"hair_length": "long", "hair_texture": "straight"},

@@ -212,7 +212,7 @@ def test_every_preset_grows_outside_the_head(grown, head_sdf_field, template):
 
 def test_preset_lengths_and_shapes(grown):
     mean = {name: _arc_length(s.points).mean() for name, s in grown.items() if s.num_strands}
-    assert mean["buzz cut"] < mean["pixie"] < mean["bob"] < mean["long straight"]
+    assert mean["buzz cut"] < mean["crop"] < mean["pixie"] < mean["bob"] < mean["long straight"]
     assert mean["buzz cut"] < 0.015
     # the bob is cut at the jaw; long straight hair falls well below it
     assert np.asarray(grown["bob"].points)[..., 1].min() > -0.086

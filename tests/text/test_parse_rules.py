@@ -103,6 +103,12 @@ def test_hairstyle_from_length_and_texture():
     assert "hairstyle" not in attrs("short curly hair")
 
 
+def test_a_crop_is_a_haircut_only_in_its_phrases():
+    assert attrs("a young man with a french crop and a beard")["hairstyle"] == "crop"
+    assert attrs("a man with a short crop")["hairstyle"] == "crop"
+    assert "hairstyle" not in attrs("a woman in a crop top")  # a bare "crop" is not read as hair
+
+
 def test_unknown_and_evidence():
     r = parse_prompt("A cool girl with rosy cheeks and red hair, wearing a red scarf")
     assert r.unknown == ["cool", "rosy cheeks", "red scarf"]
