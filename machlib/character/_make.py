@@ -311,6 +311,11 @@ def make_character(
 
         fit = pipeline.fit_portrait(image, attributes=attrs if prompt and prompt.strip() else None, progress=say)
         timings.update({f"fit.{k}": round(float(v), 3) for k, v in fit.timings.items()})
+        # the completion's two big programs compile on the other core while the texture fit runs
+        from ..texture import TextureFitConfig
+        from ..texture._complete import warm_up_completion
+
+        warm_up_completion(TextureFitConfig().resolutions[-1], template=fit.template)
         tex = pipeline.texture_portrait(fit, delighter=delighter, progress=say)
         timings.update({f"texture.{k}": round(float(v), 3) for k, v in tex.timings.items()})
         # the prompt steers the hair: its colour always, its style when it names one (else retrieval)

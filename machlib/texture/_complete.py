@@ -377,6 +377,52 @@ def _lab_mean(lab: Array, w: Array) -> Array:
     return jnp.einsum("hw,hwc->c", w / jnp.maximum(jnp.sum(w), 1e-12), lab)
 
 
+_WARM_UPS: dict = {}  # resolution -> the thread compiling complete_texture's programs for it
+
+
+def warm_up_completion(resolution: int, *, template=None) -> None:
+    """Compile :func:`complete_texture`'s two big programs for a ``resolution`` in a background
+    thread: the template's painted skin (:func:`skin_albedo`, several seconds of XLA compilation
+    on a CPU) and the Poisson blend that its three solves share (its multigrid solver: more).
+
+    Their shapes depend only on the resolution and the template, so a caller that knows them
+    (``make_character``, after the geometry fit) compiles them while the texture fit runs on
+    the other core; XLA releases the GIL. Each is run once on stand-in inputs of the real
+    shapes and types (the skin painted at ``ita = 40``, a blend with an empty mask: no
+    iteration), which leaves the compiled programs in JAX's cache, and
+    :func:`complete_texture` waits for a warm-up of its resolution that is still running
+    instead of compiling the same programs again. Results do not change. An error in the
+    warm-up is dropped: the real call then compiles and reports it.
+    """
+    import inspect
+    import threading
+
+    R = int(resolution)
+    if R in _WARM_UPS or R < 8:
+        return
+    template = default_template() if template is None else template
+    defaults = {k: v.default for k, v in inspect.signature(complete_texture).parameters.items()}
+
+    def work():
+        try:
+            skin_albedo(R, template=template)
+            zeros = jnp.zeros((R, R, 3), jnp.float32)
+            _blend(zeros, zeros, jnp.zeros((R, R), jnp.float32), None, guide="source", levels=_auto_levels(R, R),
+                   tol=float(defaults["tol"]), iterations=int(defaults["iterations"]), warm=True)
+        except Exception:  # noqa: BLE001 (only a head start: the real call compiles and raises)
+            pass
+
+    thread = threading.Thread(target=work, name=f"machlib-warm-up-{R}", daemon=True)
+    _WARM_UPS[R] = thread
+    thread.start()
+
+
+def _await_warm_up(resolution: int) -> None:
+    thread = _WARM_UPS.get(int(resolution))
+    if thread is not None:
+        thread.join()
+
+
 def complete_texture(
     raw_texture: Shaped[ArrayLike, "R R 3"],
     seen_mask: Shaped[ArrayLike, "R R"],
@@ -571,6 +617,7 @@ def complete_texture(
             "check seen_mask and landmarks_uv"
         )
     ita = float(jnp.degrees(jnp.arctan2(mu_raw[0] - 50.0, mu_raw[2])))
+    _await_warm_up(R)  # a compilation of the two programs below still running: wait, not compile again
     if template_albedo is None:
         base = skin_albedo(R, ita=ita, template=template, seed=seed)
     else:

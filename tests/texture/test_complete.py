@@ -243,6 +243,29 @@ def test_partly_seen_face_is_filled_without_a_seam(lm, face):
     assert edge.mean() < 3.0 * typical + 1.0, (edge.mean(), typical)
 
 
+def test_warm_up_compiles_the_programs_complete_texture_runs(lm):
+    """warm_up_completion compiles the painted skin and the Poisson blend of complete_texture
+    for its resolution (the pipeline's call: a default template, a confidence map), so the call
+    after it compiles neither again; the result is the one without a warm-up."""
+    from machlib.texture._complete import _await_warm_up, _paint, warm_up_completion
+    from machlib.texture._poisson import _blend_jit
+
+    r = 96  # a resolution no other test compiles
+    seen = np.asarray(polygon_sdf(lm[np.asarray(face_oval())], r)) < 0
+    raw = np.asarray(skin_albedo(r, ita=30.0, seed=3)) * seen[..., None]
+    confidence = seen.astype(np.float32)
+    before = complete_texture(raw, seen, confidence=confidence).albedo  # compiles them
+    _paint.clear_cache()
+    _blend_jit.clear_cache()
+    warm_up_completion(r)
+    _await_warm_up(r)
+    compiled = (_paint._cache_size(), _blend_jit._cache_size())
+    assert compiled == (1, 1)
+    after = complete_texture(raw, seen, confidence=confidence).albedo
+    assert (_paint._cache_size(), _blend_jit._cache_size()) == compiled
+    np.testing.assert_array_equal(after, before)
+
+
 def test_deterministic(light_and_dark, face):
     template, runs = light_and_dark
     _, raw, first = runs["light"]
