@@ -106,6 +106,7 @@ from .texture import (
     fit_texture,
     normal_map,
     psnr,
+    skin_confidence,
     ssim,
     texel_confidence,
     texel_visibility,
@@ -590,8 +591,9 @@ class TextureOutput(NamedTuple):
         albedo: ``(R, R, 3)`` corrected and completed diffuse albedo.
         masks: UV masks used by completion, name → ``(R, R)``.
         face_mask: ``(H, W)`` the portrait's face pixels the metrics compare: the face oval less
-            the hidden pixels and a 5-pixel margin around them (SSIM's window half-width); the fit
-            uses the face oval less the hidden pixels.
+            the hidden pixels and the pixels whose colour is no skin (:attr:`not_skin` ``> 0.5``)
+            and a 5-pixel margin around them (SSIM's window half-width); the fit uses the face oval
+            less both.
         render_raw: ``(H, W, 4)`` the raw texture rendered in the fitted camera (RGBA).
         render: ``(H, W, 4)`` the albedo under the estimated lighting in the fitted camera.
         metrics: face-region PSNR (dB) and SSIM of both renders against the portrait (over
@@ -608,6 +610,9 @@ class TextureOutput(NamedTuple):
             occlusion), in ``[0, 1]``.
         hair: the portrait's :class:`~machlib.hair.HairMask` whose hair was treated as hidden
             (``None`` with ``hair=False``); :func:`hair_portrait` can reuse it (``mask=``).
+        not_skin: ``(H, W)`` weights in ``[0, 1]`` of the face oval's pixels near its edge that
+            were treated as unseen because their colour is no skin (``skin=True``; ``None``
+            with ``skin=False``).
     """
 
     raw: np.ndarray
@@ -626,6 +631,7 @@ class TextureOutput(NamedTuple):
     glasses: object = None
     occlusion: np.ndarray | None = None
     hair: HairMask | None = None
+    not_skin: np.ndarray | None = None
 
 
 def face_mask(landmarks: Landmarks, size: tuple[int, int]) -> np.ndarray:
@@ -669,6 +675,7 @@ def texture_portrait(
     occlusion: np.ndarray | None = None,
     glasses: bool = True,
     hair: bool | HairMask = True,
+    skin: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> TextureOutput:
     """Extract, delight, correct and complete the face texture of a fitted portrait (§2.4).
@@ -697,6 +704,17 @@ def texture_portrait(
             The mask (``> 0.5``) is grown by 4 % of the face width, since its edge misses the
             thin strands beside it (on t1_face0 this hides 87 % of the hair drawn inside the
             face oval instead of 51 %, and 5.5 % of the oval's skin).
+        skin: treat the pixels near the face oval's edge whose colour is no skin as unseen: a
+            robust CIELAB model of the face's own skin colour, taken over the oval less what
+            hides it and less the eyes, brows, lips and nostrils, against a model of the hair
+            beside the face (:func:`~machlib.texture.skin_confidence`), gives each pixel a
+            confidence; in a band along the oval's edge (full within 4 % of the face width,
+            fading out by 8 %: :data:`SKIN_TEST_BAND`) the pixels off those features lose the
+            rest (the dark gap between jaw and hair, strands and their shadow at the cheeks,
+            background at the silhouette), so completion fills them instead of painting them
+            into the albedo. On the bundled portrait this removes the dark patches at the sides
+            of the jaw. Inside the band the face's own creases and shading stay. Like hidden
+            pixels, they are left out of the metrics (:attr:`TextureOutput.not_skin`).
         progress: optional callback called with each step's name as it starts.
 
     An eye the photo shows nearly shut and less open than the fitted head's (looking down,
@@ -762,10 +780,19 @@ def texture_portrait(
         hidden = np.maximum(hidden, found.mask)
         timings["glasses"] = time.perf_counter() - t
 
+    oval = face_mask(fit.landmarks, (width, height))
+    not_skin = np.zeros_like(hidden)
+    if skin:  # what the face oval holds near its edge that is no skin by its colour
+        t = time.perf_counter()
+        not_skin = _not_skin(image, fit.landmarks, oval, hidden, hm)
+        timings["skin"] = time.perf_counter() - t
+    not_skin_out = not_skin if skin else None
+    avoid = np.maximum(hidden, not_skin)
+
     say("texture: rasterize")
     t = time.perf_counter()
     # the face's skin that the photo shows: the face oval less what hides it
-    fmask = face_mask(fit.landmarks, (width, height)) * (1.0 - hidden)
+    fmask = oval * (1.0 - avoid)
     problem, rast = texture_problem(image, mesh, camera, face_mask=fmask)
     timings["rasterize"] = time.perf_counter() - t
 
@@ -782,8 +809,8 @@ def texture_portrait(
     # confidence: a wide ramp from the face region's silhouette (blurred with hair and background,
     # seen edge-on), a narrow one around what hides the face inside it (a frame, a strand), so the
     # eyes and brows seen between a frame's rims keep the portrait's colour
-    if hidden.max() > 0:
-        open_face = texel_visibility(mesh, camera, rast, res, pixel_mask=face_mask(fit.landmarks, (width, height)))
+    if avoid.max() > 0:
+        open_face = texel_visibility(mesh, camera, rast, res, pixel_mask=oval)
         confidence = np.minimum(np.asarray(texel_confidence(open_face)),
                                 np.asarray(texel_confidence(seen, edge=0.003)))
     else:
@@ -840,10 +867,10 @@ def texture_portrait(
     # the metrics compare skin the photo shows: hidden pixels and SSIM's window half-width (5 px)
     # around them are left out, or a removed frame would count against the albedo it was removed from
     compared = fmask
-    if hidden.max() > 0:
+    if avoid.max() > 0:  # (the pixels whose colour is no skin count as hidden: the albedo no longer shows them)
         from scipy import ndimage
 
-        compared = face_mask(fit.landmarks, (width, height)) * ~ndimage.binary_dilation(hidden > 0.0, iterations=5)
+        compared = oval * ~ndimage.binary_dilation((hidden > 0.0) | (not_skin > 0.5), iterations=5)
     metrics = {}
     for name, img in (("raw", render_raw), ("relit_albedo", render)):
         mask = compared * (img[..., 3] > 0.999)
@@ -869,7 +896,71 @@ def texture_portrait(
     check_finite("texture", raw_texture=result.texture, albedo=completion.albedo, lighting=lighting)
     masks = {**{k: np.asarray(v, np.float32) for k, v in completion.masks.items()}, "seen_weight": seen}
     return TextureOutput(raw, seen, np.asarray(sh.shading), np.asarray(lighting), np.asarray(delit), albedo, masks,
-                         compared, render_raw, render, metrics, timings, delighter_name, found, hidden, hm)
+                         compared, render_raw, render, metrics, timings, delighter_name, found, hidden, hm,
+                         not_skin_out)
+
+
+#: The band along the face oval's edge where :func:`texture_portrait` tests the colour of skin:
+#: the full test within the first fraction of the face width from the edge, none beyond the second.
+SKIN_TEST_BAND = (0.04, 0.08)
+
+
+def _not_skin(image: np.ndarray, landmarks: Landmarks, oval: np.ndarray, hidden: np.ndarray,
+              hm: HairMask | None) -> np.ndarray:
+    """``(H, W)`` weights in ``[0, 1]`` of the face oval's pixels near its edge whose colour is no
+    skin (``texture_portrait(skin=True)``).
+
+    The skin model is taken over the oval less what hides it and less the features
+    (:func:`_feature_pixels`); the hair of ``hm`` outside the oval (where present) is the other
+    model (:func:`~machlib.texture.skin_confidence`). Only a band along the oval's edge
+    (:data:`SKIN_TEST_BAND`) is tested: that is where hair, the shadow between jaw and hair and
+    the background come in (and where the fitted head's silhouette misses the photo's), while
+    the creases and shading inside the face are the portrait's own."""
+    from scipy import ndimage
+
+    height, width = oval.shape
+    features = _feature_pixels(landmarks, (width, height))
+    sure = oval * (1.0 - hidden) * (1.0 - features)
+    if sure.sum() < 100:
+        return np.zeros_like(oval)
+    fw = max(float(np.ptp(np.asarray(landmarks.points)[face_oval()][:, 0])), 1.0)
+    other = None
+    if hm is not None:  # the hair beside the face (within 15 % of the face width): lit like the face's edge
+        near = ndimage.binary_dilation(oval > 0.5, iterations=max(1, int(round(0.15 * fw))))
+        hair_px = (np.asarray(hm.mask) > 0.5) & (oval < 0.5) & near
+        if hair_px.sum() >= 100:
+            other = hair_px.astype(np.float32)
+    likely = np.asarray(skin_confidence(image, sure, other=other), np.float32)
+    inward = ndimage.distance_transform_edt(oval > 0.5) / fw
+    t = np.clip((inward - SKIN_TEST_BAND[0]) / (SKIN_TEST_BAND[1] - SKIN_TEST_BAND[0]), 0.0, 1.0)
+    band = 1.0 - t * t * (3.0 - 2.0 * t)
+    return (oval * (1.0 - features) * band * (1.0 - likely)).astype(np.float32)
+
+
+def _feature_pixels(landmarks: Landmarks, size: tuple[int, int], *, grow: float = 0.03) -> np.ndarray:
+    """``(H, W)`` float32 mask of the face's features in the photo: the landmarks' lid, brow,
+    nostril and outer lip polygons, grown by ``grow`` × the face width (lashes, brow hairs and
+    the lip line around them)."""
+    from scipy import ndimage
+    from skimage.draw import polygon
+
+    from .texture._regions import LIPS_OUTER, RIGHT_BROW, RIGHT_EYE, RIGHT_NOSTRIL, mirrored
+
+    width, height = size
+    pts = np.asarray(landmarks.points)[:, :2]
+    mask = np.zeros((height, width), bool)
+    if pts.shape[0] < 468:
+        return mask.astype(np.float32)
+    for idx in (RIGHT_EYE, RIGHT_BROW, RIGHT_NOSTRIL):
+        for poly in (idx, mirrored(idx)):
+            p = pts[list(poly)]
+            rr, cc = polygon(p[:, 1] - 0.5, p[:, 0] - 0.5, shape=(height, width))
+            mask[rr, cc] = True
+    p = pts[list(LIPS_OUTER)]
+    rr, cc = polygon(p[:, 1] - 0.5, p[:, 0] - 0.5, shape=(height, width))
+    mask[rr, cc] = True
+    fw = float(np.ptp(pts[face_oval()][:, 0]))
+    return ndimage.binary_dilation(mask, iterations=max(1, int(round(grow * fw)))).astype(np.float32)
 
 
 def _eye_agreement(fit: FitOutput) -> dict | None:

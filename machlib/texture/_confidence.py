@@ -21,16 +21,18 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Shaped
 
 from .._errors import InputError
 from ._regions import _SDF_MAX, RIGHT_EYE, _coverage, _polygon_sdf, _smoothstep, mirrored
+from ._skin import srgb_to_lab
 
 #: FaceMesh landmarks of each eye: (upper lid middle, lower lid middle, outer corner, inner
 #: corner), the subject's right eye first.
 EYE_LID_LANDMARKS = ((159, 145, 33, 133), (386, 374, 263, 362))
 
-__all__ = ["eye_confidence", "eye_openness", "mirror_fill", "texel_confidence"]
+__all__ = ["eye_confidence", "eye_openness", "mirror_fill", "skin_confidence", "texel_confidence"]
 
 
 def _min3(x: Array) -> Array:
@@ -299,3 +301,128 @@ def _eye_confidence(c, lm, po, go, low, high, grow, ramp, down, shut, opened):
         region = _coverage(sdf, R, grow) if ramp == 0 else jnp.clip(1.0 - (sdf - grow) / ramp, 0.0, 1.0)
         out = out * (1.0 - (1.0 - keep[k]) * region)
     return out
+
+
+def skin_confidence(
+    image: Shaped[ArrayLike, "H W 3"],
+    weights: Shaped[ArrayLike, "H W"],
+    *,
+    other: Shaped[ArrayLike, "H W"] | None = None,
+    low: float = 3.0,
+    high: float = 4.5,
+    ratio: tuple[float, float] = (-1.5, 1.5),
+    trim: float = 2.5,
+    rounds: int = 3,
+) -> Float[Array, "H W"]:
+    """How surely each pixel of a portrait shows the face's skin, by its colour.
+
+    A Gaussian model of the face's skin colour in CIELAB (:func:`~machlib.texture.srgb_to_lab`)
+    is estimated from the pixels ``weights`` points at (the face oval less its features and
+    whatever is known to hide it), robustly: ``rounds`` times, each pixel's weight is multiplied
+    by ``exp(−½ (d / trim)²)`` with ``d`` its Mahalanobis distance to the current model, and the
+    weighted mean and covariance are taken again (a CIELAB unit² is added to the covariance's
+    diagonal). Shading across the face widens the model along ``L*``, so shadowed skin stays
+    close; what is no skin (the dark gap between jaw and hair, grey hair, background) lies far.
+    The confidence is ``1 − smoothstep(low, high, d)``: 1 within ``low`` standard deviations of
+    the skin colour, 0 beyond ``high``.
+
+    Hair whose colour is close to the skin's (red, blond) stays within a few standard deviations
+    of it; given ``other``, the weights of pixels known not to be skin (the hair beside the
+    face, say), a second model is estimated from them the same way, and the confidence is also
+    multiplied by ``smoothstep(ratio[0], ratio[1], log N(x; skin) − log N(x; other))``: a pixel
+    the other model explains better than the skin model loses it.
+
+    Features that differ from skin by nature (eyes, brows, lips, nostrils) and deep shading
+    (creases, the sides of the nose) get low values too: callers exempt or restrict where the
+    test applies. Differentiable in ``image`` and the weights; jit/vmap-safe (``rounds`` is a
+    static loop count).
+
+    Args:
+        image: ``(H, W, 3)`` sRGB in ``[0, 1]`` (uint8 is scaled by 1/255).
+        weights: ``(H, W)`` non-negative weights of the pixels the skin model is taken from.
+        other: optional ``(H, W)`` non-negative weights of pixels that are not skin.
+        low, high: Mahalanobis distances (standard deviations) where the confidence starts to
+            fall and where it reaches 0.
+        ratio: log-likelihood ratios (skin over other, nats) where the second factor is 0 and 1.
+        trim: the re-weighting's scale, standard deviations.
+        rounds: re-weighting rounds (0: plain weighted mean and covariance).
+
+    Returns:
+        ``(H, W)`` float confidence in ``[0, 1]``.
+
+    Raises:
+        InputError: bad shapes, weights that are negative or all zero, ``low >= high``,
+            ``ratio[0] >= ratio[1]``, ``trim <= 0`` or ``rounds`` not a non-negative int.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from machlib.texture import skin_confidence
+        >>> skin = jnp.array([0.80, 0.60, 0.50])
+        >>> img = skin * jnp.linspace(0.85, 1.1, 32)[:, None, None] * jnp.ones((32, 32, 3))
+        >>> img = img.at[10:14, 10:20].set(jnp.array([0.25, 0.20, 0.15]))  # a dark strand
+        >>> c = skin_confidence(img, jnp.ones((32, 32)))
+        >>> round(float(c[5, 5]), 2), round(float(c[12, 15]), 2)
+        (1.0, 0.0)
+    """
+    fn = "skin_confidence"
+    x = jnp.asarray(image)
+    if x.ndim != 3 or x.shape[-1] != 3:
+        raise InputError(f"{fn}: image must have shape (H, W, 3), got {x.shape}")
+    if x.dtype == jnp.uint8:
+        x = x.astype(jnp.float32) / 255.0
+    elif not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(jnp.float32)
+    ws = [jnp.asarray(weights)] + ([] if other is None else [jnp.asarray(other)])
+    for name, w in zip(("weights", "other"), ws):
+        if w.shape != x.shape[:2]:
+            raise InputError(f"{fn}: {name} must have shape {x.shape[:2]}, got {w.shape}")
+        if not isinstance(w, jax.core.Tracer) and (bool(jnp.any(w < 0)) or not bool(jnp.sum(w) > 0)):
+            raise InputError(f"{fn}: {name} must be non-negative and not all zero")
+    if not low < high:
+        raise InputError(f"{fn}: low must be below high, got {low!r} and {high!r}")
+    if len(ratio) != 2 or not ratio[0] < ratio[1]:
+        raise InputError(f"{fn}: ratio must be (zero, one) with zero < one, got {ratio!r}")
+    if not trim > 0:
+        raise InputError(f"{fn}: trim must be > 0 (standard deviations), got {trim!r}")
+    if not isinstance(rounds, (int, np.integer)) or isinstance(rounds, bool) or rounds < 0:
+        raise InputError(f"{fn}: rounds must be an int >= 0, got {rounds!r}")
+    ws = [w.astype(x.dtype) for w in ws]
+    return _skin_confidence(x, *ws, low=float(low), high=float(high), ratio=(float(ratio[0]), float(ratio[1])),
+                            trim=float(trim), rounds=int(rounds))
+
+
+def _colour_model(lab: Array, w: Array, trim: float, rounds: int) -> tuple[Array, Array, Array]:
+    """Robust weighted Gaussian of ``(H, W, 3)`` CIELAB colours: mean, inverse covariance and
+    ``log det`` of the covariance (regularised by a unit² on its diagonal)."""
+
+    def fit(w):
+        wn = w / jnp.maximum(jnp.sum(w), 1e-12)
+        mean = jnp.einsum("hw,hwc->c", wn, lab)
+        d = lab - mean
+        cov = jnp.einsum("hw,hwi,hwj->ij", wn, d, d) + jnp.eye(3, dtype=lab.dtype)
+        return mean, cov
+
+    mean, cov = fit(w)
+    for _ in range(rounds):
+        mean, cov = fit(w * jnp.exp(-0.5 * _mahalanobis2(lab, mean, jnp.linalg.inv(cov)) / trim**2))
+    return mean, jnp.linalg.inv(cov), jnp.linalg.slogdet(cov)[1]
+
+
+def _mahalanobis2(lab: Array, mean: Array, inv: Array) -> Array:
+    d = lab - mean
+    return jnp.einsum("hwi,ij,hwj->hw", d, inv, d)
+
+
+@functools.partial(jax.jit, static_argnames=("low", "high", "ratio", "trim", "rounds"))
+def _skin_confidence(x: Array, w: Array, other: Array | None = None, *, low: float, high: float,
+                     ratio: tuple[float, float], trim: float, rounds: int) -> Array:
+    lab = srgb_to_lab(jnp.clip(x, 0.0, 1.0))
+    mean, inv, logdet = _colour_model(lab, w, trim, rounds)
+    m2 = _mahalanobis2(lab, mean, inv)
+    dist = jnp.sqrt(jnp.maximum(m2, 1e-12))  # finite gradient at the mean
+    conf = 1.0 - _smoothstep(low, high, dist)
+    if other is not None:
+        mean_o, inv_o, logdet_o = _colour_model(lab, other, trim, rounds)
+        llr = 0.5 * (_mahalanobis2(lab, mean_o, inv_o) + logdet_o - m2 - logdet)
+        conf = conf * _smoothstep(ratio[0], ratio[1], llr)
+    return conf

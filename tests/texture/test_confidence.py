@@ -18,6 +18,7 @@ from machlib.texture import (
     polygon_sdf,
     region_masks,
     skin_albedo,
+    skin_confidence,
     texel_confidence,
 )
 from machlib.texture._regions import LIPS_INNER, RIGHT_EYE, mirrored
@@ -60,6 +61,77 @@ def test_texel_confidence_gradient_jit_vmap():
     loop = jnp.stack([texel_confidence(x, edge=0.25) for x in batch])
     np.testing.assert_allclose(jax.vmap(lambda x: texel_confidence(x, edge=0.25))(batch), loop, atol=1e-7)
     np.testing.assert_allclose(jax.jit(lambda x: texel_confidence(x, edge=0.25))(batch[0]), loop[0], atol=1e-7)
+
+
+# --------------------------------------------------------------------------------------------
+# skin_confidence
+
+
+def _skin_scene(n=24, seed=0):
+    """A shaded skin patch (brightness ramp 0.75-1.05, 3 % colour noise per channel) with a dark
+    strand and a strand of reddish-blond hair across it, and a band of that hair beside it (rows
+    0-3: the ``other`` pixels)."""
+    rng = np.random.default_rng(seed)
+    img = np.array([0.80, 0.62, 0.52]) * np.linspace(0.75, 1.05, n)[:, None, None] * np.ones((n, n, 3))
+    img = img * (1.0 + 0.03 * rng.standard_normal((n, n, 3)))
+    blond = np.array([0.75, 0.55, 0.38])
+    img[:4] = blond * (1.0 + 0.03 * rng.standard_normal((4, n, 3)))
+    img[10:12, 4:20] = [0.20, 0.15, 0.12]  # a dark strand (or the gap between jaw and hair)
+    img[16:18, 4:20] = blond  # a strand of the hair's own colour
+    weights = np.ones((n, n))
+    weights[:4] = 0.0
+    return np.clip(img, 0, 1).astype(np.float32), weights.astype(np.float32), (1.0 - weights).astype(np.float32)
+
+
+def test_skin_confidence_keeps_shaded_skin_and_drops_what_is_no_skin():
+    img, w, other = _skin_scene()
+    c = np.asarray(skin_confidence(img, w))
+    assert c.shape == img.shape[:2] and c.dtype == np.float32
+    assert np.all((c >= 0) & (c <= 1))
+    skin = np.ones(c.shape, bool)
+    skin[:4] = skin[10:12, 4:20] = skin[16:18, 4:20] = False
+    assert np.mean(c[skin] > 0.9) > 0.98  # the shading ramp is skin (all but the noise's far tail)
+    assert c[10:12, 4:20].max() < 0.01  # the dark strand is not
+    # the blond strand lies near the skin colour: the skin model alone keeps some of it, the hair
+    # beside it (other) drops it, and the skin stays
+    with_hair = np.asarray(skin_confidence(img, w, other=other))
+    assert with_hair[16:18, 4:20].max() < 0.05 and c[16:18, 4:20].min() > 0.3
+    assert np.mean(with_hair[skin] > 0.9) > 0.98
+    # uint8 input is the same image
+    u8 = (img * 255 + 0.5).astype(np.uint8)
+    np.testing.assert_allclose(skin_confidence(u8, w), skin_confidence(u8.astype(np.float32) / 255, w), atol=1e-5)
+
+
+def test_skin_confidence_gradient_jit_vmap():
+    img, w, other = _skin_scene(n=10, seed=2)
+    img[3:5] = img[3:5] * 0.6  # distances inside the smoothstep's ramp, so the gradient is not all zero
+    with x64():
+        x = jnp.asarray(img, jnp.float64)
+        f = lambda x, w, o: skin_confidence(x, w, other=o, low=1.0, high=4.0)  # noqa: E731
+        assert float(jnp.abs(jax.grad(lambda x: f(x, w, other).sum())(x)).max()) > 0
+        check_grads(f, (x, jnp.asarray(w, jnp.float64) + 0.1, jnp.asarray(other, jnp.float64) + 0.1), order=1,
+                    modes=["fwd", "rev"], eps=1e-6, atol=1e-4, rtol=1e-4)
+    batch = jnp.stack([jnp.asarray(_skin_scene(n=10, seed=s)[0]) for s in range(3)])
+    g = lambda x: skin_confidence(x, w, other=other)  # noqa: E731
+    loop = jnp.stack([g(x) for x in batch])
+    np.testing.assert_allclose(jax.vmap(g)(batch), loop, atol=1e-6)
+    np.testing.assert_allclose(jax.jit(g)(batch[0]), loop[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [
+    dict(image=np.zeros((4, 4)), weights=np.ones((4, 4))),
+    dict(image=np.zeros((4, 4, 3)), weights=np.ones((4, 5))),
+    dict(image=np.zeros((4, 4, 3)), weights=np.zeros((4, 4))),
+    dict(image=np.zeros((4, 4, 3)), weights=-np.ones((4, 4))),
+    dict(image=np.zeros((4, 4, 3)), weights=np.ones((4, 4)), other=np.zeros((4, 4))),
+    dict(image=np.zeros((4, 4, 3)), weights=np.ones((4, 4)), low=5.0, high=4.0),
+    dict(image=np.zeros((4, 4, 3)), weights=np.ones((4, 4)), ratio=(1.0, 1.0)),
+    dict(image=np.zeros((4, 4, 3)), weights=np.ones((4, 4)), trim=0.0),
+    dict(image=np.zeros((4, 4, 3)), weights=np.ones((4, 4)), rounds=-1),
+])
+def test_skin_confidence_bad_input(bad):
+    with pytest.raises((ValueError, TypeCheckError), match="skin_confidence"):
+        skin_confidence(**bad)
 
 
 # --------------------------------------------------------------------------------------------
