@@ -431,7 +431,7 @@ def _presets() -> dict[str, HairStyle]:
         HairStyle("buzz cut", ("buzz", "buzz cut", "crew", "very short", "short", "shaved", "military", "straight"),
                   0.008, volume=0.25, gravity=0.3, length_jitter=0.05, color="black"),
         HairStyle("crop", ("crop", "crop cut", "french crop", "short", "textured", "straight"),
-                  0.045, volume=0.22, gravity=0.5, length_jitter=0.15),
+                  0.045, volume=0.22, gravity=0.5, cut_height=-0.03, length_jitter=0.15),
         HairStyle("pixie", ("pixie", "short", "cropped", "fringe", "bangs", "side part", "side swept", "straight"),
                   0.06, volume=0.15, gravity=0.9, parting="left", bangs=0.05, sweep="right", color="blonde"),
         HairStyle("bob", ("bob", "medium", "chin length", "jaw length", "fringe", "bangs", "straight", "rounded"),
