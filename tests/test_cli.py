@@ -352,7 +352,7 @@ def test_hair_default_portrait_writes_everything(tmp_path, capsys):
     assert all(r["total"] == pytest.approx(r["silhouette"] + 0.25 * r["agreement"], abs=2e-3) for r in ranking)
     assert [r["total"] for r in ranking] == sorted((r["total"] for r in ranking), reverse=True)
     assert len(ranking[0]["reasons"]) == 3 and hr["choice"]["summary"].startswith(hr["style"])
-    assert set(hr["choice"]["adjusted"]) <= {"bangs", "parting"}  # the photo's fringe and parting
+    assert set(hr["choice"]["adjusted"]) <= {"bangs", "sweep", "parting"}  # the photo's fringe and parting
     reading = report["hair_reading"]
     assert reading["hairstyle"] == hr["style"] and reading["details"]["length"] == "short"  # under her cap
     assert reading["bangs"] in ("none", "straight", "side-swept") and len(reading["details"]["reasons"]) == 5
