@@ -33,6 +33,7 @@ import numpy as np
 
 from ._camera import _rotation_matrix_np
 from ._errors import InputError
+from ._facemesh import LIPS_INNER
 from ._image import save_png
 from ._mesh import Mesh
 from .export import glb_bytes, save_obj
@@ -606,8 +607,8 @@ class TextureOutput(NamedTuple):
         delighter: ``"sh"``, ``"flax"`` or the path of the learned delighter's weights.
         glasses: the :class:`~machlib.texture.GlassesDetection` of the portrait (``None`` when
             detection was turned off); where present, its footprint was treated as unseen.
-        occlusion: ``(H, W)`` the portrait's pixels treated as hidden (glasses, hair, given
-            occlusion), in ``[0, 1]``.
+        occlusion: ``(H, W)`` the portrait's pixels treated as hidden (glasses, hair, an open
+            mouth's interior, given occlusion), in ``[0, 1]``.
         hair: the portrait's :class:`~machlib.hair.HairMask` whose hair was treated as hidden
             (``None`` with ``hair=False``); :func:`hair_portrait` can reuse it (``mask=``).
         not_skin: ``(H, W)`` weights in ``[0, 1]`` of the face oval's pixels near its edge that
@@ -676,6 +677,7 @@ def texture_portrait(
     glasses: bool = True,
     hair: bool | HairMask = True,
     skin: bool = True,
+    mouth: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> TextureOutput:
     """Extract, delight, correct and complete the face texture of a fitted portrait (§2.4).
@@ -715,6 +717,12 @@ def texture_portrait(
             into the albedo. On the bundled portrait this removes the dark patches at the sides
             of the jaw. Inside the band the face's own creases and shading stay. Like hidden
             pixels, they are left out of the metrics (:attr:`TextureOutput.not_skin`).
+        mouth: treat an open mouth's interior in the photo (teeth, tongue, the dark between
+            them: the inner lip polygon of the landmarks, when the lips part by at least
+            :data:`MOUTH_OPEN` of the mouth's width) as hidden. The fitted head rarely opens
+            its mouth exactly as wide as the photo's, and the character is exported with it
+            closed, so the teeth would otherwise be painted across the lips; the lips are
+            completed with the portrait's lip colour instead.
         progress: optional callback called with each step's name as it starts.
 
     An eye the photo shows nearly shut and less open than the fitted head's (looking down,
@@ -779,6 +787,8 @@ def texture_portrait(
         found = detect_glasses(fit.image, fit.landmarks)
         hidden = np.maximum(hidden, found.mask)
         timings["glasses"] = time.perf_counter() - t
+    if mouth:  # an open mouth's teeth, tongue and dark are not the lips
+        hidden = np.maximum(hidden, _mouth_interior(fit.landmarks, (width, height)))
 
     oval = face_mask(fit.landmarks, (width, height))
     not_skin = np.zeros_like(hidden)
@@ -957,6 +967,36 @@ def _feature_pixels(landmarks: Landmarks, size: tuple[int, int], *, grow: float 
             rr, cc = polygon(p[:, 1] - 0.5, p[:, 0] - 0.5, shape=(height, width))
             mask[rr, cc] = True
     p = pts[list(LIPS_OUTER)]
+    rr, cc = polygon(p[:, 1] - 0.5, p[:, 0] - 0.5, shape=(height, width))
+    mask[rr, cc] = True
+    fw = float(np.ptp(pts[face_oval()][:, 0]))
+    return ndimage.binary_dilation(mask, iterations=max(1, int(round(grow * fw)))).astype(np.float32)
+
+
+#: The mouth opening (inner lips' gap at the centre over the inner corners' distance) from which
+#: :func:`texture_portrait` treats the photo's mouth interior as hidden.
+MOUTH_OPEN = 0.03
+
+
+def _mouth_interior(landmarks: Landmarks, size: tuple[int, int], *, grow: float = 0.01) -> np.ndarray:
+    """``(H, W)`` float32 mask of an open mouth's interior in the photo: the inner lip polygon
+    (FaceMesh ``LIPS_INNER``), grown by ``grow`` × the face width (the teeth's edge against the
+    lips), when the gap between the inner lips' centres (landmarks 13, 14) is at least
+    :data:`MOUTH_OPEN` of the inner corners' distance (78, 308); zeros for a closed mouth (its
+    lip line is the portrait's own) or landmarks without the FaceMesh lips."""
+    from scipy import ndimage
+    from skimage.draw import polygon
+
+    width, height = size
+    pts = np.asarray(landmarks.points)[:, :2]
+    mask = np.zeros((height, width), bool)
+    if pts.shape[0] < 468:
+        return mask.astype(np.float32)
+    gap = float(np.linalg.norm(pts[13] - pts[14]))
+    span = float(np.linalg.norm(pts[78] - pts[308]))
+    if not gap >= MOUTH_OPEN * max(span, 1e-6):
+        return mask.astype(np.float32)
+    p = pts[list(LIPS_INNER)]
     rr, cc = polygon(p[:, 1] - 0.5, p[:, 0] - 0.5, shape=(height, width))
     mask[rr, cc] = True
     fw = float(np.ptp(pts[face_oval()][:, 0]))

@@ -24,7 +24,7 @@ def astronaut_fit():
 def test_hair_over_the_face_is_unseen(astronaut_fit):
     fit = astronaut_fit
     h, w = fit.image.shape[:2]
-    plain = texture_portrait(fit, config=SMALL, hair=False, glasses=False)
+    plain = texture_portrait(fit, config=SMALL, hair=False, glasses=False, mouth=False)
     hidden = texture_portrait(fit, config=SMALL, glasses=False)
     assert plain.hair is None and hidden.hair is not None
     face = face_mask(fit.landmarks, (w, h)) > 0.5
@@ -40,5 +40,15 @@ def test_hair_over_the_face_is_unseen(astronaut_fit):
     again = texture_portrait(fit, config=SMALL, glasses=False, hair=hidden.hair)
     assert again.hair is hidden.hair
     np.testing.assert_array_equal(again.occlusion, hidden.occlusion)
+    # her smile shows her teeth: the inner lip polygon is hidden (mouth=True, the default), so
+    # they are not painted on the lips; with mouth=False it is not
+    from machlib._facemesh import LIPS_INNER
+    from skimage.draw import polygon
+
+    p = np.asarray(fit.landmarks.points)[list(LIPS_INNER), :2]
+    rr, cc = polygon(p[:, 1] - 0.5, p[:, 0] - 0.5, shape=(h, w))
+    assert rr.size > 50
+    assert (hidden.occlusion[rr, cc] == 1.0).all()
+    assert (plain.occlusion[rr, cc] == 0.0).all()
     with pytest.raises((ValueError, TypeError), match="texture_portrait|hair"):
         texture_portrait(fit, config=SMALL, hair=np.zeros((h, w)))
