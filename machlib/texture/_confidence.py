@@ -191,10 +191,13 @@ def eye_openness(points: Float[ArrayLike, "K D"]) -> Float[Array, "2"]:
         raise InputError(f"eye_openness: points must have shape (478, D >= 2) (FaceMesh), got {p.shape}")
     if not jnp.issubdtype(p.dtype, jnp.floating):
         p = p.astype(jnp.float32)
-    return _eye_openness(p[:, :2])
+    return _eye_openness(p)
 
 
+@jax.jit
 def _eye_openness(p: Array) -> Array:
+    # one compiled program per shape: eagerly, each of these operations compiled its own
+    p = p[:, :2]
     idx = jnp.asarray(EYE_LID_LANDMARKS)
     up, lo, a, b = p[idx[:, 0]], p[idx[:, 1]], p[idx[:, 2]], p[idx[:, 3]]
     gap2 = jnp.sum((up - lo) ** 2, -1)
