@@ -947,30 +947,33 @@ def _not_skin(image: np.ndarray, landmarks: Landmarks, oval: np.ndarray, hidden:
     return (oval * (1.0 - features) * band * (1.0 - likely)).astype(np.float32)
 
 
+def _grown_polygons(points: np.ndarray, polygons, size: tuple[int, int], grow: float) -> np.ndarray:
+    """``(H, W)`` float32 mask of the landmark polygons (index sequences into ``points``), filled
+    and grown by ``grow`` × the face width (the face oval's horizontal extent)."""
+    from scipy import ndimage
+    from skimage.draw import polygon
+
+    width, height = size
+    mask = np.zeros((height, width), bool)
+    for poly in polygons:
+        p = points[list(poly)]
+        rr, cc = polygon(p[:, 1] - 0.5, p[:, 0] - 0.5, shape=(height, width))
+        mask[rr, cc] = True
+    fw = float(np.ptp(points[face_oval()][:, 0]))
+    return ndimage.binary_dilation(mask, iterations=max(1, int(round(grow * fw)))).astype(np.float32)
+
+
 def _feature_pixels(landmarks: Landmarks, size: tuple[int, int], *, grow: float = 0.03) -> np.ndarray:
     """``(H, W)`` float32 mask of the face's features in the photo: the landmarks' lid, brow,
     nostril and outer lip polygons, grown by ``grow`` × the face width (lashes, brow hairs and
     the lip line around them)."""
-    from scipy import ndimage
-    from skimage.draw import polygon
-
     from .texture._regions import LIPS_OUTER, RIGHT_BROW, RIGHT_EYE, RIGHT_NOSTRIL, mirrored
 
-    width, height = size
     pts = np.asarray(landmarks.points)[:, :2]
-    mask = np.zeros((height, width), bool)
     if pts.shape[0] < 468:
-        return mask.astype(np.float32)
-    for idx in (RIGHT_EYE, RIGHT_BROW, RIGHT_NOSTRIL):
-        for poly in (idx, mirrored(idx)):
-            p = pts[list(poly)]
-            rr, cc = polygon(p[:, 1] - 0.5, p[:, 0] - 0.5, shape=(height, width))
-            mask[rr, cc] = True
-    p = pts[list(LIPS_OUTER)]
-    rr, cc = polygon(p[:, 1] - 0.5, p[:, 0] - 0.5, shape=(height, width))
-    mask[rr, cc] = True
-    fw = float(np.ptp(pts[face_oval()][:, 0]))
-    return ndimage.binary_dilation(mask, iterations=max(1, int(round(grow * fw)))).astype(np.float32)
+        return np.zeros((size[1], size[0]), np.float32)
+    polys = [q for idx in (RIGHT_EYE, RIGHT_BROW, RIGHT_NOSTRIL) for q in (idx, mirrored(idx))]
+    return _grown_polygons(pts, polys + [LIPS_OUTER], size, grow)
 
 
 #: The mouth opening (inner lips' gap at the centre over the inner corners' distance) from which
@@ -984,23 +987,14 @@ def _mouth_interior(landmarks: Landmarks, size: tuple[int, int], *, grow: float 
     lips), when the gap between the inner lips' centres (landmarks 13, 14) is at least
     :data:`MOUTH_OPEN` of the inner corners' distance (78, 308); zeros for a closed mouth (its
     lip line is the portrait's own) or landmarks without the FaceMesh lips."""
-    from scipy import ndimage
-    from skimage.draw import polygon
-
-    width, height = size
     pts = np.asarray(landmarks.points)[:, :2]
-    mask = np.zeros((height, width), bool)
     if pts.shape[0] < 468:
-        return mask.astype(np.float32)
+        return np.zeros((size[1], size[0]), np.float32)
     gap = float(np.linalg.norm(pts[13] - pts[14]))
     span = float(np.linalg.norm(pts[78] - pts[308]))
     if not gap >= MOUTH_OPEN * max(span, 1e-6):
-        return mask.astype(np.float32)
-    p = pts[list(LIPS_INNER)]
-    rr, cc = polygon(p[:, 1] - 0.5, p[:, 0] - 0.5, shape=(height, width))
-    mask[rr, cc] = True
-    fw = float(np.ptp(pts[face_oval()][:, 0]))
-    return ndimage.binary_dilation(mask, iterations=max(1, int(round(grow * fw)))).astype(np.float32)
+        return np.zeros((size[1], size[0]), np.float32)
+    return _grown_polygons(pts, [LIPS_INNER], size, grow)
 
 
 def _eye_agreement(fit: FitOutput) -> dict | None:
