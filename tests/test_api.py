@@ -31,7 +31,8 @@ ALLOWED_POSITIONAL_DEFAULTS = {
     ("machlib.geometry", "template_albedo", "resolution"),  # template_albedo(1024)
     ("machlib.texture", "texture_fit", "config"),
     ("machlib.render", "texture", "uv_grad"),  # nvdiffrast's texture(tex, uv, uv_da)
-    ("machlib.text", "visual_clues", "attributes"),  # visual_clues({"face_shape": "round"})
+    ("machlib.text", "visual_clues", "attributes"),
+    ("machlib.hair", "beard_style_for", "moustache"),  # beard_style_for(beard, moustache): the attribute pair  # visual_clues({"face_shape": "round"})
     ("machlib.interop", "require_torch", "feature"),  # require_torch("to_torch"): the one argument  # optax-style factory: texture_fit(config, level=0)
 }
 

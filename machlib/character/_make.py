@@ -53,10 +53,12 @@ from ..geometry._human_fit import head_points
 from ..hair import (
     HAIR_COLORS,
     HAIR_STYLES,
+    StyleChoice,
     cleanup_strands,
     cleanup_to_count,
     grow_style,
     head_sdf_grid,
+    style_for,
 )
 from ..human import PHENOTYPE_NAMES, HumanParams, attribute_human, symmetric_sliders
 from ..pipeline import atomic_output_dir, human_report
@@ -355,12 +357,13 @@ def make_character(
         human = (_human_params, _human_points) if _human_params is not None else None
 
         albedo = timed("albedo", lambda: skin_tone_albedo(template_albedo(1024), attrs.skin_tone or "light"))
-        style = hair or _style_for(attrs, prompt)
+        choice = _style_for(attrs, hair)
+        style = choice.style
         strands, hair_rgb = timed("hair", lambda: _template_hair(template, head, style, attrs, seed=seed,
                                                                 n_strands=n_strands, n_points=n_points,
                                                                 guides=guides))
-        assets["hairstyle"] = {"style": style, "mode": "library",
-                               "matches": _match([prompt], "hairstyle")[:3] if prompt else []}
+        assets["hairstyle"] = {"style": style, "mode": "library", "choice": choice.reason,
+                               "matches": list(choice.candidates[:3])}
 
     if albedo_resolution is not None:
         albedo = timed("albedo.super-resolve", lambda: _super_resolved(albedo, template, albedo_resolution, seed=seed))
@@ -471,14 +474,16 @@ def _blend_neck(albedo, template, skin_linear) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def _style_for(attrs, prompt: Optional[str]) -> str:
-    if attrs.hairstyle in HAIR_STYLES:
-        return attrs.hairstyle
-    if prompt:
-        ranked = _match([prompt], "hairstyle", set(HAIR_STYLES))
-        if ranked:
-            return ranked[0][0]
-    return "bob"
+def _style_for(attrs, hair: Optional[str]) -> StyleChoice:
+    """The library style of a character without a photo: the caller's ``hair``, else what the
+    prompt's hair attributes ask for (:func:`machlib.hair.style_for`: a named style, else length,
+    texture, fringe, then gender and age), never a text ranking of the whole prompt (a "crop top"
+    is not a crop)."""
+    if hair is not None:
+        return StyleChoice(hair, f"chosen by the caller: {hair}", (hair,))
+    return style_for(hairstyle=attrs.hairstyle if attrs.hairstyle in HAIR_STYLES else None,
+                     hair_length=attrs.hair_length, hair_texture=attrs.hair_texture, bangs=attrs.bangs,
+                     gender=attrs.gender, age_group=attrs.age_group)
 
 
 def _template_hair(template, head: Mesh, style: str, attrs, *, seed: int, n_strands: int, n_points: int,

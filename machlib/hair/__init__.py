@@ -16,7 +16,8 @@ What exists now:
   RK2 integrator of a direction field, vmapped over strands under ``jit`` (:func:`grow_strands`);
 * styles: :class:`HairStyle` with the tagged presets :data:`HAIR_STYLES` (bald, buzz cut, crop, pixie,
   bob, long straight, long curly, wavy, ponytail, bun, afro), :func:`find_styles` for text
-  matching, :func:`grow_style`, and hair colour from melanin (:func:`hair_color`,
+  matching, :func:`style_for` (the style a description's length, texture, fringe, gender and age ask
+  for, with :class:`StyleChoice` saying why; :func:`length_class`), :func:`grow_style`, and hair colour from melanin (:func:`hair_color`,
   :data:`HAIR_COLORS`);
 * fitting to the photo: :func:`fit_strand_tips` trims and extends strands so that their visible
   tips end where the portrait's hair ends (:class:`TipFit`); :func:`clump_strands` gathers
@@ -32,6 +33,7 @@ clean-up are planned (see :doc:`/hair`).
 """
 
 from ._beard import BEARD_STYLES, BEARD_ZONES, BeardStyle, beard_roots, beard_style_for, grow_beard
+from ._choose import StyleChoice, length_class, style_for
 from ._cleanup import CleanupResult, cleanup_strands, cleanup_to_count, resample_uniform, smooth_strands, strand_lengths, transfer_strands
 from ._color import HairColorEstimate, estimate_hair_color, fit_melanin, hair_shading_from_sh, light_from_skin
 from ._clump import clump_strands
@@ -68,7 +70,7 @@ __all__ = [
     "read_hair_data", "write_hair_data", "read_cem_hair", "write_cem_hair", "write_usd_curves",
     "strands_to_gltf_lines", "strand_ribbons", "ribbon_faces",
     "ScalpSamples", "scalp_roots", "HeadSDF", "head_sdf_grid", "sdf_lookup", "grow_strands",
-    "HairStyle", "HAIR_STYLES", "find_styles", "grow_style", "hair_color", "HAIR_COLORS",
+    "HairStyle", "HAIR_STYLES", "find_styles", "style_for", "StyleChoice", "length_class", "grow_style", "hair_color", "HAIR_COLORS",
     "HairMask", "hair_mask", "OrientationMap", "orientation_map", "orientation_image",
     "HairVolume", "strands_to_volume", "volume_lookup", "lift_hair", "grow_from_volume", "style_volume",
     "CleanupResult", "cleanup_strands", "cleanup_to_count", "smooth_strands", "resample_uniform", "strand_lengths", "transfer_strands",
@@ -77,4 +79,5 @@ __all__ = [
     "render_strands", "hair_preview", "HAIR_PREVIEW_VIEWS", "scalp_tint",
     "HairReading", "read_hairstyle", "style_agreement", "LENGTHS", "light_from_skin", "hair_shading_from_sh", "fit_melanin",
     "Illuminant", "light_from_eyes",
+    "BeardStyle", "BEARD_STYLES", "BEARD_ZONES", "beard_roots", "beard_style_for", "grow_beard",
 ]
