@@ -93,6 +93,7 @@ from .hair import (
     write_hair_data,
     write_usd_curves,
 )
+from .hair._color import _hair_beside_hat
 from .human import PHENOTYPE_NAMES, HumanParams
 from .human._model import _human_points_np
 from .render import linear_to_srgb, render_textured, sh_directional
@@ -1236,7 +1237,8 @@ def _hair_erode(image: np.ndarray) -> int:
 
 
 def _hair_color_choice(image: np.ndarray, mask: np.ndarray, color, face: np.ndarray | None = None,
-                       points: np.ndarray | None = None, lighting: np.ndarray | None = None) -> dict:
+                       points: np.ndarray | None = None, lighting: np.ndarray | None = None,
+                       erode: bool = True) -> dict:
     if color is not None:
         if color not in HAIR_COLORS:
             raise InputError(f"unknown hair colour {color!r}; known: {', '.join(sorted(HAIR_COLORS))}")
@@ -1244,12 +1246,12 @@ def _hair_color_choice(image: np.ndarray, mask: np.ndarray, color, face: np.ndar
     if lighting is not None:  # the texture stage's light: white balance and exposure at once
         shading = hair_shading_from_sh(lighting)
         try:
-            est = estimate_hair_color(image, mask, shading=shading, statistic="median", erode=_hair_erode(image),
-                                  keep_hue=True)
+            est = estimate_hair_color(image, mask, shading=shading, statistic="median",
+                                      erode=_hair_erode(image) if erode else 0, keep_hue=True)
         except ValueError:
             return {"source": "default", "name": "brown", "rgb": [float(c) for c in HAIR_COLORS["brown"]]}
         return {"source": "portrait", **_estimate_fields(est, shading), "pixels": est.pixels,
-                "light_source": "texture SH"}
+                "light_source": "texture SH", **({} if erode else {"pixels_from": "beside the face under a hat"})}
     light = None
     if face is not None:
         try:  # white balance: the light's colour from the face's skin
@@ -1390,7 +1392,10 @@ def hair_portrait(
        fitted camera under that light at half resolution: the photo's median hair colour over
        the rendered hair pixels divided by the render's corrects the shading, and the melanin
        fit is redone with it (``color["calibration"]``), so the input view shows the photo's
-       hair colour.
+       hair colour. Under a hat (the mask covers almost nothing above the face) the mask holds
+       mostly shaded skin: the colour is read instead from the pixels beside the face that
+       neither the skin's hue and chroma nor the hat's colour explain
+       (``color["pixels_from"]``), without that check.
 
     Args:
         fit: the :class:`FitOutput` of :func:`fit_portrait`.
@@ -1461,8 +1466,11 @@ def hair_portrait(
         lighting = np.asarray(lighting, np.float64)
         if lighting.shape != (9, 3) or not np.isfinite(lighting).all():
             raise InputError(f"hair_portrait: lighting must be finite (9, 3) SH coefficients, got shape {lighting.shape}")
-    color_info = _hair_color_choice(fit.image, mask.mask, color, mask.face, np.asarray(fit.landmarks.points),
-                                    lighting=lighting)
+    # under a hat the mask holds mostly shaded skin: the colour is read where the hair shows
+    beside_hat = _hair_beside_hat(fit.image, mask, fit.landmarks.points) if color is None else None
+    color_info = _hair_color_choice(fit.image, mask.mask if beside_hat is None else beside_hat.astype(np.float32),
+                                    color, mask.face, np.asarray(fit.landmarks.points), lighting=lighting,
+                                    erode=beside_hat is None)
     reading = timed("reading", lambda: read_hairstyle(mask.mask, omap, fit.landmarks,
                                                       color=color_info["name"]))
     choice = None
@@ -1558,7 +1566,8 @@ def hair_portrait(
     check_finite("hair", strand_points=strands.points)
     if (lighting is not None and mode == "image" and color_info.get("source") == "portrait"
             and strands.num_strands):
-        color_info = timed("colour", lambda: _calibrate_hair_color(fit, mask, strands, lighting, color_info))
+        color_info = timed("colour", lambda: _calibrate_hair_color(fit, mask, strands, lighting, color_info,
+                                                                   region=beside_hat))
         rgb = np.asarray(color_info["rgb"], np.float32)
         reading = dataclasses.replace(reading, color=color_info["name"])
     strands = Strands(np.asarray(strands.points, np.float32), np.broadcast_to(rgb, (strands.num_strands, 3)).copy(),
@@ -1567,10 +1576,16 @@ def hair_portrait(
     return HairOutput(strands, mode, style, matches, mask, omap, color_info, clean, sdf, timings, words, choice)
 
 
-def _calibrate_hair_color(fit, mask, strands, lighting: np.ndarray, info: dict) -> dict:
+def _calibrate_hair_color(fit, mask, strands, lighting: np.ndarray, info: dict,
+                          region: np.ndarray | None = None) -> dict:
     """The colour estimate of :func:`_hair_color_choice` corrected by rendering the grown strands
     in the fitted camera under the portrait's light (half resolution) and comparing the median
-    hair colour with the photo's over the same pixels (see :func:`hair_portrait`, step 5)."""
+    hair colour with the photo's over the same pixels (see :func:`hair_portrait`, step 5): the
+    eroded hair mask. With ``region`` (the pixels the colour was read from under a hat) it is not
+    applied: the strands grown there cover the hat's edge and the skin, and the few pixels where
+    both show hair (36 at half resolution on Hopper) turned her grey hair orange."""
+    if region is not None:  # a few wisps beside a hat, where the strands grown show the hat's edge
+        return {**info, "calibration": {"applied": False, "why": "the hair shows only in wisps beside a hat"}}
     from ._scene import ScenePart, _srgb_to_linear, render_scene
     from .hair._match import _scaled_camera
 

@@ -25,7 +25,9 @@ class HairColorEstimate(NamedTuple):
             have no pigment), else the melanin model's colour when it explains them
             (``error < 0.25``, or the nearest named colour is a natural one: black, brown,
             blonde, red, auburn), otherwise the observed colour divided by the assumed shading
-            (dyed hair), clipped to ``[0, 1]``.
+            (dyed hair), clipped to ``[0, 1]``. Hair *named* grey or white (nearest in CIELAB)
+            gets that named colour scaled to the albedo's luminance: a photo's leftover warm
+            cast would otherwise tint the unpigmented fibres beige.
         melanin: fitted eumelanin concentration.
         pheomelanin: fitted pheomelanin concentration.
         error: RMS difference of the log colours (natural log of linear RGB) between the fit
@@ -194,6 +196,9 @@ def estimate_hair_color(
         if keep_hue and nearest in _NATURAL_NAMES:
             w = float(np.clip((error - 0.1) / 0.15, 0.0, 1.0))
             rgb = np.exp((1.0 - w) * np.log(np.maximum(fitted, 1e-4)) + w * target)
+        if nearest in _GREY_NAMES:  # unpigmented fibres: the named grey at the albedo's luminance
+            ref = np.asarray(HAIR_COLORS[nearest], np.float64)
+            rgb = np.clip(ref * float(albedo @ _LUMA) / float(ref @ _LUMA), 0.0, 1.0)
     return HairColorEstimate(
         rgb=np.asarray(rgb, np.float32), melanin=float(_MEL[i]), pheomelanin=float(_PHE[j]), error=error,
         name=nearest, observed=np.asarray(observed, np.float32), pixels=int(keep.sum()),
@@ -210,6 +215,8 @@ def _lab(linear) -> np.ndarray:
 
 
 _NATURAL_NAMES = ("black", "brown", "blonde", "red", "auburn")
+_GREY_NAMES = ("gray", "white")
+_LUMA = np.array([0.2126, 0.7152, 0.0722])  # Rec. 709 luminance of linear RGB
 _DARK_NAMES = ("black", "brown", "auburn")
 #: Fresnel reflectance of the hair cuticle at normal incidence (refractive index 1.55): light
 #: every fibre reflects unpigmented, so even black hair photographs at L* ≈ 26, not 0.
@@ -444,3 +451,75 @@ def _fit_melanin_core(a, *, d: float, steps: int):
 
     x = jax.lax.fori_loop(0, steps, step, x)
     return x
+
+
+#: Share of the person band above the face that the hair mask must cover for the crown to count
+#: as seen (as :func:`~machlib.hair.hair_mask` decides on a hat); below it, a hat or a bald crown.
+_HAT_COVER = 0.1
+
+
+def _hair_beside_hat(
+    image: UInt8[np.ndarray, "H W 3"], mask, points: Float[np.ndarray, "K 2"]
+) -> np.ndarray | None:
+    """``(H, W)`` bool: the pixels to read the hair colour from when a hat hides the crown, or
+    ``None`` when the crown shows hair (the hair mask's own pixels are then used).
+
+    Under a hat, :func:`~machlib.hair.hair_mask` seeds its hair colour at the temples, which
+    under a brim show mostly shaded skin, so its mask holds skin, the hat's edge and only a few
+    wisps of the hair itself (Hopper: 95 % of the eroded mask has the skin's hue and chroma; the
+    melanin fit read it as red). Here the hair is looked for where it shows under a hat — in the
+    mask and in a band beside the face oval (2–14 % of the face width out, from the oval top to
+    15 % of the face height above the chin), inside the person (eroded by 2 pixels, off the
+    background's edge) — less what is explained by the skin or by the hat:
+
+    * *skin*: a hue (CIELAB) within 30° of the face's median and a chroma above 0.6 of the face's
+      median ``C*/L*`` at the pixel's lightness (the face oval eroded by 5 % of its width, its
+      brightest three quarters): shaded skin keeps the skin's hue and its ``C*/L*``, grey or white
+      hair has a low chroma for its lightness;
+    * *hat*: within Mahalanobis distance 3 of a Gaussian (CIELAB, plus a unit² diagonal) of the
+      person band above the face (0.05–0.35 face heights above the oval top, within 0.3 face
+      widths of its centre).
+
+    A hat is recognised as :func:`~machlib.hair.hair_mask` recognises it: the mask covers under
+    10 % of that band. ``None`` also when fewer than 20 pixels remain.
+    """
+    from scipy import ndimage
+    from skimage.color import rgb2lab
+
+    from ..geometry import face_oval
+
+    hair = np.asarray(mask.mask) > 0.5
+    person = np.asarray(mask.person) > 0.5
+    face = np.asarray(mask.face) > 0.5
+    oval = np.asarray(points, np.float64)[np.asarray(face_oval())]
+    x0, x1 = oval[:, 0].min(), oval[:, 0].max()
+    y_top, y_chin = oval[:, 1].min(), oval[:, 1].max()
+    fw, fh = max(x1 - x0, 4.0), max(y_chin - y_top, 4.0)
+    cx = 0.5 * (x0 + x1)
+    h, w = hair.shape
+    yy, xx = np.mgrid[0:h, 0:w] + 0.5
+    top = person & (yy > y_top - 0.35 * fh) & (yy < y_top - 0.05 * fh) & (np.abs(xx - cx) < 0.3 * fw)
+    if top.sum() < 20 or hair[top].mean() >= _HAT_COVER:
+        return None
+    core = ndimage.binary_erosion(face, iterations=max(1, int(round(0.05 * fw))))
+    if core.sum() < 20:
+        return None
+    lab = rgb2lab(image).astype(np.float64)
+    L = lab[..., 0]
+    C = np.hypot(lab[..., 1], lab[..., 2])
+    hue = np.arctan2(lab[..., 2], lab[..., 1])
+    lit = core & (L >= np.percentile(L[core], 25))
+    ratio = float(np.median(C[lit] / np.maximum(L[lit], 1.0)))
+    skin_hue = float(np.angle(np.mean(np.exp(1j * hue[lit]))))
+    dh = np.abs(np.angle(np.exp(1j * (hue - skin_hue))))
+    skin_like = (dh < np.radians(30.0)) & (C > 0.6 * ratio * L)
+    hat_px = lab[top]
+    mu = np.median(hat_px, 0)
+    cov = np.cov((hat_px - mu).T) + np.eye(3)
+    d = lab - mu
+    hat_like = np.einsum("hwi,ij,hwj->hw", d, np.linalg.inv(cov), d) < 9.0
+    dist = ndimage.distance_transform_edt(~face)
+    band = (dist > 0.02 * fw) & (dist < 0.14 * fw) & (yy > y_top) & (yy < y_chin - 0.15 * fh)
+    inner = ndimage.binary_erosion(person, iterations=2)
+    out = (band | hair) & inner & ~face & ~skin_like & ~hat_like
+    return out if out.sum() >= 20 else None

@@ -225,3 +225,17 @@ def test_fit_melanin_keeps_the_albedos_dtype():
         for dtype in (jnp.float32, jnp.float64):
             m, p = fit_melanin(jnp.asarray(_fibre(0.3, 0.2), dtype), steps=2)
             assert m.dtype == p.dtype == dtype
+
+
+def test_grey_hair_is_neutral_at_its_lightness():
+    # grey hair in a photo with a leftover warm cast is named grey; its strands get the named
+    # grey's neutral colour at the albedo's luminance, not the cast (which the melanin fit or the
+    # albedo would keep as beige)
+    lin = np.array([0.36, 0.30, 0.24])  # light grey under a warm cast
+    est = estimate_hair_color(_srgb_image(lin), np.ones((16, 16), np.float32), shading=1.0)
+    assert est.name in ("gray", "white")
+    rgb = np.asarray(est.rgb, np.float64)
+    ref = np.asarray(HAIR_COLORS[est.name], np.float64)
+    np.testing.assert_allclose(rgb / rgb.sum(), ref / ref.sum(), atol=1e-6)
+    luma = np.array([0.2126, 0.7152, 0.0722])
+    assert rgb @ luma == pytest.approx(lin @ luma, rel=0.03)

@@ -287,3 +287,23 @@ def test_hair_mask_bad_inputs(astronaut):
         hair_mask(img, lm._replace(points=lm.points[:10]))
     with pytest.raises((ValueError, TypeError), match="hair_mask: threshold"):
         hair_mask(img, lm, threshold=1.5)
+
+
+def test_hair_colour_pixels_beside_a_hat(astronaut, grace):
+    # under Grace Hopper's cap the mask holds mostly shaded skin (the melanin fit read it red);
+    # the colour is read beside her face where neither her skin's hue and chroma nor the cap's
+    # colour explain a pixel: her grey hair, light and nearly colourless
+    from skimage.color import rgb2lab
+
+    from machlib.hair._color import _hair_beside_hat
+
+    img, lm, hm = grace
+    sel = _hair_beside_hat(img, hm, lm.points)
+    assert sel is not None and sel.shape == img.shape[:2] and sel.dtype == bool
+    assert sel.sum() >= 50 and not (sel & (hm.face > 0.5)).any()
+    lab = np.median(rgb2lab(img)[sel], 0)
+    skin = np.median(rgb2lab(img)[_eroded(hm.face, 10)], 0)
+    assert lab[0] > 50 and np.hypot(lab[1], lab[2]) < 0.5 * np.hypot(skin[1], skin[2])
+    # the astronaut's crown shows hair: her mask's own pixels are used
+    img, lm, hm = astronaut
+    assert _hair_beside_hat(img, hm, lm.points) is None
