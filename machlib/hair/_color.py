@@ -25,9 +25,10 @@ class HairColorEstimate(NamedTuple):
             have no pigment), else the melanin model's colour when it explains them
             (``error < 0.25``, or the nearest named colour is a natural one: black, brown,
             blonde, red, auburn), otherwise the observed colour divided by the assumed shading
-            (dyed hair), clipped to ``[0, 1]``. Hair *named* grey or white (nearest in CIELAB)
-            gets that named colour scaled to the albedo's luminance: a photo's leftover warm
-            cast would otherwise tint the unpigmented fibres beige.
+            (dyed hair), clipped to ``[0, 1]``. Hair *named* grey, white or black gets a
+            neutral colour (grey's or white's) at the albedo's luminance: a photo's leftover
+            colour cast would otherwise tint the unpigmented fibres beige and black hair, whose
+            lightness is its cuticle's neutral reflection, olive or brown.
         melanin: fitted eumelanin concentration.
         pheomelanin: fitted pheomelanin concentration.
         error: RMS difference of the log colours (natural log of linear RGB) between the fit
@@ -196,8 +197,8 @@ def estimate_hair_color(
         if keep_hue and nearest in _NATURAL_NAMES:
             w = float(np.clip((error - 0.1) / 0.15, 0.0, 1.0))
             rgb = np.exp((1.0 - w) * np.log(np.maximum(fitted, 1e-4)) + w * target)
-        if nearest in _GREY_NAMES:  # unpigmented fibres: the named grey at the albedo's luminance
-            ref = np.asarray(HAIR_COLORS[nearest], np.float64)
+        if nearest in _NEUTRAL_NAMES:  # no hue of its own: a neutral at the albedo's luminance
+            ref = np.asarray(HAIR_COLORS[_NEUTRAL_NAMES[nearest]], np.float64)
             rgb = np.clip(ref * float(albedo @ _LUMA) / float(ref @ _LUMA), 0.0, 1.0)
     return HairColorEstimate(
         rgb=np.asarray(rgb, np.float32), melanin=float(_MEL[i]), pheomelanin=float(_PHE[j]), error=error,
@@ -215,7 +216,11 @@ def _lab(linear) -> np.ndarray:
 
 
 _NATURAL_NAMES = ("black", "brown", "blonde", "red", "auburn")
-_GREY_NAMES = ("gray", "white")
+#: Names whose strands get a neutral colour (the value's hue) at the albedo's luminance: grey and
+#: white fibres have no pigment, and black hair photographs as a dark neutral (its cuticle's
+#: reflection, not its pigment, gives it its lightness), so the hue of their albedo is the
+#: photo's leftover colour cast (t1_face1's black hair came out olive, t1_face4's green).
+_NEUTRAL_NAMES = {"gray": "gray", "white": "white", "black": "gray"}
 _LUMA = np.array([0.2126, 0.7152, 0.0722])  # Rec. 709 luminance of linear RGB
 _DARK_NAMES = ("black", "brown", "auburn")
 #: Fresnel reflectance of the hair cuticle at normal incidence (refractive index 1.55): light

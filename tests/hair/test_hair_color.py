@@ -239,3 +239,14 @@ def test_grey_hair_is_neutral_at_its_lightness():
     np.testing.assert_allclose(rgb / rgb.sum(), ref / ref.sum(), atol=1e-6)
     luma = np.array([0.2126, 0.7152, 0.0722])
     assert rgb @ luma == pytest.approx(lin @ luma, rel=0.03)
+
+
+def test_black_hair_is_a_dark_neutral():
+    # black hair photographed under a cast (t1_face1: olive, t1_face4: green) is named black and
+    # drawn as a dark neutral at the albedo's luminance, not in the cast's hue
+    lin = np.array([0.024, 0.024, 0.016])
+    est = estimate_hair_color(_srgb_image(lin), np.ones((16, 16), np.float32), shading=1.0, keep_hue=True)
+    assert est.name == "black"
+    rgb = np.asarray(est.rgb, np.float64)
+    assert np.ptp(rgb) / rgb.max() < 0.05
+    assert rgb @ np.array([0.2126, 0.7152, 0.0722]) == pytest.approx(lin @ np.array([0.2126, 0.7152, 0.0722]), rel=0.03)
