@@ -25,7 +25,9 @@ RIGHT_IRIS = (468, 469, 470, 471, 472)
 @functools.lru_cache(maxsize=1)
 def face_oval() -> np.ndarray:
     """Indices of MediaPipe's face-oval landmarks, ordered around the face (36,)."""
-    from mediapipe.python.solutions import face_mesh_connections as fmc
+    from ._mediapipe import solution
+
+    fmc = solution("face_mesh_connections")
 
     edges = {}
     for a, b in fmc.FACEMESH_FACE_OVAL:

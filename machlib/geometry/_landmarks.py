@@ -103,7 +103,9 @@ def _face_mesh(max_faces: int):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from mediapipe.python.solutions import face_mesh
+        from .._mediapipe import solution
+
+        face_mesh = solution("face_mesh")
 
         with _quiet_stderr():
             mesh = face_mesh.FaceMesh(
@@ -464,9 +466,11 @@ def _build_mirror_permutation(path: str | os.PathLike | None = None) -> np.ndarr
     Returns:
         The ``(478,)`` permutation.
     """
-    from mediapipe.python.solutions import face_mesh_connections as fmc
     from skimage import data
 
+    from .._mediapipe import solution
+
+    fmc = solution("face_mesh_connections")
 
     cost = np.zeros((NUM_LANDMARKS, NUM_LANDMARKS))
     for image in (default_portrait(), data.astronaut()):

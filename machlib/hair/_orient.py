@@ -73,7 +73,9 @@ def _selfie_segmenter():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from mediapipe.python.solutions import selfie_segmentation
+        from .._mediapipe import solution
+
+        selfie_segmentation = solution("selfie_segmentation")
 
         with _quiet_stderr():
             return selfie_segmentation.SelfieSegmentation(model_selection=0)
