@@ -11,6 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple, Optional, Union
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from .._errors import InputError
@@ -364,6 +366,8 @@ def make_character(
                                                                 guides=guides))
         assets["hairstyle"] = {"style": style, "mode": "library", "choice": choice.reason,
                                "matches": list(choice.candidates[:3])}
+        albedo, assets["skin"] = timed("albedo.marks", lambda: _attribute_skin(albedo, attrs, template, hair_rgb,
+                                                                               seed=seed))
 
     if albedo_resolution is not None:
         albedo = timed("albedo.super-resolve", lambda: _super_resolved(albedo, template, albedo_resolution, seed=seed))
@@ -474,6 +478,57 @@ def _blend_neck(albedo, template, skin_linear) -> np.ndarray:
     return out.astype(np.float32)
 
 
+_LEVELS = {"none": 0.0, "light": 0.3, "moderate": 0.6, "heavy": 0.95}
+#: sRGB lipstick colours of the ``lipstick_color`` attribute
+LIPSTICK_COLORS = {"red": (0.72, 0.10, 0.18), "pink": (0.90, 0.42, 0.55), "cameo": (0.80, 0.52, 0.52),
+                   "nude": (0.76, 0.54, 0.46), "coral": (0.95, 0.42, 0.36), "berry": (0.52, 0.10, 0.28)}
+_NATURAL_HAIR = ("black", "brown", "blonde", "red", "auburn", "gray", "white")
+
+
+def _hair_color_name(attrs) -> str:
+    """The hair colour of a character without a photo: the prompt's, else gray for the elderly and
+    brown for everyone else."""
+    if attrs.hair_color in HAIR_COLORS:
+        return attrs.hair_color
+    return "gray" if attrs.age_group == "elderly" else "brown"
+
+
+def _attribute_skin(albedo, attrs, template, hair_rgb, *, seed: int):
+    """A template albedo marked as the prompt describes the skin (without a photo): wrinkles and
+    age spots from ``wrinkles`` or else the age group, ``freckles``, ``moles``
+    (:func:`machlib.texture.skin_marks`); brows in the natural hair colour
+    (:func:`machlib.texture.recolor_brows`); ``makeup`` and ``lipstick_color``
+    (:func:`machlib.texture.makeup`). Returns the albedo and what was applied (for the report)."""
+    from ..texture import makeup, recolor_brows, skin_marks
+
+    age = attrs.age_group
+    marks = {"wrinkles": _LEVELS[attrs.wrinkles] if attrs.wrinkles in _LEVELS
+             else {"elderly": 0.75, "middle-aged": 0.3}.get(age, 0.0),
+             "age_spots": {"elderly": 0.5, "middle-aged": 0.1}.get(age, 0.0),
+             "freckles": _LEVELS.get(attrs.freckles, 0.0), "moles": _LEVELS.get(attrs.moles, 0.0)}
+    lm = np.asarray(template.landmark_uv, np.float32)
+    out = jnp.asarray(albedo, jnp.float32)
+    if any(marks.values()):
+        out = skin_marks(out, lm, jax.random.key(seed), **marks)
+    applied = {k: v for k, v in marks.items() if v}
+    hair_name = _hair_color_name(attrs)
+    if hair_name in _NATURAL_HAIR:
+        # brows a little darker than the hair, and still part skin where the hair is gray or fair
+        lin = np.asarray(hair_rgb, np.float64) * 0.8
+        srgb = np.where(lin <= 0.0031308, lin * 12.92, 1.055 * np.power(lin, 1 / 2.4) - 0.055)
+        fair = hair_name in ("gray", "white", "blonde")  # fair brows keep some of the darker base
+        out = recolor_brows(out, lm, tuple(float(c) for c in srgb), strength=0.6 if fair else 0.85)
+        applied["brows"] = hair_name
+    level = {"light": 0.2, "moderate": 0.35, "heavy": 0.55}.get(attrs.makeup, 0.0)
+    lip = attrs.lipstick_color if attrs.lipstick_color in LIPSTICK_COLORS else None
+    if level or lip:
+        out = makeup(out, lm, blush=level, eye_shadow=level, lipstick=0.7 if lip else level,
+                     lipstick_color=LIPSTICK_COLORS[lip or "red"])
+        applied["makeup"] = {"blush": level, "eye_shadow": level, "lipstick": 0.7 if lip else level,
+                             "lipstick_color": lip or "red"}
+    return np.asarray(out, np.float32), applied
+
+
 def _style_for(attrs, hair: Optional[str]) -> StyleChoice:
     """The library style of a character without a photo: the caller's ``hair``, else what the
     prompt's hair attributes ask for (:func:`machlib.hair.style_for`: a named style, else length,
@@ -491,7 +546,7 @@ def _template_hair(template, head: Mesh, style: str, attrs, *, seed: int, n_stra
     import jax
 
 
-    rgb = np.asarray(HAIR_COLORS.get(attrs.hair_color or "brown", HAIR_COLORS["brown"]), np.float32)
+    rgb = np.asarray(HAIR_COLORS.get(_hair_color_name(attrs), HAIR_COLORS["brown"]), np.float32)
     chosen = HAIR_STYLES[style]
     if chosen.bald:
         return np.zeros((0, n_points, 3), np.float32), tuple(float(c) for c in rgb)

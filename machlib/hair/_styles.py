@@ -308,7 +308,13 @@ def grow_style(
     if style.bangs > 0:
         p = roots.points
         front = (p[:, 2] > 0.03) & (p[:, 1] > 0.03)
-        lengths = jnp.where(front, jnp.minimum(lengths, style.bangs * (1.0 + jitter)), lengths)
+        fringe = style.bangs * (1.0 + jitter)
+        brows = _brow_top(mesh, template) if style.sweep == "none" else None
+        if brows is not None:
+            # a straight fringe ends above the brows on any head (a fixed length hung over the eyes
+            # of a head with a low forehead); 1.25: the arc over the forehead's curve
+            fringe = jnp.minimum(fringe, jnp.maximum(1.25 * (p[:, 1] - brows - 0.004), 0.01))
+        lengths = jnp.where(front, jnp.minimum(lengths, fringe), lengths)
     phases = jax.random.uniform(k_phase, (n,), maxval=2.0 * np.pi)
     radius, period, helix = _CURL[style.curl]
     if helix > 0:
@@ -419,6 +425,22 @@ HAIR_COLORS: dict[str, tuple[float, float, float]] = {
     "pink": (0.80, 0.25, 0.42),
     "purple": (0.25, 0.05, 0.42),
 }
+
+
+def _brow_top(mesh, template) -> float | None:
+    """Head-space height of the brows' upper edges (the highest of MediaPipe's brow points), or
+    None for a template without the dense landmarks."""
+    import dataclasses
+
+    from .._facemesh import RIGHT_BROW
+    from ..geometry import mirror_permutation
+
+    if template is None or getattr(template, "landmark_uv", None) is None or len(template.landmark_uv) < 468:
+        return None
+    lm = dataclasses.replace(template, mesh=mesh).landmark_positions()
+    upper = np.asarray(RIGHT_BROW[:5])
+    idx = np.concatenate([upper, np.asarray(mirror_permutation())[upper]])
+    return float(np.max(lm[idx, 1]))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,6 +23,9 @@ __all__ += [
     "TextureFit", "TextureFitConfig", "TextureFitState", "TextureProblem", "TextureResult", "fit_texture",
     "texel_visibility", "texture_fit", "texture_problem", "texture_tv", "upsample_texture",
 ]
+from ._marks import recolor_brows, skin_marks
+
+__all__ += ["skin_marks", "recolor_brows"]
 from ._delight import SHDelight, delight_sh, estimate_lighting, normal_map
 
 __all__ += ["SHDelight", "delight_sh", "estimate_lighting", "normal_map"]
