@@ -36,6 +36,10 @@ from ._make import DEFAULT_PROMPT, MakeOutput, make_character, preview_images, w
 
 __all__ += ["MakeOutput", "make_character", "write_make_outputs", "preview_images", "DEFAULT_PROMPT"]
 
+from ._clothes import GarmentReading, garment_color_name, read_garment_color  # noqa: E402
+
+__all__ += ["GarmentReading", "garment_color_name", "read_garment_color"]
+
 from ._read import (  # noqa: E402
     AttributeClassifier,
     PhotoReading,

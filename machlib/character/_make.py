@@ -338,6 +338,10 @@ def make_character(
         reading = {"sources": sources, "evidence": photo.evidence}
         notices.extend(photo.notices)
         assets = _asset_choices(attrs, prompt)
+        if assets["garment"]["color"] is None:  # the prompt names no colour: the photo's clothes'
+            worn = _photo_garment(image, fit.landmarks, tex.hair)
+            assets["garment"].update(color=worn.color, color_source="photo" if worn.color else "default",
+                                     photo={"srgb": worn.srgb, "pixels": worn.pixels, "note": worn.note})
         template, head = fit.template, fit.result.mesh
         human = None
         if fit.result.human is not None:
@@ -483,6 +487,16 @@ _LEVELS = {"none": 0.0, "light": 0.3, "moderate": 0.6, "heavy": 0.95}
 LIPSTICK_COLORS = {"red": (0.72, 0.10, 0.18), "pink": (0.90, 0.42, 0.55), "cameo": (0.80, 0.52, 0.52),
                    "nude": (0.76, 0.54, 0.46), "coral": (0.95, 0.42, 0.36), "berry": (0.52, 0.10, 0.28)}
 _NATURAL_HAIR = ("black", "brown", "blonde", "red", "auburn", "gray", "white")
+
+
+def _photo_garment(image, landmarks, hair_mask):
+    """The colour of the clothes the photo shows (:func:`~machlib.character.read_garment_color`),
+    with the texture stage's person and hair masks when it made them."""
+    from ._clothes import read_garment_color
+
+    person = None if hair_mask is None else hair_mask.person
+    hair = None if hair_mask is None else hair_mask.mask
+    return read_garment_color(image, landmarks, person=person, hair=hair)
 
 
 def _hair_color_name(attrs) -> str:

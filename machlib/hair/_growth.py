@@ -81,6 +81,42 @@ def _scalp_faces(mesh: Mesh, scalp: np.ndarray, threshold: float) -> np.ndarray:
     return np.where(m >= threshold, area, 0.0)
 
 
+#: The hair that grows outside the template's scalp mask at the sides of the head: the temples
+#: and the sideburns round the ears, which the mask (shared with the texture stage) leaves out
+#: with the whole ``ears`` region, so the side of every head was bald between the hair and the
+#: ear when seen from ±30°. Head-space hairline heights (m) at azimuths (degrees,
+#: 0 front, 90 side) from 50° (the temple's corner, where the mask's hairline is) to 130° (behind
+#: the ear, where it is again); the ears themselves stay bare.
+_SIDE_HAIRLINE = ((50.0, 62.0, 74.0, 88.0, 104.0, 130.0), (0.040, 0.024, 0.004, 0.010, 0.016, -0.010))
+#: Half-width (z) and half-height (y) in metres of the ellipse round the ear that stays bare: the
+#: template's ``ears`` region spans the whole side of the head round the pinna (10 × 10 cm).
+_PINNA = (0.022, 0.036)
+
+
+def _side_hair_faces(template, mesh: Mesh, threshold: float) -> np.ndarray:
+    """``(F,)`` bool: faces of the temples and sideburns (:data:`_SIDE_HAIRLINE`, on the
+    template's own head-space positions) off the ears; none without an ``ears`` region."""
+    ears = template.regions.get("ears") if template.regions else None
+    if ears is None or np.shape(template.mesh.faces) != np.shape(mesh.faces):
+        return np.zeros(np.shape(mesh.faces)[0], bool)
+    centroid = np.asarray(template.mesh.vertices, np.float64)[np.asarray(template.mesh.faces)].mean(1)
+    x, y, z = centroid[:, 0], centroid[:, 1], centroid[:, 2]
+    az = np.degrees(np.arctan2(np.abs(x), z))
+    line = np.interp(az, *_SIDE_HAIRLINE)
+    side = (az >= _SIDE_HAIRLINE[0][0]) & (az <= _SIDE_HAIRLINE[0][-1]) & (y >= line)
+    centroid_uv = np.asarray(mesh.uv, np.float64)[np.asarray(mesh.faces_uv)].mean(1)
+    ear = np.asarray(decode(jnp.asarray(ears, jnp.float32)[..., None], jnp.asarray(centroid_uv, jnp.float32)))[:, 0]
+    out = np.zeros(len(centroid), bool)
+    for sign in (-1.0, 1.0):  # the pinna: an ellipse round the median of the ear region's faces
+        on = (ear >= threshold) & (np.sign(x) == sign)
+        if not on.any():
+            continue
+        cy, cz = np.median(y[on]), np.median(z[on])
+        pinna = ((z - cz) / _PINNA[0]) ** 2 + ((y - cy) / _PINNA[1]) ** 2 < 1.0
+        out |= side & (np.sign(x) == sign) & ~pinna
+    return out
+
+
 def scalp_roots(
     key: PRNGKeyArray,
     geometry,
@@ -94,7 +130,13 @@ def scalp_roots(
     The scalp is the template's UV-space region mask ``regions["scalp"]`` (for the default
     template: above a hairline across the top of the forehead, down at the temples, above and
     behind the ears and across the nape). A mesh face belongs to the scalp where the mask at its
-    UV centroid is at least ``threshold``. Faces are drawn with probability proportional to
+    UV centroid is at least ``threshold``. With an ``ears`` region (the default template), the
+    temples and the sideburns in front of the ears, below that hairline, grow hair too: faces
+    at azimuths 50–130° (0 front, 90 the side) above a hairline that comes down from the
+    temple's corner (4 cm, head space) to 4 mm in front of the ear and rises to 1.6 cm above it,
+    less the pinna (an ellipse 4.4 × 7.2 cm round the median of the ``ears`` region's faces on
+    that side: the region itself spans the whole side of the head, which the scalp mask leaves
+    out, so heads were bald between the hair and the ear when seen from ±30°). Faces are drawn with probability proportional to
     their 3D area, then a point uniformly inside the face; its position, normal and UV are the
     barycentric interpolation of the face's corners, so roots lie exactly on the mesh and follow
     a fitted head.
@@ -132,6 +174,9 @@ def scalp_roots(
     if "scalp" not in template.regions:
         raise InputError(f"scalp_roots: template {template.name!r} has no 'scalp' region mask")
     weights = _scalp_faces(mesh, np.asarray(template.regions["scalp"]), float(threshold))
+    side = _side_hair_faces(template, mesh, float(threshold))
+    if side.any():  # the temples and sideburns below the mask's hairline
+        weights = np.where(side, _scalp_faces(mesh, np.ones((2, 2), np.float32), 0.5), weights)
     if weights.sum() <= 0:
         raise InputError("scalp_roots: no mesh face lies on the scalp region")
     v = jnp.asarray(mesh.vertices, jnp.float32)

@@ -163,6 +163,9 @@ def test_make_from_a_photo_without_a_prompt_reads_its_attributes(faces):
     assert r.assets["glasses"]["style"] == "round" and r.assets["glasses"]["color"] == "black"
     assert any(p.name == "frame" for p in r.character.parts)
     assert r.texture.glasses.present and r.texture.occlusion.max() == 1.0
+    # no colour word in a prompt: the bust takes the colour of her (orange-red) suit, not white
+    worn = r.assets["garment"]
+    assert worn["color_source"] == "photo" and worn["color"] in ("red", "orange") and worn["photo"]["pixels"] > 1000
     report = make_report(r, timings=r.timings, files=[])
     src = report["attribute_sources"]
     assert src["glasses"] == src["beard"] == src["skin_tone"] == "photo" and src["gender"] == "unset"

@@ -96,6 +96,30 @@ def test_roots_are_deterministic_and_follow_a_fitted_mesh(template):
     np.testing.assert_allclose(np.asarray(d.points), 1.1 * np.asarray(a.points), atol=2e-4)
 
 
+def test_roots_cover_the_temples_and_sides_but_not_the_ears():
+    # the default template's scalp mask leaves out its whole "ears" region (10 x 10 cm round the
+    # pinna): heads were bald between the hair and the ear at +-30 degrees. Roots now grow there
+    # too, above and in front of the ear, but not on the ear itself
+    from machlib.geometry import default_template
+
+    tmpl = default_template()
+    p = np.asarray(scalp_roots(jax.random.key(0), tmpl, 4000).points)
+    az = np.degrees(np.arctan2(np.abs(p[:, 0]), p[:, 2]))
+    temple = (az > 60) & (az < 120) & (p[:, 1] > 0.01) & (p[:, 1] < 0.03)
+    assert temple.sum() > 60 and (p[temple, 0] > 0).any() and (p[temple, 0] < 0).any()
+    mask = np.asarray(decode(jnp.asarray(tmpl.regions["scalp"])[..., None],
+                             scalp_roots(jax.random.key(0), tmpl, 4000).uv))[:, 0]
+    assert (mask[temple] < 0.5).mean() > 0.9  # outside the scalp mask: new
+    v = np.asarray(tmpl.mesh.vertices)
+    f = np.asarray(tmpl.mesh.faces)
+    cuv = np.asarray(tmpl.mesh.uv)[np.asarray(tmpl.mesh.faces_uv)].mean(1)
+    ear = np.asarray(decode(jnp.asarray(tmpl.regions["ears"])[..., None], jnp.asarray(cuv, jnp.float32)))[:, 0] > 0.5
+    for sign in (-1, 1):
+        c = np.median(v[f[ear & (np.sign(v[f].mean(1)[:, 0]) == sign)]].reshape(-1, 3), 0)  # the pinna's middle
+        side = np.sign(p[:, 0]) == sign
+        assert np.linalg.norm(p[side] - c, axis=1).min() > 0.015
+
+
 # --- SDF --------------------------------------------------------------------------------------
 
 
