@@ -147,11 +147,15 @@ class ScenePart(NamedTuple):
             layout: uint8, or float in ``[0, 1]``; sRGB (display) values as in a PNG, decoded to
             linear light before shading.
         color: linear RGB albedo in ``[0, 1]`` used when there is no texture.
-        alpha: opacity in ``[0, 1]``; below 1 the part is composited over what is behind it.
+        alpha: opacity in ``[0, 1]``; below 1 the part is composited over what is behind it
+            (its diffuse colour by ``alpha``; its highlight is added in full: a clear surface
+            such as a cornea or a lens reflects as much light as an opaque one).
         specular: strength of the Blinn-Phong highlight, ``≥ 0``.
         two_sided: draw triangles seen from behind too (with flipped normals). ``False`` culls
             them, which is about twice as fast and looks the same for a closed mesh with
             counter-clockwise outward winding.
+        shininess: the highlight's Blinn-Phong exponent, ``≥ 1`` (32: a soft sheen; a few
+            hundred: the small, sharp highlight of a wet surface).
     """
 
     mesh: Mesh
@@ -160,6 +164,7 @@ class ScenePart(NamedTuple):
     alpha: float = 1.0
     specular: float = 0.08
     two_sided: bool = True
+    shininess: float = 32.0
 
 
 class _Part(NamedTuple):  # a validated part in float64 numpy
@@ -172,6 +177,7 @@ class _Part(NamedTuple):  # a validated part in float64 numpy
     alpha: float
     specular: float
     two_sided: bool
+    shininess: float = 32.0
 
 
 def _srgb_to_linear(c: np.ndarray) -> np.ndarray:
@@ -229,8 +235,11 @@ def _check_part(part, i: int, owner: str) -> _Part:
     spec = float(part.specular)
     if not 0.0 <= spec < np.inf:
         raise InputError(f"{owner}: parts[{i}].specular must be finite and >= 0, got {part.specular!r}")
+    shin = float(part.shininess)
+    if not 1.0 <= shin < np.inf:
+        raise InputError(f"{owner}: parts[{i}].shininess must be finite and >= 1, got {part.shininess!r}")
     return _Part(verts, faces, np.asarray(part.mesh.uv, dtype=np.float64),
-                 np.asarray(part.mesh.faces_uv, dtype=np.int64), tex, color, alpha, spec, bool(part.two_sided))
+                 np.asarray(part.mesh.faces_uv, dtype=np.int64), tex, color, alpha, spec, bool(part.two_sided), shin)
 
 
 class _View(NamedTuple):  # the camera at the supersampled resolution, float64
@@ -278,10 +287,12 @@ def _raster(parts: Sequence[_Part], view: _View):
 
 
 def _shade(parts: Sequence[_Part], normals: Sequence[np.ndarray], part_id, face_id, bw, light: _Light,
-           view: _View, ambient: float, shadow: _DeepShadow | None = None) -> np.ndarray:
+           view: _View, ambient: float, shadow: _DeepShadow | None = None, split: bool = False):
     """Linear RGB of rasterized pixels: albedo × (SH irradiance or Lambert + ambient) + highlight,
-    the key light's share attenuated by the hair's ``shadow`` when given."""
+    the key light's share attenuated by the hair's ``shadow`` when given (``split``: the diffuse
+    and highlight terms apart, as two arrays)."""
     out = np.zeros((part_id.size, 3))
+    gloss = np.zeros((part_id.size, 3))
     for k in np.unique(part_id):
         p, sel = parts[k], part_id == k
         f, b = face_id[sel], bw[sel]
@@ -299,13 +310,12 @@ def _shade(parts: Sequence[_Part], normals: Sequence[np.ndarray], part_id, face_
             irr = np.clip(_sh_shading_np(n, light.sh), 0.0, None) * (1.0 - light.key_share * (1.0 - lit))[:, None]
         else:
             irr = (ambient + (1.0 - ambient) * np.clip(n @ light.L, 0.0, None) * lit)[:, None]
-        rgb = albedo * irr
+        out[sel] = albedo * irr
         if p.specular > 0:
             H = _unit(light.L[None] + V)
-            hl = np.clip(np.sum(n * H, 1), 0.0, None) ** 32 * lit
-            rgb = rgb + p.specular * hl[:, None] * light.spec_color
-        out[sel] = rgb
-    return out
+            hl = np.clip(np.sum(n * H, 1), 0.0, None) ** p.shininess * lit
+            gloss[sel] = p.specular * hl[:, None] * light.spec_color
+    return (out, gloss) if split else out + gloss
 
 
 def _shade_strands(points: np.ndarray, colors: np.ndarray, seg, frac, light: _Light, view: _View,
@@ -613,8 +623,8 @@ def render_scene(
             alpha[hit] = 1.0
         for k, mask, l_pid, l_fid, l_bw in layers:
             p = checked[k]
-            col = _shade([p], [normals[k]], l_pid, l_fid, l_bw, light, view, float(ambient))
-            rgb[mask] = p.alpha * col + (1.0 - p.alpha) * rgb[mask]
+            col, gloss = _shade([p], [normals[k]], l_pid, l_fid, l_bw, light, view, float(ambient), split=True)
+            rgb[mask] = p.alpha * col + (1.0 - p.alpha) * rgb[mask] + gloss
             alpha[mask] = p.alpha + (1.0 - p.alpha) * alpha[mask]
         if bg is not None:
             bg_ss = np.repeat(np.repeat(bg, ss, 0), ss, 1) if (bg.ndim == 3 and ss > 1) else bg

@@ -80,6 +80,24 @@ def test_transparent_part_tints_but_does_not_hide(cam, big, small):
     np.testing.assert_array_equal(hidden[C - 6 : C + 6, C - 6 : C + 6], solid[C - 6 : C + 6, C - 6 : C + 6])
 
 
+def test_a_clear_parts_highlight_is_added_in_full_and_shininess_narrows_it(cam, big, small):
+    """A nearly clear part (a cornea) keeps its highlight: the reflection is added, not scaled by
+    the part's opacity; a higher exponent gives a smaller highlight."""
+    light = (0.0, 0.0, 1.0)  # from the camera: the highlight at the small sphere's centre
+    base = render_scene([ScenePart(big, color=RED)], cam, light_dir=light).astype(int)
+
+    def gloss(**kw):
+        img = render_scene([ScenePart(big, color=RED), ScenePart(small, color=(0, 0, 0), alpha=0.05, specular=0.8,
+                                                                 **kw)], cam, light_dir=light).astype(int)
+        return img[..., 1] - base[..., 1]  # green: the red sphere has almost none
+
+    soft, sharp = gloss(), gloss(shininess=400.0)
+    assert soft[C, C] > 100  # at the mirror direction: the full 0.8, not 5 % of it (a few levels)
+    assert sharp.max() > 25 and (sharp > 20).sum() < (soft > 20).sum() / 4
+    with pytest.raises(ValueError, match="shininess"):
+        render_scene([ScenePart(big, shininess=0.5)], cam)
+
+
 def test_strands_in_front_show_and_behind_hide(cam, big):
     parts = [ScenePart(big, color=WHITE)]
     bald = render_scene(parts, cam).astype(int)

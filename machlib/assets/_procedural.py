@@ -590,7 +590,8 @@ def make_glasses(style: str, *, color: Optional[str] = None, template=None, clea
     lens_rgb = (0.10, 0.09, 0.07) if tinted else (0.92, 0.95, 1.0)
     frame = AccessoryPart("frame", pts["frame"], tuple(float(x) for x in rgb), float(metallic), float(rough),
                           float(frame_alpha))
-    lenses = AccessoryPart("lenses", pts["lenses"], lens_rgb, 0.0, 0.05, 0.82 if tinted else 0.18)
+    # clear lenses transmit ~92 %: a light film, or the eyes behind them turn grey
+    lenses = AccessoryPart("lenses", pts["lenses"], lens_rgb, 0.0, 0.05, 0.82 if tinted else 0.08)
     aid = _GLASSES_IDS.get(style, "glasses_" + style.replace("-", "_"))
     label = {"round": "round wire-rimmed glasses", "square": "rectangular framed glasses",
              "aviator": "aviator sunglasses with tinted lenses", "cat-eye": "cat-eye glasses",

@@ -576,9 +576,15 @@ def _template_hair(template, head: Mesh, style: str, attrs, *, seed: int, n_stra
 
 # ------------------------------------------------------------------------------------------------
 def _scene_parts(parts):
+    def gloss(p):  # (specular, shininess): the cornea's small wet highlight; a clear part's is added in full
+        if p.name.startswith("cornea"):
+            return 0.8, 300.0
+        if p.name.startswith("lenses"):
+            return 0.06, 64.0
+        return 0.08, 32.0
+
     return [ScenePart(p.mesh, texture=p.texture, color=tuple(p.base_color[:3]), alpha=p.alpha,
-                      specular=0.25 if p.name.startswith(("cornea", "lenses")) else 0.08,
-                      two_sided=p.double_sided) for p in parts]
+                      specular=gloss(p)[0], shininess=gloss(p)[1], two_sided=p.double_sided) for p in parts]
 
 
 def _strands_of(character: Character):
