@@ -718,6 +718,11 @@ def texture_portrait(
             into the albedo. On the bundled portrait this removes the dark patches at the sides
             of the jaw. Inside the band the face's own creases and shading stay. Like hidden
             pixels, they are left out of the metrics (:attr:`TextureOutput.not_skin`).
+            Strands that fall from the hair across the face further in (red or blond ones,
+            close to skin in colour, mixed with it where thin) are found by their connection
+            to the hair: the pixels below :data:`HAIR_STRAND_TEST`'s confidence that reach the
+            hair through such pixels, within a reach of 15 % of the face width, are no skin
+            either (t1_face0's strands beside her left eye).
         mouth: treat an open mouth's interior in the photo (teeth, tongue, the dark between
             them: the inner lip polygon of the landmarks, when the lips part by at least
             :data:`MOUTH_OPEN` of the mouth's width) as hidden. The fitted head rarely opens
@@ -945,7 +950,40 @@ def _not_skin(image: np.ndarray, landmarks: Landmarks, oval: np.ndarray, hidden:
     inward = ndimage.distance_transform_edt(oval > 0.5) / fw
     t = np.clip((inward - SKIN_TEST_BAND[0]) / (SKIN_TEST_BAND[1] - SKIN_TEST_BAND[0]), 0.0, 1.0)
     band = 1.0 - t * t * (3.0 - 2.0 * t)
-    return (oval * (1.0 - features) * band * (1.0 - likely)).astype(np.float32)
+    out = (oval * (1.0 - features) * band * (1.0 - likely)).astype(np.float32)
+    if hm is not None:
+        out = np.maximum(out, _strands_from_hair(np.asarray(hm.mask) > 0.5, likely, (oval > 0.5) & (features < 0.5), fw))
+    return out
+
+
+#: Strands that fall from the hair across the face (``texture_portrait(skin=True)``): pixels whose
+#: skin confidence is below the first value and that connect to the hair through such pixels, up
+#: to the second value × the face width from it, are no skin.
+HAIR_STRAND_TEST = (0.9, 0.15)
+
+
+def _strands_from_hair(hair: np.ndarray, likely: np.ndarray, allowed: np.ndarray, fw: float) -> np.ndarray:
+    """``(H, W)`` float32 mask of the strands that continue the hair (``hair``, bool) into the
+    face: the pixels of ``allowed`` (the face oval off its features) whose skin confidence
+    ``likely`` is below ``HAIR_STRAND_TEST[0]`` and that reach the hair through such
+    pixels within ``HAIR_STRAND_TEST[1]`` × the face width ``fw`` (a geodesic growth
+    from the hair), closed over 1 % of the face width (the strands' thin highlights between
+    them, which read as skin by colour).
+
+    Thin strands over the skin mix the two colours, so their pixels only lose part of the skin
+    confidence, and red or blond strands are close to skin anyway; what gives them away is that
+    they run on from the hair. Shading and creases inside the face do not touch the hair, and
+    the skin beside the hair that reads as skin stops the growth."""
+    from scipy import ndimage
+
+    weak = allowed & (likely < HAIR_STRAND_TEST[0])
+    if not (hair.any() and weak.any()):
+        return np.zeros(likely.shape, np.float32)
+    grown = ndimage.binary_dilation(hair, mask=weak | hair, iterations=max(1, int(round(HAIR_STRAND_TEST[1] * fw))))
+    grown &= ~hair
+    close = max(1, int(round(0.01 * fw)))
+    grown = ndimage.binary_closing(grown, iterations=close) & allowed
+    return grown.astype(np.float32)
 
 
 def _grown_polygons(points: np.ndarray, polygons, size: tuple[int, int], grow: float) -> np.ndarray:
