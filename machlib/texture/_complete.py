@@ -566,11 +566,11 @@ def complete_texture(
         >>> from machlib.texture import complete_texture, skin_albedo, region_masks
         >>> from machlib.geometry import default_template
         >>> lm = default_template().landmark_uv
-        >>> raw = np.asarray(skin_albedo(128, ita=20.0, seed=3))
-        >>> seen = np.asarray(region_masks(lm, 128)["face"]) > 0.5
+        >>> raw = np.asarray(skin_albedo(64, ita=20.0, seed=3))
+        >>> seen = np.asarray(region_masks(lm, 64)["face"]) > 0.5
         >>> out = complete_texture(raw * seen[..., None], seen)
         >>> out.albedo.shape, bool(out.albedo.min() > 0.05)  # no black texels left
-        ((128, 128, 3), True)
+        ((64, 64, 3), True)
     """
     fn = "complete_texture"
     raw = _as_image(fn, "raw_texture", raw_texture)
