@@ -526,7 +526,9 @@ def complete_texture(
         keep_features, sure_confidence, max_offset: see ``confidence``.
         openings: the texels inside the lid contours (the eye sockets, which the eyeballs cover:
             the template paints an eye there) are painted with the colour of the skin just around
-            them times ``openings`` (a shadowed socket; the lid margin reads as a lash line), so
+            them: the first 0.12-0.24 eye widths in as the lid margins (the rims between lid and
+            eyeball that show from the front: the lower lid's pinkish, the upper's a lash line),
+            deeper times ``openings`` (a shadowed socket), so
             neither the template's painted eyes nor a pale rim of them shows at the lid margins;
             texels that ``confidence`` keeps stay the portrait's. ``0`` or less leaves them as
             completed. (The mouth's inside is left as completed: an open-mouthed head shows it in
@@ -664,21 +666,42 @@ def complete_texture(
     return TextureCompletion(albedo, tmpl, masks, ita)
 
 
+#: The lid margins inside the lid contours, as factors of the skin colour around them (sRGB): the
+#: lower lid's pink, moist rim and the upper lid's lash line (:func:`_paint_openings`).
+_LOWER_MARGIN = (0.84, 0.70, 0.68)
+_UPPER_MARGIN = (0.55, 0.48, 0.46)
+#: Depth inside a lid contour (in eye widths) over which the margin gives way to the socket's shade.
+_MARGIN_DEPTH = (0.12, 0.24)
+
+
 @functools.partial(jax.jit, static_argnums=2)
 def _paint_openings(albedo: Array, lm: Array, shade: float) -> Array:
     """The eye sockets (inside the lid contours, from one texel in) in the mean colour of a ring
-    of texels just outside each, times ``shade``."""
+    of texels just outside each: near the contour as the lid margin (the skin tinted by
+    :data:`_LOWER_MARGIN` below the eye's middle, :data:`_UPPER_MARGIN` above it), deeper (from
+    :data:`_MARGIN_DEPTH`) times ``shade``.
+
+    The head's lids curl in under the contour: the first tenth of an eye width inside it is the
+    lids' rims, which show between the eyeball and the lids from the front (on the lower lid
+    most), so a shadowed socket there painted a black line under the eye."""
     R = albedo.shape[0]
     take = lambda idx: lm[jnp.asarray(idx)]  # noqa: E731
     iod = jnp.linalg.norm(lm[33] - lm[263])
     n = min(R, _SDF_MAX)  # distances at most at 256², upsampled (linear along the edges)
+    v = (jnp.arange(R, dtype=albedo.dtype) + 0.5)[:, None] / R
     for poly in (take(RIGHT_EYE), take(mirrored(RIGHT_EYE))):
         sdf = _polygon_sdf(poly, n)
         sdf = sdf if n == R else jax.image.resize(sdf, (R, R), "linear")
         ring = ((sdf > 0.004 * iod) & (sdf < 0.03 * iod)).astype(albedo.dtype)
         colour = jnp.einsum("hw,hwc->c", ring, albedo) / jnp.maximum(jnp.sum(ring), 1.0)
+        width = jnp.linalg.norm(poly[0] - poly[8])
+        upper = jax.nn.sigmoid((jnp.mean(poly[:, 1]) - v) / (0.03 * width))[..., None]
+        margin = (1.0 - upper) * jnp.asarray(_LOWER_MARGIN, albedo.dtype) + upper * jnp.asarray(_UPPER_MARGIN,
+                                                                                             albedo.dtype)
+        deep = jnp.clip((-sdf / width - _MARGIN_DEPTH[0]) / (_MARGIN_DEPTH[1] - _MARGIN_DEPTH[0]), 0.0, 1.0)[..., None]
+        target = colour * ((1.0 - deep) * margin + deep * shade)
         inside = jnp.clip(0.5 - sdf * R - 1.0, 0.0, 1.0)[..., None]
-        albedo = albedo + inside * (shade * colour - albedo)
+        albedo = albedo + inside * (target - albedo)
     return albedo
 
 
