@@ -54,7 +54,7 @@ IRIS_COLORS: dict[str, tuple] = {
     "amber": (0.52, 0.28, 0.05), "violet": (0.26, 0.13, 0.43), "red": (0.45, 0.05, 0.05),
 }
 
-_SCLERA = (0.80, 0.77, 0.72)
+_SCLERA = (0.66, 0.57, 0.54)  # = machlib.character.SCLERA_DEFAULT
 _PUPIL = (0.006, 0.005, 0.005)
 _TEETH = (0.78, 0.72, 0.58)
 _GUMS = (0.62, 0.20, 0.20)
@@ -282,9 +282,90 @@ def _eye_material(part: str, iris_rgb) -> tuple:
     """(base colour, metallic, roughness, alpha) of an eye part (``sclera``, ``iris``, ``pupil``,
     ``cornea``)."""
     mats = {"sclera": (_SCLERA, 0.0, 0.35, 1.0), "iris": (iris_rgb, 0.0, 0.5, 1.0),
-            "pupil": (_PUPIL, 0.0, 0.4, 1.0), "cornea": ((1.0, 1.0, 1.0), 0.0, 0.05, 0.06)}  # clear: the highlight, not a white film
+            "pupil": (_PUPIL, 0.0, 0.4, 1.0), "cornea": ((0.0, 0.0, 0.0), 0.0, 0.05, 0.06)}  # clear: the highlight, not a grey film over the pupil
     rgb, metallic, rough, alpha = mats[part]
     return tuple(float(x) for x in rgb), metallic, rough, alpha
+
+
+def _to_srgb(lin: np.ndarray) -> np.ndarray:
+    lin = np.clip(lin, 0.0, 1.0)
+    return np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * np.power(lin, 1 / 2.4) - 0.055)
+
+
+def _sclera_texture(rgb, size: int = 64) -> np.ndarray:
+    """The eye white's base-colour image in the eyeball sphere's lat-long UV chart
+    (``_sphere_piece``: ``u`` the angle about the forward axis from the lateral one, a quarter
+    turn to the top; ``v`` the polar angle from the front, over π).
+
+    The lids are not part of the eyeball, so their shade is baked into it: the top of the white
+    is darkened by the upper lid's shadow (by up to 50 % from the centre's height to 0.45
+    eyeball radii above it, where an open upper lid's margin lies), the bottom a little by the
+    lower lid's (up to 20 % from 0.2 to 0.6 radii below), and the sides towards the corners (by
+    up to 30 % from 0.3 to 0.85 lateral radii out, the lids' and the nose's occlusion) with a
+    faint pink of the conjunctiva's vessels. This is what the eye whites in a photo show where
+    the lids meet them, and it keeps the white from reading as a painted disc. Nothing is
+    lighter than ``rgb``: the unshadowed white just beside and below the iris is ``rgb``, as a
+    colour read from a photo (:func:`machlib.character.read_eye_colors`, the brighter half of
+    the white between the lids) is.
+
+    Args:
+        rgb: ``(3,)`` linear RGB albedo of the unshadowed white.
+        size: image side in pixels.
+
+    Returns:
+        ``(size, size, 3)`` float32 sRGB in ``[0, 1]``.
+    """
+    c = np.clip(np.asarray(rgb, np.float64), 0.0, 1.0)
+    U, V = np.meshgrid((np.arange(size) + 0.5) / size, (np.arange(size) + 0.5) / size, indexing="xy")
+    th, ph = V * np.pi, U * 2.0 * np.pi
+    x, y = np.sin(th) * np.cos(ph), np.sin(th) * np.sin(ph)  # lateral, up (eyeball radii)
+
+    def ramp(a, b, t):
+        s = np.clip((t - a) / (b - a), 0.0, 1.0)
+        return s * s * (3.0 - 2.0 * s)
+
+    side = ramp(0.3, 0.85, np.abs(x))
+    shade = (1.0 - 0.5 * ramp(0.0, 0.45, y)) * (1.0 - 0.2 * ramp(-0.2, -0.6, y)) * (1.0 - 0.3 * side)
+    tint = np.stack([1.0 - 0.05 * side, 1.0 - 0.2 * side, 1.0 - 0.2 * side], -1)
+    return _to_srgb(c * shade[..., None] * tint).astype(np.float32)
+
+
+def _iris_texture(rgb, *, inner: float = 0.302, size: int = 128, seed: int = 0) -> np.ndarray:
+    """The iris's base-colour image in its annulus cap's disc UV chart (``_cap_piece``: the
+    centre at ``(0.5, 0.5)``, the iris's rim on the circle of radius 0.5).
+
+    A real iris is not one colour: radial fibres (a fixed pattern of angular streaks, ±15 %),
+    a lighter collarette ring at 40-60 % of the radius, a darker rim near the pupil and a dark
+    limbal ring at its edge (down to 35 % of ``rgb`` at the rim). The pattern's mean over the
+    ring :func:`machlib.character.read_eye_colors` measures (0.42-0.92 of the radius) is
+    ``rgb`` within a few per cent, so a colour read from a photo renders as read.
+
+    Args:
+        rgb: ``(3,)`` linear RGB albedo of the iris.
+        inner: the pupil's radius over the iris's (the annulus's inner edge lies inside it).
+        size: image side in pixels.
+        seed: seed of the fibre pattern.
+
+    Returns:
+        ``(size, size, 3)`` float32 sRGB in ``[0, 1]``.
+    """
+    c = np.clip(np.asarray(rgb, np.float64), 0.0, 1.0)
+    U, V = np.meshgrid((np.arange(size) + 0.5) / size, (np.arange(size) + 0.5) / size, indexing="xy")
+    qx, qy = 2.0 * U - 1.0, 2.0 * V - 1.0
+    rho, ph = np.hypot(qx, qy), np.arctan2(qy, qx)
+    rng = np.random.default_rng(seed)
+    k = rng.integers(20, 90, 12)
+    a = rng.uniform(0.5, 1.0, 12)
+    phase = rng.uniform(0.0, 2 * np.pi, 12)
+    fib = sum(ai * np.sin(ki * ph + pi + 2.0 * rho) for ki, ai, pi in zip(k, a, phase)) / np.sum(a)
+    fibres = 1.0 + 0.15 * fib * np.clip((rho - inner) / 0.1, 0.0, 1.0)
+    collarette = 1.0 + 0.18 * np.exp(-(((rho - 0.5) / 0.08) ** 2))
+    pupil_rim = 1.0 - 0.35 * np.exp(-(((rho - inner) / 0.07) ** 2))
+    limbus = 1.0 - 0.65 * np.clip((rho - 0.82) / 0.18, 0.0, 1.0) ** 1.5
+    m = fibres * collarette * pupil_rim * limbus
+    ring = (rho >= 0.42) & (rho <= 0.92)
+    m = m / float(np.mean(m[ring]))  # the measured ring keeps the measured colour
+    return _to_srgb(c * m[..., None]).astype(np.float32)
 
 
 def _check_iris_color(iris_color, func: str = "make_eyes") -> str:

@@ -36,6 +36,7 @@ from ..human import HumanParams, human_points
 from ._anatomy import (
     _GUMS,
     _LOWER_TEETH,
+    _SCLERA,
     _TEETH,
     _TONGUE,
     _UPPER_TEETH,
@@ -43,7 +44,9 @@ from ._anatomy import (
     _check_iris_color,
     _eye_material,
     _eyeball_pieces,
+    _iris_texture,
     _lash_colour,
+    _sclera_texture,
     _tooth,
 )
 from ._procedural import Accessory, AccessoryPart, _orient, _pack, _Piece, _tube
@@ -61,8 +64,8 @@ class AnatomyPart(AccessoryPart):
     joint.
 
     Construct it with all nine attributes, ``AnatomyPart(name, mesh, base_color, metallic,
-    roughness, alpha, morphs, joint, double_sided=False)``; as a tuple it is the six accessory
-    fields, and the last three are read-only attributes.
+    roughness, alpha, morphs, joint, double_sided=False, texture=None)``; as a tuple it is the
+    six accessory fields, and the last four are read-only attributes.
 
     Attributes:
         name: part name (``sclera_L``, ``upper_teeth``, ``tongue``, ``eyelashes``, ...).
@@ -76,13 +79,16 @@ class AnatomyPart(AccessoryPart):
         joint: the joint the part rides rigidly: ``"head"``, ``"jaw"``, ``"eye.L"`` or ``"eye.R"``
             (the human rig's names; ``.L`` is the subject's left, +x).
         double_sided: draw both faces (thin shells such as the lashes).
+        texture: optional ``(H, W, 3)`` float sRGB base-colour image in the mesh's UV layout
+            (the eye whites' baked lid shadow, the iris's pattern); ``None``: ``base_color``.
     """
 
-    _extra = ("morphs", "joint", "double_sided")
+    _extra = ("morphs", "joint", "double_sided", "texture")
 
-    def __new__(cls, name, mesh, base_color, metallic, roughness, alpha, morphs, joint, double_sided=False):
+    def __new__(cls, name, mesh, base_color, metallic, roughness, alpha, morphs, joint, double_sided=False,
+                texture=None):
         self = super().__new__(cls, name, mesh, base_color, metallic, roughness, alpha)
-        self.__dict__.update(morphs=morphs, joint=joint, double_sided=bool(double_sided))
+        self.__dict__.update(morphs=morphs, joint=joint, double_sided=bool(double_sided), texture=texture)
         return self
 
     def __setattr__(self, key, value):
@@ -97,7 +103,7 @@ class AnatomyPart(AccessoryPart):
                 f"morphs={shape}, alpha={self.alpha:g}, double_sided={self.double_sided})")
 
     def _replace(self, **changes) -> "AnatomyPart":
-        """A copy with some attributes changed (any of the nine)."""
+        """A copy with some attributes changed (any of the ten)."""
         values = dict(zip(self._fields, self))
         values.update({k: self.__dict__[k] for k in self._extra})
         unknown = set(changes) - set(values)
@@ -358,14 +364,14 @@ def _quad_grids(quads: np.ndarray) -> list[np.ndarray]:
     return grids
 
 
-def _part(name, pieces_or_mesh, material, morphs, joint, double_sided=False) -> AnatomyPart:
+def _part(name, pieces_or_mesh, material, morphs, joint, double_sided=False, texture=None) -> AnatomyPart:
     mesh = pieces_or_mesh if isinstance(pieces_or_mesh, Mesh) else _pack(pieces_or_mesh)
     rgb, metallic, rough, alpha = material
     m = np.asarray(morphs, np.float32)
     if m.shape != (_NUM_UNITS, mesh.num_vertices, 3):  # an internal invariant
         raise RuntimeError(f"{name}: morphs {m.shape} do not match {mesh.num_vertices} vertices")
     return AnatomyPart(name, mesh, tuple(float(x) for x in rgb), float(metallic), float(rough), float(alpha), m,
-                       joint, bool(double_sided))
+                       joint, bool(double_sided), texture)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -378,7 +384,17 @@ _PUPIL_FRACTION = 0.136
 _LIMBUS_FRACTION = 0.385
 
 
-def human_eyes(points, topology, deltas, *, iris_color: Optional[str] = None) -> Accessory:
+def _check_rgb(value, func: str, name: str) -> Optional[tuple]:
+    if value is None:
+        return None
+    c = np.asarray(value, np.float64)
+    if c.shape != (3,) or not np.isfinite(c).all() or c.min() < 0 or c.max() > 1:
+        raise InputError(f"{func}: {name} must be 3 linear RGB numbers in [0, 1], got {value!r}")
+    return tuple(float(x) for x in c)
+
+
+def human_eyes(points, topology, deltas, *, iris_color: Optional[str] = None, iris_rgb=None,
+               sclera_rgb=None) -> Accessory:
     """Eyeballs on the human's helper eyes: sclera, iris, pupil and a transparent cornea.
 
     Each eye is centred on the least-squares sphere through its helper eyeball
@@ -396,11 +412,19 @@ def human_eyes(points, topology, deltas, *, iris_color: Optional[str] = None) ->
         deltas: ``(52, n, 3)`` facial-action deltas from :func:`human_blendshapes`.
         iris_color: an ``iris_color`` word of :data:`machlib.text.VOCABULARY` or a synonym;
             default ``"brown"``.
+        iris_rgb: optional ``(3,)`` linear RGB iris albedo (e.g. read from the photo by
+            :func:`machlib.character.read_eye_colors`) in place of ``iris_color``'s colour
+            (``iris_color`` still names the asset).
+        sclera_rgb: optional ``(3,)`` linear RGB albedo of the eye whites; default a warm
+            off-white (:data:`machlib.character.SCLERA_DEFAULT`).
 
     Returns:
         An :class:`~machlib.assets.Accessory` of kind ``"eyes"``, id ``"eyes_<colour>"``, with
         eight :class:`AnatomyPart` s, ``sclera``, ``iris``, ``pupil``, ``cornea`` for each eye
-        (suffix ``_R`` then ``_L``; joints ``eye.R`` / ``eye.L``).
+        (suffix ``_R`` then ``_L``; joints ``eye.R`` / ``eye.L``). The whites carry a texture
+        with the lids' shadow baked in and the irises one with fibres, collarette and limbal
+        ring (:attr:`AnatomyPart.texture`), both averaging their colour where a photo's is
+        read.
 
     Raises:
         InputError: an unknown iris colour, non-finite input, or missing eye helpers.
@@ -417,6 +441,8 @@ def human_eyes(points, topology, deltas, *, iris_color: Optional[str] = None) ->
         (['sclera_R', 'sclera_L', 'iris_R', 'iris_L'], 'eye.L')
     """
     name = _check_iris_color(iris_color, "human_eyes")
+    own_iris = _check_rgb(iris_rgb, "human_eyes", "iris_rgb")
+    own_sclera = _check_rgb(sclera_rgb, "human_eyes", "sclera_rgb")
     P, D = _check_inputs("human_eyes", points, topology, deltas, ("eye_left", "eye_right"))
     by_eye = {}
     for side, helper in (("R", "eye_right"), ("L", "eye_left")):
@@ -428,13 +454,19 @@ def human_eyes(points, topology, deltas, *, iris_color: Optional[str] = None) ->
         pieces = _eyeball_pieces(c, np.eye(3), r, _IRIS_FRACTION * r, _PUPIL_FRACTION * r, _LIMBUS_FRACTION * r, s)
         by_eye[side] = (pieces, P[idx], D[:, idx])
     parts = []
-    iris_rgb = IRIS_COLORS[name]
+    iris_rgb = own_iris or IRIS_COLORS[name]
+    textures = {"sclera": _sclera_texture(own_sclera or _SCLERA),
+                "iris": _iris_texture(iris_rgb, inner=_PUPIL_FRACTION / _IRIS_FRACTION)}
     for layer in ("sclera", "iris", "pupil", "cornea"):
         for side in ("R", "L"):
             pieces, hp, hd = by_eye[side]
             piece = pieces[layer]
             morphs = _rigid_morphs(piece.v, hp, hd)
-            parts.append(_part(f"{layer}_{side}", [piece], _eye_material(layer, iris_rgb), morphs, f"eye.{side}"))
+            material = _eye_material(layer, iris_rgb)
+            if layer == "sclera" and own_sclera is not None:
+                material = (own_sclera,) + material[1:]
+            parts.append(_part(f"{layer}_{side}", [piece], material, morphs, f"eye.{side}",
+                               texture=textures.get(layer)))
     return Accessory(id=f"eyes_{name}", kind="eyes", label=f"eyeballs with {name} irises", tags=("eyes", name),
                      parts=tuple(parts))
 

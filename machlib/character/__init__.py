@@ -54,3 +54,7 @@ __all__ += [
     "AttributeClassifier", "PhotoReading", "detect_facial_hair", "glasses_color_name", "merge_attributes",
     "read_attributes", "skin_tone_from_ita",
 ]
+
+from ._eye_color import SCLERA_DEFAULT, EyeColors, iris_color_name, read_eye_colors  # noqa: E402
+
+__all__ += ["EyeColors", "read_eye_colors", "iris_color_name", "SCLERA_DEFAULT"]

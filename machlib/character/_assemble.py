@@ -370,6 +370,7 @@ def build_character(
     beard: Optional[np.ndarray] = None,
     detail_height: Optional[np.ndarray] = None,
     normal_detail: str = "geometry",
+    eye_colors: Optional[dict] = None,
 ) -> Character:
     """Assemble a character around a fitted head.
 
@@ -420,6 +421,10 @@ def build_character(
         normal_detail: the head's normal map for the human template: ``"geometry"`` (default:
             from ``detail_height``; no normal map without it) or ``"albedo"``
             (:func:`normal_map_from_albedo`, the albedo's fine luminance read as height).
+        eye_colors: for the human template, optional ``{"iris": rgb, "sclera": rgb}`` (either may
+            be missing or ``None``): linear RGB albedos of the irises and eye whites, e.g. read
+            from the photo (:func:`read_eye_colors`); an iris colour given here is used in place
+            of ``iris_color``'s.
 
     Returns:
         The :class:`Character`.
@@ -449,7 +454,8 @@ def build_character(
         ch = build_human_character(head, albedo, template=template, params=params, points=points, hair=hair,
                                    hair_color=hair_color, iris_color=iris_color, glasses=glasses,
                                    body=body, eyelash_color=eyelash_color, info=info,
-                                   bust=bust, detail_height=detail_height, normal_detail=normal_detail)
+                                   bust=bust, detail_height=detail_height, normal_detail=normal_detail,
+                                   eye_colors=eye_colors)
         return ch if beard is None else dataclasses.replace(ch, beard=beard)
     if np.shape(head.faces) != np.shape(template.mesh.faces):
         raise InputError(f"build_character: the head must have the template's topology "

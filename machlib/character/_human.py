@@ -109,7 +109,8 @@ def _dense_skin(joints: np.ndarray, weights: np.ndarray, J: int) -> np.ndarray:
 def build_human_character(head: Mesh, albedo: np.ndarray, *, template, params=None, points=None, hair=None,
                           hair_color=(0.05, 0.035, 0.025), iris_color: Optional[str] = None, glasses=None,
                           body=None, eyelash_color: Optional[str] = None, info: Optional[dict] = None,
-                          joints=None, bust=None, detail_height=None, normal_detail: str = "geometry"):
+                          joints=None, bust=None, detail_height=None, normal_detail: str = "geometry",
+                          eye_colors: Optional[dict] = None):
     """Assemble a human template's character (see :func:`machlib.character.build_character`)."""
     from ._assemble import (
         IRIS_DEFAULT,
@@ -180,7 +181,9 @@ def build_human_character(head: Mesh, albedo: np.ndarray, *, template, params=No
 
     def add(acc, *, skin=None):
         for i, p in enumerate(acc.parts):
-            kw = dict(base_color=_rgba(p.base_color, p.alpha), metallic=float(p.metallic), roughness=float(p.roughness))
+            texture = getattr(p, "texture", None)  # a textured part's colour is its texture's (glTF multiplies)
+            kw = dict(base_color=_rgba((1.0, 1.0, 1.0) if texture is not None else p.base_color, p.alpha),
+                      metallic=float(p.metallic), roughness=float(p.roughness), texture=texture)
             morphs = getattr(p, "morphs", None)
             joint = getattr(p, "joint", "head")
             if joint not in sk.names:
@@ -189,7 +192,9 @@ def build_human_character(head: Mesh, albedo: np.ndarray, *, template, params=No
                                        skin=skin(i) if skin else None,
                                        double_sided=bool(getattr(p, "double_sided", False) or p.name == "lenses")))
 
-    add(human_eyes(points, topo, deltas, iris_color=iris_color or IRIS_DEFAULT))
+    eyes = eye_colors or {}
+    add(human_eyes(points, topo, deltas, iris_color=iris_color or IRIS_DEFAULT, iris_rgb=eyes.get("iris"),
+                   sclera_rgb=eyes.get("sclera")))
     add(human_mouth(points, topo, deltas))
     add(human_eyelashes(points, topo, deltas, color=eyelash_color))
     if glasses is not None:

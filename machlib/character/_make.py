@@ -310,6 +310,7 @@ def make_character(
     assets = _asset_choices(attrs, prompt) if image is None else {}
     fit = tex = hair_out = None
     iris = attrs.iris_color or IRIS_DEFAULT
+    eye_colors = None
     if image is not None:
         from .. import pipeline
 
@@ -333,8 +334,13 @@ def make_character(
         # reading of length, colour and style when it provides one (HairOutput.reading)
         photo = timed("read attributes", lambda: read_attributes(
             image, fit.landmarks, glasses=tex.glasses, ita=tex.metrics.get("ita_degrees"), classifier=classifier,
-            hair=getattr(hair_out, "reading", None)))
+            hair=getattr(hair_out, "reading", None), lighting=tex.lighting))
         attrs, sources = merge_attributes(prompt_attrs, photo)
+        # the eyes' colours as read (delit); a prompt's iris colour wins over the photo's
+        iris = attrs.iris_color or IRIS_DEFAULT
+        seen = photo.evidence.get("iris_color", {})
+        eye_colors = {"iris": seen.get("iris_rgb") if sources.get("iris_color") == "photo" else None,
+                      "sclera": seen.get("sclera_rgb")}
         reading = {"sources": sources, "evidence": photo.evidence}
         notices.extend(photo.notices)
         assets = _asset_choices(attrs, prompt)
@@ -401,7 +407,8 @@ def make_character(
         else:
             bust = make_bust(gar["type"], color=gar["color"], template=head)
         return build_character(head, albedo_used, template=template, hair=strands, hair_color=hair_rgb,
-                               iris_color=iris, glasses=glasses, bust=bust, body=dressed, info=info, human=human,
+                               iris_color=iris, eye_colors=eye_colors, glasses=glasses, bust=bust, body=dressed,
+                               info=info, human=human,
                                eyelash_color=attrs.hair_color if attrs.hair_color in ("black", "brown", "blonde",
                                                                                       "red", "auburn") else None,
                                beard=beard, detail_height=detail)
@@ -578,7 +585,7 @@ def _template_hair(template, head: Mesh, style: str, attrs, *, seed: int, n_stra
 def _scene_parts(parts):
     def gloss(p):  # (specular, shininess): the cornea's small wet highlight; a clear part's is added in full
         if p.name.startswith("cornea"):
-            return 0.8, 300.0
+            return 0.6, 120.0
         if p.name.startswith("lenses"):
             return 0.06, 64.0
         return 0.08, 32.0

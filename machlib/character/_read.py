@@ -14,7 +14,10 @@ reliably without a trained model is left unset:
   :class:`machlib.interop.ClipAttributeClassifier`, zero-shot CLIP from a local folder); without
   one they stay unset and a notice says so;
 * **hair** length, colour and style: the hair stage's reading (:func:`read_attributes`'s
-  ``hair`` argument), where the hair stage provides one.
+  ``hair`` argument), where the hair stage provides one;
+* **iris colour** and the eye whites' colour: :func:`~machlib.character.read_eye_colors` (delit
+  with the texture stage's light when it is given); eyes closed or looking down leave the iris
+  colour unset (the stated default is used) and a notice says so.
 
 A prompt wins wherever it says something (:func:`merge_attributes`).
 """
@@ -28,6 +31,7 @@ import numpy as np
 from .._errors import InputError
 from .._validate import check_face_image
 from ..text import VOCABULARY, FaceAttributes
+from ._eye_color import SCLERA_DEFAULT, read_eye_colors
 
 __all__ = [
     "PhotoReading", "AttributeClassifier", "detect_facial_hair", "skin_tone_from_ita", "glasses_color_name",
@@ -251,6 +255,7 @@ def read_attributes(
     ita: Optional[float] = None,
     classifier=None,
     hair: Optional[dict] = None,
+    lighting=None,
 ) -> PhotoReading:
     """Read the attributes a photo shows (see the module documentation).
 
@@ -266,6 +271,13 @@ def read_attributes(
         hair: the hair stage's reading, ``{field: value}`` for ``hair_length``, ``hair_color``,
             ``hairstyle``, ``bangs``, ``hair_texture`` (values outside the vocabulary are
             ignored); ``None``: unset.
+        lighting: optional ``(9, 3)`` SH radiance coefficients of the photo's light in head
+            space (``TextureOutput.lighting``): the eye colours are delit with its shading of a
+            forward-facing surface (:func:`~machlib.character.read_eye_colors`); ``None``: taken
+            as they are. The iris's colour word is ``iris_color``; the evidence
+            (``attribute_evidence["iris_color"]``) holds both albedos (linear RGB, ``iris_rgb``
+            and ``sclera_rgb``, ``None`` where not read), the pixel counts, the eyes' openness
+            and the notes.
 
     Returns:
         A :class:`PhotoReading`.
@@ -324,6 +336,31 @@ def read_attributes(
             values[field] = value
             sources[field] = "classifier"
             evidence[field] = {"probability": round(float(prob), 4)}
+    shading = None
+    if lighting is not None:
+        from .._scene import _sh_shading_np
+
+        sh = np.asarray(lighting, np.float64)
+        if sh.shape != (9, 3) or not np.isfinite(sh).all():
+            raise InputError(f"read_attributes: lighting must be finite (9, 3) SH coefficients, got {sh.shape}")
+        shading = np.maximum(_sh_shading_np(np.array([[0.0, 0.0, 1.0]]), sh)[0], 1e-3)
+    eyes = read_eye_colors(image, np.asarray(getattr(landmarks, "points", landmarks), np.float64), shading=shading)
+    evidence["iris_color"] = {
+        "iris_rgb": None if eyes.iris is None else [round(float(c), 4) for c in eyes.iris],
+        "sclera_rgb": None if eyes.sclera is None else [round(float(c), 4) for c in eyes.sclera],
+        "iris_pixels": list(eyes.iris_pixels), "sclera_pixels": list(eyes.sclera_pixels),
+        "openness": list(eyes.openness), "notes": list(eyes.notes),
+        "shading": None if shading is None else [round(float(c), 4) for c in shading]}
+    if eyes.iris_name is not None:
+        values["iris_color"] = eyes.iris_name
+        sources["iris_color"] = "photo"
+    else:
+        sources["iris_color"] = "unset"
+        notices.append("the iris colour is not read from the photo (" + "; ".join(eyes.notes)
+                       + "): the default is used unless the prompt names one")
+    if eyes.sclera is None:
+        evidence["iris_color"]["sclera_default"] = [float(c) for c in SCLERA_DEFAULT]
+
     for field in ("hair_length", "hair_color", "hairstyle", "bangs", "hair_texture"):
         v = (hair or {}).get(field)
         if v is not None and v in VOCABULARY[field]:

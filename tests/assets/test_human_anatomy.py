@@ -367,6 +367,47 @@ def test_blink_closes_the_lashes(tmpl, parts):
 
 
 @pytest.mark.slow
+def test_eye_colours_and_textures(tmpl, deltas):
+    """A read iris and white colour replace the named ones; the iris texture averages its colour
+    over the ring where it is measured, the white's unshadowed part is its colour and the rest
+    darker, most at the top (the upper lid's shadow), and the iris has a dark limbal ring."""
+    from machlib.assets._anatomy import _SCLERA
+
+    h = tmpl.human
+    iris, white = (0.1, 0.22, 0.45), (0.6, 0.55, 0.5)
+    eyes = human_eyes(h.points, h.topology, deltas, iris_color="brown", iris_rgb=iris, sclera_rgb=white)
+    lin = lambda t: np.where(t <= 0.04045, t / 12.92, ((t + 0.055) / 1.055) ** 2.4)  # noqa: E731
+    luma = np.array([0.2126, 0.7152, 0.0722])
+    ti = lin(eyes.part("iris_L").texture.astype(np.float64))
+    n = ti.shape[0]
+    yy, xx = (np.mgrid[0:n, 0:n] + 0.5) / n * 2 - 1
+    rho = np.hypot(xx, yy)
+    ring = (rho >= 0.42) & (rho <= 0.92)
+    np.testing.assert_allclose(ti[ring].mean(0), iris, rtol=0.05)
+    assert ti[(rho > 0.95) & (rho < 1)].mean() < 0.6 * ti[ring].mean()  # the limbal ring
+    assert ti[ring].std(0).max() > 0.02  # fibres: not one flat colour
+    ts = lin(eyes.part("sclera_R").texture.astype(np.float64))
+    m = ts.shape[0]
+    th = (np.arange(m) + 0.5) / m * np.pi  # rows: the angle from the front
+    ph = (np.arange(m) + 0.5) / m * 2 * np.pi  # columns: about the forward axis, up at a quarter turn
+    x, y = np.sin(th)[:, None] * np.cos(ph)[None], np.sin(th)[:, None] * np.sin(ph)[None]
+    seen = (th[:, None] > 0.12 * np.pi) & (th[:, None] < 0.3 * np.pi) & (np.abs(y) < 0.35)
+    assert (ts @ luma).max() <= 1.01 * np.dot(white, luma)  # the unshadowed white is the colour read
+    np.testing.assert_allclose(np.quantile(ts[seen] @ luma, 0.9), np.dot(white, luma), rtol=0.05)
+    assert (ts[seen] @ luma).mean() < 0.95 * np.dot(white, luma)  # the lids' shade
+    top = (th[:, None] < 0.35 * np.pi) & (y > 0.4)
+    below = (th[:, None] < 0.35 * np.pi) & (y < -0.1) & (y > -0.2) & (np.abs(x) < 0.2)
+    assert (ts[top] @ luma).mean() < 0.75 * (ts[below] @ luma).mean()
+    assert eyes.part("sclera_L").base_color == white and eyes.part("iris_R").base_color == iris
+    assert eyes.part("pupil_L").texture is None and eyes.part("cornea_L").texture is None
+    plain = human_eyes(h.points, h.topology, deltas)
+    assert plain.part("sclera_L").base_color == _SCLERA and plain.part("sclera_L").texture is not None
+    with pytest.raises(ValueError, match="iris_rgb"):
+        human_eyes(h.points, h.topology, deltas, iris_rgb=(0.1, 2.0, 0.1))
+    with pytest.raises(ValueError, match="sclera_rgb"):
+        human_eyes(h.points, h.topology, deltas, sclera_rgb=(0.1, 0.2))
+
+
 def test_fitted_portrait(tmpl):
     import machlib
     from machlib.geometry import detect_landmarks, fit_landmarks
