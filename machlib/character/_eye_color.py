@@ -231,7 +231,7 @@ def read_eye_colors(
         >>> img[np.hypot(xx - 40, yy - 30) <= 8] = (60, 100, 150)             # a blue iris
         >>> eyes = read_eye_colors(img, pts)
         >>> eyes.iris_name, eyes.iris.round(3).tolist(), eyes.iris_pixels
-        ('blue', [0.045, 0.127, 0.305], (124, 0))
+        ('blue', [0.045, 0.127, 0.305], (132, 0))
     """
     fn = "read_eye_colors"
     image, pts = check_face_image(fn, image, points, name="points")
