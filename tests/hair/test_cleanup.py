@@ -184,8 +184,9 @@ def test_cleanup_rules(bob, sdf, template):
     np.testing.assert_array_equal(np.asarray(res.strands.thickness), np.arange(n, dtype=np.float32))
     np.testing.assert_allclose(out[:, 0], good[:, 0], atol=1e-6)  # roots stay
     seg = np.linalg.norm(np.diff(out, axis=1), axis=2)
-    # uniform, up to the final push out of the head (a percent where it moves points)
-    np.testing.assert_allclose(seg, np.broadcast_to(seg.mean(1, keepdims=True), seg.shape), rtol=1e-2)
+    # uniform, up to the final push out of the head (a percent where it moves points, or 50 µm on
+    # the short fringe strands, whose segments are about 1 mm)
+    np.testing.assert_allclose(seg, np.broadcast_to(seg.mean(1, keepdims=True), seg.shape), rtol=1e-2, atol=5e-5)
     # the kept strands are nearly what they were (smoothing is gentle), and outside the head
     np.testing.assert_allclose(_arc(out), _arc(good), rtol=0.15)
     assert np.asarray(sdf_lookup(sdf, out[:, 1:].reshape(-1, 3))).min() > -2e-3
