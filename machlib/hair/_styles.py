@@ -74,6 +74,9 @@ class HairStyle(eqx.Module):
             (gathered and wound around a ball on the top-back of the head).
         length_jitter: relative standard deviation of strand lengths.
         color: a key of :data:`HAIR_COLORS`.
+        taper: in ``[0, 1)``, how much shorter the hair on the sides and back is than on top (a
+            men's cut): a root's length is scaled by ``1 − taper · (1 − min(n_y / 0.7, 1))``,
+            ``n_y`` the upward component of the scalp's normal there (``0``: one length).
 
     Example:
         >>> from machlib.hair import HAIR_STYLES, HairStyle
@@ -97,6 +100,7 @@ class HairStyle(eqx.Module):
     gather: Literal["none", "ponytail", "bun"] = eqx.field(static=True, default="none")
     length_jitter: float = eqx.field(static=True, default=0.1)
     color: str = eqx.field(static=True, default="brown")
+    taper: float = eqx.field(static=True, default=0.0)
 
     def __check_init__(self):
         if not isinstance(self.tags, tuple) or not all(isinstance(t, str) for t in self.tags):
@@ -113,6 +117,8 @@ class HairStyle(eqx.Module):
             v = getattr(self, k)
             if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0):
                 raise InputError(f"HairStyle: {k} must be a finite number >= 0, got {v!r}")
+        if not (isinstance(self.taper, (int, float)) and 0.0 <= self.taper < 1.0):
+            raise InputError(f"HairStyle: taper must be a number in [0, 1), got {self.taper!r}")
         if self.length_jitter >= 0.5:
             raise InputError(f"HairStyle: length_jitter must be < 0.5, got {self.length_jitter!r}")
         if not self.max_radius > 0:
@@ -305,6 +311,9 @@ def grow_style(
     sdf = _cached_sdf(mesh) if sdf is None else sdf
     jitter = jnp.clip(jax.random.normal(k_len, (n,)), -2.0, 2.0) * style.length_jitter
     lengths = style.length * (1.0 + jitter)
+    if style.taper > 0:  # short back and sides, longer on top
+        up = jnp.clip(jnp.asarray(roots.normals)[:, 1] / 0.7, 0.0, 1.0)
+        lengths = lengths * (1.0 - style.taper * (1.0 - up))
     if style.bangs > 0:
         p = roots.points
         front = (p[:, 2] > 0.03) & (p[:, 1] > 0.03)
@@ -453,7 +462,7 @@ def _presets() -> dict[str, HairStyle]:
         HairStyle("buzz cut", ("buzz", "buzz cut", "crew", "very short", "short", "shaved", "military", "straight"),
                   0.008, volume=0.25, gravity=0.3, length_jitter=0.05, color="black"),
         HairStyle("crop", ("crop", "crop cut", "french crop", "short", "textured", "straight"),
-                  0.045, volume=0.22, gravity=0.5, cut_height=-0.03, length_jitter=0.15),
+                  0.045, volume=0.08, gravity=0.5, length_jitter=0.15, taper=0.7),
         HairStyle("pixie", ("pixie", "short", "cropped", "fringe", "bangs", "side part", "side swept", "straight"),
                   0.06, volume=0.15, gravity=0.9, parting="left", bangs=0.05, sweep="right", color="blonde"),
         HairStyle("bob", ("bob", "medium", "chin length", "jaw length", "fringe", "bangs", "straight", "rounded"),

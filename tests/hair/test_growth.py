@@ -402,3 +402,18 @@ def test_curls_turn_together_in_clumps(template):
     gap = np.abs(np.angle(np.exp(1j * (ph - ph[nearest]))))
     far = np.abs(np.angle(np.exp(1j * (ph - np.roll(ph, 200)))))
     assert np.median(gap) < 0.5 < np.median(far)
+
+
+def test_a_tapered_cut_is_short_on_the_sides_and_back(grown):
+    """The crop (``taper=0.7``): strands rooted where the scalp faces sideways or back are far
+    shorter than those on top, and none stands out past the head as the untapered crop did."""
+    crop = grown["crop"]
+    pts = np.asarray(crop.points)
+    length = _arc_length(pts)
+    roots = pts[:, 0]
+    top = roots[:, 1] > np.percentile(roots[:, 1], 80)
+    low = roots[:, 1] < np.percentile(roots[:, 1], 20)
+    assert np.median(length[low]) < 0.55 * np.median(length[top])
+    with pytest.raises(ValueError, match="taper"):
+        HairStyle("x", ("x",), 0.05, taper=1.0)
+
