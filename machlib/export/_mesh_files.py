@@ -242,6 +242,12 @@ def _u8(img) -> np.ndarray:
     return (np.clip(a, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
+def _stem(part: str) -> str:
+    """A part name as a file-name piece (letters, digits, ``._-``; anything else becomes ``_``)."""
+    ok = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+    return "".join(c if c in ok else "_" for c in part) or "part"
+
+
 def write_obj_parts(out_dir: Union[str, os.PathLike], parts: Sequence[ObjPart], *, name: str = "avatar") -> list:
     """Write several meshes as one Wavefront OBJ + MTL with their textures (one object each).
 
@@ -250,8 +256,10 @@ def write_obj_parts(out_dir: Union[str, os.PathLike], parts: Sequence[ObjPart], 
     ``<name>_specular.png`` into ``out_dir``
     (which must exist). The normal map is named both ``norm`` (the PBR extension) and
     ``map_Bump -bm 1.000`` (what Blender's and most other importers read); roughness is one
-    grey channel, so importers treat it as data rather than colour. Texture names are shared:
-    give maps to one part (the skin), as machlib's characters do.
+    grey channel, so importers treat it as data rather than colour. The first part with a map
+    (the skin, in machlib's characters) names it ``<name>_<map>.png``; a later part with a map of
+    the same kind (the eyes' iris and sclera textures) writes ``<name>_<part>_<map>.png``, so no
+    part's image overwrites another's.
 
     Args:
         out_dir: destination folder.
@@ -301,6 +309,8 @@ def write_obj_parts(out_dir: Union[str, os.PathLike], parts: Sequence[ObjPart], 
             if image is None:
                 continue
             fn = f"{name}_{suffix}.png"
+            if fn in written:  # a second part with its own map (the eyes' textures): its own file
+                fn = f"{name}_{_stem(p.name)}_{suffix}.png"
             r = _u8(image)
             write_atomic(out / fn, encode_png(r[..., 0] if grey and r.ndim == 3 else r))
             mtl.append(lines.format(fn=fn))
