@@ -85,9 +85,12 @@ def _scalp_faces(mesh: Mesh, scalp: np.ndarray, threshold: float) -> np.ndarray:
 #: and the sideburns round the ears, which the mask (shared with the texture stage) leaves out
 #: with the whole ``ears`` region, so the side of every head was bald between the hair and the
 #: ear when seen from ±30°. Head-space hairline heights (m) at azimuths (degrees,
-#: 0 front, 90 side) from 50° (the temple's corner, where the mask's hairline is) to 130° (behind
-#: the ear, where it is again); the ears themselves stay bare.
-_SIDE_HAIRLINE = ((50.0, 62.0, 74.0, 88.0, 104.0, 130.0), (0.040, 0.024, 0.004, 0.010, 0.016, -0.010))
+#: 0 front, 90 side) from 50° (the temple's corner, where the mask's hairline is) round the back
+#: of the ear, where a person's hairline comes down to about the earlobe (the mask's stops at
+#: the ear's middle, so from behind and at three-quarter back views the head was bald behind
+#: the ears), to the nape (180°); the ears themselves stay bare.
+_SIDE_HAIRLINE = ((50.0, 62.0, 74.0, 88.0, 104.0, 115.0, 130.0, 150.0, 180.0),
+                  (0.040, 0.024, 0.004, 0.010, 0.016, -0.030, -0.042, -0.048, -0.050))
 #: Half-width (z) and half-height (y) in metres of the ellipse round the ear that stays bare: the
 #: template's ``ears`` region spans the whole side of the head round the pinna (10 × 10 cm).
 _PINNA = (0.022, 0.036)
@@ -132,8 +135,9 @@ def scalp_roots(
     behind the ears and across the nape). A mesh face belongs to the scalp where the mask at its
     UV centroid is at least ``threshold``. With an ``ears`` region (the default template), the
     temples and the sideburns in front of the ears, below that hairline, grow hair too: faces
-    at azimuths 50–130° (0 front, 90 the side) above a hairline that comes down from the
-    temple's corner (4 cm, head space) to 4 mm in front of the ear and rises to 1.6 cm above it,
+    at azimuths 50–180° (0 front, 90 the side, 180 the nape) above a hairline that comes down
+    from the temple's corner (4 cm, head space) to 4 mm in front of the ear, rises to 1.6 cm
+    above it and comes down behind it to about the earlobe (−4.2 cm) and the nape (−5 cm),
     less the pinna (an ellipse 4.4 × 7.2 cm round the median of the ``ears`` region's faces on
     that side: the region itself spans the whole side of the head, which the scalp mask leaves
     out, so heads were bald between the hair and the ear when seen from ±30°). Faces are drawn with probability proportional to

@@ -110,6 +110,12 @@ def test_roots_cover_the_temples_and_sides_but_not_the_ears():
     mask = np.asarray(decode(jnp.asarray(tmpl.regions["scalp"])[..., None],
                              scalp_roots(jax.random.key(0), tmpl, 4000).uv))[:, 0]
     assert (mask[temple] < 0.5).mean() > 0.9  # outside the scalp mask: new
+    # behind the ear the hair comes down to about the earlobe (the mask stops at the ear's
+    # middle: from behind, heads were bald behind the ears)
+    behind = (az > 115) & (az < 150) & (p[:, 1] > -0.04) & (p[:, 1] < -0.01)
+    assert (p[behind, 0] > 0).sum() > 50 and (p[behind, 0] < 0).sum() > 50  # 15 and 17 before
+    assert (mask[behind] < 0.5).mean() > 0.9
+    assert p[:, 1].min() > -0.06  # and no lower than the nape
     v = np.asarray(tmpl.mesh.vertices)
     f = np.asarray(tmpl.mesh.faces)
     cuv = np.asarray(tmpl.mesh.uv)[np.asarray(tmpl.mesh.faces_uv)].mean(1)
