@@ -1199,7 +1199,8 @@ class HairOutput(NamedTuple):
 #: score, more than the silhouette of a bob gains over long hair that falls behind the shoulders.
 _READING_WEIGHT = 0.25
 
-_LENGTH_WORDS = {"short": "short", "chin": "short", "shoulder": "medium", "long": "long"}
+# tied-back hair is long enough to gather: at least medium (its length is hidden)
+_LENGTH_WORDS = {"short": "short", "chin": "short", "shoulder": "medium", "long": "long", "tied back": "medium"}
 
 
 def hair_allowed(mask, landmarks: Landmarks) -> np.ndarray:
@@ -1229,7 +1230,7 @@ def hair_allowed(mask, landmarks: Landmarks) -> np.ndarray:
 
 # the longest extension of the grown strands by the read length (metres): the photo's length
 # bounds how far a short style may grow down the sides where the hair mask continues
-_EXTENSION = {"none": 0.0, "short": 0.03, "chin": 0.1, "shoulder": 0.2, "long": 0.3}
+_EXTENSION = {"none": 0.0, "short": 0.03, "chin": 0.1, "shoulder": 0.2, "long": 0.3, "tied back": 0.03}
 # the arc length (metres, root to tip) that hair running off the image's bottom grows to unseen:
 # the read length is then a lower bound, and the frame is not where the hair ends
 _FRAME_LENGTH = {"chin": 0.2, "shoulder": 0.3, "long": 0.45}

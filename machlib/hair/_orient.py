@@ -65,6 +65,7 @@ _BROW_TOPS = (105, 334)
 _FRINGE_MARGIN = 1.0  # log-likelihood margin for hair on the face oval
 _HAT_COVER = 0.1  # share of the top-of-head band the colour rounds must find hair on
 _PERSON_MARGIN = 3.0  # how far other models may beat hair on a person pixel above the chin
+_BRIDGE = 0.05  # gap (face widths) across which hair of the person pass joins the hair found
 
 
 @functools.lru_cache(maxsize=1)
@@ -492,9 +493,19 @@ def _person_first(lab, cand, temples, base, face_dil, inface, person, skin_px, b
         head &= yy > y_top
     more = base & (yy < y_chin) & head & (ratio > -_PERSON_MARGIN) & ~(face_dil & (ratio < _FRINGE_MARGIN)) & ~inface
     full = cand | more
-    labels, _ = ndimage.label(full)
+    labels, n = ndimage.label(full)
     keep = np.unique(labels[seed])
-    return np.isin(labels, keep[keep > 0])
+    keep = keep[keep > 0]
+    if n:
+        # hair cut off from the hair found by a thin gap where the segmentation is unsure (the
+        # background between a tied-back tail and the hair above the ear) joins it when it lies
+        # within _BRIDGE face widths and hair clearly wins there on average (its mean ratio is
+        # over _FRINGE_MARGIN; a collar or the shade below an ear, within the margin, does not)
+        near = ndimage.binary_dilation(np.isin(labels, keep), iterations=max(1, round(_BRIDGE * fw)))
+        ids = np.arange(1, n + 1)
+        joined = ids[(ndimage.maximum(near, labels, ids) > 0) & (ndimage.mean(ratio, labels, ids) > _FRINGE_MARGIN)]
+        keep = np.union1d(keep, joined)
+    return np.isin(labels, keep)
 
 
 def _below_chin(lab, cand, base, face_dil, person, skin_px, rng, *, cx, fw, y_top, y_chin, yy, xx):

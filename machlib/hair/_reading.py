@@ -36,6 +36,15 @@ _FRINGE_COVER = 0.15  # share of the forehead band covered by hair for a fringe
 _SWEEP_DEG = 30.0  # mean strand angle off vertical in the forehead band for a side-swept fringe
 _PARTING_SIDE = 0.12  # parting offset from the face centre (face widths) beyond which it is a side one
 _CURL_EDGES = (0.40, 0.55)  # local orientation spread at the boundaries straight|wavy|curly
+_MOUTH = 13  # upper lip's inner midpoint
+_NOSE_TIP = 1
+# tied back: hair behind the head (beyond the oval's back side by this many face widths) ...
+_BEHIND = 0.1
+# ... that reaches within this many face heights of the chin line (the nape: on the look-test
+# portraits the short cuts' back hair ends 0.36 (t1_face4) and 0.81 (t1_face3) above it,
+# t1_face1's knot 0.12)
+_NAPE = 0.25
+_TURNED = 0.1  # nose-tip offset from the oval's centre (face widths) beyond which a side is the back
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,9 +52,10 @@ class HairReading:
     """What a portrait's hair looks like (the result of :func:`read_hairstyle`).
 
     Attributes:
-        length: one of :data:`LENGTHS` but ``"tied back"`` (not read from a single view):
-            where the lowest hair tip lies against the chin line and a shoulder line ``0.8`` face
-            heights below it; ``"none"`` when the mask holds (almost) no hair.
+        length: one of :data:`LENGTHS`: where the lowest hair tip lies against the chin line and
+            a shoulder line ``0.8`` face heights below it; ``"tied back"`` where the hair looks
+            short from the front but a tail or knot shows behind the neck (see
+            :func:`read_hairstyle`); ``"none"`` when the mask holds (almost) no hair.
         fringe: ``"none"``, ``"straight"`` or ``"side-swept"``.
         parting: ``"left"``, ``"centre"``, ``"right"`` (as seen in the image) or ``"none"``.
         curl: ``"straight"``, ``"wavy"`` or ``"curly"``.
@@ -66,6 +76,9 @@ class HairReading:
         reasons: one sentence per word saying which measurement gave it.
         fringe_side: the side a side-swept fringe falls toward, ``"left"`` or ``"right"`` (as
             seen in the image); ``"none"`` for a straight fringe or none.
+        nape: on a face turned to one side, the lowest hair behind the head (beyond the oval's
+            back side) against the chin line, in face heights along the face's own vertical
+            (negative: above the chin); ``nan`` on a frontal face or with no hair there.
     """
 
     length: str
@@ -82,6 +95,7 @@ class HairReading:
     color: str | None = None
     reasons: tuple[str, ...] = ()
     fringe_side: str = "none"
+    nape: float = float("nan")
 
     def to_dict(self) -> dict:
         """The reading as a JSON-ready dict (floats rounded to 3 decimals, ``nan`` → ``None``)."""
@@ -111,6 +125,32 @@ def _largest_hair(hair: np.ndarray, seed_rows: np.ndarray) -> np.ndarray:
     return np.isin(labels, keep)
 
 
+def _nape(hair: np.ndarray, pts: np.ndarray, oval: np.ndarray, xx: np.ndarray, yy: np.ndarray) -> float:
+    """The lowest hair behind the head against the chin line, in face heights along the face's
+    own vertical (see :attr:`HairReading.nape`): ``nan`` on a frontal face, with no hair behind
+    the head, or with hair hanging past the chin on the face's front side."""
+    axis = pts[_EYE_CORNERS[1]] - pts[_EYE_CORNERS[0]]
+    axis = axis / max(float(np.linalg.norm(axis)), 1e-9)
+    if axis[0] < 0:
+        axis = -axis  # image left to right
+    down = np.array([-axis[1], axis[0]])
+    centre = oval.mean(0)
+    ou, ov = (oval - centre) @ axis, (oval - centre) @ down
+    u0, u1, v_chin = float(ou.min()), float(ou.max()), float(ov.max())
+    fw, fh = max(u1 - u0, 4.0), max(v_chin - float(ov.min()), 4.0)
+    turn = (float((pts[_NOSE_TIP] - centre) @ axis) - 0.5 * (u0 + u1)) / fw
+    if abs(turn) < _TURNED:
+        return float("nan")
+    hu = (xx[hair] - centre[0]) * axis[0] + (yy[hair] - centre[1]) * axis[1]
+    hv = (xx[hair] - centre[0]) * down[0] + (yy[hair] - centre[1]) * down[1]
+    # the face turns toward the nose: the back of the head is on the other side
+    back = hu > u1 + _BEHIND * fw if turn < 0 else hu < u0 - _BEHIND * fw
+    front = hu < u0 if turn < 0 else hu > u1
+    if not back.any() or (front.any() and hv[front].max() > v_chin):
+        return float("nan")
+    return float((hv[back].max() - v_chin) / fh)
+
+
 def read_hairstyle(
     mask: Float[np.ndarray, "H W"],
     orientation,
@@ -126,6 +166,15 @@ def read_hairstyle(
       over ``0.15 fh`` end it) gives ``tip = (y_tip − y_chin) / fh``: ``short`` below
       ``−0.3``, ``chin`` below ``0.25``, ``shoulder`` below ``0.8``, else ``long``; hair that
       runs off the image bottom past ``0.25`` is ``long``.
+    * **tied back**: a ``short`` or ``chin`` reading without a fringe becomes ``tied back`` when
+      the face is turned to one side (the nose tip over ``0.1 fw`` off the oval's centre) and the
+      hair behind the head (beyond the oval's back side by ``0.1 fw``) reaches within ``0.25 fh``
+      of the chin line, measured along the face's own vertical (perpendicular to the eye line,
+      so a tilted head reads the same), while no hair hangs past the chin on the face's front
+      side: the hair is pulled back into a tail or a knot at the nape. A short cut's back hair
+      ends well above that (0.36 and 0.81 fh above the chin on the look-test portraits turned
+      aside, 0.12 for the knot of the one tied back). A frontal photo hides the tail behind the
+      neck: it stays ``short``.
     * **fringe**: the forehead band (``0.1 fh`` above the face-oval top down to the brows, between
       the outer eye corners) covered by hair over ``15 %``; ``side-swept`` when its strands run over 30° off vertical
       (confidence-weighted doubled-angle mean of the orientation map) or cover one half of the
@@ -264,6 +313,13 @@ def read_hairstyle(
                    + (f", strands {angle:.0f} deg off vertical, left/right cover {cl:.2f}/{cr:.2f}" if cover >= _FRINGE_COVER else "")
                    + (f"; it falls toward the image {fringe_side}" if fringe_side != "none" else ""))
 
+    # --- tied back: short from the front, a tail or knot behind the neck ------------------------
+    nape = _nape(hair, pts, oval, xx, yy)
+    if length in ("short", "chin") and fringe == "none" and np.isfinite(nape) and nape > -_NAPE:
+        length = "tied back"
+        reasons[0] = (f"length tied back: the hair ends {tip:+.2f} face heights from the chin in front, but "
+                      f"behind the head it reaches {nape:+.2f} (a tail or knot at the nape)")
+
     # --- parting --------------------------------------------------------------------------------
     top = (yy > y_top - 0.35 * fh) & (yy < y_top + 0.05 * fh) & hair
     prof = (c2 * np.sin(2 * theta) * top).sum(0)
@@ -309,7 +365,7 @@ def read_hairstyle(
         volume = 0.0
     reasons.append(f"volume {volume:.2f}: widest hair above the chin beyond the face, in face widths")
     return HairReading(length, fringe, parting, curl, volume, float(tip), bool(border), cover, angle,
-                       float(parting_x), spread, color, tuple(reasons), fringe_side)
+                       float(parting_x), spread, color, tuple(reasons), fringe_side, nape)
 
 
 def _style_length(style) -> str:
@@ -335,7 +391,9 @@ def style_agreement(reading: HairReading, style) -> tuple[float, tuple[str, ...]
     * length: ``2 − 1.5 |Δ|`` over the scale none, short, chin, shoulder, long (``Δ`` in steps:
       ``2`` on the read length, ``0.5`` one step off, ``−1`` two steps off, ``−4`` four); a
       gathered style (ponytail, bun) scores ``0`` against a short or chin reading (a tied-back
-      cut looks short from the front) and ``−2`` otherwise;
+      cut looks short from the front) and ``−2`` otherwise; against a ``"tied back"`` reading a
+      gathered style scores ``2`` and a loose one its score against ``short`` less ``2.5``
+      (``−0.5`` for a short cut, ``−5`` for long hair);
     * fringe: ``+0.5`` when the style has a fringe (``bangs > 0``) and the reading one, or
       neither; ``−0.5`` otherwise;
     * curl: ``0.5 − 0.5 |Δ|`` over straight, wavy, curly, coily (``+0.5`` on the read curl,
@@ -359,7 +417,11 @@ def style_agreement(reading: HairReading, style) -> tuple[float, tuple[str, ...]
     scale = ("none", "short", "chin", "shoulder", "long")
     sl = _style_length(style)
     reasons = []
-    if sl == "tied back":
+    if reading.length == "tied back":
+        # a gathered style is what the photo shows; a loose one either hangs where the photo
+        # shows no hair or misses the tail (a short cut looks most like it from the front)
+        s_len = 2.0 if sl == "tied back" else 2.0 - 1.5 * abs(scale.index(sl) - scale.index("short")) - 2.5
+    elif sl == "tied back":
         s_len = 0.0 if reading.length in ("short", "chin") else -2.0
     elif reading.length in scale:
         s_len = 2.0 - 1.5 * abs(scale.index(sl) - scale.index(reading.length))

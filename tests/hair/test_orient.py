@@ -307,3 +307,34 @@ def test_hair_colour_pixels_beside_a_hat(astronaut, grace):
     # the astronaut's crown shows hair: her mask's own pixels are used
     img, lm, hm = astronaut
     assert _hair_beside_hat(img, hm, lm.points) is None
+
+
+def test_person_pass_joins_hair_across_a_thin_gap():
+    # hair_mask's person pass: hair cut off from the hair found by a thin unsure gap (a tied-back
+    # tail below the hair above the ear) joins it; hair-coloured pixels far off, or a part within
+    # reach that is not clearly hair (skin-coloured), do not
+    from machlib.hair._orient import _person_first
+
+    h, w = 120, 120
+    rng = np.random.default_rng(0)
+    lab = np.empty((h, w, 3))
+    lab[:] = (60.0, 15.0, 30.0)  # background
+    hair_c, skin_c = np.array([15.0, 0.0, 5.0]), np.array([70.0, 15.0, 15.0])
+    yy, xx = np.mgrid[0:h, 0:w] + 0.5
+    top = (yy > 10) & (yy < 40) & (xx > 20) & (xx < 100)
+    tail = (yy > 43) & (yy < 80) & (xx > 80) & (xx < 100)  # 3 px below the top hair
+    far = (yy > 60) & (yy < 80) & (xx > 22) & (xx < 40)  # 20 px away
+    pale = (yy > 43) & (yy < 70) & (xx > 50) & (xx < 70)  # within reach, skin-coloured
+    skin = (yy > 90) & (yy < 110) & (xx > 20) & (xx < 60)
+    for region, c in ((top, hair_c), (tail, hair_c), (far, hair_c), (pale, skin_c), (skin, skin_c)):
+        lab[region] = c
+    lab += rng.normal(0.0, 1.5, lab.shape)
+    person = np.ones((h, w), np.float32)
+    person[(yy > 40) & (yy < 43)] = 0.0  # the unsure gap
+    person[:, 110:] = 0.0  # background
+    base = person > 0.5
+    none = np.zeros((h, w), bool)
+    out = _person_first(lab, top & base, top & (xx > 90), base, none, none, person, skin, None, rng,
+                        cx=60.0, fw=100.0, y_top=50.0, y_chin=115.0, yy=yy, xx=xx)
+    assert out[top].all() and out[tail].mean() > 0.95
+    assert not out[far].any() and not out[pale].any()

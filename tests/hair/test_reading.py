@@ -182,3 +182,51 @@ def test_the_retrieved_style_takes_the_photos_fringe_and_parting():
     st, changed = _style_for_reading(HAIR_STYLES["bald"], reading("straight", "left"))
     assert changed == {} and st.bald
     assert _style_for_reading(HAIR_STYLES["ponytail"], reading("none", "left"))[0].parting == "none"
+
+
+def _turned(lm, by: float):
+    """The landmarks with the nose tip moved ``by`` face widths along x: a face turned to one side
+    as far as read_hairstyle can tell (it reads the turn from the nose tip against the oval)."""
+    x0, x1, _, _ = _oval(lm)
+    pts = np.array(lm.points, copy=True)
+    pts[1, 0] += by * (x1 - x0)
+    return lm._replace(points=pts)
+
+
+def test_tied_back_from_a_knot_behind_the_neck(astronaut):
+    # hair pulled back: a cap on top, nothing beside the cheeks, and on a face turned to the image
+    # left a knot behind the head (image right) that reaches the nape; drawn on her landmarks
+    img, lm, _, _ = astronaut
+    x0, x1, y_top, y_chin = _oval(lm)
+    fh, fw = y_chin - y_top, x1 - x0
+    h, w = img.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w] + 0.5
+    cap = (yy < y_top - 0.12 * fh) & (yy > y_top - 0.5 * fh) & (np.abs(xx - 0.5 * (x0 + x1)) < 0.6 * fw)
+    behind = (xx > x1 + 0.05 * fw) & (xx < x1 + 0.3 * fw) & (yy > y_top - 0.2 * fh)
+
+    def read(knot_bottom, landmarks):
+        tail = behind & (yy < y_chin + knot_bottom * fh)
+        return read_hairstyle((cap | tail).astype(np.float32), _flat((h, w)), landmarks)
+
+    away = _turned(lm, -0.3)
+    r = read(-0.1, away)
+    assert r.length == "tied back" and -0.2 < r.nape < 0.0, r.reasons
+    assert "tail or knot" in r.reasons[0] and r.to_dict()["nape"] == round(r.nape, 3)
+    # a short cut's back hair ends well above the chin: short
+    r = read(-0.5, away)
+    assert r.length == "short" and r.nape < -0.4
+    # on a frontal face the same hair hangs beside the cheek: chin length, no nape read
+    r = read(-0.1, lm)
+    assert r.length == "chin" and np.isnan(r.nape)
+    # turned the other way the knot is on the face's front side: hair beside the cheek, not behind
+    assert read(-0.1, _turned(lm, 0.3)).length != "tied back"
+    # hair hanging past the chin is not tied back
+    assert read(0.6, away).length in ("shoulder", "long")
+
+
+def test_style_agreement_for_tied_back_hair():
+    tied = HairReading("tied back", "none", "none", "straight", 0.1, -0.5, False, 0.0, 0.0, float("nan"), 0.3)
+    a = {n: style_agreement(tied, s)[0] for n, s in HAIR_STYLES.items()}
+    assert a["ponytail"] == a["bun"] == max(a.values())
+    assert a["ponytail"] > a["crop"] > a["bob"] > a["long straight"]
+    assert "photo tied back" in style_agreement(tied, HAIR_STYLES["crop"])[1][0]
