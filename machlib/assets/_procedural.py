@@ -519,10 +519,10 @@ def _outline(style: str, n: int = 72) -> np.ndarray:
         q[:, 0] -= 0.004 * (q[:, 1] < 0) * (-q[:, 1] / 0.03)
         return q * 0.94 + [0.0015, 0.0035]
     if style == "cat-eye":  # upswept outer-upper corner
-        q = superellipse(0.026, 0.0175, 3.2)
-        wing = np.clip(q[:, 0] / 0.026, 0, 1) ** 2.5 * np.clip(q[:, 1] / 0.0175 + 0.35, 0, None)
-        q[:, 1] += 0.0095 * wing
-        q[:, 0] += 0.0050 * wing
+        q = superellipse(0.026, 0.0165, 3.2)
+        wing = np.clip(q[:, 0] / 0.026, 0, 1) ** 2.5 * np.clip(q[:, 1] / 0.0165 + 0.35, 0, None)
+        q[:, 1] += 0.0120 * wing
+        q[:, 0] += 0.0055 * wing
         q[:, 1] -= 0.0022 * np.clip(-q[:, 0] / 0.026, 0, 1) * (q[:, 1] > 0)
         return q
     raise AssertionError(style)
@@ -600,6 +600,17 @@ def make_glasses(style: str, *, color: Optional[str] = None, template=None, clea
     return Accessory(aid, "glasses", f"{cname} {label}", (style, cname, "glasses"), (frame, lenses))
 
 
+def _rim_widths(style: str, outline: np.ndarray, rim_w: float):
+    """In-plane half-width of the rim along ``outline``: a cat-eye's rim is heavy along the top
+    and the upswept wing and thin along the bottom (a uniform 6 mm rim read as a square frame);
+    other styles' rims are uniform."""
+    if style != "cat-eye":
+        return rim_w
+    t = outline[:, 1] / np.abs(outline[:, 1]).max()  # -1 bottom .. 1 top
+    x = np.clip((t + 0.35) / 0.9, 0.0, 1.0)
+    return rim_w * (0.35 + 0.65 * x * x * (3.0 - 2.0 * x))
+
+
 def _build_glasses(style, lm, sdf, verts, clearance):
     rim_w, rim_d, rim_sq, tem_h, tem_w = _GLASSES_PROFILE[style]
     metal = style in ("round", "aviator", "rimless")
@@ -665,7 +676,7 @@ def _build_glasses(style, lm, sdf, verts, clearance):
         pieces.append(_tube(to3(out2 * 0.995) + [0, 0, shift], closed=True, up=[0, 0, 1], half_n=0.0004,
                             half_b=0.0004, sides=6))
     elif rim_w > 0:
-        pieces.append(_tube(rim_path, closed=True, up=[0, 0, 1], half_n=rim_d, half_b=rim_w,
+        pieces.append(_tube(rim_path, closed=True, up=[0, 0, 1], half_n=rim_d, half_b=_rim_widths(style, out2, rim_w),
                             sides=12 if rim_sq else 8, square=rim_sq))
     # aviator: second (brow) bar
     if style == "aviator":

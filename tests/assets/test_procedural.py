@@ -203,3 +203,17 @@ def test_glasses_take_a_given_head_sdf():
     np.testing.assert_allclose(np.asarray(given.part("frame").mesh.vertices), np.asarray(own.part("frame").mesh.vertices))
     with pytest.raises((InputError, TypeCheckError), match="head_sdf"):
         make_glasses("round", template=head, head_sdf="not a grid")
+
+
+def test_a_cat_eye_frame_is_heavy_on_top_and_swept_up_at_the_outer_corner():
+    # a uniform 6 mm rim read as a square frame on the bundled portrait (her frames are thin
+    # below, heavy along the top and the upswept wing)
+    from machlib.assets._procedural import _outline, _rim_widths
+
+    q, sq = _outline("cat-eye"), _outline("square")
+    w = np.asarray(_rim_widths("cat-eye", q, 0.003))
+    top, bottom = q[:, 1] > 0.8 * q[:, 1].max(), q[:, 1] < 0.8 * q[:, 1].min()
+    assert w[top].min() > 2.5 * w[bottom].max()
+    assert np.ndim(_rim_widths("square", sq, 0.003)) == 0  # the others stay uniform
+    outer_top = q[np.argmax(q[:, 0] + q[:, 1])]
+    assert outer_top[1] > 1.15 * sq[:, 1].max()  # the wing rises above a square lens's top
