@@ -76,7 +76,9 @@ def test_albedo_paints_lips_and_brows(template):
 
     cheek, lip = at(50), at(0, 13)  # the upper lip's middle
     assert lip[0] / lip[1] > cheek[0] / cheek[1] + 0.2  # the lip is redder than the cheek
-    assert at(105).sum() < cheek.sum() - 100  # brow darker than the cheek
+    # brow darker than the cheek: inside the brow, between its upper (105) and lower (52) contour
+    # (a contour point sits on the blurred polygon's edge, half painted)
+    assert at(105, 52).sum() < cheek.sum() - 100
 
 
 def test_helper_parts(template):
@@ -88,6 +90,36 @@ def test_helper_parts(template):
     left = P[np.unique(topo.parts["eye_left"])].mean(0)
     right = P[np.unique(topo.parts["eye_right"])].mean(0)
     assert left[0] > 0.02 and right[0] < -0.02 and abs(left[1] - right[1]) < 1e-4
+
+
+def test_lid_and_lip_landmarks_follow_the_facial_actions(template):
+    """The table binds the lid margins and the inner lips to the lids and lips themselves, not to
+    the pockets behind the openings (which the lids and the jaw do not move): eyeBlink closes the
+    landmarks' lid aperture, jawOpen lowers the whole lower inner lip and little of the upper."""
+    import jax.numpy as jnp
+
+    from machlib.human import HumanParams, human_points
+
+    head = template.human
+    names = list(head.landmarks.unit_names)
+    p = head.params
+
+    def landmarks(**actions):
+        e = np.zeros(len(names), np.float32)
+        for k, v in actions.items():
+            e[names.index(k)] = v
+        return np.asarray(human_points(head.landmarks, HumanParams(p.phenotype, p.modifiers, jnp.asarray(e))))
+
+    rest = landmarks()
+    shut = landmarks(eyeBlinkLeft=0.5, eyeBlinkRight=0.5)
+    for up, low in ((159, 145), (386, 374)):
+        open_mm = np.linalg.norm(rest[up] - rest[low]) * 1000
+        assert 6.0 < open_mm < 16.0  # an open eye's aperture, not a point deep in the socket
+        assert np.linalg.norm(shut[up] - shut[low]) * 1000 < 0.6 * open_mm
+    dy = (landmarks(jawOpen=1.0) - rest)[:, 1] * 1000
+    lower = [95, 88, 178, 87, 14, 317, 402, 318, 324]
+    upper = [191, 80, 81, 82, 13, 312, 311, 310, 415]
+    assert dy[lower].max() < -15.0 and dy[upper].min() > -8.0
 
 
 def test_mediapipe_lands_on_the_landmark_table(template):
