@@ -16,7 +16,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from .._errors import InputError
-from ._read import _lab
+from ._color_names import _lab, _nearest_name
 
 __all__ = ["GarmentReading", "garment_color_name", "read_garment_color"]
 
@@ -57,15 +57,9 @@ def garment_color_name(rgb) -> str:
     """
     from ..assets import GARMENT_COLORS
 
-    c = np.asarray(rgb, np.float64)
-    if c.shape != (3,) or not np.isfinite(c).all():
-        raise InputError(f"garment_color_name: rgb must be 3 finite numbers, got {c.shape}")
     names = [n for n in GARMENT_COLORS if n != "grey"]
-    lin = np.array([GARMENT_COLORS[n] for n in names], np.float64)
-    srgb = np.where(lin <= 0.0031308, lin * 12.92, 1.055 * np.power(lin, 1 / 2.4) - 0.055)
-    diff = _lab(srgb) - _lab(np.clip(c, 0.0, 1.0))[None]
-    diff[:, 0] *= 0.5
-    return names[int(np.argmin(np.linalg.norm(diff, axis=1)))]
+    return _nearest_name("garment_color_name", rgb, names, [GARMENT_COLORS[n] for n in names],
+                         lightness_weight=0.5)
 
 
 def read_garment_color(image: np.ndarray, landmarks, *, person=None, hair=None) -> GarmentReading:

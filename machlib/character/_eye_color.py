@@ -17,6 +17,7 @@ from .._errors import InputError
 from .._facemesh import RIGHT_EYE, RIGHT_IRIS
 from .._illuminant import LEFT_EYE, LEFT_IRIS, _linear, _polygon, _ring, _saturation
 from .._validate import check_face_image
+from ._color_names import _nearest_name
 from ..assets._anatomy import _SCLERA
 
 __all__ = ["EyeColors", "read_eye_colors", "SCLERA_DEFAULT", "iris_color_name"]
@@ -73,15 +74,6 @@ class EyeColors(NamedTuple):
     notes: tuple
 
 
-def _lab(lin: np.ndarray) -> np.ndarray:
-    """CIELAB (D65) of linear RGB, numpy float64."""
-    from ..texture._skin import _EPS, _KAPPA, _M, _WHITE
-
-    xyz = np.clip(np.asarray(lin, np.float64), 0.0, None) @ np.asarray(_M).T / np.asarray(_WHITE)
-    f = np.where(xyz > _EPS, np.cbrt(np.maximum(xyz, _EPS)), (_KAPPA * xyz + 16.0) / 116.0)
-    return np.stack([116.0 * f[..., 1] - 16.0, 500.0 * (f[..., 0] - f[..., 1]), 200.0 * (f[..., 1] - f[..., 2])], -1)
-
-
 def iris_color_name(rgb) -> str:
     """The ``iris_color`` word nearest to a linear RGB iris albedo.
 
@@ -105,13 +97,9 @@ def iris_color_name(rgb) -> str:
     """
     from ..assets import IRIS_COLORS
 
-    c = np.asarray(rgb, np.float64)
-    if c.shape != (3,) or not np.isfinite(c).all():
-        raise InputError(f"iris_color_name: rgb must be 3 finite numbers, got shape {c.shape}")
     names = list(IRIS_COLORS)
-    diff = _lab(np.array([IRIS_COLORS[n] for n in names])) - _lab(np.clip(c, 0.0, 1.0))[None]
-    diff[:, 0] *= 0.5
-    return names[int(np.argmin(np.linalg.norm(diff, axis=1)))]
+    return _nearest_name("iris_color_name", rgb, names, [IRIS_COLORS[n] for n in names], lightness_weight=0.5,
+                         linear=True)
 
 
 def _openness(pts: np.ndarray) -> tuple[float, float]:

@@ -31,6 +31,7 @@ import numpy as np
 from .._errors import InputError
 from .._validate import check_face_image
 from ..text import VOCABULARY, FaceAttributes
+from ._color_names import _lab, _nearest_name
 from ._eye_color import SCLERA_DEFAULT, read_eye_colors
 
 __all__ = [
@@ -84,19 +85,6 @@ def _poly(shape, pts: np.ndarray) -> np.ndarray:
     rr, cc = polygon(pts[:, 1] - 0.5, pts[:, 0] - 0.5, shape=shape)
     m[rr, cc] = True
     return m
-
-
-def _lab(rgb01: np.ndarray) -> np.ndarray:
-    """:func:`~machlib.texture.srgb_to_lab` in numpy, float64: a one-shot host step (eagerly in
-    JAX, each of its operations compiled a program per shape: 51 programs in a cold make)."""
-    from ..texture._skin import _EPS, _KAPPA, _M, _WHITE
-
-    c = np.clip(np.asarray(rgb01, np.float64), 0.0, None)
-    lin = np.where(c <= 0.04045, c / 12.92, ((np.maximum(c, 0.04045) + 0.055) / 1.055) ** 2.4)
-    xyz = lin @ np.asarray(_M).T / np.asarray(_WHITE)
-    f = np.where(xyz > _EPS, np.cbrt(np.maximum(xyz, _EPS)), (_KAPPA * xyz + 16.0) / 116.0)
-    return np.stack([116.0 * f[..., 1] - 16.0, 500.0 * (f[..., 0] - f[..., 1]), 200.0 * (f[..., 1] - f[..., 2])],
-                    axis=-1)
 
 
 def detect_facial_hair(image: np.ndarray, landmarks) -> dict:
@@ -223,16 +211,10 @@ def glasses_color_name(rgb) -> str:
     """
     from ..assets import GLASSES_COLORS
 
-    c = np.asarray(rgb, np.float64)
-    if c.shape != (3,) or not np.isfinite(c).all():
-        raise InputError(f"glasses_color_name: rgb must be 3 finite numbers, got {c.shape}")
     names = [n for n in GLASSES_COLORS if n != "clear"]  # a frame seen in a photo has a colour
-    lin = np.array([GLASSES_COLORS[n][0] for n in names], np.float64)
-    srgb = np.where(lin <= 0.0031308, lin * 12.92, 1.055 * np.power(lin, 1 / 2.4) - 0.055)
-    diff = _lab(srgb) - _lab(np.clip(c, 0, 1))[None]
-    diff[:, 0] *= 0.3  # lightness counts less than hue: a frame's brightness in a photo depends on the light
-    dist = np.linalg.norm(diff, axis=1)
-    return names[int(np.argmin(dist))]
+    # lightness counts less than hue: a frame's brightness in a photo depends on the light
+    return _nearest_name("glasses_color_name", rgb, names, [GLASSES_COLORS[n][0] for n in names],
+                         lightness_weight=0.3)
 
 
 def _face_crop(image: np.ndarray, landmarks, *, margin: float = 0.35) -> np.ndarray:

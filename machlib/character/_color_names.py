@@ -1,0 +1,46 @@
+"""Colour words from measured colours: CIELAB conversions in numpy and the nearest named colour.
+
+:func:`~machlib.character.iris_color_name`, :func:`~machlib.character.glasses_color_name` and
+:func:`~machlib.character.garment_color_name` all name a colour read from a photo by the nearest
+entry of a table in CIELAB, with the lightness difference weighted down (a photo's light and
+exposure move lightness more than hue). One-shot host steps, so numpy float64 (eagerly in JAX
+each operation compiled a program per shape).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .._errors import InputError
+
+
+def _lab_linear(lin) -> np.ndarray:
+    """CIELAB (D65) of linear RGB, ``(..., 3)`` → ``(..., 3)``, numpy float64."""
+    from ..texture._skin import _EPS, _KAPPA, _M, _WHITE
+
+    xyz = np.clip(np.asarray(lin, np.float64), 0.0, None) @ np.asarray(_M).T / np.asarray(_WHITE)
+    f = np.where(xyz > _EPS, np.cbrt(np.maximum(xyz, _EPS)), (_KAPPA * xyz + 16.0) / 116.0)
+    return np.stack([116.0 * f[..., 1] - 16.0, 500.0 * (f[..., 0] - f[..., 1]), 200.0 * (f[..., 1] - f[..., 2])], -1)
+
+
+def _lab(rgb01) -> np.ndarray:
+    """:func:`~machlib.texture.srgb_to_lab` in numpy, float64 (sRGB in ``[0, 1]``)."""
+    c = np.clip(np.asarray(rgb01, np.float64), 0.0, None)
+    return _lab_linear(np.where(c <= 0.04045, c / 12.92, ((np.maximum(c, 0.04045) + 0.055) / 1.055) ** 2.4))
+
+
+def _nearest_name(owner: str, rgb, names: Sequence[str], table_linear, *, lightness_weight: float,
+                  linear: bool = False) -> str:
+    """The entry of ``names`` (whose colours are the rows of ``table_linear``, linear RGB) nearest
+    to ``rgb`` (sRGB in ``[0, 1]``, or linear RGB with ``linear``) in CIELAB, the lightness
+    difference weighted by ``lightness_weight``. Raises :class:`InputError` (naming ``owner``)
+    unless ``rgb`` is 3 finite numbers."""
+    c = np.asarray(rgb, np.float64)
+    if c.shape != (3,) or not np.isfinite(c).all():
+        raise InputError(f"{owner}: rgb must be 3 finite numbers, got shape {c.shape}")
+    c = np.clip(c, 0.0, 1.0)
+    diff = _lab_linear(np.asarray(table_linear, np.float64)) - (_lab_linear(c) if linear else _lab(c))[None]
+    diff[:, 0] *= float(lightness_weight)
+    return names[int(np.argmin(np.linalg.norm(diff, axis=1)))]
