@@ -445,6 +445,7 @@ def complete_texture(
     seed: int = 0,
     confidence: Shaped[ArrayLike, "R R"] | None = None,
     mirror: bool = False,
+    mirror_low_pass: float = 0.015,
     keep_features: float = 0.6,
     sure_confidence: float = 0.5,
     max_offset: float = 0.12,
@@ -523,6 +524,13 @@ def complete_texture(
         mirror: with ``confidence``, fill the worse-seen half of the face from the better-seen
             half first (:func:`~machlib.texture.mirror_fill`; the UV layout must be
             mirror-symmetric about ``u = 0.5``, ``Template.symmetric``).
+        mirror_low_pass: with ``mirror``, the mirror image carries the other half's detail and
+            features but not its low frequencies (Gaussian standard deviation, UV units): those
+            are the texel's own side's, measured over its seen skin off the features
+            (``mirror_fill(low_pass=...)``), so the other half's lighting (a lit cheek beside a
+            shaded one) and shadows (the nose's, on both its flanks) are not copied. On
+            t1_face1 (a three-quarter portrait) 0.015 raised the relit face PSNR from 28.29 to
+            29.56 dB. ``0`` mirrors the colour as is.
         keep_features, sure_confidence, max_offset: see ``confidence``.
         openings: the texels inside the lid contours (the eye sockets, which the eyeballs cover:
             the template paints an eye there) are painted with the colour of the skin just around
@@ -589,6 +597,7 @@ def complete_texture(
         raise InputError(f"{fn}: floor must be in [0, 1), got {floor!r}")
     for name, val in (("dilate", dilate), ("erode", erode), ("face_margin", face_margin), ("spread", spread),
                       ("flatten", flatten), ("feather", feather), ("offset_smooth", offset_smooth),
+                      ("mirror_low_pass", mirror_low_pass),
                       ("falloff", 1.0 if falloff is None else falloff)):
         if not val >= 0:
             raise InputError(f"{fn}: {name} must be >= 0 (UV units), got {val!r}")
@@ -606,7 +615,10 @@ def complete_texture(
             raise InputError(f"{fn}: keep_features must be in [0, 1], got {keep_features!r}")
         conf = jnp.clip(conf.astype(jnp.float32), 0.0, 1.0)
         if mirror:
-            raw, conf = mirror_fill(raw, conf)
+            skin = None
+            if mirror_low_pass > 0:  # the skin off the features (exact polygons) sets the low frequencies
+                skin = 1.0 - _stage_masks(raw, seen, lm, jnp.float32(dilate), erode_px=int(round(erode * R)))[0]["features"]
+            raw, conf = mirror_fill(raw, conf, low_pass=float(mirror_low_pass), skin=skin)
         seen = conf > 0.5
 
     masks, mu_raw = _stage_masks(raw, seen, lm, jnp.float32(dilate), erode_px=int(round(erode * R)))
@@ -743,8 +755,9 @@ def _stage_masks(raw, seen, lm, dilate, *, erode_px):
     error = functools.reduce(jnp.maximum, [grown[k] for k in ("eyes", "brows", "mouth", "nostrils")])
     error = (error > 0.5).astype(raw.dtype)
     skin = seen * face * (1.0 - error)
+    features = functools.reduce(jnp.maximum, [exact[k] for k in ("eyes", "brows", "mouth", "nostrils")])
     masks = {"seen": seen, "face": face, "error": error, "skin": skin, "lips": exact["lips"],
-             "brows": exact["brows"], "brows_grown": grown["brows"]}
+             "brows": exact["brows"], "brows_grown": grown["brows"], "features": features}
     return masks, _robust_mean(srgb_to_lab(raw), skin)
 
 

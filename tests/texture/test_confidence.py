@@ -19,6 +19,7 @@ from machlib.texture import (
     region_masks,
     skin_albedo,
     skin_confidence,
+    skin_low_pass,
     texel_confidence,
 )
 from machlib.texture._regions import LIPS_INNER, RIGHT_EYE, mirrored
@@ -270,6 +271,111 @@ def test_eye_confidence_gradient_jit_vmap():
     loop = jnp.stack([f(c, p) for c, p in zip(cs, ps)])
     np.testing.assert_allclose(jax.vmap(f)(cs, ps), loop, atol=1e-7)
     np.testing.assert_allclose(jax.jit(f)(cs[0], ps[0]), loop[0], atol=1e-7)
+
+
+def _lit_from_one_side(n=64, seed=5):
+    """A symmetric skin texture with detail (fine noise, a dark spot either side), lit from the
+    subject's right: the right half (u < 0.5) seen and bright, the left half in shade (x 0.7)
+    and seen only next to the middle (u < 0.6); the shading, the seen weights, the features."""
+    rng = np.random.default_rng(seed)
+    detail = ndimage.gaussian_filter(rng.normal(size=(n, n)), 0.8)
+    detail = 0.04 * (detail + detail[:, ::-1]) / detail.std()
+    albedo = np.stack([0.78 + detail, 0.6 + detail, 0.5 + detail], -1)
+    v, u = np.mgrid[0:n, 0:n]
+    spot = ((v - n // 2) ** 2 + (u - n // 4) ** 2 < 9) | ((v - n // 2) ** 2 + (u - (n - 1 - n // 4)) ** 2 < 9)
+    albedo[spot] = (0.3, 0.2, 0.15)
+    albedo = albedo.astype(np.float32)
+    shade = np.where((u + 0.5) / n < 0.5, 1.0, 0.7).astype(np.float32)
+    seen = ((u + 0.5) / n < 0.6).astype(np.float32)
+    return albedo, shade, seen, spot
+
+
+def test_skin_low_pass_measures_the_weighted_tone_and_fills_the_rest():
+    albedo, shade, seen, spot = _lit_from_one_side()
+    tex = albedo * shade[..., None]
+    w = seen * ~spot
+    low = np.asarray(skin_low_pass(tex, w, sigma=0.04))
+    assert low.shape == tex.shape and low.dtype == np.float32
+    # inside the seen skin: its local mean (the detail averages out, the dark spot is not counted)
+    np.testing.assert_allclose(low[32, 16], [0.78, 0.6, 0.5], atol=0.03)  # (under the spot too)
+    np.testing.assert_allclose(low[10, 35], 0.7 * np.array([0.78, 0.6, 0.5]), atol=0.03)
+    # far from any seen texel: the seen skin's broad tone (between the lit and the shaded)
+    assert 0.6 < low[10, 60, 0] < 0.78
+    # a constant texture stays constant wherever the weights are
+    np.testing.assert_allclose(skin_low_pass(np.full((32, 32, 2), 0.4, np.float32), seen[:32, :32]), 0.4, atol=1e-5)
+    with pytest.raises((ValueError, TypeCheckError), match="skin_low_pass"):
+        skin_low_pass(tex, w[:8])
+    with pytest.raises(ValueError, match="skin_low_pass"):
+        skin_low_pass(tex, w, sigma=0.0)
+
+
+def test_skin_low_pass_gradient_jit_vmap():
+    rng = np.random.default_rng(6)
+    with x64():
+        tex = jnp.asarray(rng.uniform(0.2, 0.9, (16, 16, 2)), jnp.float64)
+        w = jnp.asarray(rng.uniform(0.0, 1.0, (16, 16)), jnp.float64)
+        check_grads(lambda t, ww: skin_low_pass(t, ww, sigma=0.1), (tex, w), order=1, modes=["rev"], eps=1e-6)
+    texs = jnp.asarray(rng.uniform(size=(2, 16, 16, 3)), jnp.float32)
+    ws = jnp.asarray(rng.uniform(size=(2, 16, 16)), jnp.float32)
+    batched = jax.jit(jax.vmap(lambda t, ww: skin_low_pass(t, ww, sigma=0.1)))(texs, ws)
+    for i in range(2):
+        np.testing.assert_allclose(batched[i], skin_low_pass(texs[i], ws[i], sigma=0.1), atol=1e-6)
+
+
+def test_mirror_fill_low_pass_carries_the_detail_not_the_light():
+    """Lit from one side, the mirror image as is puts the lit half's brightness beside the shaded
+    half's seen texels (a step where they meet); with ``low_pass`` it continues their tone and
+    still carries the other half's detail and features."""
+    albedo, shade, seen, spot = _lit_from_one_side()
+    tex = albedo * shade[..., None]
+    conf = np.asarray(texel_confidence(seen, edge=0.03))
+    plain, _ = mirror_fill(tex, conf)
+    out, c = mirror_fill(tex, conf, low_pass=0.04, skin=(~spot).astype(np.float32))
+    plain, out = np.asarray(plain), np.asarray(out)
+    np.testing.assert_allclose(c, np.asarray(mirror_fill(tex, conf)[1]))  # the same confidence
+    np.testing.assert_allclose(out[conf >= 1.0], tex[conf >= 1.0], atol=1e-6)  # seen texels unchanged
+    # where the shaded half's seen texels (to column 36) meet the mirror image (from column 38):
+    # the lit half's tone as is, a step; with low_pass, none (the rows off the spots, averaged)
+    rows = np.r_[0:24, 40:64]
+    step = lambda x: abs(x[rows, 38, 0].mean() - x[rows, 36, 0].mean())  # noqa: E731
+    assert step(plain) > 0.15 and step(out) < 0.03, (step(plain), step(out))
+    # further out the fill eases toward the seen skin's broad tone, never the lit half's as is
+    assert out[rows, 56:, 0].mean() < plain[rows, 56:, 0].mean() - 0.03
+    filled = (np.arange(64)[None, :] >= 42) & ~spot  # taken from the mirror image, off the spot
+    target = albedo * 0.7  # the shaded side's truth
+    # the detail is carried: the filled half's fine variation follows the (symmetric) truth's
+    hp = lambda x: x[..., 0] - ndimage.gaussian_filter(x[..., 0], 3)  # noqa: E731
+    assert np.corrcoef(hp(out)[filled], hp(target)[filled])[0, 1] > 0.9
+    # the feature (the dark spot) keeps its contrast against the skin around it
+    right_spot = spot & (np.arange(64)[None, :] > 32)
+    ring = ndimage.binary_dilation(right_spot, iterations=3) & ~right_spot
+    contrast = out[right_spot][:, 0].mean() / out[ring][:, 0].mean()
+    truth_contrast = target[right_spot][:, 0].mean() / target[ring][:, 0].mean()
+    assert abs(contrast - truth_contrast) < 0.06, (contrast, truth_contrast)
+    with pytest.raises(ValueError, match="mirror_fill"):
+        mirror_fill(tex, conf, low_pass=-0.1)
+    with pytest.raises(ValueError, match="mirror_fill"):
+        mirror_fill(tex, conf, low_pass=0.04, max_ratio=0.5)
+    with pytest.raises((ValueError, TypeCheckError), match="mirror_fill"):
+        mirror_fill(tex, conf, low_pass=0.04, skin=conf[:8])
+
+
+def test_mirror_fill_low_pass_gradient_jit_vmap():
+    rng = np.random.default_rng(7)
+    with x64():
+        tex = jnp.asarray(rng.uniform(0.2, 0.9, (16, 16, 2)), jnp.float64)
+        conf = jnp.asarray(rng.uniform(0.05, 0.95, (16, 16)), jnp.float64)
+        skin = jnp.asarray(rng.uniform(0.5, 1.0, (16, 16)), jnp.float64)
+        # max_ratio wide: the clip's kinks away from the finite differences' steps
+        f = lambda t, c: mirror_fill(t, c, low_pass=0.1, skin=skin, max_ratio=10.0)[0]  # noqa: E731
+        check_grads(f, (tex, conf), order=1, modes=["rev"], eps=1e-6)
+    texs = jnp.asarray(rng.uniform(0.1, 1.0, (2, 16, 16, 3)), jnp.float32)
+    confs = jnp.asarray(rng.uniform(size=(2, 16, 16)), jnp.float32)
+    batched = jax.jit(jax.vmap(lambda t, c: mirror_fill(t, c, low_pass=0.1)))(texs, confs)
+    for i in range(2):
+        one = mirror_fill(texs[i], confs[i], low_pass=0.1)
+        np.testing.assert_allclose(batched[0][i], one[0], atol=1e-5)
+        np.testing.assert_allclose(batched[1][i], one[1], atol=1e-6)
 
 
 # --------------------------------------------------------------------------------------------
