@@ -12,6 +12,7 @@
 from ._assemble import (
     IRIS_DEFAULT,
     SKIN_TONES,
+    ANCESTRY_SKIN_TONES,
     Character,
     CharacterPart,
     Joint,
@@ -28,7 +29,7 @@ from ._assemble import (
 
 __all__ = [
     "Character", "CharacterPart", "Joint", "build_character", "character_glb", "posed_parts",
-    "write_character_obj", "write_bundle", "skin_tone_albedo", "SKIN_TONES", "IRIS_DEFAULT",
+    "write_character_obj", "write_bundle", "skin_tone_albedo", "SKIN_TONES", "ANCESTRY_SKIN_TONES", "IRIS_DEFAULT",
     "roughness_map", "normal_map_from_albedo", "fit_detail_height",
 ]
 

@@ -35,7 +35,7 @@ from ..human._rig import _quaternion
 
 __all__ = [
     "CharacterPart", "Joint", "Character", "build_character", "character_glb", "posed_parts",
-    "write_character_obj", "write_bundle", "skin_tone_albedo", "SKIN_TONES", "IRIS_DEFAULT",
+    "write_character_obj", "write_bundle", "skin_tone_albedo", "SKIN_TONES", "ANCESTRY_SKIN_TONES", "IRIS_DEFAULT",
     "roughness_map", "normal_map_from_albedo", "fit_detail_height",
 ]
 
@@ -44,6 +44,13 @@ SKIN_TONES = {
     "tan": (0.68, 0.49, 0.35), "brown": (0.50, 0.34, 0.23), "dark": (0.34, 0.22, 0.15),
 }
 """sRGB mean skin colour of each ``skin_tone`` attribute value (used when no photo gives one)."""
+
+ANCESTRY_SKIN_TONES = {
+    "african": "dark", "east asian": "light", "south asian": "brown", "european": "light", "hispanic": "tan",
+    "middle eastern": "intermediate",
+}
+"""The ``skin_tone`` a character without a photo gets from a stated ``ancestry`` when the prompt
+names no tone ("a Black man" → ``dark``); a stated tone wins, and with neither it is ``light``."""
 
 IRIS_DEFAULT = "brown"
 """Iris colour used when the attributes name none (the most common iris colour)."""
@@ -184,16 +191,21 @@ def skin_tone_albedo(albedo, tone: str, *, template=None) -> np.ndarray:
     R = a.shape[0]
     regions = template.regions
     skin = np.ones((R, R), np.float32)
+    lips = np.zeros((R, R), np.float32)
     for k in ("eyes", "brows", "lips", "nostrils"):
         if k in regions:
             m = np.asarray(regions[k], np.float32)
             idx = (np.arange(R) * m.shape[0] // R)
             skin *= 1.0 - m[np.ix_(idx, idx)]
+            if k == "lips":
+                lips = m[np.ix_(idx, idx)]
     w = skin[..., None]
     mean = (a * w).sum((0, 1)) / max(float(w.sum()), 1.0)
     gain = np.asarray(SKIN_TONES[tone], np.float32) / np.maximum(mean, 1e-3)
-    lips_gain = np.sqrt(gain)  # features keep part of their own colour
-    out = a * (w * gain + (1 - w) * lips_gain)
+    # features keep part of their own colour; lips follow the skin most of the way (with the
+    # square root of the gain a dark-skinned face kept the light template's pink lips)
+    feature_gain = lips[..., None] * gain**0.85 + (1.0 - lips[..., None]) * np.sqrt(gain)
+    out = a * (w * gain + (1 - w) * feature_gain)
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 

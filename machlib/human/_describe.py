@@ -1,5 +1,5 @@
-"""Words → the human: facial attributes (gender, age group, build, face, eye, nose, mouth and
-brow shapes) as MakeHuman macro values and mirror-tied sliders.
+"""Words → the human: facial attributes (gender, age group, build, ancestry, face, eye, nose,
+mouth and brow shapes) as MakeHuman macro values and mirror-tied sliders.
 
 The mapping is a table written here (MakeHuman's own sliders, not a learned model): a prompt such
 as "an elderly heavy man with a round face and a wide nose" sets gender 1, age 0.88 (about 75
@@ -17,7 +17,7 @@ import numpy as np
 
 from ._model import PHENOTYPE_NAMES, default_phenotype
 
-__all__ = ["AGE_VALUES", "GENDER_VALUES", "BUILD_VALUES", "SHAPE_SLIDERS", "attribute_human"]
+__all__ = ["AGE_VALUES", "GENDER_VALUES", "BUILD_VALUES", "ANCESTRY_VALUES", "SHAPE_SLIDERS", "attribute_human"]
 
 #: ``gender`` value → MakeHuman's gender (0 female … 1 male).
 GENDER_VALUES = {"female": 0.0, "male": 1.0, "neutral": 0.5}
@@ -28,6 +28,12 @@ AGE_VALUES = {"child": 0.12, "teen": 0.28, "young adult": 0.46, "adult": 0.55, "
 
 #: ``build`` value → (muscle, weight).
 BUILD_VALUES = {"slim": (0.4, 0.2), "average": (0.5, 0.5), "athletic": (0.85, 0.45), "heavy": (0.5, 0.9)}
+
+#: ``ancestry`` value → MakeHuman's race blend ``(african, asian, caucasian)`` (sums to 1). The
+#: MakeHuman human has three ethnic targets only; the others are blends of them written here, a
+#: coarse prior of face shape (the photo, when there is one, fits the face itself).
+ANCESTRY_VALUES = {"african": (1.0, 0.0, 0.0), "east asian": (0.0, 1.0, 0.0), "european": (0.0, 0.0, 1.0),
+                   "south asian": (0.2, 0.2, 0.6), "hispanic": (0.1, 0.3, 0.6), "middle eastern": (0.05, 0.1, 0.85)}
 
 #: ``(field, value)`` → symmetric slider name (as :func:`machlib.human.symmetric_sliders` names
 #: them) → value. Unlisted values (``almond`` eyes, ``oval``-ish defaults) leave the sliders at 0.
@@ -119,6 +125,10 @@ def attribute_human(attributes, *, names=None) -> tuple[np.ndarray, np.ndarray, 
     a = _get(attributes, "age_group")
     if a in AGE_VALUES:
         put("age", AGE_VALUES[a], f"age_group={a}")
+    r = _get(attributes, "ancestry")
+    if r in ANCESTRY_VALUES:
+        for var, value in zip(("african", "asian", "caucasian"), ANCESTRY_VALUES[r]):
+            put(var, value, f"ancestry={r}")
     b = _get(attributes, "build")
     if b in BUILD_VALUES:
         m, w = BUILD_VALUES[b]

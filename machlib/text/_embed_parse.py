@@ -37,6 +37,7 @@ _NOUN = {
     "freckles": "freckles", "moles": "moles", "makeup": "makeup", "hairstyle": "hairstyle",
     "hair_length": "hair", "hair_texture": "hair", "hair_color": "hair", "bangs": "bangs",
     "glasses": "glasses", "glasses_color": "glasses frames", "beard": "beard", "moustache": "moustache",
+    "ancestry": "person",
 }
 # words that already name the thing (a synonym containing one is used as it is)
 _NOUN_WORDS = {"face", "faced", "jaw", "eyes", "eye", "eyelid", "eyelids", "lid", "lidded", "eyebrows", "nose",

@@ -30,6 +30,7 @@ _NOTES = {
     "glasses": "'present' = glasses of unspecified type", "beard": "'present' = a beard of unspecified type",
     "moustache": "'present' = unspecified type", "bangs": "'present' = bangs of unspecified type",
     "lipstick_color": "'none' = no lipstick", "skin_tone": "lightest to darkest",
+    "ancestry": "only as the description states it, e.g. 'a Black man', 'an Asian woman'",
     "hairstyle": "library styles; set it only when the prompt names one",
 }
 

@@ -82,6 +82,7 @@ _FIELD_GROUPS: dict[str, tuple[str | None, ...]] = {
     "gender": (None,), "age_group": (None,), "build": (None,),
     "face_shape": ("face",), "eye_shape": ("eyes",), "iris_color": ("eyes",), "eyebrow": ("eyebrow",),
     "nose": ("nose",), "mouth": ("mouth",), "lipstick_color": ("lipstick", "mouth"), "skin_tone": ("skin",),
+    "ancestry": ("person",),  # "a Black man": read before a word for a person (see _person_after)
     "wrinkles": ("wrinkles",), "freckles": ("freckles",), "moles": ("moles",), "makeup": ("makeup",),
     "hairstyle": ("hair",), "hair_length": ("hair",), "hair_texture": ("hair",), "hair_color": ("hair",),
     "bangs": ("bangs",), "glasses": ("glasses",), "glasses_color": ("glasses",), "beard": ("beard",),
@@ -163,6 +164,7 @@ _STOPWORDS = {
     "years", "year", "old", "yo", "age", "aged", "framed", "rimmed", "colored", "coloured", "shaped", "like",
     "pretty", "really", "fairly", "lightly", "just", "any", "visible", "hair", "so", "too", "plus", "as",
     "s", "'s", "dyed", "got", "gets", "real", "here", "there", "being", "shows", "showing", "cut", "features",
+    "descent", "heritage", "origin", "ancestry", "ethnicity",
 }
 _TOKEN_RE = re.compile(r"\d+s\b|\d+|[a-z]+(?:'[a-z]+)?|[.,;:!?()]")
 
@@ -246,6 +248,22 @@ def _forward_head(items: list, toks: list, j: int) -> _Item | None:
             return None
         prev = it
     return None
+
+def _person_after(items: list, toks: list, j: int) -> _Item | None:
+    """The word for a person right after a modifier, past age and build words ("a Black man",
+    "an Asian young woman"), else ``None``: ancestry words are read before one."""
+    prev = items[j]
+    for it in items[j + 1:]:
+        if it.clause != prev.clause or it.kind != "mod" or any(g not in _FILLER for g in toks[prev.end:it.start]):
+            return None
+        fields = {f for _, f, _ in it.mods}
+        if "gender" in fields and _span(toks, it.start, it.end) not in _PRONOUNS:
+            return it
+        if not fields <= {"age_group", "build"}:
+            return None
+        prev = it
+    return None
+
 
 def _backward_head(items: list, toks: list, covered: list, j: int) -> _Item | None:
     mod = items[j]
@@ -434,13 +452,18 @@ class RuleParser:
             if it.kind != "mod" or it.done:
                 continue
             groups = {g for g, _, _ in it.mods}
-            head = _forward_head(items, toks, j)
+            head = fwd = _forward_head(items, toks, j)
             if head is None or head.group not in groups:
                 back = _backward_head(items, toks, covered, j)
                 if back is not None and back.group in groups:
                     head = back
             phrase = _span(toks, it.start, it.end)
-            if head is not None and head.group in groups:
+            person = _person_after(items, toks, j) if "person" in groups else None
+            if person is not None and (fwd is None or fwd.group not in groups):
+                for g, f, v in it.mods:
+                    if g == "person":
+                        assigns.append((f, v, f"{phrase} {_span(toks, person.start, person.end)}", 1, it.start))
+            elif head is not None and head.group in groups:
                 a, b = min(it.start, head.start), max(it.end, head.end)
                 ev = f"{phrase} {_span(toks, head.start, head.end)}" if head.start > it.start else _span(toks, a, b)
                 for g, f, v in it.mods:

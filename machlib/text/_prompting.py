@@ -111,10 +111,20 @@ _MOUSTACHE = {"present": "mustache", "thin": "thin mustache", "thick": "thick mu
               "handlebar": "handlebar mustache"}
 
 
+#: How the subject names an ``ancestry`` ("a young Black woman", "an East Asian man").
+_ANCESTRY = {"african": "Black", "east asian": "East Asian", "south asian": "South Asian", "european": "white",
+             "hispanic": "Hispanic", "middle eastern": "Middle Eastern"}
+
+
 def _subject(a: FaceAttributes) -> str:
-    if a.gender == "neutral":
-        return _NEUTRAL[a.age_group]
-    return _NOUN[(a.age_group, a.gender)]
+    subject = _NEUTRAL[a.age_group] if a.gender == "neutral" else _NOUN[(a.age_group, a.gender)]
+    if a.ancestry is None:
+        return subject
+    words = subject.split()  # article, [age words], noun: the ancestry goes before the noun
+    words.insert(len(words) - 1, _ANCESTRY[a.ancestry])
+    if len(words) == 3 and words[0] in ("a", "an"):  # the article now stands before the ancestry
+        words[0] = "an" if words[1][0].lower() in "aeiou" else "a"
+    return " ".join(words)
 
 
 def _hair(a: FaceAttributes) -> str | None:

@@ -122,6 +122,16 @@ VOCABULARY: dict[str, dict[str, list[str]]] = {
         "brown": ["caramel", "light brown"],
         "dark": ["deep", "black", "ebony", "dark brown", "very dark", "dark skinned"],
     },
+    # the ancestry a description states ("a Black man", "an Asian woman"); "black" and "white" are
+    # read so only before a word for a person (the parser), so "black hair" stays a hair colour
+    "ancestry": {
+        "african": ["black", "african", "african american", "afro american", "afro caribbean"],
+        "east asian": ["asian", "chinese", "japanese", "korean", "vietnamese", "taiwanese", "mongolian"],
+        "south asian": ["indian", "pakistani", "bangladeshi", "sri lankan", "nepali"],
+        "european": ["white", "caucasian", "european"],
+        "hispanic": ["latino", "latina", "latinx", "latin american", "mexican"],
+        "middle eastern": ["arab", "arabic", "persian", "iranian", "turkish"],
+    },
     "wrinkles": {
         "none": ["smooth", "wrinkle free"],
         "light": ["fine", "slight", "light", "faint", "few", "a few", "subtle", "minor"],
@@ -308,7 +318,11 @@ class FaceAttributes:
     :data:`machlib.hair.HAIR_STYLES`). Levels (``wrinkles``, ``freckles``, ``moles``, ``makeup``)
     are ``none / light / moderate / heavy``; ``glasses``, ``beard``, ``moustache`` and ``bangs``
     take ``"none"``, ``"present"`` (mentioned, type unspecified) or a type. ``skin_tone`` follows the
-    six ITA categories (very light … dark).
+    six ITA categories (very light … dark). ``ancestry`` is what a description states ("a Black
+    man", "an Asian woman"): ``african``, ``east asian``, ``south asian``, ``european``,
+    ``hispanic`` or ``middle eastern``; without a stated skin tone it sets the skin's default
+    (:data:`machlib.character.ANCESTRY_SKIN_TONES`) and the human's race blend
+    (:func:`machlib.human.attribute_human`).
 
     Raises:
         InputError: for a value outside the field's vocabulary (naming the field and value).
@@ -334,6 +348,7 @@ class FaceAttributes:
     mouth: str | None = None
     lipstick_color: str | None = None
     skin_tone: str | None = None
+    ancestry: str | None = None
     wrinkles: str | None = None
     freckles: str | None = None
     moles: str | None = None

@@ -124,7 +124,7 @@ def test_make_from_prompt_without_weights(tmp_path, capsys, monkeypatch):
     for var in ("MACHLIB_SD_MODEL", "MACHLIB_CONTROLNET_OPENPOSE", "MACHLIB_CONTROLNET_CANNY", "MACHLIB_DIFFUSION_CONFIG"):
         monkeypatch.delenv(var, raising=False)
     out = tmp_path / "out"
-    status = main(["make", "--prompt", "a young man with a round face, dark skin, green eyes, a short afro and "
+    status = main(["make", "--prompt", "a young Black man with a round face, green eyes, a short afro and "
                    "round glasses, wearing a red hoodie", "-o", str(out), "--strands", "200", "--preview-size", "96"])
     assert status == 0
     assert "notice" in capsys.readouterr().err
@@ -141,7 +141,11 @@ def test_make_from_prompt_without_weights(tmp_path, capsys, monkeypatch):
     from PIL import Image
 
     albedo = np.asarray(Image.open(out / "albedo.png")).astype(float)
-    assert albedo.mean() < 110  # dark skin tone
+    assert albedo.mean() < 110  # dark skin tone: the stated ancestry's, the prompt naming no tone
+    assert report["attributes"]["ancestry"] == "african"
+    assert report["assets"]["skin"]["tone"] == "dark" and report["assets"]["skin"]["tone_source"] == "ancestry"
+    assert report["human"]["phenotype"]["african"] == 1.0 and report["human"]["set_by_attributes"]["african"]
+    assert report["assets"]["skin"]["brows"] == "black"  # the hair's default colour for him
     # the prompt describes the human: a young man with a round face
     assert report["body"]["extent"] == "bust" and 1.5 < report["body"]["height_m"] < 2.0
 
@@ -202,3 +206,20 @@ def test_make_character_rejects_an_unknown_delighter_in_every_mode():
     for kw in ({"prompt": "a woman"}, {"image": np.zeros((64, 64, 3), np.uint8)}):
         with pytest.raises(InputError, match="delighter"):
             make_character(delighter="shh", **kw)
+
+
+def test_skin_tone_hair_colour_and_a_short_afro_from_the_words():
+    from machlib.character._make import _hair_color_name, _sized_style, _skin_tone_of
+    from machlib.hair import HAIR_STYLES
+    from machlib.text import FaceAttributes as A
+
+    assert _skin_tone_of(A(ancestry="african")) == ("dark", "ancestry")
+    assert _skin_tone_of(A(ancestry="african", skin_tone="brown")) == ("brown", "prompt")  # a stated tone wins
+    assert _skin_tone_of(A(gender="male")) == ("light", "default")
+    assert _hair_color_name(A(ancestry="east asian")) == "black" and _hair_color_name(A()) == "brown"
+    assert _hair_color_name(A(ancestry="african", age_group="elderly")) == "gray"
+    assert _hair_color_name(A(ancestry="african", hair_color="red")) == "red"
+    afro = HAIR_STYLES["afro"]
+    short = _sized_style(afro, "short")
+    assert short.length < 0.6 * afro.length and short.max_radius < afro.max_radius and short.curl == "coily"
+    assert _sized_style(afro, None) is afro and _sized_style(HAIR_STYLES["bob"], "short") is HAIR_STYLES["bob"]

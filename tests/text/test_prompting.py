@@ -85,13 +85,14 @@ def test_glasses_phrase_and_include_glasses():
 
 
 def test_text_prompt_is_parsed_and_keeps_unknown_phrases():
-    text = "Chinese girl, Bobo haircut with a straight bangs, around 20 years old. She has a Vshaped face, cameo lipstick."
+    text = ("Chinese girl, Bobo haircut with a straight bangs, around 20 years old. She has a Vshaped face, "
+            "cameo lipstick, dimples.")
     p = portrait_prompt(text)
-    assert p == portrait_prompt(parse_prompt(text).attributes, extra="chinese")
-    assert "a young woman" in p.prompt
-    for phrase in ("bob haircut", "straight bangs", "cameo pink lipstick", "v-shaped face", "chinese"):
+    assert p == portrait_prompt(parse_prompt(text).attributes, extra="dimples")
+    assert "a young East Asian woman" in p.prompt  # "Chinese" is read as the ancestry
+    for phrase in ("bob haircut", "straight bangs", "cameo pink lipstick", "v-shaped face", "dimples"):
         assert phrase in _phrases(p.prompt), phrase
-    assert "chinese" not in portrait_prompt(text, keep_unknown=False).prompt
+    assert "dimples" not in portrait_prompt(text, keep_unknown=False).prompt
 
 
 def test_extra_text_and_determinism():
