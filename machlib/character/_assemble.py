@@ -452,7 +452,8 @@ def build_character(
         if hair.ndim != 3 or hair.shape[-1] != 3 or not np.all(np.isfinite(hair)):
             raise InputError(f"build_character: hair must be finite (S, P, 3) points, got {hair.shape}")
     if hair is not None and len(hair):
-        albedo = scalp_tint(albedo, head, hair, hair_color)  # no skin between the roots
+        # no skin between the roots; fading out at the hairline, not a band below it
+        albedo = scalp_tint(albedo, head, hair, hair_color, density_radius=0.008)
     if beard is not None:
         beard = np.asarray(beard, dtype=np.float32)
         if beard.ndim != 3 or beard.shape[-1] != 3 or beard.shape[1] < 2 or not np.all(np.isfinite(beard)):

@@ -144,7 +144,8 @@ def render_strands(
 
 
 def scalp_tint(albedo, head: Mesh, hair, hair_color: Sequence[float] | np.ndarray, *, strength: float = 0.85,
-               inner: float = 0.004, outer: float = 0.012, resolution: int = 256) -> np.ndarray:
+               inner: float = 0.004, outer: float = 0.012, resolution: int = 256,
+               density_radius: float = 0.0) -> np.ndarray:
     """The albedo with the skin under the hair's roots darkened towards the hair colour.
 
     Hair drawn as a few thousand strands never covers the scalp as a real head of hair does: the
@@ -166,6 +167,14 @@ def scalp_tint(albedo, head: Mesh, hair, hair_color: Sequence[float] | np.ndarra
         inner: metres from a root within which the full tint applies, ``≥ 0``.
         outer: metres from a root where the tint ends, ``> inner``.
         resolution: side of the position map the distances are computed on.
+        density_radius: if positive (metres), the tint is also scaled by how densely the roots
+            stand around the texel: the number of roots within this radius over the number
+            around the densest tenth of the rooted texels (their 90th percentile), clipped to 1.
+            Inside the hair nothing changes; at the hairline about half the disc holds roots, and
+            just below the lowest roots, where no strand covers the skin, the tint fades out
+            instead of ending ``outer`` beyond them as a band of the hair's colour (a dark
+            painted cap edge at the temples under short or dark hair). Sparse hair (a tapered
+            side) tints less. ``0`` tints by distance alone.
 
     Returns:
         ``(H, W, 3)`` float32 sRGB albedo in ``[0, 1]``.
@@ -185,6 +194,8 @@ def scalp_tint(albedo, head: Mesh, hair, hair_color: Sequence[float] | np.ndarra
     tex = tex[..., :3].astype(np.float64) / 255.0 if tex.dtype == np.uint8 else np.clip(tex[..., :3].astype(np.float64), 0, 1)
     if not 0.0 <= float(strength) <= 1.0 or not 0.0 <= float(inner) < float(outer):
         raise InputError(f"scalp_tint: need strength in [0, 1] and 0 <= inner < outer, got {strength}, {inner}, {outer}")
+    if not float(density_radius) >= 0.0:
+        raise InputError(f"scalp_tint: density_radius must be >= 0 (metres), got {density_radius!r}")
     rgb = np.asarray(hair_color, np.float64)
     if rgb.shape != (3,) or not np.isfinite(rgb).all():
         raise InputError(f"scalp_tint: hair_color must be 3 numbers, got {hair_color!r}")
@@ -195,9 +206,17 @@ def scalp_tint(albedo, head: Mesh, hair, hair_color: Sequence[float] | np.ndarra
         raise InputError(f"scalp_tint: hair must be finite (S, P, 3) points, got {pts.shape}")
     R = int(resolution)
     pos = np.asarray(_mesh_position_map(head, R), np.float64).reshape(-1, 3)
-    d, _ = cKDTree(pts[:, 0]).query(pos, distance_upper_bound=float(outer) * 1.5)
+    tree = cKDTree(pts[:, 0])
+    d, _ = tree.query(pos, distance_upper_bound=float(outer) * 1.5)
     x = np.clip((np.minimum(d, 1e9) - float(inner)) / (float(outer) - float(inner)), 0.0, 1.0)
-    w = (1.0 - x * x * (3.0 - 2.0 * x)).reshape(R, R).astype(np.float32)
+    w = 1.0 - x * x * (3.0 - 2.0 * x)
+    if density_radius > 0:  # fewer roots around the texel than inside the hair: less tint
+        near = w > 0
+        count = np.zeros(len(pos))
+        count[near] = tree.query_ball_point(pos[near], float(density_radius), return_length=True)
+        full = np.percentile(count[d <= float(inner)], 90) if np.any(d <= float(inner)) else 0.0
+        w = w * np.clip(count / max(0.5 * full, 1.0), 0.0, 1.0)
+    w = w.reshape(R, R).astype(np.float32)
     if w.shape != tex.shape[:2]:
         w = np.asarray(Image.fromarray(w).resize(tex.shape[1::-1], Image.BILINEAR), np.float32)
     lin = np.clip(rgb, 0.0, 1.0)

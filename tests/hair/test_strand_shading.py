@@ -165,6 +165,32 @@ def test_a_bob_covers_the_scalp_in_a_frontal_render():
     assert skin_shows(thin)[scalp].mean() > 0.02
 
 
+def test_scalp_tint_density_fades_at_the_hairline():
+    """With ``density_radius`` the tint keeps its strength among the roots and fades just beyond
+    the lowest ones, where no strand covers the skin (a band of the hair's colour at the temples
+    before), instead of ending ``outer`` beyond them at full strength."""
+    import jax
+
+    from machlib.geometry import default_template
+    from machlib.hair import HAIR_STYLES, grow_style, head_sdf_grid, scalp_tint
+
+    t = default_template()
+    crop = grow_style(jax.random.key(1), HAIR_STYLES["crop"], t, n_strands=1500, n_points=8,
+                      sdf=head_sdf_grid(t.mesh), guides=150)
+    albedo = np.full((64, 64, 3), 0.8, np.float32)
+    dark = (0.02, 0.015, 0.012)
+    old = 0.8 - scalp_tint(albedo, t.mesh, np.asarray(crop.points), dark, resolution=64)[..., 0]
+    new = 0.8 - scalp_tint(albedo, t.mesh, np.asarray(crop.points), dark, resolution=64, density_radius=0.008)[..., 0]
+    full = old.max()
+    assert np.all(new <= old + 1e-6)  # only ever less tint
+    among = old > 0.99 * full  # texels among the roots: still (nearly all) fully tinted
+    assert np.median(new[among] / old[among]) > 0.95
+    fringe = (old > 0.05 * full) & (old < 0.6 * full)  # just beyond the lowest roots
+    assert fringe.sum() > 20 and new[fringe].mean() < 0.6 * old[fringe].mean(), (new[fringe].mean(), old[fringe].mean())
+    with pytest.raises(ValueError, match="scalp_tint"):
+        scalp_tint(albedo, t.mesh, np.asarray(crop.points), dark, density_radius=-0.01)
+
+
 def test_deep_shadow_cache_from_two_threads():
     # make's previews render on two threads: the bounded shadow cache evicts and inserts from both
     # (more lights than it holds); every call gets the shadow of its own light
