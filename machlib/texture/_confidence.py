@@ -314,8 +314,9 @@ def eye_openness(points: Float[ArrayLike, "K D"]) -> Float[Array, "2"]:
         >>> import numpy as np
         >>> from machlib.geometry import default_template
         >>> from machlib.texture import eye_openness
-        >>> [round(float(r), 2) for r in eye_openness(default_template().landmark_uv)]
-        [0.42, 0.42]
+        >>> # the template head's landmarks seen from the front (x, y of head space)
+        >>> [round(float(r), 2) for r in eye_openness(default_template().human.landmark_points)]
+        [0.38, 0.38]
     """
     p = jnp.asarray(points)
     if p.ndim != 2 or p.shape[0] < 468 or p.shape[1] < 2:

@@ -197,7 +197,8 @@ def _shut(points: np.ndarray, side: int, factor: float) -> np.ndarray:
 
 
 def test_eye_openness_measures_the_lid_gap():
-    lm = np.asarray(default_template().landmark_uv, np.float64)
+    # the template head's landmarks seen from the front (the UV layout stretches the lids)
+    lm = np.asarray(default_template().human.landmark_points, np.float64)[:, :2]
     open_ = np.asarray(eye_openness(lm))
     assert open_.shape == (2,) and 0.3 < open_[0] < 0.5
     np.testing.assert_allclose(open_[0], open_[1], rtol=1e-5)  # the template is symmetric
