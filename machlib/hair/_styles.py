@@ -464,7 +464,7 @@ def _presets() -> dict[str, HairStyle]:
         HairStyle("crop", ("crop", "crop cut", "french crop", "short", "textured", "straight"),
                   0.045, volume=0.08, gravity=0.5, length_jitter=0.15, taper=0.7),
         HairStyle("pixie", ("pixie", "short", "cropped", "fringe", "bangs", "side part", "side swept", "straight"),
-                  0.06, volume=0.15, gravity=0.9, parting="left", bangs=0.05, sweep="right", color="blonde"),
+                  0.06, volume=0.15, gravity=0.9, parting="left", bangs=0.05, sweep="right", color="blonde", taper=0.5),
         HairStyle("bob", ("bob", "medium", "chin length", "jaw length", "fringe", "bangs", "straight", "rounded"),
                   0.22, volume=0.12, gravity=1.0, bangs=0.07, cut_height=-0.085, length_jitter=0.05),
         HairStyle("long straight", ("long", "straight", "sleek", "center part", "flowing", "loose"),
