@@ -266,6 +266,40 @@ def _blur(mask: np.ndarray, sigma: float) -> np.ndarray:
     return ndimage.gaussian_filter(mask, sigma, mode="nearest") if sigma > 0 else mask
 
 
+def _brow_hair(luv: np.ndarray, perm: np.ndarray, mask: np.ndarray, R: int) -> np.ndarray:
+    """``(R, R)`` coverage of the brows by hair, inside their (softened) polygons ``mask``: fine
+    strokes of random strength (a fixed pattern), standing up at the brow's head and slanting
+    out along it towards the tail, sparser at the head and thinner at the tail. A filled polygon
+    read as a brow drawn with a marker."""
+    u = (np.arange(R) + 0.5) / R
+    U, V = np.meshgrid(u, u)
+    table = np.random.default_rng(7).random(4096)
+    out = np.zeros((R, R))
+    for idx in (np.asarray(RIGHT_BROW), perm[list(RIGHT_BROW)]):
+        pts = luv[idx]
+        inner, outer = pts[4], pts[0]  # upper-edge ends: 107 (head), 70 (tail)
+        axis = outer - inner
+        length = float(np.linalg.norm(axis))
+        a = axis / max(length, 1e-9)
+        n = np.array([-a[1], a[0]])
+        along = (U - inner[0]) * a[0] + (V - inner[1]) * a[1]
+        across = (U - inner[0]) * n[0] + (V - inner[1]) * n[1]
+        t = np.clip(along / max(length, 1e-9), 0.0, 1.0)
+        up = np.clip(1.0 - t / 0.25, 0.0, 1.0) ** 2  # 1 at the head: hairs across the brow
+        phase = (1.0 - up) * (across + 0.3 * along) + up * along  # constant along each stroke
+        line = np.mod(phase * 900.0, 4096.0)
+        strokes = np.interp(line, np.arange(4096.0), table)
+        # each stroke is a row of hairs about an eighth of the brow long, dense at the root
+        # and fading to the tip (a fixed random offset per stroke)
+        offset = table[(np.floor(line).astype(np.int64) * 7919) % 4096]
+        tip = np.mod(7.0 * (t + offset), 1.0)
+        strokes = strokes * (0.35 + 0.65 * (1.0 - tip))
+        density = (0.45 + 0.55 * np.clip(t / 0.3, 0.0, 1.0)) * (1.0 - 0.35 * np.clip((t - 0.7) / 0.3, 0.0, 1.0))
+        near = np.abs(along - 0.5 * length) < 0.75 * length  # this brow's side
+        out = np.where(near, np.maximum(out, density * np.clip(1.3 * strokes - 0.15, 0.0, 1.0)), out)
+    return 0.9 * mask * out
+
+
 def human_albedo(template, *, resolution: int = 1024) -> np.ndarray:
     """The human template's procedural skin albedo in its head-only UV layout.
 
@@ -315,7 +349,7 @@ def human_albedo(template, *, resolution: int = 1024) -> np.ndarray:
     def poly(idx_sets, sigma):
         return _blur(_polygon_mask([luv[list(i)] for i in idx_sets], R), sigma * R / 1024)
 
-    brows = poly([RIGHT_BROW, perm[list(RIGHT_BROW)]], 3.0) * 0.85
+    brows = _brow_hair(luv, perm, poly([RIGHT_BROW, perm[list(RIGHT_BROW)]], 2.0), R)
     lips = poly([LIPS_OUTER], 2.5)
     nostrils = _blur(_polygon_mask([_star(luv[list(RIGHT_NOSTRIL)]), _star(luv[perm[list(RIGHT_NOSTRIL)]])], R), 4.0 * R / 1024)
     mouth = _blur((labels == "mouth_cavity").astype(np.float64), 1.0)

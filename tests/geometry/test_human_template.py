@@ -76,9 +76,16 @@ def test_albedo_paints_lips_and_brows(template):
 
     cheek, lip = at(50), at(0, 13)  # the upper lip's middle
     assert lip[0] / lip[1] > cheek[0] / cheek[1] + 0.2  # the lip is redder than the cheek
-    # brow darker than the cheek: inside the brow, between its upper (105) and lower (52) contour
-    # (a contour point sits on the blurred polygon's edge, half painted)
-    assert at(105, 52).sum() < cheek.sum() - 100
+    # brows darker than the cheek, and hair strokes with skin between them, not a filled bar
+    from machlib._facemesh import RIGHT_BROW
+    from machlib.texture import polygon_sdf
+
+    inside = np.zeros((256, 256), bool)
+    for idx in (list(RIGHT_BROW), list(mirror_permutation()[list(RIGHT_BROW)])):
+        inside |= np.asarray(polygon_sdf(np.asarray(luv[idx], np.float32), 256)) < -1.5 / 256
+    s = alb[inside].sum(-1)
+    assert np.percentile(s, 10) < cheek.sum() - 150 and s.mean() < cheek.sum() - 50
+    assert np.percentile(s, 90) > cheek.sum() - 40  # the skin between the strokes
 
 
 def test_helper_parts(template):
