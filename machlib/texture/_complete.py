@@ -530,7 +530,7 @@ def complete_texture(
             (``mirror_fill(low_pass=...)``), so the other half's lighting (a lit cheek beside a
             shaded one) and shadows (the nose's, on both its flanks) are not copied. On
             t1_face1 (a three-quarter portrait) 0.015 raised the relit face PSNR from 28.29 to
-            29.56 dB. ``0`` mirrors the colour as is.
+            29.43 dB. ``0`` mirrors the colour as is.
         keep_features, sure_confidence, max_offset: see ``confidence``.
         openings: the texels inside the lid contours (the eye sockets, which the eyeballs cover:
             the template paints an eye there) are painted with the colour of the skin just around

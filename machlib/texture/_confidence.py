@@ -110,6 +110,8 @@ def mirror_fill(
     low_pass: float = 0.0,
     skin: Float[ArrayLike, "H W"] | None = None,
     max_ratio: float = 1.5,
+    max_gain: float = 1.15,
+    max_chroma: float = 1.1,
 ) -> tuple[Float[Array, "H W C"], Float[Array, "H W"]]:
     """Fill the worse-seen half of a mirror-symmetric UV layout from the better-seen half.
 
@@ -130,12 +132,16 @@ def mirror_fill(
     over the seen skin only (:func:`skin_low_pass`: a normalized Gaussian convolution of
     standard deviation ``low_pass`` over the weights ``confidence · skin``, falling back to
     ever wider ones, and finally to the mean, where little skin is seen), the mirror image
-    enters as ``x_mirror · L / L_mirror`` (per channel, the ratio clipped to
-    ``[1 / max_ratio, max_ratio]``): its colour relative to its own surroundings, on the low
-    frequencies of the texel's own side, which near the seen texels continue their tone and
-    far from them are the seen skin's broad tone. The features (``skin`` = 0 on the eyes,
-    brows, lips, nostrils) keep their contrast against the skin around them, since ``L``
-    runs under them from that skin.
+    enters as ``x_mirror · L / L_mirror``: its colour relative to its own surroundings, on the
+    low frequencies of the texel's own side, which near the seen texels continue their tone
+    and far from them are the seen skin's broad tone. The ratio is taken apart into its
+    brightness (the channels' mean of ``L`` over that of ``L_mirror``), clipped to
+    ``[1 / max_ratio, max_gain]``, and its hue (each channel's ratio over the brightness's),
+    clipped to ``[1 / max_chroma, max_chroma]``: a mirror image from the lit side is darkened
+    as far as needed, one from a shadow (an eye socket) brightened only a little, since a
+    shadow's colour scaled up turns into a saturated glare. The features (``skin`` = 0 on the
+    eyes, brows, lips, nostrils) keep their contrast against the skin around them, since
+    ``L`` runs under them from that skin.
 
     Args:
         texture: ``(H, W, C)`` texture (e.g. the delighted portrait texture), non-negative
@@ -147,14 +153,16 @@ def mirror_fill(
             frequencies the mirror image does not carry; ``0`` mirrors the colour as is.
         skin: optional ``(H, W)`` weights in ``[0, 1]`` of the texels whose colour is skin
             (default all): ``L`` is measured over ``confidence · skin``.
-        max_ratio: the low-frequency ratio's clip (``>= 1``).
+        max_ratio: how far the brightness ratio may darken the mirror image (``>= 1``).
+        max_gain: how far it may brighten it (``>= 1``).
+        max_chroma: the hue ratio's clip (``>= 1``).
 
     Returns:
         ``(texture, confidence)``: the filled ``(H, W, C)`` texture and its ``(H, W)`` confidence.
 
     Raises:
         InputError: mismatched shapes, ``strength`` outside ``[0, 1]``, a negative ``low_pass``
-            or a ``max_ratio`` below 1.
+            or a ``max_ratio``, ``max_gain`` or ``max_chroma`` below 1.
 
     Example:
         >>> import jax.numpy as jnp
@@ -172,8 +180,9 @@ def mirror_fill(
         raise InputError(f"mirror_fill: strength must be in [0, 1], got {strength!r}")
     if not low_pass >= 0:
         raise InputError(f"mirror_fill: low_pass must be >= 0 (UV units), got {low_pass!r}")
-    if not max_ratio >= 1:
-        raise InputError(f"mirror_fill: max_ratio must be >= 1, got {max_ratio!r}")
+    for name, val in (("max_ratio", max_ratio), ("max_gain", max_gain), ("max_chroma", max_chroma)):
+        if not val >= 1:
+            raise InputError(f"mirror_fill: {name} must be >= 1, got {val!r}")
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jnp.float32)
     c = jnp.clip(c.astype(x.dtype), 0.0, 1.0)
@@ -185,7 +194,8 @@ def mirror_fill(
         return _mirror_fill(x, c, jnp.asarray(strength, x.dtype))
     w = c if skin is None else c * jnp.clip(skin.astype(x.dtype), 0.0, 1.0)
     low = _skin_low_pass(x, w, _low_pass_plan(x.shape[:2], float(low_pass)))
-    return _mirror_fill(x, c, jnp.asarray(strength, x.dtype), low, float(max_ratio))
+    return _mirror_fill(x, c, jnp.asarray(strength, x.dtype), low, float(max_ratio), float(max_gain),
+                        float(max_chroma))
 
 
 #: Local weight (the blurred weights' value) from which :func:`skin_low_pass` trusts a scale fully.
@@ -275,14 +285,16 @@ def _skin_low_pass(x: Array, w: Array, plan: tuple[tuple[int, int], float, int])
     return resize(low, (h, wd))
 
 
-@functools.partial(jax.jit, static_argnums=4)
+@functools.partial(jax.jit, static_argnums=(4, 5, 6))
 def _mirror_fill(x: Array, c: Array, strength: Array, low: Array | None = None,
-                 max_ratio: float = 1.5) -> tuple[Array, Array]:
+                 max_ratio: float = 1.5, max_gain: float = 1.15, max_chroma: float = 1.1) -> tuple[Array, Array]:
     xm, cm = x[:, ::-1], c[:, ::-1]
     if low is not None:  # the mirror image's detail on this side's low frequencies
         lm = low[:, ::-1]
         ratio = low / jnp.where(lm > 1e-4, lm, 1e-4)
-        xm = xm * jnp.clip(ratio, 1.0 / max_ratio, max_ratio)
+        bright = jnp.mean(low, -1, keepdims=True) / jnp.maximum(jnp.mean(lm, -1, keepdims=True), 1e-4)
+        hue = jnp.clip(ratio / jnp.maximum(bright, 1e-4), 1.0 / max_chroma, max_chroma)
+        xm = xm * jnp.clip(bright, 1.0 / max_ratio, max_gain) * hue
     w_own = c
     w_mir = (1.0 - c) * cm * strength
     total = w_own + w_mir

@@ -355,10 +355,33 @@ def test_mirror_fill_low_pass_carries_the_detail_not_the_light():
     assert abs(contrast - truth_contrast) < 0.06, (contrast, truth_contrast)
     with pytest.raises(ValueError, match="mirror_fill"):
         mirror_fill(tex, conf, low_pass=-0.1)
-    with pytest.raises(ValueError, match="mirror_fill"):
-        mirror_fill(tex, conf, low_pass=0.04, max_ratio=0.5)
+    for bad in ({"max_ratio": 0.5}, {"max_gain": 0.9}, {"max_chroma": 0.0}):
+        with pytest.raises(ValueError, match="mirror_fill"):
+            mirror_fill(tex, conf, low_pass=0.04, **bad)
     with pytest.raises((ValueError, TypeCheckError), match="mirror_fill"):
         mirror_fill(tex, conf, low_pass=0.04, skin=conf[:8])
+
+
+def test_mirror_fill_low_pass_darkens_freely_brightens_little():
+    """From the lit side onto a shaded one the mirror image is darkened as far as needed; from a
+    shadow onto lit skin it is brightened by at most ``max_gain`` (a shadow's colour scaled up
+    glares), and its hue moves by at most ``max_chroma``."""
+    albedo, shade, seen, spot = _lit_from_one_side()
+    tex = albedo * shade[..., None]
+    conf = np.asarray(texel_confidence(seen, edge=0.03))
+    out = np.asarray(mirror_fill(tex, conf, low_pass=0.04)[0])
+    rows = np.r_[0:24, 40:64]
+    assert abs(out[rows, 38, 0].mean() / tex[rows, 36, 0].mean() - 1.0) < 0.04  # darkened by 0.7
+    # the other way round: the seen half in shade, the unseen half's few seen texels lit
+    flipped = albedo * np.where(shade < 1.0, 1.0, 0.7)[..., None]
+    gain = np.asarray(mirror_fill(flipped, conf, low_pass=0.04, max_gain=1.1)[0])[rows, 40:]
+    source = flipped[:, ::-1][rows, 40:]
+    assert np.all(gain <= 1.1 * 1.1 * source + 1e-5)  # brightness times hue, per channel
+    assert 1.05 * source.mean() < gain.mean() < 1.1 * 1.02 * source.mean()
+    tinted = tex * np.where(np.arange(64)[None, :, None] >= 32, [1.0, 0.8, 0.8], 1.0).astype(np.float32)
+    hue = np.asarray(mirror_fill(tinted, conf, low_pass=0.04, max_chroma=1.05)[0])[rows, 44:]
+    src = tinted[:, ::-1][rows, 44:]
+    assert np.all(hue[..., 1] / hue[..., 0] >= (src[..., 1] / src[..., 0]) / 1.05**2 - 1e-4)
 
 
 def test_mirror_fill_low_pass_gradient_jit_vmap():
@@ -368,7 +391,8 @@ def test_mirror_fill_low_pass_gradient_jit_vmap():
         conf = jnp.asarray(rng.uniform(0.05, 0.95, (16, 16)), jnp.float64)
         skin = jnp.asarray(rng.uniform(0.5, 1.0, (16, 16)), jnp.float64)
         # max_ratio wide: the clip's kinks away from the finite differences' steps
-        f = lambda t, c: mirror_fill(t, c, low_pass=0.1, skin=skin, max_ratio=10.0)[0]  # noqa: E731
+        f = lambda t, c: mirror_fill(t, c, low_pass=0.1, skin=skin, max_ratio=10.0, max_gain=10.0,  # noqa: E731
+                                       max_chroma=10.0)[0]
         check_grads(f, (tex, conf), order=1, modes=["rev"], eps=1e-6)
     texs = jnp.asarray(rng.uniform(0.1, 1.0, (2, 16, 16, 3)), jnp.float32)
     confs = jnp.asarray(rng.uniform(size=(2, 16, 16)), jnp.float32)
