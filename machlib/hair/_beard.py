@@ -141,10 +141,12 @@ class _Face(NamedTuple):
     alae: np.ndarray  # (2, 3) nose wings
     chin: np.ndarray  # (3,)
     jaw_pivot: np.ndarray  # (3,) between the ears (its z: the ears' depth)
+    lower_lip: np.ndarray  # (K, 2) x, y of the lower lip's outer edge, x ascending
 
 
 _UPPER_INNER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
 _LOWER_INNER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
+_LOWER_OUTER = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291)
 
 
 def _landmarks(mesh, template) -> np.ndarray:
@@ -164,7 +166,8 @@ def _frame_of(mesh, template) -> _Face:
     line = 0.5 * (lm[list(_UPPER_INNER)] + lm[list(_LOWER_INNER)])[:, :2]
     line = line[np.argsort(line[:, 0])]
     sides = lm[[234, 454]].mean(0)
-    return _Face(scale, line, lm[[61, 291]], lm[[98, 327]], lm[152], sides)
+    lower = lm[list(_LOWER_OUTER)][:, :2]
+    return _Face(scale, line, lm[[61, 291]], lm[[98, 327]], lm[152], sides, lower[np.argsort(lower[:, 0])])
 
 
 def _zone_mask(p: np.ndarray, frame, zone: str) -> np.ndarray:
@@ -183,7 +186,11 @@ def _zone_mask(p: np.ndarray, frame, zone: str) -> np.ndarray:
     if zone == "moustache":
         return (ax < corner_x + 0.006 * s) & (y > lip_y) & (y < nose_y - 0.003 * s) & (z > chin[2] - 0.01 * s)
     if zone == "chin":
-        return (ax < 0.022 * s) & (y < lip_y - 0.004 * s) & (y > chin[1] - 0.012 * s) & (z > chin[2] - 0.04 * s)
+        # below the lower lip's outer edge (the lips' contact line alone let roots onto a full
+        # lower lip once the landmark table bound the inner lips to their own lips, 21f2881)
+        below = np.interp(x, frame.lower_lip[:, 0], frame.lower_lip[:, 1]) - 0.002 * s
+        return (ax < 0.022 * s) & (y < np.minimum(lip_y - 0.004 * s, below)) & (y > chin[1] - 0.012 * s) \
+            & (z > chin[2] - 0.04 * s)
     if zone == "jaw":
         # from the mouth corners' level beside the mouth up to sideburns in front of the ears
         t = np.clip((ax - corner_x) / (0.07 * s - corner_x), 0.0, 1.0)
