@@ -25,6 +25,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .._errors import InputError
+from .._facemesh import LIPS_OUTER
 from .._mesh import vertex_normals
 from .._strands import DEFAULT_HAIR_WIDTH, Strands
 from ._growth import (
@@ -146,7 +147,7 @@ class _Face(NamedTuple):
 
 _UPPER_INNER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
 _LOWER_INNER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
-_LOWER_OUTER = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291)
+_LOWER_OUTER = LIPS_OUTER[10:] + LIPS_OUTER[:1]  # the outer lip contour's lower half, corner to corner
 
 
 def _landmarks(mesh, template) -> np.ndarray:
