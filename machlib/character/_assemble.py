@@ -29,7 +29,7 @@ from ..assets._anatomy import make_eyelashes, make_eyes, make_mouth
 from ..export import GltfBuilder, ObjPart, Triangles, vertex_tangents, write_bundle, write_obj_parts
 from ..export._mesh_files import _u8
 from ..geometry import default_template
-from ..hair import ribbon_faces, scalp_tint, strand_ribbons
+from ..hair import body_sdf, drape_strands, ribbon_faces, scalp_tint, strand_ribbons
 from ..hair._cleanup import resample_uniform
 from ..human._rig import _quaternion
 
@@ -364,6 +364,26 @@ def _rgba(c, alpha=1.0) -> tuple:
     return c[:3] + (float(alpha),) if len(c) == 3 else c
 
 
+def _drape_hair(hair: np.ndarray, clothed) -> np.ndarray:
+    """``hair`` (``(S, P, 3)``, head space) draped over the parts of ``clothed`` (the dressed
+    body's or the bust's :class:`~machlib.assets.Accessory`: skin, garment and its details): the
+    union's signed distance grid (:func:`machlib.hair.body_sdf`, 5 mm, only what lies within 3 cm
+    below the hair's lowest point) and :func:`machlib.hair.drape_strands` (3 mm clearance), the
+    front/back tie-break about the vertical axis through the centre of the body's top ring (the
+    neck). Hair that ends above the body is returned as it is."""
+    meshes = [p.mesh for p in clothed.parts if p.mesh.num_faces]
+    if not meshes:
+        return hair
+    tops = [np.asarray(m.vertices, np.float64) for m in meshes]
+    top = max(float(v[:, 1].max()) for v in tops)
+    lowest = float(np.min(hair[..., 1]))
+    if lowest > top + 0.003:
+        return hair
+    ring = np.concatenate([v[v[:, 1] > top - 0.01] for v in tops])
+    sdf = body_sdf(meshes, above=lowest - 0.03)
+    return np.asarray(drape_strands(hair, sdf, clearance=0.003, centre=ring.mean(0)), np.float32)
+
+
 def build_character(
     head: Mesh,
     albedo,
@@ -383,6 +403,7 @@ def build_character(
     detail_height: Optional[np.ndarray] = None,
     normal_detail: str = "geometry",
     eye_colors: Optional[dict] = None,
+    drape: bool = True,
 ) -> Character:
     """Assemble a character around a fitted head.
 
@@ -437,6 +458,11 @@ def build_character(
             be missing or ``None``): linear RGB albedos of the irises and eye whites, e.g. read
             from the photo (:func:`read_eye_colors`); an iris colour given here is used in place
             of ``iris_color``'s.
+        drape: with a ``body`` or a ``bust``, drape the hair over it (default): hair grown
+            around the head alone hangs straight down through the shoulders and into the
+            garment; every strand that would come within 3 mm of the body or its clothes slides
+            over them instead (:func:`_drape_hair`: :func:`machlib.hair.body_sdf`,
+            :func:`machlib.hair.drape_strands`). Roots and lengths are kept.
 
     Returns:
         The :class:`Character`.
@@ -451,6 +477,8 @@ def build_character(
         hair = np.asarray(hair, dtype=np.float32)
         if hair.ndim != 3 or hair.shape[-1] != 3 or not np.all(np.isfinite(hair)):
             raise InputError(f"build_character: hair must be finite (S, P, 3) points, got {hair.shape}")
+    if hair is not None and len(hair) and drape and (body is not None or bust is not None):
+        hair = _drape_hair(hair, body[1] if body is not None else bust)
     if hair is not None and len(hair):
         # no skin between the roots; fading out at the hairline, not a band below it
         albedo = scalp_tint(albedo, head, hair, hair_color, density_radius=0.008)

@@ -237,15 +237,29 @@ def test_skin_tone_recolours_skin():
         skin_tone_albedo(alb, "green")
 
 
-def test_bust_skin_takes_the_neck_colour():
+def test_bust_skin_takes_the_neck_colour_and_long_hair_rests_on_it():
+    """The bust's skin is the neck's colour. Hair hanging straight down from the sides of the
+    head into the bust is draped over it: outside, roots and segment lengths kept."""
     from machlib.geometry import procedural_template
+    from machlib.hair import body_sdf, sdf_lookup
 
     t = procedural_template()
     dark = skin_tone_albedo(template_albedo(128, template=t), "dark", template=t)
-    ch = build_character(t.mesh, dark, template=t, bust=make_bust("t-shirt", template=t.mesh))
+    bust = make_bust("t-shirt", template=t.mesh)
+    v = np.asarray(t.mesh.vertices)
+    side = v[(np.abs(v[:, 0]) > 0.5 * np.abs(v[:, 0]).max()) & (v[:, 1] > np.median(v[:, 1]))][::7][:24]
+    hair = (side[:, None, :] + np.linspace(0.0, 0.35, 12)[None, :, None] * [0.0, -1.0, 0.0]).astype(np.float32)
+    hair[:, 1:, 0] += np.sign(hair[:, :1, 0]) * 0.01  # clear of the head
+    sdf = body_sdf([p.mesh for p in bust.parts])
+    assert np.asarray(sdf_lookup(sdf, hair.reshape(-1, 3))).min() < -0.02  # through the shoulders
+    ch = build_character(t.mesh, dark, template=t, bust=bust, hair=hair)
     skin = np.asarray(ch.part("skin").base_color[:3])
     assert skin.max() < 0.1 and skin[0] > skin[2]  # dark, warm (linear RGB), like the head's neck
     assert ch.part("garment").skin is not None  # the bust is skinned to root and neck
+    assert np.asarray(sdf_lookup(sdf, ch.hair.reshape(-1, 3))).min() > 0.001
+    np.testing.assert_array_equal(ch.hair[:, 0], hair[:, 0])
+    seg = lambda p: np.linalg.norm(np.diff(np.asarray(p, np.float64), axis=1), axis=2)  # noqa: E731
+    np.testing.assert_allclose(seg(ch.hair), seg(hair), atol=1e-5)
 
 
 def test_build_character_bad_input():
