@@ -302,6 +302,37 @@ def test_feather_range_monotone_and_symmetric():
     np.testing.assert_array_equal(feather_mask(step, 0.0), step)
 
 
+def _edge_padded_gaussian(x, sigma):
+    """numpy reference of the separable Gaussian blur with edge padding (float64)."""
+    half = max(1, int(np.ceil(3.0 * sigma)))
+    k = np.exp(-0.5 * (np.arange(-half, half + 1) / sigma) ** 2)
+    k /= k.sum()
+    p = np.pad(np.asarray(x, np.float64), ((half, half), (half, half)), mode="edge")
+    h, w = x.shape
+    rows = sum(k[i] * p[i:i + h] for i in range(k.size))
+    return sum(k[i] * rows[:, i:i + w] for i in range(k.size))
+
+
+def test_feather_short_and_long_kernels_match_reference():
+    # short kernels are summed shifted copies, long ones a banded matrix with the edge padding
+    # folded into its first and last columns (a kernel longer than the image included)
+    rng = np.random.default_rng(3)
+    for shape in ((1, 1), (2, 7), (13, 40), (33, 21)):
+        m = rng.random(shape).astype(np.float32)
+        for sigma in (0.6, 2.5, 5.0, 5.4, 9.0, 30.0):
+            np.testing.assert_allclose(feather_mask(m, sigma), _edge_padded_gaussian(m, sigma), atol=2e-6,
+                                       err_msg=f"{shape} sigma={sigma}")
+
+
+def test_feather_long_kernel_gradient_jit_vmap():
+    with x64():
+        m = jax.random.uniform(jax.random.PRNGKey(1), (6, 11), jnp.float64)
+        check_grads(jax.jit(lambda x: feather_mask(x, 7.0)), (m,), order=1, modes=["fwd", "rev"], eps=1e-6)
+    batch = jax.random.uniform(jax.random.PRNGKey(2), (3, 12, 9))
+    np.testing.assert_allclose(jax.vmap(lambda x: feather_mask(x, 8.0))(batch),
+                               np.stack([feather_mask(x, 8.0) for x in batch]), atol=1e-6)
+
+
 def test_feather_gradient_matches_finite_differences():
     with x64():
         m = jax.random.uniform(jax.random.PRNGKey(0), (7, 9), jnp.float64)
