@@ -1236,6 +1236,21 @@ _EXTENSION = {"none": 0.0, "short": 0.03, "chin": 0.1, "shoulder": 0.2, "long": 
 _FRAME_LENGTH = {"chin": 0.2, "shoulder": 0.3, "long": 0.45}
 
 
+# the unseen arc lengths vary per strand, 1 - _RAGGED·u² of the frame length (u uniform): most
+# strands end near it, a few up to a quarter shorter, so hair hidden by the frame or the head
+# does not end in one straight cut
+_RAGGED = 0.25
+
+
+def _frame_lengths(key, n: int, reading) -> np.ndarray:
+    """``(n,)`` the arc lengths (metres) to which strands grow where the photo cannot see them
+    end (:func:`~machlib.hair.fit_strand_tips`' ``frame_length``): ``_FRAME_LENGTH`` of the
+    read length when the hair runs off the image, else 0; ragged by ``_RAGGED``."""
+    base = _FRAME_LENGTH.get(reading.length, 0.0) if reading.reaches_border else 0.0
+    u = np.asarray(jax.random.uniform(key, (int(n),)), np.float64)
+    return base * (1.0 - _RAGGED * u * u)
+
+
 def _body_below_chin(mask, landmarks: Landmarks) -> np.ndarray:
     """``(H, W)`` float32 0/1: the person below the chin that the hair mask does not cover (neck,
     shoulders, torso). Hair fitting treats it as hiding strands behind the head's centre (long
@@ -1590,7 +1605,7 @@ def hair_portrait(
             tips = timed("tips", lambda: fit_strand_tips(
                 grown, camera, mask.mask, mesh=mesh, sdf=sdf, keep_mask=carve * ~bare, theta=omap.theta,
                 confidence=omap.confidence, max_extension=_EXTENSION.get(reading.length, 0.3),
-                frame_length=_FRAME_LENGTH.get(reading.length, 0.0) if reading.reaches_border else 0.0,
+                frame_length=_frame_lengths(jax.random.fold_in(key, 11), grown.num_strands, reading),
                 occluder=body))
             tip_fits.append(tips.summary())
             grown = tips.strands

@@ -106,7 +106,7 @@ def fit_strand_tips(
     sectors: int = 72,
     inflate_ramp: float = 0.04,
     max_move: float = 0.025,
-    frame_length: float = 0.0,
+    frame_length: float | Float[ArrayLike, " S"] = 0.0,
     drop_bare_roots: bool = True,
     occluder: Float[ArrayLike, "H W"] | None = None,
 ) -> TipFit:
@@ -190,8 +190,10 @@ def fit_strand_tips(
             ``None``: only the head hides.
         drop_bare_roots: collapse strands whose root is seen outside ``keep_mask`` (step 2).
         frame_length: the arc length in metres to which strands leaving the image through the
-            hair grow (step 3), ``≥ 0`` (``0``: they stop at the frame). A read length that runs
-            off the image is a lower bound: pass the length the reading gives.
+            hair grow (step 3), ``≥ 0`` (``0``: they stop at the frame); a scalar, or ``(S,)``
+            one per strand (real hair does not end in one straight cut where nobody sees it). A
+            read length that runs off the image is a lower bound: pass the length the reading
+            gives.
 
     Returns:
         A :class:`TipFit`.
@@ -236,8 +238,7 @@ def fit_strand_tips(
     for name, v, ok, what in (("step", step, lambda x: x > 0, "> 0"), ("max_extension", max_extension, lambda x: x >= 0, ">= 0"),
                               ("tolerance", tolerance, lambda x: x >= 0, ">= 0"), ("gravity", gravity, lambda x: x >= 0, ">= 0"),
                               ("bend", bend, lambda x: 0 <= x <= 1, "in [0, 1]"),
-                              ("depth_bias", depth_bias, lambda x: x >= 0, ">= 0"),
-                              ("frame_length", frame_length, lambda x: x >= 0, ">= 0")):
+                              ("depth_bias", depth_bias, lambda x: x >= 0, ">= 0")):
         if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not ok(float(v)):
             raise InputError(f"{owner}: {name} must be a number {what}, got {v!r}")
     if not (isinstance(inflate, (int, float, np.integer, np.floating)) and float(inflate) >= 0
@@ -253,6 +254,12 @@ def fit_strand_tips(
         raise InputError(f"{owner}: min_points must be an int >= 1, got {min_points!r}")
 
     s, p, _ = pts.shape
+    frame = np.asarray(frame_length, np.float64) if not isinstance(frame_length, bool) else np.asarray(np.nan)
+    if frame.ndim > 1 or (frame.ndim == 1 and frame.shape != (s,)) or not np.all(np.isfinite(frame)) \
+            or not np.all(frame >= 0):
+        raise InputError(f"{owner}: frame_length must be a number >= 0 or ({s},) numbers >= 0, got {frame_length!r}")
+    frame = np.broadcast_to(frame, (s,))
+    grow_unseen = bool(s) and float(frame.max()) > 0
     empty = np.zeros(s, bool)
     if s == 0:
         z0 = np.zeros(0)
@@ -351,8 +358,8 @@ def fit_strand_tips(
     active = (~trimmed) & visible(xy_t, z_t) & _sample(hair, xy_t, z_t, False)[0] & (d[:, 1] < 0.5)
     # hair that runs off the image: not seen ending, so it grows on unseen to frame_length
     arc = np.sum(np.linalg.norm(np.diff(pts, axis=1), axis=2), axis=1)
-    if float(frame_length) > 0:
-        active |= (~trimmed) & unseen(xy_t, z_t) & (arc < float(frame_length)) & (d[:, 1] < 0.5)
+    if grow_unseen:
+        active |= (~trimmed) & unseen(xy_t, z_t) & (arc < frame) & (d[:, 1] < 0.5)
     extended = np.zeros(s, bool)
     down = np.array([0.0, -1.0, 0.0])
     clearance = jnp.asarray(_CLEARANCE, jnp.float32)
@@ -383,8 +390,8 @@ def fit_strand_tips(
             new = np.asarray(_push_all(sdf, jnp.asarray(full_new, jnp.float32), clearance, 3), np.float64)[a]
         xy_n, z_n = _project(new, R, t, focal, principal)
         ok = visible(xy_n, z_n) & _sample(hair, xy_n, z_n, False)[0]
-        if float(frame_length) > 0:  # behind the head or out of the frame through the hair
-            ok |= unseen(xy_n, z_n) & (arc[a] < float(frame_length))
+        if grow_unseen:  # behind the head or out of the frame through the hair
+            ok |= unseen(xy_n, z_n) & (arc[a] < frame[a])
         go = a[ok]
         move = new[ok] - tip[go]
         n_move = np.linalg.norm(move, axis=1, keepdims=True)

@@ -123,8 +123,13 @@ def test_hair_running_off_the_image_grows_on_to_frame_length(cam):
     side[:, 30:66] = 1.0
     side[-1] = 0.0                                      # the frame's bottom row is background
     assert fit_strand_tips(Strands(pts), cam, side, frame_length=0.5, **kw).length_after[0] < 0.3
+    # one unseen length per strand: where the photo cannot see them end, strands end raggedly
+    each = fit_strand_tips(Strands(pts), cam, mask, frame_length=np.array([0.45, 0.5]), **kw)
+    np.testing.assert_allclose(each.length_after, [0.45, 0.5], atol=0.0045)
     with pytest.raises(InputError, match="fit_strand_tips: frame_length"):
         fit_strand_tips(Strands(pts), cam, mask, frame_length=-1.0)
+    with pytest.raises(InputError, match="fit_strand_tips: frame_length"):
+        fit_strand_tips(Strands(pts), cam, mask, frame_length=np.array([0.5, 0.5, 0.5]))
 
 
 def test_occluder_hides_hair_behind_the_head_centre(cam):
