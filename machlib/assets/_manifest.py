@@ -394,6 +394,7 @@ _HAIR_LABELS = {
     "wavy": "shoulder-length wavy hair with a side part",
     "ponytail": "long hair tied back in a ponytail",
     "bun": "hair pulled back into a bun",
+    "low bun": "hair pulled back into a low bun at the nape, a chignon",
     "afro": "big round curly afro",
 }
 

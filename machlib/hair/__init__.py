@@ -15,7 +15,7 @@ What exists now:
   the head for collision (:class:`HeadSDF`, :func:`head_sdf_grid`, :func:`sdf_lookup`), and an
   RK2 integrator of a direction field, vmapped over strands under ``jit`` (:func:`grow_strands`);
 * styles: :class:`HairStyle` with the tagged presets :data:`HAIR_STYLES` (bald, buzz cut, crop, pixie,
-  bob, long straight, long curly, wavy, ponytail, bun, afro), :func:`find_styles` for text
+  bob, long straight, long curly, wavy, ponytail, bun, low bun, afro), :func:`find_styles` for text
   matching, :func:`style_for` (the style a description's length, texture, fringe, gender and age ask
   for, with :class:`StyleChoice` saying why; :func:`length_class`), :func:`grow_style`, and hair colour from melanin (:func:`hair_color`,
   :data:`HAIR_COLORS`);

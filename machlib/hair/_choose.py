@@ -37,9 +37,9 @@ _AGES = ("child", "teen", "young adult", "adult", "middle-aged", "elderly")
 # per gender, the styles in order of preference when several fit the description (a short cut on
 # a man is a crop, on a woman a pixie); styles not listed come after, by name
 _PREFERENCE = {
-    "male": ("crop", "buzz cut", "wavy", "long straight", "ponytail", "afro", "long curly", "bob", "pixie", "bun"),
-    "female": ("long straight", "bob", "pixie", "wavy", "long curly", "ponytail", "bun", "afro", "crop", "buzz cut"),
-    None: ("bob", "crop", "long straight", "wavy", "pixie", "long curly", "afro", "ponytail", "bun", "buzz cut"),
+    "male": ("crop", "buzz cut", "wavy", "long straight", "ponytail", "afro", "long curly", "bob", "pixie", "bun", "low bun"),
+    "female": ("long straight", "bob", "pixie", "wavy", "long curly", "ponytail", "bun", "low bun", "afro", "crop", "buzz cut"),
+    None: ("bob", "crop", "long straight", "wavy", "pixie", "long curly", "afro", "ponytail", "bun", "low bun", "buzz cut"),
 }
 # with no hair words at all
 _DEFAULT = {"male": "crop", "female": "long straight", None: "bob"}

@@ -393,7 +393,9 @@ def style_agreement(reading: HairReading, style) -> tuple[float, tuple[str, ...]
       gathered style (ponytail, bun) scores ``0`` against a short or chin reading (a tied-back
       cut looks short from the front) and ``−2`` otherwise; against a ``"tied back"`` reading a
       gathered style scores ``2`` and a loose one its score against ``short`` less ``2.5``
-      (``−0.5`` for a short cut, ``−5`` for long hair);
+      (``−0.5`` for a short cut, ``−5`` for long hair); where the reading's ``nape`` is known, a
+      knot (the hair behind the head ends above the chin line, ``nape ≤ 0``) takes ``0.5`` off
+      every gathered style but the low bun, and a tail (``nape > 0``) off the low bun;
     * fringe: ``+0.5`` when the style has a fringe (``bangs > 0``) and the reading one, or
       neither; ``−0.5`` otherwise;
     * curl: ``0.5 − 0.5 |Δ|`` over straight, wavy, curly, coily (``+0.5`` on the read curl,
@@ -421,6 +423,11 @@ def style_agreement(reading: HairReading, style) -> tuple[float, tuple[str, ...]
         # a gathered style is what the photo shows; a loose one either hangs where the photo
         # shows no hair or misses the tail (a short cut looks most like it from the front)
         s_len = 2.0 if sl == "tied back" else 2.0 - 1.5 * abs(scale.index(sl) - scale.index("short")) - 2.5
+        if sl == "tied back" and np.isfinite(reading.nape):
+            # a knot at the nape ends above the chin line behind the head, a tail hangs past it
+            knot = reading.nape <= 0.0
+            if (style.gather == "low bun") != knot:
+                s_len -= 0.5
     elif sl == "tied back":
         s_len = 0.0 if reading.length in ("short", "chin") else -2.0
     elif reading.length in scale:

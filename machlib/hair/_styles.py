@@ -38,6 +38,7 @@ _CENTER = (0.0, 0.01, -0.01)  # head centre used by the radial (volume) term
 _CROWN_Z = -0.03  # z of the vertical axis that hair spreads from on top of the head
 _PONY = (0.0, 0.01, -0.125)  # ponytail tie point, behind the head
 _BUN = (0.0, 0.115, -0.10)  # bun centre, top-back of the head
+_LOW_BUN = (0.0, -0.035, -0.115)  # a low bun's (chignon's) centre, on the nape
 _BUN_RADIUS = 0.032
 # a swept fringe's heading near its root: sideways weight, change of the downward and forward
 # weights, and the extra decay length (m) of that heading (see _StyleField)
@@ -70,8 +71,9 @@ class HairStyle(eqx.Module):
             cut at the jaw.
         max_radius: strands stop beyond this distance in metres from the head centre (the
             outline of an afro).
-        gather: ``"none"``, ``"ponytail"`` (gathered behind the head, then falling) or ``"bun"``
-            (gathered and wound around a ball on the top-back of the head).
+        gather: ``"none"``, ``"ponytail"`` (gathered behind the head, then falling), ``"bun"``
+            (gathered and wound around a ball on the top-back of the head) or ``"low bun"`` (the
+            same knot low on the nape: a chignon).
         length_jitter: relative standard deviation of strand lengths.
         color: a key of :data:`HAIR_COLORS`.
         taper: in ``[0, 1)``, how much shorter the hair on the sides and back is than on top (a
@@ -97,7 +99,7 @@ class HairStyle(eqx.Module):
     sweep: Literal["none", "left", "right"] = eqx.field(static=True, default="none")
     cut_height: float = eqx.field(static=True, default=-10.0)
     max_radius: float = eqx.field(static=True, default=10.0)
-    gather: Literal["none", "ponytail", "bun"] = eqx.field(static=True, default="none")
+    gather: Literal["none", "ponytail", "bun", "low bun"] = eqx.field(static=True, default="none")
     length_jitter: float = eqx.field(static=True, default=0.1)
     color: str = eqx.field(static=True, default="brown")
     taper: float = eqx.field(static=True, default=0.0)
@@ -111,8 +113,8 @@ class HairStyle(eqx.Module):
             raise InputError(f"HairStyle: parting must be none/center/left/right, got {self.parting!r}")
         if self.sweep not in ("none", "left", "right"):
             raise InputError(f"HairStyle: sweep must be none/left/right, got {self.sweep!r}")
-        if self.gather not in ("none", "ponytail", "bun"):
-            raise InputError(f"HairStyle: gather must be none/ponytail/bun, got {self.gather!r}")
+        if self.gather not in ("none", "ponytail", "bun", "low bun"):
+            raise InputError(f"HairStyle: gather must be none/ponytail/bun/low bun, got {self.gather!r}")
         for k in ("length", "volume", "gravity", "bangs", "length_jitter"):
             v = getattr(self, k)
             if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0):
@@ -143,6 +145,8 @@ class _StyleField(eqx.Module):
     sweep: Array
     pony: Array
     bun: Array
+    bun_at: Array
+    bun_back: Array
 
     def __call__(self, p, root, normal, s):
         dtype = p.dtype
@@ -172,14 +176,17 @@ class _StyleField(eqx.Module):
         tail = jax.nn.sigmoid((tie[2] - p[2]) / 0.003)
         fall = jnp.array([0.0, -1.0, -0.3], dtype) + 0.15 * spot
         pony = (1 - tail) * (3.0 * _unit(tie - p) + back) + tail * fall  # over the skull, not the face
-        # bun: pulled toward a ball on the top-back of the head, then wound around it
-        b = jnp.asarray(_BUN, dtype)
+        # bun: pulled toward a ball on the head (top-back, or the nape for a low bun), then
+        # wound around it
+        b = self.bun_at.astype(dtype)
         axis = _unit(jnp.cross(root - c, b - c) + jnp.array([1e-3, 0.0, 0.0], dtype))
         rel = p - b
         dist = jnp.linalg.norm(rel)
         on_ball = jax.nn.sigmoid((_BUN_RADIUS + 0.01 - dist) / 0.003)
         wind = _unit(jnp.cross(axis, rel)) + 4.0 * (_BUN_RADIUS - dist) / _BUN_RADIUS * _unit(rel)
-        bun = (1 - on_ball) * 3.0 * _unit(b - p) + on_ball * 3.0 * wind
+        # (a low bun's strands go back over the skull first, as a ponytail's: the straight way
+        # from the hairline to the nape runs through the head, and collision slid it over the face)
+        bun = (1 - on_ball) * (3.0 * _unit(b - p) + self.bun_back * back) + on_ball * 3.0 * wind
         gathered = self.pony * pony + self.bun * bun
         return (1 - self.pony - self.bun) * free + gathered
 
@@ -201,7 +208,8 @@ def _field_of(style: HairStyle, dtype) -> tuple[_StyleField, _StyleOccupancy]:
     a = lambda x: jnp.asarray(x, dtype)  # noqa: E731
     field = _StyleField(
         a(style.volume), a(part_x), a(part_k), a(style.bangs), a({"none": 0.0, "left": 1.0, "right": -1.0}[style.sweep]),
-        a(float(style.gather == "ponytail")), a(float(style.gather == "bun")),
+        a(float(style.gather == "ponytail")), a(float(style.gather in ("bun", "low bun"))),
+        a(_LOW_BUN if style.gather == "low bun" else _BUN), a(float(style.gather == "low bun")),
     )
     return field, _StyleOccupancy(a(style.cut_height), a(style.max_radius))
 
@@ -477,6 +485,9 @@ def _presets() -> dict[str, HairStyle]:
                   0.36, volume=0.05, gravity=1.0, gather="ponytail"),
         HairStyle("bun", ("bun", "updo", "tied", "top knot", "pulled back", "elegant"),
                   0.30, volume=0.05, gravity=0.3, gather="bun", color="black"),
+        HairStyle("low bun", ("low bun", "chignon", "bun", "tied", "tied back", "pulled back", "updo", "nape",
+                              "elegant"),
+                  0.30, volume=0.05, gravity=0.3, gather="low bun", color="black"),
         HairStyle("afro", ("afro", "coily", "kinky", "natural", "voluminous", "big", "round", "curly"),
                   0.10, curl="coily", volume=1.0, gravity=0.1, max_radius=0.17, color="black"),
     ]
@@ -484,7 +495,7 @@ def _presets() -> dict[str, HairStyle]:
 
 
 #: The preset library: name → :class:`HairStyle` (bald, buzz cut, crop, pixie, bob, long
-#: straight, long curly, wavy, ponytail, bun, afro).
+#: straight, long curly, wavy, ponytail, bun, low bun, afro).
 HAIR_STYLES: dict[str, HairStyle] = _presets()
 
 

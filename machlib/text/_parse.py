@@ -119,7 +119,7 @@ _HEADS: dict[str, dict[str, list[tuple[str, str]]]] = {
 }
 
 # values whose phrases are nouns (heads) rather than adjectives
-_HEAD_VALUES = {("hairstyle", v) for v in ["bald", "buzz cut", "crop", "pixie", "bob", "ponytail", "bun", "afro"]}
+_HEAD_VALUES = {("hairstyle", v) for v in ["bald", "buzz cut", "crop", "pixie", "bob", "ponytail", "bun", "low bun", "afro"]}
 _HEAD_VALUES |= {("beard", "stubble"), ("beard", "goatee"), ("beard", "none"), ("moustache", "none"),
                  ("glasses", "sunglasses"), ("makeup", "none")}
 _HEAD_VALUES |= {("garment", v) for v in VOCABULARY["garment"]}

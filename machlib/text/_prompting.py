@@ -96,6 +96,7 @@ _HAIRSTYLE = {  # hairstyle -> (template around the adjectives, length it spells
     "wavy": ("{adj} hair", None, "wavy"),
     "ponytail": ("{adj} hair in a ponytail", None, None),
     "bun": ("{adj} hair in a bun", None, None),
+    "low bun": ("{adj} hair in a low bun", None, None),
     "afro": ("{adj} afro", None, None),
 }
 _EYES = {"almond": "almond-shaped eyes", "round": "big round eyes", "narrow": "narrow eyes",

@@ -169,7 +169,8 @@ VOCABULARY: dict[str, dict[str, list[str]]] = {
         "long curly": ["ringlets"],
         "wavy": ["beach waves"],
         "ponytail": ["pony tail", "ponytails", "pigtails", "high ponytail"],
-        "bun": ["top knot", "topknot", "chignon", "updo", "hair bun", "buns", "space buns"],
+        "bun": ["top knot", "topknot", "updo", "hair bun", "buns", "space buns", "high bun"],
+        "low bun": ["chignon", "low chignon", "nape bun", "low knot"],
         "afro": ["afro style"],
     },
     "hair_length": {
@@ -273,6 +274,7 @@ IMPLIED: dict[tuple[str, str], dict[str, str]] = {
     ("hairstyle", "wavy"): {"hair_texture": "wavy"},
     ("hairstyle", "ponytail"): {"hair_length": "long"},
     ("hairstyle", "bun"): {"hair_length": "long"},
+    ("hairstyle", "low bun"): {"hair_length": "long"},
     ("hairstyle", "afro"): {"hair_texture": "coily"},
 }
 

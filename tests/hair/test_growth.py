@@ -260,6 +260,10 @@ def test_preset_lengths_and_shapes(grown):
     # ponytail tips hang behind the head; bun strands stay on the top-back
     assert np.median(np.asarray(grown["ponytail"].points)[:, -1, 2]) < -0.1
     assert np.asarray(grown["bun"].points)[:, -1, 1].min() > 0.0
+    # a low bun's strands go back over the skull (not over the face) and end wound at the nape
+    low = np.asarray(grown["low bun"].points)
+    assert -0.09 < np.median(low[:, -1, 1]) < 0.0 and np.median(low[:, -1, 2]) < -0.08
+    assert (low[:, 1:, 2] < np.maximum(low[:, :1, 2], 0.06)).all()  # nothing comes forward past the hairline
 
 
 def test_a_swept_fringe_runs_to_its_side(grown, template, head_sdf_field):
@@ -313,6 +317,7 @@ def test_presets_and_text_matching():
     for name, st in HAIR_STYLES.items():
         assert st.name == name and st.tags and all(t == t.lower() for t in st.tags)
     assert find_styles("tied back in a ponytail")[0] == "ponytail"
+    assert find_styles("hair in a low bun")[0] == "low bun" and find_styles("an elegant chignon")[0] == "low bun"
     assert find_styles("a short buzz cut")[0] == "buzz cut"
     assert find_styles("nothing relevant") == []
     assert hash(HAIR_STYLES["bob"]) == hash(HairStyle(**{k: getattr(HAIR_STYLES["bob"], k) for k in (

@@ -230,3 +230,12 @@ def test_style_agreement_for_tied_back_hair():
     assert a["ponytail"] == a["bun"] == max(a.values())
     assert a["ponytail"] > a["crop"] > a["bob"] > a["long straight"]
     assert "photo tied back" in style_agreement(tied, HAIR_STYLES["crop"])[1][0]
+    # a knot at the nape (the hair behind the head ends above the chin line) is a low bun; a
+    # tail hanging past the chin line is a ponytail; unread (nan), every gathered style ties
+    assert a["low bun"] == a["ponytail"]
+    knot = dataclasses.replace(tied, nape=-0.12)
+    k = {n: style_agreement(knot, s)[0] for n, s in HAIR_STYLES.items()}
+    assert max(k, key=k.get) == "low bun" and k["ponytail"] == k["bun"] == k["low bun"] - 0.5
+    tail = dataclasses.replace(tied, nape=0.1)
+    t = {n: style_agreement(tail, s)[0] for n, s in HAIR_STYLES.items()}
+    assert t["ponytail"] == t["bun"] == max(t.values()) and t["low bun"] == t["ponytail"] - 0.5
