@@ -97,6 +97,7 @@ from .hair._color import _hair_beside_hat
 from .human import PHENOTYPE_NAMES, HumanParams
 from .human._model import _human_points_np
 from .render import linear_to_srgb, render_textured, sh_directional
+from .texture._brows import _complete_brows
 from .texture import (
     TextureFitConfig,
     complete_texture,
@@ -737,6 +738,14 @@ def texture_portrait(
     (:func:`~machlib.texture.eye_confidence`), so the photo's lowered lids and lashes are not
     painted around the head's open eyes.
 
+    A brow of which at least :data:`~machlib.texture._brows.BROW_HIDDEN` of the texels are unseen
+    (a heavy top rim, a fringe or a hand across it; with a mirrored layout, texels whose mirror
+    texel is seen count as seen; the fractions, right and left, are ``metrics["brows_hidden"]``)
+    is completed along its whole length: the template's stroked brow
+    in the portrait's brow colour (:attr:`~machlib.texture.TextureCompletion.template`) is laid
+    over it where it is darker than the albedo, so the photo's own darker hairs stay and a brow
+    cut lengthwise by a rim does not become a strip of strokes under a strip of skin.
+
     Returns:
         A :class:`TextureOutput`.
 
@@ -870,7 +879,14 @@ def texture_portrait(
         delit, seen > 0.5, landmarks_uv=fit.template.landmark_uv, template=fit.template,
         confidence=confidence, mirror=bool(fit.template.symmetric), **makeup
     )
-    albedo = np.clip(np.asarray(completion.albedo, np.float32), 0.0, 1.0)
+    # a brow the photo shows only in part (a heavy top rim, a fringe across it) gets the template's
+    # strokes in the portrait's brow colour along its whole length, where they are darker
+    albedo, brows_hidden = _complete_brows(jnp.asarray(completion.albedo, jnp.float32),
+                                           jnp.asarray(completion.template, jnp.float32),
+                                           jnp.asarray(confidence, jnp.float32),
+                                           jnp.asarray(fit.template.landmark_uv, jnp.float32),
+                                           mirror=bool(fit.template.symmetric))
+    albedo = np.clip(np.asarray(albedo, np.float32), 0.0, 1.0)
     timings["complete"] = time.perf_counter() - t
 
     say("texture: render")
@@ -898,6 +914,7 @@ def texture_portrait(
     if eyes is not None:
         metrics["eye_openness"] = {k: [round(float(x), 3) for x in v] for k, v in eyes.items()}
     metrics["seen_texel_fraction"] = float((seen > 0.5).mean())
+    metrics["brows_hidden"] = [round(float(x), 3) for x in np.asarray(brows_hidden)]
     # the skin tone of the albedo under a white light: the colour cast read from the eye whites
     # and teeth divided out (no prior: the skin's own colour is what is being measured)
     # (the shift that dividing it out gives the seen skin's ITA, added to the completion's ITA)
