@@ -738,13 +738,13 @@ def texture_portrait(
     (:func:`~machlib.texture.eye_confidence`), so the photo's lowered lids and lashes are not
     painted around the head's open eyes.
 
-    A brow of which at least :data:`~machlib.texture._brows.BROW_HIDDEN` of the texels are unseen
-    (a heavy top rim, a fringe or a hand across it; with a mirrored layout, texels whose mirror
-    texel is seen count as seen; the fractions, right and left, are ``metrics["brows_hidden"]``)
-    is completed along its whole length: the template's stroked brow
-    in the portrait's brow colour (:attr:`~machlib.texture.TextureCompletion.template`) is laid
-    over it where it is darker than the albedo, so the photo's own darker hairs stay and a brow
-    cut lengthwise by a rim does not become a strip of strokes under a strip of skin.
+    A brow of which at least 15 % of the texels are unseen (a heavy top rim, a fringe or a hand
+    across it; with a mirrored layout, texels whose mirror texel is seen count as seen; the
+    fractions, right and left, are ``metrics["brows_hidden"]``) is completed along its whole
+    length: the template's stroked brow in the portrait's brow colour
+    (:attr:`~machlib.texture.TextureCompletion.template`) is laid over it where it is darker than
+    the albedo, so the photo's own darker hairs stay and a brow cut lengthwise by a rim does not
+    become a strip of strokes under a strip of skin.
 
     Returns:
         A :class:`TextureOutput`.
