@@ -207,6 +207,25 @@ def test_the_image_modes_prior_covers_the_scalp():
     assert (np.asarray(occ) > 0.5).mean() > 0.965  # 0.950 with 800, 0.978 with 2000
 
 
+def test_a_gathered_styles_prior_covers_the_back_of_the_scalp():
+    # a low bun packs its hair into the knot, which sets the typical density: at saturation 0.5
+    # the scalp's shell on the upper back fell below the threshold (31 % of its roots kept, bald
+    # patches on t1_face1's head); gathered styles saturate at a quarter of it
+    from machlib.geometry import default_template
+    from machlib.hair import scalp_roots
+
+    human = default_template()
+    roots = scalp_roots(jax.random.key(3), human, 3000)
+    q = roots.points + 0.003 * roots.normals
+    back = np.asarray(q[:, 2] < -0.02)
+    cover = {}
+    for sat in (None, 0.5):
+        prior = style_volume(jax.random.key(1), HAIR_STYLES["low bun"], human, n_strands=1000, n_points=24,
+                             saturation=sat)
+        cover[sat] = float((np.asarray(volume_lookup(prior, q)[0]) > 0.5)[back].mean())
+    assert cover[None] > 0.75 and cover[0.5] < 0.6, cover
+
+
 # --- bad inputs ------------------------------------------------------------------------------
 
 
