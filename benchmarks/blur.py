@@ -14,8 +14,9 @@ implementations, side by side in one process, on ``1024²`` images (the texture 
   image's channels as a batch of one-channel images, edge-padded, two
   :func:`jax.lax.conv_general_dilated` passes with a column and a row kernel;
 * **machlib** (now): along each axis, a kernel of at most 31 taps as a sum of shifted copies of
-  the edge-padded image (XLA fuses them into one loop over the image), a longer one as a product
-  with a banded matrix whose first and last columns hold the edge padding.
+  the edge-padded image (XLA fuses them into one loop over the image; a colour image's channels
+  are moved first for it, so each copy is a contiguous plane), a longer one as a product with a
+  banded matrix whose first and last columns hold the edge padding.
 
 Both are jit-compiled once per shape and ``σ``; compile time is left out. The answers are
 compared first (largest absolute difference on random images in ``[0, 1]``). Then
@@ -143,8 +144,8 @@ def main(argv=None) -> int:
           C.markdown_table(["blur", "CPU s (user + sys)", "wall s"],
                            [[k, f"{v[0]:.2f}", f"{v[1]:.2f}"] for k, v in done.items()]), "",
           f"- The completed albedos differ by at most {diff.max() * 255:.3f}/255 (mean {diff.mean() * 255:.4f}/255).",
-          f"- Load average (1 min) at the end: {os.getloadavg()[0]:.2f} (other work was running unless it is "
-          "below about 1).",
+          f"- Load average (1 min) at the end: {os.getloadavg()[0]:.2f} (the benchmark's own two threads "
+          "count in it: well above 2 means other work was running).",
           "- Command: `PYTHONPATH=. python benchmarks/blur.py`. CPU seconds are the process's user + system "
           "time: other load on the machine inflates wall time more than them."]
     C.emit_tables(md, [], args.md or None, None)

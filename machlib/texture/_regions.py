@@ -332,8 +332,8 @@ def _blur(x: Array, sigma: float) -> Array:
 
 #: Kernels of at most this many taps are applied along an axis as a sum of shifted copies (one
 #: fused loop over the image); longer ones as a product with a banded matrix. On a CPU, XLA's
-#: convolution ran this blur 30-60x slower (1.1 s for σ = 3 texels at 1024² × 3, 10 s at σ = 30,
-#: against 0.03 s and 0.15 s; ``benchmarks/blur.py``).
+#: convolution ran this blur 9-66x slower (0.49 s for σ = 3 texels at 1024² × 3, 5.2 s at σ = 30,
+#: against 0.025 s and 0.078 s; ``benchmarks/blur.py``, ``docs/benchmarks/blur.md``).
 _SHIFT_TAPS = 31
 
 
@@ -377,6 +377,11 @@ def _filter_axis(y: Array, k: Array, axis: int) -> Array:
 def _blur_jit(x: Array, sigma: float) -> Array:
     """:func:`_blur` as one compiled program per shape and ``sigma``."""
     k = _gaussian_kernel(sigma, x.dtype)
+    if x.ndim == 3 and k.shape[0] <= _SHIFT_TAPS:
+        # shifted copies of an (H, W, C) image stride over a 3-wide minor axis; channels first,
+        # each is a contiguous plane (σ = 5 at 1024² × 3: 342 -> 58 ms)
+        y = jnp.moveaxis(x, -1, 0)
+        return jnp.moveaxis(_filter_axis(_filter_axis(y, k, 1), k, 2), 0, -1)
     return _filter_axis(_filter_axis(x, k, 0), k, 1)
 
 

@@ -322,6 +322,13 @@ def test_feather_short_and_long_kernels_match_reference():
         for sigma in (0.6, 2.5, 5.0, 5.4, 9.0, 30.0):
             np.testing.assert_allclose(feather_mask(m, sigma), _edge_padded_gaussian(m, sigma), atol=2e-6,
                                        err_msg=f"{shape} sigma={sigma}")
+    # colour images (channels moved first for the shifted copies) blur each channel alike
+    from machlib.texture._regions import _blur
+
+    rgb = rng.random((17, 26, 3)).astype(np.float32)
+    for sigma in (1.5, 5.0, 9.0):
+        want = np.stack([_edge_padded_gaussian(rgb[..., c], sigma) for c in range(3)], -1)
+        np.testing.assert_allclose(_blur(jnp.asarray(rgb), sigma), want, atol=2e-6, err_msg=f"rgb sigma={sigma}")
 
 
 def test_feather_long_kernel_gradient_jit_vmap():
