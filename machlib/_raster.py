@@ -91,7 +91,7 @@ def rasterize_np(
         px += lo[tt, 0]
         py += lo[tt, 1]
         w = weights(tt, px + 0.5, py + 0.5)
-        inside = (w >= -1e-9).all(axis=1)
+        inside = (w[:, 0] >= -1e-9) & (w[:, 1] >= -1e-9) & (w[:, 2] >= -1e-9)  # not .all(axis=1): a slow reduce
         tt = tt[inside]
         frag_pix.append((py * width + px)[inside])
         frag_tri.append(tt)
