@@ -176,7 +176,7 @@ class AssetManifest:
         Example:
             >>> from machlib.assets import builtin_manifest
             >>> len(builtin_manifest().of_kind("hairstyle"))
-            11
+            12
         """
         if kind not in ASSET_KINDS:
             raise ValueError(f"AssetManifest.of_kind: kind must be one of {', '.join(ASSET_KINDS)}, got {kind!r}")
@@ -437,7 +437,7 @@ _OTHER_ASSETS: dict[str, tuple[str, tuple[tuple[str, str, tuple[str, ...]], ...]
 def builtin_manifest(*, root: Union[str, os.PathLike, None] = None) -> AssetManifest:
     """The manifest of machlib's own generated assets (the library need not exist yet).
 
-    Hairstyles are the eleven presets of :data:`machlib.hair.HAIR_STYLES`, at ``hair/<name>.data``
+    Hairstyles are the twelve presets of :data:`machlib.hair.HAIR_STYLES`, at ``hair/<name>.data``
     with ``hair/<name>.png`` previews (spaces become ``_``), as written by
     ``scripts/make_hair_library.py hair/``; ``bald`` has no strands file and points at
     ``hair/bald.data`` for uniformity. Glasses, garments, irises, eyelashes and beards are
@@ -447,7 +447,7 @@ def builtin_manifest(*, root: Union[str, os.PathLike, None] = None) -> AssetMani
         root: the library root to record in :attr:`AssetManifest.root` (``None``: unset).
 
     Returns:
-        The :class:`AssetManifest` (11 hairstyles first, then the other kinds).
+        The :class:`AssetManifest` (12 hairstyles first, then the other kinds).
 
     Example:
         >>> from machlib.assets import builtin_manifest
