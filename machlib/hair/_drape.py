@@ -29,14 +29,9 @@ from jaxtyping import Array, ArrayLike, Float
 
 from .._errors import InputError
 from .._mesh import Mesh
-from ._growth import HeadSDF, _lookup, _push_out, _safe_norm, head_sdf_grid
+from ._growth import HeadSDF, _lookup, _push_out, _safe_norm, _unit, head_sdf_grid
 
 __all__ = ["body_sdf", "drape_strands"]
-
-
-def _unit(x, eps=1e-12):
-    n = _safe_norm(x)
-    return jnp.where(n[..., None] > eps, x / jnp.where(n > eps, n, 1.0)[..., None], 0.0)
 
 
 def _drape_one(p, sdf: HeadSDF, centre, clearance, stiffness, spread, iterations: int):
