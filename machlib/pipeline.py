@@ -69,6 +69,7 @@ from .hair import (
     cleanup_strands,
     cleanup_to_count,
     clump_strands,
+    tuck_tips,
     estimate_hair_color,
     fit_strand_tips,
     grow_from_volume,
@@ -1269,6 +1270,8 @@ _FRAME_LENGTH = {"chin": 0.2, "shoulder": 0.3, "long": 0.45}
 # strands end near it, a few up to a quarter shorter, so hair hidden by the frame or the head
 # does not end in one straight cut
 _RAGGED = 0.25
+#: read lengths whose ends :func:`~machlib.hair.tuck_tips` turns under (straight, loose styles)
+_TUCKED = ("short", "chin")
 
 
 def _frame_lengths(key, n: int, reading) -> np.ndarray:
@@ -1466,7 +1469,8 @@ def hair_portrait(
        with a ``.data``/``.hair`` file path, the file's strands (template head space) are moved.
     4. Clumps (styles grown here, not files): strands gather into clumps with layered tips and a
        few flyaways (:func:`~machlib.hair.clump_strands`); then, from the portrait, the fit of
-       step 3, and clean-up (:func:`~machlib.hair.cleanup_strands`): short (under 1 cm, or under half the
+       step 3, the ends of a short or chin-length straight cut that is not tied turned under
+       towards the head, as a bob's are (:func:`~machlib.hair.tuck_tips`), and clean-up (:func:`~machlib.hair.cleanup_strands`): short (under 1 cm, or under half the
        median strand length when that is less), penetrating and outlier strands go (and, from
        the portrait, strands outside its silhouette); the rest are smoothed and resampled to
        ``n_points``.
@@ -1623,6 +1627,8 @@ def hair_portrait(
         if mode == "image" else {}
 
     tip_fits: list = []
+    tuck = (mode == "image" and clump and reading.length in _TUCKED and chosen.curl == "straight"
+            and chosen.gather == "none")
     bare = _bare_forehead(fit.image, mask) if mode == "image" and fit_tips else None
 
     def clean_up(grown):
@@ -1638,6 +1644,9 @@ def hair_portrait(
                 occluder=body))
             tip_fits.append(tips.summary())
             grown = tips.strands
+        if tuck and grown.num_strands:  # a short straight cut's ends turn under instead of splaying like a brush
+            grown = Strands(np.asarray(timed("tuck", lambda: tuck_tips(grown.points, sdf)), np.float32),
+                            grown.color, grown.thickness)
         # "too short" is relative to the style (a buzz cut's strands are 8 mm long)
         arcs = np.linalg.norm(np.diff(np.asarray(grown.points, np.float64), axis=1), axis=2).sum(1)
         min_length = min(0.01, 0.5 * float(np.median(arcs))) if arcs.size else 0.01
