@@ -39,6 +39,7 @@ from ._strand_raster import (
     _unit,
     _vertex_normals_np,
 )
+from ._threads import with_serial_blas
 from ._typing import AnyArray
 from .render import _sh
 
@@ -415,6 +416,7 @@ def _background(background, size0: tuple[int, int], owner: str) -> np.ndarray:
     raise InputError(f"{owner}: background must be a colour (3,) or an ({h0}, {w0}, 3) image, got shape {bg.shape}")
 
 
+@with_serial_blas
 def render_scene(
     parts: Sequence[ScenePart],
     camera: Camera,

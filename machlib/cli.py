@@ -881,6 +881,7 @@ def _view(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``machlib`` command; returns the exit status."""
     from ._errors import InputError, MachlibError
+    from ._threads import serial_blas
     from ._validate import output_lock
 
     try:
@@ -892,10 +893,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _preflight(args)
         out = _locked_output(args)
-        if out is not None:  # one run per output folder, for the whole run
-            with output_lock(out):
-                return _dispatch(args)
-        return _dispatch(args)
+        # numpy's BLAS on one thread: machlib's numpy calls are small, and idle BLAS threads
+        # spinning beside XLA's and the previews' threads cost CPU time (machlib._threads)
+        with serial_blas():
+            if out is not None:  # one run per output folder, for the whole run
+                with output_lock(out):
+                    return _dispatch(args)
+            return _dispatch(args)
     except InputError as e:
         print(f"machlib: error: {e}", file=sys.stderr)
         return 2

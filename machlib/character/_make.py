@@ -19,6 +19,7 @@ from .._errors import InputError
 from .._image import save_png
 from .._mesh import Mesh, boundary_loops
 from .._preview import orbit_camera
+from .._threads import with_serial_blas
 from .._scene import (
     ScenePart,
     preview_sheet,
@@ -193,6 +194,7 @@ def _template_head(attrs, *, seed: int):
     return template, Mesh(v, template.mesh.faces, template.mesh.uv, template.mesh.faces_uv), None, None
 
 
+@with_serial_blas
 def make_character(
     *,
     image: Optional[np.ndarray] = None,
@@ -629,6 +631,7 @@ def _strands_of(character: Character):
     return _character_strands(character)
 
 
+@with_serial_blas
 def preview_images(character: Character, *, expression=None, size: int = 384) -> dict:
     """The preview renders (machlib's own renderer, hair included).
 
@@ -697,6 +700,7 @@ def _input_view(result: MakeOutput) -> Optional[np.ndarray]:
     return render_scene(_scene_parts(posed_parts(ch, None)), result.fit.result.camera, strands=strands, sh=sh)
 
 
+@with_serial_blas
 def write_make_outputs(out: Union[str, os.PathLike], result: MakeOutput, *, size: int = 384) -> dict:
     """Write everything ``machlib make`` promises into ``out`` atomically and return the report.
 
