@@ -965,25 +965,13 @@ def _not_skin(image: np.ndarray, landmarks: Landmarks, oval: np.ndarray, hidden:
         if hair_px.sum() >= 100:
             other = hair_px.astype(np.float32)
     likely = np.asarray(skin_confidence(image, sure, other=other), np.float32)
-    out = (oval * (1.0 - features) * _skin_test_band(oval, hidden, fw) * (1.0 - likely)).astype(np.float32)
-    if hm is not None:  # strands followed on from everything that already counts as hair or hidden
-        seeds = (np.asarray(hm.mask) > 0.5) | (hidden > 0.5) | (out > 0.5)
-        out = np.maximum(out, _strands_from_hair(seeds, likely, (oval > 0.5) & (features < 0.5), fw))
-    return out
-
-
-def _skin_test_band(oval: np.ndarray, hidden: np.ndarray, fw: float) -> np.ndarray:
-    """``(H, W)`` float weights of :data:`SKIN_TEST_BAND` (1 within its first distance, a
-    smoothstep to 0 at its second, × the face width ``fw``) along the edge of the face the photo
-    shows: the oval (``> 0.5``) less what hides it (``hidden > 0.5``). Where hair covers a temple
-    or a cheek, its thin strands and their shadow lie along the hair's edge, inside the oval: a band
-    along the oval's own edge missed them (t1_face0's left temple and the shadow at her right jaw,
-    painted into the albedo as brown smears)."""
-    from scipy import ndimage
-
-    inward = ndimage.distance_transform_edt((oval > 0.5) & (hidden < 0.5)) / max(fw, 1e-6)
+    inward = ndimage.distance_transform_edt(oval > 0.5) / fw
     t = np.clip((inward - SKIN_TEST_BAND[0]) / (SKIN_TEST_BAND[1] - SKIN_TEST_BAND[0]), 0.0, 1.0)
-    return (1.0 - t * t * (3.0 - 2.0 * t)).astype(np.float32)
+    band = 1.0 - t * t * (3.0 - 2.0 * t)
+    out = (oval * (1.0 - features) * band * (1.0 - likely)).astype(np.float32)
+    if hm is not None:
+        out = np.maximum(out, _strands_from_hair(np.asarray(hm.mask) > 0.5, likely, (oval > 0.5) & (features < 0.5), fw))
+    return out
 
 
 #: Strands that fall from the hair across the face (``texture_portrait(skin=True)``): pixels whose

@@ -25,20 +25,3 @@ def test_strands_from_hair_follow_the_hair_not_creases():
     assert out[11, 10 + int(HAIR_STRAND_TEST[1] * fw) - 2] == 1.0 and out[11, 10 + int(HAIR_STRAND_TEST[1] * fw) + 3:].max() == 0.0
     assert out[hair].max() == 0.0 and out[45:55, 20:].max() == 0.0  # neither the hair nor skin
     assert not _strands_from_hair(np.zeros_like(hair), likely, allowed, fw).any()
-
-
-def test_skin_test_band_follows_the_edge_of_the_shown_face():
-    from machlib.pipeline import SKIN_TEST_BAND, _skin_test_band
-
-    h, w, fw = 60, 200, 100.0  # band: full within 4 px, none beyond 8 px
-    oval = np.zeros((h, w), np.float32)
-    oval[5:55, 5:195] = 1.0
-    hidden = np.zeros_like(oval)
-    hidden[:, 120:] = 1.0  # hair over one side of the face, far inside the oval
-    band = _skin_test_band(oval, hidden, fw)
-    assert band.dtype == np.float32 and band.shape == (h, w)
-    assert band[30, 117] == 1.0  # beside the hair's edge, inside the oval: tested
-    assert band[30, 120 - int(SKIN_TEST_BAND[1] * fw) - 2] == 0.0  # further in: the face's own shading
-    assert band[30, 6] == 1.0 and band[30, 60] == 0.0  # along the oval's own edge as before
-    assert np.array_equal(_skin_test_band(oval, np.zeros_like(oval), fw)[:, :100],
-                          _skin_test_band(oval, hidden, fw)[:, :100])  # nothing hidden near: unchanged
