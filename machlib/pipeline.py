@@ -1071,16 +1071,18 @@ def _balanced_ita(srgb: np.ndarray, weights: np.ndarray, light: np.ndarray) -> f
     ``light`` (mean-1 linear RGB), once the light's colour is divided out."""
     from skimage.color import rgb2lab
 
-    s = np.clip(np.asarray(srgb, np.float64), 0.0, 1.0)
+    w = np.asarray(weights, np.float64)
+    sel = w > 0  # only the weighted texels, the seen skin: a fifth to a third of the albedo
+    w = w[sel]
+    s = np.clip(np.asarray(srgb, np.float64)[sel], 0.0, 1.0)
     lin = np.where(s <= 0.04045, s / 12.92, ((s + 0.055) / 1.055) ** 2.4) / (np.asarray(light) / np.mean(light))
     lin = np.clip(lin, 0.0, 1.0)
     lab = rgb2lab(np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * lin ** (1 / 2.4) - 0.055))
-    w = np.asarray(weights, np.float64)
-    mean = (lab * w[..., None]).sum((0, 1)) / max(w.sum(), 1e-12)
+    mean = (lab * w[:, None]).sum(0) / max(w.sum(), 1e-12)
     for _ in range(2):  # down-weight outliers (stubble, specular spots), like complete_texture
-        sd = np.sqrt((((lab - mean) ** 2) * w[..., None]).sum((0, 1)) / max(w.sum(), 1e-12)) + 1e-6
+        sd = np.sqrt((((lab - mean) ** 2) * w[:, None]).sum(0) / max(w.sum(), 1e-12)) + 1e-6
         ww = w * np.exp(-0.5 * (((lab - mean) / (1.5 * sd)) ** 2).sum(-1))
-        mean = (lab * ww[..., None]).sum((0, 1)) / max(ww.sum(), 1e-12)
+        mean = (lab * ww[:, None]).sum(0) / max(ww.sum(), 1e-12)
     return float(np.degrees(np.arctan2(mean[0] - 50.0, mean[2])))
 
 
