@@ -663,11 +663,11 @@ def preview_images(character: Character, *, expression=None, size: int = 384) ->
     jobs = [(name, lambda yaw=yaw: render_scene(posed, orbit_camera(yaw, **kw), strands=strands,
                                                  light_dir=_rot_light(light, yaw)))
             for name, yaw in (("front", 0.0), ("three_quarter", 35.0), ("profile", 90.0), ("back", 180.0))]
-    # the turntable's light turns with its camera, like the four views': under one fixed light the
-    # back views showed a grey shirt and an unlit neck beside hair lit from behind
+    # the turntable's light turns with its camera, as the four views' does (and is theirs at 0, 90
+    # and 180°, so the hair's shadow maps are shared): under one fixed light the back views showed
+    # a grey shirt and an unlit neck beside hair lit from behind
     jobs += [(("turntable", i), lambda c=c, i=i: render_scene(neutral, c, strands=strands, background=(1.0, 1.0, 1.0),
-                                                              light_dir=_rot_light((0.3, 0.5, 1.0), 45.0 * i),
-                                                              supersample=1))
+                                                              light_dir=_rot_light(light, 45.0 * i), supersample=1))
              for i, c in enumerate(turntable_cameras(8, **tkw))]
     jobs += [(("face", i), lambda i=i: render_scene(_scene_parts(posed_parts(character, basis[i])), face_cam,
                                                     strands=strands, light_dir=(0.3, 0.45, 1.0), supersample=1))
