@@ -87,7 +87,10 @@ class StrandShading(NamedTuple):
             lighter than roots.
         tip_fade: fraction of each strand's length, at its tip, over which it thins out, in
             ``[0, 1]``: a fixed dither drops a growing share of its supersampled pixels (up to
-            80 % at the very tip), so cut ends look soft instead of ruled.
+            80 % at the very tip), so cut ends look soft instead of ruled. Off (0) by default:
+            on a full head of hair the ends lie in many layers, and the dropped pixels showed the
+            strands and the skin behind them as speckles (short cuts read as grainy, long hair
+            had pale dots beside its ends), at either supersampling.
         width: strand width in output pixels, ``> 0`` (at ``supersample`` s it is
             ``round(width·s)`` supersampled pixels, at least one).
         self_shadow: optical density of the hair seen from the key light, ``≥ 0``: the hair's
@@ -111,7 +114,7 @@ class StrandShading(NamedTuple):
     secondary: float = 0.35
     shift: float = 5.0
     tip_bleach: float = 0.2
-    tip_fade: float = 0.05
+    tip_fade: float = 0.0
     width: float = 1.0
     self_shadow: float = 1.6
     secondary_power: float = 1.0

@@ -206,3 +206,22 @@ def test_deep_shadow_cache_from_two_threads():
     assert len(SR._SHADOW_CACHE) <= 8
     for L, shadow in zip(lights * 3, got):
         np.testing.assert_allclose(shadow.frame[2], L)
+
+
+def test_tip_fade_thins_only_the_ends_and_is_off_by_default(cam):
+    """``tip_fade`` drops a fixed share of the strand pixels near the tips (the arc's lower end),
+    none near the roots; the default draws every strand pixel."""
+    assert StrandShading().tip_fade == 0.0
+    s = arc()
+
+    def drawn(**style):
+        img = render_scene([], cam, strands=s, light_dir=(0.0, 0.3, 1.0), supersample=2,
+                           strand_shading=StrandShading(**{**FLAT, **style}))
+        return img[..., 3].astype(np.float64)
+
+    solid, faded = drawn(), drawn(tip_fade=0.5)
+    np.testing.assert_array_equal(faded, drawn(tip_fade=0.5))  # a fixed dither
+    rows = np.flatnonzero(solid.sum(1) > 0)
+    top, bottom = rows[: len(rows) // 3], rows[-len(rows) // 4:]  # roots on top, tips at the bottom
+    np.testing.assert_array_equal(faded[top], solid[top])
+    assert faded[bottom].sum() < 0.85 * solid[bottom].sum()
