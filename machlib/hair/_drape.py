@@ -29,7 +29,7 @@ from jaxtyping import Array, ArrayLike, Float
 
 from .._errors import InputError
 from .._mesh import Mesh
-from ._growth import HeadSDF, _lookup, _push_out, _safe_norm, _unit, head_sdf_grid
+from ._growth import HeadSDF, _lookup, _push_out, _safe_norm, _strands_and_sdf, _unit, head_sdf_grid
 
 __all__ = ["body_sdf", "drape_strands"]
 
@@ -129,13 +129,7 @@ def drape_strands(
         (True, True)
     """
     owner = "drape_strands"
-    pts = jnp.asarray(points)
-    if pts.ndim != 3 or pts.shape[-1] != 3 or pts.shape[1] < 2:
-        raise InputError(f"{owner}: points must have shape (S, P >= 2, 3), got {pts.shape}")
-    if not jnp.issubdtype(pts.dtype, jnp.floating):
-        pts = pts.astype(jnp.float32)
-    if not isinstance(sdf, HeadSDF):
-        raise InputError(f"{owner}: sdf must be a HeadSDF (body_sdf / head_sdf_grid), got {type(sdf).__name__}")
+    pts = _strands_and_sdf(owner, points, sdf, "body_sdf / head_sdf_grid")
     if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 1:
         raise InputError(f"{owner}: iterations must be an int >= 1, got {iterations!r}")
     for name, value, ok, what in (("clearance", clearance, lambda x: x >= 0, ">= 0"),

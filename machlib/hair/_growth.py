@@ -422,6 +422,19 @@ def _push_out(sdf: HeadSDF, p, clearance, iters: int = 3):
 _SLIDE = 0.01  # within this distance (m) of the head, strands slide along it
 
 
+
+def _strands_and_sdf(owner: str, points, sdf, sdf_from: str) -> Array:
+    """``points`` as a floating ``(S, P >= 2, 3)`` array, after checking them and that ``sdf`` is
+    a :class:`HeadSDF` (``sdf_from``: the functions that make one, for the message)."""
+    pts = jnp.asarray(points)
+    if pts.ndim != 3 or pts.shape[-1] != 3 or pts.shape[1] < 2:
+        raise InputError(f"{owner}: points must have shape (S, P >= 2, 3), got {pts.shape}")
+    if not jnp.issubdtype(pts.dtype, jnp.floating):
+        pts = pts.astype(jnp.float32)
+    if not isinstance(sdf, HeadSDF):
+        raise InputError(f"{owner}: sdf must be a HeadSDF ({sdf_from}), got {type(sdf).__name__}")
+    return pts
+
 def _unit(x, eps=1e-12):
     n = _safe_norm(x)[..., None]
     return jnp.where(n > eps, x / jnp.where(n > eps, n, 1.0), 0.0)

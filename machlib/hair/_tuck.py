@@ -16,7 +16,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
 from .._errors import InputError
-from ._growth import HeadSDF, _lookup, _safe_norm, _unit
+from ._growth import HeadSDF, _lookup, _safe_norm, _strands_and_sdf, _unit
 
 __all__ = ["tuck_tips"]
 
@@ -92,13 +92,7 @@ def tuck_tips(
         (0.02, True)
     """
     owner = "tuck_tips"
-    pts = jnp.asarray(points)
-    if pts.ndim != 3 or pts.shape[-1] != 3 or pts.shape[1] < 2:
-        raise InputError(f"{owner}: points must have shape (S, P >= 2, 3), got {pts.shape}")
-    if not jnp.issubdtype(pts.dtype, jnp.floating):
-        pts = pts.astype(jnp.float32)
-    if not isinstance(sdf, HeadSDF):
-        raise InputError(f"{owner}: sdf must be a HeadSDF (head_sdf_grid), got {type(sdf).__name__}")
+    pts = _strands_and_sdf(owner, points, sdf, "head_sdf_grid")
     for name, v, ok, what in (("amount", amount, lambda x: 0.0 <= x <= 1.0, "in [0, 1]"),
                               ("clearance", clearance, lambda x: x >= 0.0, ">= 0")):
         if isinstance(v, jax.core.Tracer):
