@@ -69,6 +69,7 @@ from .hair import (
     cleanup_strands,
     cleanup_to_count,
     clump_strands,
+    cover_ears,
     tuck_tips,
     estimate_hair_color,
     fit_strand_tips,
@@ -95,6 +96,7 @@ from .hair import (
     write_usd_curves,
 )
 from .hair._color import _hair_beside_hat
+from .hair._ears import _ears_under_hair
 from .human import PHENOTYPE_NAMES, HumanParams
 from .human._model import _human_points_np
 from .render import linear_to_srgb, render_textured, sh_directional
@@ -1262,6 +1264,8 @@ _FRAME_LENGTH = {"chin": 0.2, "shoulder": 0.3, "long": 0.45}
 _RAGGED = 0.25
 #: read lengths whose ends :func:`~machlib.hair.tuck_tips` turns under (straight, loose styles)
 _TUCKED = ("short", "chin")
+#: read lengths whose loose hair falls over the ears where the photo shows it there (cover_ears)
+_OVER_EARS = ("shoulder", "long")
 
 
 def _frame_lengths(key, n: int, reading) -> np.ndarray:
@@ -1460,7 +1464,9 @@ def hair_portrait(
     4. Clumps (styles grown here, not files): strands gather into clumps with layered tips and a
        few flyaways (:func:`~machlib.hair.clump_strands`); then, from the portrait, the fit of
        step 3, the ends of a short or chin-length straight cut that is not tied turned under
-       towards the head, as a bob's are (:func:`~machlib.hair.tuck_tips`; not under a hat),
+       towards the head, as a bob's are (:func:`~machlib.hair.tuck_tips`; not under a hat);
+       with the tips fitted, loose shoulder-length or long hair that the photo shows over an
+       ear passes in front of it (:func:`~machlib.hair.cover_ears`, not under a hat),
        and clean-up (:func:`~machlib.hair.cleanup_strands`): short (under 1 cm, or under half the
        median strand length when that is less), penetrating and outlier strands go (and, from
        the portrait, strands outside its silhouette); the rest are smoothed and resampled to
@@ -1625,6 +1631,11 @@ def hair_portrait(
     tuck = (mode == "image" and clump and reading.length in _TUCKED and chosen.curl == "straight"
             and chosen.gather == "none" and not under_hat)
     bare = _bare_forehead(fit.image, mask) if mode == "image" and fit_tips else None
+    # long loose hair that the photo shows over an ear falls in front of it, not down behind it
+    ears = (_ears_under_hair(mesh, template, camera, mask.mask)
+            if mode == "image" and fit_tips and reading.length in _OVER_EARS and chosen.gather == "none"
+            and not under_hat
+            else np.zeros((0, 6)))
 
     def clean_up(grown):
         if mode != "file" and clump and grown.num_strands:
@@ -1639,6 +1650,9 @@ def hair_portrait(
                 occluder=body))
             tip_fits.append(tips.summary())
             grown = tips.strands
+        if len(ears) and grown.num_strands:
+            grown = Strands(np.asarray(timed("ears", lambda: cover_ears(grown.points, ears, sdf=sdf)), np.float32),
+                            grown.color, grown.thickness)
         if tuck and grown.num_strands:  # a short straight cut's ends turn under instead of splaying like a brush
             grown = Strands(np.asarray(timed("tuck", lambda: tuck_tips(grown.points, sdf)), np.float32),
                             grown.color, grown.thickness)

@@ -23,6 +23,8 @@ What exists now:
   tips end where the portrait's hair ends (:class:`TipFit`); :func:`clump_strands` gathers
   strands into clumps with layered tips and a few flyaways, so the hair does not read as a shell;
   :func:`tuck_tips` turns a short cut's ends under, towards the head, as a bob's are;
+  :func:`cover_ears` brings long hair that passes beside an ear in front of it (the ear's box:
+  :func:`ear_boxes`), as hair worn over the ears falls;
 * resting on the body: :func:`body_sdf` (a signed distance grid of the body and its clothes) and
   :func:`drape_strands` (long hair slides over the shoulders, chest and back instead of passing
   through them);
@@ -44,6 +46,7 @@ from ._clump import clump_strands
 from ._drape import body_sdf, drape_strands
 from ._fit import TipFit, fit_strand_tips
 from ._tuck import tuck_tips
+from ._ears import cover_ears, ear_boxes
 from ._growth import HeadSDF, ScalpSamples, grow_strands, head_sdf_grid, scalp_roots, sdf_lookup
 from ..export import (
     read_cem_hair,
@@ -80,7 +83,7 @@ __all__ = [
     "HairMask", "hair_mask", "OrientationMap", "orientation_map", "orientation_image",
     "HairVolume", "strands_to_volume", "volume_lookup", "lift_hair", "grow_from_volume", "style_volume",
     "CleanupResult", "cleanup_strands", "cleanup_to_count", "smooth_strands", "resample_uniform", "strand_lengths", "transfer_strands",
-    "TipFit", "fit_strand_tips", "clump_strands", "tuck_tips", "body_sdf", "drape_strands",
+    "TipFit", "fit_strand_tips", "clump_strands", "tuck_tips", "cover_ears", "ear_boxes", "body_sdf", "drape_strands",
     "StyleMatch", "match_styles", "strand_coverage", "HairColorEstimate", "estimate_hair_color",
     "render_strands", "hair_preview", "HAIR_PREVIEW_VIEWS", "scalp_tint",
     "HairReading", "read_hairstyle", "style_agreement", "LENGTHS", "light_from_skin", "hair_shading_from_sh", "fit_melanin",
