@@ -5,7 +5,7 @@ the side of the head at the ear's depth or behind it, so in a portrait whose hai
 ears (hair falling forward from a side part, framing the face) the ear shows through beside the
 face. :func:`cover_ears` moves the part of such strands at and below the ear's height forward,
 in front of the ear, and in onto the side of the face; :func:`ear_boxes`
-measures the ears of a fitted head and :func:`_ears_under_hair` tells which of them the photo's
+measures the ears of a fitted head and ``_ears_under_hair`` tells which of them the photo's
 hair mask covers. Positions are metres in head space (+y up, +z out of the face; see
 :doc:`/conventions`).
 """
@@ -173,6 +173,14 @@ def ear_boxes(mesh, template) -> np.ndarray:
 
     Raises:
         InputError: a mesh whose faces are not the template's.
+
+    Example:
+        >>> from machlib.geometry import default_template
+        >>> from machlib.hair import ear_boxes
+        >>> t = default_template()
+        >>> b = ear_boxes(t.mesh, t)
+        >>> b.shape, b[:, 0].tolist(), bool((b[:, 1] > b[:, 2]).all())
+        ((2, 6), [-1.0, 1.0], True)
     """
     from ..geometry import decode
 
