@@ -210,7 +210,9 @@ def _ears_under_hair(mesh, template, camera, hair_mask, *, share: float = 0.6, m
     """The rows of :func:`ear_boxes` for the ears that a portrait's hair covers: at least
     ``min_faces`` of the ear's box faces are visible in ``camera`` (their centroid within 3 mm of
     the head's depth at its pixel) and at least ``share`` of those lie on the hair mask
-    (``> 0.5``). ``(0, 6)`` when none is."""
+    (``> 0.5``). An ear of which fewer than ``min_faces`` faces show (the head turned away from
+    the camera) is worn as the other one is, when that one shows and is covered: the photo says
+    nothing about it, and loose hair falls alike on both sides. ``(0, 6)`` when none is."""
     from .._camera import rotation_matrix
     from .._scene import ScenePart, depth_map
 
@@ -228,11 +230,14 @@ def _ears_under_hair(mesh, template, camera, hair_mask, *, share: float = 0.6, m
     inside = (col >= 0) & (col < w) & (row >= 0) & (row < h) & (pc[:, 2] > 0)
     col, row = np.clip(col, 0, w - 1), np.clip(row, 0, h - 1)
     visible = inside & (pc[:, 2] <= zhead[row, col] + 0.003)
-    keep = []
-    for i, (side, top, bottom, front, back, outer) in enumerate(boxes):
+    seen_faces, covered = [], []
+    for side, top, bottom, front, back, outer in boxes:
         box = ((np.sign(cen[:, 0]) == side) & (cen[:, 1] <= top) & (cen[:, 1] >= bottom) & (cen[:, 2] <= front)
                & (cen[:, 2] >= back) & (side * cen[:, 0] >= outer - 0.02))
         seen = box & visible
-        if seen.sum() >= min_faces and m[row[seen], col[seen]].mean() >= share:
-            keep.append(i)
+        seen_faces.append(int(seen.sum()))
+        covered.append(seen.sum() >= min_faces and m[row[seen], col[seen]].mean() >= share)
+    # an ear the photo barely sees (the head turned away) is worn as the other one is
+    keep = [i for i in range(len(boxes))
+            if covered[i] or (seen_faces[i] < min_faces and seen_faces[1 - i] >= min_faces and covered[1 - i])]
     return boxes[keep]

@@ -138,8 +138,14 @@ def test_ear_boxes_and_which_ears_the_hair_covers():
     side, top, bottom, front, back, outer = boxes.T
     assert side.tolist() == [-1.0, 1.0]
     assert (top > bottom + 0.04).all() and (front > back + 0.03).all() and (outer > 0.06).all()
-    # seen from the subject's left, the left ear shows: covered where the mask is hair
+    # seen from the subject's left, the left ear shows: covered where the mask is hair, and the
+    # right one, which the head hides, is worn as the left one is
     cam = orbit_camera(60.0, image_size=(192, 192))
     covered = _ears_under_hair(t.mesh, t, cam, np.ones((192, 192)))
-    assert covered[:, 0].tolist() == [1.0]
+    assert covered[:, 0].tolist() == [-1.0, 1.0]
+    # from the front both ears show; hair over the left one only covers the left one
+    front = orbit_camera(0.0, image_size=(192, 192))
+    left_half = np.zeros((192, 192))
+    left_half[:, 96:] = 1.0  # the subject's left is the image's right
+    assert _ears_under_hair(t.mesh, t, front, left_half)[:, 0].tolist() == [1.0]
     assert _ears_under_hair(t.mesh, t, cam, np.zeros((192, 192))).shape == (0, 6)
