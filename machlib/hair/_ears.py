@@ -18,7 +18,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
 from .._errors import InputError
-from ._growth import _PINNA, HeadSDF, _push_out, _safe_norm
+from ._growth import _PINNA, HeadSDF, _push_out, _safe_norm, _strands_and_sdf
 
 __all__ = ["cover_ears", "ear_boxes"]
 
@@ -123,17 +123,11 @@ def cover_ears(
         (0.025, True)
     """
     owner = "cover_ears"
-    pts = jnp.asarray(points)
-    if pts.ndim != 3 or pts.shape[-1] != 3 or pts.shape[1] < 2:
-        raise InputError(f"{owner}: points must have shape (S, P >= 2, 3), got {pts.shape}")
-    if not jnp.issubdtype(pts.dtype, jnp.floating):
-        pts = pts.astype(jnp.float32)
+    pts = _strands_and_sdf(owner, points, sdf, "head_sdf_grid", optional=True)
     boxes = jnp.asarray(ears, pts.dtype)
     if boxes.ndim != 2 or boxes.shape[1] != 6:
         raise InputError(f"{owner}: ears must have shape (E, 6) (side, top, bottom, front, back, outer), "
                          f"got {boxes.shape}")
-    if sdf is not None and not isinstance(sdf, HeadSDF):
-        raise InputError(f"{owner}: sdf must be a HeadSDF (head_sdf_grid) or None, got {type(sdf).__name__}")
     if not isinstance(clearance, jax.core.Tracer):
         if isinstance(clearance, bool) or np.ndim(clearance) != 0 or not np.isfinite(float(clearance)) \
                 or float(clearance) < 0:

@@ -423,16 +423,18 @@ _SLIDE = 0.01  # within this distance (m) of the head, strands slide along it
 
 
 
-def _strands_and_sdf(owner: str, points, sdf, sdf_from: str) -> Array:
+def _strands_and_sdf(owner: str, points, sdf, sdf_from: str, *, optional: bool = False) -> Array:
     """``points`` as a floating ``(S, P >= 2, 3)`` array, after checking them and that ``sdf`` is
-    a :class:`HeadSDF` (``sdf_from``: the functions that make one, for the message)."""
+    a :class:`HeadSDF` (or ``None`` when ``optional``; ``sdf_from``: the functions that make one,
+    for the message)."""
     pts = jnp.asarray(points)
     if pts.ndim != 3 or pts.shape[-1] != 3 or pts.shape[1] < 2:
         raise InputError(f"{owner}: points must have shape (S, P >= 2, 3), got {pts.shape}")
     if not jnp.issubdtype(pts.dtype, jnp.floating):
         pts = pts.astype(jnp.float32)
-    if not isinstance(sdf, HeadSDF):
-        raise InputError(f"{owner}: sdf must be a HeadSDF ({sdf_from}), got {type(sdf).__name__}")
+    if not isinstance(sdf, HeadSDF) and not (optional and sdf is None):
+        raise InputError(f"{owner}: sdf must be a HeadSDF ({sdf_from}){' or None' if optional else ''}, "
+                         f"got {type(sdf).__name__}")
     return pts
 
 def _unit(x, eps=1e-12):
