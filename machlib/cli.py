@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -245,6 +246,8 @@ class _Progress:
                              TimeElapsedColumn(), TextColumn("{task.fields[left]}"), console=console,
                              transient=True)
         self._task = self._bar.add_task("starting", total=self._total, left="")
+        self._done = 0.0
+        self._lock = threading.Lock()
 
     def __enter__(self):
         self._bar.__enter__()
@@ -254,25 +257,29 @@ class _Progress:
         return self._bar.__exit__(*exc)
 
     def __call__(self, stage: str) -> None:
-        if not self._console.is_terminal:  # a log or a pipe: one line per stage, with the time so far
-            self._console.print(f"[{time.perf_counter() - self._t0:6.1f} s] {stage} …", highlight=False)
-            return
-        i = self._index.get(stage)
-        done = sum(self._weights[:i]) if i is not None else None
-        left = ""
-        if done:
-            elapsed = time.perf_counter() - self._t0
-            left = f"≈ {elapsed * (self._total - done) / done:.0f} s left"
-        kw = {} if done is None else {"completed": done}
-        self._bar.update(self._task, description=stage, left=left, **kw)
+        with self._lock:  # `make` calls it from two threads (the texture and hair stages run side by side)
+            if not self._console.is_terminal:  # a log or a pipe: one line per stage, with the time so far
+                self._console.print(f"[{time.perf_counter() - self._t0:6.1f} s] {stage} …", highlight=False)
+                return
+            i = self._index.get(stage)
+            done = sum(self._weights[:i]) if i is not None else None
+            if done is not None:  # the bar never goes back when the other thread names an earlier stage
+                done = self._done = max(done, self._done)
+            left = ""
+            if done:
+                elapsed = time.perf_counter() - self._t0
+                left = f"≈ {elapsed * (self._total - done) / done:.0f} s left"
+            kw = {} if done is None else {"completed": done}
+            self._bar.update(self._task, description=stage, left=left, **kw)
 
 
 _FIT_STAGES = ("landmarks", "template", "fit")
 _TEXTURE_STAGES = ("texture: rasterize", "texture: fit 32→128→512→1024", "texture: visibility", "texture: delight",
                    "texture: complete", "texture: render")
 _HAIR_STAGES = ("head sdf", "hair mask", "orientation", "match", "volume", "lift", "grow", "cleanup")
-_MAKE_STAGES = ("attributes", "portrait", *_FIT_STAGES, *_TEXTURE_STAGES, *_HAIR_STAGES, "assemble",
-                "export and previews")
+# make: the hair mask first, then the texture and hair stages side by side (the bar shows the furthest)
+_MAKE_STAGES = ("attributes", "portrait", *_FIT_STAGES, "hair mask", *_TEXTURE_STAGES,
+                *(st for st in _HAIR_STAGES if st != "hair mask"), "assemble", "export and previews")
 
 
 #: The files each command writes into its output folder: none of them may be a folder there

@@ -1188,7 +1188,8 @@ class HairOutput(NamedTuple):
         mask: the portrait's :class:`~machlib.hair.HairMask`.
         orientation: the portrait's :class:`~machlib.hair.OrientationMap` (numpy arrays).
         color: the strands' linear RGB colour and where it came from.
-        cleanup: the :class:`~machlib.hair.CleanupResult` of the grown strands.
+        cleanup: the :class:`~machlib.hair.CleanupResult` of the grown strands (its strands are
+            :attr:`strands`, in their final colour).
         sdf: the fitted head's :class:`~machlib.hair.HeadSDF`.
         timings: seconds per step.
         reading: what the photo's hair looks like, JSON-ready: the attribute words
@@ -1436,7 +1437,7 @@ def hair_portrait(
     mask: HairMask | None = None,
     fit_tips: bool = True,
     clump: bool = True,
-    lighting: np.ndarray | None = None,
+    lighting: np.ndarray | Callable[[], np.ndarray | None] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> HairOutput:
     """Strand hair for a fitted portrait (Make-A-Character §2.5).
@@ -1505,8 +1506,11 @@ def hair_portrait(
         clump: gather grown strands into clumps with layered tips and flyaways (step 4);
             ``False`` keeps them as grown.
         lighting: optional ``(9, 3)`` SH radiance coefficients of the portrait's light
-            (:attr:`TextureOutput.lighting`) for the colour (step 5); ``None``: the light's colour
-            from the eyes or skin and a constant shading.
+            (:attr:`TextureOutput.lighting`) for the colour (step 5), or a callable without
+            arguments that returns them (or ``None``), called once, when the strands are grown:
+            :func:`~machlib.character.make_character` runs the texture stage beside this one
+            and waits for its light only there; ``None``: the light's colour from the eyes or
+            skin and a constant shading.
         progress: optional callback called with each step's name.
 
     Returns:
@@ -1553,19 +1557,19 @@ def hair_portrait(
     omap = timed("orientation", lambda: jax.tree_util.tree_map(
         np.asarray, jax.block_until_ready(orientation_map(gray, mask=mask.mask))))
     allowed = hair_allowed(mask, fit.landmarks)
-    if lighting is not None:
+    if lighting is not None and not callable(lighting):  # (checked before the work; a callable's once called)
         lighting = np.asarray(lighting, np.float64)
         if lighting.shape != (9, 3) or not np.isfinite(lighting).all():
             raise InputError(f"hair_portrait: lighting must be finite (9, 3) SH coefficients, got shape {lighting.shape}")
+    if color is not None and color not in HAIR_COLORS:
+        raise InputError(f"unknown hair colour {color!r}; known: {', '.join(sorted(HAIR_COLORS))}")
     # under a hat the mask holds mostly shaded skin: the colour is read where the hair shows
     beside_hat = _hair_beside_hat(fit.image, mask, fit.landmarks.points) if color is None else None
-    color_info = _hair_color_choice(fit.image, mask.mask if beside_hat is None else beside_hat.astype(np.float32),
-                                    color, mask.face, np.asarray(fit.landmarks.points), lighting=lighting,
-                                    erode=beside_hat is None)
-    reading = timed("reading", lambda: read_hairstyle(mask.mask, omap, fit.landmarks,
-                                                      color=color_info["name"]))
+    # the colour (step 5) is read once the strands are grown: nothing before it depends on it,
+    # and a ``lighting`` callable (the texture stage running beside this one) is waited for last
+    reading = timed("reading", lambda: read_hairstyle(mask.mask, omap, fit.landmarks))
     choice = None
-    rgb = np.asarray(color_info["rgb"], np.float32)
+    rgb = np.asarray(HAIR_COLORS[color or "brown"], np.float32)  # the growth's; step 5 colours the strands
     matches: list = []
     grow = None  # count -> Strands, for the modes that grow as many strands as asked
     if mode == "image":
@@ -1671,6 +1675,17 @@ def hair_portrait(
     if choice is not None and tip_fits:
         choice["tips"] = tip_fits[-1]
     check_finite("hair", strand_points=strands.points)
+    if callable(lighting):
+        lighting = lighting()
+    if lighting is not None:
+        lighting = np.asarray(lighting, np.float64)
+        if lighting.shape != (9, 3) or not np.isfinite(lighting).all():
+            raise InputError(f"hair_portrait: lighting must be finite (9, 3) SH coefficients, got shape {lighting.shape}")
+    color_info = _hair_color_choice(fit.image, mask.mask if beside_hat is None else beside_hat.astype(np.float32),
+                                    color, mask.face, np.asarray(fit.landmarks.points), lighting=lighting,
+                                    erode=beside_hat is None)
+    rgb = np.asarray(color_info["rgb"], np.float32)
+    reading = dataclasses.replace(reading, color=color_info["name"])
     if (lighting is not None and mode == "image" and color_info.get("source") == "portrait"
             and strands.num_strands):
         color_info = timed("colour", lambda: _calibrate_hair_color(fit, mask, strands, lighting, color_info,
@@ -1680,6 +1695,7 @@ def hair_portrait(
     strands = Strands(np.asarray(strands.points, np.float32), np.broadcast_to(rgb, (strands.num_strands, 3)).copy(),
                       np.asarray(strands.thickness, np.float32))
     words = _reading_words(reading, color_info, style if mode == "image" else None)
+    clean = clean._replace(strands=strands)  # the kept strands, in their colour
     return HairOutput(strands, mode, style, matches, mask, omap, color_info, clean, sdf, timings, words, choice)
 
 

@@ -419,3 +419,23 @@ def test_match_bad_input(capsys, argv, expected):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and expected in err[0]
+
+
+def test_make_progress_bar_never_goes_back_when_stages_interleave():
+    """make's texture and hair stages run side by side and both name their steps: the bar shows
+    the latest step's name and the furthest point reached."""
+    import io
+
+    from rich.console import Console
+
+    from machlib.cli import _MAKE_STAGES, _Progress
+
+    console = Console(file=io.StringIO(), force_terminal=True)
+    with _Progress(console, _MAKE_STAGES) as progress:
+        seen = []
+        for stage in ("fit", "hair mask", "head sdf", "texture: rasterize", "match", "texture: complete", "grow"):
+            progress(stage)
+            task = progress._bar.tasks[0]
+            seen.append(task.completed)
+            assert task.description == stage
+    assert seen == sorted(seen) and seen[2] == seen[3] > seen[1]  # "texture: rasterize" after "head sdf": held

@@ -52,3 +52,26 @@ def test_hair_over_the_face_is_unseen(astronaut_fit):
     assert (plain.occlusion[rr, cc] == 0.0).all()
     with pytest.raises((ValueError, TypeError), match="texture_portrait|hair"):
         texture_portrait(fit, config=SMALL, hair=np.zeros((h, w)))
+
+
+@pytest.mark.slow
+def test_hair_portrait_takes_the_light_from_a_callable_at_its_end(astronaut_fit):
+    """make_character runs the texture stage beside the hair stage and hands the hair stage its
+    light as a callable: called once, it gives the strands and colour the array gives."""
+    from machlib.pipeline import hair_portrait
+    from machlib import InputError
+
+    sh = np.zeros((9, 3))
+    sh[0], sh[2] = (1.9, 1.8, 1.6), (0.4, 0.4, 0.35)  # a warm ambient light from above
+    kw = dict(n_strands=300, n_points=8, guides=60, seed=3)
+    given = hair_portrait(astronaut_fit, lighting=sh, **kw)
+    calls = []
+    waited = hair_portrait(astronaut_fit, lighting=lambda: calls.append(1) or sh, **kw)
+    assert calls == [1]
+    assert given.color["calibration"] and waited.color == given.color
+    assert waited.reading == given.reading and waited.reading["hair_color"] == given.color["name"]
+    np.testing.assert_array_equal(waited.strands.points, given.strands.points)
+    np.testing.assert_array_equal(waited.strands.color, given.strands.color)
+    np.testing.assert_array_equal(waited.cleanup.strands.color, waited.strands.color)
+    with pytest.raises(InputError, match="lighting"):  # what the callable returns is checked too
+        hair_portrait(astronaut_fit, mask=given.mask, style="bald", lighting=lambda: sh[:3], **kw)
