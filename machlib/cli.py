@@ -277,8 +277,9 @@ _FIT_STAGES = ("landmarks", "template", "fit")
 _TEXTURE_STAGES = ("texture: rasterize", "texture: fit 32→128→512→1024", "texture: visibility", "texture: delight",
                    "texture: complete", "texture: render")
 _HAIR_STAGES = ("head sdf", "hair mask", "orientation", "match", "volume", "lift", "grow", "cleanup")
-# make: the hair mask first, then the texture and hair stages side by side (the bar shows the furthest)
-_MAKE_STAGES = ("attributes", "portrait", *_FIT_STAGES, "hair mask", *_TEXTURE_STAGES,
+# make: the hair mask is made beside the fit, then the texture and hair stages run side by side
+# (the bar shows the furthest stage reached)
+_MAKE_STAGES = ("attributes", "portrait", *_FIT_STAGES, *_TEXTURE_STAGES,
                 *(st for st in _HAIR_STAGES if st != "hair mask"), "assemble", "export and previews")
 
 

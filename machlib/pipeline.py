@@ -156,6 +156,7 @@ def fit_portrait(
     attributes=None,
     progress: Callable[[str], None] | None = None,
     detector: LandmarkDetector | None = None,
+    on_landmarks: Callable[[np.ndarray, Landmarks], None] | None = None,
 ) -> FitOutput:
     """Detect landmarks on a portrait and fit the template head and camera to them.
 
@@ -172,6 +173,11 @@ def fit_portrait(
         progress: optional callback called with each stage's name as it starts.
         detector: the :class:`~machlib.geometry.LandmarkDetector` (default
             :class:`~machlib.geometry.MediaPipeDetector`).
+        on_landmarks: optional callback called as ``on_landmarks(image, landmarks)`` (the
+            checked image, as :attr:`FitOutput.image`, and :attr:`FitOutput.landmarks`) as soon as
+            the landmarks are detected, before the template is awaited and the fit compiled and
+            run: a caller can start work that needs only those (``make_character`` starts the
+            hair mask on another thread there). An error it raises propagates.
 
     Returns:
         A :class:`FitOutput`.
@@ -198,6 +204,8 @@ def fit_portrait(
             detector = MediaPipeDetector()
         landmarks = check_landmarks(detector(image, strict=strict), (image.shape[1], image.shape[0]),
                                     "fit_portrait")
+        if on_landmarks is not None:
+            on_landmarks(image, landmarks)
     except BaseException:
         if built is not None:  # no build left running behind the caller (its error is the lesser one)
             built(raise_error=False)

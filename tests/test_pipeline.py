@@ -23,8 +23,10 @@ def test_a_custom_detector_is_used(portrait):
         return detected
 
     assert isinstance(cached, LandmarkDetector) and isinstance(MediaPipeDetector(), LandmarkDetector)
-    mine = fit_portrait(portrait, detector=cached, strict=True)
+    seen = []  # on_landmarks: called once, with the fit's image and landmarks, before the fit
+    mine = fit_portrait(portrait, detector=cached, strict=True, on_landmarks=lambda im, lm: seen.append((im, lm)))
     assert calls == [(portrait.shape, True)]
+    assert len(seen) == 1 and seen[0][0] is mine.image and seen[0][1] is mine.landmarks
     np.testing.assert_array_equal(mine.landmarks.points, detected.points)
     default = fit_portrait(portrait)
     np.testing.assert_allclose(np.asarray(mine.result.mesh.vertices), np.asarray(default.result.mesh.vertices), atol=1e-6)
@@ -49,3 +51,13 @@ def test_bad_detectors_are_named(portrait):
         fit_portrait(portrait, detector=lambda image, strict=False: lm._replace(points=lm.points * np.nan))
     with pytest.raises(InputError, match="outside"):
         fit_portrait(portrait, detector=lambda image, strict=False: lm._replace(points=lm.points - 1e5))
+
+
+def test_an_error_in_on_landmarks_stops_the_fit(portrait):
+    lm = detect_landmarks(portrait)
+
+    def refuse(image, landmarks):
+        raise InputError("refused by the caller")
+
+    with pytest.raises(InputError, match="refused by the caller"):
+        fit_portrait(portrait, detector=lambda image, strict=False: lm, on_landmarks=refuse)

@@ -318,7 +318,24 @@ def make_character(
     if image is not None:
         from .. import pipeline
 
-        fit = pipeline.fit_portrait(image, attributes=attrs if prompt and prompt.strip() else None, progress=say)
+        # the hair mask needs only the photo and its landmarks: it is made on a second thread
+        # while the template is built and the fit compiled and run (a core is mostly idle then)
+        side = ThreadPoolExecutor(1, thread_name_prefix="machlib-hair-mask")
+        masked: dict = {}
+
+        def start_mask(img, landmarks):
+            def job():
+                t = time.perf_counter()
+                out = hair_mask(img, landmarks)
+                return out, time.perf_counter() - t
+
+            masked["job"] = side.submit(job)
+
+        try:
+            fit = pipeline.fit_portrait(image, attributes=attrs if prompt and prompt.strip() else None, progress=say,
+                                        on_landmarks=start_mask)
+        finally:
+            side.shutdown(wait=True)
         timings.update({f"fit.{k}": round(float(v), 3) for k, v in fit.timings.items()})
         # the completion's two big programs compile on the other core while the texture fit runs
         from ..texture import TextureFitConfig
@@ -334,8 +351,7 @@ def make_character(
         # steps release the GIL, so on two cores the first run's compilations of the two stages
         # overlap (cold `machlib make` about 9 s sooner) and a warm run's too (about 2 s). Their
         # timings overlap; the results are those of the two stages run one after the other.
-        mask = timed("hair mask", lambda: hair_mask(fit.image, fit.landmarks))
-        timings["texture.hair mask"] = timings.pop("hair mask")  # where the texture stage reports it
+        mask, timings["texture.hair mask"] = masked["job"].result()  # where the texture stage reports it
         with ThreadPoolExecutor(1, thread_name_prefix="machlib-texture") as pool:
             texture_job = pool.submit(pipeline.texture_portrait, fit, delighter=delighter, hair=mask, progress=say)
             hair_out = pipeline.hair_portrait(fit, style=style, color=color, n_strands=n_strands, n_points=n_points,
@@ -736,8 +752,11 @@ def write_make_outputs(out: Union[str, os.PathLike], result: MakeOutput, *, size
     """
     ch = result.character
     timings = dict(result.timings)
-    with atomic_output_dir(out) as tmp:
+    with atomic_output_dir(out) as tmp, ThreadPoolExecutor(1, thread_name_prefix="machlib-input-view") as side:
         tmp = Path(tmp)
+        # the input view (the photo's resolution, supersampled: the largest render) renders on
+        # a second thread beside the files and the previews, which keeps both cores busy
+        view_job = side.submit(_input_view, result)
         t = time.perf_counter()
         (tmp / "avatar.glb").write_bytes(character_glb(ch))
         files = ["avatar.glb"]
@@ -753,7 +772,7 @@ def write_make_outputs(out: Union[str, os.PathLike], result: MakeOutput, *, size
             fn = f"preview_{name}.png" if name in ("front", "three_quarter", "profile", "back") else f"{name}.png"
             save_png(tmp / fn, img)
             files.append(fn)
-        view = _input_view(result)
+        view = view_job.result()
         if view is not None:
             save_png(tmp / "render_input_view.png", view)
             files.append("render_input_view.png")
