@@ -24,6 +24,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
@@ -574,16 +575,21 @@ def write_fit_outputs(out: str | os.PathLike, fit: FitOutput, *, extra_timings: 
     t = time.perf_counter()
     mesh: Mesh = fit.result.mesh
     albedo = template_albedo(1024) if fit.template.name == "procedural" else None
-    with atomic_output_dir(out) as tmp:
+    def view(yaw):
+        return render_mesh(mesh, orbit_camera(yaw, image_size=(384, 384), distance=0.95), texture=albedo,
+                           background=np.full((384, 384, 3), 235, np.uint8))
+
+    # the three preview views render on two threads (numpy's array work releases the GIL) while
+    # this one writes the mesh files
+    with atomic_output_dir(out) as tmp, ThreadPoolExecutor(2, thread_name_prefix="machlib-fit-preview") as pool:
+        views = [pool.submit(view, yaw) for yaw in (0, 35, 90)]
         (tmp / "head.glb").write_bytes(glb_bytes(mesh, texture=albedo))
         if albedo is not None:
             save_png(tmp / "head_albedo.png", albedo)
         save_obj(tmp / "head.obj", mesh, texture="head_albedo.png" if albedo is not None else None)
         (tmp / "camera.json").write_text(json.dumps(camera_dict(fit.result.camera), indent=2) + "\n")
         save_png(tmp / "overlay.png", overlay_image(fit))
-        views = [render_mesh(mesh, orbit_camera(yaw, image_size=(384, 384), distance=0.95), texture=albedo,
-                             background=np.full((384, 384, 3), 235, np.uint8)) for yaw in (0, 35, 90)]
-        save_png(tmp / "preview.png", np.concatenate(views, 1))
+        save_png(tmp / "preview.png", np.concatenate([v.result() for v in views], 1))
         report = fit_report(fit, extra_timings={**(extra_timings or {}), "export": time.perf_counter() - t})
         (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
