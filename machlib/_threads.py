@@ -1,4 +1,4 @@
-"""One BLAS thread for machlib's numpy work.
+"""Threads in machlib: one BLAS thread for its numpy work, and work started in the background.
 
 machlib's numpy code (the preview renderer, mesh and strand bookkeeping) calls BLAS on small
 matrices: ``(N, 3) @ (3, 3)`` rotations, ``(N, 9) @ (9, 3)`` spherical-harmonics shading. With
@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
-__all__ = ["serial_blas", "with_serial_blas"]
+__all__ = ["in_background", "serial_blas", "with_serial_blas"]
 
 F = TypeVar("F", bound=Callable)
 
@@ -70,3 +70,40 @@ def with_serial_blas(fn: F) -> F:
             return fn(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def in_background(fn: Callable, *, name: str = "machlib-background") -> Callable:
+    """Start ``fn()`` on a daemon thread; returns ``wait(raise_error=True)``, which waits for it
+    and returns its result (or raises its error in the caller's thread; with
+    ``raise_error=False`` returns ``None`` instead).
+
+    Used where a stage's independent work overlaps another's: XLA's compilations and programs
+    and numpy's large array operations release the GIL, so on two cores both progress. The
+    thread is a daemon: an interrupted command (Ctrl-C) exits without waiting for it. A caller
+    that leaves on an error should still ``wait(raise_error=False)``, so that no work is left
+    running behind it.
+
+    Example:
+        >>> from machlib._threads import in_background
+        >>> wait = in_background(lambda: sum(range(10)))
+        >>> wait()
+        45
+    """
+    box: dict = {}
+
+    def work():
+        try:
+            box["value"] = fn()
+        except BaseException as e:  # noqa: BLE001 (re-raised in the caller's thread)
+            box["error"] = e
+
+    thread = threading.Thread(target=work, name=name, daemon=True)
+    thread.start()
+
+    def wait(raise_error: bool = True):
+        thread.join()
+        if "error" in box and raise_error:
+            raise box["error"]
+        return box.get("value")
+
+    return wait

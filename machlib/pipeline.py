@@ -40,6 +40,7 @@ from ._mesh import Mesh
 from .export import glb_bytes, save_obj
 from ._preview import draw_lines, draw_points, orbit_camera
 from ._scene import render_mesh
+from ._threads import in_background
 from ._validate import check_finite, check_output_dir, output_lock
 from ._version import __version__
 from .geometry import (
@@ -199,7 +200,7 @@ def fit_portrait(
     image = _check_image("fit_portrait", image)
     # the default template builds beside the detection (in a fresh installation it parses the
     # human's data, seconds of numpy; MediaPipe's graph runs in C++ without the GIL)
-    built = _in_background(default_template) if template is None else None
+    built = in_background(default_template, name="machlib-template") if template is None else None
     try:
         if detector is None:
             detector = MediaPipeDetector()
@@ -231,31 +232,6 @@ def fit_portrait(
     timings["compile"] = result.compile_seconds
     timings["fit"] = result.fit_seconds
     return FitOutput(image, landmarks, template, result, timings)
-
-
-def _in_background(fn: Callable):
-    """Start ``fn()`` in a thread; returns a function that waits for it and returns its result
-    (or raises its error; with ``raise_error=False`` returns ``None`` instead)."""
-    import threading
-
-    box: dict = {}
-
-    def work():
-        try:
-            box["value"] = fn()
-        except BaseException as e:  # noqa: BLE001 (re-raised in the caller's thread)
-            box["error"] = e
-
-    thread = threading.Thread(target=work, name="machlib-template", daemon=True)
-    thread.start()
-
-    def wait(raise_error: bool = True):
-        thread.join()
-        if "error" in box and raise_error:
-            raise box["error"]
-        return box.get("value")
-
-    return wait
 
 
 def fit_portraits(

@@ -3,9 +3,10 @@
 import threading
 
 import numpy as np
+import pytest
 from threadpoolctl import threadpool_info
 
-from machlib._threads import serial_blas, with_serial_blas
+from machlib._threads import in_background, serial_blas, with_serial_blas
 
 
 def _blas_threads() -> list[int]:
@@ -67,3 +68,17 @@ def test_with_serial_blas_wraps():
     value, inside = f(3, k=4)
     assert value == 12 and inside == [1] * len(before) and f.__doc__ == "doc" and f.__name__ == "f"
     assert _blas_threads() == before
+
+
+def test_in_background_returns_the_result_or_raises_its_error_in_the_caller():
+    names = []
+    wait = in_background(lambda: names.append(threading.current_thread().name) or 42, name="machlib-test")
+    assert wait() == 42 and names == ["machlib-test"]
+
+    def fail():
+        raise ValueError("from the background")
+
+    wait = in_background(fail)
+    with pytest.raises(ValueError, match="from the background"):
+        wait()
+    assert wait(raise_error=False) is None

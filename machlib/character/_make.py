@@ -19,7 +19,7 @@ from .._errors import InputError
 from .._image import save_png
 from .._mesh import Mesh, boundary_loops
 from .._preview import orbit_camera
-from .._threads import with_serial_blas
+from .._threads import in_background, with_serial_blas
 from .._scene import (
     ScenePart,
     preview_sheet,
@@ -320,22 +320,22 @@ def make_character(
 
         # the hair mask needs only the photo and its landmarks: it is made on a second thread
         # while the template is built and the fit compiled and run (a core is mostly idle then)
-        side = ThreadPoolExecutor(1, thread_name_prefix="machlib-hair-mask")
         masked: dict = {}
 
         def start_mask(img, landmarks):
             def job():
                 t = time.perf_counter()
-                out = hair_mask(img, landmarks)
-                return out, time.perf_counter() - t
+                return hair_mask(img, landmarks), time.perf_counter() - t
 
-            masked["job"] = side.submit(job)
+            masked["wait"] = in_background(job, name="machlib-hair-mask")
 
         try:
             fit = pipeline.fit_portrait(image, attributes=attrs if prompt and prompt.strip() else None, progress=say,
                                         on_landmarks=start_mask)
-        finally:
-            side.shutdown(wait=True)
+        except Exception:
+            if "wait" in masked:  # no work left running behind the caller
+                masked["wait"](raise_error=False)
+            raise
         timings.update({f"fit.{k}": round(float(v), 3) for k, v in fit.timings.items()})
         # the completion's two big programs compile on the other core while the texture fit runs
         from ..texture import TextureFitConfig
@@ -351,13 +351,17 @@ def make_character(
         # steps release the GIL, so on two cores the first run's compilations of the two stages
         # overlap (cold `machlib make` about 9 s sooner) and a warm run's too (about 2 s). Their
         # timings overlap; the results are those of the two stages run one after the other.
-        mask, timings["texture.hair mask"] = masked["job"].result()  # where the texture stage reports it
-        with ThreadPoolExecutor(1, thread_name_prefix="machlib-texture") as pool:
-            texture_job = pool.submit(pipeline.texture_portrait, fit, delighter=delighter, hair=mask, progress=say)
+        mask, timings["texture.hair mask"] = masked["wait"]()  # where the texture stage reports it
+        textured = in_background(lambda: pipeline.texture_portrait(fit, delighter=delighter, hair=mask, progress=say),
+                                 name="machlib-texture")
+        try:
             hair_out = pipeline.hair_portrait(fit, style=style, color=color, n_strands=n_strands, n_points=n_points,
                                               guides=guides, seed=seed, mask=mask,
-                                              lighting=lambda: texture_job.result().lighting, progress=say)
-            tex = texture_job.result()
+                                              lighting=lambda: textured().lighting, progress=say)
+            tex = textured()
+        except Exception:
+            textured(raise_error=False)  # no stage left running behind the caller
+            raise
         timings.update({f"texture.{k}": round(float(v), 3) for k, v in tex.timings.items()})
         timings.update({f"hair.{k}": round(float(v), 3) for k, v in hair_out.timings.items()})
         # what the photo shows; the prompt wins where it says something. Hair: the hair stage's
