@@ -304,6 +304,12 @@ def hair_mask(
        finds grey or blond side hair that the person segmentation misses or that is close to
        skin colour (e.g. under a cap). Components smaller than (8 % of the face width)² are
        dropped.
+    6. **Crown** (``refine=True``): above the face oval's top, inside a head-sized ellipse, the
+       person above the hairline (in each column, the lowest hair pixel found above the oval
+       top, median-filtered over 5 % of the face width) is hair: a pale highlight, the darker
+       roots of a parting and the lit outer layer of a blond crown, which the colour models
+       take for skin or background. The bare forehead below the hairline stays out; not when
+       (almost) no hair was found on top of the head (a hat, a bald crown).
 
     A ``segmenter`` replaces all of this: ``segmenter(image)`` must return an ``(H, W)`` hair
     probability in ``[0, 1]``.
@@ -442,6 +448,7 @@ def hair_mask(
                 sizes = ndimage.sum(side, labels, np.arange(1, n + 1))
                 side = np.isin(labels, 1 + np.flatnonzero(sizes >= max(16.0, (0.08 * fw) ** 2)))
             cand = cand | side
+        cand = _crown_fill(cand, base, inface, cx=0.5 * (x0 + x1), fw=fw, y_top=y_top, y_chin=y_chin, yy=yy, xx=xx)
     mask = cand.astype(np.float32)
     sigma = float(smooth) * fw / 100.0
     if sigma > 0:
@@ -507,6 +514,31 @@ def _person_first(lab, cand, temples, base, face_dil, inface, person, skin_px, b
         joined = ids[(ndimage.maximum(near, labels, ids) > 0) & (ndimage.mean(ratio, labels, ids) > _FRINGE_MARGIN)]
         keep = np.union1d(keep, joined)
     return np.isin(labels, keep)
+
+
+def _crown_fill(cand, base, inface, *, cx, fw, y_top, y_chin, yy, xx):
+    """The crown above the hairline is hair: in each column, the person above the face oval's
+    top (mid-forehead) inside the head ellipse of :func:`_person_first` is hair above the lowest
+    hair pixel found there (the hairline; per-column rows median-filtered over 5 % of the face
+    width, so a stray pixel does not move it). This fills what the colour models miss *inside*
+    the hair: a pale highlight close to skin or background colour, the darker roots of a
+    parting, the lit outer layer of a blond crown (t1_face5: the mask's recall of the drawn hair
+    above the oval top 0.61 -> 0.96). The bare forehead below the hairline stays. Not when the
+    colour rounds found (almost) no hair on top of the head (the hat/bald test of
+    :func:`_person_first`): a hat above a fringe is not hair.
+    """
+    from scipy import ndimage
+
+    fh = max(y_chin - y_top, 4.0)
+    top = base & (yy > y_top - 0.35 * fh) & (yy < y_top - 0.05 * fh) & (np.abs(xx - cx) < 0.3 * fw)
+    if not top.any() or cand[top].mean() < _HAT_COVER:
+        return cand
+    h = cand.shape[0]
+    hairy = cand & (yy < y_top)
+    lowest = np.where(hairy.any(0), h - 1 - np.argmax(hairy[::-1], 0), -1).astype(np.float64)
+    lowest = ndimage.median_filter(lowest, size=max(3, int(0.05 * fw)) | 1, mode="nearest")
+    head = ((xx - cx) / (1.1 * fw)) ** 2 + ((yy - (y_top + 0.45 * fh)) / (0.95 * fh)) ** 2 < 1.0
+    return cand | (base & head & ~inface & (yy < y_top) & (yy < lowest[None, :] + 0.5))
 
 
 def _below_chin(lab, cand, base, face_dil, person, skin_px, rng, *, cx, fw, y_top, y_chin, yy, xx):

@@ -338,3 +338,28 @@ def test_person_pass_joins_hair_across_a_thin_gap():
                         cx=60.0, fw=100.0, y_top=50.0, y_chin=115.0, yy=yy, xx=xx)
     assert out[top].all() and out[tail].mean() > 0.95
     assert not out[far].any() and not out[pale].any()
+
+
+def test_crown_fill_takes_the_crown_above_the_hairline():
+    # hair_mask's crown pass: a pale highlight and a dark parting that the colour models left out
+    # of the hair on top of the head are hair (above the hairline); the bare forehead below the
+    # hairline is not; with no hair found on top of the head (a hat) nothing is added
+    from machlib.hair._orient import _crown_fill
+
+    h, w = 120, 120
+    yy, xx = np.mgrid[0:h, 0:w] + 0.5
+    face = ((xx - 60) / 30) ** 2 + ((yy - 80) / 35) ** 2 < 1.0  # oval top at y = 45, chin at 115
+    head = ((xx - 60) / 42) ** 2 + ((yy - 60) / 50) ** 2 < 1.0  # the person: a head, top at y = 10
+    hair = head & (yy < 30)  # the hairline at y = 30, bare forehead 30..45
+    hair |= head & ~face & (np.abs(xx - 60) > 30)  # the sides
+    highlight = head & (yy > 15) & (yy < 25) & (xx > 40) & (xx < 55)
+    parting = (yy > 12) & (yy < 29) & (xx > 66) & (xx < 70)
+    found = hair & ~highlight & ~parting
+    kw = dict(cx=60.0, fw=60.0, y_top=45.0, y_chin=115.0, yy=yy, xx=xx)
+    out = _crown_fill(found, head, face, **kw)
+    assert out[highlight].all() and out[parting].all() and out[found].all()
+    forehead = head & ~face & (yy > 30) & (yy < 45) & (np.abs(xx - 60) < 25)
+    assert forehead.sum() > 200 and not out[forehead].any()
+    # a hat: only the sides were found as hair, nothing on top of the head
+    sides = found & (yy > 45)
+    assert np.array_equal(_crown_fill(sides, head, face, **kw), sides)
