@@ -81,7 +81,15 @@ __all__ += ["GlassesDetection", "detect_glasses"]
 
 __all__ += ["psnr", "ssim"]
 from ._complete import TextureCompletion, color_transfer, complete_texture, skin_albedo
-from ._confidence import eye_confidence, eye_openness, mirror_fill, skin_confidence, skin_low_pass, texel_confidence
+from ._confidence import (
+    eye_confidence,
+    eye_openness,
+    lip_misfit,
+    mirror_fill,
+    skin_confidence,
+    skin_low_pass,
+    texel_confidence,
+)
 from ._transfer import detail_patches, skin_detail, synthesize_detail, transfer_skin
 from ._makeup import blend_layer, makeup
 from ._poisson import poisson_blend, poisson_residual
@@ -90,7 +98,7 @@ from ._regions import dilate_mask, erode_mask, feather_mask, polygon_sdf, region
 __all__ += [
     "TextureCompletion", "color_transfer", "complete_texture", "skin_albedo", "blend_layer", "makeup",
     "poisson_blend", "poisson_residual", "dilate_mask", "erode_mask", "feather_mask", "polygon_sdf",
-    "region_masks", "texel_confidence", "skin_confidence", "mirror_fill", "skin_low_pass", "eye_openness", "eye_confidence", "skin_detail",
+    "region_masks", "texel_confidence", "skin_confidence", "lip_misfit", "mirror_fill", "skin_low_pass", "eye_openness", "eye_confidence", "skin_detail",
     "synthesize_detail", "detail_patches", "transfer_skin",
 ]
 from ._pbr import (

@@ -27,7 +27,8 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Shaped
 
 from .._errors import InputError
-from ._regions import _SDF_MAX, RIGHT_EYE, _blur, _coverage, _polygon_sdf, _smoothstep, mirrored
+from ._regions import (_SDF_MAX, LIPS_OUTER, RIGHT_EYE, _blur, _coverage, _polygon_sdf, _polygon_sdf_at, _smoothstep,
+                       mirrored)
 from ._skin import srgb_to_lab
 
 #: FaceMesh landmarks of each eye: (upper lid middle, lower lid middle, outer corner, inner
@@ -573,3 +574,78 @@ def _skin_confidence(x: Array, w: Array, other: Array | None = None, *, low: flo
         llr = 0.5 * (_mahalanobis2(lab, mean_o, inv_o) + logdet_o - m2 - logdet)
         conf = conf * _smoothstep(ratio[0], ratio[1], llr)
     return conf
+
+
+def lip_misfit(
+    lipness: Shaped[ArrayLike, "H W"],
+    pixel_uv: Float[ArrayLike, "H W 2"],
+    landmarks_uv: Float[ArrayLike, "K 2"],
+    *,
+    margin: float = 0.004,
+    ramp: float = 0.004,
+) -> Float[Array, "H W"]:
+    """Weights of a portrait's lip-coloured pixels that the fitted head puts off its lips.
+
+    Where the fitted head's mouth does not lie exactly over the photo's (a wide laugh, whose
+    thin, stretched upper lip the landmarks place too low; a lip line missed by a few pixels),
+    the texture read from the photo paints the photo's red lips onto the skin texels beside
+    the head's lips: on the neutral head that is a red band above or below the mouth, a
+    moustache. A pixel's weight is its ``lipness`` (how surely its colour is the lips', in
+    ``[0, 1]``: e.g. ``1 −`` :func:`skin_confidence` against a model of the photo's lips)
+    times how far its texture coordinate lies outside the head's lips (the UV polygon of the
+    FaceMesh outer lip contour, landmarks 61 … 291 … 61): 0 within ``margin`` UV
+    units of it (the lip line's blur), rising to 1 at ``margin + ramp`` (a smoothstep). Texture
+    extraction treats such pixels as unseen, and completion paints those texels as skin.
+
+    Differentiable in all three arrays (almost everywhere); jit/vmap-safe.
+
+    Args:
+        lipness: ``(H, W)`` in ``[0, 1]``, how surely each pixel shows the lips (0 off the mouth).
+        pixel_uv: ``(H, W, 2)`` the texture coordinate the fitted head shows at each pixel
+            (:func:`~machlib.render.interpolate` of the mesh's UVs; pixels off the head can
+            hold anything, their ``lipness`` decides).
+        landmarks_uv: ``(K >= 478, 2)`` UV of the FaceMesh landmarks on the template
+            (``Template.landmark_uv``).
+        margin: distance outside the UV lips (UV units) that still counts as lips.
+        ramp: the width of the rise from 0 to 1 beyond ``margin`` (UV units, ``> 0``).
+
+    Returns:
+        ``(H, W)`` weights in ``[0, 1]``.
+
+    Raises:
+        InputError: bad shapes, fewer than 478 landmarks, ``margin < 0`` or ``ramp <= 0``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from machlib.geometry import default_template
+        >>> from machlib.texture import lip_misfit
+        >>> lm = jnp.asarray(default_template().landmark_uv)
+        >>> lip = 0.5 * (lm[0] + lm[17])            # inside the lips (their top and bottom middle)
+        >>> above = lm[0] - jnp.asarray([0.0, 0.03])  # the skin 6 mm above the upper lip
+        >>> uv = jnp.stack([lip, above]).reshape(1, 2, 2)
+        >>> w = lip_misfit(jnp.ones((1, 2)), uv, lm)
+        >>> [round(float(x), 2) for x in w[0]]
+        [0.0, 1.0]
+    """
+    fn = "lip_misfit"
+    lip = jnp.asarray(lipness)
+    uv = jnp.asarray(pixel_uv)
+    lm = jnp.asarray(landmarks_uv)
+    if lip.ndim != 2:
+        raise InputError(f"{fn}: lipness must have shape (H, W), got {lip.shape}")
+    if uv.shape != lip.shape + (2,):
+        raise InputError(f"{fn}: pixel_uv must have shape {lip.shape + (2,)}, got {uv.shape}")
+    if lm.ndim != 2 or lm.shape[1] != 2 or lm.shape[0] < 478:
+        raise InputError(f"{fn}: landmarks_uv must have shape (K >= 478, 2), got {lm.shape}")
+    if not margin >= 0:
+        raise InputError(f"{fn}: margin must be >= 0 (UV units), got {margin!r}")
+    if not ramp > 0:
+        raise InputError(f"{fn}: ramp must be > 0 (UV units), got {ramp!r}")
+    dtype = jnp.result_type(lip.dtype, uv.dtype, lm.dtype, jnp.float32)
+    return _lip_misfit(lip.astype(dtype), uv.astype(dtype), lm.astype(dtype), float(margin), float(ramp))
+
+
+@functools.partial(jax.jit, static_argnums=(3, 4))
+def _lip_misfit(lip: Array, uv: Array, lm: Array, margin: float, ramp: float) -> Array:
+    sdf = _polygon_sdf_at(lm[jnp.asarray(LIPS_OUTER)], uv[..., 0], uv[..., 1])
+    return jnp.clip(lip, 0.0, 1.0) * _smoothstep(margin, margin + ramp, sdf)

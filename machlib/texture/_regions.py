@@ -104,6 +104,12 @@ def polygon_sdf(polygon: Float[ArrayLike, "N 2"], resolution: int) -> Float[Arra
 
 def _polygon_sdf(poly: Array, resolution: int) -> Array:
     u, v = _texel_centres(resolution, poly.dtype)
+    return _polygon_sdf_at(poly, u, v)
+
+
+def _polygon_sdf_at(poly: Array, u: Array, v: Array) -> Array:
+    """Signed distance (negative inside, even-odd rule) from the points ``(u, v)`` (broadcast
+    together) to the closed polygon ``poly``."""
     a, b = poly, jnp.roll(poly, -1, axis=0)
 
     def body(k, carry):
@@ -120,7 +126,7 @@ def _polygon_sdf(poly: Array, resolution: int) -> Array:
         inside = inside ^ (straddles & (u < x_cross))
         return d2, inside
 
-    shape = (resolution, resolution)
+    shape = jnp.broadcast_shapes(jnp.shape(u), jnp.shape(v))
     init = (jnp.full(shape, jnp.inf, poly.dtype), jnp.zeros(shape, bool))
     d2, inside = jax.lax.fori_loop(0, poly.shape[0], body, init)
     safe = jnp.where(d2 > 0, d2, 1.0)

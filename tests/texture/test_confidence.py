@@ -14,6 +14,7 @@ from machlib.texture import (
     complete_texture,
     eye_confidence,
     eye_openness,
+    lip_misfit,
     mirror_fill,
     polygon_sdf,
     region_masks,
@@ -133,6 +134,62 @@ def test_skin_confidence_gradient_jit_vmap():
 def test_skin_confidence_bad_input(bad):
     with pytest.raises((ValueError, TypeCheckError), match="skin_confidence"):
         skin_confidence(**bad)
+
+
+# --------------------------------------------------------------------------------------------
+# lip_misfit
+
+
+def _lip_uv(n=6):
+    """``(2, n, 2)`` texture coordinates: row 0 across the template's lips (inside them), row 1
+    stepping up from the upper lip's top (0.0 to 0.02 UV above it)."""
+    lm = np.asarray(default_template().landmark_uv, np.float64)
+    inside = 0.5 * (lm[0] + lm[17]) + np.stack([np.linspace(-0.05, 0.05, n), np.zeros(n)], -1)
+    above = lm[0] - np.stack([np.zeros(n), np.linspace(0.0, 0.02, n)], -1)
+    return np.stack([inside, above]), lm
+
+
+def test_lip_misfit_weighs_lip_colour_off_the_heads_lips():
+    uv, lm = _lip_uv()
+    lip = np.ones((2, 6))
+    w = np.asarray(lip_misfit(lip, uv, lm, margin=0.004, ramp=0.004))
+    assert w.shape == (2, 6) and w.dtype == np.float32
+    assert w[0].max() == 0.0  # on the lips: the photo's lips belong there
+    assert w[1, 0] == 0.0 and w[1, 1] == 0.0  # the lip line's blur (within margin): kept
+    assert np.all(np.diff(w[1]) >= 0) and w[1, -1] == 1.0 and w[1, -2] == 1.0  # then a rise to 1
+    half = np.asarray(lip_misfit(0.5 * lip, uv, lm))
+    np.testing.assert_allclose(half, 0.5 * np.asarray(lip_misfit(lip, uv, lm)), atol=1e-7)  # times lipness
+    assert float(jnp.max(lip_misfit(np.zeros((2, 6)), uv, lm))) == 0.0  # skin-coloured: never
+
+
+def test_lip_misfit_gradient_jit_vmap():
+    uv, lm = _lip_uv()
+    uv = uv + np.array([0.015, 0.001])  # row 1: inside the ramp, off its ends, over one edge (no kink)
+    lip = np.linspace(0.2, 0.9, 12).reshape(2, 6)
+    with x64():
+        f = lambda l, u: lip_misfit(l, u, jnp.asarray(lm), margin=0.002, ramp=0.02)  # noqa: E731
+        x = (jnp.asarray(lip, jnp.float64), jnp.asarray(uv, jnp.float64))
+        assert f(*x).dtype == jnp.float64
+        assert float(jnp.abs(jax.grad(lambda u: f(x[0], u).sum())(x[1])).max()) > 0
+        check_grads(f, x, order=1, modes=["fwd", "rev"], eps=1e-7, atol=1e-4, rtol=1e-4)
+    batch = jnp.stack([jnp.asarray(lip) * s for s in (0.3, 0.6, 1.0)])
+    g = lambda l: lip_misfit(l, uv, lm)  # noqa: E731
+    loop = jnp.stack([g(b) for b in batch])
+    np.testing.assert_allclose(jax.vmap(g)(batch), loop, atol=1e-7)
+    np.testing.assert_allclose(jax.jit(g)(batch[1]), loop[1], atol=1e-7)
+
+
+@pytest.mark.parametrize("bad", [
+    dict(lipness=np.ones((4,)), pixel_uv=np.zeros((4, 2))),
+    dict(lipness=np.ones((4, 4)), pixel_uv=np.zeros((4, 4, 3))),
+    dict(lipness=np.ones((4, 4)), pixel_uv=np.zeros((4, 4, 2)), landmarks_uv=np.zeros((68, 2))),
+    dict(lipness=np.ones((4, 4)), pixel_uv=np.zeros((4, 4, 2)), margin=-0.1),
+    dict(lipness=np.ones((4, 4)), pixel_uv=np.zeros((4, 4, 2)), ramp=0.0),
+])
+def test_lip_misfit_bad_input(bad):
+    bad = {"landmarks_uv": default_template().landmark_uv, **bad}
+    with pytest.raises((ValueError, TypeCheckError), match="lip_misfit"):
+        lip_misfit(**bad)
 
 
 # --------------------------------------------------------------------------------------------
