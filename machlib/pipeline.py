@@ -92,6 +92,7 @@ from .hair import (
     read_hairstyle,
     render_strands,
     style_agreement,
+    strand_colors_from_photo,
     style_volume,
     transfer_strands,
     write_hair_data,
@@ -1477,7 +1478,10 @@ def hair_portrait(
        hair colour. Under a hat (the mask covers almost nothing above the face) the mask holds
        mostly shaded skin: the colour is read instead from the pixels beside the face that
        neither the skin's hue and chroma nor the hat's colour explain
-       (``color["pixels_from"]``), without that check.
+       (``color["pixels_from"]``), without that check. A colour read from the photo (in image
+       mode, not beside a hat) then varies per strand as the photo does around it
+       (:func:`~machlib.hair.strand_colors_from_photo`: a lit crown paler, shaded lengths and
+       roots darker); ``color["rgb"]`` stays the one colour.
 
     Args:
         fit: the :class:`FitOutput` of :func:`fit_portrait`.
@@ -1682,8 +1686,12 @@ def hair_portrait(
                                                                    region=beside_hat))
         rgb = np.asarray(color_info["rgb"], np.float32)
         reading = dataclasses.replace(reading, color=color_info["name"])
-    strands = Strands(np.asarray(strands.points, np.float32), np.broadcast_to(rgb, (strands.num_strands, 3)).copy(),
-                      np.asarray(strands.thickness, np.float32))
+    colors = np.broadcast_to(rgb, (strands.num_strands, 3)).copy()
+    if mode == "image" and color_info.get("source") == "portrait" and beside_hat is None and strands.num_strands:
+        # the photo's variation around the colour (a blond crown's pale highlight, darker lengths)
+        colors = timed("strand colours", lambda: strand_colors_from_photo(
+            strands.points, camera, fit.image[..., :3], mask.mask, rgb, mesh=mesh))
+    strands = Strands(np.asarray(strands.points, np.float32), colors, np.asarray(strands.thickness, np.float32))
     words = _reading_words(reading, color_info, style if mode == "image" else None)
     clean = clean._replace(strands=strands)  # the kept strands, in their colour
     return HairOutput(strands, mode, style, matches, mask, omap, color_info, clean, sdf, timings, words, choice)

@@ -41,7 +41,8 @@ clean-up are planned (see :doc:`/hair`).
 from ._beard import BEARD_STYLES, BEARD_ZONES, BeardStyle, beard_roots, beard_style_for, grow_beard
 from ._choose import StyleChoice, length_class, style_for
 from ._cleanup import CleanupResult, cleanup_strands, cleanup_to_count, resample_uniform, smooth_strands, strand_lengths, transfer_strands
-from ._color import HairColorEstimate, estimate_hair_color, fit_melanin, hair_shading_from_sh, light_from_skin
+from ._color import (HairColorEstimate, estimate_hair_color, fit_melanin, hair_shading_from_sh, light_from_skin,
+                     strand_colors_from_photo)
 from ._clump import clump_strands
 from ._drape import body_sdf, drape_strands
 from ._fit import TipFit, fit_strand_tips
@@ -87,6 +88,7 @@ __all__ = [
     "StyleMatch", "match_styles", "strand_coverage", "HairColorEstimate", "estimate_hair_color",
     "render_strands", "hair_preview", "HAIR_PREVIEW_VIEWS", "scalp_tint",
     "HairReading", "read_hairstyle", "style_agreement", "LENGTHS", "light_from_skin", "hair_shading_from_sh", "fit_melanin",
+    "strand_colors_from_photo",
     "Illuminant", "light_from_eyes",
     "BeardStyle", "BEARD_STYLES", "BEARD_ZONES", "beard_roots", "beard_style_for", "grow_beard",
 ]

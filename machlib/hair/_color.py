@@ -13,7 +13,8 @@ from jaxtyping import Float, UInt8
 from .._errors import InputError
 from ._styles import EUMELANIN_ABSORPTION, HAIR_COLORS, PHEOMELANIN_ABSORPTION, fibre_d, hair_color
 
-__all__ = ["HairColorEstimate", "estimate_hair_color", "fit_melanin", "hair_shading_from_sh", "light_from_skin"]
+__all__ = ["HairColorEstimate", "estimate_hair_color", "fit_melanin", "hair_shading_from_sh", "light_from_skin",
+           "strand_colors_from_photo"]
 
 
 class HairColorEstimate(NamedTuple):
@@ -528,3 +529,106 @@ def _hair_beside_hat(
     inner = ndimage.binary_erosion(person, iterations=2)
     out = (band | hair) & inner & ~face & ~skin_like & ~hat_like
     return out if out.sum() >= 20 else None
+
+
+def strand_colors_from_photo(
+    points: Float[ArrayLike, "..."],
+    camera,
+    image: ArrayLike,
+    mask: Float[ArrayLike, "..."],
+    rgb,
+    *,
+    mesh=None,
+    min_pixels: int = 3,
+    clip: tuple[float, float] = (0.5, 2.0),
+) -> Float[np.ndarray, "S 3"]:
+    """Per-strand colours that carry the photo's variation around one hair colour.
+
+    One albedo for a whole head of hair (:func:`estimate_hair_color`'s median) renders as one
+    flat colour: a blond crown's pale highlight and the darker lengths underneath all come out
+    as the median's orange. Here the strands are z-buffered in the photo's ``camera`` (against
+    ``mesh``, the head that hides strands behind it) and every strand that is the visible
+    surface on at least ``min_pixels`` pixels of the hair ``mask`` (``> 0.5``) takes
+    ``rgb × (median of the photo over its pixels) / (median of the photo over all of them)``,
+    per channel in linear RGB, the ratio clipped to ``clip``; the other strands (hidden, or
+    over the face, background or another strand's pixels) keep ``rgb``. The median colour of the
+    visible hair stays the photo's; the photo's light is in the ratios (the crown lit from
+    above is paler), as it is in the colour read from the photo.
+
+    Args:
+        points: ``(S, P, 3)`` strand points, metres, head space.
+        camera: the photo's :class:`~machlib.Camera` (its ``image_size`` is the image's).
+        image: ``(H, W, 3)`` ``uint8`` sRGB photo.
+        mask: ``(H, W)`` hair mask in ``[0, 1]`` (:func:`~machlib.hair.hair_mask`).
+        rgb: ``(3,)`` linear RGB hair albedo in ``[0, 1]`` (e.g. ``HairColorEstimate.rgb``).
+        mesh: the head :class:`~machlib.Mesh` hiding strands behind it, or ``None``.
+        min_pixels: visible hair pixels a strand needs to take its own colour, ``≥ 1``.
+        clip: ``(low, high)`` bounds of the per-channel ratio, ``0 < low ≤ 1 ≤ high``.
+
+    Returns:
+        ``(S, 3)`` float32 linear RGB in ``[0, 1]``.
+
+    Raises:
+        InputError: bad shapes, an image size other than the camera's, or a bad option.
+
+    Example:
+        >>> import numpy as np
+        >>> from machlib._preview import orbit_camera
+        >>> from machlib.hair import strand_colors_from_photo
+        >>> cam = orbit_camera(0.0, image_size=(64, 64))
+        >>> ys = np.linspace(0.1, -0.1, 8)
+        >>> strands = np.stack([np.stack([np.full(8, x), ys, np.zeros(8)], 1) for x in (-0.03, 0.03)])
+        >>> photo = np.zeros((64, 64, 3), np.uint8)
+        >>> photo[:, :32], photo[:, 32:] = 200, 100  # a lit half and a shaded half
+        >>> rgb = strand_colors_from_photo(strands, cam, photo, np.ones((64, 64)), [0.4, 0.3, 0.2])
+        >>> bool(rgb[0, 0] > rgb[1, 0])  # the strand on the lit half is paler
+        True
+    """
+    from .._camera import rotation_matrix
+    from .._scene import ScenePart, depth_map
+    from .._strand_raster import _strand_pass
+
+    pts = np.asarray(points, np.float64)
+    if pts.ndim != 3 or pts.shape[-1] != 3 or pts.shape[1] < 2:
+        raise InputError(f"strand_colors_from_photo: points must have shape (S, P >= 2, 3), got {pts.shape}")
+    img = np.asarray(image)
+    if img.dtype != np.uint8 or img.ndim != 3 or img.shape[-1] != 3:
+        raise InputError(f"strand_colors_from_photo: image must be (H, W, 3) uint8, got {img.dtype} {img.shape}")
+    w, h = camera.image_size
+    if img.shape[:2] != (h, w):
+        raise InputError(f"strand_colors_from_photo: image is {img.shape[1]} x {img.shape[0]}, the camera's "
+                         f"image_size {w} x {h}")
+    m = np.asarray(mask, np.float64)
+    if m.shape != (h, w):
+        raise InputError(f"strand_colors_from_photo: mask must have shape {(h, w)}, got {m.shape}")
+    base = np.asarray(rgb, np.float64)
+    if base.shape != (3,) or not np.isfinite(base).all() or base.min() < 0.0 or base.max() > 1.0:
+        raise InputError(f"strand_colors_from_photo: rgb must be 3 values in [0, 1], got {np.asarray(rgb)!r}")
+    lo, hi = (float(c) for c in clip)
+    if not 0.0 < lo <= 1.0 <= hi:
+        raise InputError(f"strand_colors_from_photo: clip must be (low, high) with 0 < low <= 1 <= high, got {clip!r}")
+    if int(min_pixels) < 1:
+        raise InputError(f"strand_colors_from_photo: min_pixels must be >= 1, got {min_pixels!r}")
+    s, p = pts.shape[:2]
+    out = np.broadcast_to(base, (s, 3)).astype(np.float64)
+    if s == 0:
+        return out.astype(np.float32)
+    R = np.asarray(rotation_matrix(camera.rotation), np.float64)
+    zhead = (depth_map([ScenePart(mesh, two_sided=False)], camera) if mesh is not None
+             else np.full((h, w), np.inf))
+    hit, seg, _ = _strand_pass(pts, R, np.asarray(camera.translation, np.float64),
+                               np.asarray(camera.focal, np.float64), np.asarray(camera.principal, np.float64),
+                               (w, h), zhead, 5e-4)
+    on_hair = (m > 0.5)[hit]
+    if not on_hair.any():
+        return out.astype(np.float32)
+    c = img[hit][on_hair].astype(np.float64) / 255.0
+    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    strand = (seg // (p - 1))[on_hair]
+    ref = np.maximum(np.median(lin, 0), 1e-4)
+    order = np.argsort(strand, kind="stable")
+    ids, start, count = np.unique(strand[order], return_index=True, return_counts=True)
+    keep = count >= int(min_pixels)
+    for i, a, n in zip(ids[keep], start[keep], count[keep]):
+        out[i] = base * np.clip(np.median(lin[order[a:a + n]], 0) / ref, lo, hi)
+    return np.clip(out, 0.0, 1.0).astype(np.float32)

@@ -250,3 +250,65 @@ def test_black_hair_is_a_dark_neutral():
     rgb = np.asarray(est.rgb, np.float64)
     assert np.ptp(rgb) / rgb.max() < 0.05
     assert rgb @ np.array([0.2126, 0.7152, 0.0722]) == pytest.approx(lin @ np.array([0.2126, 0.7152, 0.0722]), rel=0.03)
+
+
+def _two_strands_and_photo():
+    cam = orbit_camera(0.0, image_size=(64, 64))
+    ys = np.linspace(0.1, -0.1, 8)
+    strands = np.stack([np.stack([np.full(8, x), ys, np.zeros(8)], 1) for x in (-0.03, 0.03)])
+    photo = np.zeros((64, 64, 3), np.uint8)
+    photo[:, :32] = (220, 190, 150)  # a pale lit half
+    photo[:, 32:] = (150, 90, 40)  # an orange shaded half
+    return cam, strands, photo
+
+
+def test_strand_colors_from_photo_carry_the_photos_variation():
+    from machlib.hair import strand_colors_from_photo
+
+    cam, strands, photo = _two_strands_and_photo()
+    base = np.array([0.5, 0.25, 0.07])
+    out = strand_colors_from_photo(strands, cam, photo, np.ones((64, 64)), base, clip=(0.1, 10.0))
+    assert out.shape == (2, 3) and out.dtype == np.float32
+    lit, shaded = _srgb_to_linear(photo[0, 0] / 255.0), _srgb_to_linear(photo[0, 63] / 255.0)
+    # each strand is the colour times its pixels' colour over the median of all (the two halves'
+    # strands are equally long: the median lies on one of them)
+    ratio = out / base
+    assert np.allclose(ratio[0] / ratio[1], lit / shaded, rtol=1e-3)
+    assert out[0, 2] / out[0, 0] > out[1, 2] / out[1, 0]  # the lit strand is less saturated
+    # clipped ratios
+    tight = strand_colors_from_photo(strands, cam, photo, np.ones((64, 64)), base, clip=(0.9, 1.1))
+    assert (tight / base).min() >= 0.9 - 1e-6 and (tight / base).max() <= 1.1 + 1e-6
+    # strands over pixels that are not hair, or seen on too few, keep the colour
+    half = np.zeros((64, 64))
+    half[:, 32:] = 1.0
+    out = strand_colors_from_photo(strands, cam, photo, half, base)
+    assert np.allclose(out[0], base) and np.allclose(out[1], base, atol=1e-6)  # the only one seen is the median
+    out = strand_colors_from_photo(strands, cam, photo, np.ones((64, 64)), base, min_pixels=10_000)
+    assert np.allclose(out, base)
+
+
+def test_strand_colors_from_photo_hidden_strands_and_bad_inputs():
+    from machlib.hair import strand_colors_from_photo
+    from machlib._errors import InputError
+
+    cam, strands, photo = _two_strands_and_photo()
+    base = [0.5, 0.25, 0.07]
+    # an ellipsoid in front of the left strand hides it: it keeps the colour
+    from machlib import Mesh
+
+    ball = uv_sphere(radius=1.0)
+    ball = Mesh(np.asarray(ball.vertices) * [0.02, 0.2, 0.02] + [-0.03, 0.0, 0.1], ball.faces, ball.uv, ball.faces_uv)
+    out = strand_colors_from_photo(strands, cam, photo, np.ones((64, 64)), base, mesh=ball)
+    assert np.allclose(out[0], base)
+    ok = (strands, cam, photo, np.ones((64, 64)), base)
+    for args, kw, match in [
+        ((strands[0],) + ok[1:], {}, "points"),
+        ((strands, cam, photo.astype(np.float32)) + ok[3:], {}, "image"),
+        ((strands, cam, photo[:32]) + ok[3:], {}, "image_size"),
+        (ok[:3] + (np.ones((8, 8)), base), {}, "mask"),
+        (ok[:4] + ([1.5, 0.2, 0.1],), {}, "rgb"),
+        (ok, {"clip": (1.2, 2.0)}, "clip"),
+        (ok, {"min_pixels": 0}, "min_pixels"),
+    ]:
+        with pytest.raises(InputError, match=match):
+            strand_colors_from_photo(*args, **kw)
