@@ -34,7 +34,7 @@ import numpy as np
 
 from ._camera import _rotation_matrix_np
 from ._errors import InputError
-from ._facemesh import LIPS_INNER
+from ._facemesh import LIPS_INNER, LIPS_OUTER
 from ._image import save_png
 from ._mesh import Mesh
 from .export import glb_bytes, save_obj
@@ -113,6 +113,7 @@ from .texture import (
     eye_confidence,
     eye_openness,
     fit_texture,
+    lip_misfit,
     normal_map,
     psnr,
     skin_confidence,
@@ -723,7 +724,12 @@ def texture_portrait(
             :data:`MOUTH_OPEN` of the mouth's width) as hidden. The fitted head rarely opens
             its mouth exactly as wide as the photo's, and the character is exported with it
             closed, so the teeth would otherwise be painted across the lips; the lips are
-            completed with the portrait's lip colour instead.
+            completed with the portrait's lip colour instead. Above an open mouth, the photo's
+            lip-coloured pixels that the fitted head shows as skin (more than about 1.5 mm off
+            its lips in UV: :func:`~machlib.texture.lip_misfit`) are hidden too: a laugh's
+            thin upper lip, which the landmarks place low, painted a red band above the neutral
+            head's lips (t1_face3: mean CIELAB a* of the albedo 3-10 mm above the upper lip
+            32.3 -> 28.4; the cheeks' 19).
         progress: optional callback called with each step's name as it starts.
 
     An eye the photo shows nearly shut and less open than the fitted head's (looking down,
@@ -813,6 +819,16 @@ def texture_portrait(
     # the face's skin that the photo shows: the face oval less what hides it
     fmask = oval * (1.0 - avoid)
     problem, rast = texture_problem(image, mesh, camera, face_mask=fmask)
+    if mouth:  # the photo's lips where the head has skin (a laugh's thin upper lip): a red band otherwise
+        from .render import interpolate
+
+        pixel_uv = np.asarray(interpolate(np.asarray(mesh.uv, np.float32), rast, np.asarray(mesh.faces_uv, np.int32)))
+        off = _lips_off_mouth(image, fit.landmarks, fit.template, pixel_uv, np.asarray(rast.triangle) >= 0, oval,
+                              avoid)
+        if off.any():
+            hidden, avoid = np.maximum(hidden, off), np.maximum(avoid, off)
+            fmask = oval * (1.0 - avoid)
+            problem, rast = texture_problem(image, mesh, camera, face_mask=fmask)
     timings["rasterize"] = time.perf_counter() - t
 
     say("texture: fit " + "→".join(str(r) for r in config.resolutions))
@@ -1045,6 +1061,70 @@ def _mouth_interior(landmarks: Landmarks, size: tuple[int, int], *, grow: float 
     if not gap >= MOUTH_OPEN * max(span, 1e-6):
         return np.zeros((size[1], size[0]), np.float32)
     return _grown_polygons(pts, [LIPS_INNER], size, grow)
+
+
+#: The zone around the photo's mouth (the outer lip polygon grown by this fraction of the face
+#: width) whose lip-coloured pixels :func:`texture_portrait` checks against the head's lips.
+LIP_ZONE = 0.05
+
+
+def _lips_off_mouth(image: np.ndarray, landmarks: Landmarks, template: Template, pixel_uv: np.ndarray,
+                    covered: np.ndarray, oval: np.ndarray, avoid: np.ndarray) -> np.ndarray:
+    """``(H, W)`` float32 0/1 mask of an open mouth's lip-coloured pixels above it that the fitted
+    head shows as skin (``texture_portrait(mouth=True)``): :func:`~machlib.texture.lip_misfit`
+    ``> 0.5`` of the pixels' texture coordinates ``pixel_uv`` (``(H, W, 2)``, where ``covered``).
+
+    Lipness: within :data:`LIP_ZONE` of the photo's outer lip polygon, above the inner upper lip
+    contour and off the nostrils, how much better a robust CIELAB model of the photo's lips (the
+    landmarks' outer lip polygon less the inner one and what hides it, ``avoid``) explains a
+    pixel's colour than the model of the face's skin (:func:`~machlib.texture.skin_confidence`
+    with ``other=``, its likelihood ratio only). On a wide laugh (t1_face3) the landmarks put
+    the thin, stretched upper lip's border 3-5 px low and the fit follows them, so the head's
+    skin 3-10 mm above its lips was read from the photo's red lip (mean CIELAB a* 32 there
+    against 19 on the cheeks): a moustache on the neutral head. Only for an open mouth
+    (:data:`MOUTH_OPEN`, as :func:`_mouth_interior`) and only above it: a closed mouth's lip
+    line, and the shadow under the lower lip (as lip-red as the lips: t1_face2), are the
+    portrait's own. Zeros otherwise, where the lips are too few to model, or for landmarks or a
+    template without the FaceMesh lips."""
+    from skimage.draw import polygon
+
+    from .texture._regions import RIGHT_NOSTRIL, mirrored
+
+    height, width = oval.shape
+    empty = np.zeros((height, width), np.float32)
+    pts = np.asarray(landmarks.points)[:, :2]
+    lm_uv = getattr(template, "landmark_uv", None)
+    if pts.shape[0] < 468 or lm_uv is None or np.shape(lm_uv)[0] < 478:
+        return empty
+
+    def fill(idx):
+        m = np.zeros((height, width), bool)
+        rr, cc = polygon(pts[list(idx), 1] - 0.5, pts[list(idx), 0] - 0.5, shape=(height, width))
+        m[rr, cc] = True
+        return m
+
+    if not np.linalg.norm(pts[13] - pts[14]) >= MOUTH_OPEN * max(float(np.linalg.norm(pts[78] - pts[308])), 1e-6):
+        return empty  # a closed mouth: its lip line is the portrait's own
+    clear = avoid < 0.5
+    lips = fill(LIPS_OUTER) & ~fill(LIPS_INNER) & clear
+    skin = (oval > 0.5) & clear & (_feature_pixels(landmarks, (width, height)) < 0.5)
+    if lips.sum() < 30 or skin.sum() < 100:
+        return empty
+    # the likelihood ratio alone (the distance test is off): lip-red against skin, not "odd colour"
+    conf = np.asarray(skin_confidence(image, skin.astype(np.float32), other=lips.astype(np.float32),
+                                      low=1e3, high=1e3 + 1.0))
+    nostrils = _grown_polygons(pts, [RIGHT_NOSTRIL, mirrored(RIGHT_NOSTRIL)], (width, height), 0.01)
+    # above the open mouth only (the upper lip, stretched thin, is what the landmarks miss; the
+    # lower lip's shadow below it is lip-red too, and the portrait's own)
+    upper = pts[list(LIPS_INNER[:11])]
+    order = np.argsort(upper[:, 0])
+    line = np.interp(np.arange(width) + 0.5, upper[order, 0], upper[order, 1])
+    above = (np.arange(height)[:, None] + 0.5) < line[None, :]
+    zone = _grown_polygons(pts, [LIPS_OUTER], (width, height), LIP_ZONE) * (1.0 - nostrils) * above
+    lipness = (1.0 - conf) * zone * covered * clear
+    w = np.asarray(lip_misfit(lipness.astype(np.float32), np.asarray(pixel_uv, np.float32),
+                              np.asarray(lm_uv, np.float32)))
+    return (w > 0.5).astype(np.float32)
 
 
 def _eye_agreement(fit: FitOutput) -> dict | None:

@@ -25,3 +25,61 @@ def test_strands_from_hair_follow_the_hair_not_creases():
     assert out[11, 10 + int(HAIR_STRAND_TEST[1] * fw) - 2] == 1.0 and out[11, 10 + int(HAIR_STRAND_TEST[1] * fw) + 3:].max() == 0.0
     assert out[hair].max() == 0.0 and out[45:55, 20:].max() == 0.0  # neither the hair nor skin
     assert not _strands_from_hair(np.zeros_like(hair), likely, allowed, fw).any()
+
+
+def test_lips_off_mouth_flags_the_photos_lips_on_the_heads_skin():
+    """t1_face3's moustache (issue 15): a laugh's thin upper lip lies where the fitted head has
+    skin above its lips, so the photo's red was painted there. Synthetic: the template's lips
+    drawn in red on skin, the landmarks where they are drawn, and a head whose texture
+    coordinates put the upper lip 8 mm (0.04 UV) higher, above the head's lips."""
+    from skimage.draw import polygon
+
+    from machlib._facemesh import LIPS_INNER, LIPS_OUTER
+    from machlib.geometry import Landmarks, default_template
+    from machlib.pipeline import _lips_off_mouth
+
+    tpl = default_template()
+    lm = np.asarray(tpl.landmark_uv, np.float64)
+    n = 160
+    c = lm[list(LIPS_OUTER)].mean(0)
+    pts = (lm - c) * 600.0 + n / 2  # the mouth in the middle of the image, 128 px wide
+    h = w = n
+    image = np.empty((h, w, 3), np.float32)
+    image[:] = (0.85, 0.66, 0.55)  # skin
+    image += np.random.default_rng(0).normal(0, 0.01, image.shape).astype(np.float32)
+
+    def fill(idx):
+        m = np.zeros((h, w), bool)
+        rr, cc = polygon(pts[list(idx), 1] - 0.5, pts[list(idx), 0] - 0.5, shape=(h, w))
+        m[rr, cc] = True
+        return m
+
+    lips = fill(LIPS_OUTER) & ~fill(LIPS_INNER)
+    image[lips] = (0.62, 0.30, 0.28)  # red lips
+    image[fill(LIPS_INNER)] = (0.92, 0.90, 0.85)  # teeth
+    def marks(p):
+        p = p.astype(np.float32)
+        k = p.shape[0]
+        return Landmarks(p, np.zeros(k, np.float32), np.ones(k, np.float32),
+                         np.r_[p.min(0), p.max(0)].astype(np.float32))
+
+    landmarks = marks(pts)
+    oval = np.ones((h, w), np.float32)  # the face fills the image (the pixels' UVs lie around the mouth)
+    avoid = fill(LIPS_INNER).astype(np.float32)  # the open mouth's interior, hidden
+    yy, xx = np.mgrid[0:h, 0:w] + 0.5
+    uv = np.stack([(xx - n / 2) / 600.0 + c[0], (yy - n / 2) / 600.0 + c[1]], -1)  # the photo's own layout
+    covered = np.ones((h, w), bool)
+    assert not _lips_off_mouth(image, landmarks, tpl, uv, covered, oval, avoid).any()  # lips on lips
+    moved = uv.copy()
+    moved[..., 1] -= 0.04  # the head's texture 8 mm higher: the upper lip's red lands on its skin
+    off = _lips_off_mouth(image, landmarks, tpl, moved, covered, oval, avoid) > 0.5
+    upper = lips & (yy < pts[13, 1])  # the photo's upper lip
+    assert off[upper].mean() > 0.6  # the upper lip is read onto the skin above the head's lips
+    assert not off[~lips].any()  # never skin or teeth
+    assert not off[lips & (yy > pts[14, 1])].any()  # below the open mouth: the portrait's own
+    # a closed mouth (the inner lips meet): its lip line is the portrait's own, nothing is hidden
+    shut = pts.copy()
+    shut[[13, 14]] = 0.5 * (pts[13] + pts[14])
+    assert not _lips_off_mouth(image, marks(shut), tpl, moved, covered, oval, avoid).any()
+    # no FaceMesh lips (68-point landmarks): nothing
+    assert not _lips_off_mouth(image, marks(pts[:68]), tpl, moved, covered, oval, avoid).any()
