@@ -126,7 +126,7 @@ from .texture import (
 __all__ = [
     "FitOutput", "fit_portrait", "fit_portraits", "write_fit_outputs", "fit_report", "human_report", "fit_report_reprojection",
     "overlay_image", "atomic_output_dir",
-    "TextureOutput", "face_mask", "texture_portrait", "relit_image", "texture_report", "glasses_report",
+    "TextureOutput", "PortraitOcclusion", "portrait_occlusion", "face_mask", "texture_portrait", "relit_image", "texture_report", "glasses_report",
     "write_texture_outputs",
     "RELIGHT_PRESETS", "HairOutput", "hair_portrait", "hair_allowed", "hair_report", "hair_images", "write_hair_outputs",
 ]
@@ -664,6 +664,112 @@ RELIGHT_PRESETS = {
 }
 
 
+class PortraitOcclusion(NamedTuple):
+    """What hides the face's skin in a portrait (:func:`portrait_occlusion`), found from the photo
+    and its landmarks alone, before any geometry.
+
+    Attributes:
+        hidden: ``(H, W)`` float32 weights in ``[0, 1]`` of the pixels that hide the face's skin:
+            the given occlusion, the hair over the face with a margin of 4 % of the face width,
+            the glasses' frames and an open mouth's interior.
+        not_skin: ``(H, W)`` float32 weights of the face oval's pixels near its edge whose colour
+            is no skin (``None`` with ``skin=False``).
+        oval: ``(H, W)`` float32 face oval (:func:`face_mask`).
+        hair: the portrait's :class:`~machlib.hair.HairMask` (``None`` with ``hair=False``).
+        glasses: the :class:`~machlib.texture.GlassesDetection` (``None`` with ``glasses=False``).
+        timings: seconds per step (``hair mask``, ``glasses``, ``skin``).
+    """
+
+    hidden: np.ndarray
+    not_skin: np.ndarray | None
+    oval: np.ndarray
+    hair: object
+    glasses: object
+    timings: dict
+
+
+def portrait_occlusion(
+    image: np.ndarray,
+    landmarks: Landmarks,
+    *,
+    occlusion: np.ndarray | None = None,
+    glasses: bool = True,
+    hair: bool | HairMask = True,
+    skin: bool = True,
+    mouth: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> PortraitOcclusion:
+    """The first step of :func:`texture_portrait`: what hides the face's skin in the photo.
+
+    It needs only the photo and its landmarks, so a caller can run it beside the geometry fit
+    (:func:`~machlib.character.make_character` does, on a second thread) and hand the result to
+    :func:`texture_portrait` (``occluded=``), which then skips it.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 portrait (:attr:`FitOutput.image`).
+        landmarks: its :class:`~machlib.geometry.Landmarks` (:attr:`FitOutput.landmarks`).
+        occlusion, glasses, hair, skin, mouth, progress: as for :func:`texture_portrait`.
+
+    Returns:
+        A :class:`PortraitOcclusion`.
+
+    Raises:
+        InputError: an image that is not ``(H, W, 3)`` uint8, landmarks that are not 478 points,
+            an ``occlusion`` not of the image's size, or a ``hair`` mask of another image.
+    """
+    say = progress or (lambda _: None)
+    image = _check_image("portrait_occlusion", image)
+    if not (isinstance(landmarks, Landmarks) and np.shape(landmarks.points) == (478, 2)):
+        raise InputError(f"portrait_occlusion: landmarks must be the portrait's 478 Landmarks, "
+                         f"got {type(landmarks).__name__}")
+    timings: dict = {}
+    height, width = image.shape[:2]
+    hidden = np.zeros((height, width), np.float32)
+    if occlusion is not None:
+        occ = np.asarray(occlusion, np.float32)
+        if occ.shape != (height, width) or not np.isfinite(occ).all():
+            raise InputError(f"texture_portrait: occlusion must be a finite ({height}, {width}) mask, "
+                             f"got shape {occ.shape}")
+        hidden = np.clip(occ, 0.0, 1.0)
+    hm = None
+    if hair is True:
+        say("texture: hair")
+        t = time.perf_counter()
+        hm = hair_mask(image, landmarks)
+        timings["hair mask"] = time.perf_counter() - t
+    elif hair is not False:
+        if not (hasattr(hair, "mask") and np.shape(hair.mask) == (height, width)):
+            raise InputError(f"texture_portrait: hair must be True, False or the portrait's HairMask, "
+                             f"got {type(hair).__name__}")
+        hm = hair
+    if hm is not None:
+        from scipy import ndimage
+
+        over = np.clip(np.asarray(hm.mask, np.float32), 0.0, 1.0)
+        hidden = np.maximum(hidden, np.where(over > 0.1, over, 0.0))  # not the smoothing's faint tails
+        # the mask's edge misses the thin strands beside it: grow it by 4 % of the face width
+        fw = float(np.ptp(np.asarray(landmarks.points)[face_oval()][:, 0]))
+        grown = ndimage.binary_dilation(over > 0.5, iterations=max(1, int(round(0.04 * fw))))
+        hidden = np.maximum(hidden, grown.astype(np.float32))
+    found = None
+    if glasses:
+        say("texture: glasses")
+        t = time.perf_counter()
+        found = detect_glasses(image, landmarks)
+        hidden = np.maximum(hidden, found.mask)
+        timings["glasses"] = time.perf_counter() - t
+    if mouth:  # an open mouth's teeth, tongue and dark are not the lips
+        hidden = np.maximum(hidden, _mouth_interior(landmarks, (width, height)))
+
+    oval = face_mask(landmarks, (width, height))
+    not_skin = None
+    if skin:  # what the face oval holds near its edge that is no skin by its colour
+        t = time.perf_counter()
+        not_skin = _not_skin(image.astype(np.float32) / 255.0, landmarks, oval, hidden, hm)
+        timings["skin"] = time.perf_counter() - t
+    return PortraitOcclusion(hidden, not_skin, oval, hm, found, timings)
+
+
 def texture_portrait(
     fit: FitOutput,
     *,
@@ -676,6 +782,7 @@ def texture_portrait(
     skin: bool = True,
     mouth: bool = True,
     progress: Callable[[str], None] | None = None,
+    occluded: PortraitOcclusion | None = None,
 ) -> TextureOutput:
     """Extract, delight, correct and complete the face texture of a fitted portrait (§2.4).
 
@@ -731,6 +838,9 @@ def texture_portrait(
             head's lips (t1_face3: mean CIELAB a* of the albedo 3-10 mm above the upper lip
             32.3 -> 28.4; the cheeks' 19).
         progress: optional callback called with each step's name as it starts.
+        occluded: the portrait's :class:`PortraitOcclusion` when already computed
+            (:func:`portrait_occlusion` of ``fit.image`` and ``fit.landmarks``, with the same
+            ``occlusion``, ``glasses``, ``hair``, ``skin`` and ``mouth``); ``None``: computed here.
 
     An eye the photo shows nearly shut and less open than the fitted head's (looking down,
     blinking: the :func:`~machlib.texture.eye_openness` of the photo's landmarks against the
@@ -768,50 +878,16 @@ def texture_portrait(
     image = fit.image.astype(np.float32) / 255.0
     res = config.resolutions[-1]
 
-    hidden = np.zeros((height, width), np.float32)
-    if occlusion is not None:
-        occ = np.asarray(occlusion, np.float32)
-        if occ.shape != (height, width) or not np.isfinite(occ).all():
-            raise InputError(f"texture_portrait: occlusion must be a finite ({height}, {width}) mask, "
-                             f"got shape {occ.shape}")
-        hidden = np.clip(occ, 0.0, 1.0)
-    hm = None
-    if hair is True:
-        say("texture: hair")
-        t = time.perf_counter()
-        hm = hair_mask(fit.image, fit.landmarks)
-        timings["hair mask"] = time.perf_counter() - t
-    elif hair is not False:
-        if not (hasattr(hair, "mask") and np.shape(hair.mask) == (height, width)):
-            raise InputError(f"texture_portrait: hair must be True, False or the portrait's HairMask, "
-                             f"got {type(hair).__name__}")
-        hm = hair
-    if hm is not None:
-        from scipy import ndimage
-
-        over = np.clip(np.asarray(hm.mask, np.float32), 0.0, 1.0)
-        hidden = np.maximum(hidden, np.where(over > 0.1, over, 0.0))  # not the smoothing's faint tails
-        # the mask's edge misses the thin strands beside it: grow it by 4 % of the face width
-        fw = float(np.ptp(np.asarray(fit.landmarks.points)[face_oval()][:, 0]))
-        grown = ndimage.binary_dilation(over > 0.5, iterations=max(1, int(round(0.04 * fw))))
-        hidden = np.maximum(hidden, grown.astype(np.float32))
-    found = None
-    if glasses:
-        say("texture: glasses")
-        t = time.perf_counter()
-        found = detect_glasses(fit.image, fit.landmarks)
-        hidden = np.maximum(hidden, found.mask)
-        timings["glasses"] = time.perf_counter() - t
-    if mouth:  # an open mouth's teeth, tongue and dark are not the lips
-        hidden = np.maximum(hidden, _mouth_interior(fit.landmarks, (width, height)))
-
-    oval = face_mask(fit.landmarks, (width, height))
-    not_skin = np.zeros_like(hidden)
-    if skin:  # what the face oval holds near its edge that is no skin by its colour
-        t = time.perf_counter()
-        not_skin = _not_skin(image, fit.landmarks, oval, hidden, hm)
-        timings["skin"] = time.perf_counter() - t
-    not_skin_out = not_skin if skin else None
+    if occluded is None:
+        occluded = portrait_occlusion(fit.image, fit.landmarks, occlusion=occlusion, glasses=glasses, hair=hair,
+                                      skin=skin, mouth=mouth, progress=progress)
+    elif not (isinstance(occluded, PortraitOcclusion) and np.shape(occluded.hidden) == (height, width)):
+        raise InputError(f"texture_portrait: occluded must be the portrait's PortraitOcclusion "
+                         f"(portrait_occlusion(fit.image, fit.landmarks)), got {type(occluded).__name__}")
+    timings.update(occluded.timings)
+    hidden, oval, hm, found = occluded.hidden, occluded.oval, occluded.hair, occluded.glasses
+    not_skin_out = occluded.not_skin
+    not_skin = np.zeros_like(hidden) if not_skin_out is None else not_skin_out
     avoid = np.maximum(hidden, not_skin)
 
     say("texture: rasterize")

@@ -60,7 +60,6 @@ from ..hair import (
     cleanup_strands,
     cleanup_to_count,
     grow_style,
-    hair_mask,
     head_sdf_grid,
     style_for,
 )
@@ -318,16 +317,14 @@ def make_character(
     if image is not None:
         from .. import pipeline
 
-        # the hair mask needs only the photo and its landmarks: it is made on a second thread
+        # what hides the face's skin (hair mask, glasses, an open mouth, the no-skin test at the
+        # face's edge) needs only the photo and its landmarks: it is found on a second thread
         # while the template is built and the fit compiled and run (a core is mostly idle then)
         masked: dict = {}
 
         def start_mask(img, landmarks):
-            def job():
-                t = time.perf_counter()
-                return hair_mask(img, landmarks), time.perf_counter() - t
-
-            masked["wait"] = in_background(job, name="machlib-hair-mask")
+            masked["wait"] = in_background(lambda: pipeline.portrait_occlusion(img, landmarks),
+                                           name="machlib-occlusion")
 
         try:
             fit = pipeline.fit_portrait(image, attributes=attrs if prompt and prompt.strip() else None, progress=say,
@@ -351,12 +348,12 @@ def make_character(
         # steps release the GIL, so on two cores the first run's compilations of the two stages
         # overlap (cold `machlib make` about 9 s sooner) and a warm run's too (about 2 s). Their
         # timings overlap; the results are those of the two stages run one after the other.
-        mask, timings["texture.hair mask"] = masked["wait"]()  # where the texture stage reports it
-        textured = in_background(lambda: pipeline.texture_portrait(fit, delighter=delighter, hair=mask, progress=say),
-                                 name="machlib-texture")
+        occluded = masked["wait"]()
+        textured = in_background(lambda: pipeline.texture_portrait(fit, delighter=delighter, occluded=occluded,
+                                                                   progress=say), name="machlib-texture")
         try:
             hair_out = pipeline.hair_portrait(fit, style=style, color=color, n_strands=n_strands, n_points=n_points,
-                                              guides=guides, seed=seed, mask=mask,
+                                              guides=guides, seed=seed, mask=occluded.hair,
                                               lighting=lambda: textured().lighting, progress=say)
             tex = textured()
         except Exception:

@@ -52,6 +52,19 @@ def test_hair_over_the_face_is_unseen(astronaut_fit):
     assert (plain.occlusion[rr, cc] == 0.0).all()
     with pytest.raises((ValueError, TypeError), match="texture_portrait|hair"):
         texture_portrait(fit, config=SMALL, hair=np.zeros((h, w)))
+    # the first step, computed apart (make_character runs it beside the geometry fit), gives the same texture
+    from machlib.pipeline import portrait_occlusion
+
+    occluded = portrait_occlusion(fit.image, fit.landmarks, glasses=False)
+    assert set(occluded.timings) == {"hair mask", "skin"} and occluded.glasses is None
+    apart = texture_portrait(fit, config=SMALL, glasses=False, occluded=occluded)
+    np.testing.assert_array_equal(apart.occlusion, hidden.occlusion)
+    np.testing.assert_array_equal(apart.not_skin, hidden.not_skin)
+    np.testing.assert_array_equal(apart.albedo, hidden.albedo)
+    with pytest.raises((ValueError, TypeError), match="occluded|occlusion"):
+        texture_portrait(fit, config=SMALL, occluded=occluded._replace(hidden=np.zeros((3, 3), np.float32)))
+    with pytest.raises((ValueError, TypeError), match="portrait_occlusion"):
+        portrait_occlusion(fit.image, fit.landmarks.points)
 
 
 @pytest.mark.slow
