@@ -131,6 +131,9 @@ class Character:
         info: what went in (attributes, assets and their choices), for reports.
         beard: optional ``(S, P, 3)`` facial-hair strand points (head space; see
             :func:`machlib.hair.grow_beard`), coloured like the hair.
+        hair_colors: optional ``(S,)`` × 3 float32 linear RGB of each hair strand (e.g. the
+            photo's variation around the hair colour, :func:`machlib.hair.strand_colors_from_photo`);
+            ``None``: every strand has :attr:`hair_color`.
     """
 
     parts: tuple
@@ -140,6 +143,16 @@ class Character:
     frame: FaceFrame
     info: dict
     beard: Optional[np.ndarray] = None
+    hair_colors: Optional[np.ndarray] = None
+
+    def strand_colors(self) -> Optional[np.ndarray]:
+        """``(S, 3)`` float32 linear RGB of the hair's strands (:attr:`hair_colors`, else the
+        hair colour for each), or ``None`` without hair."""
+        if self.hair is None:
+            return None
+        if self.hair_colors is not None:
+            return np.asarray(self.hair_colors, np.float32)
+        return np.broadcast_to(np.asarray(self.hair_color, np.float32), (len(self.hair), 3)).copy()
 
     def part(self, name: str) -> CharacterPart:
         """The part called ``name``.
@@ -391,6 +404,7 @@ def build_character(
     template=None,
     hair: Optional[np.ndarray] = None,
     hair_color: Sequence[float] = (0.05, 0.035, 0.025),
+    hair_colors: Optional[np.ndarray] = None,
     iris_color: Optional[str] = None,
     glasses=None,
     bust=None,
@@ -427,7 +441,10 @@ def build_character(
         albedo: ``(R, R, 3)`` sRGB albedo in the template's UV layout (uint8 or float).
         template: the template the head was fitted from (default: the built-in one).
         hair: optional ``(S, P, 3)`` strand points (head space).
-        hair_color: linear RGB hair colour.
+        hair_color: linear RGB hair colour (and the scalp's tint under the roots).
+        hair_colors: optional ``(S, 3)`` linear RGB of each strand of ``hair`` (the strands'
+            own shades around ``hair_color``, e.g. :attr:`machlib.pipeline.HairOutput.strands`'
+            colours); ``None``: ``hair_color`` for every strand.
         iris_color: iris colour name (:data:`machlib.text.VOCABULARY` ``["iris_color"]``).
         glasses: optional glasses :class:`~machlib.assets.Accessory` (e.g. from
             :func:`~machlib.assets.make_glasses` with ``template=head``).
@@ -477,6 +494,12 @@ def build_character(
         hair = np.asarray(hair, dtype=np.float32)
         if hair.ndim != 3 or hair.shape[-1] != 3 or not np.all(np.isfinite(hair)):
             raise InputError(f"build_character: hair must be finite (S, P, 3) points, got {hair.shape}")
+    if hair_colors is not None:
+        hair_colors = np.asarray(hair_colors, np.float32)
+        n = 0 if hair is None else len(hair)
+        if hair_colors.shape != (n, 3) or not np.all(np.isfinite(hair_colors)):
+            raise InputError(f"build_character: hair_colors must be finite ({n}, 3) linear RGB, one per strand, "
+                             f"got {hair_colors.shape}")
     if hair is not None and len(hair) and drape and (body is not None or bust is not None):
         hair = _drape_hair(hair, body[1] if body is not None else bust)
     if hair is not None and len(hair):
@@ -497,7 +520,7 @@ def build_character(
                                    body=body, eyelash_color=eyelash_color, info=info,
                                    bust=bust, detail_height=detail_height, normal_detail=normal_detail,
                                    eye_colors=eye_colors)
-        return ch if beard is None else dataclasses.replace(ch, beard=beard)
+        return dataclasses.replace(ch, beard=beard, hair_colors=hair_colors)
     if np.shape(head.faces) != np.shape(template.mesh.faces):
         raise InputError(f"build_character: the head must have the template's topology "
                          f"({template.mesh.num_faces} faces), got {head.num_faces}")
@@ -568,7 +591,7 @@ def build_character(
             return {"joint": None, "skin": sk}
         add(bust, rule=bust_rule)
     return Character(tuple(parts), joints, hair, tuple(float(c) for c in hair_color), frame, dict(info or {}),
-                     beard)
+                     beard, hair_colors)
 
 
 def _skin_matched_bust(bust, head: Mesh, albedo: np.ndarray, frame: FaceFrame):
@@ -716,8 +739,8 @@ def character_glb(character: Character, *, hair_segments: int = 8) -> bytes:
     top = head[head[:, 1] >= world["head"][1][1]]
     center = 0.5 * (top.min(0) + top.max(0)) if len(top) else head.mean(0)
     s = float(character.frame.scale)
-    for name, strands, widths in (("hair", character.hair, _HAIR_RIBBON_WIDTH),
-                                  ("beard", character.beard, _BEARD_RIBBON_WIDTH)):
+    for name, strands, widths, base in (("hair", character.hair, _HAIR_RIBBON_WIDTH, character.strand_colors()),
+                                        ("beard", character.beard, _BEARD_RIBBON_WIDTH, character.hair_color)):
         if strands is None or not len(strands):
             continue
         pts = np.asarray(strands, np.float32)
@@ -725,7 +748,7 @@ def character_glb(character: Character, *, hair_segments: int = 8) -> bytes:
         S, P, _ = pts.shape
         width = np.linspace(widths[0], widths[1], P) * s
         verts, normals = (np.asarray(a, np.float32).reshape(-1, 3) for a in strand_ribbons(pts, center, width))
-        colors = np.repeat(_hair_vertex_colors(pts, character.hair_color), 2, axis=0)
+        colors = np.repeat(_hair_vertex_colors(pts, base), 2, axis=0)
         hm = b.add_material(name=name, base_color=(1.0, 1.0, 1.0, 1.0), roughness=0.45, double_sided=True)
         ribbons = Triangles(verts, ribbon_faces(S, P), normals=normals,
                             colors=np.round(colors * 255).astype(np.uint8), material=hm)
@@ -743,8 +766,8 @@ def _character_strands(character: Character):
         character: the :class:`Character`.
 
     Returns:
-        :class:`~machlib.hair.Strands` (float32 points, the hair colour for every strand, 80 µm
-        thick), or None.
+        :class:`~machlib.hair.Strands` (float32 points, the hair's strand colours
+        (:meth:`Character.strand_colors`) and the hair colour for the beard, 80 µm thick), or None.
     """
     from ..hair import Strands
 
@@ -755,8 +778,10 @@ def _character_strands(character: Character):
     groups = [g if g.shape[1] == p else np.asarray(resample_uniform(g, n_points=p), np.float32) for g in groups]
     pts = np.concatenate(groups, 0)
     n = len(pts)
-    return Strands(pts, np.broadcast_to(np.asarray(character.hair_color, np.float32), (n, 3)).copy(),
-                   np.full(n, 8e-5, np.float32))
+    colors = np.broadcast_to(np.asarray(character.hair_color, np.float32), (n, 3)).copy()
+    if character.hair is not None and len(character.hair):  # the hair first, in its strands' own colours
+        colors[:len(character.hair)] = character.strand_colors()
+    return Strands(pts, colors, np.full(n, 8e-5, np.float32))
 
 
 def _write_strand_files(folder, character: Character) -> list:
@@ -771,8 +796,9 @@ def _write_strand_files(folder, character: Character) -> list:
         if pts is None or not len(pts):
             continue
         n = len(pts)
-        st = Strands(np.asarray(pts, np.float32), np.broadcast_to(np.asarray(character.hair_color, np.float32),
-                                                                  (n, 3)).copy(), np.full(n, 8e-5, np.float32))
+        colors = character.strand_colors() if name == "hair" else \
+            np.broadcast_to(np.asarray(character.hair_color, np.float32), (n, 3)).copy()
+        st = Strands(np.asarray(pts, np.float32), colors, np.full(n, 8e-5, np.float32))
         write_hair_data(Path(folder) / f"{name}.data", st)
         write_usd_curves(Path(folder) / f"{name}.usda", st)
         out += [f"{name}.data", f"{name}.usda"]

@@ -390,12 +390,13 @@ def make_character(
                                                           resolution=min(int(np.shape(albedo)[0]), 512)))
         strands = np.asarray(hair_out.strands.points, np.float32)
         hair_rgb = tuple(hair_out.color["rgb"])
+        strand_rgb = np.asarray(hair_out.strands.color, np.float32)  # the photo's shades around hair_rgb
         assets["hairstyle"] = {"style": hair_out.style, "mode": hair_out.mode,
                                "matches": [(m.name, round(float(m.score), 4)) for m in hair_out.matches[:3]],
                                "reading": hair_out.reading,
                                "choice": (hair_out.choice or {}).get("summary")}
     else:
-        detail = None
+        detail = strand_rgb = None
         template, head, _human_params, _human_points = timed("shape", lambda: _template_head(attrs, seed=seed))
         human = (_human_params, _human_points) if _human_params is not None else None
 
@@ -440,7 +441,7 @@ def make_character(
         else:
             bust = make_bust(gar["type"], color=gar["color"], template=head)
         return build_character(head, albedo_used, template=template, hair=strands, hair_color=hair_rgb,
-                               iris_color=iris, eye_colors=eye_colors, glasses=glasses, bust=bust, body=dressed,
+                               hair_colors=strand_rgb, iris_color=iris, eye_colors=eye_colors, glasses=glasses, bust=bust, body=dressed,
                                info=info, human=human,
                                eyelash_color=attrs.hair_color if attrs.hair_color in ("black", "brown", "blonde",
                                                                                       "red", "auburn") else None,

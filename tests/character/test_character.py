@@ -179,6 +179,21 @@ def test_hair_colours_andscalp_tint(character, glb):
     assert "beard" in names and "hair" in names
     both = _character_strands(bearded)
     assert both.points.shape == (len(character.hair) + 30, character.hair.shape[1], 3)
+    # strands of their own shades (the photo's, make_character): the GLB, the renderers' strands and
+    # the strand files carry them; the beard keeps the hair colour
+    S = len(character.hair)
+    shades = np.where((np.arange(S) % 2 == 0)[:, None], [0.5, 0.1, 0.05], [0.05, 0.1, 0.5]).astype(np.float32)
+    shaded = dataclasses.replace(bearded, hair_colors=shades)
+    sdoc = read_glb(character_glb(shaded))
+    snodes = {n.get("name"): n for n in sdoc["json"]["nodes"]}
+    sprim = sdoc["json"]["meshes"][snodes["hair"]["mesh"]]["primitives"][0]
+    scol = np.asarray(sdoc["accessors"][sprim["attributes"]["COLOR_0"]], np.float64)
+    scol = scol.reshape(S, -1, scol.shape[-1])
+    assert (scol[0::2, :, 0] > scol[0::2, :, 2]).all() and (scol[1::2, :, 2] > scol[1::2, :, 0]).all()
+    strands = _character_strands(shaded)
+    np.testing.assert_array_equal(strands.color[:S], shades)
+    np.testing.assert_allclose(strands.color[S:], np.broadcast_to(character.hair_color, (30, 3)), rtol=1e-6)
+    np.testing.assert_allclose(character.strand_colors(), np.broadcast_to(character.hair_color, (S, 3)), rtol=1e-6)
 
 
 def test_procedural_head_character():
@@ -270,6 +285,8 @@ def test_build_character_bad_input():
                         template_albedo(64), template=t)
     with pytest.raises((ValueError, TypeError), match="hair"):
         build_character(t.mesh, template_albedo(64), template=t, hair=np.zeros((3, 3)))
+    with pytest.raises((ValueError, TypeError), match="hair_colors"):
+        build_character(t.mesh, template_albedo(64), template=t, hair=np.zeros((3, 4, 3)), hair_colors=np.ones((2, 3)))
     with pytest.raises((ValueError, TypeError), match="normal_detail"):
         build_character(t.mesh, template_albedo(64), template=t, normal_detail="bumps")
     with pytest.raises((ValueError, TypeError), match="detail_height"):
