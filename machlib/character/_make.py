@@ -349,6 +349,12 @@ def make_character(
         # overlap (cold `machlib make` about 9 s sooner) and a warm run's too (about 2 s). Their
         # timings overlap; the results are those of the two stages run one after the other.
         occluded = masked["wait"]()
+        # the fitted surface's detail for the normal map needs only the fit: beside the stages too
+        # (it is low-passed to the 64² triplane's texel: 512² holds all of it)
+        detail_side = min(int(TextureFitConfig().resolutions[-1]), 512)
+        t_detail = time.perf_counter()
+        detailed = in_background(lambda: (fit_detail_height(fit.result, fit.template, resolution=detail_side),
+                                          time.perf_counter() - t_detail), name="machlib-detail")
         textured = in_background(lambda: pipeline.texture_portrait(fit, delighter=delighter, occluded=occluded,
                                                                    progress=say), name="machlib-texture")
         try:
@@ -358,6 +364,7 @@ def make_character(
             tex = textured()
         except Exception:
             textured(raise_error=False)  # no stage left running behind the caller
+            detailed(raise_error=False)
             raise
         timings.update({f"texture.{k}": round(float(v), 3) for k, v in tex.timings.items()})
         timings.update({f"hair.{k}": round(float(v), 3) for k, v in hair_out.timings.items()})
@@ -385,9 +392,11 @@ def make_character(
             human = (fit.result.human.params, fit.result.human.neutral_points)
             head = Mesh(human[1][: template.human.topology.num_skin], head.faces, head.uv, head.faces_uv)
         albedo = tex.albedo
-        # the detail is low-passed to the 64² triplane's texel: 512² holds all of it
-        detail = timed("detail", lambda: fit_detail_height(fit.result, template,
-                                                          resolution=min(int(np.shape(albedo)[0]), 512)))
+        detail, seconds = detailed()
+        timings["detail"] = round(seconds, 3)
+        if min(int(np.shape(albedo)[0]), 512) != detail_side:  # (a texture stage of another resolution)
+            detail = timed("detail", lambda: fit_detail_height(fit.result, template,
+                                                              resolution=min(int(np.shape(albedo)[0]), 512)))
         strands = np.asarray(hair_out.strands.points, np.float32)
         hair_rgb = tuple(hair_out.color["rgb"])
         strand_rgb = np.asarray(hair_out.strands.color, np.float32)  # the photo's shades around hair_rgb
@@ -754,22 +763,26 @@ def write_make_outputs(out: Union[str, os.PathLike], result: MakeOutput, *, size
     """
     ch = result.character
     timings = dict(result.timings)
-    with atomic_output_dir(out) as tmp, ThreadPoolExecutor(1, thread_name_prefix="machlib-input-view") as side:
+    with atomic_output_dir(out) as tmp, ThreadPoolExecutor(1, thread_name_prefix="machlib-export") as side:
         tmp = Path(tmp)
-        # the input view (the photo's resolution, supersampled: the largest render) renders on
-        # a second thread beside the files and the previews, which keeps both cores busy
+
+        def export():
+            t = time.perf_counter()
+            (tmp / "avatar.glb").write_bytes(character_glb(ch))
+            written = ["avatar.glb", *write_character_obj(tmp, ch)]
+            head = ch.part("head")
+            save_png(tmp / "albedo.png", (np.clip(head.texture, 0, 1) * 255 + 0.5).astype(np.uint8))
+            written.append("albedo.png")
+            written += _write_strand_files(tmp, ch)
+            return written, round(time.perf_counter() - t, 3)
+
+        # the files, then the input view (the photo's resolution, supersampled: the largest
+        # render), are made on a second thread beside the previews' two: both cores stay busy
+        exported = side.submit(export)
         view_job = side.submit(_input_view, result)
         t = time.perf_counter()
-        (tmp / "avatar.glb").write_bytes(character_glb(ch))
-        files = ["avatar.glb"]
-        files += write_character_obj(tmp, ch)
-        head = ch.part("head")
-        save_png(tmp / "albedo.png", (np.clip(head.texture, 0, 1) * 255 + 0.5).astype(np.uint8))
-        files.append("albedo.png")
-        files += _write_strand_files(tmp, ch)
-        timings["export"] = round(time.perf_counter() - t, 3)
-        t = time.perf_counter()
         images = preview_images(ch, expression=result.expression if np.any(result.expression) else None, size=size)
+        files, timings["export"] = exported.result()
         for name, img in images.items():
             fn = f"preview_{name}.png" if name in ("front", "three_quarter", "profile", "back") else f"{name}.png"
             save_png(tmp / fn, img)
