@@ -131,7 +131,7 @@ class Character:
         info: what went in (attributes, assets and their choices), for reports.
         beard: optional ``(S, P, 3)`` facial-hair strand points (head space; see
             :func:`machlib.hair.grow_beard`), coloured like the hair.
-        hair_colors: optional ``(S,)`` × 3 float32 linear RGB of each hair strand (e.g. the
+        hair_colors: optional ``(S, 3)`` float32 linear RGB of each hair strand (e.g. the
             photo's variation around the hair colour, :func:`machlib.hair.strand_colors_from_photo`);
             ``None``: every strand has :attr:`hair_color`.
     """
