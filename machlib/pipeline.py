@@ -634,15 +634,7 @@ class TextureOutput(NamedTuple):
 
 def face_mask(landmarks: Landmarks, size: tuple[int, int]) -> np.ndarray:
     """``(H, W)`` float32 mask of the face: the filled face oval of the detected landmarks."""
-    from skimage.draw import polygon
-
-
-    width, height = size
-    pts = np.asarray(landmarks.points)[face_oval()]
-    mask = np.zeros((height, width), np.float32)
-    rr, cc = polygon(pts[:, 1] - 0.5, pts[:, 0] - 0.5, shape=(height, width))
-    mask[rr, cc] = 1.0
-    return mask
+    return _filled_polygons(np.asarray(landmarks.points), [face_oval()], size).astype(np.float32)
 
 
 def _template_region(template: Template, name: str, resolution: int) -> np.ndarray:
@@ -717,18 +709,25 @@ def portrait_occlusion(
         InputError: an image that is not ``(H, W, 3)`` uint8, landmarks that are not 478 points,
             an ``occlusion`` not of the image's size, or a ``hair`` mask of another image.
     """
-    say = progress or (lambda _: None)
     image = _check_image("portrait_occlusion", image)
     if not (isinstance(landmarks, Landmarks) and np.shape(landmarks.points) == (478, 2)):
         raise InputError(f"portrait_occlusion: landmarks must be the portrait's 478 Landmarks, "
                          f"got {type(landmarks).__name__}")
+    return _occlusion(image, landmarks, occlusion=occlusion, glasses=glasses, hair=hair, skin=skin, mouth=mouth,
+                      progress=progress, owner="portrait_occlusion")
+
+
+def _occlusion(image: np.ndarray, landmarks: Landmarks, *, occlusion, glasses, hair, skin, mouth, progress,
+               owner: str) -> PortraitOcclusion:
+    """:func:`portrait_occlusion` of a checked image and landmarks; errors name ``owner``."""
+    say = progress or (lambda _: None)
     timings: dict = {}
     height, width = image.shape[:2]
     hidden = np.zeros((height, width), np.float32)
     if occlusion is not None:
         occ = np.asarray(occlusion, np.float32)
         if occ.shape != (height, width) or not np.isfinite(occ).all():
-            raise InputError(f"texture_portrait: occlusion must be a finite ({height}, {width}) mask, "
+            raise InputError(f"{owner}: occlusion must be a finite ({height}, {width}) mask, "
                              f"got shape {occ.shape}")
         hidden = np.clip(occ, 0.0, 1.0)
     hm = None
@@ -739,7 +738,7 @@ def portrait_occlusion(
         timings["hair mask"] = time.perf_counter() - t
     elif hair is not False:
         if not (hasattr(hair, "mask") and np.shape(hair.mask) == (height, width)):
-            raise InputError(f"texture_portrait: hair must be True, False or the portrait's HairMask, "
+            raise InputError(f"{owner}: hair must be True, False or the portrait's HairMask, "
                              f"got {type(hair).__name__}")
         hm = hair
     if hm is not None:
@@ -879,8 +878,8 @@ def texture_portrait(
     res = config.resolutions[-1]
 
     if occluded is None:
-        occluded = portrait_occlusion(fit.image, fit.landmarks, occlusion=occlusion, glasses=glasses, hair=hair,
-                                      skin=skin, mouth=mouth, progress=progress)
+        occluded = _occlusion(fit.image, fit.landmarks, occlusion=occlusion, glasses=glasses, hair=hair, skin=skin,
+                              mouth=mouth, progress=progress, owner="texture_portrait")
     elif not (isinstance(occluded, PortraitOcclusion) and np.shape(occluded.hidden) == (height, width)):
         raise InputError(f"texture_portrait: occluded must be the portrait's PortraitOcclusion "
                          f"(portrait_occlusion(fit.image, fit.landmarks)), got {type(occluded).__name__}")
@@ -1093,6 +1092,14 @@ def _grown_polygons(points: np.ndarray, polygons, size: tuple[int, int], grow: f
     """``(H, W)`` float32 mask of the landmark polygons (index sequences into ``points``), filled
     and grown by ``grow`` × the face width (the face oval's horizontal extent)."""
     from scipy import ndimage
+
+    mask = _filled_polygons(points, polygons, size)
+    fw = float(np.ptp(points[face_oval()][:, 0]))
+    return ndimage.binary_dilation(mask, iterations=max(1, int(round(grow * fw)))).astype(np.float32)
+
+
+def _filled_polygons(points: np.ndarray, polygons, size: tuple[int, int]) -> np.ndarray:
+    """``(H, W)`` bool mask of the landmark polygons (index sequences into ``points``), filled."""
     from skimage.draw import polygon
 
     width, height = size
@@ -1101,8 +1108,7 @@ def _grown_polygons(points: np.ndarray, polygons, size: tuple[int, int], grow: f
         p = points[list(poly)]
         rr, cc = polygon(p[:, 1] - 0.5, p[:, 0] - 0.5, shape=(height, width))
         mask[rr, cc] = True
-    fw = float(np.ptp(points[face_oval()][:, 0]))
-    return ndimage.binary_dilation(mask, iterations=max(1, int(round(grow * fw)))).astype(np.float32)
+    return mask
 
 
 def _feature_pixels(landmarks: Landmarks, size: tuple[int, int], *, grow: float = 0.03) -> np.ndarray:
@@ -1130,13 +1136,17 @@ def _mouth_interior(landmarks: Landmarks, size: tuple[int, int], *, grow: float 
     :data:`MOUTH_OPEN` of the inner corners' distance (78, 308); zeros for a closed mouth (its
     lip line is the portrait's own) or landmarks without the FaceMesh lips."""
     pts = np.asarray(landmarks.points)[:, :2]
-    if pts.shape[0] < 468:
-        return np.zeros((size[1], size[0]), np.float32)
-    gap = float(np.linalg.norm(pts[13] - pts[14]))
-    span = float(np.linalg.norm(pts[78] - pts[308]))
-    if not gap >= MOUTH_OPEN * max(span, 1e-6):
+    if pts.shape[0] < 468 or not _mouth_open(pts):
         return np.zeros((size[1], size[0]), np.float32)
     return _grown_polygons(pts, [LIPS_INNER], size, grow)
+
+
+def _mouth_open(pts: np.ndarray) -> bool:
+    """Whether the photo's mouth is open: the gap between the inner lips' centres (FaceMesh
+    landmarks 13, 14) is at least :data:`MOUTH_OPEN` of the inner corners' distance (78, 308)."""
+    gap = float(np.linalg.norm(pts[13] - pts[14]))
+    span = float(np.linalg.norm(pts[78] - pts[308]))
+    return gap >= MOUTH_OPEN * max(span, 1e-6)
 
 
 #: The zone around the photo's mouth (the outer lip polygon grown by this fraction of the face
@@ -1162,8 +1172,6 @@ def _lips_off_mouth(image: np.ndarray, landmarks: Landmarks, template: Template,
     line, and the shadow under the lower lip (as lip-red as the lips: t1_face2), are the
     portrait's own. Zeros otherwise, where the lips are too few to model, or for landmarks or a
     template without the FaceMesh lips."""
-    from skimage.draw import polygon
-
     from .texture._regions import RIGHT_NOSTRIL, mirrored
 
     height, width = oval.shape
@@ -1173,16 +1181,11 @@ def _lips_off_mouth(image: np.ndarray, landmarks: Landmarks, template: Template,
     if pts.shape[0] < 468 or lm_uv is None or np.shape(lm_uv)[0] < 478:
         return empty
 
-    def fill(idx):
-        m = np.zeros((height, width), bool)
-        rr, cc = polygon(pts[list(idx), 1] - 0.5, pts[list(idx), 0] - 0.5, shape=(height, width))
-        m[rr, cc] = True
-        return m
-
-    if not np.linalg.norm(pts[13] - pts[14]) >= MOUTH_OPEN * max(float(np.linalg.norm(pts[78] - pts[308])), 1e-6):
+    if not _mouth_open(pts):
         return empty  # a closed mouth: its lip line is the portrait's own
     clear = avoid < 0.5
-    lips = fill(LIPS_OUTER) & ~fill(LIPS_INNER) & clear
+    lips = (_filled_polygons(pts, [LIPS_OUTER], (width, height))
+            & ~_filled_polygons(pts, [LIPS_INNER], (width, height)) & clear)
     skin = (oval > 0.5) & clear & (_feature_pixels(landmarks, (width, height)) < 0.5)
     if lips.sum() < 30 or skin.sum() < 100:
         return empty
@@ -1707,10 +1710,8 @@ def hair_portrait(
     omap = timed("orientation", lambda: jax.tree_util.tree_map(
         np.asarray, jax.block_until_ready(orientation_map(gray, mask=mask.mask))))
     allowed = hair_allowed(mask, fit.landmarks)
-    if lighting is not None and not callable(lighting):  # (checked before the work; a callable's once called)
-        lighting = np.asarray(lighting, np.float64)
-        if lighting.shape != (9, 3) or not np.isfinite(lighting).all():
-            raise InputError(f"hair_portrait: lighting must be finite (9, 3) SH coefficients, got shape {lighting.shape}")
+    if not callable(lighting):  # checked before the work (a callable's result once it is called)
+        lighting = _checked_lighting(lighting)
     if color is not None and color not in HAIR_COLORS:
         raise InputError(f"unknown hair colour {color!r}; known: {', '.join(sorted(HAIR_COLORS))}")
     # under a hat the mask holds mostly shaded skin: the colour is read where the hair shows
@@ -1826,11 +1827,7 @@ def hair_portrait(
         choice["tips"] = tip_fits[-1]
     check_finite("hair", strand_points=strands.points)
     if callable(lighting):
-        lighting = lighting()
-    if lighting is not None:
-        lighting = np.asarray(lighting, np.float64)
-        if lighting.shape != (9, 3) or not np.isfinite(lighting).all():
-            raise InputError(f"hair_portrait: lighting must be finite (9, 3) SH coefficients, got shape {lighting.shape}")
+        lighting = _checked_lighting(lighting())
     color_info = _hair_color_choice(fit.image, mask.mask if beside_hat is None else beside_hat.astype(np.float32),
                                     color, mask.face, np.asarray(fit.landmarks.points), lighting=lighting,
                                     erode=beside_hat is None)
@@ -1851,6 +1848,16 @@ def hair_portrait(
     words = _reading_words(reading, color_info, style if mode == "image" else None)
     clean = clean._replace(strands=strands)  # the kept strands, in their colour
     return HairOutput(strands, mode, style, matches, mask, omap, color_info, clean, sdf, timings, words, choice)
+
+
+def _checked_lighting(lighting) -> np.ndarray | None:
+    """``hair_portrait``'s ``lighting`` as float64 ``(9, 3)`` SH coefficients (or ``None``)."""
+    if lighting is None:
+        return None
+    lighting = np.asarray(lighting, np.float64)
+    if lighting.shape != (9, 3) or not np.isfinite(lighting).all():
+        raise InputError(f"hair_portrait: lighting must be finite (9, 3) SH coefficients, got shape {lighting.shape}")
+    return lighting
 
 
 def _calibrate_hair_color(fit, mask, strands, lighting: np.ndarray, info: dict,

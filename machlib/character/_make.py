@@ -450,8 +450,8 @@ def make_character(
         else:
             bust = make_bust(gar["type"], color=gar["color"], template=head)
         return build_character(head, albedo_used, template=template, hair=strands, hair_color=hair_rgb,
-                               hair_colors=strand_rgb, iris_color=iris, eye_colors=eye_colors, glasses=glasses, bust=bust, body=dressed,
-                               info=info, human=human,
+                               hair_colors=strand_rgb, iris_color=iris, eye_colors=eye_colors, glasses=glasses,
+                               bust=bust, body=dressed, info=info, human=human,
                                eyelash_color=attrs.hair_color if attrs.hair_color in ("black", "brown", "blonde",
                                                                                       "red", "auburn") else None,
                                beard=beard, detail_height=detail)
