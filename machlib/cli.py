@@ -900,6 +900,7 @@ def main(argv: list[str] | None = None) -> int:
     _set_verbose(args)
     try:
         _preflight(args)
+        _prefetch_human(args)
         out = _locked_output(args)
         # numpy's BLAS on one thread: machlib's numpy calls are small, and idle BLAS threads
         # spinning beside XLA's and the previews' threads cost CPU time (machlib._threads)
@@ -917,6 +918,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("machlib: interrupted", file=sys.stderr)
         return 130
+
+
+def _prefetch_human(args) -> None:
+    """Commands that fit the human head start parsing its data now, in a helper process, when
+    it is not cached yet (a fresh installation): the parse then runs on the other core while this
+    process imports JAX and the stages (:func:`machlib.human._data.prefetch`)."""
+    if args.command in ("fit", "texture", "hair", "make") and getattr(args, "template", None) is None \
+            and not getattr(args, "list_styles", False):
+        from .human._data import prefetch
+
+        prefetch()
 
 
 def _locked_output(args) -> str | None:

