@@ -75,25 +75,43 @@ def _check_image(fn: str, image: object) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
+_QUIET_LOCK = threading.Lock()
+_quiet = {"depth": 0, "saved": None}
+
+
 @contextlib.contextmanager
 def _quiet_stderr():
     """Silence C++-level stderr (TFLite/absl start-up chatter) for the duration of the block,
-    unless ``$MACHLIB_VERBOSE`` is set (``machlib --verbose``)."""
+    unless ``$MACHLIB_VERBOSE`` is set (``machlib --verbose``).
+
+    File descriptor 2 belongs to the whole process, so the blocks of all threads share one
+    redirection: the first to enter saves the terminal's descriptor and points fd 2 at
+    ``/dev/null``, the last to leave restores it. (Each saving and restoring on its own, two
+    threads' overlapping blocks, e.g. the landmarks and the person segmentation of ``machlib
+    make``, could leave fd 2 silenced for good.)"""
     if os.environ.get("MACHLIB_VERBOSE"):
         yield
         return
+    with _QUIET_LOCK:
+        if _quiet["depth"] == 0:
+            try:
+                saved = os.dup(2)
+            except OSError:  # no usable fd 2: nothing to silence
+                saved = None
+            if saved is not None:
+                with open(os.devnull, "wb") as null:
+                    os.dup2(null.fileno(), 2)
+            _quiet["saved"] = saved
+        _quiet["depth"] += 1
     try:
-        fd = os.dup(2)
-    except OSError:  # no usable fd 2: nothing to silence
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
         yield
     finally:
-        os.dup2(fd, 2)
-        os.close(fd)
+        with _QUIET_LOCK:
+            _quiet["depth"] -= 1
+            if _quiet["depth"] == 0 and _quiet["saved"] is not None:
+                os.dup2(_quiet["saved"], 2)
+                os.close(_quiet["saved"])
+                _quiet["saved"] = None
 
 
 @functools.lru_cache(maxsize=8)
@@ -120,12 +138,13 @@ def _face_mesh(max_faces: int):
 def _run_mesh(image: np.ndarray, max_faces: int) -> list[np.ndarray]:
     """Raw MediaPipe output: a list of ``(K, 3)`` float64 arrays ``(x·W, y·H, z·W)``."""
     h, w = image.shape[:2]
-    mesh = _face_mesh(max_faces)
-    # The graph's sub-models log their start-up (XNNPACK, absl) to fd 2 the first time they
-    # run, which may be any call (the landmark model first runs on the first face): swallow it.
+    # The graph's sub-models log their start-up (XNNPACK, absl) to fd 2 when they open, on the
+    # graph's own threads, some time after the graph is built and before its first result, or
+    # the first time they run (the landmark model first runs on the first face): the graph is
+    # built and run in one silenced block, so that no line escapes in between.
     with _LOCK, warnings.catch_warnings(), _quiet_stderr():
         warnings.simplefilter("ignore")  # protobuf deprecation warnings from mediapipe
-        result = mesh.process(image)
+        result = _face_mesh(max_faces).process(image)
     faces = []
     for face in result.multi_face_landmarks or ():
         xyz = np.array([(p.x, p.y, p.z) for p in face.landmark], dtype=np.float64)

@@ -152,3 +152,38 @@ def test_flipped_detection_maps_back(portrait, portrait_landmarks):
     back[:, 0] = w - back[:, 0]
     d = np.linalg.norm(back - portrait_landmarks.points, axis=1)
     assert np.median(d) < 3.0  # pixels; a wrong permutation gives tens of pixels
+
+
+def test_overlapping_quiet_blocks_of_two_threads_restore_stderr(tmp_path):
+    """fd 2 is the process's: the landmarks' and the segmentation's silenced blocks, overlapping
+    on two threads, must leave it pointing where it pointed before (not at /dev/null)."""
+    import os
+    import threading
+
+    from machlib.geometry._landmarks import _quiet_stderr
+
+    log = tmp_path / "stderr.txt"
+    saved = os.dup(2)
+    try:
+        with open(log, "wb") as f:
+            os.dup2(f.fileno(), 2)
+        inside, leave = threading.Event(), threading.Event()
+
+        def other():
+            with _quiet_stderr():
+                inside.set()
+                leave.wait()
+
+        t = threading.Thread(target=other)
+        with _quiet_stderr():  # A enters, then B, A leaves while B is inside, then B leaves
+            t.start()
+            inside.wait()
+            os.write(2, b"silenced\n")
+        os.write(2, b"silenced too\n")  # B is still inside
+        leave.set()
+        t.join()
+        os.write(2, b"heard\n")
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    assert log.read_bytes() == b"heard\n"
