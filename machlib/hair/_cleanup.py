@@ -174,7 +174,30 @@ def resample_uniform(
     """
     points = _check_points(points, "resample_uniform", 2)
     n = points.shape[1] if n_points is None else _check_int(n_points, "n_points", 2, "resample_uniform")
-    return _resample_batch(points, n)
+    if isinstance(points, jax.core.Tracer):
+        return _resample_batch(points, n)
+    return jnp.asarray(_in_blocks(lambda block: _resample_batch(block, n), points))
+
+
+#: The per-strand programs run on blocks of this many strands (the last one padded), so that
+#: one compiled program serves every strand count: how many strands are grown, kept after the
+#: clean-up or carried to the character changes with the photo, and each new count would
+#: otherwise compile the resampling, smoothing and push-out programs again.
+_ROW_BLOCK = 1024
+
+
+def _in_blocks(fn, x) -> np.ndarray:
+    """``fn`` (a per-strand map: row ``i`` of its result depends on row ``i`` of its input only)
+    applied to ``x`` in blocks of :data:`_ROW_BLOCK` strands, the last padded with copies of the
+    last strand (a real strand, so every result stays finite; the copies are dropped)."""
+    x = np.asarray(x)
+    s = x.shape[0]
+    if s == 0:
+        return np.asarray(fn(x))
+    extra = -s % _ROW_BLOCK
+    if extra:
+        x = np.concatenate([x, np.broadcast_to(x[-1:], (extra, *x.shape[1:]))])
+    return np.concatenate([np.asarray(fn(x[i:i + _ROW_BLOCK])) for i in range(0, len(x), _ROW_BLOCK)])[:s]
 
 
 @jax.jit
@@ -399,14 +422,8 @@ def cleanup_strands(
 
     kept = pts[keep]
     if kept.shape[0]:
-        x = _resample_batch(jnp.asarray(kept), n_out)
-        x = _smooth_batch(x, jnp.asarray(smooth_strength, x.dtype), smooth_iterations)
-        x = _resample_batch(x, n_out)
-        if sdf is not None:  # smoothing may cut a strand wrapped around the head: push it out
-            flat = x[:, 1:].reshape(-1, 3)
-            flat = _push_all(sdf, flat, jnp.asarray(_CLEARANCE, flat.dtype), 4)
-            x = jnp.concatenate([x[:, :1], flat.reshape(x.shape[0], n_out - 1, 3)], 1)
-        kept = np.asarray(x, np.float32)
+        kept = _in_blocks(lambda block: _clean_block(block, n_out, smooth_strength, smooth_iterations, sdf),
+                          kept).astype(np.float32)
     else:
         kept = np.zeros((0, n_out, 3), np.float32)
     pick = (lambda a: None if a is None else np.asarray(a, np.float32)[keep])
@@ -416,6 +433,18 @@ def cleanup_strands(
         reasons,
         float((~keep).sum() / s) if s else 0.0,
     )
+
+
+def _clean_block(block, n_out: int, smooth_strength, smooth_iterations: int, sdf):
+    """The kept strands' resampling, smoothing and push-out (per strand), on one block."""
+    x = _resample_batch(jnp.asarray(block), n_out)
+    x = _smooth_batch(x, jnp.asarray(smooth_strength, x.dtype), smooth_iterations)
+    x = _resample_batch(x, n_out)
+    if sdf is not None:  # smoothing may cut a strand wrapped around the head: push it out
+        flat = x[:, 1:].reshape(-1, 3)
+        flat = _push_all(sdf, flat, jnp.asarray(_CLEARANCE, flat.dtype), 4)
+        x = jnp.concatenate([x[:, :1], flat.reshape(x.shape[0], n_out - 1, 3)], 1)
+    return x
 
 
 # ---------------------------------------------------------------------------------------------
