@@ -591,24 +591,23 @@ def fit_human(landmarks, template, image_size, *, config=None, human_config=None
               to_device(head.topology.mirror), raster, bool(template.symmetric), ns)
     targets2 = targets._replace(weights=to_device(_stage_weights(confidence, STAGE2_WEIGHTS)))
     vertex_uv = to_device(template.mesh.vertex_uv(), np.float32)
-    # Stage 1's run compiles in a background thread while this one compiles the glue, stage 2
-    # and the finish (XLA releases the GIL: on two cores a cold fit's compilation takes about
-    # half the wall time). Their arguments' shapes do not depend on stage 1's result, so stage
-    # 2's programs are traced on the glue's output for stage 1's initial state (the glue runs
-    # twice; the programs and the results are those of a sequential compilation).
+    # The two stages' runs compile in background threads while this one compiles the glue and
+    # the finish (XLA releases the GIL: on two cores a cold fit's compilation takes about half
+    # the wall time). Stage 2's arguments' shapes do not depend on stage 1's result: its
+    # programs are traced on placeholders of the glue's output shapes (the programs are those
+    # of a sequential compilation).
     t_compile = time.perf_counter()
     wait1 = compile_program_async(_scan_program, human_fit, human_config, problem, state, targets)
+    shaped = _placeholders(eqx.filter_eval_shape(_between_stages, human_config, config, problem, state.params,
+                                                 head.model, consts, targets.points))
+    wait2 = compile_program_async(_scan_program, geometry_fit, config, shaped[6], shaped[7], targets2)
     bridge, _ = compile_program(_between_stages, human_config, config, problem, state.params, head.model,
                                 consts, targets.points)
-    t_run = time.perf_counter()
-    shaped = jax.block_until_ready(bridge(human_config, config, problem, state.params, head.model, consts,
-                                          targets.points))
-    t_run = time.perf_counter() - t_run  # a run, not compilation: counted as set-up
-    compiled2, _ = compile_program(_scan_program, geometry_fit, config, shaped[6], shaped[7], targets2)
     finish, _ = compile_program(_after_stage2, config, shaped[6], shaped[7].params, vertex_uv)
     del shaped
+    compiled2, _ = wait2()
     compiled, c1 = wait1()
-    compile_s = c_start + (time.perf_counter() - t_compile) - t_run
+    compile_s = c_start + (time.perf_counter() - t_compile)
     t1 = time.perf_counter()
     state, metrics1 = compiled(human_fit, human_config, problem, state, targets)
     jax.block_until_ready(state)
@@ -644,6 +643,20 @@ def fit_human(landmarks, template, image_size, *, config=None, human_config=None
         mesh=mesh, camera=cam, triplane=tp, residuals=res2, history=history, compile_seconds=compile_s,
         fit_seconds=fit_s, human=stage, setup_seconds=max((time.perf_counter() - start) - compile_s - fit_s, 0.0),
     )
+
+
+def _placeholders(shaped):
+    """Zeros (numpy: no program compiles) for the :class:`jax.ShapeDtypeStruct` leaves of
+    :func:`equinox.filter_eval_shape`'s result, its other leaves kept: arguments to trace and
+    compile a program on before the real ones exist."""
+    def one(x):
+        if not isinstance(x, jax.ShapeDtypeStruct):
+            return x
+        if getattr(x, "weak_type", False):  # a numpy array would make the program's input strongly typed
+            raise TypeError("_placeholders: a weakly typed leaf")
+        return np.zeros(x.shape, x.dtype)
+
+    return jax.tree.map(one, shaped)
 
 
 def _stage1_start(human_config, problem, X0, targets):
