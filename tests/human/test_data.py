@@ -251,3 +251,15 @@ def test_a_stuck_helper_is_not_waited_for(monkeypatch):
     got = shared.parse()
     assert shared.proc.killed
     assert [v.tolist() for v, _ in got] == [read_target(p)[0].tolist() for p in paths]
+
+
+def test_the_data_reader_imports_without_jax():
+    """The CLI starts the parse helper before it imports JAX, and the helper imports this module:
+    machlib.human's names load lazily, so neither pays for JAX."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nimport machlib.human._data\nimport machlib.human as h\n"
+            "assert 'jax' not in sys.modules, 'jax imported'\n"
+            "h.build_model\nassert 'jax' in sys.modules\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
