@@ -13,9 +13,9 @@ what they use.
 
 from __future__ import annotations
 
-import importlib as _importlib
 from typing import TYPE_CHECKING
 
+from ._lazy import lazy_names as _lazy_names
 from ._version import __version__ as __version__
 
 #: Public name → the module that defines it (relative to this package).
@@ -46,20 +46,7 @@ __all__ = [  # noqa: RUF022 (grouped by topic, the order of the API page)
 ]
 
 
-def __getattr__(name: str):
-    """Import a public name or subpackage on first access and keep it (:pep:`562`)."""
-    if name in _LAZY:
-        value = getattr(_importlib.import_module(_LAZY[name], __name__), name)
-    elif name in _SUBPACKAGES or name in _MODULES:
-        value = _importlib.import_module(f".{name}", __name__)
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = _lazy_names(__name__, globals(), _LAZY, _SUBPACKAGES + _MODULES)
 
 
 if TYPE_CHECKING:  # static analysers and IDEs see the eager imports

@@ -14,8 +14,9 @@ and evaluates the human in pure JAX:
   :func:`head_landmark_operator` for the landmarks.
 """
 
-import importlib as _importlib
 from typing import TYPE_CHECKING
+
+from .._lazy import lazy_names as _lazy_names
 
 #: Public name → the module that defines it. The names load on first access (:pep:`562`), so that
 #: ``machlib.human._data`` imports without JAX: ``machlib``'s command line starts parsing the
@@ -51,17 +52,7 @@ __all__ = [  # noqa: RUF022 (grouped by module, the order of the API page)
 ]
 
 
-def __getattr__(name: str):
-    """Import a public name on first access and keep it (:pep:`562`)."""
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(_importlib.import_module(_LAZY[name], __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = _lazy_names(__name__, globals(), _LAZY)
 
 
 if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
