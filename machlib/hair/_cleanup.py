@@ -24,7 +24,7 @@ from scipy.spatial import cKDTree
 from .._errors import InputError
 from .._camera import project
 from .._mesh import Mesh
-from ._growth import HeadSDF, _closest_on_triangles, _push_out, _safe_norm, sdf_lookup
+from ._growth import HeadSDF, _closest_on_triangles, _in_blocks, _push_out, _safe_norm, sdf_lookup
 from .._strands import Strands
 
 __all__ = [
@@ -176,28 +176,7 @@ def resample_uniform(
     n = points.shape[1] if n_points is None else _check_int(n_points, "n_points", 2, "resample_uniform")
     if isinstance(points, jax.core.Tracer):
         return _resample_batch(points, n)
-    return jnp.asarray(_in_blocks(lambda block: _resample_batch(block, n), points))
-
-
-#: The per-strand programs run on blocks of this many strands (the last one padded), so that
-#: one compiled program serves every strand count: how many strands are grown, kept after the
-#: clean-up or carried to the character changes with the photo, and each new count would
-#: otherwise compile the resampling, smoothing and push-out programs again.
-_ROW_BLOCK = 1024
-
-
-def _in_blocks(fn, x) -> np.ndarray:
-    """``fn`` (a per-strand map: row ``i`` of its result depends on row ``i`` of its input only)
-    applied to ``x`` in blocks of :data:`_ROW_BLOCK` strands, the last padded with copies of the
-    last strand (a real strand, so every result stays finite; the copies are dropped)."""
-    x = np.asarray(x)
-    s = x.shape[0]
-    if s == 0:
-        return np.asarray(fn(x))
-    extra = -s % _ROW_BLOCK
-    if extra:
-        x = np.concatenate([x, np.broadcast_to(x[-1:], (extra, *x.shape[1:]))])
-    return np.concatenate([np.asarray(fn(x[i:i + _ROW_BLOCK])) for i in range(0, len(x), _ROW_BLOCK)])[:s]
+    return jnp.asarray(_in_blocks(lambda block: _resample_batch(block, n), points, 1024))
 
 
 @jax.jit
@@ -423,7 +402,7 @@ def cleanup_strands(
     kept = pts[keep]
     if kept.shape[0]:
         kept = _in_blocks(lambda block: _clean_block(block, n_out, smooth_strength, smooth_iterations, sdf),
-                          kept).astype(np.float32)
+                          kept, 1024).astype(np.float32)
     else:
         kept = np.zeros((0, n_out, 3), np.float32)
     pick = (lambda a: None if a is None else np.asarray(a, np.float32)[keep])

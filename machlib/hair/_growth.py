@@ -680,16 +680,24 @@ def grow_strands(
     rows = (roots, normals, lengths, phases)
     if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves((rows, params, field, occupancy, sdf))):
         return _grow_batch(*rows, field, occupancy, sdf, params, int(n_points))
-    # in blocks of _GROW_BLOCK strands (the last padded with copies of the last strand, dropped):
-    # one compiled program serves every count (retrieval grows 800 per style, the prior 2,000)
-    rows = [np.asarray(x) for x in rows]
-    extra = -s % _GROW_BLOCK
+    # in blocks: one compiled program serves every count (retrieval grows 800 per style, the prior 2,000)
+    return jnp.asarray(_in_blocks(lambda *block: _grow_batch(*block, field, occupancy, sdf, params, int(n_points)),
+                                  rows, 400))
+
+
+def _in_blocks(fn, rows, block: int) -> np.ndarray:
+    """``fn(*rows)`` (a per-strand map: row ``i`` of its result depends on row ``i`` of its
+    inputs only) computed on blocks of ``block`` strands, the last padded with copies of the last
+    strand (a real strand, so every result stays finite; the copies are dropped), so that one
+    compiled program serves every strand count: how many strands are grown, kept after the
+    clean-up or carried to the character changes with the photo, and each new count would
+    otherwise compile the program again. ``rows``: one array or a tuple of arrays (strands first)."""
+    single = not isinstance(rows, tuple)
+    rows = [np.asarray(x) for x in ((rows,) if single else rows)]
+    s = rows[0].shape[0]
+    if s == 0:
+        return np.asarray(fn(*rows))
+    extra = -s % block
     if extra:
         rows = [np.concatenate([x, np.broadcast_to(x[-1:], (extra, *x.shape[1:]))]) for x in rows]
-    out = [np.asarray(_grow_batch(*(x[i:i + _GROW_BLOCK] for x in rows), field, occupancy, sdf, params, int(n_points)))
-           for i in range(0, s + extra, _GROW_BLOCK)]
-    return jnp.asarray(np.concatenate(out)[:s])
-
-
-#: Strands per call of the unguided growth's compiled program (see :func:`grow_strands`).
-_GROW_BLOCK = 400
+    return np.concatenate([np.asarray(fn(*(x[i:i + block] for x in rows))) for i in range(0, s + extra, block)])[:s]

@@ -10,13 +10,14 @@ head. Positions are metres in head space (see :doc:`/conventions`).
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
 from .._errors import InputError
-from ._growth import HeadSDF, _lookup, _safe_norm, _strands_and_sdf, _unit
+from ._growth import HeadSDF, _in_blocks, _lookup, _safe_norm, _strands_and_sdf, _unit
 
 __all__ = ["tuck_tips"]
 
@@ -107,5 +108,15 @@ def tuck_tips(
     if pts.shape[0] == 0:
         return pts
     dt = pts.dtype
-    return jax.vmap(lambda p: _tuck_one(p, sdf, jnp.asarray(amount, dt), float(extent), jnp.asarray(clearance, dt),
-                                        float(full_length)))(pts)
+    amount, clearance = jnp.asarray(amount, dt), jnp.asarray(clearance, dt)
+    if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves((pts, sdf, amount, clearance))):
+        return _tuck_batch(pts, sdf, amount, clearance, float(extent), float(full_length))
+    # one compiled program for every strand count (eagerly, vmap ran some thirty small programs,
+    # compiled again for each photo's count)
+    return jnp.asarray(_in_blocks(lambda block: _tuck_batch(block, sdf, amount, clearance, float(extent),
+                                                            float(full_length)), pts, 1024))
+
+
+@eqx.filter_jit
+def _tuck_batch(pts, sdf, amount, clearance, extent: float, full_length: float):
+    return jax.vmap(lambda p: _tuck_one(p, sdf, amount, extent, clearance, full_length))(pts)
