@@ -1,11 +1,11 @@
 """2D hair analysis of a portrait: a hair mask and a dense strand orientation map.
 
 :func:`hair_mask` segments the hair of a portrait (person segmentation minus the face and the
-body below the jaw, refined by a colour model in CIELAB); :func:`orientation_map` estimates the
-2D strand direction at every pixel with an oriented Gabor filter bank (Paris et al. 2004,
-"Capture of hair geometry from multiple images"; Chai et al. 2012, "Single-view hair modeling
-for portrait manipulation"), jit-compiled and vmap-able; :func:`orientation_image` renders an
-orientation map as a colour preview.
+body below the jaw, refined by a colour model in CIELAB and, beside the head, by the strands'
+contrast); :func:`orientation_map` estimates the 2D strand direction at every pixel with an
+oriented Gabor filter bank (Paris et al. 2004, "Capture of hair geometry from multiple images";
+Chai et al. 2012, "Single-view hair modeling for portrait manipulation"), jit-compiled and
+vmap-able; :func:`orientation_image` renders an orientation map as a colour preview.
 
 Image convention (see :doc:`/conventions`): arrays are ``(H, W)`` row-major, row 0 at the top,
 ``x`` to the right (column) and ``y`` down (row); pixel ``(row, col)`` has its centre at
@@ -65,6 +65,11 @@ _BROW_TOPS = (105, 334)
 _FRINGE_MARGIN = 1.0  # log-likelihood margin for hair on the face oval
 _HAT_COVER = 0.1  # share of the top-of-head band the colour rounds must find hair on
 _PERSON_MARGIN = 3.0  # how far other models may beat hair on a person pixel above the chin
+_LATERAL = 0.15  # face widths beyond the face's sides where smooth regions are tested (step 7)
+_SMOOTH = 0.4  # texture, relative to the hair beside the face, below which a region is smooth
+_TEX_SIGMA = 0.04  # Gaussian (face widths) over which the texture is averaged (step 7)
+_TEX_FINE = 0.025  # the same, for the watershed that grows the smooth regions found (step 7)
+_SMOOTH_AREA = 0.12  # smallest smooth region dropped: (this many face widths)²
 _BRIDGE = 0.05  # gap (face widths) across which hair of the person pass joins the hair found
 
 
@@ -310,6 +315,16 @@ def hair_mask(
        roots of a parting and the lit outer layer of a blond crown, which the colour models
        take for skin or background. The bare forehead below the hairline stays out; not when
        (almost) no hair was found on top of the head (a hat, a bald crown).
+    7. **Smooth intruders** (``refine=True``): hair shows strands, skin and walls do not. Beside
+       the head (beyond 15 % of the face width outside the face's sides) and below the chin, a
+       region of at least (12 % of the face width)² whose local strand contrast (the largest
+       response of eight even Gabor kernels, averaged over 4 % of the face width, over the local
+       brightness) is under 0.4 times that of the hair found beside the face is not hair: an arm
+       or a second person behind the head, or a warm wall touching the hair, that the colour
+       models took for hair because it has the hair's colour. What it reaches in that zone
+       before the hair does goes with it (a watershed of the contrast, so the textured outline
+       of an arm beyond a smooth stretch goes too), and so do the pieces that no longer connect
+       to the hair beside the face. The crown and the hair beside the face are never tested.
 
     A ``segmenter`` replaces all of this: ``segmenter(image)`` must return an ``(H, W)`` hair
     probability in ``[0, 1]``.
@@ -321,8 +336,8 @@ def hair_mask(
             coordinates ``(x, y)``.
         segmenter: optional callable ``(H, W, 3) uint8 -> (H, W)`` hair probability used instead
             of the built-in pipeline.
-        refine: apply the colour refinement (step 4). Without it the mask is the geometric
-            candidate (steps 1–3, with the chin rule reduced to "nothing below the chin").
+        refine: apply the colour refinement (step 4) and steps 5–7. Without it the mask is the
+            geometric candidate (steps 1–3, with the chin rule reduced to "nothing below the chin").
         threshold: person probability in ``(0, 1)`` that counts as person.
         smooth: smoothing of the final mask, in hundredths of the face width (``≥ 0``).
         side_hair: add the side-hair band refinement (step 5).
@@ -449,6 +464,7 @@ def hair_mask(
                 side = np.isin(labels, 1 + np.flatnonzero(sizes >= max(16.0, (0.08 * fw) ** 2)))
             cand = cand | side
         cand = _crown_fill(cand, base, inface, cx=0.5 * (x0 + x1), fw=fw, y_top=y_top, y_chin=y_chin, yy=yy, xx=xx)
+        cand = _smooth_off(image, cand, cand & temples, cx=0.5 * (x0 + x1), fw=fw, y_chin=y_chin, yy=yy, xx=xx)
     mask = cand.astype(np.float32)
     sigma = float(smooth) * fw / 100.0
     if sigma > 0:
@@ -514,6 +530,76 @@ def _person_first(lab, cand, temples, base, face_dil, inface, person, skin_px, b
         joined = ids[(ndimage.maximum(near, labels, ids) > 0) & (ndimage.mean(ratio, labels, ids) > _FRINGE_MARGIN)]
         keep = np.union1d(keep, joined)
     return np.isin(labels, keep)
+
+
+def _textures(image: np.ndarray, fw: float, sigmas: tuple[float, ...]) -> list[np.ndarray]:
+    """``(H, W)`` local strand contrast at each scale of ``sigmas`` (face widths): the largest
+    absolute response of eight even Gabor kernels (those of :func:`orientation_map`, tuned to
+    one-pixel strands) on the grey image, averaged by a Gaussian of ``sigma * fw`` pixels and
+    divided by the local mean brightness (plus 0.05), so that shaded hair is not taken for
+    smooth hair (Weber contrast)."""
+    from scipy import ndimage
+    from scipy.signal import fftconvolve
+
+    grey = image.astype(np.float64).mean(-1) / 255.0
+    kernels = _gabor_bank(8, 1.8, 2.4, 4.0).astype(np.float64)
+    r = kernels.shape[-1] // 2
+    pad = np.pad(grey, r, mode="reflect")
+    resp = np.max([np.abs(fftconvolve(pad, k[::-1, ::-1], mode="valid")) for k in kernels], axis=0)
+    out = []
+    for s in sigmas:
+        sigma = max(1.0, s * fw)
+        out.append(ndimage.gaussian_filter(resp, sigma) / (ndimage.gaussian_filter(grey, sigma) + 0.05))
+    return out
+
+
+def _smooth_off(image, cand, seeds, *, cx, fw, y_chin, yy, xx):
+    """Step 7: drop smooth regions beside or below the head that the colour models took for
+    hair (a skin-coloured arm behind the head, a second person, a warm wall touching the hair).
+
+    Hair shows strands: local oriented contrast (:func:`_textures`). The *zone* is the mask
+    beyond ``_LATERAL`` face widths outside the face's sides, and below the chin; the crown and
+    the hair beside the face are never tested. In the zone, a region whose texture (averaged
+    over ``_TEX_SIGMA`` face widths) is under ``_SMOOTH`` times the median texture of the hair
+    found beside the face (``seeds``, the temples) and that spans at least ``(_SMOOTH_AREA``
+    face widths``)²`` (after an opening of 2 % of the face width) is not hair. From there the
+    intruder takes what it reaches in the zone before the hair does: a watershed of the finer
+    texture (``_TEX_FINE`` face widths) from the smooth regions and from the mask outside the
+    zone, so that a textured edge of the arm beyond a smooth valley goes with it while the
+    strands beside it stay with the hair. Pieces that lost their connection to ``seeds`` by it
+    go too. Nothing changes when the seeds are fewer than 16 pixels or no region is smooth.
+    """
+    from scipy import ndimage
+    from skimage.segmentation import watershed
+
+    if seeds.sum() < 16:
+        return cand
+    coarse, fine = _textures(image, fw, (_TEX_SIGMA, _TEX_FINE))
+    ref = float(np.median(coarse[seeds]))
+    zone = cand & ((np.abs(xx - cx) > (0.5 + _LATERAL) * fw) | (yy > y_chin))
+    low = ndimage.binary_opening(zone & (coarse < _SMOOTH * ref), iterations=max(1, round(0.02 * fw)))
+    labels, n = ndimage.label(low)
+    if not n:
+        return cand
+    sizes = ndimage.sum(low, labels, np.arange(1, n + 1))
+    gone = np.isin(labels, 1 + np.flatnonzero(sizes >= (_SMOOTH_AREA * fw) ** 2))
+    if not gone.any():
+        return cand
+    # the hair's marker: the mask outside the zone and the strands that join it through pixels
+    # textured like the hair beside the face (the watershed then splits only what is in between)
+    hair = cand & (~zone | (fine >= ref)) & ~gone
+    labels, _ = ndimage.label(hair)
+    ids = np.unique(labels[cand & ~zone])
+    hair = np.isin(labels, ids[ids > 0])
+    markers = np.where(hair, 1, 0) + np.where(gone, 2, 0)
+    gone = watershed(fine, markers, mask=cand) == 2
+    old, _ = ndimage.label(cand)
+    ids = np.unique(old[seeds])
+    seeded = np.isin(old, ids[ids > 0])
+    out = cand & ~gone
+    new, _ = ndimage.label(out)
+    ids = np.unique(new[seeds & out])
+    return out & (np.isin(new, ids[ids > 0]) | ~seeded)
 
 
 def _crown_fill(cand, base, inface, *, cx, fw, y_top, y_chin, yy, xx):

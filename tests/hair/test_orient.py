@@ -363,3 +363,41 @@ def test_crown_fill_takes_the_crown_above_the_hairline():
     # a hat: only the sides were found as hair, nothing on top of the head
     sides = found & (yy > 45)
     assert np.array_equal(_crown_fill(sides, head, face, **kw), sides)
+
+
+def _strand_image(h, w, rng):
+    """A hair-coloured image whose every column is a strand of its own brightness (vertical
+    hair seen from the front: strong oriented contrast at the Gabor bank's scale)."""
+    strands = np.repeat(rng.uniform(0.55, 1.0, (1, w)), h, 0) * rng.uniform(0.95, 1.05, (h, w))
+    return np.clip(np.asarray([200.0, 140.0, 80.0]) * strands[..., None], 0, 255).astype(np.uint8)
+
+
+def test_smooth_region_beside_the_hair_is_not_hair():
+    # hair_mask's step 7: an arm behind the head, skin-coloured like the hair, smooth and joined
+    # to the side hair along its length, goes with the edge of the arm beyond it; the hair, its
+    # strands beside the face and a textured region of the same size (more hair) stay
+    from machlib.hair._orient import _smooth_off
+
+    h, w = 160, 180
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:h, 0:w] + 0.5
+    face = ((xx - 80) / 30) ** 2 + ((yy - 80) / 40) ** 2 < 1.0  # fw = 60, oval top 40, chin 120
+    head = ((xx - 80) / 52) ** 2 + ((yy - 70) / 62) ** 2 < 1.0
+    hair = head & ~face & (yy < 150)
+    hair |= (np.abs(xx - 80) > 30) & (np.abs(xx - 80) < 52) & (yy > 60) & (yy < 150)  # falling hair
+    arm = (xx >= 132) & (xx < 170) & (yy > 20) & (yy < 160)
+    edge = (xx >= 170) & (xx < 174) & (yy > 20) & (yy < 160)  # its outline: a dark line
+    img = _strand_image(h, w, rng)
+    shade = 0.75 + 0.2 * np.cos((xx - 151) / 19 * np.pi / 2)  # a smooth limb, lit from the front
+    img[arm] = np.clip(np.asarray([200.0, 140.0, 80.0]) * shade[arm][:, None], 0, 255).astype(np.uint8)
+    img[edge] = (60, 40, 25)
+    seeds = hair & (np.abs(xx - 80) < 40) & (yy > 40) & (yy < 70)  # the temples
+    kw = dict(cx=80.0, fw=60.0, y_chin=120.0, yy=yy, xx=xx)
+    cand = hair | arm | edge
+    out = _smooth_off(img, cand, seeds, **kw)
+    assert out[hair & (xx < 128)].all() and out[hair].mean() > 0.97  # at most its last pixels by the arm
+    assert out[arm].mean() < 0.05 and not out[edge].any()
+    # the same region with strands is hair: nothing goes
+    assert np.array_equal(_smooth_off(_strand_image(h, w, rng), cand, seeds, **kw), cand)
+    # without seeds (no hair found beside the face) nothing is tested
+    assert np.array_equal(_smooth_off(img, cand, seeds & False, **kw), cand)
