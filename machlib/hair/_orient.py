@@ -89,10 +89,11 @@ def _selfie_segmenter():
 
 def _person_segmentation(image: np.ndarray) -> np.ndarray:
     """``(H, W)`` float32 person probability from MediaPipe selfie segmentation."""
-    seg = _selfie_segmenter()
+    # built and run in one silenced block: the graph's model opens on its own threads after the
+    # graph is built, and its start-up lines would otherwise reach the terminal in between
     with _SEG_LOCK, warnings.catch_warnings(), _quiet_stderr():
         warnings.simplefilter("ignore")
-        result = seg.process(image)
+        result = _selfie_segmenter().process(image)
     return np.clip(np.asarray(result.segmentation_mask, np.float32), 0.0, 1.0)
 
 
