@@ -598,16 +598,23 @@ def _lip_red_case(lm, face, truth, *, open_mouth):
     return raw, seen.astype(np.float32), hole, ring
 
 
-def test_lip_red_skin_beside_a_hole_by_the_mouth_does_not_colour_the_fill(setup):
-    """Issue 15 (t1_face3's orange band above a laugh's hidden lips): the seen skin around the
-    hole is lip-red, and every solve continued it into the hole. With ``lip_red`` the hole is
-    filled from the skin beyond those texels, which stay the portrait's."""
+def _completed_with_and_without_lip_red(setup, *, open_mouth: bool):
+    """:func:`_lip_red_case`'s texture completed with the default ``lip_red`` and without it."""
     lm, face, truth, template = setup
-    raw, conf, hole, ring = _lip_red_case(lm, face, truth, open_mouth=True)
+    raw, conf, hole, ring = _lip_red_case(lm, face, truth, open_mouth=open_mouth)
     assert hole.sum() > 20 and ring.sum() > 20
     kw = {"template_albedo": template, "confidence": conf}
     on = np.asarray(complete_texture(raw, conf > 0.5, **kw).albedo)
     off = np.asarray(complete_texture(raw, conf > 0.5, lip_red=None, **kw).albedo)
+    return raw, conf, hole, ring, on, off
+
+
+def test_lip_red_skin_beside_a_hole_by_the_mouth_does_not_colour_the_fill(setup):
+    """Issue 15 (t1_face3's orange band above a laugh's hidden lips): the seen skin around the
+    hole is lip-red, and every solve continued it into the hole. With ``lip_red`` the hole is
+    filled from the skin beyond those texels, which stay the portrait's."""
+    truth = setup[2]
+    raw, conf, hole, ring, on, off = _completed_with_and_without_lip_red(setup, open_mouth=True)
     a_truth = _lab(truth)[hole][:, 1].mean()
     a_on, a_off = _lab(on)[hole][:, 1].mean(), _lab(off)[hole][:, 1].mean()
     assert a_off - a_truth > 6.0 and abs(a_on - a_truth) < 0.4 * (a_off - a_truth), (a_truth, a_on, a_off)
@@ -622,12 +629,7 @@ def test_lip_red_skin_beside_a_hole_by_the_mouth_does_not_colour_the_fill(setup)
 def test_lip_red_leaves_a_seen_mouth_alone(setup):
     """A seen mouth (only its inside unseen, a feature) with lip-red skin around it, and a hole
     bordered by red far from the mouth: ``lip_red`` changes nothing, to the bit."""
-    lm, face, truth, template = setup
-    raw, conf, hole, ring = _lip_red_case(lm, face, truth, open_mouth=False)
-    assert hole.sum() > 20 and ring.sum() > 20
-    kw = {"template_albedo": template, "confidence": conf}
-    on = np.asarray(complete_texture(raw, conf > 0.5, **kw).albedo)
-    off = np.asarray(complete_texture(raw, conf > 0.5, lip_red=None, **kw).albedo)
+    *_, on, off = _completed_with_and_without_lip_red(setup, open_mouth=False)
     np.testing.assert_array_equal(on, off)
 
 
