@@ -35,7 +35,6 @@ from ._confidence import mirror_fill
 from ._makeup import makeup
 from ._poisson import _auto_levels, _blend
 from ._regions import (
-    LIPS_OUTER,
     RIGHT_BROW,
     RIGHT_EYE,
     RIGHT_IRIS,
@@ -458,9 +457,6 @@ def complete_texture(
     detail_patch: float = 0.06,
     feather: float = 0.006,
     offset_smooth: float = 0.01,
-    lip_red: tuple[float, float] | None = (0.5, 1.5),
-    lip_red_zone: float = 0.06,
-    lip_red_reach: float = 0.03,
 ) -> TextureCompletion:
     """Correct and complete a face texture into a full-head skin albedo (paper §2.4.3).
 
@@ -567,27 +563,6 @@ def complete_texture(
             normalised over the kept texels) before the clip: the completed head continues the
             kept edge's tone (a face darker at its edge than in its middle gets no paler band
             beside it), not each edge texel's colour; 0 = per texel.
-        lip_red: with ``confidence``, the seen texels around a hole in the skin near the mouth
-            that are redder than the face's skin do not set the colour the hole is filled with:
-            every solve and the skin statistics take them as unseen (their confidence times one
-            minus a weight), and afterwards they are kept as seen (the portrait's colour, as
-            ``sure_confidence`` says), so the hole is filled from the skin beyond them. The
-            weight: a smoothstep from ``start`` to ``full`` (``lip_red = (start, full)``)
-            standard deviations of the seen skin's CIELAB ``a*`` above its mean (a robust
-            weighted mean and deviation over the seen skin off the features). Only texels off
-            the features (exact polygons), within ``lip_red_zone`` of the outer lip contour and
-            within ``lip_red_reach`` of a hole there (unseen texels off the features: the skin
-            that an open mouth's hidden lips leave unseen above them, say) take part; where
-            the skin around the mouth is seen, nothing changes (the result is that of
-            ``None``, to the bit). Around a laughing mouth the photo's skin beside the hidden
-            lips is lip-red and shadowed (the creases, the raised upper lip under the nose),
-            and every solve continued it into the hole as an orange band: on t1_face3 the
-            unseen texels 3-10 mm above the upper lip had CIELAB ``L* a* b*`` 60.4 27.9 37.4
-            against the seen cheeks' 71.3 18.4 28.7, now 63.1 23.0 34.0. ``None`` turns
-            this off.
-        lip_red_zone: the distance (UV units) from the outer lip contour within which ``lip_red``
-            applies.
-        lip_red_reach: the distance (UV units) from a hole within which ``lip_red`` applies.
 
     Returns:
         A :class:`TextureCompletion`.
@@ -626,11 +601,6 @@ def complete_texture(
                       ("falloff", 1.0 if falloff is None else falloff)):
         if not val >= 0:
             raise InputError(f"{fn}: {name} must be >= 0 (UV units), got {val!r}")
-    if lip_red is not None and not (len(lip_red) == 2 and 0.0 <= lip_red[0] < lip_red[1]):
-        raise InputError(f"{fn}: lip_red must be None or (start, full) with 0 <= start < full, got {lip_red!r}")
-    for name, val in (("lip_red_zone", lip_red_zone), ("lip_red_reach", lip_red_reach)):
-        if not val >= 0:
-            raise InputError(f"{fn}: {name} must be >= 0 (UV units), got {val!r}")
     if template is None and (landmarks_uv is None or template_albedo is None):
         template = default_template()
     lm = _check_landmarks(fn, template.landmark_uv if landmarks_uv is None else landmarks_uv)
@@ -651,16 +621,7 @@ def complete_texture(
             raw, conf = mirror_fill(raw, conf, low_pass=float(mirror_low_pass), skin=skin)
         seen = conf > 0.5
 
-    keep = conf  # what is kept at the end (lip_red takes texels out of the fill's boundary only)
     masks, mu_raw = _stage_masks(raw, seen, lm, jnp.float32(dilate), erode_px=int(round(erode * R)))
-    if conf is not None and lip_red is not None:  # lip-red skin beside a hole by the mouth: not the fill's
-        red = _lip_red_rim(raw, conf, lm, masks["features"], masks["skin"], start=float(lip_red[0]),
-                           full=float(lip_red[1]), zone=float(lip_red_zone),
-                           reach_px=int(round(lip_red_reach * R)))
-        if bool(jnp.any(red > 0)):  # (else nothing changes, to the bit)
-            conf = conf * (1.0 - red)
-            seen = conf > 0.5
-            masks, mu_raw = _stage_masks(raw, seen, lm, jnp.float32(dilate), erode_px=int(round(erode * R)))
     if conf is not None:  # the portrait's own features stay where they are seen well
         masks["error"] = masks["error"] * (conf < keep_features).astype(jnp.float32)
     n_skin = int(jnp.sum(masks["skin"]))
@@ -702,7 +663,6 @@ def complete_texture(
                         screen=0.0 if not falloff else float(1.0 / (falloff * R) ** 2), warm=True)
         if openings > 0:  # shadowed eye sockets, not the template's painted eyes
             albedo = _paint_openings(albedo, lm, float(openings))
-        sure = (keep >= sure_confidence).astype(albedo.dtype)[..., None]  # lip_red's texels too
         if feather > 0:  # the kept texels' edge fades into the solve: no step where offsets were clipped
             f = jnp.clip(2.0 * _smooth(sure[..., 0], float(feather * R)) - 1.0, 0.0, 1.0)[..., None] * sure
             albedo = jnp.where(f > 0.999, raw, f * raw + (1.0 - f) * albedo)  # exact away from the edge
@@ -783,36 +743,6 @@ def _smooth(x: Array, sigma: float) -> Array:
     return jax.image.resize(_blur(small, sigma / factor), x.shape, "linear")
 
 
-@functools.partial(jax.jit, static_argnames=("start", "full", "zone", "reach_px"))
-def _lip_red_rim(raw, conf, lm, features, skin, *, start, full, zone, reach_px):
-    """``complete_texture(lip_red=...)``: weights in ``[0, 1]`` of the seen texels off the
-    features (``features``: exact polygons), within ``zone`` (UV) of the outer lip contour and
-    within ``reach_px`` texels of a hole there (unseen texels off the features), by how far
-    their CIELAB ``a*`` lies above the seen skin's (``skin``: weights; a robust mean and
-    standard deviation): a smoothstep from ``start`` to ``full`` standard deviations."""
-    R = raw.shape[0]
-    lab = srgb_to_lab(raw)
-    mean, sd = _robust_stats(lab, skin)
-    red = _smoothstep(start, full, (lab[..., 1] - mean[1]) / jnp.maximum(sd[1], 0.5))
-    n = min(R, _SDF_MAX)  # the lip contour's distance at most at 256², upsampled
-    sdf = _polygon_sdf(lm[jnp.asarray(LIPS_OUTER)], n)
-    sdf = sdf if n == R else jax.image.resize(sdf, (R, R), "linear")
-    by_lips = (sdf < zone) & (features < 0.5)
-    seen = conf > 0.5
-    hole = (by_lips & ~seen).astype(raw.dtype)
-    near = _dilate(hole, reach_px) > 0.5
-    return jnp.where(near & by_lips & seen, red, 0.0)
-
-
-def _robust_stats(lab: Array, w: Array, rounds: int = 2) -> tuple[Array, Array]:
-    """:func:`_robust_mean`'s re-weighted CIELAB mean, with the standard deviation beside it."""
-    mean, sd = _weighted_stats(lab, w)
-    for _ in range(rounds):
-        z2 = jnp.sum(((lab - mean) / (1.5 * sd)) ** 2, axis=-1)
-        mean, sd = _weighted_stats(lab, w * jnp.exp(-0.5 * z2))
-    return mean, sd
-
-
 @functools.partial(jax.jit, static_argnames=("erode_px",))
 def _stage_masks(raw, seen, lm, dilate, *, erode_px):
     """Masks of the pipeline and the mean CIELAB colour of the observed skin."""
@@ -833,7 +763,11 @@ def _stage_masks(raw, seen, lm, dilate, *, erode_px):
 
 def _robust_mean(lab: Array, w: Array, rounds: int = 2) -> Array:
     """Weighted mean CIELAB colour, re-weighted to discount outliers (hair, frames, shadows)."""
-    return _robust_stats(lab, w, rounds)[0]
+    mean, sd = _weighted_stats(lab, w)
+    for _ in range(rounds):
+        z2 = jnp.sum(((lab - mean) / (1.5 * sd)) ** 2, axis=-1)
+        mean, sd = _weighted_stats(lab, w * jnp.exp(-0.5 * z2))
+    return mean
 
 
 @functools.partial(jax.jit, static_argnames=("transfer", "flatten_px"))

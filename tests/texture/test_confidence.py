@@ -13,7 +13,6 @@ from machlib.geometry import default_template, face_oval
 from machlib.texture import (
     complete_texture,
     eye_confidence,
-    lab_to_srgb,
     eye_openness,
     lip_misfit,
     mirror_fill,
@@ -22,10 +21,9 @@ from machlib.texture import (
     skin_albedo,
     skin_confidence,
     skin_low_pass,
-    srgb_to_lab,
     texel_confidence,
 )
-from machlib.texture._regions import LIPS_INNER, LIPS_OUTER, RIGHT_EYE, mirrored
+from machlib.texture._regions import LIPS_INNER, RIGHT_EYE, mirrored
 
 from helpers import x64
 
@@ -567,79 +565,6 @@ def test_kept_black_texels_are_floored(setup):
     with pytest.raises(ValueError, match="floor"):
         complete_texture(raw, face, template_albedo=template, floor=1.0)
 
-
-
-def _lab(x):
-    return np.asarray(srgb_to_lab(jnp.asarray(x, jnp.float32)), np.float64)
-
-
-def _lip_red_case(lm, face, truth, *, open_mouth):
-    """A texture whose skin beside the mouth is lip-red in a ring around a hole (``open_mouth``:
-    the lips and the skin 0-3 mm above them unseen, as a laugh's hidden lips leave it), or, with
-    the mouth seen, around the lips and around an unseen patch on the forehead. Returns the raw
-    texture, its confidence, the hole and the red ring."""
-    v = ((np.arange(R) + 0.5) / R)[:, None] * np.ones((1, R))
-    masks = {k: np.asarray(val) for k, val in region_masks(lm, R).items()}
-    feats = np.maximum.reduce([masks[k] for k in ("eyes", "brows", "mouth", "nostrils")]) > 0.5
-    lips = np.asarray(polygon_sdf(lm[np.asarray(LIPS_OUTER)], R))
-    if open_mouth:
-        hole = (lips > 0) & (lips < 0.02) & (v < lm[0, 1]) & face & ~feats
-        unseen = hole | (lips <= 0)
-    else:
-        hole = (np.hypot(((np.arange(R) + 0.5) / R)[None, :] - 0.5, v - lm[10, 1] - 0.04) < 0.03) & face
-        unseen = hole | (np.asarray(polygon_sdf(lm[np.asarray(LIPS_INNER)], R)) <= 0)
-    around = ndimage.binary_dilation(hole, iterations=3) if open_mouth else (
-        ndimage.binary_dilation(hole, iterations=3) | ((lips > 0) & (lips < 0.02)))
-    ring = around & ~unseen & ~feats & face
-    lab = np.asarray(srgb_to_lab(jnp.asarray(truth)))
-    red = np.asarray(lab_to_srgb(jnp.asarray(lab + np.array([-8.0, 20.0, 8.0], np.float32))))
-    seen = face & ~unseen
-    raw = np.where(ring[..., None], red, truth) * seen[..., None]
-    return raw, seen.astype(np.float32), hole, ring
-
-
-def _completed_with_and_without_lip_red(setup, *, open_mouth: bool):
-    """:func:`_lip_red_case`'s texture completed with the default ``lip_red`` and without it."""
-    lm, face, truth, template = setup
-    raw, conf, hole, ring = _lip_red_case(lm, face, truth, open_mouth=open_mouth)
-    assert hole.sum() > 20 and ring.sum() > 20
-    kw = {"template_albedo": template, "confidence": conf}
-    on = np.asarray(complete_texture(raw, conf > 0.5, **kw).albedo)
-    off = np.asarray(complete_texture(raw, conf > 0.5, lip_red=None, **kw).albedo)
-    return raw, conf, hole, ring, on, off
-
-
-def test_lip_red_skin_beside_a_hole_by_the_mouth_does_not_colour_the_fill(setup):
-    """Issue 15 (t1_face3's orange band above a laugh's hidden lips): the seen skin around the
-    hole is lip-red, and every solve continued it into the hole. With ``lip_red`` the hole is
-    filled from the skin beyond those texels, which stay the portrait's."""
-    truth = setup[2]
-    raw, conf, hole, ring, on, off = _completed_with_and_without_lip_red(setup, open_mouth=True)
-    a_truth = _lab(truth)[hole][:, 1].mean()
-    a_on, a_off = _lab(on)[hole][:, 1].mean(), _lab(off)[hole][:, 1].mean()
-    assert a_off - a_truth > 6.0 and abs(a_on - a_truth) < 0.4 * (a_off - a_truth), (a_truth, a_on, a_off)
-    # the red ring itself is still the portrait's (kept; at the hole's edge it fades into the fill)
-    # (filled with the hole, the ring would be 20 below: about the truth's)
-    assert _lab(on)[ring][:, 1].mean() > _lab(raw)[ring][:, 1].mean() - 6.0
-    far = ndimage.distance_transform_edt(~(hole | ring)) > 0.15 * R  # far from the mouth: kept as before
-    sure = far & ndimage.binary_erosion(conf > 0.5, iterations=3)
-    np.testing.assert_allclose(on[sure], off[sure], atol=1e-6)
-
-
-def test_lip_red_leaves_a_seen_mouth_alone(setup):
-    """A seen mouth (only its inside unseen, a feature) with lip-red skin around it, and a hole
-    bordered by red far from the mouth: ``lip_red`` changes nothing, to the bit."""
-    *_, on, off = _completed_with_and_without_lip_red(setup, open_mouth=False)
-    np.testing.assert_array_equal(on, off)
-
-
-@pytest.mark.parametrize("kw", [{"lip_red": (1.5, 0.5)}, {"lip_red": (-1.0, 1.0)},
-                                {"lip_red_zone": -0.01}, {"lip_red_reach": -0.01}])
-def test_lip_red_bad_input(setup, kw):
-    lm, face, truth, template = setup
-    name = next(iter(kw))
-    with pytest.raises(ValueError, match=f"complete_texture: {name}"):
-        complete_texture(truth, face, template_albedo=template, **kw)
 
 def test_openings_are_shadowed_not_the_templates_eyes(setup):
     """The sockets: tones of the skin around them (the lid rims, a shadow deeper in), not the
