@@ -174,9 +174,7 @@ def resample_uniform(
     """
     points = _check_points(points, "resample_uniform", 2)
     n = points.shape[1] if n_points is None else _check_int(n_points, "n_points", 2, "resample_uniform")
-    if isinstance(points, jax.core.Tracer):
-        return _resample_batch(points, n)
-    return jnp.asarray(_in_blocks(lambda block: _resample_batch(block, n), points, 1024))
+    return _in_blocks(lambda block: _resample_batch(block, n), points, 1024)
 
 
 @jax.jit
@@ -401,8 +399,8 @@ def cleanup_strands(
 
     kept = pts[keep]
     if kept.shape[0]:
-        kept = _in_blocks(lambda block: _clean_block(block, n_out, smooth_strength, smooth_iterations, sdf),
-                          kept, 1024).astype(np.float32)
+        kept = np.asarray(_in_blocks(lambda block: _clean_block(block, n_out, smooth_strength, smooth_iterations, sdf),
+                                     kept, 1024), np.float32)
     else:
         kept = np.zeros((0, n_out, 3), np.float32)
     pick = (lambda a: None if a is None else np.asarray(a, np.float32)[keep])

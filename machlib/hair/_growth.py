@@ -677,27 +677,29 @@ def grow_strands(
         dd, idx = np.reshape(dd, (s, k)) ** 2, np.reshape(idx, (s, k))
         return _grow_guided(roots, normals, lengths, phases, field, occupancy, sdf, params, int(n_points),
                             int(guides), jnp.asarray(idx, jnp.int32), jnp.asarray(dd, roots.dtype))
-    rows = (roots, normals, lengths, phases)
-    if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves((rows, params, field, occupancy, sdf))):
-        return _grow_batch(*rows, field, occupancy, sdf, params, int(n_points))
     # in blocks: one compiled program serves every count (retrieval grows 800 per style, the prior 2,000)
-    return jnp.asarray(_in_blocks(lambda *block: _grow_batch(*block, field, occupancy, sdf, params, int(n_points)),
-                                  rows, 400))
+    return _in_blocks(lambda *block: _grow_batch(*block, field, occupancy, sdf, params, int(n_points)),
+                      (roots, normals, lengths, phases), 400, also=(params, field, occupancy, sdf))
 
 
-def _in_blocks(fn, rows, block: int) -> np.ndarray:
+def _in_blocks(fn, rows, block: int, *, also=()) -> Array:
     """``fn(*rows)`` (a per-strand map: row ``i`` of its result depends on row ``i`` of its
     inputs only) computed on blocks of ``block`` strands, the last padded with copies of the last
     strand (a real strand, so every result stays finite; the copies are dropped), so that one
     compiled program serves every strand count: how many strands are grown, kept after the
     clean-up or carried to the character changes with the photo, and each new count would
-    otherwise compile the program again. ``rows``: one array or a tuple of arrays (strands first)."""
-    single = not isinstance(rows, tuple)
-    rows = [np.asarray(x) for x in ((rows,) if single else rows)]
+    otherwise compile the program again. ``rows``: one array or a tuple of arrays (strands first).
+    Under a trace (any of ``rows`` or of ``also``, the other inputs ``fn`` closes over, traced:
+    inside ``jit``, ``vmap`` or ``grad``) it is one call of ``fn`` on all rows."""
+    rows = rows if isinstance(rows, tuple) else (rows,)
+    if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves((rows, also))):
+        return fn(*rows)
+    rows = [np.asarray(x) for x in rows]
     s = rows[0].shape[0]
     if s == 0:
-        return np.asarray(fn(*rows))
+        return jnp.asarray(fn(*rows))
     extra = -s % block
     if extra:
         rows = [np.concatenate([x, np.broadcast_to(x[-1:], (extra, *x.shape[1:]))]) for x in rows]
-    return np.concatenate([np.asarray(fn(*(x[i:i + block] for x in rows))) for i in range(0, s + extra, block)])[:s]
+    return jnp.asarray(np.concatenate([np.asarray(fn(*(x[i:i + block] for x in rows)))
+                                       for i in range(0, s + extra, block)])[:s])

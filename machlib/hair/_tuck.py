@@ -109,12 +109,10 @@ def tuck_tips(
         return pts
     dt = pts.dtype
     amount, clearance = jnp.asarray(amount, dt), jnp.asarray(clearance, dt)
-    if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves((pts, sdf, amount, clearance))):
-        return _tuck_batch(pts, sdf, amount, clearance, float(extent), float(full_length))
     # one compiled program for every strand count (eagerly, vmap ran some thirty small programs,
     # compiled again for each photo's count)
-    return jnp.asarray(_in_blocks(lambda block: _tuck_batch(block, sdf, amount, clearance, float(extent),
-                                                            float(full_length)), pts, 1024))
+    return _in_blocks(lambda block: _tuck_batch(block, sdf, amount, clearance, float(extent), float(full_length)),
+                      pts, 1024, also=(sdf, amount, clearance))
 
 
 @eqx.filter_jit

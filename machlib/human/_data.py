@@ -381,7 +381,8 @@ class _SharedParse:
     The helper (``python -c`` running :func:`_parse_helper`; it imports numpy and this module,
     not JAX) claims chunks of :data:`_CHUNK` files from the front, this process from the back,
     each through a claim file created exclusively in a private temporary folder; the helper
-    saves each chunk it parses there (``.npy`` files, renamed into place when complete). Once
+    saves each chunk it parses there (one ``.npz`` of three arrays, renamed into place when
+    complete). Once
     every chunk is claimed this process waits for the helper's last one and reads its results.
     A chunk the helper claimed but did not deliver (it failed or was killed) is parsed here, so
     errors are the serial path's: a malformed file raises :class:`~machlib.DataError` naming it.
