@@ -25,12 +25,21 @@ def cache_dir(kind: str) -> Path | None:
 
 
 #: XLA flags :func:`enable_compilation_cache` adds to ``$XLA_FLAGS`` before JAX starts its
-#: backend: XLA's classic CPU fusion emitters instead of the MLIR ones, which compile machlib's
-#: many small programs in about 60 % of the time (a cold ``machlib fit``: the stage-1 program
-#: 5.2 -> 3.0 s CPU). Results equal the MLIR emitters' up to the last bit of some transcendental
-#: functions (a fitted head's vertices move by at most 8 µm). The fits' own programs use the same
-#: option (:data:`machlib.geometry._fit.COMPILER_OPTIONS`) whoever calls them.
-XLA_CPU_FLAGS = ("--xla_cpu_use_fusion_emitters=false",)
+#: backend:
+#:
+#: * XLA's classic CPU fusion emitters instead of the MLIR ones, which compile machlib's many
+#:   small programs in about 60 % of the time (a cold ``machlib fit``: the stage-1 program
+#:   5.2 -> 3.0 s CPU). Results equal the MLIR emitters' up to the last bit of some
+#:   transcendental functions (a fitted head's vertices move by at most 8 µm). The fits' own
+#:   programs use the same option (:data:`machlib.geometry._fit.COMPILER_OPTIONS`) whoever calls
+#:   them.
+#: * Backend optimisation level 2 instead of XLA's default 3: LLVM's most expensive loop passes
+#:   off. A cold ``machlib make`` compiles 273 programs, and level 2 takes about a quarter less
+#:   CPU to compile them (the template albedo's painter: 6.5 -> 4.5 s CPU) while they run as fast
+#:   (the warm job's programs: 9.3 s at level 3, 8.1 s at level 2; ``benchmarks/cold_compiles.py``
+#:   and the make benchmark measure both). Results change in the last bits of float32 arithmetic
+#:   (the template albedo: at most 5e-7).
+XLA_CPU_FLAGS = ("--xla_cpu_use_fusion_emitters=false", "--xla_backend_optimization_level=2")
 
 #: jaxlib releases on which :data:`XLA_CPU_FLAGS` were checked. XLA aborts the whole process on a
 #: flag it does not know, and it is retiring its classic CPU emitters, so on any other release the

@@ -18,7 +18,11 @@ def test_xla_flags_are_added_once_and_the_users_win(monkeypatch):
     # a value the user set for the same flag is kept, other flags of theirs too
     monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_use_fusion_emitters=true --xla_dump_to=/tmp/x")
     _cache._add_xla_flags()
-    assert os.environ["XLA_FLAGS"] == "--xla_cpu_use_fusion_emitters=true --xla_dump_to=/tmp/x"
+    assert os.environ["XLA_FLAGS"] == ("--xla_cpu_use_fusion_emitters=true --xla_dump_to=/tmp/x "
+                                       "--xla_backend_optimization_level=2")
+    monkeypatch.setenv("XLA_FLAGS", "--xla_backend_optimization_level=3")
+    _cache._add_xla_flags()
+    assert os.environ["XLA_FLAGS"] == "--xla_backend_optimization_level=3 --xla_cpu_use_fusion_emitters=false"
     monkeypatch.setenv("XLA_FLAGS", "--xla_dump_to=/tmp/x")
     _cache._add_xla_flags()
     assert os.environ["XLA_FLAGS"] == "--xla_dump_to=/tmp/x " + " ".join(_cache.XLA_CPU_FLAGS)
