@@ -22,6 +22,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from .._errors import InputError
+from .._jit import one_shot_jit
 from .._camera import project
 from .._mesh import Mesh
 from ._growth import HeadSDF, _closest_on_triangles, _in_blocks, _push_out, _safe_norm, sdf_lookup
@@ -136,7 +137,7 @@ def _resample_one(p, n: int):
     return out.at[0].set(p[0]).at[-1].set(p[-1])
 
 
-@partial(jax.jit, static_argnames=("n",))
+@one_shot_jit(static_argnames=("n",))
 def _resample_batch(points, n: int):
     return jax.vmap(lambda p: _resample_one(p, n))(points)
 

@@ -27,6 +27,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Shaped
 
 from .._errors import InputError
+from .._jit import one_shot_jit
 from ._regions import (_SDF_MAX, LIPS_OUTER, RIGHT_EYE, _blur, _coverage, _polygon_sdf, _polygon_sdf_at, _smoothstep,
                        mirrored)
 from ._skin import srgb_to_lab
@@ -269,7 +270,7 @@ def skin_low_pass(
     return _skin_low_pass(x, w.astype(x.dtype), _low_pass_plan(x.shape[:2], float(sigma)))
 
 
-@functools.partial(jax.jit, static_argnums=2)
+@one_shot_jit(static_argnums=2)
 def _skin_low_pass(x: Array, w: Array, plan: tuple[tuple[int, int], float, int]) -> Array:
     base, sigma, n = plan
     h, wd, c = x.shape
@@ -433,7 +434,7 @@ def eye_confidence(
                            float(closed[0]), float(closed[1]))
 
 
-@functools.partial(jax.jit, static_argnums=(4, 5, 6, 7, 8, 9, 10))
+@one_shot_jit(static_argnums=(4, 5, 6, 7, 8, 9, 10))
 def _eye_confidence(c, lm, po, go, low, high, grow, ramp, down, shut, opened):
     R = c.shape[0]
     agree = po / jnp.maximum(go, 1e-6)
@@ -561,7 +562,7 @@ def _mahalanobis2(lab: Array, mean: Array, inv: Array) -> Array:
     return jnp.einsum("hwi,ij,hwj->hw", d, inv, d)
 
 
-@functools.partial(jax.jit, static_argnames=("low", "high", "ratio", "trim", "rounds"))
+@one_shot_jit(static_argnames=("low", "high", "ratio", "trim", "rounds"))
 def _skin_confidence(x: Array, w: Array, other: Array | None = None, *, low: float, high: float,
                      ratio: tuple[float, float], trim: float, rounds: int) -> Array:
     lab = srgb_to_lab(jnp.clip(x, 0.0, 1.0))

@@ -29,6 +29,7 @@ from jaxtyping import Array, ArrayLike, Bool, Float, Int
 from scipy import ndimage
 
 from .._errors import InputError
+from .._jit import one_shot_jit
 from .._mesh import Mesh
 from .._raster import rasterize_np
 from ..geometry._triplane import _fill_outside
@@ -317,7 +318,7 @@ def detail_normal_map(height: Float[ArrayLike, "R R"], vertices: Float[ArrayLike
     return _detail_normal_map(h, v, frame, float(strength), float(fade))
 
 
-@jax.jit
+@one_shot_jit
 def _detail_normal_map(h, v, frame, strength, fade):
     dtype = jnp.result_type(h, v)
     h = h.astype(dtype)

@@ -116,8 +116,10 @@ def test_skin_confidence_gradient_jit_vmap():
     batch = jnp.stack([jnp.asarray(_skin_scene(n=10, seed=s)[0]) for s in range(3)])
     g = lambda x: skin_confidence(x, w, other=other)  # noqa: E731
     loop = jnp.stack([g(x) for x in batch])
-    np.testing.assert_allclose(jax.vmap(g)(batch), loop, atol=1e-6)
-    np.testing.assert_allclose(jax.jit(g)(batch[0]), loop[0], atol=1e-6)
+    # the loop's calls compile alone, at the one-shot optimisation level (machlib._jit); under
+    # vmap and jit the function is part of another program: float32 rounding may differ by an ulp
+    np.testing.assert_allclose(jax.vmap(g)(batch), loop, atol=4e-6)
+    np.testing.assert_allclose(jax.jit(g)(batch[0]), loop[0], atol=4e-6)
 
 
 @pytest.mark.parametrize("bad", [
