@@ -1603,7 +1603,9 @@ def hair_portrait(
        (none where the photo shows none, 5 cm where it shows a straight one) and parting
        (``choice["adjusted"]``), is the prior: its occupancy and orientation volume
        (:func:`~machlib.hair.style_volume`) is carved and filled to the portrait's silhouette and its visible orientation bent to the 2D orientation
-       (:func:`~machlib.hair.lift_hair`), and strands are grown through it on the fitted head
+       (:func:`~machlib.hair.lift_hair`; the person below the chin hides the volume behind the
+       head's centre, so hair down the back is not carved where the photo shows the shoulders),
+       and strands are grown through it on the fitted head
        (:func:`~machlib.hair.grow_from_volume`); with ``fit_tips`` the grown strands are then
        widened towards the photo's hair outline, trimmed where their visible part leaves it and
        extended along the orientation map to where it ends, or, where the hair runs off the
@@ -1739,8 +1741,11 @@ def hair_portrait(
             carve = allowed * (1.0 - (mask.face > 0.5)) + (mask.mask > 0.5)
             prior = timed("volume", lambda: style_volume(k_prior, chosen, mesh, n_strands=_PRIOR_STRANDS,
                                                          n_points=24, template=template))
+            # the body below the chin hides the prior's hair behind the head's centre (down the
+            # back): carving it there cut long hair off where the photo shows the shoulders
             lifted = timed("lift", lambda: lift_hair(prior, camera, mask.mask, omap.theta, omap.confidence,
-                                                     head_sdf=sdf, carve_mask=carve))
+                                                     head_sdf=sdf, carve_mask=carve,
+                                                     occluder=_body_below_chin(mask, fit.landmarks)))
             grow = lambda count: timed("grow", lambda: grow_from_volume(  # noqa: E731
                 k_grow, lifted, mesh, n_strands=count, n_points=int(n_points), sdf=sdf,
                 length=chosen.length * 1.2, color=rgb, template=template, curl=chosen.curl,

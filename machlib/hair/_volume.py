@@ -353,8 +353,8 @@ def _head_depth(sdf, camera, hb, wb, b, n_steps: int):
 
 @partial(jax.jit, static_argnames=("spacing", "block", "dilate", "shell", "surface", "smoothing", "passes",
                                    "n_steps", "threshold"))
-def _lift(occ, orient, origin, camera, mask, carve, theta, conf, sdf, *, spacing, block, dilate, shell, surface,
-          smoothing, passes, n_steps, threshold):
+def _lift(occ, orient, origin, camera, mask, carve, theta, conf, sdf, occluder, *, spacing, block, dilate, shell,
+          surface, smoothing, passes, n_steps, threshold):
     dtype = occ.dtype
     shape = occ.shape
     h, w = mask.shape
@@ -370,11 +370,16 @@ def _lift(occ, orient, origin, camera, mask, carve, theta, conf, sdf, *, spacing
     th_blk = 0.5 * jnp.arctan2(s2, c2)
     conf_blk = jnp.clip(_safe_len(jnp.stack([c2, s2], -1)) / jnp.maximum(w_blk, 1e-12), 0.0, 1.0) * jnp.clip(w_blk, 0, 1)
     head = _head_depth(sdf, camera, hb, wb, b, n_steps)  # (hb, wb)
+    R = rotation_matrix(camera.rotation).astype(dtype)
+    if occluder is not None:  # e.g. the body below the chin: it hides what lies behind the head's centre
+        centre = sdf.origin.astype(dtype) + 0.5 * sdf.spacing * (jnp.asarray(sdf.values.shape, dtype) - 1)
+        zc = (R @ centre + camera.translation.astype(dtype))[2]
+        hides = _pool(occluder.astype(dtype), b, hb, wb, "mean") > 0.5
+        head = jnp.where(hides, jnp.minimum(head, zc), head)
 
     # voxels in camera space and block pixels
     axes = [origin[a] + spacing * jnp.arange(n, dtype=dtype) for a, n in enumerate(shape)]
     P = jnp.stack(jnp.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
-    R = rotation_matrix(camera.rotation).astype(dtype)
     pc = P @ R.T + camera.translation.astype(dtype)
     z = pc[:, 2]
     zs = jnp.where(jnp.abs(z) < 1e-6, 1e-6, z)
@@ -467,6 +472,7 @@ def lift_hair(
     passes: int = 2,
     threshold: float = 0.5,
     carve_mask: Float[ArrayLike, "Hi Wi"] | None = None,
+    occluder: Float[ArrayLike, "Hi Wi"] | None = None,
 ) -> HairVolume:
     """Lift a portrait's 2D hair mask and orientation map into a prior :class:`HairVolume`.
 
@@ -477,7 +483,10 @@ def lift_hair(
     block is found by sphere tracing ``head_sdf`` along the camera rays. A voxel is *visible*
     when it projects inside the image and lies in front of the head (camera depth smaller than
     the head's at its block) or beside it (its ray misses the head); voxels hidden by the head
-    keep their prior values.
+    keep their prior values. With ``occluder`` (e.g. the body below the chin), voxels deeper than
+    the head's centre at a block mostly on it (mean ``> 0.5``) are hidden too: long hair falling
+    down the back is behind the torso, and the photo, which shows the torso there, says nothing
+    about it (as :func:`~machlib.hair.fit_strand_tips`' ``occluder``).
 
     1. Carving: a visible voxel's occupancy is multiplied by the hair mask's (or
        ``carve_mask``'s) max over its block, dilated by ``dilate`` blocks.
@@ -518,6 +527,9 @@ def lift_hair(
             over it); default ``hair_mask``. Pass the hair plus whatever may hide hair (a hat,
             the face) so that hair under a hat survives, while filling still follows
             ``hair_mask``.
+        occluder: ``(Hi, Wi)`` mask in ``[0, 1]`` of what hides voxels behind the head's centre
+            depth (the centre of ``head_sdf``'s grid, the head's bounding-box centre for a grid of
+            :func:`~machlib.hair.head_sdf_grid`); ``None``: only the head hides.
 
     Returns:
         The updated :class:`HairVolume` (same grid).
@@ -551,6 +563,9 @@ def lift_hair(
     carve = mask if carve_mask is None else jnp.asarray(carve_mask)
     if carve.shape != mask.shape:
         raise InputError(f"lift_hair: carve_mask must have shape {mask.shape}, got {carve.shape}")
+    occluder = None if occluder is None else jnp.asarray(occluder)
+    if occluder is not None and occluder.shape != mask.shape:
+        raise InputError(f"lift_hair: occluder must have shape {mask.shape}, got {occluder.shape}")
     for name, v, ok in (("dilate", dilate, lambda x: x >= 0), ("passes", passes, lambda x: x >= 1)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not ok(v):
             raise InputError(f"lift_hair: {name} must be an int ({'>= 0' if name == 'dilate' else '>= 1'}), got {v!r}")
@@ -573,7 +588,8 @@ def lift_hair(
     dtype = volume.occupancy.dtype
     occ, ori = _lift(
         volume.occupancy, volume.orientation, volume.origin.astype(dtype), camera, mask.astype(dtype),
-        carve.astype(dtype), th.astype(dtype), conf.astype(dtype), head_sdf, spacing=float(volume.spacing), block=int(block),
+        carve.astype(dtype), th.astype(dtype), conf.astype(dtype), head_sdf,
+        None if occluder is None else occluder.astype(dtype), spacing=float(volume.spacing), block=int(block),
         dilate=int(dilate), shell=float(shell), surface=float(surface), smoothing=float(smoothing),
         passes=int(passes), n_steps=48, threshold=float(threshold),
     )

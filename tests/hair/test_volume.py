@@ -137,6 +137,32 @@ def test_lift_carves_visible_voxels_outside_the_mask_keeps_hidden_ones(head_sdf_
     assert hair.sum() > 20 and occ[hair].min() > 0.999
 
 
+def test_lift_occluder_hides_voxels_behind_the_head_centre_only(head_sdf_field):
+    # the body below the chin: hair down the back is behind it (kept), hair in front of it is seen
+    # not to be there (carved); without the occluder the back hair was carved too (a cut-off)
+    vol = _box_volume()
+    cam = orbit_camera(0.0, image_size=(64, 64))
+    mask = jnp.zeros((64, 64)).at[:18].set(1.0)
+    zeros = jnp.zeros((64, 64))
+    body = jnp.zeros((64, 64)).at[36:].set(1.0)  # the box projects down to row 48
+    bare = np.asarray(lift_hair(vol, cam, mask, zeros, zeros, head_sdf=head_sdf_field).occupancy).reshape(-1)
+    hid = np.asarray(lift_hair(vol, cam, mask, zeros, zeros, head_sdf=head_sdf_field,
+                               occluder=body).occupancy).reshape(-1)
+    c = np.asarray(vol.centers()).reshape(-1, 3)
+    px = np.asarray(project(c, cam))
+    centre_z = float(np.asarray(head_sdf_field.origin)[2]
+                     + 0.5 * head_sdf_field.spacing * (head_sdf_field.values.shape[2] - 1))
+    on_body = (px[:, 0] >= 4) & (px[:, 0] < 60) & (px[:, 1] >= 40) & (px[:, 1] < 64)  # off the body's edge
+    behind = on_body & (c[:, 2] < centre_z - 0.02)
+    cut = behind & (bare < 1e-6)  # carved without the occluder: not hidden by the head
+    front = on_body & (c[:, 2] > centre_z + 0.02) & (bare < 1e-6)  # seen in front of the body
+    assert cut.sum() > 20 and front.sum() > 20
+    assert hid[behind].min() > 0.999
+    assert hid[front].max() < 1e-6
+    # elsewhere nothing changes
+    np.testing.assert_array_equal(hid[px[:, 1] < 32], bare[px[:, 1] < 32])
+
+
 def test_lift_fills_empty_voxels_near_the_head_inside_the_mask(head_sdf_field):
     shape = (25, 31, 31)
     vol = HairVolume(jnp.zeros(shape), jnp.zeros(shape + (3,)), jnp.array([-0.12, -0.10, -0.15]), 0.01)
@@ -253,6 +279,8 @@ def test_bad_inputs(template):
         lift_hair(vol, cam, img, img, img, block=0)
     with pytest.raises((ValueError, TypeError), match="lift_hair"):
         lift_hair(vol, "camera", img, img, img)
+    with pytest.raises((ValueError, TypeError), match="lift_hair"):
+        lift_hair(vol, cam, img, img, img, occluder=jnp.zeros((4, 4)))
     with pytest.raises(ValueError, match="grow_from_volume"):
         grow_from_volume(jax.random.key(0), vol, template, n_strands=-1)
     with pytest.raises(ValueError, match="grow_from_volume"):
