@@ -26,6 +26,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .._errors import InputError
+from .._jit import one_shot_jit
 from .._camera import Camera, rotation_matrix
 from ..geometry import default_template
 from ._cleanup import resample_uniform
@@ -351,8 +352,8 @@ def _head_depth(sdf, camera, hb, wb, b, n_steps: int):
     return jax.vmap(jax.vmap(trace))(dw, scale)
 
 
-@partial(jax.jit, static_argnames=("spacing", "block", "dilate", "shell", "surface", "smoothing", "passes",
-                                   "n_steps", "threshold"))
+@one_shot_jit(static_argnames=("spacing", "block", "dilate", "shell", "surface", "smoothing", "passes",
+                               "n_steps", "threshold"))
 def _lift(occ, orient, origin, camera, mask, carve, theta, conf, sdf, occluder, *, spacing, block, dilate, shell,
           surface, smoothing, passes, n_steps, threshold):
     dtype = occ.dtype
