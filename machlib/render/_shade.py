@@ -86,21 +86,25 @@ def render_textured(
     topo = None
     if antialiased:
         topo = jnp.asarray(antialias_topology(np.asarray(faces)) if topology is None else topology, jnp.int32)
-    light = None if lighting is None else jnp.asarray(lighting)
+    # lit and unlit renders share one compiled program: whether to light is an argument, not a
+    # static choice (a textured stage renders the same mesh both ways; a second program cost
+    # about 1.5 s of compilation)
+    lit = lighting is not None
+    light = jnp.asarray(lighting) if lit else jnp.zeros((9, 3), vertices.dtype)
     return _shade_jit(vertices, faces, jnp.asarray(uv, vertices.dtype), jnp.asarray(faces_uv, jnp.int32), tex,
-                      clip, rast, light, topo, filter)
+                      clip, rast, light, jnp.asarray(lit), topo, filter)
 
 
-def _shade(vertices, faces, uv, faces_uv, tex, clip, rast, lighting, topo, filter):
+def _shade(vertices, faces, uv, faces_uv, tex, clip, rast, lighting, lit, topo, filter):
     if filter.startswith("linear-mip"):
         tc, dtc = interpolate(uv, rast, faces_uv, derivatives=True)
         color = texture(tex, tc, dtc, filter=filter, mip=build_mip(tex))
     else:
         tc = interpolate(uv, rast, faces_uv)
         color = texture(tex, tc, filter=filter)
-    if lighting is not None:
-        n = interpolate(vertex_normals(vertices, faces), rast, faces)
-        color = linear_to_srgb(srgb_to_linear(color) * jnp.maximum(sh_shading(n, lighting), 0.0))
+    n = interpolate(vertex_normals(vertices, faces), rast, faces)
+    shaded = linear_to_srgb(srgb_to_linear(color) * jnp.maximum(sh_shading(n, lighting), 0.0))
+    color = jnp.where(lit, shaded, color)
     alpha = (rast.triangle >= 0).astype(color.dtype)[..., None]
     rgba = jnp.concatenate([color * alpha, alpha], axis=-1)
     if topo is not None:
@@ -109,4 +113,4 @@ def _shade(vertices, faces, uv, faces_uv, tex, clip, rast, lighting, topo, filte
     return jnp.concatenate([jnp.clip(rgb, 0.0, 1.0), jnp.clip(rgba[..., 3:], 0.0, 1.0)], axis=-1)
 
 
-_shade_jit = jax.jit(_shade, static_argnums=(9,))
+_shade_jit = jax.jit(_shade, static_argnums=(10,))
