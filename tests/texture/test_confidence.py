@@ -14,6 +14,7 @@ from machlib.texture import (
     complete_texture,
     eye_confidence,
     eye_openness,
+    lab_to_srgb,
     lip_misfit,
     mirror_fill,
     polygon_sdf,
@@ -21,9 +22,10 @@ from machlib.texture import (
     skin_albedo,
     skin_confidence,
     skin_low_pass,
+    srgb_to_lab,
     texel_confidence,
 )
-from machlib.texture._regions import LIPS_INNER, RIGHT_EYE, mirrored
+from machlib.texture._regions import LIPS_INNER, LIPS_OUTER, RIGHT_EYE, mirrored
 
 from helpers import x64
 
@@ -566,6 +568,80 @@ def test_kept_black_texels_are_floored(setup):
     assert out.min() >= 0.03 - 1e-6
     with pytest.raises(ValueError, match="floor"):
         complete_texture(raw, face, template_albedo=template, floor=1.0)
+
+
+def _lab(x):
+    return np.asarray(srgb_to_lab(jnp.asarray(x, jnp.float32)), np.float64)
+
+
+def _laugh_case(lm, face, truth, *, above, hidden_lips=True):
+    """A texture whose seen skin round the mouth is shadowed and lip-red (a laugh's folds) around
+    an unseen region: the skin ``above`` (UV) over the lips and, with ``hidden_lips``, the lips (a
+    wide laugh's hidden lips: up to the nostrils), else the mouth's inside; with ``above = 0``,
+    only the mouth's inside. Returns the raw texture, its confidence, the unseen skin (off the
+    lips) and the lips (exact polygon, one texel in)."""
+    v = ((np.arange(R) + 0.5) / R)[:, None] * np.ones((1, R))
+    masks = {k: np.asarray(val) for k, val in region_masks(lm, R).items()}
+    feats = np.maximum.reduce([masks[k] for k in ("eyes", "brows", "mouth", "nostrils")]) > 0.5
+    lips = np.asarray(polygon_sdf(lm[np.asarray(LIPS_OUTER)], R))
+    if above > 0:
+        hole = (lips > 0) & (lips < above) & (v < lm[0, 1] + 0.01) & face & ~feats
+        inside = lips <= 0 if hidden_lips else np.asarray(polygon_sdf(lm[np.asarray(LIPS_INNER)], R)) <= 0
+        unseen = hole | inside
+    else:
+        hole = np.zeros_like(face)
+        unseen = np.asarray(polygon_sdf(lm[np.asarray(LIPS_INNER)], R)) <= 0
+    folds = (lips > 0) & (lips < above + 0.04) & ~unseen & ~feats & face
+    red = np.asarray(lab_to_srgb(jnp.asarray(_lab(truth) + np.array([-16.0, 15.0, 8.0]), jnp.float32)))
+    seen = face & ~unseen
+    raw = np.where(folds[..., None], red, truth) * seen[..., None]
+    return raw, seen.astype(np.float32), hole, lips < -1.0 / R
+
+
+def test_mouth_hole_takes_the_skin_tone_not_the_laughs_folds(setup):
+    """Issue 15 (t1_face3's orange muzzle): a laugh hides the lips and the skin up to the nostrils,
+    and every solve continued the seen folds' shadowed lip-red into that region. With
+    ``mouth_hole`` its depth takes the face's skin tone; the lips stay as before; far from the
+    mouth nothing changes."""
+    lm, face, truth, template = setup
+    raw, conf, hole, lips = _laugh_case(lm, face, truth, above=0.05)
+    deep = ndimage.binary_erosion(hole | lips, iterations=3) & hole
+    assert deep.sum() > 20
+    kw = {"template_albedo": template, "confidence": conf}
+    on = np.asarray(complete_texture(raw, conf > 0.5, **kw).albedo)
+    off = np.asarray(complete_texture(raw, conf > 0.5, mouth_hole=0.0, **kw).albedo)
+    d_on, d_off = (_lab(x)[deep].mean(0) - _lab(truth)[deep].mean(0) for x in (on, off))
+    assert d_off[1] > 6.0 and d_off[2] > 3.0 and d_off[0] < -10.0, d_off  # the folds' colour was carried in
+    # redness and yellowness go; the darkness down to the tolerance (8 L*: the skin by a mouth is darker)
+    assert abs(d_on[1]) < 0.4 * d_off[1] and abs(d_on[2]) < 0.6 * d_off[2], (d_on, d_off)
+    assert d_on[0] > d_off[0] + 3.0, (d_on, d_off)
+    np.testing.assert_array_equal(on[lips], off[lips])  # the lips' colour is the portrait's
+    far = ndimage.distance_transform_edt(~(hole | lips)) > 0.12 * R
+    np.testing.assert_array_equal(on[far], off[far])
+    assert np.isfinite(on).all() and on.min() >= 0 and on.max() <= 1
+
+
+@pytest.mark.parametrize("above", [0.0, 0.012])
+def test_mouth_hole_leaves_a_seen_mouth_and_a_narrow_gap_alone(setup, above):
+    """A seen mouth (its inside unseen), alone or with a smile's narrow unseen gap above the lips
+    (t1_face5), and lip-red folds around: there the rim is the local skin, and nothing changes,
+    to the bit."""
+    lm, face, truth, template = setup
+    raw, conf, _, _ = _laugh_case(lm, face, truth, above=above, hidden_lips=False)
+    kw = {"template_albedo": template, "confidence": conf}
+    on = np.asarray(complete_texture(raw, conf > 0.5, **kw).albedo)
+    off = np.asarray(complete_texture(raw, conf > 0.5, mouth_hole=0.0, **kw).albedo)
+    np.testing.assert_array_equal(on, off)
+
+
+@pytest.mark.parametrize("kw", [{"mouth_hole": -0.5}, {"mouth_hole_zone": -0.01},
+                                {"mouth_hole_tolerance": (3.0, 3.0)}, {"mouth_hole_tolerance": (3.0, -1.0, 3.0)}])
+def test_mouth_hole_bad_input(setup, kw):
+    _, face, truth, template = setup
+    name = next(iter(kw))
+    # (jaxtyping's beartype hook checks the annotation in tests: a tuple of two is its error)
+    with pytest.raises((ValueError, TypeCheckError), match=f"complete_texture|{name}"):
+        complete_texture(truth, face, template_albedo=template, **kw)
 
 
 def test_openings_are_shadowed_not_the_templates_eyes(setup):
