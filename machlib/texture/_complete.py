@@ -30,6 +30,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Shaped
 
 from .._errors import InputError
+from .._jit import one_shot_jit
 from ..geometry import default_template
 from ._confidence import mirror_fill
 from ._makeup import makeup
@@ -723,7 +724,7 @@ _UPPER_MARGIN = (0.55, 0.48, 0.46)
 _MARGIN_DEPTH = (0.12, 0.24)
 
 
-@functools.partial(jax.jit, static_argnums=2)
+@one_shot_jit(static_argnums=2)
 def _paint_openings(albedo: Array, lm: Array, shade: float) -> Array:
     """The eye sockets (inside the lid contours, from one texel in) in the mean colour of a ring
     of texels just outside each: near the contour as the lid margin (the skin tinted by
@@ -761,7 +762,7 @@ def _paint_openings(albedo: Array, lm: Array, shade: float) -> Array:
 _MOUTH_HOLE_LOW_PASS, _MOUTH_HOLE_DEPTH, _MOUTH_HOLE_SPREAD = 0.006, 0.015, 0.01
 
 
-@functools.partial(jax.jit, static_argnames=("sure", "zone", "tol", "strength", "sigma", "depth", "spread"))
+@one_shot_jit(static_argnames=("sure", "zone", "tol", "strength", "sigma", "depth", "spread"))
 def _mouth_hole_tone(albedo, conf, lm, features, skin_lab, *, sure, zone, tol, strength, sigma, depth, spread):
     """``complete_texture(mouth_hole=...)``: the skin by the mouth (off the features, within
     ``zone`` UV of the outer lip contour) deep inside an unseen region there (the blur of the
@@ -792,7 +793,7 @@ def _mouth_hole_tone(albedo, conf, lm, features, skin_lab, *, sure, zone, tol, s
     return jnp.where(w[..., None] > 0, lab_to_srgb(lab - w[..., None] * shift), albedo)
 
 
-@functools.partial(jax.jit, static_argnames=("sigma", "max_offset"))
+@one_shot_jit(static_argnames=("sigma", "max_offset"))
 def _offset_target(raw: Array, albedo: Array, sure: Array, *, sigma: float, max_offset: float) -> Array:
     """The final solve's boundary values: ``albedo`` plus the kept texels' colour offsets, smoothed
     over a Gaussian of ``sigma`` texels (0: per texel) and clipped to ``±max_offset`` (one compiled
@@ -805,7 +806,7 @@ def _offset_target(raw: Array, albedo: Array, sure: Array, *, sigma: float, max_
     return albedo + sure * offset
 
 
-@functools.partial(jax.jit, static_argnums=1)
+@one_shot_jit(static_argnums=1)
 def _smooth(x: Array, sigma: float) -> Array:
     """Gaussian blur (``sigma`` texels) of ``(R, R)`` or ``(R, R, C)``; wide ones computed at a
     reduced resolution (down by up to 4 so the blur stays at least 2.5 texels there, then back up,
