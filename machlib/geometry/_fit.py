@@ -484,7 +484,11 @@ _COMPILED_LOCK = threading.Lock()
 #: differently in the last bit). :func:`machlib._cache.enable_compilation_cache` sets the same
 #: emitters for every program of a command (:data:`machlib._cache.XLA_CPU_FLAGS`); both only on
 #: the jaxlib releases the option was checked on (:data:`machlib._cache.FLAGS_CHECKED_ON`).
-COMPILER_OPTIONS = {"xla_llvm_disable_expensive_passes": True,
+#: The backend optimisation level is XLA's default (3), stated so that it holds whoever calls: the
+#: command line and the batch workers compile everything else at level 2
+#: (:data:`machlib._cache.XLA_CPU_FLAGS`), which for these programs saves no compile time but
+#: would round differently from a library user's fit of the same photo.
+COMPILER_OPTIONS = {"xla_llvm_disable_expensive_passes": True, "xla_backend_optimization_level": 3,
                     **({"xla_cpu_use_fusion_emitters": False} if classic_emitters_known() else {})}
 
 
