@@ -38,7 +38,8 @@ def cache_dir(kind: str) -> Path | None:
 #:   CPU to compile them (the template albedo's painter: 6.5 -> 4.5 s CPU) while they run as fast
 #:   (the warm job's programs: 9.3 s at level 3, 8.1 s at level 2; ``benchmarks/cold_compiles.py``
 #:   and the make benchmark measure both). Results change in the last bits of float32 arithmetic
-#:   (the template albedo: at most 5e-7).
+#:   (the template albedo: at most 5e-7). The fits' own programs state level 3
+#:   (:data:`machlib.geometry._fit.COMPILER_OPTIONS`), so a fit is the same whoever runs it.
 XLA_CPU_FLAGS = ("--xla_cpu_use_fusion_emitters=false", "--xla_backend_optimization_level=2")
 
 #: jaxlib releases on which :data:`XLA_CPU_FLAGS` were checked. XLA aborts the whole process on a
