@@ -1,6 +1,6 @@
 """``jax.jit`` for the programs a job compiles, runs once and leaves.
 
-A cold ``machlib make`` spends most of its CPU compiling (about 80 of 118 s on 2 cores). For
+A cold ``machlib make`` spends most of its CPU compiling its 273 programs. For
 most of its programs XLA's optimiser pays: the texture fit's levels, the Poisson solver and the
 hair growth run for seconds. But some programs of the texture completion and the hair clean-up
 are per-texel masks and blurs that run for tens of milliseconds, and LLVM's optimisation of their
