@@ -739,6 +739,11 @@ def grow_from_volume(
     return Strands(pts, np.broadcast_to(rgb, (n, 3)).copy(), np.full(n, DEFAULT_HAIR_WIDTH, np.float32))
 
 
+#: arc length in metres from the root of a gathered style's strands that, voxelised on its own,
+#: occupies the scalp's shell (:func:`style_volume`)
+_ROOT_ARC = 0.03
+
+
 def style_volume(
     key: PRNGKeyArray,
     style,
@@ -760,7 +765,13 @@ def style_volume(
     default saturation only 25-35 % of its scalp (3 mm out) counted as occupied on the template
     (a low bun's upper back 31 %), and growth from the volume left those roots bare. Its default
     saturation is therefore a quarter of the typical density (low bun: 55 % of the scalp, the
-    upper back 98 %), a loose style's a half.
+    upper back 98 %), a loose style's a half. Even so, the front half of a gathered style's
+    scalp, one layer of hair swept back over the skull, stayed below the threshold (a low bun's
+    on a fitted head: 5 % of its roots 3 mm out; bare wedges at the hairline from −30°): the
+    first 3 cm of its strands from the root are voxelised on their own as well (same grid,
+    smoothing and saturation, normalised by their own typical density), and the volume takes the
+    larger occupancy of the two, and that shell's orientation where the whole strands' has none
+    (low bun: 99 % of the scalp, the front 98 %).
 
     Args:
         key: JAX PRNG key.
@@ -803,7 +814,20 @@ def style_volume(
     lo, hi = pts.reshape(-1, 3).min(0) - pad, pts.reshape(-1, 3).max(0) + pad
     lo = np.floor(lo / spacing) * spacing  # snap, so nearby styles share grids
     hi = np.ceil(hi / spacing) * spacing
+    gathered = getattr(style, "gather", "none") != "none"
     if saturation is None:
-        saturation = 0.25 if getattr(style, "gather", "none") != "none" else 0.5
-    return strands_to_volume(pts, spacing=float(spacing), bounds=(lo, hi), smoothing=smoothing,
-                             saturation=float(saturation))
+        saturation = 0.25 if gathered else 0.5
+    vol = strands_to_volume(pts, spacing=float(spacing), bounds=(lo, hi), smoothing=smoothing,
+                            saturation=float(saturation))
+    if not gathered:
+        return vol
+    # the scalp's shell of a gathered style is one layer of hair, far thinner than the knot that
+    # sets the typical density: the strands' first _ROOT_ARC metres, voxelised on their own,
+    # occupy it (the front half of a low bun's scalp was otherwise empty, its roots bare)
+    seg = float(getattr(style, "length", 0.0)) / max(pts.shape[1] - 1, 1)
+    k = int(min(pts.shape[1], 1 + max(1, np.ceil(_ROOT_ARC / max(seg, 1e-6)))))
+    shell = strands_to_volume(pts[:, :k], spacing=float(spacing), origin=vol.origin, shape=vol.occupancy.shape,
+                              smoothing=smoothing, saturation=float(saturation))
+    return HairVolume(jnp.maximum(vol.occupancy, shell.occupancy),
+                      jnp.where((vol.occupancy >= 1e-3)[..., None], vol.orientation, shell.orientation),
+                      vol.origin, vol.spacing)

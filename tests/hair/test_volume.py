@@ -237,19 +237,50 @@ def test_a_gathered_styles_prior_covers_the_back_of_the_scalp():
     # a low bun packs its hair into the knot, which sets the typical density: at saturation 0.5
     # the scalp's shell on the upper back fell below the threshold (31 % of its roots kept, bald
     # patches on t1_face1's head); gathered styles saturate at a quarter of it
+    # (the whole strands' voxelisation, without the root shell of the next test)
     from machlib.geometry import default_template
-    from machlib.hair import scalp_roots
+    from machlib.hair import grow_style, scalp_roots, strands_to_volume
 
     human = default_template()
     roots = scalp_roots(jax.random.key(3), human, 3000)
     q = roots.points + 0.003 * roots.normals
     back = np.asarray(q[:, 2] < -0.02)
+    strands = grow_style(jax.random.key(1), HAIR_STYLES["low bun"], human, n_strands=1000, n_points=24)
     cover = {}
-    for sat in (None, 0.5):
-        prior = style_volume(jax.random.key(1), HAIR_STYLES["low bun"], human, n_strands=1000, n_points=24,
-                             saturation=sat)
-        cover[sat] = float((np.asarray(volume_lookup(prior, q)[0]) > 0.5)[back].mean())
-    assert cover[None] > 0.75 and cover[0.5] < 0.6, cover
+    for sat in (0.25, 0.5):
+        vol = strands_to_volume(strands.points, spacing=0.006, saturation=sat)
+        cover[sat] = float((np.asarray(volume_lookup(vol, q)[0]) > 0.5)[back].mean())
+    assert cover[0.25] > 0.75 and cover[0.5] < 0.6, cover
+    prior = style_volume(jax.random.key(1), HAIR_STYLES["low bun"], human, n_strands=1000, n_points=24)
+    assert (np.asarray(volume_lookup(prior, q)[0]) > 0.5)[back].mean() > 0.9
+
+
+def test_a_gathered_styles_prior_covers_the_front_of_the_scalp():
+    # a low bun's front half is one layer of hair swept back over the skull, far thinner than the
+    # knot that sets the typical density: voxelised with the knot, 5 % of the front's roots saw
+    # hair 3 mm out (t1_face1: bare wedges at the hairline and the parting from -30 degrees); the
+    # strands' first 3 cm, voxelised on their own, occupy the shell
+    from machlib.geometry import default_template
+    from machlib.hair import grow_style, scalp_roots, strands_to_volume
+
+    human = default_template()
+    roots = scalp_roots(jax.random.key(3), human, 3000)
+    q = roots.points + 0.003 * roots.normals
+    front = np.asarray(q[:, 2] > 0.0)
+    for name in ("low bun", "bun", "ponytail"):
+        prior = style_volume(jax.random.key(1), HAIR_STYLES[name], human, n_strands=1000, n_points=24)
+        occ = np.asarray(volume_lookup(prior, q)[0]) > 0.5
+        assert occ[front].mean() > 0.9 and occ[~front].mean() > 0.9, (name, occ[front].mean(), occ[~front].mean())
+        # the knot's voxelisation alone (the old prior) leaves the front bare
+        strands = grow_style(jax.random.key(1), HAIR_STYLES[name], human, n_strands=1000, n_points=24)
+        knot = strands_to_volume(strands.points, spacing=prior.spacing, origin=prior.origin,
+                                 shape=prior.occupancy.shape, saturation=0.25)
+        assert (np.asarray(volume_lookup(knot, q)[0]) > 0.5)[front].mean() < 0.7, name
+        # the shell adds occupancy and orientation where the knot's had none; elsewhere it is kept
+        o_old, o_new = np.asarray(knot.occupancy), np.asarray(prior.occupancy)
+        assert (o_new >= o_old - 1e-6).all()
+        had = o_old >= 1e-3
+        np.testing.assert_allclose(np.asarray(prior.orientation)[had], np.asarray(knot.orientation)[had], atol=1e-5)
 
 
 # --- bad inputs ------------------------------------------------------------------------------
