@@ -114,6 +114,7 @@ def mirror_fill(
     max_ratio: float = 1.5,
     max_gain: float = 1.15,
     max_chroma: float = 1.1,
+    mismatch: float | None = 0.15,
 ) -> tuple[Float[Array, "H W C"], Float[Array, "H W"]]:
     """Fill the worse-seen half of a mirror-symmetric UV layout from the better-seen half.
 
@@ -145,6 +146,16 @@ def mirror_fill(
     eyes, brows, lips, nostrils) keep their contrast against the skin around them, since
     ``L`` runs under them from that skin.
 
+    What those clips leave of the ratio the mirror image needed is a mismatch between it and the
+    side it lands on, which the clipped ratio no longer corrects: with ``r`` the log of the
+    brightness ratio and ``h`` the log of each channel's hue ratio, and ``r'``, ``h'`` the same
+    after the clips, the mirror image's weight is multiplied by ``exp(−(Δ / mismatch)²)`` with
+    ``Δ² = (r − r')² + Σ (h − h')²`` (``mismatch`` in natural-log units; ``None`` turns it off).
+    A cheek in the shade of the hair beside the face (darker and oranger than the skin) would
+    otherwise land on the other side's lit skin, only 15 % brighter, and count as seen there
+    (t1_face0's dark-orange patch on the left cheek at +30°); with the trust gone, that texel is
+    completed from the skin around it instead.
+
     Args:
         texture: ``(H, W, C)`` texture (e.g. the delighted portrait texture), non-negative
             (e.g. sRGB in ``[0, 1]``) when ``low_pass > 0``.
@@ -158,13 +169,17 @@ def mirror_fill(
         max_ratio: how far the brightness ratio may darken the mirror image (``>= 1``).
         max_gain: how far it may brighten it (``>= 1``).
         max_chroma: the hue ratio's clip (``>= 1``).
+        mismatch: the scale (natural-log units) of the ratio left after the clips at which the
+            mirror image's weight falls to ``1/e``; ``None``: the weight does not depend on it.
+            Used only with ``low_pass > 0``.
 
     Returns:
         ``(texture, confidence)``: the filled ``(H, W, C)`` texture and its ``(H, W)`` confidence.
 
     Raises:
         InputError: mismatched shapes, ``strength`` outside ``[0, 1]``, a negative ``low_pass``
-            or a ``max_ratio``, ``max_gain`` or ``max_chroma`` below 1.
+            or a ``max_ratio``, ``max_gain`` or ``max_chroma`` below 1, or a ``mismatch`` that is
+            not positive.
 
     Example:
         >>> import jax.numpy as jnp
@@ -185,6 +200,8 @@ def mirror_fill(
     for name, val in (("max_ratio", max_ratio), ("max_gain", max_gain), ("max_chroma", max_chroma)):
         if not val >= 1:
             raise InputError(f"mirror_fill: {name} must be >= 1, got {val!r}")
+    if mismatch is not None and not mismatch > 0:
+        raise InputError(f"mirror_fill: mismatch must be None or > 0, got {mismatch!r}")
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jnp.float32)
     c = jnp.clip(c.astype(x.dtype), 0.0, 1.0)
@@ -197,7 +214,7 @@ def mirror_fill(
     w = c if skin is None else c * jnp.clip(skin.astype(x.dtype), 0.0, 1.0)
     low = _skin_low_pass(x, w, _low_pass_plan(x.shape[:2], float(low_pass)))
     return _mirror_fill(x, c, jnp.asarray(strength, x.dtype), low, float(max_ratio), float(max_gain),
-                        float(max_chroma))
+                        float(max_chroma), None if mismatch is None else float(mismatch))
 
 
 #: Local weight (the blurred weights' value) from which :func:`skin_low_pass` trusts a scale fully.
@@ -287,16 +304,22 @@ def _skin_low_pass(x: Array, w: Array, plan: tuple[tuple[int, int], float, int])
     return resize(low, (h, wd))
 
 
-@functools.partial(jax.jit, static_argnums=(4, 5, 6))
+@functools.partial(jax.jit, static_argnums=(4, 5, 6, 7))
 def _mirror_fill(x: Array, c: Array, strength: Array, low: Array | None = None,
-                 max_ratio: float = 1.5, max_gain: float = 1.15, max_chroma: float = 1.1) -> tuple[Array, Array]:
+                 max_ratio: float = 1.5, max_gain: float = 1.15, max_chroma: float = 1.1,
+                 mismatch: float | None = None) -> tuple[Array, Array]:
     xm, cm = x[:, ::-1], c[:, ::-1]
     if low is not None:  # the mirror image's detail on this side's low frequencies
         lm = low[:, ::-1]
         ratio = low / jnp.where(lm > 1e-4, lm, 1e-4)
         bright = jnp.mean(low, -1, keepdims=True) / jnp.maximum(jnp.mean(lm, -1, keepdims=True), 1e-4)
-        hue = jnp.clip(ratio / jnp.maximum(bright, 1e-4), 1.0 / max_chroma, max_chroma)
-        xm = xm * jnp.clip(bright, 1.0 / max_ratio, max_gain) * hue
+        hue = ratio / jnp.maximum(bright, 1e-4)
+        gain, tint = jnp.clip(bright, 1.0 / max_ratio, max_gain), jnp.clip(hue, 1.0 / max_chroma, max_chroma)
+        xm = xm * gain * tint
+        if mismatch is not None:  # what the clips left uncorrected: the mirror image is not this side's skin
+            left = (jnp.log(jnp.maximum(bright, 1e-4) / gain)[..., 0] ** 2
+                    + jnp.sum(jnp.log(jnp.maximum(hue, 1e-4) / tint) ** 2, -1))
+            cm = cm * jnp.exp(-left / mismatch**2)
     w_own = c
     w_mir = (1.0 - c) * cm * strength
     total = w_own + w_mir
