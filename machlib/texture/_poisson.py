@@ -15,9 +15,10 @@ that is only partly valid).
 The system ``A y = b`` for the unknowns inside ``Ω`` is symmetric positive definite (as long as
 every connected part of ``Ω`` touches a texel outside it) and is solved matrix-free by conjugate
 gradients with the 5-point Laplacian, preconditioned by one multigrid V-cycle (damped Jacobi
-smoothing, bilinear transfers, rediscretised coarse masks, a direct solve on a grid of at most
-1024 texels): the iteration count hardly grows with the resolution, and a 1024² blend converges
-in a few dozen iterations.
+smoothing, bilinear transfers, rediscretised coarse masks; the coarsest grid, at most 128
+texels a side by default, is solved by Jacobi-preconditioned CG to a loose tolerance, or
+directly by a Cholesky factor when it has at most 1024 texels): the iteration count hardly
+grows with the resolution, and a 1024² blend converges in a handful of iterations.
 
 An optional screening term (``screen``, Bhat, Curless, Cohen & Zitnick 2008) adds
 ``λ (f_p − s_p)`` to each equation, so the boundary correction decays over ``~1/√λ`` texels.
@@ -128,7 +129,10 @@ def _hierarchy(m: Array, screen, levels: int) -> list[_Level]:
 
 _BARRIER = jax.lax.optimization_barrier  # stencil chains fused by XLA recompute neighbours
 
-_COARSE_SIDE = 128  # coarsening stops here; the coarsest grid is solved by CG
+#: coarsening stops here; the coarsest grid is solved by CG. Coarsening on to 32² (a direct
+#: solve) or 64² took as many outer iterations (or one or two more) and no less time in the
+#: completion's 1024² solves
+_COARSE_SIDE = 128
 _COARSE_TOL, _COARSE_ITERATIONS = 1e-2, 200
 _DENSE_MAX = 1024  # the coarsest grid is solved directly when it has at most this many texels
 
@@ -153,9 +157,11 @@ def _vcycle(hier: list[_Level], chol, r: Array, i: int = 0, sweeps: int = 1, ome
     """One symmetric V-cycle on ``A_i x = r`` from ``x = 0`` (a linear map of ``r``).
 
     Damped Jacobi pre- and post-smoothing, restriction = transpose of the bilinear
-    prolongation, rediscretised coarse operators, a direct solve on the coarsest grid (or
-    Jacobi sweeps when it is too large to factor): symmetric and positive definite, so it is a
-    valid conjugate-gradient preconditioner.
+    prolongation, rediscretised coarse operators, a direct solve on the coarsest grid:
+    symmetric and positive definite, so it is a valid conjugate-gradient preconditioner. When
+    the coarsest grid is too large to factor (the default at 1024²: 128²) it is solved by
+    Jacobi-preconditioned CG to a loose tolerance instead, which makes the cycle slightly
+    nonlinear; :func:`_pcg`'s Polak–Ribière step tolerates that.
     """
     lv = hier[i]
     dinv = lv.m / (lv.deg + lv.screen)
@@ -330,7 +336,8 @@ def _solve(source, target, m, trust, guide: str, levels: int, tol: float, iterat
 
 
 def _auto_levels(h: int, w: int) -> int:
-    """Halve until the coarsest grid is small enough for a direct solve."""
+    """Halve until the shorter side is at most ``_COARSE_SIDE`` texels: the number of coarser
+    multigrid levels."""
     levels, side_h, side_w = 0, h, w
     while min(side_h, side_w) > _COARSE_SIDE:
         side_h, side_w = (side_h + 1) // 2, (side_w + 1) // 2
@@ -442,10 +449,11 @@ def poisson_blend(
             also pulled toward the source's own values, so the boundary mismatch fades over
             about ``1 / √λ`` texels instead of shifting the whole region. ``0`` is plain
             Poisson blending.
-        iterations: maximum conjugate-gradient iterations per pyramid level (static).
+        iterations: maximum conjugate-gradient iterations at full size (static).
         tol: stop when each channel's residual norm is below ``tol · ‖b‖`` (relative).
-        levels: number of coarser levels in the warm-start cascade; ``None`` halves the image
-            until its shorter side is at most 64 texels. ``0`` solves at full size only.
+        levels: number of coarser grids of the multigrid preconditioner; ``None`` halves the
+            image until its shorter side is at most 128 texels. ``0``: plain conjugate
+            gradients at full size.
 
     Returns:
         The blended image, same shape as ``source``, float (``float32`` unless the inputs are
