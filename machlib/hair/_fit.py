@@ -128,7 +128,9 @@ def fit_strand_tips(
        ``f = clip(r_mask / r_strands, 1, 1 + inflate)`` (smoothed over neighbouring sectors).
        Every point moves away from ``c`` by ``(f − 1)·w`` times its offset across the view (the
        offset's camera ``x, y`` part; depth is left alone, so the back of the hair does not
-       bulge), ``f`` of the sector it projects into and ``w`` rising from 0 at the root to 1 at
+       bulge), ``f`` interpolated linearly in the angle between the centres of the two sectors
+       nearest to where it projects (so a strand running across sectors, down the side of the
+       head, moves smoothly instead of in steps at their boundaries) and ``w`` rising from 0 at the root to 1 at
        ``inflate_ramp`` metres of arc, so roots stay on the scalp; no point moves further than ``max_move``.
     2. Trim: a strand is cut just before its first visible point (after the root) that falls
        outside ``keep_mask`` (default ``hair_mask``; ``> 0.5``) dilated by ``tolerance`` × the
@@ -324,8 +326,14 @@ def fit_strand_tips(
         f = np.clip(r_mask / r_str, 1.0, 1.0 + float(inflate))
         f = np.where(np.isfinite(f), f, 1.0)
         f = (np.roll(f, 1) + 2 * f + np.roll(f, -1)) / 4.0
+        # linear in the angle between sector centres: a strand that runs across the sectors (down
+        # the side of the head) would otherwise jump at each boundary, ribbed every 5°
         ang = np.mod(np.arctan2(xy[..., 1] - c2[1], xy[..., 0] - c2[0]), 2 * np.pi)
-        fp = f[np.minimum((ang / (2 * np.pi) * nb).astype(np.int64), nb - 1)]
+        pos = ang / (2 * np.pi) * nb - 0.5
+        lo = np.floor(pos)
+        frac = pos - lo
+        lo = np.mod(lo.astype(np.int64), nb)
+        fp = (1.0 - frac) * f[lo] + frac * f[np.mod(lo + 1, nb)]
         arc = np.concatenate([np.zeros((s, 1)), np.cumsum(np.linalg.norm(np.diff(pts, axis=1), axis=2), 1)], 1)
         ramp = np.clip(arc / float(inflate_ramp), 0.0, 1.0)
         planar = R.T @ np.diag([1.0, 1.0, 0.0]) @ R  # the offset's part across the view, not in depth

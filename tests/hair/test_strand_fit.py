@@ -82,6 +82,33 @@ def test_inflate_widens_towards_the_outline_and_keeps_roots(cam):
     np.testing.assert_array_equal(again.strands.points, fit.strands.points)  # deterministic
 
 
+def test_inflate_is_smooth_along_a_strand_that_crosses_sectors(cam):
+    # a ring of strands in a disc of hair wider below the centre than above it, and one strand
+    # hanging down beside the centre through the sectors' boundaries: its move varies with the
+    # angle continuously (a factor per sector, looked up by nearest sector, kinked it at each
+    # boundary: t1_face5's side hair ribbed every 5°)
+    ang = np.linspace(0, 2 * np.pi, 48, endpoint=False)
+    t = np.linspace(0.0, 1.0, 8)[:, None]
+    ring = np.stack([np.stack([0.02 * np.cos(a) * (1 + t[:, 0]), 0.02 * np.sin(a) * (1 + t[:, 0]),
+                               np.zeros(8)], 1) for a in ang]).astype(np.float32)
+    n = 64
+    hang = np.stack([np.full(n, 0.035), np.linspace(0.03, -0.03, n), np.zeros(n)], 1).astype(np.float32)
+    ring = np.concatenate([ring, np.repeat(ring[:, -1:], n - 8, axis=1)], 1)  # the same point count
+    pts = np.concatenate([ring, hang[None]])
+    c = _rows_of(np.zeros((1, 3)), cam)[0]
+    r_tip = np.linalg.norm(_rows_of(ring[:, -1], cam) - c, axis=1).mean()
+    yy, xx = np.mgrid[:SIZE, :SIZE] + 0.5
+    radius = np.where(yy > c[1], 1.3, 1.05) * r_tip  # rows grow downwards
+    mask = (np.hypot(xx - c[0], yy - c[1]) < radius).astype(float)
+    fit = fit_strand_tips(Strands(pts), cam, mask, keep_mask=np.ones((SIZE, SIZE)), inflate=0.3,
+                          inflate_ramp=0.001, max_extension=0.0, tolerance=0.0, sectors=8, max_move=1.0)
+    out = np.asarray(fit.strands.points[-1], np.float64)
+    x = out[:, 0]
+    assert x.max() - x.min() > 0.002  # moved outwards, more below the centre than above it
+    bend = np.abs(np.diff(x, 2))[3:]  # past the root's ramp
+    assert bend.max() < 2e-4, bend.max()
+
+
 def test_empty_strands_and_bad_input(cam):
     mask = np.zeros((SIZE, SIZE))
     empty = fit_strand_tips(Strands(np.zeros((0, 4, 3), np.float32)), cam, mask)
