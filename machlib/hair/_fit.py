@@ -130,8 +130,9 @@ def fit_strand_tips(
        offset's camera ``x, y`` part; depth is left alone, so the back of the hair does not
        bulge), ``f`` interpolated linearly in the angle between the centres of the two sectors
        nearest to where it projects (so a strand running across sectors, down the side of the
-       head, moves smoothly instead of in steps at their boundaries) and ``w`` rising from 0 at the root to 1 at
-       ``inflate_ramp`` metres of arc, so roots stay on the scalp; no point moves further than ``max_move``.
+       head, moves smoothly instead of in steps at their boundaries) and ``w`` rising from 0 at
+       the root to 1 at ``inflate_ramp`` metres of arc, so roots stay on the scalp; no point
+       moves further than ``max_move``.
     2. Trim: a strand is cut just before its first visible point (after the root) that falls
        outside ``keep_mask`` (default ``hair_mask``; ``> 0.5``) dilated by ``tolerance`` × the
        image's larger side; the rest of the strand collapses onto the last kept point. With
