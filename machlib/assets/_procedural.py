@@ -540,7 +540,7 @@ _GLASSES_PROFILE = {  # style: (rim half-width in plane, rim half-depth, squaren
 
 
 def make_glasses(style: str, *, color: Optional[str] = None, template=None, clearance: float = 0.003,
-                 head_sdf: Optional[HeadSDF] = None) -> Accessory:
+                 head_sdf: Optional[HeadSDF] = None, lens: Optional[tuple[float, float]] = None) -> Accessory:
     """Procedural glasses fitted to a template head: frame (rims, bridge, hinges, temples) and lenses.
 
     The lens centres sit in front of the pupils (iris landmarks 468 / 473), the bridge arches
@@ -560,6 +560,15 @@ def make_glasses(style: str, *, color: Optional[str] = None, template=None, clea
         clearance: minimum distance from the skin in metres.
         head_sdf: the head's :class:`~machlib.hair.HeadSDF` when it is already computed (the hair
             stage makes one of the fitted head); default: computed here (about 0.5 s).
+        lens: ``(drop, height)`` of frames seen in a photo, in units of the head's distance
+            between the pupils (:func:`machlib.character.glasses_lens`): the frame is scaled
+            vertically (by 0.8-1.35) to ``height`` across its outer edges and its middle is placed
+            ``drop`` below the pupils, or as near to that as the face allows: where the lenses
+            would come nearer than 2 mm to the nose's flanks or the cheeks, or the frame nearer
+            than 0.5 mm to the skin (or than the style's own placement comes, where that is
+            nearer), ``drop`` is reduced in steps of 0.025 (to -0.1 at most, then the style's own
+            placement is used). The bridge stays on the top of the nose. ``drop`` in ``[-0.1, 0.3]``, ``height`` in ``[0.4, 0.8]``.
+            ``None``: the style's own size, its middle a little above the pupils.
 
     Returns:
         An :class:`Accessory` of kind ``"glasses"`` with parts ``frame`` and ``lenses``; its id
@@ -584,8 +593,27 @@ def make_glasses(style: str, *, color: Optional[str] = None, template=None, clea
     tpl = _resolve_template(template, "make_glasses")
     if head_sdf is not None and not isinstance(head_sdf, HeadSDF):
         raise InputError(f"make_glasses: head_sdf must be a machlib.hair.HeadSDF, got {type(head_sdf).__name__}")
+    if lens is not None:
+        try:
+            drop, height = (float(x) for x in lens)
+        except (TypeError, ValueError):
+            raise InputError(f"make_glasses: lens must be (drop, height), two numbers, got {lens!r}") from None
+        if not (-0.1 <= drop <= 0.3 and 0.4 <= height <= 0.8):
+            raise InputError(f"make_glasses: lens (drop, height) must lie in [-0.1, 0.3] x [0.4, 0.8] "
+                             f"pupil distances, got ({drop}, {height})")
+        lens = (drop, height)
     lm, sdf, verts = _head_info(tpl, head_sdf)
-    pts = _build_glasses(style, lm, sdf, verts, float(clearance))
+    pts = _build_glasses(style, lm, sdf, verts, float(clearance), lens)
+    if lens is not None:  # as low as the face lets the lenses hang
+        own = _build_glasses(style, lm, sdf, verts, float(clearance), None)
+        frame0, lenses0 = _clearances(own, sdf)
+        need = (min(0.0005, frame0), min(0.002, lenses0))  # no nearer the skin than the style's own placement
+        while not all(c >= n - 1e-6 for c, n in zip(_clearances(pts, sdf), need)):
+            if lens[0] <= -0.1 + 1e-9:
+                pts = own
+                break
+            lens = (lens[0] - 0.025, lens[1])
+            pts = _build_glasses(style, lm, sdf, verts, float(clearance), lens)
     tinted = style in ("aviator", "sunglasses")
     lens_rgb = (0.10, 0.09, 0.07) if tinted else (0.92, 0.95, 1.0)
     frame = AccessoryPart("frame", pts["frame"], tuple(float(x) for x in rgb), float(metallic), float(rough),
@@ -600,6 +628,14 @@ def make_glasses(style: str, *, color: Optional[str] = None, template=None, clea
     return Accessory(aid, "glasses", f"{cname} {label}", (style, cname, "glasses"), (frame, lenses))
 
 
+def _clearances(pts, sdf) -> tuple[float, float]:
+    """How far the frame and the lenses stay off the skin (the forward shift of
+    :func:`_build_glasses` clears the face for the style's own placement; lenses hung lower can
+    meet the nose's flanks and the cheeks)."""
+    return (float(_sdf(sdf, np.asarray(pts["frame"].vertices)).min()),
+            float(_sdf(sdf, np.asarray(pts["lenses"].vertices)).min()))
+
+
 def _rim_widths(style: str, outline: np.ndarray, rim_w: float):
     """In-plane half-width of the rim along ``outline``: a cat-eye's rim is heavy along the top
     and the upswept wing and thin along the bottom (a uniform 6 mm rim read as a square frame);
@@ -611,13 +647,24 @@ def _rim_widths(style: str, outline: np.ndarray, rim_w: float):
     return rim_w * (0.35 + 0.65 * x * x * (3.0 - 2.0 * x))
 
 
-def _build_glasses(style, lm, sdf, verts, clearance):
+def _build_glasses(style, lm, sdf, verts, clearance, lens=None):
     rim_w, rim_d, rim_sq, tem_h, tem_w = _GLASSES_PROFILE[style]
     metal = style in ("round", "aviator", "rimless")
     pupil = 0.5 * (lm[473] + lm[468] * np.array([-1, 1, 1]))  # the x > 0 pupil, symmetrised
     pupil[0] = abs(pupil[0])
     out2 = _outline(style)
     cx, cy = pupil[0], pupil[1] + 0.0015
+    inner = out2[np.argmin(out2[:, 0] - 0.3 * out2[:, 1])]  # where the bridge meets the rim: inner, slightly upper
+    if lens is not None:  # the photo's frames: that tall (outer edges), their middle that far down
+        drop, height = lens
+        ipd = float(np.linalg.norm(lm[473] - lm[468]))
+        lo, hi = float(out2[:, 1].min()), float(out2[:, 1].max())
+        k = float(np.clip((height * ipd - 2.0 * rim_w) / (hi - lo), 0.8, 1.35))
+        out2 = np.stack([out2[:, 0], (out2[:, 1] - 0.5 * (lo + hi)) * k], 1)
+        bridge_y = cy + inner[1]  # the bridge stays on the top of the nose, the lenses hang lower
+        cy = pupil[1] - drop * ipd
+        side = out2[out2[:, 0] < 0.25 * out2[:, 0].min()]  # the rim's inner side
+        inner = side[np.argmin(np.abs(side[:, 1] - min(bridge_y - cy, 0.8 * side[:, 1].max())))]
     wrap_r = 0.30  # face-form curvature radius of the front (m)
     z0 = pupil[2] + 0.012
 
@@ -626,7 +673,6 @@ def _build_glasses(style, lm, sdf, verts, clearance):
         return np.stack([x, cy + q[:, 1], z0 + dz - x**2 / (2 * wrap_r)], 1)
 
     # bridge: from the inner top of the right rim to the mirror, arching over the nose
-    inner = out2[np.argmin(out2[:, 0] - 0.3 * out2[:, 1])]  # inner, slightly upper
     bx = cx + inner[0] - rim_w * 0.5
     by = cy + inner[1] + (0.002 if not metal else 0.0)
     xs = np.linspace(-bx, bx, 21)

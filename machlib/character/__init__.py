@@ -46,14 +46,15 @@ from ._read import (  # noqa: E402
     PhotoReading,
     detect_facial_hair,
     glasses_color_name,
+    glasses_lens,
     merge_attributes,
     read_attributes,
     skin_tone_from_ita,
 )
 
 __all__ += [
-    "AttributeClassifier", "PhotoReading", "detect_facial_hair", "glasses_color_name", "merge_attributes",
-    "read_attributes", "skin_tone_from_ita",
+    "AttributeClassifier", "PhotoReading", "detect_facial_hair", "glasses_color_name", "glasses_lens",
+    "merge_attributes", "read_attributes", "skin_tone_from_ita",
 ]
 
 from ._eye_color import SCLERA_DEFAULT, EyeColors, iris_color_name, read_eye_colors  # noqa: E402

@@ -81,7 +81,7 @@ from ._assemble import (
     write_bundle,
     write_character_obj,
 )
-from ._read import merge_attributes, read_attributes
+from ._read import glasses_lens, merge_attributes, read_attributes
 
 __all__ = ["MakeOutput", "make_character", "write_make_outputs", "DEFAULT_PROMPT", "preview_images"]
 
@@ -382,6 +382,10 @@ def make_character(
         reading = {"sources": sources, "evidence": photo.evidence}
         notices.extend(photo.notices)
         assets = _asset_choices(attrs, prompt)
+        lens = glasses_lens(tex.glasses) if "glasses" in assets and tex.glasses is not None else None
+        if lens is not None:  # the 3D frames sit where the photo's do, whatever style a prompt names
+            assets["glasses"]["lens"] = {"drop": round(lens[0], 4), "height": round(lens[1], 4),
+                                         "units": "pupil distances"}
         if assets["garment"]["color"] is None:  # the prompt names no colour: the photo's clothes'
             worn = _photo_garment(image, fit.landmarks, tex.hair)
             assets["garment"].update(color=worn.color, color_source="photo" if worn.color else "default",
@@ -429,8 +433,9 @@ def make_character(
         glasses = None
         if "glasses" in assets:
             g = assets["glasses"]
+            lens = (g["lens"]["drop"], g["lens"]["height"]) if "lens" in g else None
             glasses = make_glasses(g["style"], color=g["color"], template=head,
-                                   head_sdf=None if hair_out is None else hair_out.sdf)
+                                   head_sdf=None if hair_out is None else hair_out.sdf, lens=lens)
         gar = assets["garment"]
         info = {"attributes": attrs.to_dict() if hasattr(attrs, "to_dict") else dataclasses.asdict(attrs),
                 "assets": assets, "iris_color": iris}

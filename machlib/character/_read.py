@@ -36,7 +36,7 @@ from ._eye_color import SCLERA_DEFAULT, read_eye_colors
 
 __all__ = [
     "PhotoReading", "AttributeClassifier", "detect_facial_hair", "skin_tone_from_ita", "glasses_color_name",
-    "read_attributes", "merge_attributes",
+    "glasses_lens", "read_attributes", "merge_attributes",
 ]
 
 _UPPER_LIP = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 327, 326, 2, 97, 98)
@@ -195,6 +195,63 @@ def skin_tone_from_ita(ita: float) -> str:
                 raise AssertionError(word)  # the two vocabularies are kept in step
             return word
     raise AssertionError(a)  # the categories cover every angle
+
+
+#: What :func:`glasses_lens` returns at most and at least: ``(drop, height)`` in pupil distances.
+_LENS_DROP = (-0.1, 0.3)
+_LENS_HEIGHT = (0.4, 0.8)
+
+
+def glasses_lens(detection) -> Optional[tuple[float, float]]:
+    """Where the frames seen in a photo sit on the face: ``(drop, height)`` for
+    :func:`~machlib.assets.make_glasses` (``lens=``), in units of the distance between the pupils.
+
+    ``drop`` is how far the middle of the frame lies below the pupils and ``height`` how tall the
+    frame is, both from the rim contours of :func:`~machlib.texture.detect_glasses`
+    (``evidence["rim_shape"]``: each contour's ``top`` and ``bottom`` down the face from the iris
+    line): the highest top and the lowest bottom of the rims whose lower half lies on the face
+    (``evidence["rims_valid"]`` above 0.6; both when neither does), so a lower rim that one eye's
+    contour missed (it followed a lid crease instead) is taken from the other eye. A contour runs
+    along one edge of a rim or the other, so the height adds one frame thickness
+    (``evidence["frame_thickness"]``, half on each side). Clipped to
+    ``[-0.1, 0.3]`` and ``[0.4, 0.8]``: large 1960s frames with the pupils in the upper third
+    of the lens are about ``(0.15, 0.65)``; small modern ones ``(0.05, 0.45)``.
+
+    Args:
+        detection: a :class:`~machlib.texture.GlassesDetection`.
+
+    Returns:
+        ``(drop, height)``, or ``None`` when no glasses were found or their contours were not
+        measured (a parsing network's mask, :func:`~machlib.texture.detect_glasses` ``parsed=``).
+
+    Example:
+        >>> import numpy as np
+        >>> from machlib.character import glasses_lens
+        >>> from machlib.texture import GlassesDetection
+        >>> rims = [{"top": -0.15, "bottom": 0.29}, {"top": -0.18, "bottom": 0.48}]
+        >>> found = GlassesDetection(True, 0.9, np.zeros((4, 4), np.float32), "cat-eye", (0.2, 0.1, 0.05),
+        ...                          {"rim_shape": rims, "rims_valid": [1.0, 1.0]}, "image")
+        >>> tuple(round(x, 3) for x in glasses_lens(found))
+        (0.15, 0.66)
+    """
+    from ..texture import GlassesDetection
+
+    if not isinstance(detection, GlassesDetection):
+        raise InputError(f"glasses_lens: detection must be a machlib.texture.GlassesDetection, "
+                         f"got {type(detection).__name__}")
+    shapes = detection.evidence.get("rim_shape") or []
+    if not detection.present or not shapes or not all("top" in r and "bottom" in r for r in shapes):
+        return None
+    valid = detection.evidence.get("rims_valid") or [1.0] * len(shapes)
+    use = [r for r, ok in zip(shapes, valid) if ok > 0.6] or list(shapes)
+    top = min(float(r["top"]) for r in use)
+    bottom = max(float(r["bottom"]) for r in use)
+    if not (np.isfinite(top) and np.isfinite(bottom)) or bottom <= top:
+        return None
+    drop = float(np.clip(0.5 * (top + bottom), *_LENS_DROP))
+    thickness = float(detection.evidence.get("frame_thickness", 0.0))
+    height = float(np.clip(bottom - top + thickness, *_LENS_HEIGHT))
+    return drop, height
 
 
 def glasses_color_name(rgb) -> str:

@@ -42,7 +42,9 @@ the bridge's level (a browline); creases and bags under the lower rim are skin. 
 The style comes from the rim contours: their aspect ratio, how much of their bounding box they
 fill (round ≈ π/4, rectangular ≈ 1), how much higher the upper outer part sits than the upper
 inner part (cat-eye), the lower rim against the upper (half-rim), and the tint (sunglasses).
-The colour is the median colour of the pixels on the bridge and the upper rims.
+The colour is the median colour of the pixels on the bridge and the upper rims. Each contour's
+extent down the face (``top`` and ``bottom`` in ``evidence["rim_shape"]``, ``v`` from the iris
+line) says where the frames sit on the face (:func:`machlib.character.glasses_lens`).
 
 A face-parsing network (:func:`machlib.interop.parse_face`, the ``eye_g`` class) can replace the
 image evidence: pass its glasses mask as ``parsed``.
@@ -306,7 +308,9 @@ def detect_glasses(
         top = q[:, 1] < np.median(q[:, 1])
         slope = float(np.polyfit(q[top, 0], q[top, 1], 1)[0]) if top.sum() > 3 else 0.0
         shapes.append({"aspect": float(wid / max(hei, 1e-6)), "fill": float(area / max(wid * hei, 1e-6)),
-                       "outer_rise": rise, "top_slope": slope, "width": float(wid), "height": float(hei)})
+                       "outer_rise": rise, "top_slope": slope, "width": float(wid), "height": float(hei),
+                       # the contour's extent down the face from the iris line (v of the eye-line frame)
+                       "top": float(contour[:, 1].min()), "bottom": float(contour[:, 1].max())})
     # both lenses must show; an eye turned away (most of its lower rim off the face) does not count
     seen = [x for x, ok in zip(ring_lower, ring_valid) if ok > 0.6]
     rims = float(min(seen)) if seen else 0.0

@@ -217,3 +217,39 @@ def test_a_cat_eye_frame_is_heavy_on_top_and_swept_up_at_the_outer_corner():
     assert np.ndim(_rim_widths("square", sq, 0.003)) == 0  # the others stay uniform
     outer_top = q[np.argmax(q[:, 0] + q[:, 1])]
     assert outer_top[1] > 1.15 * sq[:, 1].max()  # the wing rises above a square lens's top
+
+
+@pytest.mark.parametrize("style", ["cat-eye", "round", "square"])
+def test_glasses_sit_where_a_photo_shows_them(style):
+    """``lens=(drop, height)``: the frame's middle lies ``drop`` pupil distances below the pupils
+    (or higher, where the lenses would meet the nose's flanks or the cheeks) and it is ``height``
+    tall across its outer edges (within the 0.8-1.35 scale it may take), clear of the skin."""
+    lm = np.asarray(default_template().landmark_positions())
+    ipd = float(np.linalg.norm(lm[473] - lm[468]))
+    pupil_y = 0.5 * (lm[473][1] + lm[468][1])
+
+    def span(g):  # the front of the frame (rims and bridge), in pupil distances below the pupils
+        fv = np.asarray(g.part("frame").mesh.vertices)
+        front = fv[fv[:, 2] > fv[:, 2].max() - 0.012]
+        return (pupil_y - front[:, 1].max()) / ipd, (pupil_y - front[:, 1].min()) / ipd
+
+    top0, bottom0 = span(make_glasses(style))
+    for drop, height in ((0.15, 0.7), (0.0, 0.55), (0.1, 0.6), (0.3, 0.8)):
+        g = make_glasses(style, lens=(drop, height))
+        top, bottom = span(g)
+        middle = 0.5 * (top + bottom)
+        assert middle < drop + 0.03, (style, drop, top, bottom)  # never lower than asked
+        if style == "round" and drop <= 0.15:  # a small round lens fits wherever the photo puts it
+            assert abs(middle - drop) < 0.03, (style, drop, top, bottom)
+        want = np.clip(height, 0.8 * (bottom0 - top0), 1.35 * (bottom0 - top0))
+        assert abs((bottom - top) - want) < 0.06, (style, height, bottom - top, bottom0 - top0)
+        _check_mesh(g.part("frame").mesh)
+        _assert_closed_outward(g.part("frame").mesh)
+        assert _sdf(np.asarray(g.part("frame").mesh.vertices)).min() >= 0.0005  # clear of the face
+        assert _sdf(np.asarray(g.part("lenses").mesh.vertices)).min() >= 0.002
+    # large frames seen hanging low (the bundled portrait's) come out lower than the style's own
+    top, bottom = span(make_glasses(style, lens=(0.15, 0.7)))
+    assert 0.5 * (top + bottom) > 0.5 * (top0 + bottom0) + 0.08
+    for bad in ((0.5, 0.6), (0.1, 0.2), (0.1,), "low"):
+        with pytest.raises((InputError, TypeCheckError), match="lens"):
+            make_glasses(style, lens=bad)

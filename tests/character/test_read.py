@@ -173,3 +173,49 @@ def test_make_from_a_photo_without_a_prompt_reads_its_attributes(faces):
     assert "gender" not in report["attributes"] and "age_group" not in report["attributes"]
     assert report["attribute_evidence"]["skin_tone"]["ita_degrees"] == round(r.texture.metrics["ita_degrees"], 3)
     assert any("classifier" in n for n in report["notices"])
+
+
+def _found(rims, valid, present=True, thickness=None):
+    from machlib.texture import GlassesDetection
+
+    ev = {"rim_shape": rims, "rims_valid": valid}
+    if thickness is not None:
+        ev["frame_thickness"] = thickness
+    return GlassesDetection(present, 0.9 if present else 0.1, np.zeros((4, 4), np.float32),
+                            "square" if present else None, (0.1, 0.1, 0.1) if present else None, ev, "image")
+
+
+def test_glasses_lens_takes_the_rims_extent_down_the_face():
+    from machlib.character import glasses_lens
+
+    a, b = {"top": -0.15, "bottom": 0.29}, {"top": -0.18, "bottom": 0.48}
+    drop, height = glasses_lens(_found([a, b], [1.0, 1.0], thickness=0.05))
+    assert drop == pytest.approx(0.15) and height == pytest.approx(0.71)
+    # a rim off the face (an eye turned away) does not count unless none does
+    assert glasses_lens(_found([a, b], [1.0, 0.2])) == pytest.approx((0.07, 0.44))
+    assert glasses_lens(_found([a, b], [0.1, 0.2])) == pytest.approx((0.15, 0.66))
+    # clipped to the range make_glasses takes
+    assert glasses_lens(_found([{"top": -0.6, "bottom": 0.9}], [1.0])) == pytest.approx((0.15, 0.8))
+    assert glasses_lens(_found([{"top": 0.3, "bottom": 0.45}], [1.0])) == pytest.approx((0.3, 0.4))
+    # nothing found, or no contours measured (a parser's mask): nothing to place
+    assert glasses_lens(_found([a, b], [1.0, 1.0], present=False)) is None
+    assert glasses_lens(_found([], [])) is None
+    assert glasses_lens(_found([{"aspect": 1.2}], [1.0])) is None
+    with pytest.raises(InputError, match="glasses_lens"):
+        glasses_lens({"rim_shape": [a]})
+
+
+def test_the_bundled_portraits_frames_sit_low_and_large(faces):
+    """Hopper's 1960s frames reach from her brows' lower edge down onto her cheeks, the pupils in
+    the lenses' upper half (measured by hand on the photo: the outer frame from 0.16 pupil
+    distances above the pupils to 0.48 below); the astronaut wears none."""
+    from machlib.character import glasses_lens
+    from machlib.texture import detect_glasses
+
+    img, lm = faces["hopper"]
+    g = detect_glasses(img, lm)
+    assert all({"top", "bottom"} <= set(r) for r in g.evidence["rim_shape"])
+    drop, height = glasses_lens(g)
+    assert 0.1 < drop < 0.22 and 0.6 < height <= 0.8, (drop, height, g.evidence["rim_shape"])
+    img, lm = faces["astronaut"]
+    assert glasses_lens(detect_glasses(img, lm)) is None
