@@ -930,6 +930,16 @@ def texture_portrait(
     eyes = _eye_agreement(fit)
     if eyes is not None:
         confidence = np.asarray(eye_confidence(confidence, fit.template.landmark_uv, eyes["photo"], eyes["geometry"]))
+    # the texels the glasses' frames hid: completion fills them from the portrait's own texels
+    # around them (the brow above a top rim, the lid below it), not from the template's features
+    frames_uv = None
+    if found is not None and found.present and float(np.max(found.mask)) > 0.5:
+        from scipy import ndimage
+
+        frames_uv = texel_visibility(mesh, camera, rast, res, pixel_mask=found.mask, min_cos=0.01) > 0.5
+        # and the confidence ramp around them (texel_confidence(seen, edge=0.003) above)
+        frames_uv = ndimage.binary_dilation(frames_uv, iterations=max(1, int(round(0.004 * res))))
+        frames_uv = frames_uv.astype(np.float32)
     normals = normal_map(mesh, res)
     timings["visibility"] = time.perf_counter() - t
 
@@ -962,13 +972,15 @@ def texture_portrait(
     # keep what is seen (issue 15): per-texel confidence, the better-seen half mirrored
     completion = complete_texture(
         delit, seen > 0.5, landmarks_uv=fit.template.landmark_uv, template=fit.template,
-        confidence=confidence, mirror=bool(fit.template.symmetric), **makeup
+        confidence=confidence, mirror=bool(fit.template.symmetric), inpaint=frames_uv, **makeup
     )
     # a brow the photo shows only in part (a heavy top rim, a fringe across it) gets the template's
     # strokes in the portrait's brow colour along its whole length, where they are darker
+    # (a brow that only a frame hid was filled from its own hairs above the rim: not hidden here)
+    brow_conf = confidence if frames_uv is None else np.maximum(confidence, frames_uv)
     albedo, brows_hidden = _complete_brows(jnp.asarray(completion.albedo, jnp.float32),
                                            jnp.asarray(completion.template, jnp.float32),
-                                           jnp.asarray(confidence, jnp.float32),
+                                           jnp.asarray(brow_conf, jnp.float32),
                                            jnp.asarray(fit.template.landmark_uv, jnp.float32),
                                            mirror=bool(fit.template.symmetric))
     albedo = np.clip(np.asarray(albedo, np.float32), 0.0, 1.0)

@@ -10,6 +10,11 @@ footprint). :func:`_complete_brows` lays the recoloured template brow over the w
 of which at least :data:`BROW_HIDDEN` is unseen (on both sides, with a mirrored layout), where it
 is darker than what is there (a darken blend: the portrait's own darker hairs stay, its skin
 between them takes the template's strokes), so the brow keeps one shape from its head to its tail.
+
+Texels that only a glasses frame hid are not counted as unseen here:
+:func:`~machlib.pipeline.texture_portrait` has completion fill them from the portrait's own texels
+around them (``complete_texture(inpaint=...)``): the brow's seen hairs above a top rim, the lid
+below it. Laid over Hopper's light grey brows, the strokes made them dark and hatched.
 """
 
 from __future__ import annotations

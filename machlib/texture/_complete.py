@@ -462,6 +462,7 @@ def complete_texture(
     mouth_hole: float = 1.0,
     mouth_hole_zone: float = 0.06,
     mouth_hole_tolerance: tuple[float, float, float] = (8.0, 3.0, 3.0),
+    inpaint: Shaped[ArrayLike, "R R"] | None = None,
 ) -> TextureCompletion:
     """Correct and complete a face texture into a full-head skin albedo (paper §2.4.3).
 
@@ -589,6 +590,17 @@ def complete_texture(
         mouth_hole_tolerance: ``(L*, a*, b*)``: the excess per CIELAB channel that
             ``mouth_hole`` leaves (the skin by the mouth is a little darker and redder than the
             cheeks; a laugh's shading is more).
+        inpaint: optional ``(R, R)`` mask (``> 0.5``) of texels that something worn hid in the
+            portrait (a glasses frame's footprint, :func:`~machlib.texture.detect_glasses`): those
+            that stay unseen (below ``sure_confidence`` after mirroring, or outside ``seen_mask``
+            without ``confidence``) are filled from the kept texels around them, not from the
+            template. They are left out of step (b) (the template's brows, lids and eye rings are
+            not pasted where a rim crossed them), and after the final solve they are solved once
+            more as a membrane (Laplace's equation: no guidance, the albedo around them as the
+            boundary), with the seen skin's detail synthesised over them (``detail``). On the
+            bundled portrait the top rims hide the lower half of each brow and the lids above the
+            eyes: without this the template's stroked brows and darker, bluer eye rings showed
+            through the avatar's lenses.
 
     Returns:
         A :class:`TextureCompletion`.
@@ -657,6 +669,14 @@ def complete_texture(
     masks, mu_raw = _stage_masks(raw, seen, lm, jnp.float32(dilate), erode_px=int(round(erode * R)))
     if conf is not None:  # the portrait's own features stay where they are seen well
         masks["error"] = masks["error"] * (conf < keep_features).astype(jnp.float32)
+    hidden_by = None
+    if inpaint is not None:  # a frame's footprint: filled from around it, not from the template's features
+        hidden_by = jnp.asarray(inpaint)
+        if hidden_by.shape != (R, R):
+            raise InputError(f"{fn}: inpaint must have shape {(R, R)}, got {hidden_by.shape}")
+        unsure = (conf < sure_confidence) if conf is not None else ~(jnp.asarray(seen) > 0.5)
+        hidden_by = ((hidden_by > 0.5) & unsure).astype(jnp.float32)
+        masks["error"] = masks["error"] * (1.0 - hidden_by)
     n_skin = int(jnp.sum(masks["skin"]))
     if n_skin < 100:
         raise InputError(
@@ -694,6 +714,16 @@ def complete_texture(
         albedo = _blend(albedo, target, 1.0 - sure[..., 0], None, guide="source", levels=levels,
                         tol=float(tol), iterations=iterations,
                         screen=0.0 if not falloff else float(1.0 / (falloff * R) ** 2), warm=True)
+        if hidden_by is not None:
+            albedo = _inpaint_membrane(albedo, hidden_by, levels=levels, tol=float(tol), iterations=iterations)
+            reference = masks["skin"] * sure[..., 0]
+            if detail > 0 and float(jnp.sum(hidden_by)) > 0 and float(jnp.sum(reference > 0.5)) >= 50:
+                # the membrane is smooth: the seen skin's detail on it (the colour step is a no-op,
+                # weight 0: the same compiled program as the transfer above)
+                albedo = transfer_skin(albedo, raw, reference_mask=reference, target_mask=hidden_by,
+                                       weight=jnp.zeros_like(hidden_by), detail_weight=hidden_by,
+                                       color=skin_transfer, detail=float(detail), sigma=float(detail_sigma * R),
+                                       patch=max(8, 2 * round(detail_patch * R / 2)), seed=seed + 1)
         if openings > 0:  # shadowed eye sockets, not the template's painted eyes
             albedo = _paint_openings(albedo, lm, float(openings))
         if feather > 0:  # the kept texels' edge fades into the solve: no step where offsets were clipped
@@ -706,14 +736,28 @@ def complete_texture(
                                       zone=float(mouth_hole_zone), tol=tuple(float(t) for t in mouth_hole_tolerance),
                                       strength=float(mouth_hole), sigma=float(_MOUTH_HOLE_LOW_PASS * R),
                                       depth=float(_MOUTH_HOLE_DEPTH * R), spread=float(_MOUTH_HOLE_SPREAD * R))
-    elif openings > 0:
-        albedo = _paint_openings(albedo, lm, float(openings))
+    else:
+        if hidden_by is not None:
+            albedo = _inpaint_membrane(albedo, hidden_by, levels=levels, tol=float(tol), iterations=iterations)
+        if openings > 0:
+            albedo = _paint_openings(albedo, lm, float(openings))
     albedo = jnp.clip(albedo, floor, 1.0)
     # (d) make-up ----------------------------------------------------------------------------
     if blush > 0 or eye_shadow > 0 or lipstick > 0:
         albedo = makeup(albedo, lm, blush=blush, eye_shadow=eye_shadow, lipstick=lipstick)
     masks = {k: masks[k] for k in ("seen", "face", "error", "skin")} | {"blend": blend}
     return TextureCompletion(albedo, tmpl, masks, ita)
+
+
+def _inpaint_membrane(albedo: Array, region: Array, *, levels: int, tol: float, iterations: int) -> Array:
+    """``complete_texture(inpaint=...)``: the texels of ``region`` (``> 0.5``) solved as a membrane
+    (Laplace's equation, zero guidance) with ``albedo`` around them as the boundary: the colours
+    of the kept texels around a frame's footprint meet across it, whatever the template painted
+    there. The same compiled solve as completion's other blends (unscreened)."""
+    if not bool(jnp.any(region > 0.5)):
+        return albedo
+    return _blend(jnp.zeros_like(albedo), albedo, region, None, guide="source", levels=levels, tol=tol,
+                  iterations=iterations, screen=0.0, warm=True)
 
 
 #: The lid margins inside the lid contours, as factors of the skin colour around them (sRGB): the
