@@ -830,12 +830,18 @@ def texture_portrait(
             :data:`MOUTH_OPEN` of the mouth's width) as hidden. The fitted head rarely opens
             its mouth exactly as wide as the photo's, and the character is exported with it
             closed, so the teeth would otherwise be painted across the lips; the lips are
-            completed with the portrait's lip colour instead. Above an open mouth, the photo's
-            lip-coloured pixels that the fitted head shows as skin (more than about 1.5 mm off
-            its lips in UV: :func:`~machlib.texture.lip_misfit`) are hidden too: a laugh's
-            thin upper lip, which the landmarks place low, painted a red band above the neutral
-            head's lips (t1_face3: mean CIELAB a* of the albedo 3-10 mm above the upper lip
-            32.3 -> 28.4; the cheeks' 19).
+            completed with the portrait's lip colour instead. An open mouth's lips are mapped
+            onto the head's by their landmarks, not by the fitted head's surface (whose
+            expressions do not follow a laugh's: t1_face3's upper teeth lay on the head's upper
+            lip, which took the template's painted lip, and his own thin upper lip on the skin
+            above it), fading into the mesh's map over a ring around them; the head's lips
+            count as seen where the photo's that map onto them are, and its mouth opening,
+            which the photo never shows, is painted in a shade of the lips around it. Above an
+            open mouth, the photo's lip-coloured pixels that still land on the head's skin
+            (more than about 1.5 mm off its lips in UV: :func:`~machlib.texture.lip_misfit`)
+            are hidden too: a laugh's thin upper lip, which the landmarks place low, painted a
+            red band above the neutral head's lips (t1_face3: mean CIELAB a* of the albedo
+            3-10 mm above the upper lip 32.3 -> 28.4; the cheeks' 19).
         progress: optional callback called with each step's name as it starts.
         occluded: the portrait's :class:`PortraitOcclusion` when already computed
             (:func:`portrait_occlusion` of ``fit.image`` and ``fit.landmarks``, with the same
@@ -894,16 +900,25 @@ def texture_portrait(
     # the face's skin that the photo shows: the face oval less what hides it
     fmask = oval * (1.0 - avoid)
     problem, rast = texture_problem(image, mesh, camera, face_mask=fmask)
+    lip_uv = None
     if mouth:  # the photo's lips where the head has skin (a laugh's thin upper lip): a red band otherwise
         from .render import interpolate
 
         pixel_uv = np.asarray(interpolate(np.asarray(mesh.uv, np.float32), rast, np.asarray(mesh.faces_uv, np.int32)))
-        off = _lips_off_mouth(image, fit.landmarks, fit.template, pixel_uv, np.asarray(rast.triangle) >= 0, oval,
-                              avoid)
+        covered = np.asarray(rast.triangle) >= 0
+        # an open mouth's lips by their landmarks: the head's expressions do not follow a laugh's
+        lip_uv = _mouth_uv(fit.landmarks, fit.template, pixel_uv, covered)
+        if lip_uv is not None:
+            lip_uv, squeezed = lip_uv
+            avoid = np.maximum(avoid, squeezed)
+            fmask = oval * (1.0 - avoid)
+        off = _lips_off_mouth(image, fit.landmarks, fit.template, pixel_uv if lip_uv is None else lip_uv, covered,
+                              oval, avoid)
         if off.any():
             hidden, avoid = np.maximum(hidden, off), np.maximum(avoid, off)
             fmask = oval * (1.0 - avoid)
-            problem, rast = texture_problem(image, mesh, camera, face_mask=fmask)
+        if off.any() or lip_uv is not None:
+            problem, rast = texture_problem(image, mesh, camera, face_mask=fmask, uv_map=lip_uv)
     timings["rasterize"] = time.perf_counter() - t
 
     say("texture: fit " + "→".join(str(r) for r in config.resolutions))
@@ -916,11 +931,15 @@ def texture_portrait(
     say("texture: visibility")
     t = time.perf_counter()
     seen = texel_visibility(mesh, camera, rast, res, pixel_mask=fmask)
+    if lip_uv is not None:  # the head's lips are seen where the photo's that map onto them are
+        seen = _mouth_seen(seen, fit.landmarks, fit.template, fmask)
     # confidence: a wide ramp from the face region's silhouette (blurred with hair and background,
     # seen edge-on), a narrow one around what hides the face inside it (a frame, a strand), so the
     # eyes and brows seen between a frame's rims keep the portrait's colour
     if avoid.max() > 0:
         open_face = texel_visibility(mesh, camera, rast, res, pixel_mask=oval)
+        if lip_uv is not None:
+            open_face = _mouth_seen(open_face, fit.landmarks, fit.template, oval)
         confidence = np.minimum(np.asarray(texel_confidence(open_face)),
                                 np.asarray(texel_confidence(seen, edge=0.003)))
     else:
@@ -984,6 +1003,8 @@ def texture_portrait(
                                            jnp.asarray(fit.template.landmark_uv, jnp.float32),
                                            mirror=bool(fit.template.symmetric))
     albedo = np.clip(np.asarray(albedo, np.float32), 0.0, 1.0)
+    if lip_uv is not None:  # the head's mouth opening, which the photo never shows: dark, not the lips' colour
+        albedo = _paint_mouth_opening(albedo, fit.template.landmark_uv)
     timings["complete"] = time.perf_counter() - t
 
     say("texture: render")
@@ -1216,6 +1237,208 @@ def _lips_off_mouth(image: np.ndarray, landmarks: Landmarks, template: Template,
     w = np.asarray(lip_misfit(lipness.astype(np.float32), np.asarray(pixel_uv, np.float32),
                               np.asarray(lm_uv, np.float32)))
     return (w > 0.5).astype(np.float32)
+
+
+#: The band outside the photo's outer lip contour (this fraction of the face width) over which
+#: :func:`_mouth_uv` fades its landmark-guided texture coordinates into the mesh's.
+LIP_UV_RING = 0.08
+
+#: The ring's pixels where :func:`_mouth_uv`'s map covers less than this fraction of the UV area
+#: that the mesh's does (squeezed or folded) are left out of the texture fit.
+LIP_UV_SQUEEZE = 0.3
+
+
+def _mouth_triangles() -> np.ndarray:
+    """``(60, 3)`` triangles over the lip landmarks: the band between the outer and inner lip
+    contours (the first 40: two per pair of corresponding points of :data:`LIPS_OUTER` and
+    :data:`LIPS_INNER`), then a fan over the opening. Indices into the stacked points
+    ``[outer (20), inner (20), centre of the inner contour (1)]``."""
+    n = len(LIPS_OUTER)
+    tris = []
+    for i in range(n):
+        j = (i + 1) % n
+        tris += [(i, j, n + j), (i, n + j, n + i)]
+    return np.asarray(tris + [(n + i, n + (i + 1) % n, 2 * n) for i in range(n)], np.int64)
+
+
+def _mouth_points(points: np.ndarray, visible: float = 0.0) -> np.ndarray:
+    """``(41, 2)`` the lip contours' points and the opening's centre (:func:`_mouth_triangles`).
+
+    ``visible`` > 0 (pixels): the inner contour's points move that far towards their outer
+    points (at most 3/4 of the way), to the edge of the photo's lips that the mouth's hidden
+    interior (:func:`_mouth_interior`, grown by as much) leaves: the lips' band seen in the
+    photo then maps onto the whole of the head's, not only onto its outer part."""
+    outer, inner = points[list(LIPS_OUTER)].astype(np.float64), points[list(LIPS_INNER)].astype(np.float64)
+    if visible > 0:
+        gap = np.linalg.norm(outer - inner, axis=1, keepdims=True)
+        inner = inner + (outer - inner) * np.minimum(visible / np.maximum(gap, 1e-9), 0.75)
+    return np.concatenate([outer, inner, inner.mean(0, keepdims=True)])
+
+
+def _piecewise_affine(src: np.ndarray, dst: np.ndarray, tris: np.ndarray, query: np.ndarray) -> tuple:
+    """Map ``query`` points (``(Q, 2)``) through the triangles ``tris`` from ``src`` to ``dst``
+    (``(N, 2)`` points each): ``(mapped (Q, 2), inside (Q,) bool)``; points in no triangle are
+    not mapped (``inside`` False, ``mapped`` 0). Degenerate triangles are skipped."""
+    mapped = np.zeros((query.shape[0], 2), np.float64)
+    inside = np.zeros(query.shape[0], bool)
+    for a, b, c in tris:
+        pa, pb, pc = src[a], src[b], src[c]
+        m = np.array([[pb[0] - pa[0], pc[0] - pa[0]], [pb[1] - pa[1], pc[1] - pa[1]]])
+        det = np.linalg.det(m)
+        if abs(det) < 1e-12:
+            continue
+        lo, hi = np.minimum(np.minimum(pa, pb), pc), np.maximum(np.maximum(pa, pb), pc)
+        sel = np.nonzero(np.all((query >= lo) & (query <= hi), axis=1))[0]
+        if sel.size == 0:
+            continue
+        st = np.linalg.solve(m, (query[sel] - pa).T).T  # barycentrics of b and c
+        ok = (st[:, 0] >= -1e-9) & (st[:, 1] >= -1e-9) & (st.sum(1) <= 1 + 1e-9)
+        sel, st = sel[ok], st[ok]
+        mapped[sel] = dst[a] + st[:, :1] * (dst[b] - dst[a]) + st[:, 1:] * (dst[c] - dst[a])
+        inside[sel] = True
+    return mapped, inside
+
+
+def _mouth_uv(landmarks: Landmarks, template: Template, pixel_uv: np.ndarray,
+              covered: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(uv, squeezed)``: ``(H, W, 2)`` texture coordinates of the portrait's pixels with an
+    open mouth's lips mapped by their landmarks (``texture_portrait(mouth=True)``) and the
+    ``(H, W)`` float32 0/1 mask of the ring's pixels that it squeezes onto too few texels
+    (:data:`LIP_UV_SQUEEZE`), to leave out; ``None`` for a closed mouth (:data:`MOUTH_OPEN`)
+    or landmarks or a template without the FaceMesh lips.
+
+    Inside the photo's outer lip contour a pixel's texture coordinate is the piecewise-affine
+    map (:func:`_mouth_triangles`) from the detected lip landmarks to the template's
+    ``landmark_uv``: the photo's lips land on the head's lips, its opening in the head's. The
+    fitted head's expressions do not follow a laugh's lips: on t1_face3 its upper lip is drawn
+    thick and low over the photo's upper teeth (the pixels at the photo's inner upper lip show
+    the head's lip 25-40 texels above its inner contour), so the teeth mapped onto the head's
+    upper lip (hidden, it took the template's painted lip) and the photo's thin upper lip onto
+    the skin above it. Outside the contour, within :data:`LIP_UV_RING` of the face width, the
+    mesh's coordinates take the landmarks' offset at the outer contour (inverse-distance
+    weighted over its points), fading out smoothly, so the map stays continuous."""
+    from scipy import ndimage
+
+    pts = np.asarray(landmarks.points)[:, :2]
+    lm_uv = getattr(template, "landmark_uv", None)
+    if pts.shape[0] < 468 or lm_uv is None or np.shape(lm_uv)[0] < 478 or not _mouth_open(pts):
+        return None
+    lm_uv = np.asarray(lm_uv, np.float64)
+    height, width = covered.shape
+    fw = max(float(np.ptp(pts[face_oval()][:, 0])), 1.0)
+    ring = max(1.0, LIP_UV_RING * fw)
+    src, dst = _mouth_points(pts, visible=0.01 * fw), _mouth_points(lm_uv)
+    lo = np.floor(src.min(0) - ring - 2).astype(int)
+    hi = np.ceil(src.max(0) + ring + 2).astype(int)
+    x0, y0 = max(lo[0], 0), max(lo[1], 0)
+    x1, y1 = min(hi[0], width), min(hi[1], height)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    yy, xx = np.mgrid[y0:y1, x0:x1]
+    query = np.stack([xx.ravel() + 0.5, yy.ravel() + 0.5], 1).astype(np.float64)
+    mapped, inside = _piecewise_affine(src, dst, _mouth_triangles(), query)
+    inside = inside.reshape(yy.shape)
+    out = np.array(pixel_uv, np.float32, copy=True)
+    box = out[y0:y1, x0:x1]
+    cov = covered[y0:y1, x0:x1]
+    # the offset between the landmarks' and the mesh's coordinates at the outer contour's points
+    outer = src[: len(LIPS_OUTER)]
+    col = np.clip(np.floor(outer[:, 0]).astype(int), 0, width - 1)
+    row = np.clip(np.floor(outer[:, 1]).astype(int), 0, height - 1)
+    ok = covered[row, col]
+    if ok.sum() >= 3:
+        delta = dst[: len(LIPS_OUTER)][ok] - pixel_uv[row[ok], col[ok]]
+        dist = ndimage.distance_transform_edt(~inside)
+        t = np.clip(1.0 - dist / ring, 0.0, 1.0)
+        fade = t * t * (3.0 - 2.0 * t)
+        near = (fade > 0) & ~inside & cov
+        q = query.reshape(yy.shape + (2,))[near]
+        w = 1.0 / (np.sum((q[:, None, :] - outer[ok][None]) ** 2, -1) + 1.0)
+        box[near] += (fade[near][:, None] * (w @ delta) / w.sum(1, keepdims=True)).astype(np.float32)
+    put = inside & cov
+    box[put] = mapped.reshape(yy.shape + (2,))[put].astype(np.float32)
+    # where the ring squeezes the mesh's map (an offset that changes faster than the ring fades
+    # it: t1_face3's far mouth corner, hidden behind the fitted smile's cheek, is 60 texels off)
+    # its pixels pile up on a few texels: they are left out (a speckle of the corner's shadow)
+    def jacobian(m):
+        d_row, d_col = np.gradient(m.astype(np.float64), axis=(0, 1))
+        return d_col[..., 0] * d_row[..., 1] - d_col[..., 1] * d_row[..., 0]
+
+    ratio = jacobian(box) / np.where(np.abs(jacobian(pixel_uv[y0:y1, x0:x1])) > 1e-12,
+                                     jacobian(pixel_uv[y0:y1, x0:x1]), np.inf)
+    folded = np.zeros((height, width), np.float32)
+    folded[y0:y1, x0:x1] = (~inside & cov & (box != pixel_uv[y0:y1, x0:x1]).any(-1)
+                            & (ratio < LIP_UV_SQUEEZE)).astype(np.float32)
+    return out, folded
+
+
+def _mouth_seen(seen: np.ndarray, landmarks: Landmarks, template: Template, pixel_mask: np.ndarray) -> np.ndarray:
+    """``(R, R)`` texel weights ``seen`` (:func:`~machlib.texture.texel_visibility`) with the
+    head's lips as :func:`_mouth_uv` maps the photo's onto them: a texel inside the template's
+    outer lip contour is seen as much as the photo's pixel that maps onto it (``pixel_mask``,
+    ``(H, W)``, nearest pixel, its maximum within the inner points' move), instead of the
+    mesh's surface point there."""
+    from scipy import ndimage
+
+    pts = np.asarray(landmarks.points)[:, :2]
+    lm_uv = np.asarray(template.landmark_uv, np.float64)
+    R = seen.shape[0]
+    height, width = pixel_mask.shape
+    fw = max(float(np.ptp(pts[face_oval()][:, 0])), 1.0)
+    src, dst = _mouth_points(lm_uv) * R, _mouth_points(pts, visible=0.01 * fw)
+    lo, hi = np.floor(src.min(0)).astype(int), np.ceil(src.max(0)).astype(int)
+    x0, y0, x1, y1 = max(lo[0], 0), max(lo[1], 0), min(hi[0] + 1, R), min(hi[1] + 1, R)
+    out = np.array(seen, np.float32, copy=True)
+    if x1 <= x0 or y1 <= y0:
+        return out
+    yy, xx = np.mgrid[y0:y1, x0:x1]
+    query = np.stack([xx.ravel() + 0.5, yy.ravel() + 0.5], 1).astype(np.float64)
+    mapped, inside = _piecewise_affine(src, dst, _mouth_triangles(), query)
+    col = np.clip(np.floor(mapped[:, 0]).astype(int), 0, width - 1)
+    row = np.clip(np.floor(mapped[:, 1]).astype(int), 0, height - 1)
+    # within the moved distance of a seen pixel counts: the inner points stand where the hidden
+    # interior's edge is on average, and its staircase would comb the thin upper lip's texels
+    near = ndimage.maximum_filter(np.asarray(pixel_mask, np.float32), size=2 * int(np.ceil(0.01 * fw)) + 1)
+    # (the opening's texels, the fan after the band's 40 triangles, keep the photo's hidden interior)
+    band = np.zeros(query.shape[0], bool)
+    band[inside] = _piecewise_affine(src, dst, _mouth_triangles()[:2 * len(LIPS_OUTER)], query[inside])[1]
+    mask = np.asarray(pixel_mask, np.float32)
+    value = np.where(band, near[row, col], np.where(inside, mask[row, col], 0.0)).reshape(yy.shape)
+    box = out[y0:y1, x0:x1]
+    box[inside.reshape(yy.shape)] = value[inside.reshape(yy.shape)]
+    return out
+
+
+#: :func:`_paint_mouth_opening`'s shade: the opening's colour over the mean of the lips around it.
+MOUTH_OPENING_SHADE = 0.6
+
+
+def _paint_mouth_opening(albedo: np.ndarray, landmark_uv: np.ndarray) -> np.ndarray:
+    """``(R, R, 3)`` albedo with the head's mouth opening (inside the template's inner lip
+    contour, an edge of one texel) in the mean colour of the lips' texels within 1 % of the
+    image around it times :data:`MOUTH_OPENING_SHADE` (``texture_portrait(mouth=True)``, for
+    an open mouth whose lips :func:`_mouth_uv` mapped).
+
+    The photo never shows the neutral head's opening (its interior is hidden), and with the
+    lips seen around it the completion continued their colour into it: a pale slit between
+    the closed lips that read as teeth (t1_face3), where the template's lips had a dark one."""
+    from scipy import ndimage
+
+    R = albedo.shape[0]
+    poly = np.asarray(landmark_uv, np.float64)[list(LIPS_INNER)] * R
+    lo = np.maximum(np.floor(poly.min(0)).astype(int) - 16, 0)
+    hi = np.minimum(np.ceil(poly.max(0)).astype(int) + 16, R)
+    yy, xx = np.mgrid[lo[1]:hi[1], lo[0]:hi[0]]
+    inside = _filled_polygons(poly - lo, [tuple(range(len(LIPS_INNER)))], (hi[0] - lo[0], hi[1] - lo[1]))
+    if not inside.any():
+        return albedo
+    ring = ndimage.binary_dilation(inside, iterations=max(1, int(round(0.01 * R)))) & ~inside
+    box = albedo[lo[1]:hi[1], lo[0]:hi[0]]
+    colour = box[ring].mean(0) * MOUTH_OPENING_SHADE
+    w = np.clip(ndimage.gaussian_filter(inside.astype(np.float32), 1.0) * inside, 0.0, 1.0)[..., None]
+    out = np.array(albedo, np.float32, copy=True)
+    out[lo[1]:hi[1], lo[0]:hi[0]] = box + w * (colour - box)
+    return out
 
 
 def _eye_agreement(fit: FitOutput) -> dict | None:

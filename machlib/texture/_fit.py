@@ -267,6 +267,7 @@ def texture_problem(
     *,
     face_mask: Float[AnyArray, "H W"] | None = None,
     erode: int = 2,
+    uv_map: Float[AnyArray, "H W 2"] | None = None,
 ) -> tuple[TextureProblem, Raster]:
     """Rasterize the fitted head once and collect the face pixels' UVs and colours.
 
@@ -277,6 +278,10 @@ def texture_problem(
         face_mask: ``(H, W)`` weights of the portrait's face region (e.g. the filled face oval
             of the detected landmarks); default: every covered pixel.
         erode: pixels removed along the render's silhouette so background never leaks in.
+        uv_map: ``(H, W, 2)`` optional texture coordinates of the pixels to use instead of the
+            mesh's (e.g. :func:`machlib.pipeline.texture_portrait`'s landmark-guided lips of an
+            open mouth); where they differ from the mesh's, their screen-space derivatives are
+            central differences of ``uv_map``. Coverage still comes from the mesh.
 
     Returns:
         ``(problem, raster)``: the :class:`TextureProblem` and the :class:`~machlib.render.Raster`
@@ -299,6 +304,15 @@ def texture_problem(
     uv, uv_grad = interpolate(to_device(mesh.uv, np.float32), rast, to_device(mesh.faces_uv, np.int32),
                               derivatives=True)
     uv, uv_grad = np.asarray(uv), np.asarray(uv_grad)
+    if uv_map is not None:
+        um = np.asarray(uv_map, np.float32)
+        if um.shape != (height, width, 2) or not np.isfinite(um).all():
+            raise InputError(f"texture_problem: uv_map must be a finite {(height, width, 2)} array, got {um.shape}")
+        moved = np.any(um != uv, axis=-1)
+        if moved.any():
+            d_row, d_col = np.gradient(um, axis=(0, 1))
+            uv_grad = np.where(moved[..., None, None], np.stack([d_col, d_row], -1), uv_grad)
+            uv = np.where(moved[..., None], um, uv)
     covered = np.asarray(rast.triangle) >= 0
     if erode > 0:
         covered = ndimage.binary_erosion(covered, iterations=int(erode), border_value=0)

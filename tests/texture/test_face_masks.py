@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from machlib._facemesh import LIPS_INNER, LIPS_OUTER, face_oval
 from machlib.pipeline import HAIR_STRAND_TEST, _strands_from_hair
 
 
@@ -83,3 +84,110 @@ def test_lips_off_mouth_flags_the_photos_lips_on_the_heads_skin():
     assert not _lips_off_mouth(image, marks(shut), tpl, moved, covered, oval, avoid).any()
     # no FaceMesh lips (68-point landmarks): nothing
     assert not _lips_off_mouth(image, marks(pts[:68]), tpl, moved, covered, oval, avoid).any()
+
+
+def _open_mouth():
+    """The template's lips drawn as a 128-px-wide open mouth (as above), with the photo's own
+    texture layout (``uv``) and the template."""
+    from machlib.geometry import Landmarks, default_template
+
+    tpl = default_template()
+    lm = np.asarray(tpl.landmark_uv, np.float64)
+    n = 160
+    c = lm[list(LIPS_OUTER)].mean(0)
+    pts = (lm - c) * 600.0 + n / 2
+    yy, xx = np.mgrid[0:n, 0:n] + 0.5
+    uv = np.stack([(xx - n / 2) / 600.0 + c[0], (yy - n / 2) / 600.0 + c[1]], -1).astype(np.float32)
+
+    def marks(p):
+        p = p.astype(np.float32)
+        k = p.shape[0]
+        return Landmarks(p, np.zeros(k, np.float32), np.ones(k, np.float32),
+                         np.r_[p.min(0), p.max(0)].astype(np.float32))
+
+    return tpl, lm, pts, uv, marks
+
+
+def _inside(poly_points, query):
+    from matplotlib.path import Path
+
+    return Path(poly_points).contains_points(query)
+
+
+def test_mouth_uv_puts_the_photos_lips_on_the_heads_lips():
+    """t1_face3 (issue 15): the fitted head's laugh does not follow the photo's lips, so its
+    upper lip lay over the photo's teeth and the photo's thin upper lip over the skin above it.
+    Synthetic: a head whose texture coordinates put the mouth 0.03 UV higher than the photo's
+    lips (the photo's upper lip on the head's skin, its teeth on the head's upper lip); the
+    landmark-guided map puts the photo's lips back on the head's lips, its opening in the
+    head's, and leaves the face away from the mouth as the mesh maps it."""
+    from machlib.pipeline import LIP_UV_RING, _mouth_uv
+
+    tpl, lm, pts, uv, marks = _open_mouth()
+    n = uv.shape[0]
+    moved = uv.copy()
+    moved[..., 1] += 0.03  # the head's lips lower than the photo's
+    covered = np.ones((n, n), bool)
+    yy, xx = np.mgrid[0:n, 0:n] + 0.5
+    q = np.stack([xx.ravel(), yy.ravel()], 1)
+    lips_px = (_inside(pts[list(LIPS_OUTER)], q) & ~_inside(pts[list(LIPS_INNER)], q)).reshape(n, n)
+    inner_px = _inside(pts[list(LIPS_INNER)], q).reshape(n, n)
+    # 2 px in from either contour: the photo's lips seen by the fit (the interior is hidden, grown)
+    from scipy import ndimage
+
+    # and off the interior's grown edge (1 % of the face width), which the fit hides too
+    fw = float(np.ptp(pts[face_oval()][:, 0]))
+    core = ndimage.binary_erosion(lips_px, iterations=2) & (ndimage.distance_transform_edt(~inner_px) > 0.01 * fw + 1.5)
+
+    def on_lips(m):
+        f = m.reshape(-1, 2).astype(np.float64)
+        return (_inside(lm[list(LIPS_OUTER)], f) & ~_inside(lm[list(LIPS_INNER)], f)).reshape(n, n)
+
+    assert on_lips(moved)[core].mean() < 0.6  # the premise: the mesh puts much of them elsewhere
+    out, squeezed = _mouth_uv(marks(pts), tpl, moved, covered)
+    assert out.shape == moved.shape and out.dtype == np.float32 and squeezed.shape == (n, n)
+    assert on_lips(out)[core].mean() > 0.97
+    f = out.reshape(-1, 2).astype(np.float64)
+    assert _inside(lm[list(LIPS_INNER)], f).reshape(n, n)[ndimage.binary_erosion(inner_px, iterations=3)].mean() > 0.97
+    # the face beyond the ring (from the outer contour) keeps the mesh's coordinates
+    far = ndimage.distance_transform_edt(~(lips_px | inner_px)) > LIP_UV_RING * fw + 3
+    np.testing.assert_array_equal(out[far], moved[far])
+    # the pixels left out (the ring squeezed by the offset fading over it): only in the ring, a few
+    ring = ~(lips_px | inner_px) & ~far
+    assert squeezed[~ring].max() == 0.0 and squeezed[ring].mean() < 0.25
+    # continuous across the outer contour: no step larger than the stretch of the map itself
+    step = np.abs(np.diff(out, axis=0)).max()
+    assert step < 0.02
+    # a closed mouth, or landmarks without the FaceMesh lips: None
+    shut = pts.copy()
+    shut[[13, 14]] = 0.5 * (pts[13] + pts[14])
+    assert _mouth_uv(marks(shut), tpl, moved, covered) is None
+    assert _mouth_uv(marks(pts[:68]), tpl, moved, covered) is None
+
+
+def test_mouth_seen_follows_the_photos_lips():
+    """The head's lip texels are seen as much as the photo's lip pixels mapped onto them (the
+    mesh's visibility there, here none, does not count); the opening's texels keep the photo's
+    hidden interior; texels off the lips keep their visibility."""
+    from machlib.pipeline import _mouth_seen
+
+    tpl, lm, pts, uv, marks = _open_mouth()
+    n = uv.shape[0]
+    yy, xx = np.mgrid[0:n, 0:n] + 0.5
+    q = np.stack([xx.ravel(), yy.ravel()], 1)
+    interior = _inside(pts[list(LIPS_INNER)], q).reshape(n, n)
+    mask = (~interior).astype(np.float32)
+    R = 256
+    seen = np.zeros((R, R), np.float32)
+    seen[:20] = 1.0  # seen texels far from the mouth
+    out = _mouth_seen(seen, marks(pts), tpl, mask)
+    ty, tx = np.mgrid[0:R, 0:R] + 0.5
+    t = np.stack([tx.ravel() / R, ty.ravel() / R], 1)
+    from scipy import ndimage
+
+    lips_t = (_inside(lm[list(LIPS_OUTER)], t) & ~_inside(lm[list(LIPS_INNER)], t)).reshape(R, R)
+    open_t = _inside(lm[list(LIPS_INNER)], t).reshape(R, R)
+    assert out[ndimage.binary_erosion(lips_t, iterations=1)].min() == 1.0
+    assert out[ndimage.binary_erosion(open_t, iterations=2)].max() == 0.0
+    np.testing.assert_array_equal(out[:20], 1.0)
+    assert out[20:][~(lips_t | open_t)[20:]].max() == 0.0

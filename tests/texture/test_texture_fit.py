@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax.test_util import check_grads
+from scipy import ndimage
 
 from helpers import assert_tree_allclose, quad_patch, uv_sphere, x64
 from machlib import look_at
@@ -170,6 +171,32 @@ def test_problem_from_a_render_reproduces_the_image():
     mask = np.zeros(image.shape[:2], np.float32)
     mask[np.asarray(rast.triangle) >= 0] = 1
     assert float(psnr(again[..., :3], image, mask=mask)) > 35.0
+
+
+def test_problem_takes_a_uv_map_where_given():
+    """texture_problem(uv_map=...): the pixels' texture coordinates (and their derivatives, as
+    central differences) come from the map where it differs from the mesh's, the rest stay."""
+    mesh, cam = _scene()
+    image = np.zeros((96, 96, 3), np.float32)
+    plain, rast = texture_problem(image, mesh, cam, erode=1)
+    from machlib.render import interpolate
+
+    uv = np.asarray(interpolate(np.asarray(mesh.uv, np.float32), rast, np.asarray(mesh.faces_uv, np.int32)))
+    moved = uv.copy()
+    moved[30:60, 30:60, 1] = 0.5 + 2.0 * (moved[30:60, 30:60, 1] - 0.5)  # stretched twice along v
+    problem, _ = texture_problem(image, mesh, cam, erode=1, uv_map=moved)
+    rows, cols = np.nonzero((np.asarray(rast.triangle) >= 0)
+                            & ndimage.binary_erosion(np.asarray(rast.triangle) >= 0, iterations=1, border_value=0))
+    got = np.asarray(problem.uv)
+    assert got.shape == np.asarray(plain.uv).shape
+    np.testing.assert_allclose(got, moved[rows, cols], atol=1e-7)
+    inside = (rows >= 35) & (rows < 55) & (cols >= 35) & (cols < 55)
+    grad, grad0 = np.asarray(problem.uv_grad), np.asarray(plain.uv_grad)
+    np.testing.assert_allclose(grad[inside][:, 1], 2.0 * grad0[inside][:, 1], rtol=0.02, atol=1e-6)  # twice along v
+    outside = (rows < 28) | (rows >= 62) | (cols < 28) | (cols >= 62)
+    np.testing.assert_array_equal(grad[outside], grad0[outside])
+    with pytest.raises((ValueError, TypeError), match="uv_map"):
+        texture_problem(image, mesh, cam, uv_map=np.zeros((10, 10, 2), np.float32))
 
 
 def test_problem_rejects_bad_inputs():
