@@ -1429,7 +1429,7 @@ def _paint_mouth_opening(albedo: np.ndarray, landmark_uv: np.ndarray) -> np.ndar
     lo = np.maximum(np.floor(poly.min(0)).astype(int) - 16, 0)
     hi = np.minimum(np.ceil(poly.max(0)).astype(int) + 16, R)
     yy, xx = np.mgrid[lo[1]:hi[1], lo[0]:hi[0]]
-    inside = _filled_polygons(poly - lo, [tuple(range(len(LIPS_INNER)))], (hi[0] - lo[0], hi[1] - lo[1]))
+    inside = _filled_polygons(poly - lo, [tuple(range(len(LIPS_INNER)))], (int(hi[0] - lo[0]), int(hi[1] - lo[1])))
     if not inside.any():
         return albedo
     ring = ndimage.binary_dilation(inside, iterations=max(1, int(round(0.01 * R)))) & ~inside
