@@ -98,6 +98,8 @@ from .hair import (
     write_hair_data,
     write_usd_curves,
 )
+from .hair._fit import _seen
+from .hair._styles import _style_lengths
 from .hair._color import _hair_beside_hat
 from .hair._ears import _ears_under_hair
 from .human import PHENOTYPE_NAMES, HumanParams
@@ -1840,8 +1842,8 @@ def hair_portrait(
        (:func:`~machlib.hair.style_volume`) is carved and filled to the portrait's silhouette and its visible orientation bent to the 2D orientation
        (:func:`~machlib.hair.lift_hair`; the person below the chin hides the volume behind the
        head's centre, so hair down the back is not carved where the photo shows the shoulders),
-       and strands are grown through it on the fitted head
-       (:func:`~machlib.hair.grow_from_volume`); with ``fit_tips`` the grown strands are then
+       and strands are grown through it on the fitted head, each to at most 1.2 × the length the
+       style gives its root (:func:`~machlib.hair.grow_from_volume`); with ``fit_tips`` the grown strands are then
        widened towards the photo's hair outline, trimmed where their visible part leaves it and
        extended along the orientation map to where it ends, or, where the hair runs off the
        image's bottom, on to the read length's typical arc (0.45 m for long hair) unseen; the
@@ -1852,7 +1854,8 @@ def hair_portrait(
     4. Clumps (styles grown here, not files): strands gather into clumps with layered tips and a
        few flyaways (:func:`~machlib.hair.clump_strands`); then, from the portrait, the fit of
        step 3, the ends of a short or chin-length straight cut that is not tied turned under
-       towards the head, as a bob's are (:func:`~machlib.hair.tuck_tips`; not under a hat);
+       towards the head, as a bob's are (:func:`~machlib.hair.tuck_tips`; under a hat only the
+       ends the photo does not see, its visible wisps being pushed out by the hat);
        with the tips fitted, loose shoulder-length or long hair that the photo shows over an
        ear passes in front of it (:func:`~machlib.hair.cover_ears`, not under a hat),
        and clean-up (:func:`~machlib.hair.cleanup_strands`): short (under 1 cm, or under half the
@@ -1981,9 +1984,14 @@ def hair_portrait(
             lifted = timed("lift", lambda: lift_hair(prior, camera, mask.mask, omap.theta, omap.confidence,
                                                      head_sdf=sdf, carve_mask=carve,
                                                      occluder=_body_below_chin(mask, fit.landmarks)))
+            # each strand at most 1.2 × the style's length at its root (a pixie's nape and sides
+            # shorter than its top, every end its own length): one length for all, the volume's
+            # lower edge stopping them, cut short hair straight round the head at the ears
+            lengths = lambda roots: 1.2 * _style_lengths(  # noqa: E731
+                jax.random.fold_in(k_grow, 3), chosen, roots, mesh, template=template)
             grow = lambda count: timed("grow", lambda: grow_from_volume(  # noqa: E731
                 k_grow, lifted, mesh, n_strands=count, n_points=int(n_points), sdf=sdf,
-                length=chosen.length * 1.2, color=rgb, template=template, curl=chosen.curl,
+                length=lengths, color=rgb, template=template, curl=chosen.curl,
                 gravity=0.3 * chosen.gravity, guides=guides))
     elif mode == "style":
         chosen = HAIR_STYLES[style]
@@ -2019,12 +2027,13 @@ def hair_portrait(
         if mode == "image" else {}
 
     tip_fits: list = []
-    # a short straight cut's ends turn under; not under a hat, where what shows is wisps that the
-    # hat pushes out (Hopper: hair_fit IoU 0.194 -> 0.172 with her wisps tucked under the cap)
+    # a short straight cut's ends turn under; under a hat only those the photo does not see: what
+    # shows is wisps that the hat pushes out (Hopper: hair_fit IoU 0.194 -> 0.172 with her wisps
+    # tucked under the cap), while the unseen back follows the style
     under_hat = mode == "image" and (beside_hat if color is None else
                                      _hair_beside_hat(fit.image, mask, fit.landmarks.points)) is not None
     tuck = (mode == "image" and clump and reading.length in _TUCKED and chosen.curl == "straight"
-            and chosen.gather == "none" and not under_hat)
+            and chosen.gather == "none")
     bare = _bare_forehead(fit.image, mask) if mode == "image" and fit_tips else None
     # long loose hair that the photo shows over an ear falls in front of it, not down behind it
     ears = (_ears_under_hair(mesh, template, camera, mask.mask)
@@ -2049,8 +2058,13 @@ def hair_portrait(
             grown = Strands(np.asarray(timed("ears", lambda: cover_ears(grown.points, ears, sdf=sdf)), np.float32),
                             grown.color, grown.thickness)
         if tuck and grown.num_strands:  # a short straight cut's ends turn under instead of splaying like a brush
-            grown = Strands(np.asarray(timed("tuck", lambda: tuck_tips(grown.points, sdf)), np.float32),
-                            grown.color, grown.thickness)
+            pts = np.array(grown.points, np.float32)
+            # under a hat, the ends the photo shows are wisps that the hat pushes out: only those
+            # it does not see (the back, the far side of the head) turn under
+            sel = ~_seen(pts[:, -1], camera, mesh) if under_hat else np.ones(len(pts), bool)
+            if sel.any():
+                pts[sel] = np.asarray(timed("tuck", lambda: tuck_tips(pts[sel], sdf)), np.float32)
+            grown = Strands(pts, grown.color, grown.thickness)
         # "too short" is relative to the style (a buzz cut's strands are 8 mm long)
         arcs = np.linalg.norm(np.diff(np.asarray(grown.points, np.float64), axis=1), axis=2).sum(1)
         min_length = min(0.01, 0.5 * float(np.median(arcs))) if arcs.size else 0.01

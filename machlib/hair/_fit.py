@@ -79,6 +79,18 @@ def _sample(img: np.ndarray, xy: np.ndarray, z: np.ndarray, fill):
     return np.where(inside, img[r, c], fill), inside
 
 
+def _seen(points: np.ndarray, camera: Camera, mesh: Mesh, *, depth_bias: float = 0.004) -> np.ndarray:
+    """``(...)`` bool: which of ``(..., 3)`` head-space points the portrait's camera sees, as
+    :func:`fit_strand_tips` judges them (inside the image and at most ``depth_bias`` metres
+    behind the head's surface at their pixel)."""
+    w, h = (int(v) for v in camera.image_size)
+    R = np.asarray(rotation_matrix(camera.rotation), np.float64)
+    xy, z = _project(np.asarray(points, np.float64), R, np.asarray(camera.translation, np.float64),
+                     np.asarray(camera.focal, np.float64), np.asarray(camera.principal, np.float64))
+    zh, inside = _sample(depth_map([ScenePart(mesh, two_sided=False)], camera), xy, z, -np.inf)
+    return inside & (z <= zh + float(depth_bias))
+
+
 @partial(jax.jit, static_argnames=("n",))
 def _lengths_and_resample(points, n: int):
     out = _resample_batch(points, n)

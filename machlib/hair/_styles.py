@@ -155,7 +155,11 @@ class _StyleField(eqx.Module):
         lift = self.volume * (0.4 + 1.6 * jnp.exp(-s / 0.03))
         # flow over the scalp, near the root: away from the parting (or the crown's vertical
         # axis), never forward
-        h = jnp.stack([self.part_k * (p[0] - self.part_x), 0.0 * p[1], jnp.minimum(p[2] - _CROWN_Z, 0.0)])
+        # a parting runs from the hairline back to the crown, not on down the back of the head,
+        # where hair falls from the crown's whorl (a side parting's pull there split the nape)
+        fore = jax.nn.sigmoid((p[2] - _CROWN_Z) / 0.01)
+        k = 1.0 + (self.part_k - 1.0) * fore
+        h = jnp.stack([k * (p[0] - self.part_x * fore), 0.0 * p[1], jnp.minimum(p[2] - _CROWN_Z, 0.0)])
         flow = 0.8 * jnp.exp(-s / 0.06) * _unit(h)
         # front roots: forward as a fringe, or swept back until behind the forehead
         front = jax.nn.sigmoid((root[2] - 0.03) / 0.006) * jax.nn.sigmoid((root[1] - 0.03) / 0.006)
@@ -253,6 +257,35 @@ def _clumped_phases(key, roots: np.ndarray, per_clump: int) -> jnp.ndarray:
     return jnp.asarray(centre_phase[nearest] + noise, jnp.float32)
 
 
+def _style_lengths(key: PRNGKeyArray, style: HairStyle, roots, geometry, *, template=None) -> Float[Array, " S"]:
+    """``(S,)`` the lengths in metres that ``style`` gives the strands from ``roots``
+    (:class:`~machlib.hair.ScalpSamples` on ``geometry``), as :func:`grow_style` grows them:
+    ``style.length`` times ``1 + j`` (``j`` normal with standard deviation
+    ``style.length_jitter``, clipped to two of them: uneven ends); with ``style.taper``, times
+    ``1 − taper · (1 − min(n_y / 0.7, 1))`` for the root normal's upward component ``n_y`` (short
+    back and sides: the nape and the hair over the ears are the shortest); with ``style.bangs``,
+    the front roots' (``z > 0.03``, ``y > 0.03``) at most the fringe's length, jittered alike, and
+    a straight fringe's at most its arc down to 4 mm above the brows."""
+    mesh, template = _resolve_geometry(geometry, template, "grow_style")
+    n = int(np.shape(roots.points)[0])
+    jitter = jnp.clip(jax.random.normal(key, (n,)), -2.0, 2.0) * style.length_jitter
+    lengths = style.length * (1.0 + jitter)
+    if style.taper > 0:  # short back and sides, longer on top
+        up = jnp.clip(jnp.asarray(roots.normals)[:, 1] / 0.7, 0.0, 1.0)
+        lengths = lengths * (1.0 - style.taper * (1.0 - up))
+    if style.bangs > 0:
+        p = roots.points
+        front = (p[:, 2] > 0.03) & (p[:, 1] > 0.03)
+        fringe = style.bangs * (1.0 + jitter)
+        brows = _brow_top(mesh, template) if style.sweep == "none" else None
+        if brows is not None:
+            # a straight fringe ends above the brows on any head (a fixed length hung over the eyes
+            # of a head with a low forehead); 1.25: the arc over the forehead's curve
+            fringe = jnp.minimum(fringe, jnp.maximum(1.25 * (p[:, 1] - brows - 0.004), 0.01))
+        lengths = jnp.where(front, jnp.minimum(lengths, fringe), lengths)
+    return lengths
+
+
 def grow_style(
     key: PRNGKeyArray,
     style: HairStyle,
@@ -317,21 +350,7 @@ def grow_style(
     k_roots, k_len, k_phase = jax.random.split(key, 3)
     roots = scalp_roots(k_roots, mesh, n, template=template)
     sdf = _cached_sdf(mesh) if sdf is None else sdf
-    jitter = jnp.clip(jax.random.normal(k_len, (n,)), -2.0, 2.0) * style.length_jitter
-    lengths = style.length * (1.0 + jitter)
-    if style.taper > 0:  # short back and sides, longer on top
-        up = jnp.clip(jnp.asarray(roots.normals)[:, 1] / 0.7, 0.0, 1.0)
-        lengths = lengths * (1.0 - style.taper * (1.0 - up))
-    if style.bangs > 0:
-        p = roots.points
-        front = (p[:, 2] > 0.03) & (p[:, 1] > 0.03)
-        fringe = style.bangs * (1.0 + jitter)
-        brows = _brow_top(mesh, template) if style.sweep == "none" else None
-        if brows is not None:
-            # a straight fringe ends above the brows on any head (a fixed length hung over the eyes
-            # of a head with a low forehead); 1.25: the arc over the forehead's curve
-            fringe = jnp.minimum(fringe, jnp.maximum(1.25 * (p[:, 1] - brows - 0.004), 0.01))
-        lengths = jnp.where(front, jnp.minimum(lengths, fringe), lengths)
+    lengths = _style_lengths(k_len, style, roots, mesh, template=template)
     phases = jax.random.uniform(k_phase, (n,), maxval=2.0 * np.pi)
     radius, period, helix = _CURL[style.curl]
     if helix > 0:

@@ -17,6 +17,7 @@ see :doc:`/conventions`).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import partial
 
 import equinox as eqx
@@ -636,7 +637,7 @@ def grow_from_volume(
     *,
     n_strands: int = 10000,
     n_points: int = 64,
-    length: float | None = None,
+    length: float | Callable | None = None,
     sdf: HeadSDF | None = None,
     threshold: float = 0.5,
     gravity: float = 0.1,
@@ -664,7 +665,11 @@ def grow_from_volume(
             the template topology or a :class:`~machlib.geometry.GeometryResult`.
         n_strands: number of strands wanted, ``≥ 0``.
         n_points: points per strand, ``≥ 2``.
-        length: maximum strand length in metres (default: 0.6 × the volume's diagonal).
+        length: maximum strand length in metres (default: 0.6 × the volume's diagonal), or a
+            callable that takes the kept roots (:class:`~machlib.hair.ScalpSamples`) and
+            returns one per root, ``(S,)``: e.g. the style's own lengths (a pixie's shorter nape
+            and sides), which one length for all, the occupancy alone stopping the strands,
+            evened out into one horizontal cut all round the head.
         sdf: the head's :class:`~machlib.hair.HeadSDF` (default: built once and cached per mesh).
         threshold: occupancy level that bounds the hair, in ``(0, 1)``.
         gravity: weight of the downward pull added to the field.
@@ -709,7 +714,7 @@ def grow_from_volume(
         raise InputError(f"grow_from_volume: curl must be one of {sorted(_CURL)}, got {curl!r}")
     if length is None:
         length = 0.6 * volume.spacing * float(np.linalg.norm(np.asarray(volume.shape) - 1))
-    if not float(length) > 0:
+    if not callable(length) and not float(length) > 0:
         raise InputError(f"grow_from_volume: length must be > 0, got {length!r}")
     rgb = _rgb_of(color, "grow_from_volume")
     mesh, template = _resolve_geometry(geometry, template, "grow_from_volume")
@@ -722,6 +727,14 @@ def grow_from_volume(
     keep = np.flatnonzero(np.asarray(occ_root) > threshold)[: int(n_strands)]
     if keep.size == 0:
         return empty
+    if callable(length):
+        kept = type(roots)(*(jnp.asarray(x)[keep] for x in roots))
+        lengths = jnp.asarray(length(kept), jnp.float32)
+        if lengths.shape != (keep.size,) or not bool(jnp.all(jnp.isfinite(lengths) & (lengths > 0))):
+            raise InputError(f"grow_from_volume: length(roots) must give ({keep.size},) lengths > 0, "
+                             f"got shape {lengths.shape}")
+    else:
+        lengths = float(length)
     f32 = jnp.float32
     leaves = (volume.occupancy.astype(f32), volume.orientation.astype(f32), volume.origin.astype(f32),
               jnp.asarray(volume.spacing, f32))
@@ -730,7 +743,7 @@ def grow_from_volume(
     radius, period, helix = _CURL[curl]
     phases = jax.random.uniform(jax.random.fold_in(key, 1), (keep.size,), maxval=2.0 * np.pi)
     pts = grow_strands(
-        roots.points[keep], roots.normals[keep], field, length=float(length), n_points=int(n_points),
+        roots.points[keep], roots.normals[keep], field, length=lengths, n_points=int(n_points),
         gravity=float(gravity), sdf=sdf, occupancy=occupancy, curl_radius=radius, curl_period=period,
         curl_helix=helix, phases=phases, guides=guides,
     )

@@ -428,3 +428,18 @@ def test_a_tapered_cut_is_short_on_the_sides_and_back(grown):
     with pytest.raises(ValueError, match="taper"):
         HairStyle("x", ("x",), 0.05, taper=1.0)
 
+
+
+def test_a_parting_ends_at_the_crown(template, head_sdf_field):
+    """A side parting pulls the hair apart from the hairline back to the crown, not on down the
+    back of the head: strands rooted on the back's midline hang down, not off to one side (the
+    pixie's, parted on the left, went 2 cm to the right and split the nape; the wavy style's
+    5 cm to the left)."""
+    for name in ("pixie", "wavy"):
+        s = grow_style(jax.random.key(3), HAIR_STYLES[name], template, n_strands=400, n_points=N_POINTS,
+                       sdf=head_sdf_field)
+        p = np.asarray(s.points, np.float64)
+        back = (p[:, 0, 2] < -0.04) & (np.abs(p[:, 0, 0]) < 0.02)
+        assert back.sum() >= 20, name
+        dx = p[back, -1, 0] - p[back, 0, 0]
+        assert abs(float(np.median(dx))) < 0.005 and float(np.mean(np.abs(dx))) < 0.02, (name, np.median(dx))

@@ -194,3 +194,17 @@ def test_a_root_seen_on_bare_skin_drops_its_strand(cam):
     assert fit.length_after[0] == 0.0 and fit.length_after[1] > 0.03
     np.testing.assert_allclose(fit.strands.points[0], np.repeat(up[:1], len(up), 0), atol=1e-6)
     assert fit.summary()["dropped"] == 1
+
+
+def test_seen_judges_points_as_the_fit_does(cam):
+    # hair_portrait turns under only the ends the photo does not see when a hat hides the hair
+    # (the wisps it shows are pushed out by the hat): in front of the head and beside it seen,
+    # behind it or out of the image not
+    from helpers import uv_sphere
+
+    from machlib.hair._fit import _seen
+
+    ball = uv_sphere(32, 24, radius=0.08)
+    pts = np.array([[0.0, 0.0, 0.09], [0.0, 0.0, -0.09], [0.085, 0.0, 0.0], [0.0, 5.0, 0.0]])
+    assert _seen(pts, cam, ball).tolist() == [True, False, True, False]
+    assert _seen(pts[None], cam, ball).shape == (1, 4)

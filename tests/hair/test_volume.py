@@ -19,6 +19,7 @@ from machlib.hair import (
     HairVolume,
     grow_from_volume,
     lift_hair,
+    scalp_roots,
     sdf_lookup,
     strands_to_volume,
     style_volume,
@@ -216,6 +217,27 @@ def test_grow_from_bob_volume_stays_inside(bob, template, head_sdf_field):
     length = np.linalg.norm(np.diff(pts, axis=1), axis=2).sum(1)
     assert np.median(length) > 0.08  # the bob's strands are 0.22 m; those from the volume are long too
     assert pts[:, -1, 1].min() > -0.085 - 0.03  # above the bob's cut (plus the voxel blur)
+
+
+def test_grow_from_volume_takes_a_length_per_root(bob, template, head_sdf_field):
+    # one length for all let the volume's lower edge stop every strand: a pixie's strands all
+    # ended at one height round the head; a callable gives each root its own (the style's taper)
+    def lengths(roots):
+        return jnp.where(roots.normals[:, 1] > 0.5, 0.12, 0.03)
+
+    s = grow_from_volume(jax.random.key(2), bob, template, n_strands=150, n_points=16, sdf=head_sdf_field,
+                         length=lengths)
+    pts = np.asarray(s.points, np.float64)
+    arc = np.linalg.norm(np.diff(pts, axis=1), axis=2).sum(1)
+    roots = scalp_roots(jax.random.key(2), template, 600)  # the candidates grow_from_volume drew
+    top = np.asarray(roots.normals)[:, 1] > 0.5
+    occ, _ = volume_lookup(bob, roots.points + 0.003 * roots.normals)
+    kept = np.flatnonzero(np.asarray(occ) > 0.5)[:150]
+    np.testing.assert_allclose(pts[:, 0], np.asarray(roots.points)[kept], atol=1e-6)
+    assert (arc[~top[kept]] <= 0.03 + 1e-4).all() and np.median(arc[top[kept]]) > 0.06
+    with pytest.raises(ValueError, match="grow_from_volume"):
+        grow_from_volume(jax.random.key(2), bob, template, n_strands=10, n_points=16, sdf=head_sdf_field,
+                         length=lambda roots: jnp.ones(3))
 
 
 def test_the_image_modes_prior_covers_the_scalp():
