@@ -39,6 +39,7 @@ from ._image import save_png
 from ._mesh import Mesh
 from .export import glb_bytes, save_obj
 from ._preview import draw_lines, draw_points, orbit_camera
+from ._raster import rasterize_np
 from ._scene import render_mesh
 from ._threads import in_background
 from ._validate import check_finite, check_output_dir, output_lock
@@ -1277,28 +1278,20 @@ def _mouth_points(points: np.ndarray, visible: float = 0.0) -> np.ndarray:
     return np.concatenate([outer, inner, inner.mean(0, keepdims=True)])
 
 
-def _piecewise_affine(src: np.ndarray, dst: np.ndarray, tris: np.ndarray, query: np.ndarray) -> tuple:
-    """Map ``query`` points (``(Q, 2)``) through the triangles ``tris`` from ``src`` to ``dst``
-    (``(N, 2)`` points each): ``(mapped (Q, 2), inside (Q,) bool)``; points in no triangle are
-    not mapped (``inside`` False, ``mapped`` 0). Degenerate triangles are skipped."""
-    mapped = np.zeros((query.shape[0], 2), np.float64)
-    inside = np.zeros(query.shape[0], bool)
-    for a, b, c in tris:
-        pa, pb, pc = src[a], src[b], src[c]
-        m = np.array([[pb[0] - pa[0], pc[0] - pa[0]], [pb[1] - pa[1], pc[1] - pa[1]]])
-        det = np.linalg.det(m)
-        if abs(det) < 1e-12:
-            continue
-        lo, hi = np.minimum(np.minimum(pa, pb), pc), np.maximum(np.maximum(pa, pb), pc)
-        sel = np.nonzero(np.all((query >= lo) & (query <= hi), axis=1))[0]
-        if sel.size == 0:
-            continue
-        st = np.linalg.solve(m, (query[sel] - pa).T).T  # barycentrics of b and c
-        ok = (st[:, 0] >= -1e-9) & (st[:, 1] >= -1e-9) & (st.sum(1) <= 1 + 1e-9)
-        sel, st = sel[ok], st[ok]
-        mapped[sel] = dst[a] + st[:, :1] * (dst[b] - dst[a]) + st[:, 1:] * (dst[c] - dst[a])
-        inside[sel] = True
-    return mapped, inside
+def _piecewise_affine(src: np.ndarray, dst: np.ndarray, tris: np.ndarray, box: tuple[int, int, int, int]) -> tuple:
+    """Map the pixel centres of ``box`` (``(x0, y0, x1, y1)``, row by row) through the triangles
+    ``tris`` from ``src`` to ``dst`` (``(N, 2)`` points each): ``(mapped (Q, 2), triangle (Q,))``,
+    the index into ``tris`` of the triangle that holds each centre (the lowest where several do;
+    ``-1`` in none, ``mapped`` 0 there). The triangles are rasterized over the box
+    (:func:`~machlib._raster.rasterize_np`, degenerate ones skipped) and ``dst`` interpolated with
+    the barycentric weights."""
+    x0, y0, x1, y1 = box
+    tri, bary = rasterize_np(np.asarray(src, np.float64) - [x0, y0], tris, (x1 - x0, y1 - y0))
+    tri, bary = tri.reshape(-1), bary.reshape(-1, 3)
+    hit = tri >= 0
+    mapped = np.zeros((tri.size, 2), np.float64)
+    mapped[hit] = np.einsum("qk,qkc->qc", bary[hit], np.asarray(dst, np.float64)[np.asarray(tris)[tri[hit]]])
+    return mapped, tri
 
 
 def _mouth_uv(landmarks: Landmarks, template: Template, pixel_uv: np.ndarray,
@@ -1338,8 +1331,8 @@ def _mouth_uv(landmarks: Landmarks, template: Template, pixel_uv: np.ndarray,
         return None
     yy, xx = np.mgrid[y0:y1, x0:x1]
     query = np.stack([xx.ravel() + 0.5, yy.ravel() + 0.5], 1).astype(np.float64)
-    mapped, inside = _piecewise_affine(src, dst, _mouth_triangles(), query)
-    inside = inside.reshape(yy.shape)
+    mapped, tri = _piecewise_affine(src, dst, _mouth_triangles(), (int(x0), int(y0), int(x1), int(y1)))
+    inside = (tri >= 0).reshape(yy.shape)
     out = np.array(pixel_uv, np.float32, copy=True)
     box = out[y0:y1, x0:x1]
     cov = covered[y0:y1, x0:x1]
@@ -1393,21 +1386,20 @@ def _mouth_seen(seen: np.ndarray, landmarks: Landmarks, template: Template, pixe
     out = np.array(seen, np.float32, copy=True)
     if x1 <= x0 or y1 <= y0:
         return out
-    yy, xx = np.mgrid[y0:y1, x0:x1]
-    query = np.stack([xx.ravel() + 0.5, yy.ravel() + 0.5], 1).astype(np.float64)
-    mapped, inside = _piecewise_affine(src, dst, _mouth_triangles(), query)
+    shape = (y1 - y0, x1 - x0)
+    mapped, tri = _piecewise_affine(src, dst, _mouth_triangles(), (int(x0), int(y0), int(x1), int(y1)))
+    inside = tri >= 0
     col = np.clip(np.floor(mapped[:, 0]).astype(int), 0, width - 1)
     row = np.clip(np.floor(mapped[:, 1]).astype(int), 0, height - 1)
     # within the moved distance of a seen pixel counts: the inner points stand where the hidden
     # interior's edge is on average, and its staircase would comb the thin upper lip's texels
     near = ndimage.maximum_filter(np.asarray(pixel_mask, np.float32), size=2 * int(np.ceil(0.01 * fw)) + 1)
     # (the opening's texels, the fan after the band's 40 triangles, keep the photo's hidden interior)
-    band = np.zeros(query.shape[0], bool)
-    band[inside] = _piecewise_affine(src, dst, _mouth_triangles()[:2 * len(LIPS_OUTER)], query[inside])[1]
+    band = inside & (tri < 2 * len(LIPS_OUTER))
     mask = np.asarray(pixel_mask, np.float32)
-    value = np.where(band, near[row, col], np.where(inside, mask[row, col], 0.0)).reshape(yy.shape)
+    value = np.where(band, near[row, col], np.where(inside, mask[row, col], 0.0)).reshape(shape)
     box = out[y0:y1, x0:x1]
-    box[inside.reshape(yy.shape)] = value[inside.reshape(yy.shape)]
+    box[inside.reshape(shape)] = value[inside.reshape(shape)]
     return out
 
 
