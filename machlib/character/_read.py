@@ -29,8 +29,11 @@ from typing import NamedTuple, Optional, Protocol, runtime_checkable
 import numpy as np
 
 from .._errors import InputError
+from .._scene import _sh_shading_np
 from .._validate import check_face_image
+from ..assets import GLASSES_COLORS
 from ..text import VOCABULARY, FaceAttributes
+from ..texture import ITA_CATEGORIES, GlassesDetection, detect_glasses
 from ._color_names import _lab, _nearest_name
 from ._eye_color import SCLERA_DEFAULT, read_eye_colors
 
@@ -183,8 +186,6 @@ def skin_tone_from_ita(ita: float) -> str:
         >>> skin_tone_from_ita(60.0), skin_tone_from_ita(35.0), skin_tone_from_ita(-45.0)
         ('very light', 'intermediate', 'dark')
     """
-    from ..texture import ITA_CATEGORIES
-
     a = float(ita)
     if not np.isfinite(a):
         raise InputError(f"skin_tone_from_ita: ita must be finite, got {ita!r}")
@@ -234,8 +235,6 @@ def glasses_lens(detection) -> Optional[tuple[float, float]]:
         >>> tuple(round(x, 3) for x in glasses_lens(found))
         (0.15, 0.66)
     """
-    from ..texture import GlassesDetection
-
     if not isinstance(detection, GlassesDetection):
         raise InputError(f"glasses_lens: detection must be a machlib.texture.GlassesDetection, "
                          f"got {type(detection).__name__}")
@@ -266,8 +265,6 @@ def glasses_color_name(rgb) -> str:
         >>> glasses_color_name((0.05, 0.05, 0.05)), glasses_color_name((0.35, 0.18, 0.08))
         ('black', 'brown')
     """
-    from ..assets import GLASSES_COLORS
-
     names = [n for n in GLASSES_COLORS if n != "clear"]  # a frame seen in a photo has a colour
     # lightness counts less than hue: a frame's brightness in a photo depends on the light
     return _nearest_name("glasses_color_name", rgb, names, [GLASSES_COLORS[n][0] for n in names],
@@ -325,8 +322,6 @@ def read_attributes(
         InputError: a bad image or landmarks, or a classifier that is not one or answers outside
             the vocabulary.
     """
-    from ..texture import detect_glasses
-
     values: dict = {}
     sources: dict = {}
     evidence: dict = {}
@@ -377,8 +372,6 @@ def read_attributes(
             evidence[field] = {"probability": round(float(prob), 4)}
     shading = None
     if lighting is not None:
-        from .._scene import _sh_shading_np
-
         sh = np.asarray(lighting, np.float64)
         if sh.shape != (9, 3) or not np.isfinite(sh).all():
             raise InputError(f"read_attributes: lighting must be finite (9, 3) SH coefficients, got {sh.shape}")

@@ -83,11 +83,16 @@ def _seen(points: np.ndarray, camera: Camera, mesh: Mesh, *, depth_bias: float =
     """``(...)`` bool: which of ``(..., 3)`` head-space points the portrait's camera sees, as
     :func:`fit_strand_tips` judges them (inside the image and at most ``depth_bias`` metres
     behind the head's surface at their pixel)."""
-    w, h = (int(v) for v in camera.image_size)
     R = np.asarray(rotation_matrix(camera.rotation), np.float64)
     xy, z = _project(np.asarray(points, np.float64), R, np.asarray(camera.translation, np.float64),
                      np.asarray(camera.focal, np.float64), np.asarray(camera.principal, np.float64))
-    zh, inside = _sample(depth_map([ScenePart(mesh, two_sided=False)], camera), xy, z, -np.inf)
+    return _in_front(depth_map([ScenePart(mesh, two_sided=False)], camera), xy, z, depth_bias)
+
+
+def _in_front(zhead: np.ndarray, xy: np.ndarray, z: np.ndarray, depth_bias: float) -> np.ndarray:
+    """Projected points (``xy`` pixels, ``z`` camera depth) inside the image and at most
+    ``depth_bias`` behind the depth map ``zhead`` at their pixel."""
+    zh, inside = _sample(zhead, xy, z, -np.inf)
     return inside & (z <= zh + float(depth_bias))
 
 
@@ -294,8 +299,7 @@ def fit_strand_tips(
     keep = ndimage.binary_dilation(km > 0.5, iterations=tol) if tol > 0 else km > 0.5
 
     def visible(xy, z):
-        zh, inside = _sample(zhead, xy, z, -np.inf)
-        return inside & (z <= zh + float(depth_bias))
+        return _in_front(zhead, xy, z, depth_bias)
 
     def unseen(xy, z):
         """Hidden by the head, or projecting below or beside the image (not above it), in front
