@@ -910,7 +910,9 @@ def texture_portrait(
         pixel_uv = np.asarray(interpolate(np.asarray(mesh.uv, np.float32), rast, np.asarray(mesh.faces_uv, np.int32)))
         covered = np.asarray(rast.triangle) >= 0
         # an open mouth's lips by their landmarks: the head's expressions do not follow a laugh's
-        lip_uv = _mouth_uv(fit.landmarks, fit.template, pixel_uv, covered)
+        # (not on a profile, nor a smile's teeth over lips that the head already puts in place)
+        if _mouth_map_wanted(image, fit.landmarks, fit.template, camera, pixel_uv, covered):
+            lip_uv = _mouth_uv(fit.landmarks, fit.template, pixel_uv, covered)
         if lip_uv is not None:
             lip_uv, squeezed = lip_uv
             avoid = np.maximum(avoid, squeezed)
@@ -1240,6 +1242,76 @@ def _lips_off_mouth(image: np.ndarray, landmarks: Landmarks, template: Template,
     w = np.asarray(lip_misfit(lipness.astype(np.float32), np.asarray(pixel_uv, np.float32),
                               np.asarray(lm_uv, np.float32)))
     return (w > 0.5).astype(np.float32)
+
+
+#: :func:`_mouth_map_wanted`: the head's yaw (degrees, either way) beyond which an open mouth's
+#: lips keep the fitted head's texture coordinates. FaceMesh's lip contours on a three-quarter
+#: profile (t1_face4, 49°) follow the far lip's foreshortened edge loosely: the map spread the
+#: near lip's highlight and the far corner's shadow over the head's lips (paler and patchier).
+MOUTH_MAP_YAW = 35.0
+
+#: :func:`_mouth_map_wanted`: the fraction of the photo's lip band (:func:`_pale_lip_band`)
+#: paler than its lips from which the band is read as mostly teeth (a smile).
+MOUTH_MAP_PALE = 0.3
+
+#: :func:`_mouth_map_wanted`: the median distance (UV units) between the template's inner lip
+#: landmarks and the fitted head's texture coordinates at the photo's from which the head's lips
+#: are misplaced (t1_face3's laugh: 0.042; t1_face5's smile, t1_face2, the astronaut: 0.019-0.021).
+MOUTH_MAP_MISPLACED = 0.03
+
+
+def _pale_lip_band(image: np.ndarray, points: np.ndarray) -> float:
+    """The fraction of an open mouth's lip band in the photo ``image`` (``(H, W, 3)`` sRGB in
+    ``[0, 1]``; the band between the landmarks' ``points``' outer and
+    inner lip polygons) that is much paler than its lips: CIELAB L* more than 12 above and a*
+    more than 6 below the median of the band's redder 40 % (by a*, the lips). On a smile the
+    band holds the teeth that FaceMesh's inner contour runs across and the lit, thin lip
+    (t1_face5: 0.39; t1_face3's laugh 0.26, t1_face2 0.13, the astronaut 0.08); 0 where the band
+    is under 30 pixels."""
+    from skimage.color import rgb2lab
+
+    height, width = image.shape[:2]
+    band = (_filled_polygons(points, [LIPS_OUTER], (width, height))
+            & ~_filled_polygons(points, [LIPS_INNER], (width, height)))
+    if band.sum() < 30:
+        return 0.0
+    lab = rgb2lab(np.clip(np.asarray(image, np.float64)[band], 0.0, 1.0)[None])[0]
+    lips = lab[lab[:, 1] >= np.percentile(lab[:, 1], 60)]
+    ref = np.median(lips, 0)
+    pale = (lab[:, 0] > ref[0] + 12.0) & (lab[:, 1] < ref[1] - 6.0)
+    return float(pale.mean())
+
+
+def _mouth_map_wanted(image: np.ndarray, landmarks: Landmarks, template: Template, camera,
+                      pixel_uv: np.ndarray, covered: np.ndarray) -> bool:
+    """Whether :func:`_mouth_uv` maps an open mouth's lips by their landmarks
+    (``texture_portrait(mouth=True)``): not when the head turns more than :data:`MOUTH_MAP_YAW`
+    from the camera, nor when the photo's lip band is mostly paler than its lips
+    (:func:`_pale_lip_band` at least :data:`MOUTH_MAP_PALE`: a smile's teeth) while the fitted
+    head's lips already land on the photo's (:data:`MOUTH_MAP_MISPLACED`). There the map only
+    moves the band's teeth and lit lip onto the head's lips (t1_face5: a pale, undefined lower
+    lip and half an upper lip, no lip line), where the head's own coordinates leave them hidden
+    and the template's lips are painted in the photo's lip colour. A laugh whose fitted lips lie
+    over the photo's teeth (t1_face3) is mapped whatever its band."""
+    from ._camera import head_pose
+
+    pts = np.asarray(landmarks.points)[:, :2]
+    lm_uv = getattr(template, "landmark_uv", None)
+    if pts.shape[0] < 468 or lm_uv is None or np.shape(lm_uv)[0] < 478 or not _mouth_open(pts):
+        return False
+    if abs(float(np.asarray(head_pose(camera))[0])) > MOUTH_MAP_YAW:
+        return False
+    if _pale_lip_band(image, pts) < MOUTH_MAP_PALE:
+        return True
+    height, width = covered.shape
+    inner = pts[list(LIPS_INNER)]
+    col = np.clip(np.floor(inner[:, 0]).astype(int), 0, width - 1)
+    row = np.clip(np.floor(inner[:, 1]).astype(int), 0, height - 1)
+    ok = covered[row, col]
+    if ok.sum() < 3:
+        return True
+    off = np.linalg.norm(np.asarray(pixel_uv)[row[ok], col[ok]] - np.asarray(lm_uv)[list(LIPS_INNER)][ok], axis=1)
+    return float(np.median(off)) >= MOUTH_MAP_MISPLACED
 
 
 #: The band outside the photo's outer lip contour (this fraction of the face width) over which
