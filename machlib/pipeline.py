@@ -917,12 +917,20 @@ def texture_portrait(
             lip_uv, squeezed = lip_uv
             avoid = np.maximum(avoid, squeezed)
             fmask = oval * (1.0 - avoid)
+        teeth = None
+        points = np.asarray(fit.landmarks.points)[:, :2]
+        if lip_uv is None and points.shape[0] >= 468 and _mouth_open(points):
+            # the head's own coordinates: a smile's teeth in the photo's lip band are no lip
+            teeth = _band_teeth(image, points)
+            if teeth.any():
+                hidden, avoid = np.maximum(hidden, teeth), np.maximum(avoid, teeth)
+                fmask = oval * (1.0 - avoid)
         off = _lips_off_mouth(image, fit.landmarks, fit.template, pixel_uv if lip_uv is None else lip_uv, covered,
                               oval, avoid)
         if off.any():
             hidden, avoid = np.maximum(hidden, off), np.maximum(avoid, off)
             fmask = oval * (1.0 - avoid)
-        if off.any() or lip_uv is not None:
+        if off.any() or lip_uv is not None or (teeth is not None and teeth.any()):
             problem, rast = texture_problem(image, mesh, camera, face_mask=fmask, uv_map=lip_uv)
     timings["rasterize"] = time.perf_counter() - t
 
@@ -1260,26 +1268,50 @@ MOUTH_MAP_PALE = 0.3
 MOUTH_MAP_MISPLACED = 0.03
 
 
-def _pale_lip_band(image: np.ndarray, points: np.ndarray) -> float:
-    """The fraction of an open mouth's lip band in the photo ``image`` (``(H, W, 3)`` sRGB in
-    ``[0, 1]``; the band between the landmarks' ``points``' outer and
-    inner lip polygons) that is much paler than its lips: CIELAB L* more than 12 above and a*
-    more than 6 below the median of the band's redder 40 % (by a*, the lips). On a smile the
-    band holds the teeth that FaceMesh's inner contour runs across and the lit, thin lip
-    (t1_face5: 0.39; t1_face3's laugh 0.26, t1_face2 0.13, the astronaut 0.08); 0 where the band
-    is under 30 pixels."""
+def _pale_band_pixels(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(band, pale)``: ``(H, W)`` bool masks of an open mouth's lip band in the photo ``image``
+    (``(H, W, 3)`` sRGB in ``[0, 1]``; the band between the landmarks' ``points``' outer and
+    inner lip polygons) and of its pixels much paler than its lips: CIELAB L* more than 12 above
+    and a* more than 6 below the median of the band's redder 40 % (by a*, the lips). ``pale`` is
+    empty where the band is under 30 pixels."""
     from skimage.color import rgb2lab
 
     height, width = image.shape[:2]
     band = (_filled_polygons(points, [LIPS_OUTER], (width, height))
             & ~_filled_polygons(points, [LIPS_INNER], (width, height)))
+    pale = np.zeros_like(band)
     if band.sum() < 30:
-        return 0.0
+        return band, pale
     lab = rgb2lab(np.clip(np.asarray(image, np.float64)[band], 0.0, 1.0)[None])[0]
-    lips = lab[lab[:, 1] >= np.percentile(lab[:, 1], 60)]
-    ref = np.median(lips, 0)
-    pale = (lab[:, 0] > ref[0] + 12.0) & (lab[:, 1] < ref[1] - 6.0)
-    return float(pale.mean())
+    ref = np.median(lab[lab[:, 1] >= np.percentile(lab[:, 1], 60)], 0)
+    pale[band] = (lab[:, 0] > ref[0] + 12.0) & (lab[:, 1] < ref[1] - 6.0)
+    return band, pale
+
+
+def _pale_lip_band(image: np.ndarray, points: np.ndarray) -> float:
+    """The fraction of an open mouth's lip band in the photo that is much paler than its lips
+    (:func:`_pale_band_pixels`). On a smile the band holds the teeth that FaceMesh's inner
+    contour runs across and the lit, thin lip (t1_face5: 0.39; t1_face3's laugh 0.26, t1_face2
+    0.13, the astronaut 0.08); 0 where the band is under 30 pixels."""
+    band, pale = _pale_band_pixels(image, points)
+    return float(pale.sum() / band.sum()) if pale.any() else 0.0
+
+
+def _band_teeth(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """``(H, W)`` float32 0/1 mask of the teeth in an open mouth's lip band in the photo: its
+    pixels much paler than its lips (:func:`_pale_band_pixels`) in the regions that touch the
+    inner lip polygon (a smile's lower teeth below FaceMesh's inner contour, which runs across
+    them: t1_face5). A lit lip away from the opening is not among them."""
+    from scipy import ndimage
+
+    height, width = image.shape[:2]
+    band, pale = _pale_band_pixels(image, points)
+    if not pale.any():
+        return np.zeros((height, width), np.float32)
+    inner = _filled_polygons(points, [LIPS_INNER], (width, height))
+    labels, _ = ndimage.label(pale | ndimage.binary_dilation(inner, iterations=1))
+    touching = np.unique(labels[inner])
+    return (np.isin(labels, touching[touching > 0]) & pale).astype(np.float32)
 
 
 def _mouth_map_wanted(image: np.ndarray, landmarks: Landmarks, template: Template, camera,
@@ -1292,7 +1324,8 @@ def _mouth_map_wanted(image: np.ndarray, landmarks: Landmarks, template: Templat
     moves the band's teeth and lit lip onto the head's lips (t1_face5: a pale, undefined lower
     lip and half an upper lip, no lip line), where the head's own coordinates leave them hidden
     and the template's lips are painted in the photo's lip colour. A laugh whose fitted lips lie
-    over the photo's teeth (t1_face3) is mapped whatever its band."""
+    over the photo's teeth (t1_face3) is mapped whatever its band. Without the map
+    ``texture_portrait`` hides the band's teeth (:func:`_band_teeth`)."""
     from ._camera import head_pose
 
     pts = np.asarray(landmarks.points)[:, :2]

@@ -97,3 +97,27 @@ def test_mouth_map_wanted_keeps_the_heads_lips_on_a_smile_and_a_profile():
     shut[[13, 14]] = 0.5 * (pts[13] + pts[14])
     assert not _mouth_map_wanted(lips_image, marks(shut), tpl, frontal, misplaced, covered)
     assert not _mouth_map_wanted(lips_image, marks(pts[:68]), tpl, frontal, misplaced, covered)
+
+
+def test_band_teeth_are_the_pale_pixels_at_the_opening():
+    """Where the head keeps its own coordinates on a smile (t1_face5), the lip band's teeth are
+    hidden, not read as lip (her lower lip came out pale pink): the pale pixels of the band in
+    regions that touch the inner lip polygon. A pale patch on the lip away from the opening (a
+    highlight) is no tooth, nor is anything of a band of lips."""
+    from machlib.pipeline import _band_teeth
+
+    _, pts, _, lips_image, band, _ = _mouth()
+    assert not _band_teeth(lips_image, pts).any()
+    _, pts, _, smile, band, _ = _mouth(teeth_rows=0.5)
+    n = smile.shape[0]
+    yy, xx = np.mgrid[0:n, 0:n] + 0.5
+    teeth = (np.abs(smile - np.asarray(TEETH, np.float32)).max(-1) < 0.05) & band
+    # a highlight on the upper lip, apart from the opening (2 px above the inner contour's top)
+    inner_top = pts[list(LIPS_INNER), 1].min()
+    glint = band & (yy < inner_top - 3) & (np.abs(xx - pts[0, 0]) < 6)
+    assert glint.sum() > 5
+    smile[glint] = (0.95, 0.85, 0.80)
+    found = _band_teeth(smile, pts) > 0.5
+    assert found[teeth].mean() > 0.95
+    assert not found[glint].any()
+    assert not found[band & ~teeth & ~glint].any()
