@@ -101,9 +101,10 @@ def test_skin_confidence_keeps_shaded_skin_and_drops_what_is_no_skin():
     with_hair = np.asarray(skin_confidence(img, w, other=other))
     assert with_hair[16:18, 4:20].max() < 0.05 and c[16:18, 4:20].min() > 0.3
     assert np.mean(with_hair[skin] > 0.9) > 0.98
-    # uint8 input is the same image
+    # uint8 input is the same image (to float32 rounding: inside the compiled program XLA may scale by
+    # 1/255 where numpy divides, one ulp of a channel that the skin model's slope turns into ~1e-5)
     u8 = (img * 255 + 0.5).astype(np.uint8)
-    np.testing.assert_allclose(skin_confidence(u8, w), skin_confidence(u8.astype(np.float32) / 255, w), atol=1e-5)
+    np.testing.assert_allclose(skin_confidence(u8, w), skin_confidence(u8.astype(np.float32) / 255, w), atol=5e-5)
 
 
 def test_skin_confidence_gradient_jit_vmap():
