@@ -18,6 +18,7 @@ __all__ = [
     "signed_volume",
     "uv_signed_areas",
     "edge_counts",
+    "open_mouth",
 ]
 
 
@@ -142,3 +143,28 @@ def edge_counts(faces) -> np.ndarray:
     e = np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), axis=1)
     _, counts = np.unique(e, axis=0, return_counts=True)
     return counts
+
+
+def open_mouth(n: int = 160):
+    """The template's lips laid out as an open mouth about 128 px wide in an ``n × n`` photo:
+    ``(template, landmark_uv, pts, uv, marks)`` with ``pts`` the template's landmarks in pixels,
+    ``uv`` ``(n, n, 2)`` the photo's own texture layout (each pixel's template UV), and
+    ``marks(points)`` the :class:`~machlib.geometry.Landmarks` of pixel points. For the mouth
+    mapping's tests (``tests/texture/test_face_masks.py``, ``test_mouth.py``)."""
+    from machlib._facemesh import LIPS_OUTER
+    from machlib.geometry import Landmarks, default_template
+
+    tpl = default_template()
+    lm = np.asarray(tpl.landmark_uv, np.float64)
+    c = lm[list(LIPS_OUTER)].mean(0)
+    pts = (lm - c) * 600.0 + n / 2
+    yy, xx = np.mgrid[0:n, 0:n] + 0.5
+    uv = np.stack([(xx - n / 2) / 600.0 + c[0], (yy - n / 2) / 600.0 + c[1]], -1).astype(np.float32)
+
+    def marks(p):
+        p = p.astype(np.float32)
+        k = p.shape[0]
+        return Landmarks(p, np.zeros(k, np.float32), np.ones(k, np.float32),
+                         np.r_[p.min(0), p.max(0)].astype(np.float32))
+
+    return tpl, lm, pts, uv, marks

@@ -4,6 +4,7 @@ the face (skin=True). Synthetic inputs, no fit."""
 from __future__ import annotations
 
 import numpy as np
+from helpers import open_mouth
 
 from machlib._facemesh import LIPS_INNER, LIPS_OUTER, face_oval
 from machlib.pipeline import HAIR_STRAND_TEST, _strands_from_hair
@@ -86,28 +87,6 @@ def test_lips_off_mouth_flags_the_photos_lips_on_the_heads_skin():
     assert not _lips_off_mouth(image, marks(pts[:68]), tpl, moved, covered, oval, avoid).any()
 
 
-def _open_mouth():
-    """The template's lips drawn as a 128-px-wide open mouth (as above), with the photo's own
-    texture layout (``uv``) and the template."""
-    from machlib.geometry import Landmarks, default_template
-
-    tpl = default_template()
-    lm = np.asarray(tpl.landmark_uv, np.float64)
-    n = 160
-    c = lm[list(LIPS_OUTER)].mean(0)
-    pts = (lm - c) * 600.0 + n / 2
-    yy, xx = np.mgrid[0:n, 0:n] + 0.5
-    uv = np.stack([(xx - n / 2) / 600.0 + c[0], (yy - n / 2) / 600.0 + c[1]], -1).astype(np.float32)
-
-    def marks(p):
-        p = p.astype(np.float32)
-        k = p.shape[0]
-        return Landmarks(p, np.zeros(k, np.float32), np.ones(k, np.float32),
-                         np.r_[p.min(0), p.max(0)].astype(np.float32))
-
-    return tpl, lm, pts, uv, marks
-
-
 def _inside(poly_points, query):
     from matplotlib.path import Path
 
@@ -123,7 +102,7 @@ def test_mouth_uv_puts_the_photos_lips_on_the_heads_lips():
     head's, and leaves the face away from the mouth as the mesh maps it."""
     from machlib.pipeline import LIP_UV_RING, _mouth_uv
 
-    tpl, lm, pts, uv, marks = _open_mouth()
+    tpl, lm, pts, uv, marks = open_mouth()
     n = uv.shape[0]
     moved = uv.copy()
     moved[..., 1] += 0.03  # the head's lips lower than the photo's
@@ -171,7 +150,7 @@ def test_mouth_seen_follows_the_photos_lips():
     hidden interior; texels off the lips keep their visibility."""
     from machlib.pipeline import _mouth_seen
 
-    tpl, lm, pts, uv, marks = _open_mouth()
+    tpl, lm, pts, uv, marks = open_mouth()
     n = uv.shape[0]
     yy, xx = np.mgrid[0:n, 0:n] + 0.5
     q = np.stack([xx.ravel(), yy.ravel()], 1)

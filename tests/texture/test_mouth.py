@@ -7,6 +7,7 @@ Synthetic inputs, no fit."""
 from __future__ import annotations
 
 import numpy as np
+from helpers import open_mouth
 from skimage.draw import polygon
 
 from machlib._camera import camera_from_head_pose
@@ -21,15 +22,9 @@ def _mouth(teeth_rows: float = 0.0):
     lip band below the inner lower lip's centre (landmark 14) down to this fraction of the way to
     the outer contour's lowest point painted as teeth: a smile's lower teeth, which FaceMesh's
     inner contour runs across."""
-    from machlib.geometry import Landmarks, default_template
-
-    tpl = default_template()
-    lm = np.asarray(tpl.landmark_uv, np.float64)
-    n = 160
-    c = lm[list(LIPS_OUTER)].mean(0)
-    pts = (lm - c) * 600.0 + n / 2
-    yy, xx = np.mgrid[0:n, 0:n] + 0.5
-    uv = np.stack([(xx - n / 2) / 600.0 + c[0], (yy - n / 2) / 600.0 + c[1]], -1).astype(np.float32)
+    tpl, _, pts, uv, marks = open_mouth()
+    n = uv.shape[0]
+    yy = np.mgrid[0:n, 0:n][0] + 0.5
 
     def fill(idx):
         m = np.zeros((n, n), bool)
@@ -46,12 +41,6 @@ def _mouth(teeth_rows: float = 0.0):
     if teeth_rows > 0:  # the lower lip band's upper part: the lower teeth
         top, bottom = pts[14, 1], pts[list(LIPS_OUTER), 1].max()
         image[band & (yy > top) & (yy < top + teeth_rows * (bottom - top))] = TEETH
-
-    def marks(p):
-        p = p.astype(np.float32)
-        k = p.shape[0]
-        return Landmarks(p, np.zeros(k, np.float32), np.ones(k, np.float32),
-                         np.r_[p.min(0), p.max(0)].astype(np.float32))
 
     return tpl, pts, uv, image, band, marks
 
