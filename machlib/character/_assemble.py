@@ -504,7 +504,9 @@ def build_character(
         hair = _drape_hair(hair, body[1] if body is not None else bust)
     if hair is not None and len(hair):
         # no skin between the roots; fading out at the hairline, not a band below it
-        albedo = scalp_tint(albedo, head, hair, hair_color, density_radius=0.008)
+        # (inside the scalp, hair combed over sparse roots covers the skin all the same)
+        albedo = scalp_tint(albedo, head, hair, hair_color, density_radius=0.008,
+                            scalp=(template.regions or {}).get("scalp"))
     if beard is not None:
         beard = np.asarray(beard, dtype=np.float32)
         if beard.ndim != 3 or beard.shape[-1] != 3 or beard.shape[1] < 2 or not np.all(np.isfinite(beard)):

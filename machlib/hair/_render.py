@@ -145,7 +145,8 @@ def render_strands(
 
 def scalp_tint(albedo, head: Mesh, hair, hair_color: Sequence[float] | np.ndarray, *, strength: float = 0.85,
                inner: float = 0.004, outer: float = 0.012, resolution: int = 256,
-               density_radius: float = 0.0) -> np.ndarray:
+               density_radius: float = 0.0, scalp=None, lying: float = 0.012,
+               enclose: float = 0.025) -> np.ndarray:
     """The albedo with the skin under the hair's roots darkened towards the hair colour.
 
     Hair drawn as a few thousand strands never covers the scalp as a real head of hair does: the
@@ -175,6 +176,17 @@ def scalp_tint(albedo, head: Mesh, hair, hair_color: Sequence[float] | np.ndarra
             instead of ending ``outer`` beyond them as a band of the hair's colour (a dark
             painted cap edge at the temples under short or dark hair). Sparse hair (a tapered
             side) tints less. ``0`` tints by distance alone.
+        scalp: optional ``(h, w)`` weights in ``[0, 1]`` of the head's scalp in its UV layout
+            (any size, e.g. the template's ``regions["scalp"]``). Inside it, a texel in a gap
+            of the roots that the hair lies over takes the full tint (times its scalp weight):
+            a gap is a texel whose roots within ``enclose`` metres lie all round it (their
+            centroid within 0.2 of the radius of it, fading out at 0.35; beyond a hairline they
+            lie to one side, a half disc's centroid 0.42 of the radius off), with some strand
+            point within ``lying`` metres (fading out at twice that). Grown strands leave such
+            gaps (the clean-up's removals at the back of a crop: bare skin-coloured spots in
+            the back view); a hairline, a shaved side or a face beyond the roots is left alone.
+        lying: metres within which a strand point counts as lying over a texel, ``> 0``.
+        enclose: radius (metres) of the roots that tell a gap from a hairline, ``> 0``.
 
     Returns:
         ``(H, W, 3)`` float32 sRGB albedo in ``[0, 1]``.
@@ -196,6 +208,12 @@ def scalp_tint(albedo, head: Mesh, hair, hair_color: Sequence[float] | np.ndarra
         raise InputError(f"scalp_tint: need strength in [0, 1] and 0 <= inner < outer, got {strength}, {inner}, {outer}")
     if not float(density_radius) >= 0.0:
         raise InputError(f"scalp_tint: density_radius must be >= 0 (metres), got {density_radius!r}")
+    if not (float(lying) > 0.0 and float(enclose) > 0.0):
+        raise InputError(f"scalp_tint: lying and enclose must be > 0 (metres), got {lying!r}, {enclose!r}")
+    if scalp is not None:
+        scalp = np.asarray(scalp, np.float64)
+        if scalp.ndim != 2 or min(scalp.shape) < 1 or not np.isfinite(scalp).all() or scalp.min() < 0 or scalp.max() > 1:
+            raise InputError(f"scalp_tint: scalp must be (h, w) weights in [0, 1], got shape {scalp.shape}")
     rgb = np.asarray(hair_color, np.float64)
     if rgb.shape != (3,) or not np.isfinite(rgb).all():
         raise InputError(f"scalp_tint: hair_color must be 3 numbers, got {hair_color!r}")
@@ -216,6 +234,25 @@ def scalp_tint(albedo, head: Mesh, hair, hair_color: Sequence[float] | np.ndarra
         count[near] = tree.query_ball_point(pos[near], float(density_radius), return_length=True)
         full = np.percentile(count[d <= float(inner)], 90) if np.any(d <= float(inner)) else 0.0
         w = w * np.clip(count / max(0.5 * full, 1.0), 0.0, 1.0)
+    if scalp is not None:  # a gap in the roots that hair lies over, inside the scalp: covered all the same
+        on = scalp[np.ix_(np.arange(R) * scalp.shape[0] // R, np.arange(R) * scalp.shape[1] // R)].reshape(-1)
+        sel = np.flatnonzero((w < 1.0) & (on > 0))
+        if len(sel):
+            # enclosed by roots: the roots within `enclose` metres lie all round the texel (their
+            # centroid near it), not to one side as beyond a hairline (a half disc's centroid
+            # lies 0.42 of the radius off its centre)
+            near_roots = tree.query_ball_point(pos[sel], float(enclose))
+            n = np.array([len(i) for i in near_roots])
+            flat = np.concatenate([np.asarray(i, np.int64) for i in near_roots]) if n.sum() else np.zeros(0, np.int64)
+            sums = np.zeros((len(sel), 3))
+            np.add.at(sums, np.repeat(np.arange(len(sel)), n), pts[flat, 0])
+            off = np.linalg.norm(sums / np.maximum(n, 1)[:, None] - pos[sel], axis=1) / float(enclose)
+            off = np.where(n >= 4, off, 1.0)
+            x = np.clip((off - 0.2) / 0.15, 0.0, 1.0)
+            enclosed = 1.0 - x * x * (3.0 - 2.0 * x)
+            dl, _ = cKDTree(pts.reshape(-1, 3)).query(pos[sel], distance_upper_bound=2.0 * float(lying))
+            y = np.clip(np.minimum(dl, 1e9) / float(lying) - 1.0, 0.0, 1.0)
+            w[sel] = np.maximum(w[sel], on[sel] * enclosed * (1.0 - y * y * (3.0 - 2.0 * y)))
     w = w.reshape(R, R).astype(np.float32)
     if w.shape != tex.shape[:2]:
         w = np.asarray(Image.fromarray(w).resize(tex.shape[1::-1], Image.BILINEAR), np.float32)

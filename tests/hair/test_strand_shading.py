@@ -191,6 +191,51 @@ def test_scalp_tint_density_fades_at_the_hairline():
         scalp_tint(albedo, t.mesh, np.asarray(crop.points), dark, density_radius=-0.01)
 
 
+def test_scalp_tint_fills_a_gap_in_the_roots_that_hair_lies_over():
+    """With ``scalp``, a patch of the scalp without roots but enclosed by them, under the hair
+    (the back of a crop, where the clean-up left a gap), takes the full tint instead of showing
+    as a bare spot; beyond the hairline, where the roots lie to one side, nothing changes."""
+    import jax
+
+    from machlib.geometry import default_template
+    from machlib.geometry._template import _mesh_position_map
+    from machlib.hair import HAIR_STYLES, grow_style, head_sdf_grid, scalp_tint
+
+    t = default_template()
+    crop = grow_style(jax.random.key(1), HAIR_STYLES["crop"], t, n_strands=1500, n_points=8,
+                      sdf=head_sdf_grid(t.mesh), guides=150)
+    pts = np.asarray(crop.points)
+    R = 64
+    pos = np.asarray(_mesh_position_map(t.mesh, R), np.float64)
+    # a hole 24 mm across at the back of the head, beside the UV seam: the strands rooted there removed
+    idx = np.arange(R) * t.regions["scalp"].shape[0] // R
+    on_scalp = np.asarray(t.regions["scalp"])[np.ix_(idx, idx)] > 0.99
+    cand = np.where(on_scalp & (pos[..., 0] > 0.02) & (pos[..., 1] > np.median(pts[:, 0, 1])), pos[..., 2], np.inf)
+    back = pos[np.unravel_index(np.argmin(cand), cand.shape)]
+    holed = pts[np.linalg.norm(pts[:, 0] - back, axis=1) > 0.012]
+    assert 5 < len(pts) - len(holed) < 60
+    albedo = np.full((R, R, 3), 0.8, np.float32)
+    dark = (0.02, 0.015, 0.012)
+    scalp = np.asarray(t.regions["scalp"], np.float32)
+    old = 0.8 - scalp_tint(albedo, t.mesh, holed, dark, resolution=R, density_radius=0.008)[..., 0]
+    new = 0.8 - scalp_tint(albedo, t.mesh, holed, dark, resolution=R, density_radius=0.008, scalp=scalp)[..., 0]
+    full = 0.8 - scalp_tint(albedo, t.mesh, pts, dark, resolution=R, density_radius=0.008)[..., 0]
+    gap = np.linalg.norm(pos - back, axis=-1) < 0.005  # the hole's middle: 7-12 mm from the nearest root
+    assert gap.sum() >= 2
+    assert old[gap].mean() < 0.6 * full[gap].mean()  # before: a bare spot
+    assert new[gap].mean() > 0.9 * full[gap].mean(), (new[gap].mean(), full[gap].mean())
+    assert np.all(new >= old - 1e-6)  # only ever more tint
+    # beyond the hairline (the roots to one side: the face's skin below the lowest roots) unchanged
+    face = np.asarray(t.regions.get("face", np.zeros((R, R))), np.float32)
+    idx = np.arange(R) * face.shape[0] // R
+    on_face = face[np.ix_(idx, idx)] > 0.5
+    assert on_face.sum() > 50 and np.abs(new - old)[on_face].max() < 1e-6
+    with pytest.raises(ValueError, match="scalp_tint"):
+        scalp_tint(albedo, t.mesh, holed, dark, scalp=np.full((8, 8), 2.0))
+    with pytest.raises(ValueError, match="scalp_tint"):
+        scalp_tint(albedo, t.mesh, holed, dark, scalp=scalp, lying=0.0)
+
+
 def test_deep_shadow_cache_from_two_threads():
     # make's previews render on two threads: the bounded shadow cache evicts and inserts from both
     # (more lights than it holds); every call gets the shadow of its own light
