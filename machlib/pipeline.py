@@ -1735,6 +1735,9 @@ def hair_allowed(mask, landmarks: Landmarks) -> np.ndarray:
     return ndimage.binary_dilation(ok, iterations=2).astype(np.float32)
 
 
+#: the upper contours of both brows (FaceMesh indices, the right brow's then its mirror's): a
+#: fringe that the photo shows over the forehead ends above their line (fit_strand_tips)
+_BROW_TOPS = (70, 63, 105, 66, 107, 300, 293, 334, 296, 336)
 # the longest extension of the grown strands by the read length (metres): the photo's length
 # bounds how far a short style may grow down the sides where the hair mask continues
 _EXTENSION = {"none": 0.0, "short": 0.03, "chin": 0.1, "shoulder": 0.2, "long": 0.3, "tied back": 0.03}
@@ -2148,7 +2151,7 @@ def hair_portrait(
                 grown, camera, mask.mask, mesh=mesh, sdf=sdf, keep_mask=carve * ~bare, theta=omap.theta,
                 confidence=omap.confidence, max_extension=_EXTENSION.get(reading.length, 0.3),
                 frame_length=_frame_lengths(jax.random.fold_in(key, 11), grown.num_strands, reading),
-                occluder=body))
+                occluder=body, brows=np.asarray(fit.landmarks.points)[list(_BROW_TOPS)]))
             tip_fits.append(tips.summary())
             grown = tips.strands
         if len(ears) and grown.num_strands:

@@ -25,7 +25,7 @@ from .._mesh import Mesh
 from .._scene import ScenePart, depth_map
 from .._strands import Strands
 from ._cleanup import _CLEARANCE, _push_all, _resample_batch, _strand_points
-from ._growth import HeadSDF
+from ._growth import HeadSDF, _lookup
 
 __all__ = ["TipFit", "fit_strand_tips"]
 
@@ -96,6 +96,48 @@ def _in_front(zhead: np.ndarray, xy: np.ndarray, z: np.ndarray, depth_bias: floa
     return inside & (z <= zh + float(depth_bias))
 
 
+#: depth step (metres) and steps (4 cm at most) of the search along a camera ray that puts an
+#: extension's new point seen against the head onto it (:func:`fit_strand_tips`, step 3)
+_SETTLE_STEP = 0.001
+_SETTLE_RANGE = 40
+#: distance (metres) from the head within which an extension seen against the head lies
+_LAYER = 0.003
+
+
+@partial(jax.jit, static_argnames=("k",))
+def _settle(sdf: HeadSDF, pts, limit, eye, k: int):
+    """``pts`` ``(N, 3)`` each moved away from the camera at ``eye`` along its ray by the least
+    multiple ``i · _SETTLE_STEP`` (``0 ≤ i ≤ k``) at which its head distance is at most ``limit``
+    ``(N,)``; a point whose ray finds none stays (a ray that misses the head)."""
+    ray = pts - eye
+    ray = ray / jnp.maximum(jnp.linalg.norm(ray, axis=-1, keepdims=True), 1e-12)
+    offs = _SETTLE_STEP * jnp.arange(k + 1, dtype=pts.dtype)
+    cand = pts[:, None, :] + offs[None, :, None] * ray[:, None, :]
+    d = jax.vmap(jax.vmap(lambda q: _lookup(sdf, q)))(cand)
+    ok = d <= limit[:, None]
+    off = jnp.where(ok.any(1), offs[jnp.argmax(ok, 1)], 0.0)
+    return pts + off[:, None] * ray
+
+
+@jax.jit
+def _sdf_all(sdf: HeadSDF, pts):
+    return jax.vmap(lambda q: _lookup(sdf, q))(pts)
+
+
+#: cosine between the scalp's normal at a root and the direction to the camera above which the
+#: root is on the hairline that faces the camera (a fringe's, not the crown's)
+_FRONT_COS = 0.25
+
+
+def _normals(sdf: HeadSDF, pts: np.ndarray) -> np.ndarray:
+    """``(N, 3)`` unit outward normals of the head at ``pts`` (central differences of ``sdf``)."""
+    h = 0.002
+    q = np.concatenate([pts + h * e for e in np.eye(3)] + [pts - h * e for e in np.eye(3)]).astype(np.float32)
+    v = np.asarray(_sdf_all(sdf, jnp.asarray(q)), np.float64).reshape(6, len(pts))
+    g = (v[:3] - v[3:]).T
+    return g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-12)
+
+
 @partial(jax.jit, static_argnames=("n",))
 def _lengths_and_resample(points, n: int):
     out = _resample_batch(points, n)
@@ -126,6 +168,7 @@ def fit_strand_tips(
     frame_length: float | Float[ArrayLike, " S"] = 0.0,
     drop_bare_roots: bool = True,
     occluder: Float[ArrayLike, "H W"] | None = None,
+    brows: Float[ArrayLike, "K 2"] | None = None,
 ) -> TipFit:
     """Widen, trim and extend strands so that their visible part ends where the photo's hair ends.
 
@@ -149,7 +192,8 @@ def fit_strand_tips(
        nearest to where it projects (so a strand running across sectors, down the side of the
        head, moves smoothly instead of in steps at their boundaries) and ``w`` rising from 0 at
        the root to 1 at ``inflate_ramp`` metres of arc, so roots stay on the scalp; no point
-       moves further than ``max_move``.
+       moves further than ``max_move``. The fringe (below) is not inflated: it lies over the
+       face, not on the outline, and moved up off the forehead it stood out in front of it.
     2. Trim: a strand is cut just before its first visible point (after the root) that falls
        outside ``keep_mask`` (default ``hair_mask``; ``> 0.5``) dilated by ``tolerance`` × the
        image's larger side; the rest of the strand collapses onto the last kept point. With
@@ -163,14 +207,26 @@ def fit_strand_tips(
        renormalised, and then, where ``theta`` is given, its image-plane part (camera ``x, y``)
        turned to the photo's strand angle at the tip's pixel (sign kept, so the strand does not
        turn back; weight ``bend`` × ``confidence``), its depth part kept; each new point is
-       pushed out of the head (``sdf``) to 1 mm. Growth stops at the first new point that is not
-       visible or falls outside ``hair_mask``, or after ``max_extension`` metres. Hair that runs
-       off the image is not seen ending: with ``frame_length > 0`` (the photo's hair runs off the
-       frame, so its read length is only a lower bound), a strand whose tip (or a new point) is
-       hidden by the head, or projects below or beside the image, in front of the camera, where
-       the image's nearest border pixel is hair, goes on growing unseen (no mask test, the same
-       direction rule without ``theta``) until its arc length reaches ``frame_length`` metres or
-       it has grown ``max_extension``; a point seen in the image is judged as before.
+       pushed out of the head (``sdf``) to 1 mm. With ``brows``, ``mesh`` and ``sdf``, the
+       fringe lies on the forehead: a strand is a fringe when its root is seen on the front
+       hairline (the head's outward normal there within 75.5 deg of the direction to the
+       camera, cosine above 0.25, so not the crown) and both its root and its tip (as given)
+       project between the brows' outer ends and above their line (a least-squares line
+       through ``brows``). A fringe's tip whose camera ray meets the head gets no gravity (the
+       head carries it, so a swept fringe keeps its heading), and a new point whose ray meets
+       the head slides back along it (its projection unchanged) until it is at most 3 mm from
+       the head, or one ``step`` closer than the tip was, whichever is further, and keeps the
+       heading it was grown along; a fringe stops at its first new point below the brows'
+       line. Kept at the tip's depth and pulled by gravity, a swept fringe hung as a straight
+       curtain in front of the forehead. Growth stops at the first new point that is not
+       visible or falls outside ``hair_mask``, or after ``max_extension`` metres. Hair that
+       runs off the image is not seen ending: with ``frame_length > 0`` (the photo's hair runs
+       off the frame, so its read length is only a lower bound), a strand whose tip (or a new
+       point) is hidden by the head, or projects below or beside the image, in front of the
+       camera, where the image's nearest border pixel is hair, goes on growing unseen (no mask
+       test, the same direction rule without ``theta``) until its arc length reaches
+       ``frame_length`` metres or it has grown ``max_extension``; a point seen in the image is
+       judged as before.
 
     Roots never move, so the parting and the fringe of the prior are kept. The strands are then
     resampled evenly by arc length to their point count (:func:`~machlib.hair.resample_uniform`),
@@ -214,6 +270,9 @@ def fit_strand_tips(
             one per strand (real hair does not end in one straight cut where nobody sees it). A
             read length that runs off the image is a lower bound: pass the length the reading
             gives.
+        brows: ``(K, 2)`` pixel points of the brows' upper contour (``K ≥ 2``, spread across
+            ``x``; e.g. the detected landmarks'), which tell the fringe (step 1 and 3); ``None``:
+            no strand is a fringe.
 
     Returns:
         A :class:`TipFit`.
@@ -289,12 +348,31 @@ def fit_strand_tips(
     focal = np.asarray(camera.focal, np.float64)
     principal = np.asarray(camera.principal, np.float64)
     zhead = depth_map([ScenePart(mesh, two_sided=False)], camera) if mesh is not None else np.full((h, w), np.inf)
+    zface = zhead  # the head alone (no occluder): where a ray meets it
+    eye = (-R.T @ t).astype(np.float32)  # the camera's centre in head space
     if occluder is not None:  # the body: a layer at the head centre's depth that hides what is behind it
         centre = 0.5 * (np.asarray(mesh.vertices, np.float64).min(0) + np.asarray(mesh.vertices, np.float64).max(0)) \
             if mesh is not None else pts.reshape(-1, 3).mean(0)
         zc = float((R @ centre + t)[2])
         zhead = np.where(oc > 0.5, np.minimum(zhead, zc), zhead)
     hair = hm > 0.5
+    bw = None
+    if brows is not None:
+        bw = np.asarray(brows, np.float64)
+        if bw.ndim != 2 or bw.shape[1] != 2 or len(bw) < 2 or not np.isfinite(bw).all() or np.ptp(bw[:, 0]) <= 0:
+            raise InputError(f"{owner}: brows must be (K, 2) finite pixel points, K >= 2, spread across x, got "
+                             f"shape {bw.shape}")
+        # the brows' line: least squares row = a·x + b (a rolled head tilts it), over their span
+        line = np.polyfit(bw[:, 0], bw[:, 1], 1)
+        span = (bw[:, 0].min(), bw[:, 0].max())
+
+    def above_brows(xy):
+        """Pixels between the brows' outer ends and above their line."""
+        if bw is None:
+            return np.zeros(xy.shape[:-1], bool)
+        x, y = xy[..., 0], xy[..., 1]
+        return (x >= span[0]) & (x <= span[1]) & (y < line[0] * x + line[1])
+
     tol = round(float(tolerance) * max(h, w))
     keep = ndimage.binary_dilation(km > 0.5, iterations=tol) if tol > 0 else km > 0.5
 
@@ -310,7 +388,21 @@ def fit_strand_tips(
         r = np.clip(np.nan_to_num(np.floor(xy[..., 1])), 0, h - 1).astype(np.int64)
         return (ok & hair[r, c]) | (inside & (z > zh + float(depth_bias)))
 
-    # 0. inflate towards the mask's outline, sector by sector around the head's centre
+    # the fringe: strands rooted on the front hairline (seen, the scalp there facing the camera)
+    # above the brows' line and between their outer ends, whose tip is seen above that line
+    fringe = np.zeros(s, bool)
+    if bw is not None and sdf is not None and mesh is not None:
+        xy_r, z_r = _project(pts[:, 0], R, t, focal, principal)
+        xy_e, z_e = _project(pts[:, -1], R, t, focal, principal)
+        fringe = (visible(xy_r, z_r) & above_brows(xy_r) & visible(xy_e, z_e) & above_brows(xy_e))
+        if fringe.any():
+            normal = _normals(sdf, pts[fringe, 0])
+            to_eye = (-R.T @ t) - pts[fringe, 0]
+            to_eye /= np.maximum(np.linalg.norm(to_eye, axis=1, keepdims=True), 1e-12)
+            fringe[fringe] = np.sum(normal * to_eye, 1) > _FRONT_COS
+
+    # 0. inflate towards the mask's outline, sector by sector around the head's centre (not the
+    # fringe: it lies over the face, not on the outline)
     if float(inflate) > 0 and hair.any():
         if mesh is not None:
             v = np.asarray(mesh.vertices, np.float64)
@@ -354,7 +446,7 @@ def fit_strand_tips(
         arc = np.concatenate([np.zeros((s, 1)), np.cumsum(np.linalg.norm(np.diff(pts, axis=1), axis=2), 1)], 1)
         ramp = np.clip(arc / float(inflate_ramp), 0.0, 1.0)
         planar = R.T @ np.diag([1.0, 1.0, 0.0]) @ R  # the offset's part across the view, not in depth
-        move = ((fp - 1.0) * ramp)[..., None] * ((pts - centre) @ planar.T)
+        move = ((fp - 1.0) * ramp * ~fringe[:, None])[..., None] * ((pts - centre) @ planar.T)
         n_move = np.linalg.norm(move, axis=-1, keepdims=True)
         pts = pts + move * np.minimum(1.0, float(max_move) / np.maximum(n_move, 1e-12))
 
@@ -386,15 +478,18 @@ def fit_strand_tips(
     if grow_unseen:
         active |= (~trimmed) & unseen(xy_t, z_t) & (arc < frame) & (d[:, 1] < 0.5)
     extended = np.zeros(s, bool)
+    fringe &= active
     down = np.array([0.0, -1.0, 0.0])
     clearance = jnp.asarray(_CLEARANCE, jnp.float32)
     for k in range(n_ext):
         if not active.any():
             break
         a = np.flatnonzero(active)
-        dk = d[a] + float(gravity) * down
-        dk /= np.maximum(np.linalg.norm(dk, axis=1, keepdims=True), 1e-12)
         xy_a, z_a = _project(tip[a], R, t, focal, principal)
+        zf_a, _ = _sample(zface, xy_a, z_a, np.inf)
+        held = fringe[a] & np.isfinite(zf_a) & (z_a < zf_a)  # the head carries a fringe: no gravity
+        dk = d[a] + float(gravity) * np.where(held[:, None], 0.0, 1.0) * down
+        dk /= np.maximum(np.linalg.norm(dk, axis=1, keepdims=True), 1e-12)
         seen = visible(xy_a, z_a)
         if th is not None and bend > 0 and seen.any():
             ang, _ = _sample(th, xy_a, z_a, 0.0)
@@ -409,19 +504,44 @@ def fit_strand_tips(
             dk = dc @ R
             dk /= np.maximum(np.linalg.norm(dk, axis=1, keepdims=True), 1e-12)
         new = tip[a] + float(step) * dk
+        slid = np.zeros(a.size, bool)
         if sdf is not None:  # all S tips at once: one compiled shape for every step
             full_new = tip.copy()
             full_new[a] = new
             new = np.asarray(_push_all(sdf, jnp.asarray(full_new, jnp.float32), clearance, 3), np.float64)[a]
+            # the fringe lies on the forehead: a new point whose ray meets the head slides back
+            # along it until it is at most _LAYER from the head, or one step closer than the tip
+            # was (its projection, all the mask judges, stays); kept at the tip's depth, the
+            # extension hung a straight curtain off the head
+            xy_s, z_s = _project(new, R, t, focal, principal)
+            zf, _ = _sample(zface, xy_s, z_s, np.inf)
+            on_head = fringe[a] & np.isfinite(zf) & (z_s < zf)
+            if on_head.any():
+                full_new = tip.copy()
+                full_new[a] = new
+                # no closer per step than one step's length (at most 45 degrees toward the head):
+                # a tip far out comes down onto the head, not in one jump
+                d_tip = np.asarray(_sdf_all(sdf, jnp.asarray(tip, jnp.float32)), np.float64)[a[on_head]]
+                lim = np.full(s, np.inf, np.float32)
+                lim[a[on_head]] = np.maximum(_LAYER, d_tip - float(step))
+                settled = np.asarray(_settle(sdf, jnp.asarray(full_new, jnp.float32), jnp.asarray(lim),
+                                             jnp.asarray(eye), _SETTLE_RANGE), np.float64)[a]
+                slid = np.linalg.norm(settled - new, axis=1) > 1e-7
+                new = settled
         xy_n, z_n = _project(new, R, t, focal, principal)
         ok = visible(xy_n, z_n) & _sample(hair, xy_n, z_n, False)[0]
+        if fringe[a].any():  # a fringe ends above the brows
+            ok &= ~(fringe[a] & ~above_brows(xy_n))
         if grow_unseen:  # behind the head or out of the frame through the hair
             ok |= unseen(xy_n, z_n) & (arc[a] < frame[a])
         go = a[ok]
         move = new[ok] - tip[go]
         n_move = np.linalg.norm(move, axis=1, keepdims=True)
         arc[go] += n_move[:, 0]
-        d[go] = np.where(n_move > 1e-9, move / np.maximum(n_move, 1e-12), d[go])
+        heading = np.where(n_move > 1e-9, move / np.maximum(n_move, 1e-12), d[go])
+        # a point slid onto the head keeps the heading it was grown along: the slide is along the
+        # view ray, and taken as the strand's direction it turned the next steps into the head
+        d[go] = np.where(slid[ok][:, None], dk[ok], heading)
         tip[go] = new[ok]
         ext[go, k:] = new[ok][:, None]
         extended[go] = True

@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
+from helpers import uv_sphere
 
 from machlib._errors import InputError
 from machlib._preview import orbit_camera
-from machlib.hair import Strands, TipFit, fit_strand_tips
+from machlib.hair import Strands, TipFit, fit_strand_tips, head_sdf_grid, sdf_lookup
 from machlib.hair._fit import _project
 
 SIZE = 96
@@ -60,6 +61,86 @@ def test_orientation_bends_the_extension(cam):
     dx_straight = np.diff(_rows_of(straight.strands.points[0, [0, -1]], cam)[:, 0])[0]
     dx_bent = np.diff(_rows_of(bent.strands.points[0, [0, -1]], cam)[:, 0])[0]
     assert abs(dx_straight) < 0.5 and dx_bent > 3.0
+
+
+def _swept_fringe():
+    """A round head, its SDF, and a swept fringe strand rooted on its front 40 deg up: its 3 cm run
+    forward, down and to the side, 1.3 cm off the head at the tip."""
+    head = uv_sphere(48, 32, radius=0.08)
+    sdf = head_sdf_grid(head, spacing=0.005, margin=0.05)
+    a = np.radians(40.0)
+    root = np.array([0.0, 0.08 * np.sin(a), 0.08 * np.cos(a)])
+    d = np.array([0.6, -0.4, 0.7]) / np.linalg.norm([0.6, -0.4, 0.7])
+    pts = (root + np.linspace(0.0, 0.03, 8)[:, None] * d)[None].astype(np.float32)
+    return head, sdf, pts
+
+
+def _brows(cam, y):
+    """Brow points (pixels) of a level brow line at head height ``y`` across the face."""
+    return _rows_of(np.stack([np.linspace(-0.05, 0.05, 6), np.full(6, y), np.full(6, 0.075)], 1), cam)
+
+
+def test_a_fringe_over_the_forehead_lies_on_it_and_keeps_its_sweep(cam):
+    # over hair everywhere in the image, the fringe's extension kept the tip's depth and fell to
+    # gravity: it hung straight down 1.3 cm in front of the head (a curtain with a gap behind
+    # it). With the brows given, a strand rooted on the front hairline above them is a fringe:
+    # its extension comes onto the head, one step's length closer per step at most, the head
+    # carries it (no gravity, its heading kept), and it ends above the brows' line
+    head, sdf, pts = _swept_fringe()
+    assert float(sdf_lookup(sdf, pts[0, -1:])[0]) > 0.012
+    kw = {"mesh": head, "sdf": sdf, "max_extension": 0.04, "inflate": 0.0}
+    brows = _brows(cam, -0.03)
+    fit = fit_strand_tips(Strands(pts), cam, np.ones((SIZE, SIZE)), brows=brows, **kw)
+    assert fit.extended.tolist() == [True] and fit.length_after[0] > 0.06
+    p = np.asarray(fit.strands.points[0], np.float64)
+    dist = np.asarray(sdf_lookup(sdf, p.astype(np.float32)))
+    assert dist[-1] < 0.004 and (dist > 0).all()              # on the head (without brows: 12 mm off)
+    xy = _rows_of(p, cam)
+    ext = xy[-1] - xy[-3]
+    assert np.degrees(np.arctan2(abs(ext[0]), abs(ext[1]))) > 45.0   # still sideways (without: 4 deg)
+    np.testing.assert_allclose(p[0], pts[0, 0], atol=1e-6)
+    line = np.polyfit(brows[:, 0], brows[:, 1], 1)
+    assert (xy[:, 1] < np.polyval(line, xy[:, 0])).all()       # above the brows
+    # without the brows (or with the brows above the strand's root: not a fringe) it is not
+    # told apart: its extension keeps the tip's depth and falls, as before
+    for other in (None, _brows(cam, 0.07)):
+        off = fit_strand_tips(Strands(pts), cam, np.ones((SIZE, SIZE)), brows=other, **kw)
+        q = np.asarray(off.strands.points[0], np.float64)
+        assert float(sdf_lookup(sdf, q[-1:].astype(np.float32))[0]) > 0.01
+        e = _rows_of(q, cam)
+        assert np.degrees(np.arctan2(abs(e[-1, 0] - e[-3, 0]), abs(e[-1, 1] - e[-3, 1]))) < 20.0
+
+
+def test_a_fringe_ends_above_the_brows_and_is_not_inflated(cam):
+    # the brows' line just below the fringe's tip: its extension stops there, where hair
+    # continues in the mask (a fringe does not grow onto the brows); and inflation towards a
+    # wider mask moves the strands on the outline but not the fringe over the face
+    head, sdf, pts = _swept_fringe()
+    tip_row = _rows_of(pts[0, -1:], cam)[0, 1]
+    y_brow = next(y for y in np.linspace(0.05, -0.05, 101) if _brows(cam, y)[:, 1].min() > tip_row + 2.0)
+    brows = _brows(cam, y_brow)
+    kw = {"mesh": head, "sdf": sdf, "max_extension": 0.04}
+    fit = fit_strand_tips(Strands(pts), cam, np.ones((SIZE, SIZE)), brows=brows, inflate=0.0, **kw)
+    xy = _rows_of(np.asarray(fit.strands.points[0], np.float64), cam)
+    line = np.polyfit(brows[:, 0], brows[:, 1], 1)
+    assert (xy[:, 1] < np.polyval(line, xy[:, 0])).all()
+    free = fit_strand_tips(Strands(pts), cam, np.ones((SIZE, SIZE)), inflate=0.0, **kw)
+    assert free.length_after[0] > 0.069 and fit.length_after[0] < free.length_after[0] - 0.008   # stopped
+    # inflation: a mask that reaches beyond the strands everywhere, no extension (max 0); 24
+    # copies of the fringe and 24 strands down the side of the head (a sector counts 20 points)
+    fringe = pts[0] + np.linspace(0.0, 0.004, 24)[:, None, None] * np.array([1.0, 0.0, 0.0])
+    side = np.stack([np.full(8, 0.085), np.linspace(0.02, -0.02, 8), np.zeros(8)], 1)
+    side = side + np.linspace(0.0, 0.01, 24)[:, None, None] * np.array([0.0, 1.0, 0.0])
+    both = Strands(np.concatenate([fringe, side]).astype(np.float32))
+    kw["max_extension"] = 0.0
+    out = [np.asarray(fit_strand_tips(both, cam, np.ones((SIZE, SIZE)), brows=b, inflate=0.3, **kw)
+                      .strands.points, np.float64) for b in (None, brows)]
+    moved = [np.abs(o - both.points).max(axis=(1, 2)) for o in out]
+    assert (moved[0][:24] > 1e-3).all() and (moved[1][:24] < 1e-5).all()   # the fringe stays with the brows
+    assert (moved[0][24:] > 1e-3).all()
+    np.testing.assert_allclose(out[1][24:], out[0][24:], atol=1e-6)        # the side inflates either way
+    with pytest.raises(InputError, match="brows"):
+        fit_strand_tips(both, cam, np.ones((SIZE, SIZE)), brows=np.full((3, 2), 5.0), **kw)   # no span
 
 
 def test_inflate_widens_towards_the_outline_and_keeps_roots(cam):
