@@ -182,3 +182,28 @@ def test_tiny_images(size):
     pts = np.array([[-1.0, -1.0], [10.0, -1.0], [-1.0, 10.0]])
     tri_id, _ = rasterize_np(pts, np.array([[0, 1, 2]]), size)
     assert tri_id.shape == (size[1], size[0]) and (tri_id == 0).all()
+
+
+def test_pixel_centres_on_edges_are_kept():
+    """Edges through pixel centres (where the per-row spans that prune the candidates are
+    decided by rounding): a grid of triangles with their corners on pixel centres covers every
+    centre of the closed square, and a sliver a thousandth of a pixel tall along a row of centres
+    (nearly horizontal, nearly vertical) covers that row's (column's) centres."""
+    rng = np.random.default_rng(3)
+    n = 12
+    gy, gx = np.mgrid[0 : n + 1, 0 : n + 1]
+    pts = np.stack([gx.ravel() + 2.5, gy.ravel() + 3.5], 1).astype(np.float64)
+    tris = []
+    for i in range(n):
+        for j in range(n):
+            v00, v01, v10, v11 = i * (n + 1) + j, i * (n + 1) + j + 1, (i + 1) * (n + 1) + j, (i + 1) * (n + 1) + j + 1
+            tris += [[v00, v01, v11], [v00, v11, v10]] if rng.random() < 0.5 else [[v00, v01, v10], [v01, v11, v10]]
+    tri_id, _ = rasterize_np(pts, np.array(tris), (20, 20))
+    expect = np.zeros((20, 20), bool)
+    expect[3 : 3 + n + 1, 2 : 2 + n + 1] = True
+    np.testing.assert_array_equal(tri_id >= 0, expect)
+    sliver = np.array([[0.5, 5.5], [17.5, 5.5], [17.5, 5.501]])
+    tri_id, _ = rasterize_np(sliver, np.array([[0, 1, 2]]), (20, 20))
+    np.testing.assert_array_equal(np.nonzero(tri_id >= 0)[0], np.full(18, 5))
+    tri_id, _ = rasterize_np(sliver[:, ::-1].copy(), np.array([[0, 1, 2]]), (20, 20))
+    np.testing.assert_array_equal(np.nonzero(tri_id >= 0)[1], np.full(18, 5))
