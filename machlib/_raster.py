@@ -79,8 +79,8 @@ def rasterize_np(
         return e[:, :, 0] * x[:, None] + e[:, :, 1] * y[:, None] + e[:, :, 2]
 
     # one (triangle, row) pair per row of each bounding box, and the columns the three edge
-    # planes leave open in it (x·E_k0 + c_k >= 0), a pixel wider either side: the edge test
-    # below decides, so rounding in the division cannot drop a pixel
+    # planes leave open in it (x·E_k0 + c_k >= 0), 1e-4 px wider either side (rounding in the
+    # division is ~1e-13 px): the edge test below decides, so no pixel is dropped or added
     rows = ext[ids, 1]
     rt = np.repeat(ids, rows)
     ry = lo[rt, 1] + np.arange(rt.size) - np.repeat(np.cumsum(rows) - rows, rows)
@@ -91,8 +91,8 @@ def rasterize_np(
         ck = E[rt, k, 1] * (ry + 0.5) + E[rt, k, 2]
         with np.errstate(divide="ignore", invalid="ignore"):
             bound = (-1e-9 - ck) / ex - 0.5  # the column whose centre meets the plane
-        x0 = np.where(ex > 0, np.maximum(x0, np.ceil(np.where(ex > 0, bound, -np.inf)) - 1.0), x0)
-        x1 = np.where(ex < 0, np.minimum(x1, np.floor(np.where(ex < 0, bound, np.inf)) + 1.0), x1)
+        x0 = np.where(ex > 0, np.maximum(x0, np.ceil(np.where(ex > 0, bound, -np.inf) - 1e-4)), x0)
+        x1 = np.where(ex < 0, np.minimum(x1, np.floor(np.where(ex < 0, bound, np.inf) + 1e-4)), x1)
         x1 = np.where((ex == 0) & (ck < -1e-9), x0 - 1.0, x1)  # a row this edge closes entirely
     c0 = np.maximum(x0, lo[rt, 0]).astype(np.int64)
     n_row = np.maximum(np.minimum(x1, hi[rt, 0]).astype(np.int64) - c0 + 1, 0)
