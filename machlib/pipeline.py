@@ -105,8 +105,9 @@ from .hair._color import _hair_beside_hat
 from .hair._ears import _ears_under_hair
 from .human import PHENOTYPE_NAMES, HumanParams
 from .human._model import _human_points_np
-from .render import linear_to_srgb, render_textured, sh_directional
+from .render import linear_to_srgb, render_textured, sh_directional, srgb_to_linear
 from .texture._brows import _complete_brows
+from .texture._pbr import _fit_specular_irradiance, _sh_light_direction, _specular_image, region_pbr_maps
 from .texture import (
     TextureFitConfig,
     complete_texture,
@@ -1034,14 +1035,31 @@ def texture_portrait(
         from scipy import ndimage
 
         compared = oval * ~ndimage.binary_dilation((hidden > 0.0) | (not_skin > 0.5), iterations=5)
+    # the avatar's specular lobe (glTF's, with the GLB's own roughness and specular maps) under a
+    # white light from the SH lighting's dominant direction, its irradiance fitted in closed form
+    # to what the diffuse render leaves of the photo: relit = diffuse + specular, in linear RGB
+    render_diffuse = render
+    light_dir = _sh_light_direction(lighting)
+    specular = {"light_direction": None, "irradiance": 0.0}
+    if light_dir is not None:
+        rough_map, spec_map = region_pbr_maps(fit.template.regions, fit.template.landmark_uv, min(res, 512))
+        lobe = _specular_image(*args, camera, rast, rough_map, spec_map, light_dir)
+        lin = np.asarray(srgb_to_linear(jnp.asarray(render[..., :3])))
+        irradiance = _fit_specular_irradiance(lobe, np.asarray(srgb_to_linear(jnp.asarray(image))) - lin,
+                                              compared * (render[..., 3] > 0.999))
+        if irradiance > 0:
+            rgb = np.clip(np.asarray(linear_to_srgb(jnp.asarray(lin + irradiance * lobe[..., None]))), 0.0, 1.0)
+            render = np.concatenate([rgb, render[..., 3:]], -1).astype(np.float32)
+        specular = {"light_direction": [round(float(x), 4) for x in light_dir], "irradiance": round(irradiance, 4)}
     metrics = {}
-    for name, img in (("raw", render_raw), ("relit_albedo", render)):
+    for name, img in (("raw", render_raw), ("relit_albedo", render), ("relit_albedo_diffuse", render_diffuse)):
         mask = compared * (img[..., 3] > 0.999)
         metrics[name] = {
             "face_psnr_db": float(psnr(img[..., :3], image, mask=mask)),
             "face_ssim": float(ssim(img[..., :3], image, mask=mask)),
         }
     metrics["face_pixels"] = int(problem.uv.shape[0])
+    metrics["specular"] = specular
     if eyes is not None:
         metrics["eye_openness"] = {k: [round(float(x), 3) for x in v] for k, v in eyes.items()}
     metrics["seen_texel_fraction"] = float((seen > 0.5).mean())

@@ -278,10 +278,13 @@ def test_texture_default_portrait_writes_everything(tmp_path, capsys):
     for k in ("landmarks", "template", "compile", "fit", "export"):
         assert report["timings"][k] >= 0.0, k
     q = tex["quality"]
-    for kind in ("raw", "relit_albedo"):
+    for kind in ("raw", "relit_albedo", "relit_albedo_diffuse"):
         assert np.isfinite(q[kind]["face_psnr_db"]) and np.isfinite(q[kind]["face_ssim"]), kind
         assert 0.0 < q[kind]["face_ssim"] <= 1.0, kind
     assert q["raw"]["face_psnr_db"] > 20.0
+    # relit = diffuse + the GLB material's specular lobe, its light's irradiance fitted (>= 0) to the photo
+    assert q["specular"]["irradiance"] >= 0.0 and len(q["specular"]["light_direction"]) == 3
+    assert q["relit_albedo"]["face_psnr_db"] > q["relit_albedo_diffuse"]["face_psnr_db"] - 0.05
     assert q["relit_albedo"]["face_psnr_db"] > 12.0
     assert 0.0 < q["seen_texel_fraction"] < 1.0 and np.isfinite(q["ita_degrees"])
     assert np.shape(tex["lighting_sh"]) == (9, 3)

@@ -107,6 +107,7 @@ from ._pbr import (
     PBR_REGION_VALUES,
     TexelFrame,
     detail_normal_map,
+    ggx_specular,
     mesh_tangents,
     region_pbr_maps,
     super_resolve_albedo,
@@ -115,6 +116,6 @@ from ._pbr import (
 )
 
 __all__ += [
-    "FOREHEAD_LANDMARKS", "NOSE_LANDMARKS", "PBR_REGION_VALUES", "TexelFrame", "detail_normal_map", "mesh_tangents",
-    "region_pbr_maps", "super_resolve_albedo", "surface_height", "texel_frame",
+    "FOREHEAD_LANDMARKS", "NOSE_LANDMARKS", "PBR_REGION_VALUES", "TexelFrame", "detail_normal_map", "ggx_specular",
+    "mesh_tangents", "region_pbr_maps", "super_resolve_albedo", "surface_height", "texel_frame",
 ]
