@@ -570,10 +570,18 @@ def _specular_image(vertices: ArrayLike, faces: ArrayLike, uv: ArrayLike, faces_
         R = m.shape[0]
         return map_coordinates(m, [t[:, 1] * R - 0.5, t[:, 0] * R - 0.5], order=1, mode="nearest")
 
-    lobe = _ggx_jit(jnp.asarray(n, jnp.float32), jnp.asarray(centre - p, jnp.float32),
-                    jnp.asarray(np.asarray(light, np.float32)), jnp.asarray(sample(roughness)),
-                    jnp.asarray(sample(specular)))
-    out[covered] = np.asarray(lobe)
+    # padded to a power of two (at least 4096) so that portraits of any size share a few programs
+    m = len(tri)
+    size = max(4096, 1 << int(np.ceil(np.log2(m))))
+
+    def pad(x, fill):
+        x = np.asarray(x, np.float32)
+        return np.concatenate([x, np.full((size - m,) + x.shape[1:], fill, np.float32)])
+
+    lobe = _ggx_jit(jnp.asarray(pad(n, 1.0)), jnp.asarray(pad(centre - p, 1.0)),
+                    jnp.asarray(np.asarray(light, np.float32)), jnp.asarray(pad(sample(roughness), 1.0)),
+                    jnp.asarray(pad(sample(specular), 0.0)))
+    out[covered] = np.asarray(lobe)[:m]
     return out
 
 
