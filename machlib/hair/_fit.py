@@ -102,6 +102,9 @@ _SETTLE_STEP = 0.001
 _SETTLE_RANGE = 40
 #: distance (metres) from the head within which an extension seen against the head lies
 _LAYER = 0.003
+#: |cosine| of the image angle (from the head's centre) above which an inflated point is at the
+#: head's side, where step 1 slides it back along its camera ray towards the head
+_SIDE_COS = 0.7
 
 
 @partial(jax.jit, static_argnames=("k",))
@@ -117,6 +120,20 @@ def _settle(sdf: HeadSDF, pts, limit, eye, k: int):
     ok = d <= limit[:, None]
     off = jnp.where(ok.any(1), offs[jnp.argmax(ok, 1)], 0.0)
     return pts + off[:, None] * ray
+
+
+@partial(jax.jit, static_argnames=("k",))
+def _hug(sdf: HeadSDF, pts, limit, eye, k: int):
+    """``pts`` ``(N, 3)`` each moved away from the camera at ``eye`` along its ray by the least
+    multiple ``i · _SETTLE_STEP`` (``0 ≤ i ≤ k``) at which its head distance is at most ``limit``
+    ``(N,)``, or, where none is, by the multiple nearest the head (a ray that passes beside it)."""
+    ray = pts - eye
+    ray = ray / jnp.maximum(jnp.linalg.norm(ray, axis=-1, keepdims=True), 1e-12)
+    offs = _SETTLE_STEP * jnp.arange(k + 1, dtype=pts.dtype)
+    cand = pts[:, None, :] + offs[None, :, None] * ray[:, None, :]
+    d = jax.vmap(jax.vmap(lambda q: _lookup(sdf, q)))(cand)
+    ok = d <= limit[:, None]
+    return offs[jnp.where(ok.any(1), jnp.argmax(ok, 1), jnp.argmin(d, 1))]
 
 
 @jax.jit
@@ -194,6 +211,13 @@ def fit_strand_tips(
        the root to 1 at ``inflate_ramp`` metres of arc, so roots stay on the scalp; no point
        moves further than ``max_move``. The fringe (below) is not inflated: it lies over the
        face, not on the outline, and moved up off the forehead it stood out in front of it.
+       With ``sdf``, a moved point at the side (``|cos|`` of its image angle from ``c`` above
+       0.7) in front of ``c`` slides back along its camera ray, its projection unchanged, by
+       the least multiple of 1 mm (at most 4 cm) that brings it back to its head distance
+       before the move, or by the one nearest the head where none does (a ray beside it); the
+       slide grows along a strand by at most its arc length and stops in front of the head
+       seen at its pixel. Moved across the view alone, side hair in front of the head's widest
+       part stood off the temple as a flat curtain in a turned view.
     2. Trim: a strand is cut just before its first visible point (after the root) that falls
        outside ``keep_mask`` (default ``hair_mask``; ``> 0.5``) dilated by ``tolerance`` × the
        image's larger side; the rest of the strand collapses onto the last kept point. With
@@ -448,7 +472,32 @@ def fit_strand_tips(
         planar = R.T @ np.diag([1.0, 1.0, 0.0]) @ R  # the offset's part across the view, not in depth
         move = ((fp - 1.0) * ramp * ~fringe[:, None])[..., None] * ((pts - centre) @ planar.T)
         n_move = np.linalg.norm(move, axis=-1, keepdims=True)
-        pts = pts + move * np.minimum(1.0, float(max_move) / np.maximum(n_move, 1e-12))
+        moved = pts + move * np.minimum(1.0, float(max_move) / np.maximum(n_move, 1e-12))
+        if sdf is not None:
+            # the side: the move is across the view, so a point in front of the head's widest
+            # part stood off the temple (a flat curtain in front of it in a turned view); each
+            # slides back along its ray (projection kept) to its distance from the head before
+            # the move (or the nearest one), the shift growing along the strand by at most its
+            # arc length and never behind the head where the photo sees it
+            z_mid = float((R @ centre + t)[2])
+            sel = (n_move[..., 0] > 1e-6) & (np.abs(np.cos(ang)) > _SIDE_COS) & (z < z_mid)
+            off = np.zeros((s, p))
+            if sel.any():
+                d0 = _sdf_all(sdf, jnp.asarray(pts[sel], jnp.float32))
+                off[sel] = np.asarray(_hug(sdf, jnp.asarray(moved[sel], jnp.float32), d0, jnp.asarray(eye),
+                                           _SETTLE_RANGE), np.float64)
+            seg = np.linalg.norm(np.diff(moved, axis=1), axis=2)
+            for i in range(1, p):
+                off[:, i] = np.minimum(np.maximum(off[:, i], off[:, i - 1]), off[:, i - 1] + seg[:, i - 1])
+            xy_m, z_m = _project(moved, R, t, focal, principal)
+            zh_m, _ = _sample(zhead, xy_m, z_m, np.inf)
+            dist = np.linalg.norm(moved @ R.T + t, axis=-1)
+            with np.errstate(invalid="ignore"):
+                cap = np.where(np.isfinite(zh_m), np.maximum(zh_m - z_m, 0.0) * dist / np.maximum(z_m, 1e-6), np.inf)
+            ray = moved - eye
+            ray /= np.maximum(np.linalg.norm(ray, axis=-1, keepdims=True), 1e-12)
+            moved = moved + np.minimum(off, cap)[..., None] * ray
+        pts = moved
 
     # 1. trim
     xy, z = _project(pts, R, t, focal, principal)

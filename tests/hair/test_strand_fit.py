@@ -163,6 +163,36 @@ def test_inflate_widens_towards_the_outline_and_keeps_roots(cam):
     np.testing.assert_array_equal(again.strands.points, fit.strands.points)  # deterministic
 
 
+def test_inflated_side_hair_in_front_of_the_head_slides_back_onto_it(cam):
+    # 24 strands hanging down the side of a round head 50 deg round from the front (in front of
+    # its widest part), under a mask wider than they are: inflation moves them across the view,
+    # which took them off the temple (the astronaut's side hair hung as a flat curtain in front
+    # of it in a turned view); with the head's SDF each moved point slides back along its ray,
+    # so the photo sees it where it saw the planar move, but it stays about as close to the head
+    head = uv_sphere(48, 32, radius=0.08)
+    sdf = head_sdf_grid(head, spacing=0.005, margin=0.06)
+    a = np.radians(50.0)
+    one = np.stack([np.full(8, 0.081 * np.sin(a)), np.linspace(0.04, 0.0, 8), np.full(8, 0.081 * np.cos(a))], 1)
+    pts = (one + np.linspace(0.0, 0.01, 24)[:, None, None] * np.array([0.0, 1.0, 0.0])).astype(np.float32)
+    kw = {"mesh": head, "inflate": 0.3, "inflate_ramp": 0.01, "max_extension": 0.0, "tolerance": 0.0}
+    flat, hug = (np.asarray(fit_strand_tips(Strands(pts), cam, np.ones((SIZE, SIZE)), sdf=f, **kw).strands.points,
+                            np.float64) for f in (None, sdf))
+    np.testing.assert_allclose(hug[:, 0], pts[:, 0], atol=1e-6)                    # roots stay
+    # the same curve in the image (the fit resamples strands by arc length: not the same points)
+    np.testing.assert_allclose(_rows_of(hug[:, -1], cam), _rows_of(flat[:, -1], cam), atol=0.02)
+    dense = flat[:, :-1, None] + np.linspace(0.0, 1.0, 50)[None, None, :, None] * np.diff(flat, axis=1)[:, :, None]
+    curve = _rows_of(dense.reshape(24, -1, 3), cam)
+    img = _rows_of(hug, cam)
+    assert np.linalg.norm(img[:, :, None] - curve[:, None], axis=-1).min(-1).max() < 0.5   # chords differ
+    d = [np.asarray(sdf_lookup(sdf, x.reshape(-1, 3).astype(np.float32))).reshape(24, 8) for x in (pts, flat, hug)]
+    assert (d[1][:, -1] > d[0][:, -1] + 0.002).all()                 # the planar move: off the head
+    assert (d[2][:, -1] < d[1][:, -1] - 0.002).all()                 # slid back towards it
+    assert np.median(d[2][:, -1] - d[0][:, -1]) < 0.002              # about where it was (a 5 mm grid)
+    assert (hug[:, -1, 2] < flat[:, -1, 2] - 0.003).all()
+    step = np.linalg.norm(np.diff(hug, axis=1), axis=2)
+    assert step.max() < 2.0 * np.linalg.norm(np.diff(flat, axis=1), axis=2).max()  # no jump along a strand
+
+
 def test_inflate_is_smooth_along_a_strand_that_crosses_sectors(cam):
     # a ring of strands in a disc of hair wider below the centre than above it, and one strand
     # hanging down beside the centre through the sectors' boundaries: its move varies with the
