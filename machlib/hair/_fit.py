@@ -141,6 +141,25 @@ def _sdf_all(sdf: HeadSDF, pts):
     return jax.vmap(lambda q: _lookup(sdf, q))(pts)
 
 
+def _padded(x: np.ndarray) -> np.ndarray:
+    """``x`` (rows of float32) padded with copies of its first row to a power of two (at least
+    256): the point counts of the fringe and the side points change with every photo, and each
+    new count compiled :func:`_sdf_all` / :func:`_hug` again (a compile per hair run)."""
+    x = np.asarray(x, np.float32)
+    n = len(x)
+    size = max(256, 1 << int(np.ceil(np.log2(max(n, 1)))))
+    if n == 0 or n == size:
+        return x
+    return np.concatenate([x, np.broadcast_to(x[:1], (size - n,) + x.shape[1:])])
+
+
+def _sdf_at(sdf: HeadSDF, pts: np.ndarray) -> np.ndarray:
+    """``(N,)`` float64 head distances of ``pts`` ``(N, 3)`` (:func:`_sdf_all` on padded rows)."""
+    if len(pts) == 0:
+        return np.zeros(0)
+    return np.asarray(_sdf_all(sdf, jnp.asarray(_padded(pts))), np.float64)[: len(pts)]
+
+
 #: cosine between the scalp's normal at a root and the direction to the camera above which the
 #: root is on the hairline that faces the camera (a fringe's, not the crown's)
 _FRONT_COS = 0.25
@@ -150,7 +169,7 @@ def _normals(sdf: HeadSDF, pts: np.ndarray) -> np.ndarray:
     """``(N, 3)`` unit outward normals of the head at ``pts`` (central differences of ``sdf``)."""
     h = 0.002
     q = np.concatenate([pts + h * e for e in np.eye(3)] + [pts - h * e for e in np.eye(3)]).astype(np.float32)
-    v = np.asarray(_sdf_all(sdf, jnp.asarray(q)), np.float64).reshape(6, len(pts))
+    v = _sdf_at(sdf, q).reshape(6, len(pts))
     g = (v[:3] - v[3:]).T
     return g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-12)
 
@@ -483,9 +502,10 @@ def fit_strand_tips(
             sel = (n_move[..., 0] > 1e-6) & (np.abs(np.cos(ang)) > _SIDE_COS) & (z < z_mid)
             off = np.zeros((s, p))
             if sel.any():
-                d0 = _sdf_all(sdf, jnp.asarray(pts[sel], jnp.float32))
-                off[sel] = np.asarray(_hug(sdf, jnp.asarray(moved[sel], jnp.float32), d0, jnp.asarray(eye),
-                                           _SETTLE_RANGE), np.float64)
+                d0 = _sdf_at(sdf, pts[sel])
+                hug = _hug(sdf, jnp.asarray(_padded(moved[sel])), jnp.asarray(_padded(d0[:, None])[:, 0]),
+                           jnp.asarray(eye), _SETTLE_RANGE)
+                off[sel] = np.asarray(hug, np.float64)[: int(sel.sum())]
             seg = np.linalg.norm(np.diff(moved, axis=1), axis=2)
             for i in range(1, p):
                 off[:, i] = np.minimum(np.maximum(off[:, i], off[:, i - 1]), off[:, i - 1] + seg[:, i - 1])
