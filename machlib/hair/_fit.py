@@ -107,16 +107,23 @@ _LAYER = 0.003
 _SIDE_COS = 0.7
 
 
+def _along_rays(sdf: HeadSDF, pts, eye, k: int):
+    """The unit rays from the camera at ``eye`` through ``pts`` ``(N, 3)``, the offsets
+    ``i · _SETTLE_STEP`` (``0 ≤ i ≤ k``) along them and ``(N, k + 1)`` the head distance of each
+    point moved by each offset."""
+    ray = pts - eye
+    ray = ray / jnp.maximum(jnp.linalg.norm(ray, axis=-1, keepdims=True), 1e-12)
+    offs = _SETTLE_STEP * jnp.arange(k + 1, dtype=pts.dtype)
+    cand = pts[:, None, :] + offs[None, :, None] * ray[:, None, :]
+    return ray, offs, jax.vmap(jax.vmap(lambda q: _lookup(sdf, q)))(cand)
+
+
 @partial(jax.jit, static_argnames=("k",))
 def _settle(sdf: HeadSDF, pts, limit, eye, k: int):
     """``pts`` ``(N, 3)`` each moved away from the camera at ``eye`` along its ray by the least
     multiple ``i · _SETTLE_STEP`` (``0 ≤ i ≤ k``) at which its head distance is at most ``limit``
     ``(N,)``; a point whose ray finds none stays (a ray that misses the head)."""
-    ray = pts - eye
-    ray = ray / jnp.maximum(jnp.linalg.norm(ray, axis=-1, keepdims=True), 1e-12)
-    offs = _SETTLE_STEP * jnp.arange(k + 1, dtype=pts.dtype)
-    cand = pts[:, None, :] + offs[None, :, None] * ray[:, None, :]
-    d = jax.vmap(jax.vmap(lambda q: _lookup(sdf, q)))(cand)
+    ray, offs, d = _along_rays(sdf, pts, eye, k)
     ok = d <= limit[:, None]
     off = jnp.where(ok.any(1), offs[jnp.argmax(ok, 1)], 0.0)
     return pts + off[:, None] * ray
@@ -124,14 +131,11 @@ def _settle(sdf: HeadSDF, pts, limit, eye, k: int):
 
 @partial(jax.jit, static_argnames=("k",))
 def _hug(sdf: HeadSDF, pts, limit, eye, k: int):
-    """``pts`` ``(N, 3)`` each moved away from the camera at ``eye`` along its ray by the least
-    multiple ``i · _SETTLE_STEP`` (``0 ≤ i ≤ k``) at which its head distance is at most ``limit``
-    ``(N,)``, or, where none is, by the multiple nearest the head (a ray that passes beside it)."""
-    ray = pts - eye
-    ray = ray / jnp.maximum(jnp.linalg.norm(ray, axis=-1, keepdims=True), 1e-12)
-    offs = _SETTLE_STEP * jnp.arange(k + 1, dtype=pts.dtype)
-    cand = pts[:, None, :] + offs[None, :, None] * ray[:, None, :]
-    d = jax.vmap(jax.vmap(lambda q: _lookup(sdf, q)))(cand)
+    """``(N,)`` how far to move each of ``pts`` ``(N, 3)`` away from the camera at ``eye`` along
+    its ray: the least multiple ``i · _SETTLE_STEP`` (``0 ≤ i ≤ k``) at which its head distance
+    is at most ``limit`` ``(N,)``, or, where none is, the multiple nearest the head (a ray that
+    passes beside it)."""
+    _, offs, d = _along_rays(sdf, pts, eye, k)
     ok = d <= limit[:, None]
     return offs[jnp.where(ok.any(1), jnp.argmax(ok, 1), jnp.argmin(d, 1))]
 
