@@ -2,7 +2,7 @@
 
 Used for precomputation (rasterizing a UV chart once) and for preview renders. For every row of
 every triangle's clipped bounding box, the span of pixel centres that the triangle's three edge
-planes leave open is solved for (widened by a pixel either side); every pixel centre in it is
+planes leave open is solved for (widened by 1e-4 px either side); every pixel centre in it is
 one candidate, enumerated with a prefix sum and tested against the three edge planes at once.
 The spans only prune: a pixel is covered exactly when the edge test passes, as when every pixel
 of the bounding box was a candidate (three times the work on a character preview's thin
