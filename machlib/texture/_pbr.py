@@ -31,8 +31,12 @@ from scipy import ndimage
 from .._errors import InputError
 from .._jit import one_shot_jit
 from .._mesh import Mesh
+from .._preview import sample_texture_np
 from .._raster import rasterize_np
+from .._strand_raster import _vertex_normals_np
 from ..geometry._triplane import _fill_outside
+from ..render._rasterize import _bucket
+from ._fit import _camera_centre
 
 __all__ = [
     "FOREHEAD_LANDMARKS", "NOSE_LANDMARKS", "PBR_REGION_VALUES", "TexelFrame", "detail_normal_map", "ggx_specular",
@@ -539,10 +543,6 @@ def _specular_image(vertices: ArrayLike, faces: ArrayLike, uv: ArrayLike, faces_
     :func:`machlib.render.render_textured` shades), the view direction towards the camera's
     centre, and the ``roughness`` / ``specular`` maps sampled bilinearly at the pixel's texture
     coordinate. 0 where nothing is covered. The interpolation is numpy (no program to compile)."""
-    from scipy.ndimage import map_coordinates
-
-    from .._camera import _rotation_matrix_np
-
     tri_all = np.asarray(rast.triangle)
     covered = tri_all >= 0
     out = np.zeros(covered.shape, np.float32)
@@ -550,11 +550,7 @@ def _specular_image(vertices: ArrayLike, faces: ArrayLike, uv: ArrayLike, faces_
         return out
     v = np.asarray(vertices, np.float64)
     f = np.asarray(faces, np.int64)
-    fn = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
-    vn = np.zeros_like(v)
-    for k in range(3):
-        np.add.at(vn, f[:, k], fn)
-    vn /= np.maximum(np.linalg.norm(vn, axis=1, keepdims=True), 1e-30)  # unit per vertex, then interpolated
+    vn = _vertex_normals_np(v, f)  # unit per vertex, then interpolated
     tri = tri_all[covered]
     bary = np.asarray(rast.barycentric, np.float64)[covered]
 
@@ -563,16 +559,15 @@ def _specular_image(vertices: ArrayLike, faces: ArrayLike, uv: ArrayLike, faces_
 
     p, n = at(v, f), at(vn, f)
     t = at(uv, np.asarray(faces_uv, np.int64))
-    centre = -_rotation_matrix_np(np.asarray(camera.rotation, np.float64)).T @ np.asarray(camera.translation, np.float64)
+    centre = np.asarray(_camera_centre(camera), np.float64)
 
     def sample(m):
-        m = np.asarray(m, np.float32)
-        R = m.shape[0]
-        return map_coordinates(m, [t[:, 1] * R - 0.5, t[:, 0] * R - 0.5], order=1, mode="nearest")
+        return sample_texture_np(np.asarray(m, np.float32)[..., None], t)[:, 0]
 
-    # padded to a power of two (at least 4096) so that portraits of any size share a few programs
+    # padded to a bucket of sizes (render's fragment buckets) so that portraits of any size
+    # share a few programs
     m = len(tri)
-    size = max(4096, 1 << int(np.ceil(np.log2(m))))
+    size = _bucket(m)
 
     def pad(x, fill):
         x = np.asarray(x, np.float32)
