@@ -28,6 +28,7 @@ from .._errors import InputError
 from ..geometry import procedural_template
 from ..geometry._headsdf import EYE_CENTER, EYE_RADIUS
 from ..hair import HAIR_COLORS
+from ..hair._growth import _sdf_normals_np
 from ..text import VOCABULARY
 from ._procedural import (
     Accessory,
@@ -438,11 +439,7 @@ def _sdf_b(sdf, pts) -> np.ndarray:
 
 
 def _sdf_grad(sdf, pts, h: float = 0.0006) -> np.ndarray:
-    pts = np.asarray(pts, dtype=np.float64)
-    off = np.concatenate([np.eye(3), -np.eye(3)]) * h
-    d = _sdf_b(sdf, (pts[:, None, :] + off[None]).reshape(-1, 3)).reshape(len(pts), 6)
-    g = (d[:, :3] - d[:, 3:]) / (2 * h)
-    return g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-9)
+    return _sdf_normals_np(sdf, pts, h)
 
 
 def _push_inside(sdf, pts, clearance: float, iters: int = 6) -> np.ndarray:

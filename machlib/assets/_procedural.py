@@ -31,6 +31,7 @@ from .._mesh import Mesh, vertex_normals
 from ..export import GltfBuilder, Triangles, write_atomic
 from ..geometry import Template, default_template, procedural_template
 from ..hair import HeadSDF, head_sdf_grid
+from ..hair._growth import _sdf_np as _sdf
 
 __all__ = [
     "Accessory", "AccessoryPart", "GLASSES_STYLES", "GLASSES_COLORS", "GARMENT_TYPES", "GARMENT_COLORS",
@@ -438,28 +439,6 @@ def _head_info(template, sdf=None):
         sdf = head_sdf_grid(template.mesh, spacing=0.003)
         hit = _HEAD_CACHE[key] = (template.mesh, lm, sdf, np.asarray(template.mesh.vertices, dtype=np.float64))
     return hit[1], hit[2], hit[3]
-
-
-def _sdf(sdf, pts) -> np.ndarray:
-    """Trilinear signed distance at points (numpy; the same as :func:`machlib.hair.sdf_lookup`
-    without a compile per point count): the grid's value plus the distance outside its box."""
-    p = np.asarray(pts, dtype=np.float64).reshape(-1, 3)
-    vals = np.asarray(sdf.values, dtype=np.float64)
-    size = np.asarray(vals.shape, dtype=np.float64) - 1.0
-    g = (p - np.asarray(sdf.origin, dtype=np.float64)) / float(sdf.spacing)
-    gc = np.clip(g, 0.0, size)
-    i0 = np.clip(np.floor(gc), 0.0, size - 1.0)
-    fr = gc - i0
-    i = i0.astype(np.int64)
-    out = np.zeros(len(p))
-    for dx in (0, 1):
-        wx = fr[:, 0] if dx else 1 - fr[:, 0]
-        for dy in (0, 1):
-            wy = fr[:, 1] if dy else 1 - fr[:, 1]
-            for dz in (0, 1):
-                wz = fr[:, 2] if dz else 1 - fr[:, 2]
-                out += wx * wy * wz * vals[i[:, 0] + dx, i[:, 1] + dy, i[:, 2] + dz]
-    return out + np.linalg.norm((g - gc) * float(sdf.spacing), axis=1)
 
 
 def _ear_top(verts, lm, side: float) -> np.ndarray:

@@ -25,7 +25,7 @@ from .._mesh import Mesh
 from .._scene import ScenePart, depth_map
 from .._strands import Strands
 from ._cleanup import _CLEARANCE, _push_all, _resample_batch, _strand_points
-from ._growth import HeadSDF, _lookup
+from ._growth import HeadSDF, _lookup, _sdf_normals_np, _sdf_np
 
 __all__ = ["TipFit", "fit_strand_tips"]
 
@@ -140,15 +140,10 @@ def _hug(sdf: HeadSDF, pts, limit, eye, k: int):
     return offs[jnp.where(ok.any(1), jnp.argmax(ok, 1), jnp.argmin(d, 1))]
 
 
-@jax.jit
-def _sdf_all(sdf: HeadSDF, pts):
-    return jax.vmap(lambda q: _lookup(sdf, q))(pts)
-
-
 def _padded(x: np.ndarray) -> np.ndarray:
     """``x`` (rows of float32) padded with copies of its first row to a power of two (at least
-    256): the point counts of the fringe and the side points change with every photo, and each
-    new count compiled :func:`_sdf_all` / :func:`_hug` again (a compile per hair run)."""
+    256): the count of side points to slide (step 1) changes with every photo, and each
+    new count compiled :func:`_hug` again (a compile per hair run)."""
     x = np.asarray(x, np.float32)
     n = len(x)
     size = max(256, 1 << int(np.ceil(np.log2(max(n, 1)))))
@@ -157,25 +152,9 @@ def _padded(x: np.ndarray) -> np.ndarray:
     return np.concatenate([x, np.broadcast_to(x[:1], (size - n,) + x.shape[1:])])
 
 
-def _sdf_at(sdf: HeadSDF, pts: np.ndarray) -> np.ndarray:
-    """``(N,)`` float64 head distances of ``pts`` ``(N, 3)`` (:func:`_sdf_all` on padded rows)."""
-    if len(pts) == 0:
-        return np.zeros(0)
-    return np.asarray(_sdf_all(sdf, jnp.asarray(_padded(pts))), np.float64)[: len(pts)]
-
-
 #: cosine between the scalp's normal at a root and the direction to the camera above which the
 #: root is on the hairline that faces the camera (a fringe's, not the crown's)
 _FRONT_COS = 0.25
-
-
-def _normals(sdf: HeadSDF, pts: np.ndarray) -> np.ndarray:
-    """``(N, 3)`` unit outward normals of the head at ``pts`` (central differences of ``sdf``)."""
-    h = 0.002
-    q = np.concatenate([pts + h * e for e in np.eye(3)] + [pts - h * e for e in np.eye(3)]).astype(np.float32)
-    v = _sdf_at(sdf, q).reshape(6, len(pts))
-    g = (v[:3] - v[3:]).T
-    return g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-12)
 
 
 @partial(jax.jit, static_argnames=("n",))
@@ -443,7 +422,7 @@ def fit_strand_tips(
         xy_e, z_e = _project(pts[:, -1], R, t, focal, principal)
         fringe = (visible(xy_r, z_r) & above_brows(xy_r) & visible(xy_e, z_e) & above_brows(xy_e))
         if fringe.any():
-            normal = _normals(sdf, pts[fringe, 0])
+            normal = _sdf_normals_np(sdf, pts[fringe, 0], h=0.002)
             to_eye = (-R.T @ t) - pts[fringe, 0]
             to_eye /= np.maximum(np.linalg.norm(to_eye, axis=1, keepdims=True), 1e-12)
             fringe[fringe] = np.sum(normal * to_eye, 1) > _FRONT_COS
@@ -506,7 +485,7 @@ def fit_strand_tips(
             sel = (n_move[..., 0] > 1e-6) & (np.abs(np.cos(ang)) > _SIDE_COS) & (z < z_mid)
             off = np.zeros((s, p))
             if sel.any():
-                d0 = _sdf_at(sdf, pts[sel])
+                d0 = _sdf_np(sdf, pts[sel])
                 hug = _hug(sdf, jnp.asarray(_padded(moved[sel])), jnp.asarray(_padded(d0[:, None])[:, 0]),
                            jnp.asarray(eye), _SETTLE_RANGE)
                 off[sel] = np.asarray(hug, np.float64)[: int(sel.sum())]
@@ -594,7 +573,7 @@ def fit_strand_tips(
                 full_new[a] = new
                 # no closer per step than one step's length (at most 45 degrees toward the head):
                 # a tip far out comes down onto the head, not in one jump
-                d_tip = np.asarray(_sdf_all(sdf, jnp.asarray(tip, jnp.float32)), np.float64)[a[on_head]]
+                d_tip = _sdf_np(sdf, tip[a[on_head]])
                 lim = np.full(s, np.inf, np.float32)
                 lim[a[on_head]] = np.maximum(_LAYER, d_tip - float(step))
                 settled = np.asarray(_settle(sdf, jnp.asarray(full_new, jnp.float32), jnp.asarray(lim),

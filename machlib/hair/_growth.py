@@ -402,6 +402,39 @@ def sdf_lookup(sdf: HeadSDF, points: Float[ArrayLike, "N 3"]) -> Float[Array, " 
     return jax.vmap(lambda p: _lookup(sdf, p))(points)
 
 
+def _sdf_np(sdf: HeadSDF, pts) -> np.ndarray:
+    """Trilinear signed distance at points (numpy; the same as :func:`sdf_lookup` without a
+    compile per point count): the grid's value plus the distance outside its box.
+    ``(N,)`` float64 for ``pts`` ``(..., 3)`` flattened to ``(N, 3)``."""
+    p = np.asarray(pts, dtype=np.float64).reshape(-1, 3)
+    vals = np.asarray(sdf.values, dtype=np.float64)
+    size = np.asarray(vals.shape, dtype=np.float64) - 1.0
+    g = (p - np.asarray(sdf.origin, dtype=np.float64)) / float(sdf.spacing)
+    gc = np.clip(g, 0.0, size)
+    i0 = np.clip(np.floor(gc), 0.0, size - 1.0)
+    fr = gc - i0
+    i = i0.astype(np.int64)
+    out = np.zeros(len(p))
+    for dx in (0, 1):
+        wx = fr[:, 0] if dx else 1 - fr[:, 0]
+        for dy in (0, 1):
+            wy = fr[:, 1] if dy else 1 - fr[:, 1]
+            for dz in (0, 1):
+                wz = fr[:, 2] if dz else 1 - fr[:, 2]
+                out += wx * wy * wz * vals[i[:, 0] + dx, i[:, 1] + dy, i[:, 2] + dz]
+    return out + np.linalg.norm((g - gc) * float(sdf.spacing), axis=1)
+
+
+def _sdf_normals_np(sdf: HeadSDF, pts, h: float = 0.0006) -> np.ndarray:
+    """``(N, 3)`` unit outward normals of the head at ``pts`` ``(N, 3)``: central differences of
+    :func:`_sdf_np` with step ``h`` metres (numpy)."""
+    pts = np.asarray(pts, dtype=np.float64)
+    off = np.concatenate([np.eye(3), -np.eye(3)]) * h
+    d = _sdf_np(sdf, (pts[:, None, :] + off[None]).reshape(-1, 3)).reshape(len(pts), 6)
+    g = (d[:, :3] - d[:, 3:]) / (2 * h)
+    return g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-9)
+
+
 def _push_out(sdf: HeadSDF, p, clearance, iters: int = 3):
     """Move a point out of the head along the SDF gradient until it is ``clearance`` outside."""
     val_grad = jax.value_and_grad(lambda q: _lookup(sdf, q))
