@@ -42,6 +42,7 @@ from ._strand_raster import (
 from ._threads import with_serial_blas
 from ._typing import AnyArray
 from .render import _sh
+from .render._brdf import _ggx_lobe
 
 __all__ = ["ScenePart", "StrandShading", "render_scene", "render_mesh", "depth_map", "PREVIEW_SKIN", "preview_sheet", "turntable_cameras",
            "three_sh_lights"]
@@ -160,6 +161,13 @@ class ScenePart(NamedTuple):
             counter-clockwise outward winding.
         shininess: the highlight's Blinn-Phong exponent, ``≥ 1`` (32: a soft sheen; a few
             hundred: the small, sharp highlight of a wet surface).
+        roughness_map: optional ``(h, w)`` glTF roughness in ``[0, 1]`` in the mesh's UV layout
+            (the head's :func:`machlib.texture.region_pbr_maps`, times the material's roughness
+            factor). With it the highlight is the glTF material's own specular lobe
+            (:func:`machlib.texture.ggx_specular`) under the key light, as a glTF viewer shows
+            it, and ``specular`` / ``shininess`` are unused.
+        specular_map: optional ``(h', w')`` ``KHR_materials_specular`` factor in ``[0, 1]`` for
+            the lobe (default 1: F0 = 0.04); only with ``roughness_map``.
     """
 
     mesh: Mesh
@@ -169,6 +177,8 @@ class ScenePart(NamedTuple):
     specular: float = 0.08
     two_sided: bool = True
     shininess: float = 32.0
+    roughness_map: Optional[AnyArray] = None
+    specular_map: Optional[AnyArray] = None
 
 
 class _Part(NamedTuple):  # a validated part in float64 numpy
@@ -182,6 +192,17 @@ class _Part(NamedTuple):  # a validated part in float64 numpy
     specular: float
     two_sided: bool
     shininess: float = 32.0
+    roughness: Optional[np.ndarray] = None  # (h, w, 1) float32 glTF roughness: the GGX lobe instead of Blinn-Phong
+    spec_map: Optional[np.ndarray] = None  # (h, w, 1) float32 KHR_materials_specular factor
+
+
+def _pbr_map(m, name: str, owner: str) -> np.ndarray:
+    a = np.asarray(m, dtype=np.float32)
+    if a.ndim != 2 or min(a.shape) < 1:
+        raise InputError(f"{owner}: {name} must be an (h, w) map, got shape {a.shape}")
+    if not np.isfinite(a).all() or a.min() < 0 or a.max() > 1:
+        raise InputError(f"{owner}: {name} must be finite and in [0, 1]")
+    return a[..., None]
 
 
 def _srgb_to_linear(c: np.ndarray) -> np.ndarray:
@@ -242,8 +263,16 @@ def _check_part(part, i: int, owner: str) -> _Part:
     shin = float(part.shininess)
     if not 1.0 <= shin < np.inf:
         raise InputError(f"{owner}: parts[{i}].shininess must be finite and >= 1, got {part.shininess!r}")
+    rough = spec_map = None
+    if part.roughness_map is not None:
+        rough = _pbr_map(part.roughness_map, f"parts[{i}].roughness_map", owner)
+        if part.specular_map is not None:
+            spec_map = _pbr_map(part.specular_map, f"parts[{i}].specular_map", owner)
+    elif part.specular_map is not None:
+        raise InputError(f"{owner}: parts[{i}].specular_map needs a roughness_map")
     return _Part(verts, faces, np.asarray(part.mesh.uv, dtype=np.float64),
-                 np.asarray(part.mesh.faces_uv, dtype=np.int64), tex, color, alpha, spec, bool(part.two_sided), shin)
+                 np.asarray(part.mesh.faces_uv, dtype=np.int64), tex, color, alpha, spec, bool(part.two_sided), shin,
+                 rough, spec_map)
 
 
 class _View(NamedTuple):  # the camera at the supersampled resolution, float64
@@ -290,11 +319,24 @@ def _raster(parts: Sequence[_Part], view: _View):
     return covered, owner[fid], local[fid], bw, zpix
 
 
+def _key_level(light: _Light, ambient: float) -> np.ndarray:
+    """The key light's Lambert level (linear RGB) for the glTF lobe: ``1 − ambient`` of a white
+    directional light; under SH the luminance of ``s(L) − s(−L)`` (the light from the key side
+    over the light from the opposite one) in the colour of ``s(L)``, the light a surface facing
+    the key receives. (A portrait's SH takes up colour that belongs to the albedo, and its band 1
+    is often bluish: ``s(L) − s(−L)`` per channel put blue highlights on skin.)"""
+    if light.sh is None:
+        return (1.0 - ambient) * light.spec_color
+    hi = light.hair_hi
+    return hi * (float(light.spec_color @ _LUMA) / max(float(hi @ _LUMA), 1e-12))
+
+
 def _shade(parts: Sequence[_Part], normals: Sequence[np.ndarray], part_id, face_id, bw, light: _Light,
            view: _View, ambient: float, shadow: _DeepShadow | None = None, split: bool = False):
-    """Linear RGB of rasterized pixels: albedo × (SH irradiance or Lambert + ambient) + highlight,
-    the key light's share attenuated by the hair's ``shadow`` when given (``split``: the diffuse
-    and highlight terms apart, as two arrays)."""
+    """Linear RGB of rasterized pixels: albedo × (SH irradiance or Lambert + ambient) + highlight
+    (Blinn-Phong, or the glTF lobe of a part with a roughness map), the key light's share
+    attenuated by the hair's ``shadow`` when given (``split``: the diffuse and highlight terms
+    apart, as two arrays)."""
     out = np.zeros((part_id.size, 3))
     gloss = np.zeros((part_id.size, 3))
     for k in np.unique(part_id):
@@ -304,8 +346,8 @@ def _shade(parts: Sequence[_Part], normals: Sequence[np.ndarray], part_id, face_
         pos = np.einsum("nk,nkc->nc", b, p.verts[p.faces[f]])
         V = _unit(view.center - pos)
         n = np.where(np.sum(n * V, 1, keepdims=True) < 0, -n, n)  # seen from behind: two-sided
+        uv = np.einsum("nk,nkc->nc", b, p.uv[p.faces_uv[f]]) if p.texture is not None or p.roughness is not None else None
         if p.texture is not None:
-            uv = np.einsum("nk,nkc->nc", b, p.uv[p.faces_uv[f]])
             albedo = _srgb_to_linear(sample_texture_np(p.texture, uv)[:, :3])
         else:
             albedo = np.broadcast_to(p.color, (f.size, 3))
@@ -315,7 +357,16 @@ def _shade(parts: Sequence[_Part], normals: Sequence[np.ndarray], part_id, face_
         else:
             irr = (ambient + (1.0 - ambient) * np.clip(n @ light.L, 0.0, None) * lit)[:, None]
         out[sel] = albedo * irr
-        if p.specular > 0:
+        if p.roughness is not None:
+            # the glTF lobe per unit irradiance; the key light's irradiance is pi times its
+            # Lambert level here (diffuse = albedo x level x n.l, glTF's = albedo / pi x E x n.l)
+            H = _unit(light.L[None] + V)
+            rough = sample_texture_np(p.roughness, uv)[:, 0]
+            s = 1.0 if p.spec_map is None else sample_texture_np(p.spec_map, uv)[:, 0]
+            lobe = _ggx_lobe(np, n @ light.L, np.sum(n * V, 1), np.sum(n * H, 1), np.sum(V * H, 1), rough, s)
+            level = _key_level(light, ambient)
+            gloss[sel] = (np.pi * lobe * lit)[:, None] * level
+        elif p.specular > 0:
             H = _unit(light.L[None] + V)
             hl = np.clip(np.sum(n * H, 1), 0.0, None) ** p.shininess * lit
             gloss[sel] = p.specular * hl[:, None] * light.spec_color
@@ -453,7 +504,13 @@ def render_scene(
     strand colours are linear, and the result is sRGB-encoded. Meshes are Lambertian with a
     Blinn-Phong highlight. With ``sh`` the diffuse light is ``albedo · s(n)``, the SH shading of
     :func:`machlib.render.sh_shading` (clipped at 0); otherwise it is
-    ``albedo · (ambient + (1 − ambient) · max(0, n·L))``.
+    ``albedo · (ambient + (1 − ambient) · max(0, n·L))``. A part with a ``roughness_map`` has,
+    instead of Blinn-Phong, its glTF material's specular lobe
+    (:func:`machlib.texture.ggx_specular` with the part's roughness and specular maps sampled at
+    each pixel) lit by the key light ``L`` alone, whose irradiance is ``π`` times its Lambert
+    level: under ``sh`` the luminance of ``s(L) − s(−L)`` (the environment's light from the key
+    side over the light from the opposite one) in the colour of ``s(L)``, otherwise a white
+    ``1 − ambient``; the hair's shadow dims it like the key light's diffuse share.
 
     Strands (``strand_shading``, a :class:`StrandShading`), with ``T`` the strand tangent (root
     to tip) and ``L``, ``V`` the unit directions to the light and the eye:

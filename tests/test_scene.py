@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from helpers import uv_sphere
 
-from machlib import Mesh
+from machlib import Mesh, rotation_matrix
 from machlib._image import save_png
 from machlib._preview import orbit_camera
 from machlib._scene import (
@@ -24,6 +24,7 @@ from machlib._scene import (
 )
 from machlib.hair import Strands
 from machlib.render import sh_constant, sh_directional, sh_shading
+from machlib.texture import ggx_specular
 
 SIZE = 48
 C = SIZE // 2
@@ -96,6 +97,84 @@ def test_a_clear_parts_highlight_is_added_in_full_and_shininess_narrows_it(cam, 
     assert sharp.max() > 25 and (sharp > 20).sum() < (soft > 20).sum() / 4
     with pytest.raises(ValueError, match="shininess"):
         render_scene([ScenePart(big, shininess=0.5)], cam)
+
+
+def _srgb_to_linear(u8):
+    c = np.asarray(u8, np.float64) / 255.0
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def test_a_part_with_pbr_maps_shows_its_gltf_lobe(cam):
+    """A part with roughness/specular maps gets glTF's GGX lobe (not Blinn-Phong) under the key
+    light, at pi times that light's Lambert level: ``1 - ambient`` for a directional light,
+    ``s(L) - s(-L)`` under SH; ``specular``/``shininess`` are then unused and a zero specular map
+    leaves the diffuse render."""
+    ball = uv_sphere(96, 64, radius=0.1)
+    grey, amb = (0.3, 0.3, 0.3), 0.25
+    up = jnp.array([0.0, 0.0, 1.0])  # towards the light and the camera
+
+    def render(**kw):
+        return render_scene([ScenePart(ball, color=grey, **kw)], cam, light_dir=(0.0, 0.0, 1.0), ambient=amb,
+                            supersample=1)
+
+    # the centre pixel (C, C) is half a pixel off the mirror point: its normal and view direction
+    # from the pixel's ray through the sphere
+    R = np.asarray(rotation_matrix(np.asarray(cam.rotation, np.float64)))
+    eye = -R.T @ np.asarray(cam.translation, np.float64)
+    ray = R.T @ np.append((C + 0.5 - np.asarray(cam.principal)) / np.asarray(cam.focal), 1.0)
+    ray /= np.linalg.norm(ray)
+    b = eye @ ray
+    hit = eye + ray * (-b - np.sqrt(b * b - eye @ eye + 0.01))
+    n = jnp.asarray(hit / 0.1, jnp.float32)
+    rough, spec = np.full((8, 8), 0.4, np.float32), np.full((8, 8), 0.9, np.float32)
+    img = render(roughness_map=rough, specular_map=spec, specular=5.0, shininess=3.0)
+    lobe = float(ggx_specular(n, jnp.asarray(eye - hit, jnp.float32), up, jnp.float32(0.4), jnp.float32(0.9)))
+    assert lobe > 0.1  # near the mirror peak 0.04 * 0.9 / (4 pi 0.4^4)
+    want = 0.3 * float(n[2]) + np.pi * (1.0 - amb) * lobe  # diffuse + the lobe
+    assert abs(_srgb_to_linear(img[C, C, 0]) - want) < 0.006
+    # Blinn-Phong's strength and exponent are unused: the same image with other values
+    np.testing.assert_array_equal(img, render(roughness_map=rough, specular_map=spec))
+    # a zero specular map: no highlight (the diffuse render); no specular map: F0 = 0.04
+    np.testing.assert_array_equal(render(roughness_map=rough, specular_map=0 * spec), render(specular=0.0))
+    full = render(roughness_map=rough)
+    assert _srgb_to_linear(full[C, C, 0]) > _srgb_to_linear(img[C, C, 0]) + 0.01
+    # rougher skin: a dimmer, wider sheen
+    matte = render(roughness_map=np.full((8, 8), 0.7, np.float32), specular_map=spec).astype(int)
+    shiny, base = img.astype(int), render(specular=0.0).astype(int)
+    assert shiny[C, C, 0] > matte[C, C, 0] + 10
+    assert ((matte - base)[..., 0] > 3).sum() > ((shiny - base)[..., 0] > 3).sum()
+    # under SH the key light is the environment's dominant direction, its level the luminance of
+    # s(L) - s(-L) in the colour of s(L): a bluish band 1 over white light gives a near-white sheen
+    sh = np.asarray(sh_constant(jnp.full(3, 0.6)) + sh_directional(up, jnp.array([0.1, 0.3, 0.6])), np.float64)
+    lit = render_scene([ScenePart(ball, color=grey, roughness_map=rough, specular_map=spec)], cam, sh=sh,
+                       supersample=1)
+    hi, lo = _sh_shading_np(np.array([[0.0, 0.0, 1.0], [0.0, 0.0, -1.0]]), sh)
+    luma = np.array([0.2126, 0.7152, 0.0722])
+    key = hi * ((hi - lo) @ luma) / (hi @ luma)
+    assert np.ptp(key) < 0.5 * np.ptp(hi - lo)
+    want = 0.3 * _sh_shading_np(np.asarray(n, np.float64)[None], sh)[0] + np.pi * key * lobe
+    np.testing.assert_allclose(_srgb_to_linear(lit[C, C, :3]), want, atol=0.008)
+    for bad, match in (({"roughness_map": np.full((4, 4), 1.5)}, "roughness_map"),
+                       ({"roughness_map": np.zeros(4)}, "roughness_map"),
+                       ({"specular_map": spec}, "specular_map")):
+        with pytest.raises(ValueError, match=match):
+            render_scene([ScenePart(ball, **bad)], cam)
+
+
+def test_character_previews_pass_the_glb_materials_maps():
+    """The character's preview parts carry its GLB material's roughness (map x factor, uint8 read as
+    [0, 1]) and specular maps; a part without maps keeps Blinn-Phong."""
+    from machlib.character import CharacterPart
+    from machlib.character._make import _scene_parts
+
+    ball = uv_sphere(8, 6, radius=0.1)
+    rough = np.full((4, 4), 204, np.uint8)
+    spec = np.full((4, 4), 0.7, np.float32)
+    head, eye = _scene_parts([CharacterPart("head", ball, roughness_map=rough, specular_map=spec, roughness=0.5),
+                              CharacterPart("sclera_L", ball)])
+    np.testing.assert_allclose(head.roughness_map, 0.4, atol=1e-6)
+    np.testing.assert_array_equal(head.specular_map, spec)
+    assert eye.roughness_map is None and eye.specular_map is None and eye.specular > 0
 
 
 def test_strands_in_front_show_and_behind_hide(cam, big):

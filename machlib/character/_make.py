@@ -665,8 +665,19 @@ def _scene_parts(parts):
             return 0.06, 64.0
         return 0.08, 32.0
 
+    def pbr(p):  # the GLB material's roughness (map x factor) and specular maps, as a viewer reads them
+        if p.roughness_map is None:
+            return {}
+        def unit(m):
+            m = np.asarray(m)
+            return m.astype(np.float32) / 255.0 if m.dtype == np.uint8 else np.asarray(m, np.float32)
+        out = dict(roughness_map=np.clip(unit(p.roughness_map) * float(p.roughness), 0.0, 1.0))
+        if p.specular_map is not None and np.shape(p.specular_map) == np.shape(p.roughness_map):
+            out["specular_map"] = unit(p.specular_map)
+        return out
+
     return [ScenePart(p.mesh, texture=p.texture, color=tuple(p.base_color[:3]), alpha=p.alpha,
-                      specular=gloss(p)[0], shininess=gloss(p)[1], two_sided=p.double_sided) for p in parts]
+                      specular=gloss(p)[0], shininess=gloss(p)[1], two_sided=p.double_sided, **pbr(p)) for p in parts]
 
 
 def _strands_of(character: Character):

@@ -35,6 +35,7 @@ from .._preview import sample_texture_np
 from .._raster import rasterize_np
 from .._strand_raster import _vertex_normals_np
 from ..geometry._triplane import _fill_outside
+from ..render._brdf import _ggx_lobe
 from ..render._rasterize import _bucket
 from ._fit import _camera_centre
 
@@ -503,19 +504,7 @@ def ggx_specular(normals: Float[ArrayLike, "*#batch 3"], view: Float[ArrayLike, 
     r = jnp.asarray(roughness, dt)
     s = jnp.asarray(specular, dt)
     h = _safe_normalize(v + l)
-    nl = jnp.sum(n * l, -1)
-    nv = jnp.sum(n * v, -1)
-    nh = jnp.clip(jnp.sum(n * h, -1), 0.0, 1.0)
-    vh = jnp.clip(jnp.sum(v * h, -1), 0.0, 1.0)
-    lit = (nl > 0) & (nv > 0)
-    nl = jnp.where(lit, nl, 1.0)  # double where: finite gradients where the lobe is cut off
-    nv = jnp.where(lit, nv, 1.0)
-    alpha = jnp.maximum(r * r, 1e-3)
-    a2 = alpha * alpha
-    d = a2 / (jnp.pi * (nh * nh * (a2 - 1.0) + 1.0) ** 2)
-    vis = 0.5 / (nl * jnp.sqrt(nv * nv * (1.0 - a2) + a2) + nv * jnp.sqrt(nl * nl * (1.0 - a2) + a2))
-    fresnel = 0.04 + 0.96 * (1.0 - vh) ** 5
-    return jnp.where(lit, s * fresnel * d * vis * nl, 0.0)
+    return _ggx_lobe(jnp, jnp.sum(n * l, -1), jnp.sum(n * v, -1), jnp.sum(n * h, -1), jnp.sum(v * h, -1), r, s)
 
 
 _ggx_jit = jax.jit(ggx_specular)

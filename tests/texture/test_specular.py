@@ -7,6 +7,7 @@ from helpers import random_camera, uv_sphere, x64
 from jax.test_util import check_grads
 
 from machlib.render import interpolate, rasterize, sh_directional, to_clip
+from machlib.render._brdf import _ggx_lobe
 from machlib.texture import ggx_specular
 from machlib.texture._pbr import (
     _fit_specular_irradiance,
@@ -38,6 +39,17 @@ def _dirs(rng, n, z_min=0.2):
     d = rng.normal(size=(n, 3))
     d[:, 2] = np.abs(d[:, 2]) + z_min
     return _unit(d)
+
+
+def test_the_numpy_lobe_is_the_same_formula():
+    """The preview renderer evaluates the lobe in numpy float64 through the same code."""
+    rng = np.random.default_rng(1)
+    n, v, l = _dirs(rng, 64), _dirs(rng, 64), _dirs(rng, 64)
+    r, s = rng.uniform(0.0, 1.0, 64), rng.uniform(0.0, 1.0, 64)
+    h = _unit(v + l)
+    got = _ggx_lobe(np, *(np.sum(a * b, -1) for a, b in ((n, l), (n, v), (n, h), (v, h))), r, s)
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, _reference(n, v, l, r, s)[0], rtol=1e-10, atol=1e-14)
 
 
 def test_matches_the_gltf_formula_and_the_mirror_value():
