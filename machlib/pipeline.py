@@ -828,7 +828,11 @@ def texture_portrait(
             close to skin in colour, mixed with it where thin) are found by their connection
             to the hair: the pixels below :data:`HAIR_STRAND_TEST`'s confidence that reach the
             hair through such pixels, within a reach of 15 % of the face width, are no skin
-            either (t1_face0's strands beside her left eye).
+            either (t1_face0's strands beside her left eye). So is the edge of red or blond
+            hair blurred into the cheek, which the colour model takes for skin: the pixels
+            whose a*b* lie at least 30 % of the way from the local skin's to the local hair's
+            (:data:`HAIR_MIX_TEST`), reached from the hair through such pixels within 8 % of
+            the face width (t1_face0's left cheek, an orange stripe from temple to jaw).
         mouth: treat an open mouth's interior in the photo (teeth, tongue, the dark between
             them: the inner lip polygon of the landmarks, when the lips part by at least
             :data:`MOUTH_OPEN` of the mouth's width) as hidden. The fitted head rarely opens
@@ -1118,7 +1122,9 @@ def _not_skin(image: np.ndarray, landmarks: Landmarks, oval: np.ndarray, hidden:
     band = 1.0 - t * t * (3.0 - 2.0 * t)
     out = (oval * (1.0 - features) * band * (1.0 - likely)).astype(np.float32)
     if hm is not None:
-        out = np.maximum(out, _strands_from_hair(np.asarray(hm.mask) > 0.5, likely, (oval > 0.5) & (features < 0.5), fw))
+        hair = np.asarray(hm.mask) > 0.5
+        out = np.maximum(out, _strands_from_hair(hair, likely, (oval > 0.5) & (features < 0.5), fw,
+                                                 mixed=_hair_mixture(image, hair, sure > 0.5, fw)))
     return out
 
 
@@ -1127,8 +1133,56 @@ def _not_skin(image: np.ndarray, landmarks: Landmarks, oval: np.ndarray, hidden:
 #: to the second value × the face width from it, are no skin.
 HAIR_STRAND_TEST = (0.9, 0.15)
 
+#: Hair blended into the skin at the face's edge (``texture_portrait(skin=True)``,
+#: :func:`_hair_mixture`): pixels whose colour lies at least the first value of the way from the
+#: local skin to the local hair (in CIELAB a*b*) and that reach the hair through such pixels, up
+#: to the second value × the face width from the band that already hides the hair's edge (4 %
+#: of it), are no skin; only where the hair is lighter than the skin by less than the third
+#: value (L*) and differs from it in a*b* by more than the fourth.
+HAIR_MIX_TEST = (0.3, 0.08, 40.0, 5.0)
 
-def _strands_from_hair(hair: np.ndarray, likely: np.ndarray, allowed: np.ndarray, fw: float) -> np.ndarray:
+
+def _hair_mixture(image: np.ndarray, hair: np.ndarray, skin: np.ndarray, fw: float) -> np.ndarray:
+    """``(H, W)`` float32 share of the hair's colour in each pixel's, in CIELAB a*b*: the
+    projection of the pixel's a*b* minus the local skin's onto the local hair's minus the local
+    skin's (0 at the skin's colour, 1 at the hair's).
+
+    The local skin is the Gaussian-weighted mean (σ 8 % of the face width ``fw``) of ``skin``
+    (bool: the face's skin the photo shows) at least 10 % of the face width from ``hair`` (bool);
+    the local hair that of ``hair`` eroded by 3 % of it (σ 6 %), its edge being blended with
+    what it lies on. Chroma, not lightness: the skin's shading changes L* and hardly a*b*.
+    0 where the hair is darker than the skin by :data:`HAIR_MIX_TEST` ``[2]`` or more in L*
+    (the skin's colour model tells them apart, :func:`~machlib.texture.skin_confidence`, and
+    shading would read as a blend) or their a*b* differ by less than ``[3]``, and where either
+    is absent."""
+    from scipy import ndimage
+
+    from .texture import srgb_to_lab
+
+    out = np.zeros(hair.shape, np.float32)
+    core = ndimage.binary_erosion(hair, iterations=max(1, int(round(0.03 * fw))))
+    skin = skin & (ndimage.distance_transform_edt(~hair) > 0.10 * fw)
+    if not (core.any() and skin.any()):
+        return out
+    lab = np.asarray(srgb_to_lab(image), np.float64)
+
+    def local(w, sigma):
+        den = ndimage.gaussian_filter(w.astype(np.float64), sigma)
+        num = np.stack([ndimage.gaussian_filter(lab[..., c] * w, sigma) for c in range(3)], -1)
+        return num / np.maximum(den, 1e-9)[..., None], den > 1e-6
+
+    hc, has_h = local(core, 0.06 * fw)
+    sc, has_s = local(skin, 0.08 * fw)
+    d = (hc - sc)[..., 1:]
+    n2 = (d * d).sum(-1)
+    ok = has_h & has_s & (n2 > HAIR_MIX_TEST[3] ** 2) & (sc[..., 0] - hc[..., 0] < HAIR_MIX_TEST[2])
+    share = ((lab - sc)[..., 1:] * d).sum(-1) / np.maximum(n2, 1e-9)
+    out[ok] = share[ok]
+    return out
+
+
+def _strands_from_hair(hair: np.ndarray, likely: np.ndarray, allowed: np.ndarray, fw: float, *,
+                       mixed: np.ndarray | None = None) -> np.ndarray:
     """``(H, W)`` float32 mask of the strands that continue the hair (``hair``, bool) into the
     face: the pixels of ``allowed`` (the face oval off its features) whose skin confidence
     ``likely`` is below ``HAIR_STRAND_TEST[0]`` and that reach the hair through such
@@ -1139,17 +1193,30 @@ def _strands_from_hair(hair: np.ndarray, likely: np.ndarray, allowed: np.ndarray
     Thin strands over the skin mix the two colours, so their pixels only lose part of the skin
     confidence, and red or blond strands are close to skin anyway; what gives them away is that
     they run on from the hair. Shading and creases inside the face do not touch the hair, and
-    the skin beside the hair that reads as skin stops the growth."""
+    the skin beside the hair that reads as skin stops the growth.
+
+    With ``mixed`` (the hair's share in each pixel's colour, :func:`_hair_mixture`), the pixels
+    of ``allowed`` where it is at least ``HAIR_MIX_TEST[0]`` and that reach the hair's 4 % band
+    (which :func:`portrait_occlusion` already hides) through such pixels within
+    ``HAIR_MIX_TEST[1]`` × ``fw`` are no skin either: the edge of red or blond hair blended into
+    the cheek, which the skin's colour model takes for skin (t1_face0's left cheek)."""
     from scipy import ndimage
 
     weak = allowed & (likely < HAIR_STRAND_TEST[0])
+    blend = np.zeros(likely.shape, bool)
+    if mixed is not None and hair.any():
+        mix = allowed & (mixed >= HAIR_MIX_TEST[0])
+        band = ndimage.binary_dilation(hair, iterations=max(1, int(round(0.04 * fw))))
+        if mix.any():
+            blend = ndimage.binary_dilation(band, mask=mix | band, iterations=max(1, int(round(HAIR_MIX_TEST[1] * fw))))
+            blend &= ~band & allowed
     if not (hair.any() and weak.any()):
-        return np.zeros(likely.shape, np.float32)
+        return blend.astype(np.float32)
     grown = ndimage.binary_dilation(hair, mask=weak | hair, iterations=max(1, int(round(HAIR_STRAND_TEST[1] * fw))))
     grown &= ~hair
     close = max(1, int(round(0.01 * fw)))
     grown = ndimage.binary_closing(grown, iterations=close) & allowed
-    return grown.astype(np.float32)
+    return (grown | blend).astype(np.float32)
 
 
 def _grown_polygons(points: np.ndarray, polygons, size: tuple[int, int], grow: float) -> np.ndarray:

@@ -7,7 +7,7 @@ import numpy as np
 from helpers import open_mouth
 
 from machlib._facemesh import LIPS_INNER, LIPS_OUTER, face_oval
-from machlib.pipeline import HAIR_STRAND_TEST, _strands_from_hair
+from machlib.pipeline import HAIR_MIX_TEST, HAIR_STRAND_TEST, _hair_mixture, _strands_from_hair
 
 
 def test_strands_from_hair_follow_the_hair_not_creases():
@@ -27,6 +27,82 @@ def test_strands_from_hair_follow_the_hair_not_creases():
     assert out[11, 10 + int(HAIR_STRAND_TEST[1] * fw) - 2] == 1.0 and out[11, 10 + int(HAIR_STRAND_TEST[1] * fw) + 3:].max() == 0.0
     assert out[hair].max() == 0.0 and out[45:55, 20:].max() == 0.0  # neither the hair nor skin
     assert not _strands_from_hair(np.zeros_like(hair), likely, allowed, fw).any()
+
+
+def _edge_portrait(hair_rgb, beside):
+    """A cheek (columns 30 on) beside hair (columns 0-29) of colour ``hair_rgb`` with strands
+    (vertical stripes of ±15 % lightness, 3 px apart); in the 12 columns after the 8-px band that
+    hides the hair's edge (face width 200 px: 4 %), ``beside(t)`` gives the colour, ``t`` running
+    from 0 at column 38 to 1 at column 49. Returns the image, the hair, the skin seen (the face
+    less the hidden band), a skin confidence of 1 everywhere (what the skin's colour model gives
+    t1_face0's blended band: above 0.9), the face and the face width."""
+    h, w, fw = 90, 150, 200.0
+    rng = np.random.default_rng(0)
+    skin = np.array([0.90, 0.74, 0.62])
+    image = np.broadcast_to(skin, (h, w, 3)).copy()
+    stripes = 1.0 + 0.15 * np.sin(np.arange(w) * 2.0 * np.pi / 3.0)[None, :, None]
+    image[:, :30] = np.asarray(hair_rgb) * stripes[:, :30]
+    for i, c in enumerate(range(38, 50)):
+        image[:, c] = beside(i / 11.0, stripes[0, c, 0])
+    image = np.clip(image + rng.normal(0.0, 0.005, image.shape), 0.0, 1.0).astype(np.float32)
+    hair = np.zeros((h, w), bool)
+    hair[:, :30] = True
+    sure = ~hair
+    sure[:, 30:38] = False  # the band that portrait_occlusion hides beside the hair
+    likely = np.ones((h, w), np.float32)
+    return image, hair, sure, likely, ~hair, fw
+
+
+def test_hair_mixture_finds_red_hair_blended_into_the_cheek():
+    """t1_face0 (issue 15 / 17 item 5): the edge of her red hair, blurred into her left cheek,
+    reads as skin by colour (orange skin and red hair lie a few standard deviations apart) and
+    was painted into the albedo as a stripe from the temple to the jaw. Its colour lies on the
+    way from the cheek's to the hair's: those pixels, reached from the hair, are no skin."""
+    hair_rgb = np.array([0.80, 0.48, 0.22])  # red hair, lighter than the skin by ~20 L*
+    skin = np.array([0.90, 0.74, 0.62])
+
+    def blend(t, stripe):  # 70 % hair at the band, 25 % twelve pixels on, strands across it
+        a = (0.70 - 0.45 * t) * (0.8 + 0.2 * stripe)
+        return a * hair_rgb * stripe + (1.0 - a) * skin
+
+    image, hair, sure, likely, allowed, fw = _edge_portrait(hair_rgb, blend)
+    band = np.zeros_like(hair)
+    band[:, 38:43] = True  # at least 45 % hair
+    old = _strands_from_hair(hair, likely, allowed, fw)
+    assert old.max() == 0.0  # before: skin by colour, so nothing runs on from the hair
+    mixed = _hair_mixture(image, hair, sure, fw)
+    assert mixed.dtype == np.float32 and mixed.shape == hair.shape
+    assert 0.5 < np.median(mixed[:, 38]) < 0.9 and abs(np.median(mixed[:, 70:])) < 0.05
+    out = _strands_from_hair(hair, likely, allowed, fw, mixed=mixed)
+    assert out[band].min() == 1.0
+    assert out[:, 52:].max() == 0.0  # the cheek beyond the blend stays skin
+    assert out[:, 30:38].max() == 0.0 and out[hair].max() == 0.0  # already hidden / the hair itself
+
+
+def test_hair_mixture_leaves_shading_beside_dark_hair_and_features():
+    """What the blend test must not take: the cheek's shade beside dark hair (it darkens the
+    skin toward the hair's colour but is no hair, and the skin model already separates dark
+    hair), and a reddish crease or blush inside the face that does not touch the hair."""
+    dark = np.array([0.16, 0.11, 0.09])
+    skin = np.array([0.90, 0.74, 0.62])
+
+    def shade(t, stripe):  # the skin at 55 % → 85 % of its brightness
+        return skin * (0.55 + 0.30 * t)
+
+    image, hair, sure, likely, allowed, fw = _edge_portrait(dark, shade)
+    mixed = _hair_mixture(image, hair, sure, fw)
+    assert mixed.max() == 0.0  # hair darker than the skin by more than HAIR_MIX_TEST[2] L*
+    np.testing.assert_array_equal(_strands_from_hair(hair, likely, allowed, fw, mixed=mixed),
+                                  _strands_from_hair(hair, likely, allowed, fw))
+
+    red = np.array([0.80, 0.48, 0.22])
+    image, hair, sure, likely, allowed, fw = _edge_portrait(red, lambda t, s: skin)
+    image[40:44, 56:80] = 0.5 * red + 0.5 * skin  # a crease the colour of a half blend, 18 px off the band
+    mixed = _hair_mixture(image, hair, sure, fw)
+    assert mixed[40:44, 56:66].min() > HAIR_MIX_TEST[0]  # (0 beyond 4 σ of the hair: no local hair)
+    out = _strands_from_hair(hair, likely, allowed, fw, mixed=mixed)
+    assert out.max() == 0.0  # it does not reach the hair; the plain cheek beside it is skin
+    assert not _strands_from_hair(np.zeros_like(hair), likely, allowed, fw, mixed=mixed).any()
 
 
 def test_lips_off_mouth_flags_the_photos_lips_on_the_heads_skin():
