@@ -1157,14 +1157,14 @@ def _hair_mixture(image: np.ndarray, hair: np.ndarray, skin: np.ndarray, fw: flo
     is absent."""
     from scipy import ndimage
 
-    from .texture import srgb_to_lab
+    from .texture._skin import _srgb_to_lab_np
 
     out = np.zeros(hair.shape, np.float32)
     core = ndimage.binary_erosion(hair, iterations=max(1, int(round(0.03 * fw))))
     skin = skin & (ndimage.distance_transform_edt(~hair) > 0.10 * fw)
     if not (core.any() and skin.any()):
         return out
-    lab = np.asarray(srgb_to_lab(image), np.float64)
+    lab = _srgb_to_lab_np(image)
 
     def local(w, sigma):
         den = ndimage.gaussian_filter(w.astype(np.float64), sigma)

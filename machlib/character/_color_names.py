@@ -14,21 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from .._errors import InputError
-
-
-def _lab_linear(lin) -> np.ndarray:
-    """CIELAB (D65) of linear RGB, ``(..., 3)`` → ``(..., 3)``, numpy float64."""
-    from ..texture._skin import _EPS, _KAPPA, _M, _WHITE
-
-    xyz = np.clip(np.asarray(lin, np.float64), 0.0, None) @ np.asarray(_M).T / np.asarray(_WHITE)
-    f = np.where(xyz > _EPS, np.cbrt(np.maximum(xyz, _EPS)), (_KAPPA * xyz + 16.0) / 116.0)
-    return np.stack([116.0 * f[..., 1] - 16.0, 500.0 * (f[..., 0] - f[..., 1]), 200.0 * (f[..., 1] - f[..., 2])], -1)
-
-
-def _lab(rgb01) -> np.ndarray:
-    """:func:`~machlib.texture.srgb_to_lab` in numpy, float64 (sRGB in ``[0, 1]``)."""
-    c = np.clip(np.asarray(rgb01, np.float64), 0.0, None)
-    return _lab_linear(np.where(c <= 0.04045, c / 12.92, ((np.maximum(c, 0.04045) + 0.055) / 1.055) ** 2.4))
+from ..texture._skin import _lab_linear_np as _lab_linear
+from ..texture._skin import _srgb_to_lab_np as _lab
 
 
 def _nearest_name(owner: str, rgb, names: Sequence[str], table_linear, *, lightness_weight: float,

@@ -7,9 +7,8 @@ Colours are sRGB display values in ``[0, 1]`` unless stated otherwise.
 
 from __future__ import annotations
 
-import math
-
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
 from .._device import to_device
@@ -51,6 +50,20 @@ def _check_rgb(name: str, x) -> Array:
     if x.ndim < 1 or x.shape[-1] != 3:
         raise InputError(f"{name}: colours must have shape (..., 3), got {x.shape}")
     return x
+
+
+def _lab_linear_np(lin) -> np.ndarray:
+    """CIELAB (D65) of linear RGB, ``(..., 3)`` → ``(..., 3)``, numpy float64 (no program to
+    compile: for one-shot host work on arrays whose shape changes with every photo)."""
+    xyz = np.clip(np.asarray(lin, np.float64), 0.0, None) @ np.asarray(_M).T / np.asarray(_WHITE)
+    f = np.where(xyz > _EPS, np.cbrt(np.maximum(xyz, _EPS)), (_KAPPA * xyz + 16.0) / 116.0)
+    return np.stack([116.0 * f[..., 1] - 16.0, 500.0 * (f[..., 0] - f[..., 1]), 200.0 * (f[..., 1] - f[..., 2])], -1)
+
+
+def _srgb_to_lab_np(rgb01) -> np.ndarray:
+    """:func:`srgb_to_lab` in numpy, float64 (sRGB in ``[0, 1]``)."""
+    c = np.clip(np.asarray(rgb01, np.float64), 0.0, None)
+    return _lab_linear_np(np.where(c <= 0.04045, c / 12.92, ((np.maximum(c, 0.04045) + 0.055) / 1.055) ** 2.4))
 
 
 def srgb_to_lab(rgb: Float[ArrayLike, "*batch 3"]) -> Float[Array, "*batch 3"]:
