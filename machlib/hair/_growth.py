@@ -680,12 +680,14 @@ def grow_strands(
     if not callable(field) or (occupancy is not None and not callable(occupancy)):
         raise InputError("grow_strands: field and occupancy must be callables")
     s = roots.shape[0]
-    lengths = jnp.asarray(length, roots.dtype)
-    lengths = jnp.broadcast_to(lengths, (s,)) if lengths.ndim == 0 else lengths
+    # broadcast and checked in numpy (the same cast): no program compiled per strand count
+    lengths = np.asarray(length, roots.dtype)
+    lengths = np.broadcast_to(lengths, (s,)) if lengths.ndim == 0 else lengths
     if lengths.shape != (s,):
         raise InputError(f"grow_strands: length must be a scalar or shape ({s},), got {lengths.shape}")
-    if s and not bool(jnp.all(lengths > 0)):
+    if s and not bool(np.all(lengths > 0)):
         raise InputError("grow_strands: every length must be > 0")
+    lengths = jnp.asarray(lengths)
     if not float(curl_radius) >= 0 or not float(curl_period) > 0 or not 0.0 <= float(curl_helix) <= 1.0:
         raise InputError(
             f"grow_strands: need curl_radius >= 0, curl_period > 0 and 0 <= curl_helix <= 1, "

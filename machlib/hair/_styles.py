@@ -268,22 +268,26 @@ def _style_lengths(key: PRNGKeyArray, style: HairStyle, roots, geometry, *, temp
     a straight fringe's at most its arc down to 4 mm above the brows."""
     mesh, template = _resolve_geometry(geometry, template, "grow_style")
     n = int(np.shape(roots.points)[0])
-    jitter = jnp.clip(jax.random.normal(key, (n,)), -2.0, 2.0) * style.length_jitter
-    lengths = style.length * (1.0 + jitter)
+    # numpy in float32 after the one random draw: the same values as jax.numpy's op-by-op float32
+    # arithmetic, without compiling a program per operation for every strand count (about 30 tiny
+    # programs per cold ``machlib make``)
+    f32 = np.float32
+    jitter = np.clip(np.asarray(jax.random.normal(key, (n,)), f32), f32(-2.0), f32(2.0)) * f32(style.length_jitter)
+    lengths = f32(style.length) * (f32(1.0) + jitter)
     if style.taper > 0:  # short back and sides, longer on top
-        up = jnp.clip(jnp.asarray(roots.normals)[:, 1] / 0.7, 0.0, 1.0)
-        lengths = lengths * (1.0 - style.taper * (1.0 - up))
+        up = np.clip(np.asarray(roots.normals, f32)[:, 1] * (f32(1.0) / f32(0.7)), f32(0.0), f32(1.0))  # as XLA divides
+        lengths = lengths * (f32(1.0) - f32(style.taper) * (f32(1.0) - up))
     if style.bangs > 0:
-        p = roots.points
-        front = (p[:, 2] > 0.03) & (p[:, 1] > 0.03)
-        fringe = style.bangs * (1.0 + jitter)
+        p = np.asarray(roots.points, f32)
+        front = (p[:, 2] > f32(0.03)) & (p[:, 1] > f32(0.03))
+        fringe = f32(style.bangs) * (f32(1.0) + jitter)
         brows = _brow_top(mesh, template) if style.sweep == "none" else None
         if brows is not None:
             # a straight fringe ends above the brows on any head (a fixed length hung over the eyes
             # of a head with a low forehead); 1.25: the arc over the forehead's curve
-            fringe = jnp.minimum(fringe, jnp.maximum(1.25 * (p[:, 1] - brows - 0.004), 0.01))
-        lengths = jnp.where(front, jnp.minimum(lengths, fringe), lengths)
-    return lengths
+            fringe = np.minimum(fringe, np.maximum(f32(1.25) * (p[:, 1] - f32(brows) - f32(0.004)), f32(0.01)))
+        lengths = np.where(front, np.minimum(lengths, fringe), lengths)
+    return jnp.asarray(lengths, jnp.float32)
 
 
 def grow_style(

@@ -728,9 +728,11 @@ def grow_from_volume(
     if keep.size == 0:
         return empty
     if callable(length):
-        kept = type(roots)(*(jnp.asarray(x)[keep] for x in roots))
+        # rows taken and checked in numpy: no program compiled per count of kept roots
+        kept = type(roots)(*(jnp.asarray(np.asarray(x)[keep]) for x in roots))
         lengths = jnp.asarray(length(kept), jnp.float32)
-        if lengths.shape != (keep.size,) or not bool(jnp.all(jnp.isfinite(lengths) & (lengths > 0))):
+        check = np.asarray(lengths)
+        if lengths.shape != (keep.size,) or not bool(np.all(np.isfinite(check) & (check > 0))):
             raise InputError(f"grow_from_volume: length(roots) must give ({keep.size},) lengths > 0, "
                              f"got shape {lengths.shape}")
     else:
@@ -743,7 +745,8 @@ def grow_from_volume(
     radius, period, helix = _CURL[curl]
     phases = jax.random.uniform(jax.random.fold_in(key, 1), (keep.size,), maxval=2.0 * np.pi)
     pts = grow_strands(
-        roots.points[keep], roots.normals[keep], field, length=lengths, n_points=int(n_points),
+        jnp.asarray(np.asarray(roots.points)[keep]), jnp.asarray(np.asarray(roots.normals)[keep]), field,
+        length=lengths, n_points=int(n_points),
         gravity=float(gravity), sdf=sdf, occupancy=occupancy, curl_radius=radius, curl_period=period,
         curl_helix=helix, phases=phases, guides=guides,
     )

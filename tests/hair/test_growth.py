@@ -443,3 +443,54 @@ def test_a_parting_ends_at_the_crown(template, head_sdf_field):
         assert back.sum() >= 20, name
         dx = p[back, -1, 0] - p[back, 0, 0]
         assert abs(float(np.median(dx))) < 0.005 and float(np.mean(np.abs(dx))) < 0.02, (name, np.median(dx))
+
+
+def test_style_lengths_are_float32_arithmetic_and_compile_only_the_draw(template):
+    """``_style_lengths`` (numpy after its one random draw) gives jax.numpy's op-by-op float32
+    lengths bit for bit, and a new strand count compiles at most the draw, not one program per
+    operation (the old code compiled about ten)."""
+    from jax import monitoring
+
+    from machlib.hair._styles import _style_lengths
+
+    def reference(key, style, roots):  # the formula as jax.numpy evaluates it, op by op
+        n = roots.points.shape[0]
+        jitter = jnp.clip(jax.random.normal(key, (n,)), -2.0, 2.0) * style.length_jitter
+        lengths = style.length * (1.0 + jitter)
+        if style.taper > 0:
+            lengths = lengths * (1.0 - style.taper * (1.0 - jnp.clip(jnp.asarray(roots.normals)[:, 1] / 0.7, 0.0, 1.0)))
+        if style.bangs > 0:
+            p = jnp.asarray(roots.points)
+            front = (p[:, 2] > 0.03) & (p[:, 1] > 0.03)
+            fringe = style.bangs * (1.0 + jitter)
+            if style.sweep == "none":
+                from machlib.hair._styles import _brow_top
+
+                brows = _brow_top(template.mesh, template)
+                fringe = jnp.minimum(fringe, jnp.maximum(1.25 * (p[:, 1] - brows - 0.004), 0.01))
+            lengths = jnp.where(front, jnp.minimum(lengths, fringe), lengths)
+        return lengths
+
+    roots = scalp_roots(jax.random.key(5), template.mesh, 300, template=template)
+    styles = [s for s in HAIR_STYLES.values() if s.taper > 0 or s.bangs > 0]
+    assert any(s.taper > 0 for s in styles) and any(s.bangs > 0 and s.sweep == "none" for s in styles)
+    for k, style in enumerate(styles):
+        got = _style_lengths(jax.random.key(k), style, roots, template.mesh, template=template)
+        want = reference(jax.random.key(k), style, roots)
+        assert got.dtype == want.dtype == jnp.float32
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+
+    few = scalp_roots(jax.random.key(6), template.mesh, 37, template=template)  # a count no other test grows
+    style = dataclasses.replace(next(s for s in styles if s.taper > 0 and s.bangs > 0), sweep="none")  # every branch
+    compiled = []
+
+    def listen(event, duration, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiled.append(event)
+
+    monitoring.register_event_duration_secs_listener(listen)
+    try:
+        _style_lengths(jax.random.key(9), style, few, template.mesh, template=template)
+    finally:
+        monitoring.unregister_event_duration_listener(listen)
+    assert len(compiled) <= 1  # the normal draw for 37 strands
