@@ -115,6 +115,7 @@ def mirror_fill(
     max_gain: float = 1.15,
     max_chroma: float = 1.1,
     mismatch: float | None = 0.15,
+    reach: float | None = 4.0,
 ) -> tuple[Float[Array, "H W C"], Float[Array, "H W"]]:
     """Fill the worse-seen half of a mirror-symmetric UV layout from the better-seen half.
 
@@ -156,6 +157,17 @@ def mirror_fill(
     (t1_face0's dark-orange patch on the left cheek at +30°); with the trust gone, that texel is
     completed from the skin around it instead.
 
+    That own tone is measured only where the side's skin is seen: a face turned away shows its
+    far half in a band of grazing texels beside the nose (shaded, ruddier), and the low-pass,
+    falling back to ever wider scales, carried that band's tone across the whole half (t1_face1:
+    a pinker far half beside the paler seen one, a seam down the nose; t1_face4: the seen socket's
+    shadow, needing twice its brightness there, rejected, and the hole filled in a glare). With
+    ``reach`` the ratio (brightness and hue, before the clips) is taken to the power ``t``, the
+    density of the seen skin (texels with ``confidence · skin > 0``, each counted in full however
+    grazing) over a Gaussian ``reach`` times ``low_pass`` wide, over :data:`LOW_PASS_DENSITY` and
+    clipped to ``[0, 1]``: the ratio in full on and beside the seen skin, easing to 1 (the
+    mirror image as it was seen, the face's other half) a few widths from it.
+
     Args:
         texture: ``(H, W, C)`` texture (e.g. the delighted portrait texture), non-negative
             (e.g. sRGB in ``[0, 1]``) when ``low_pass > 0``.
@@ -172,14 +184,17 @@ def mirror_fill(
         mismatch: the scale (natural-log units) of the ratio left after the clips at which the
             mirror image's weight falls to ``1/e``; ``None``: the weight does not depend on it.
             Used only with ``low_pass > 0``.
+        reach: how far (in multiples of ``low_pass``) this side's measured tone carries into
+            the texels it does not show (``> 0``); ``None``: as far as the low-pass fills
+            (the whole half). Used only with ``low_pass > 0``.
 
     Returns:
         ``(texture, confidence)``: the filled ``(H, W, C)`` texture and its ``(H, W)`` confidence.
 
     Raises:
         InputError: mismatched shapes, ``strength`` outside ``[0, 1]``, a negative ``low_pass``
-            or a ``max_ratio``, ``max_gain`` or ``max_chroma`` below 1, or a ``mismatch`` that is
-            not positive.
+            or a ``max_ratio``, ``max_gain`` or ``max_chroma`` below 1, or a ``mismatch`` or
+            ``reach`` that is not positive.
 
     Example:
         >>> import jax.numpy as jnp
@@ -202,6 +217,8 @@ def mirror_fill(
             raise InputError(f"mirror_fill: {name} must be >= 1, got {val!r}")
     if mismatch is not None and not mismatch > 0:
         raise InputError(f"mirror_fill: mismatch must be None or > 0, got {mismatch!r}")
+    if reach is not None and not reach > 0:
+        raise InputError(f"mirror_fill: reach must be None or > 0, got {reach!r}")
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jnp.float32)
     c = jnp.clip(c.astype(x.dtype), 0.0, 1.0)
@@ -212,9 +229,12 @@ def mirror_fill(
     if low_pass == 0:
         return _mirror_fill(x, c, jnp.asarray(strength, x.dtype))
     w = c if skin is None else c * jnp.clip(skin.astype(x.dtype), 0.0, 1.0)
-    low = _skin_low_pass(x, w, _low_pass_plan(x.shape[:2], float(low_pass)))
+    plan = _low_pass_plan(x.shape[:2], float(low_pass))
+    low = _skin_low_pass(x, w, plan)
+    # (every texel the photo shows counts in full here, however grazing: its tone is measured)
+    own = None if reach is None else _seen_density(jnp.where(w > 0, 1.0, 0.0).astype(x.dtype), plan, float(reach))
     return _mirror_fill(x, c, jnp.asarray(strength, x.dtype), low, float(max_ratio), float(max_gain),
-                        float(max_chroma), None if mismatch is None else float(mismatch))
+                        float(max_chroma), None if mismatch is None else float(mismatch), own)
 
 
 #: Local weight (the blurred weights' value) from which :func:`skin_low_pass` trusts a scale fully.
@@ -304,16 +324,30 @@ def _skin_low_pass(x: Array, w: Array, plan: tuple[tuple[int, int], float, int])
     return resize(low, (h, wd))
 
 
+@one_shot_jit(static_argnums=(1, 2))
+def _seen_density(w: Array, plan: tuple[tuple[int, int], float, int], reach: float) -> Array:
+    """``mirror_fill(reach=...)``: how far the texture's own tone is measured at each texel, in
+    ``[0, 1]``: the seen texels ``w`` blurred over ``reach`` times the low-pass's finest scale, over
+    :data:`LOW_PASS_DENSITY` and clipped (1 on and beside the seen skin, 0 a few scales from it)."""
+    base, sigma, _ = plan
+    small = jax.image.resize(w, base, "linear") if w.shape != base else w
+    den = _blur(small, sigma * reach)
+    return jax.image.resize(jnp.clip(den / LOW_PASS_DENSITY, 0.0, 1.0), w.shape, "linear")
+
+
 @functools.partial(jax.jit, static_argnums=(4, 5, 6, 7))
 def _mirror_fill(x: Array, c: Array, strength: Array, low: Array | None = None,
                  max_ratio: float = 1.5, max_gain: float = 1.15, max_chroma: float = 1.1,
-                 mismatch: float | None = None) -> tuple[Array, Array]:
+                 mismatch: float | None = None, own: Array | None = None) -> tuple[Array, Array]:
     xm, cm = x[:, ::-1], c[:, ::-1]
     if low is not None:  # the mirror image's detail on this side's low frequencies
         lm = low[:, ::-1]
         ratio = low / jnp.where(lm > 1e-4, lm, 1e-4)
         bright = jnp.mean(low, -1, keepdims=True) / jnp.maximum(jnp.mean(lm, -1, keepdims=True), 1e-4)
         hue = ratio / jnp.maximum(bright, 1e-4)
+        if own is not None:  # where this side's tone is not measured, the mirror image keeps its own
+            fade = lambda r: jnp.exp(own[..., None] * jnp.log(jnp.maximum(r, 1e-4)))  # noqa: E731
+            bright, hue = fade(bright), fade(hue)
         gain, tint = jnp.clip(bright, 1.0 / max_ratio, max_gain), jnp.clip(hue, 1.0 / max_chroma, max_chroma)
         xm = xm * gain * tint
         if mismatch is not None:  # what the clips left uncorrected: the mirror image is not this side's skin

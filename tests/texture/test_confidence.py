@@ -432,8 +432,10 @@ def test_mirror_fill_low_pass_carries_the_detail_not_the_light():
     rows = np.r_[0:24, 40:64]
     step = lambda x: abs(x[rows, 38, 0].mean() - x[rows, 36, 0].mean())  # noqa: E731
     assert step(plain) > 0.15 and step(out) < 0.03, (step(plain), step(out))
-    # further out the fill eases toward the seen skin's broad tone, never the lit half's as is
-    assert out[rows, 56:, 0].mean() < plain[rows, 56:, 0].mean() - 0.03
+    # without ``reach`` the fill further out eases toward the seen skin's broad tone (with it, the
+    # mirror image keeps its own tone there: test_mirror_fill_reach_keeps_the_mirror_tone_...)
+    wide = np.asarray(mirror_fill(tex, conf, low_pass=0.04, skin=(~spot).astype(np.float32), reach=None)[0])
+    assert wide[rows, 56:, 0].mean() < plain[rows, 56:, 0].mean() - 0.03
     filled = (np.arange(64)[None, :] >= 42) & ~spot  # taken from the mirror image, off the spot
     target = albedo * 0.7  # the shaded side's truth
     # the detail is carried: the filled half's fine variation follows the (symmetric) truth's
@@ -466,7 +468,7 @@ def test_mirror_fill_low_pass_darkens_freely_brightens_little():
     assert abs(out[rows, 38, 0].mean() / tex[rows, 36, 0].mean() - 1.0) < 0.04  # darkened by 0.7
     # the other way round: the seen half in shade, the unseen half's few seen texels lit
     flipped = albedo * np.where(shade < 1.0, 1.0, 0.7)[..., None]
-    gain = np.asarray(mirror_fill(flipped, conf, low_pass=0.04, max_gain=1.1)[0])[rows, 40:]
+    gain = np.asarray(mirror_fill(flipped, conf, low_pass=0.04, max_gain=1.1, reach=None)[0])[rows, 40:]
     source = flipped[:, ::-1][rows, 40:]
     assert np.all(gain <= 1.1 * 1.1 * source + 1e-5)  # brightness times hue, per channel
     assert 1.05 * source.mean() < gain.mean() < 1.1 * 1.02 * source.mean()
@@ -730,3 +732,30 @@ def test_openings_paint_lid_rims_not_a_black_line():
     left = np.asarray(polygon_sdf(jnp.asarray(lm[np.asarray(mirrored(RIGHT_EYE))]), n))
     away = (sdf > 2.0 / n) & (left > 2.0 / n)
     np.testing.assert_array_equal(out[away], np.broadcast_to(skin, out[away].shape))  # the skin is untouched
+
+
+def test_mirror_fill_reach_keeps_the_mirror_tone_beyond_the_seen_band():
+    """A face turned away: the hidden half (u > 0.5 here) is seen only in a band beside the middle,
+    in shade (its grazing texels). Its tone is measured in that band only: without ``reach`` the
+    low-pass carried the band's shade across the whole hidden half (a two-toned face, t1_face1's
+    pinker half); with it the mirror image keeps its own tone a few low-pass scales from the
+    band, easing into the band's tone without a step."""
+    albedo, shade, seen, spot = _lit_from_one_side()
+    tex = albedo * shade[..., None]
+    conf = np.asarray(texel_confidence(seen, edge=0.03))
+    skin = (~spot).astype(np.float32)
+    old = np.asarray(mirror_fill(tex, conf, low_pass=0.04, skin=skin, reach=None)[0])
+    out, c = (np.asarray(a) for a in mirror_fill(tex, conf, low_pass=0.04, skin=skin))
+    rows = np.r_[0:24, 40:64]
+    far = albedo[rows, 52:, 0].mean()  # the symmetric face's tone (the mirror image's, as seen)
+    assert old[rows, 52:, 0].mean() < 0.96 * far  # before: the band's shade carried on (0.94)
+    assert abs(out[rows, 52:, 0].mean() / far - 1.0) < 0.02  # now: the mirror image's own tone
+    np.testing.assert_allclose(out[conf >= 1.0], tex[conf >= 1.0], atol=1e-6)  # seen texels unchanged
+    # from the seen band (in shade from column 32) into the fill: the shade eases, no step (the
+    # mirror image as is steps by 0.15 where the band ends)
+    shade_of = lambda x: x[rows, 33:, 0].mean(0) / albedo[rows, 33:, 0].mean(0)  # noqa: E731
+    assert np.abs(np.diff(shade_of(out))).max() < 0.06
+    assert np.abs(np.diff(shade_of(np.asarray(mirror_fill(tex, conf)[0])))).max() > 0.12
+    assert c[:, 40:].min() > 0.99  # and trusted: the mirror image is not mismatched there
+    with pytest.raises(ValueError, match="mirror_fill"):
+        mirror_fill(tex, conf, low_pass=0.04, reach=0.0)
