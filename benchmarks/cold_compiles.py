@@ -38,7 +38,12 @@ def main(argv=None) -> int:
                         "(default ~/.cache/machlib; an empty or missing folder makes those cold too)")
     p.add_argument("--big", type=float, default=0.3, help="list programs compiling longer than this (CPU s)")
     p.add_argument("--json", help="write every program (name, CPU s, call sites) here")
+    p.add_argument("--serial", action="store_true",
+                   help="run the job on one thread (background stages, warm-up, pools and dispatch inline)")
+    p.add_argument("--warm", action="store_true", help="then run the command again in this process (warm CPU)")
     args = p.parse_args(argv)
+    if args.serial:
+        _run_serially()
 
     tmp = Path(tempfile.mkdtemp(prefix="machlib_cold_compiles_"))
     try:
@@ -80,6 +85,12 @@ def main(argv=None) -> int:
         t = time.process_time()
         rc = machlib_main([args.command, "-q", "-o", str(tmp / "out")])
         total = time.process_time() - t
+        cold_programs = len(log)
+        if args.warm and rc == 0:
+            t = time.process_time()
+            rc = machlib_main([args.command, "-q", "-o", str(tmp / "out_warm")])
+            warm = (time.process_time() - t, len(log) - cold_programs)
+            del log[cold_programs:]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if rc != 0:
@@ -89,6 +100,8 @@ def main(argv=None) -> int:
     big = sorted((e for e in log if e["cpu_s"] >= args.big), key=lambda e: -e["cpu_s"])
     print(f"machlib {args.command}: {total:.1f} s CPU, {len(log)} programs compiled in {spent:.1f} s CPU; "
           f"{len(big)} over {args.big:g} s take {sum(e['cpu_s'] for e in big):.1f} s")
+    if args.warm:
+        print(f"the same command again in this process (warm): {warm[0]:.1f} s CPU, {warm[1]} programs compiled")
     for e in big:
         print(f"{e['cpu_s']:7.2f}  {e['program']:32s} {e['sites'][-1] if e['sites'] else ''}")
     by_site, count = collections.Counter(), collections.Counter()
@@ -103,6 +116,64 @@ def main(argv=None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(log, indent=1))
     return 0
+
+
+def _run_serially() -> None:
+    """Make a ``machlib`` job run on the calling thread only (``--serial``): every
+    :func:`machlib._threads.in_background` call runs at once, the thread pools of the fit's
+    outputs and of ``make``'s previews run their tasks inline, the completion's warm-up (which
+    only compiles ahead, on a thread) is skipped, and JAX dispatches synchronously."""
+    import concurrent.futures
+
+    import jax
+
+    jax.config.update("jax_cpu_enable_async_dispatch", False)
+    import machlib._threads
+    import machlib.character._make as make_module
+    import machlib.pipeline as pipeline_module
+    import machlib.texture._complete as complete_module
+
+    def inline(fn, *, name=""):
+        box = {}
+        try:
+            box["value"] = fn()
+        except BaseException as e:  # noqa: BLE001 (raised where the caller waits, as in_background does)
+            box["error"] = e
+
+        def wait(raise_error=True):
+            if "error" in box and raise_error:
+                raise box["error"]
+            return box.get("value")
+
+        return wait
+
+    class InlinePool:
+        def __init__(self, *a, **k):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def submit(self, fn, *a, **k):
+            future = concurrent.futures.Future()
+            try:
+                future.set_result(fn(*a, **k))
+            except BaseException as e:  # noqa: BLE001
+                future.set_exception(e)
+            return future
+
+        def map(self, fn, *iterables):
+            return [fn(*x) for x in zip(*iterables)]
+
+        def shutdown(self, *a, **k):
+            pass
+
+    machlib._threads.in_background = pipeline_module.in_background = make_module.in_background = inline
+    pipeline_module.ThreadPoolExecutor = make_module.ThreadPoolExecutor = InlinePool
+    complete_module.warm_up_completion = lambda *a, **k: None
 
 
 if __name__ == "__main__":
