@@ -232,7 +232,7 @@ def mirror_fill(
     plan = _low_pass_plan(x.shape[:2], float(low_pass))
     low = _skin_low_pass(x, w, plan)
     # (every texel the photo shows counts in full here, however grazing: its tone is measured)
-    own = None if reach is None else _seen_density(jnp.where(w > 0, 1.0, 0.0).astype(x.dtype), plan, float(reach))
+    own = None if reach is None else _seen_density(w, plan, float(reach))
     return _mirror_fill(x, c, jnp.asarray(strength, x.dtype), low, float(max_ratio), float(max_gain),
                         float(max_chroma), None if mismatch is None else float(mismatch), own)
 
@@ -327,9 +327,10 @@ def _skin_low_pass(x: Array, w: Array, plan: tuple[tuple[int, int], float, int])
 @one_shot_jit(static_argnums=(1, 2))
 def _seen_density(w: Array, plan: tuple[tuple[int, int], float, int], reach: float) -> Array:
     """``mirror_fill(reach=...)``: how far the texture's own tone is measured at each texel, in
-    ``[0, 1]``: the seen texels ``w`` blurred over ``reach`` times the low-pass's finest scale, over
-    :data:`LOW_PASS_DENSITY` and clipped (1 on and beside the seen skin, 0 a few scales from it)."""
+    ``[0, 1]``: the seen texels (``w > 0``) blurred over ``reach`` times the low-pass's finest scale,
+    over :data:`LOW_PASS_DENSITY` and clipped (1 on and beside the seen skin, 0 a few scales from it)."""
     base, sigma, _ = plan
+    w = jnp.where(w > 0, 1.0, 0.0).astype(w.dtype)
     small = jax.image.resize(w, base, "linear") if w.shape != base else w
     den = _blur(small, sigma * reach)
     return jax.image.resize(jnp.clip(den / LOW_PASS_DENSITY, 0.0, 1.0), w.shape, "linear")
