@@ -394,8 +394,13 @@ def fit_report(fit: FitOutput, *, extra_timings: dict | None = None) -> dict:
 def human_report(fit: FitOutput) -> dict:
     """The two stages of a human template's fit, for ``report.json``.
 
-    Stage 1: its landmark error, the fitted phenotype (MakeHuman's macro values, with gender and
-    age also in words), the largest slider values and the photo's facial actions. Stage 2: the
+    Stage 1: its landmark error, the phenotype (MakeHuman's macro values), the largest slider
+    values and the photo's facial actions. Gender and age are also given in words and years where
+    they were held at a prompt's or a classifier's value (``held``); where the landmarks alone set
+    them they are ``None``: one view's landmarks do not tell them (on the eight look-test portraits
+    the fitted gender value did not separate the women from the men, and the fitted age put a
+    77-year-old at 38), so the values stay shape parameters and are not reported as a reading.
+    Stage 2: the
     residual's largest displacement, how far it raises a vertex out of its neighbours (spikes),
     and the neutral surface's self-intersections.
     """
@@ -422,8 +427,10 @@ def human_report(fit: FitOutput) -> dict:
             "steps": int(len(stage.history["loss"])),
             "reprojection_px": {"mean": float(d1.mean()), "median": float(np.median(d1)), "max": float(d1.max())},
             "phenotype": ph,
-            "gender": "female" if ph["gender"] < 0.4 else "male" if ph["gender"] > 0.6 else "neutral",
-            "age_years": round(age_years, 1),
+            "held": list(stage.held),
+            "gender": (("female" if ph["gender"] < 0.4 else "male" if ph["gender"] > 0.6 else "neutral")
+                       if "gender" in stage.held else None),
+            "age_years": round(age_years, 1) if "age" in stage.held else None,
             "sliders": {names[i]: round(float(values[i]), 3) for i in top if abs(values[i]) > 1e-3},
             "expression": {n: round(float(v), 3) for n, v in zip(FITTED_EXPRESSIONS, ex) if v > 0.02},
             "compile_s": round(float(stage.compile_seconds), 3),

@@ -112,7 +112,9 @@ def test_fit_default_portrait_writes_everything(tmp_path, capsys):
     assert rp["mean"] < 1.0 and rp["median"] < 0.6  # the lids and inner lips follow the facial actions (max larger)
     human = report["human"]  # the two stages of the human template's fit
     assert human["stage1"]["reprojection_px"]["mean"] > rp["mean"]
-    assert human["stage1"]["gender"] in ("female", "male", "neutral") and 1 <= human["stage1"]["age_years"] <= 90
+    # no prompt: gender and age are the landmarks' shape values, not reported as a reading
+    assert human["stage1"]["held"] == [] and human["stage1"]["gender"] is None and human["stage1"]["age_years"] is None
+    assert 0.0 <= human["stage1"]["phenotype"]["gender"] <= 1.0
     assert human["stage2"]["self_intersections"] == 0 and human["stage2"]["max_spike_mm"] < 2.0
     for k in ("landmarks", "template", "compile", "fit", "export"):
         assert report["timings"][k] >= 0.0

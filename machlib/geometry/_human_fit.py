@@ -443,6 +443,9 @@ class HumanStage(NamedTuple):
         landmarks: ``(K, 3)`` the landmarks' positions after both stages.
         compile_seconds: stage-1 compile time.
         fit_seconds: stage-1 optimisation time.
+        held: names of the phenotype entries held at the prior's value instead of fitted
+            (:attr:`HumanPrior.fixed`, e.g. ``("gender",)`` when a prompt or a classifier said
+            "a woman"); the others are what the landmarks gave.
     """
 
     params: HumanParams
@@ -455,6 +458,7 @@ class HumanStage(NamedTuple):
     landmarks: np.ndarray
     compile_seconds: float
     fit_seconds: float
+    held: tuple = ()
 
 
 def residual_config(*, resolution: int = 64, steps: int = 200, levels: int = 4):
@@ -636,7 +640,7 @@ def fit_human(landmarks, template, image_size, *, config=None, human_config=None
     res2 = _project_np(L2, cam) - points
     mesh = Mesh(final[:ns], template.mesh.faces, template.mesh.uv, template.mesh.faces_uv)
     stage = HumanStage(hp, cam1, res1, {k: np.asarray(v) for k, v in metrics1.items()}, final, neutral, P1,
-                       L2.astype(np.float32), c1, t2 - t1)
+                       L2.astype(np.float32), c1, t2 - t1, tuple(prior.fixed) if prior is not None else ())
     history = {k: np.asarray(v) for k, v in metrics2.items()}
     fit_s = (t2 - t1) + (t5 - t4)
     return GeometryResult(

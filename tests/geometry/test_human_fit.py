@@ -78,6 +78,26 @@ def test_synthetic_recovery_within_2mm(template, seed):
     assert r.human.points.shape == template.human.points.shape
 
 
+def test_held_gender_and_age_are_reported_in_words(template):
+    """A prompt's gender and age are held by stage 1 and reported in words; without them the
+    report gives no gender or age (one view's landmarks do not tell them)."""
+    from machlib.geometry import HumanPrior
+    from machlib.pipeline import FitOutput, human_report
+
+    lm, _ = _synthetic(template, 0)
+    prior = HumanPrior.from_attributes({"gender": "male", "age_group": "elderly"})
+    r = fit_landmarks(lm, template, (512, 512), human_prior=prior)
+    assert set(r.human.held) == {"gender", "age"}
+    i = list(machlib.human.PHENOTYPE_NAMES).index("gender")
+    assert float(r.human.params.phenotype[i]) == pytest.approx(1.0)
+    report = human_report(FitOutput(np.zeros((512, 512, 3), np.uint8), lm, template, r, {}))["stage1"]
+    assert report["gender"] == "male" and report["age_years"] > 60 and sorted(report["held"]) == ["age", "gender"]
+    free = fit_landmarks(lm, template, (512, 512))
+    assert free.human.held == ()
+    report = human_report(FitOutput(np.zeros((512, 512, 3), np.uint8), lm, template, free, {}))["stage1"]
+    assert report["gender"] is None and report["age_years"] is None and report["held"] == []
+
+
 @pytest.fixture(scope="module")
 def portraits():
     import skimage.data
