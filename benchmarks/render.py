@@ -31,6 +31,9 @@ Implementations, side by side in one process:
 * **PyTorch, eager**: a straightforward vectorised implementation written in this file — the
   same candidate-fragment z-buffer (``repeat_interleave`` + ``scatter_reduce``), perspective-
   correct barycentrics, ``grid_sample`` for the bilinear taps and a ``avg_pool2d`` mip pyramid.
+* **numpy**: ``machlib._raster.rasterize_np``, the host rasterizer of the previews, turntables and
+  identity renders (:func:`machlib._scene.render_scene`), in the ``rasterize`` rows (visibility and
+  barycentrics from the same projected points and depths).
 * **nvdiffrast** (``RasterizeCudaContext``), when ``import nvdiffrast.torch`` works and CUDA is
   present; otherwise the table says so. nvdiffrast has no back-face culling: it appears in the
   unculled rows.
@@ -65,6 +68,7 @@ import numpy as np  # noqa: E402
 
 import machlib  # noqa: E402
 from machlib import render as R  # noqa: E402
+from machlib._raster import rasterize_np  # noqa: E402
 
 #: Target stated in the issue: one 512² template frame (rasterize + interpolate + texture).
 TARGET_FRAME_MS = 50.0
@@ -146,6 +150,10 @@ class Scene:
         cam = machlib.look_at(jnp.asarray(eye, jnp.float32), jnp.asarray([0.0, eye[1], 0.0], jnp.float32),
                               image_size=(width, height))
         self.clip = R.to_clip(jnp.asarray(vertices, jnp.float32), cam)
+        # the numpy rasterizer's inputs: pixel coordinates and camera depths of the same vertices
+        self.pixels = np.asarray(machlib.project(jnp.asarray(vertices, jnp.float32), cam), np.float64)
+        self.depth = np.asarray(machlib.world_to_camera(jnp.asarray(vertices, jnp.float32), cam)[:, 2], np.float64)
+        self.faces = np.asarray(faces)
         self.tri = jnp.asarray(faces, jnp.int32)
         self.uv = jnp.asarray(uv, jnp.float32)
         self.faces_uv = jnp.asarray(faces_uv, jnp.int32)
@@ -529,7 +537,11 @@ def main(argv=None) -> int:
             _, t_colt = tr["trilinear"](cull)
             checks.append(compare("torch trilinear", ids, bary, col_t, t_ids.cpu(), t_colt.cpu(), min_agree=TORCH_AGREE,
                                   col_tol=5e-3))
+            numpy_rast = functools.partial(rasterize_np, scene.pixels, scene.faces, RESOLUTION[::-1],
+                                           depth=scene.depth, cull_backfaces=cull)
+            checks.append(compare("numpy rasterize_np", ids, bary, None, numpy_rast()[0], None, min_agree=TORCH_AGREE))
             fns = {f"jax {k}": v[1] for k, v in ops.items()}
+            fns["numpy rasterize"] = numpy_rast
             tsync = (lambda f: (lambda: (f(), torch.cuda.synchronize()))) if torch_dev == "cuda" else (lambda f: f)
             for k in ("rasterize", "bilinear", "trilinear"):
                 fns[f"torch {k}"] = tsync(lambda k=k: tr[k](cull))
@@ -563,6 +575,7 @@ def main(argv=None) -> int:
                 j = med[f"jax {op}"]
                 t = med.get(f"torch {op}")
                 n = med.get(f"nvdiffrast {op}")
+                h = med.get(f"numpy {op}")
                 if dr is None:
                     n_txt = "not installed" if "not installed" in dr_why else "no CUDA"
                 elif op == "eager":
@@ -572,7 +585,7 @@ def main(argv=None) -> int:
                 comp = ops[op][0]
                 rows.append([
                     scene.name, tag, OPS[op], fmt(comp) if op != "eager" else "–", fmt(j),
-                    fmt(t) if t is not None else "–", n_txt,
+                    fmt(t) if t is not None else "–", n_txt, fmt(h) if h is not None else "–",
                     f"**{t / j:.1f}×**" if t is not None else "",
                 ])
                 print("  " + " | ".join(rows[-1]), flush=True)
@@ -594,7 +607,7 @@ def main(argv=None) -> int:
     on = f"{cores} CPU cores" if jax_backend == "cpu" else jax_dev
     met = frame <= TARGET_FRAME_MS
     headers = ["Scene", "Culling", "Operation", "JAX compile (s)", "JAX (ms)", f"PyTorch eager, {torch_dev} (ms)",
-               "nvdiffrast (ms)", "PyTorch / JAX"]
+               "nvdiffrast (ms)", "numpy `rasterize_np` (ms)", "PyTorch / JAX"]
     targets = [
         f"One 512² template frame (rasterize + interpolate + texture, culled) ≤ {TARGET_FRAME_MS:g} ms on 2 CPU "
         f"cores: **{frame:.1f} ms on {on} (bilinear; {frame_t:.1f} ms trilinear) — "
@@ -622,6 +635,9 @@ def main(argv=None) -> int:
         f"front and a back face may tie in depth to the last bit), and the bilinear and trilinear colours agree where "
         f"the ids do (max |Δ| {col_worst:.1e})" + ("; nvdiffrast's ids agree on ≥ 99.9 % of those pixels and its "
                                                    "bilinear colours to 2e-3." if dr is not None else "."),
+        "numpy: `machlib._raster.rasterize_np`, the previews' host rasterizer (row spans solved from the edge planes, "
+        "a depth test per candidate), on the same projected pixels and camera depths, one thread, float64; its "
+        f"triangle ids are checked like PyTorch's (≥ {TORCH_AGREE:.2%} of the covered pixels away from edges).",
         "PyTorch: a straightforward eager implementation of the same algorithm (bounding-box candidate fragments with "
         "`repeat_interleave`, a two-pass z-buffer with `scatter_reduce`, perspective-correct barycentrics and their "
         "analytic screen derivatives, `grid_sample(align_corners=False, padding_mode='border')` taps, an `avg_pool2d` "
