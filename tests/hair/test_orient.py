@@ -401,3 +401,48 @@ def test_smooth_region_beside_the_hair_is_not_hair():
     assert np.array_equal(_smooth_off(_strand_image(h, w, rng), cand, seeds, **kw), cand)
     # without seeds (no hair found beside the face) nothing is tested
     assert np.array_equal(_smooth_off(img, cand, seeds & False, **kw), cand)
+
+
+def test_hair_mask_keeps_a_profiles_nose_and_lips_out(grace, monkeypatch):
+    # in near-profile the face oval's landmarks run down the near cheek, and the nose, the lips
+    # and the far eye stand out beyond it over the background (t1_face4: the colour rounds and
+    # the side-hair band beside the oval took his far brow's shade, the tip of his nose and his
+    # upper lip for hair). A synthetic profile: Grace Hopper's landmarks with everything but the
+    # oval moved sideways by 0.4 face widths, on a head whose every pixel off the oval is hair,
+    # the features beyond the oval included (painted with the hair's strands: whatever their
+    # look): no pixel of the features' hull is hair (old code: 1.0 there); the hair around the
+    # head still is.
+    from machlib.geometry import Landmarks, face_oval
+    from machlib.hair import _orient
+
+    img0, lm, _ = grace
+    h, w = img0.shape[:2]
+    pts = np.asarray(lm.points, np.float64).copy()
+    oval = np.zeros(len(pts), bool)
+    oval[face_oval()] = True
+    fw = float(np.ptp(pts[oval, 0]))
+    pts[~oval, 0] -= 0.4 * fw
+    prof = Landmarks(pts.astype(np.float32), lm.depth, lm.confidence, lm.box)
+    yy, xx = np.mgrid[0:h, 0:w] + 0.5
+    face = _orient._face_region(pts, h, w) > 0.5
+    hull = _orient._features_hull(pts, (h, w), fw)
+    beyond = hull & ~face
+    assert beyond.sum() > 0.05 * fw * fw  # the nose and lips stand out of the oval
+    cx, cy = pts[oval, 0].mean(), pts[oval, 1].mean()
+    head = ((xx - cx) / (0.85 * fw)) ** 2 + ((yy - cy + 0.15 * fw) / (1.1 * fw)) ** 2 < 1.0
+    person = (head | hull | (yy > cy + 0.9 * fw)).astype(np.float32)
+    monkeypatch.setattr(_orient, "_person_segmentation", lambda image: person)
+    img = np.empty((h, w, 3), np.uint8)
+    img[:] = (205, 215, 230)  # the background
+    strands = _strand_image(h, w, np.random.default_rng(1)).astype(np.float64) * 0.3  # dark brown hair
+    img[person > 0.5] = strands[person > 0.5].astype(np.uint8)
+    rng = np.random.default_rng(2)
+    img[face] = np.clip(np.asarray([225.0, 175.0, 145.0]) + rng.normal(0, 3, (face.sum(), 3)), 0, 255).astype(np.uint8)
+    shirt = (yy > cy + 0.9 * fw) & ~hull
+    img[shirt] = (90, 110, 90)
+    hm = hair_mask(img, prof)
+    assert hm.mask[beyond].max() == 0.0
+    # the hair around the head: above the oval and beside it on the side away from the features
+    top = head & (yy < pts[oval, 1].min() - 0.1 * fw) & ~hull
+    back = head & (xx > pts[oval, 0].max() + 0.1 * fw) & (yy < cy) & ~hull
+    assert (hm.mask[top] > 0.5).mean() > 0.9 and (hm.mask[back] > 0.5).mean() > 0.9
