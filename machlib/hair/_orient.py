@@ -27,7 +27,8 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float, UInt8
 
 from .._errors import InputError
-from ..geometry import face_oval
+from .._facemesh import LIPS_OUTER, RIGHT_EYE, RIGHT_NOSTRIL
+from ..geometry import face_oval, mirror_permutation
 from ..geometry._landmarks import (  # shared with the landmark detector
     _check_image,
     _quiet_stderr,
@@ -693,9 +694,6 @@ _FEATURES_GROW = 0.03  # face widths by which the features' hull is grown
 
 @functools.lru_cache(maxsize=1)
 def _feature_indices() -> np.ndarray:
-    from .._facemesh import LIPS_OUTER, RIGHT_EYE, RIGHT_NOSTRIL
-    from ..geometry import mirror_permutation
-
     right = np.asarray(RIGHT_EYE + RIGHT_NOSTRIL + _INNER_BROW)
     return np.unique(np.concatenate([right, mirror_permutation()[right], LIPS_OUTER, _NOSE]))
 
