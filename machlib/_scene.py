@@ -452,6 +452,25 @@ def _make_light(light_dir, sh, view_R: np.ndarray, owner: str) -> _Light:
     return _Light(L, coeffs, np.clip(hi - lo, 0.0, None), hi, lo, share)
 
 
+#: Linear luminance above which an exposure other than 1 compresses highlights (:func:`_expose`).
+HIGHLIGHT_KNEE = 0.8
+
+
+def _expose(rgb: np.ndarray, alpha: np.ndarray, exposure: float) -> np.ndarray:
+    """``rgb`` (linear, premultiplied by ``alpha``) times ``exposure``, with the straight colour's
+    luminance ``Y`` above :data:`HIGHLIGHT_KNEE` ``k`` mapped to ``k + (1 − k)(1 − e^{−(Y − k)/(1 − k)})``
+    (slope 1 at the knee, approaching 1) and the colour scaled with it, keeping its hue."""
+    k = HIGHLIGHT_KNEE
+    a = np.maximum(alpha, 1e-12)[..., None]
+    c = rgb * (exposure / a)
+    y = c @ _LUMA
+    over = y > k
+    if over.any():
+        yo = y[over]
+        c[over] *= ((k + (1.0 - k) * -np.expm1(-(yo - k) / (1.0 - k))) / yo)[:, None]
+    return c * a
+
+
 def _background(background, size0: tuple[int, int], owner: str) -> np.ndarray:
     """Linear-light ``(H, W, 3)`` (or ``(3,)``) background."""
     w0, h0 = size0
@@ -483,6 +502,7 @@ def render_scene(
     background: Optional[ColorLike] = None,
     supersample: int = 2,
     ambient: float = _AMBIENT,
+    exposure: float = 1.0,
 ) -> UInt8[np.ndarray, "*L H W C"]:
     """Render meshes and hair strands together, for a person to look at: machlib's one preview
     renderer (fit, texture, hair and character previews, turntables, contact sheets and the
@@ -563,6 +583,11 @@ def render_scene(
         supersample: integer ``≥ 1`` anti-aliasing factor per axis.
         ambient: ambient fraction of the directional light on meshes, in ``[0, 1]`` (unused
             with ``sh``).
+        exposure: positive factor on the scene's linear light (a camera's exposure; the
+            background is not scaled). Other than 1, luminance above
+            :data:`HIGHLIGHT_KNEE` is then rolled off towards 1 instead of clipping
+            (:func:`_expose`), so a brighter exposure does not burn out highlights. The character
+            previews use :data:`~machlib.character.PREVIEW_EXPOSURE`.
 
     Returns:
         ``(H, W, 4)`` uint8 RGBA (straight alpha = coverage, partial for transparent parts over
@@ -575,8 +600,8 @@ def render_scene(
             ``strand_shading`` not a :class:`StrandShading`.
         InputError: (a ``ValueError``) a bad shape or value: a texture, colour, ``alpha`` or
             ``specular`` out of range, ``sh`` not ``(9, 3)``, a zero ``light_dir``, a bad
-            background, ``supersample`` or strand shading value, non-finite vertices or strand
-            points.
+            background, ``supersample``, ``exposure`` or strand shading value, non-finite
+            vertices or strand points.
 
     Example:
         >>> import numpy as np
@@ -599,6 +624,9 @@ def render_scene(
         raise InputError(f"{owner}: supersample must be an integer >= 1, got {supersample!r}")
     if not 0.0 <= float(ambient) <= 1.0:
         raise InputError(f"{owner}: ambient must be in [0, 1], got {ambient!r}")
+    if isinstance(exposure, bool) or not np.isfinite(float(exposure)) or float(exposure) <= 0.0:
+        raise InputError(f"{owner}: exposure must be a positive finite number, got {exposure!r}")
+    exposure = float(exposure)
     style = _check_strand_shading(strand_shading, owner)
     ss = int(supersample)
     points = colors = None
@@ -688,6 +716,8 @@ def render_scene(
             col, gloss = _shade([p], [normals[k]], l_pid, l_fid, l_bw, light, view, float(ambient), split=True)
             rgb[mask] = p.alpha * col + (1.0 - p.alpha) * rgb[mask] + gloss
             alpha[mask] = p.alpha + (1.0 - p.alpha) * alpha[mask]
+        if exposure != 1.0:
+            rgb = _expose(rgb, alpha, exposure)
         if bg is not None:
             bg_ss = np.repeat(np.repeat(bg, ss, 0), ss, 1) if (bg.ndim == 3 and ss > 1) else bg
             out = _linear_to_srgb(rgb + (1.0 - alpha[..., None]) * bg_ss)

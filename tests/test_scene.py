@@ -251,6 +251,9 @@ def test_deterministic_and_one_sided_matches_for_closed_mesh(cam, big, small):
         ({"sh": np.zeros((4, 3))}, None, "sh"),
         ({"light_dir": (0.0, 0.0, 0.0)}, None, "light_dir"),
         ({"supersample": 0}, None, "supersample"),
+        ({"exposure": 0.0}, None, "exposure"),
+        ({"exposure": float("nan")}, None, "exposure"),
+        ({"exposure": True}, None, "exposure"),
         ({"background": np.zeros((5, 5, 3), np.uint8)}, None, "background"),
         ({"strands": strand(0.1), "strand_color": np.zeros((2, 3))}, None, "strand_color"),
         ({}, "not a part", "ScenePart"),
@@ -265,6 +268,56 @@ def test_bad_input_raises(cam, big, kwargs, parts, match):
     }.get(parts, ScenePart(big))
     with pytest.raises((ValueError, TypeError), match=match):
         render_scene([part], cam, **kwargs)
+
+
+def test_exposure_scales_linear_light_and_rolls_off_highlights(cam, big):
+    """``exposure`` multiplies the linear light (the background stays), and luminance above the
+    knee is compressed by ``k + (1 - k)(1 - exp(-(Y - k)/(1 - k)))`` with the hue kept; 1 is the
+    plain render."""
+    from machlib._scene import HIGHLIGHT_KNEE as k
+    from machlib._scene import _LUMA
+
+    def lin(u8):
+        return _srgb_to_linear(u8[..., :3])
+
+    dark = [ScenePart(big, color=(0.1, 0.05, 0.02))]
+    kw = dict(sh=np.asarray(sh_constant(jnp.full(3, 1.0))), supersample=1)
+    one = render_scene(dark, cam, **kw)
+    np.testing.assert_array_equal(one, render_scene(dark, cam, exposure=1.0, **kw))
+    two = render_scene(dark, cam, exposure=2.0, background=(0.5, 0.5, 0.5), **kw)
+    inside = one[..., 3] == 255
+    np.testing.assert_allclose(lin(two)[inside], 2 * lin(one)[inside], rtol=0.03, atol=2e-3)
+    assert two[0, 0].tolist() == render_scene(dark, cam, background=(0.5, 0.5, 0.5), **kw)[0, 0].tolist()
+    bright = [ScenePart(big, color=(0.72, 0.7, 0.66))]  # flat light: the straight colour is the albedo
+    plain = lin(render_scene(bright, cam, **kw))[C, C]
+    hot = lin(render_scene(bright, cam, exposure=1.5, **kw))[C, C]
+    y = 1.5 * float(plain @ _LUMA)
+    assert y > 1.0 and hot.max() < 0.99  # all channels would clip without the roll-off; none does with it
+    want = k + (1 - k) * (1 - np.exp(-(y - k) / (1 - k)))
+    np.testing.assert_allclose(hot @ _LUMA, want, rtol=0.02)
+    np.testing.assert_allclose(hot / hot.sum(), plain / plain.sum(), atol=0.01)  # the hue is kept
+
+
+def test_preview_exposure_puts_the_front_faces_mean_light_at_one():
+    """PREVIEW_EXPOSURE is 1 / the mean light of the previews' front view over the default
+    template's face region (weighted by projected area), the delighting's convention."""
+    from machlib._scene import _AMBIENT
+    from machlib.character import PREVIEW_EXPOSURE
+    from machlib.geometry import default_template
+
+    t = default_template()
+    V, F = np.asarray(t.mesh.vertices, np.float64), np.asarray(t.mesh.faces)
+    n = np.cross(V[F[:, 1]] - V[F[:, 0]], V[F[:, 2]] - V[F[:, 0]])
+    area = np.linalg.norm(n, axis=1)
+    n = n / np.maximum(area, 1e-30)[:, None]
+    c = np.asarray(t.mesh.uv)[np.asarray(t.mesh.faces_uv)].mean(1)
+    face = t.regions["face"]
+    r = face.shape[0]
+    inside = face[np.clip((c[:, 1] * r).astype(int), 0, r - 1), np.clip((c[:, 0] * r).astype(int), 0, r - 1)] > 0.5
+    light = np.array([0.35, 0.45, 1.0]) / np.linalg.norm([0.35, 0.45, 1.0])  # preview_images' front light
+    w = area * np.clip(n[:, 2], 0, None) * inside
+    mean = float((w * (_AMBIENT + (1 - _AMBIENT) * np.clip(n @ light, 0, None))).sum() / w.sum())
+    assert PREVIEW_EXPOSURE == pytest.approx(1.0 / mean, rel=0.03)
 
 
 def test_turntable_cameras_orbit_evenly():

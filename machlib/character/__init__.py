@@ -33,9 +33,16 @@ __all__ = [
     "roughness_map", "normal_map_from_albedo", "fit_detail_height",
 ]
 
-from ._make import DEFAULT_PROMPT, MakeOutput, make_character, preview_images, write_make_outputs  # noqa: E402
+from ._make import (  # noqa: E402
+    DEFAULT_PROMPT,
+    PREVIEW_EXPOSURE,
+    MakeOutput,
+    make_character,
+    preview_images,
+    write_make_outputs,
+)
 
-__all__ += ["MakeOutput", "make_character", "write_make_outputs", "preview_images", "DEFAULT_PROMPT"]
+__all__ += ["MakeOutput", "make_character", "write_make_outputs", "preview_images", "DEFAULT_PROMPT", "PREVIEW_EXPOSURE"]
 
 from ._clothes import GarmentReading, garment_color_name, read_garment_color  # noqa: E402
 

@@ -83,7 +83,17 @@ from ._assemble import (
 )
 from ._read import glasses_lens, merge_attributes, read_attributes
 
-__all__ = ["MakeOutput", "make_character", "write_make_outputs", "DEFAULT_PROMPT", "preview_images"]
+__all__ = ["MakeOutput", "make_character", "write_make_outputs", "DEFAULT_PROMPT", "preview_images",
+           "PREVIEW_EXPOSURE"]
+
+#: Exposure of the character previews' directional light (:func:`preview_images`). The
+#: delighting divides the photo by a shading whose mean over the seen face is 1, so the albedo
+#: carries the photo's exposure; the previews' light (ambient 0.25 plus a key light above, right
+#: of and in front of the camera, turning with it) gives the front view's face a mean of about
+#: 0.71 (the default template's face region, weighted by its projected area), which showed the
+#: skin about 9 L* darker than in the photo and read grey. 1 / 0.71: the face at the photo's
+#: brightness (``tests/character/test_make.py`` recomputes it from the template).
+PREVIEW_EXPOSURE = 1.4
 
 DEFAULT_PROMPT = "an elderly woman with short gray hair, blue eyes and brown cat-eye glasses, wearing a navy suit"
 """The prompt used with the bundled portrait (Grace Hopper in uniform) when none is given."""
@@ -686,7 +696,8 @@ def _strands_of(character: Character):
 
 
 @with_serial_blas
-def preview_images(character: Character, *, expression=None, size: int = 384) -> dict:
+def preview_images(character: Character, *, expression=None, size: int = 384,
+                   exposure: float = PREVIEW_EXPOSURE) -> dict:
     """The preview renders (machlib's own renderer, hair included).
 
     Returns a dict of images: ``front``, ``three_quarter``, ``profile``, ``back`` (RGBA),
@@ -697,6 +708,10 @@ def preview_images(character: Character, *, expression=None, size: int = 384) ->
         character: the :class:`Character`.
         expression: optional ``(52,)`` weights for the four views (default: neutral).
         size: pixel size of one view.
+        exposure: the renders' exposure (:func:`machlib._scene.render_scene`) under the
+            directional light of the views, the turntable and the expressions (the relit sheet's
+            SH lights keep 1). The default, :data:`PREVIEW_EXPOSURE`, shows the face as bright as
+            the delighting's convention makes it in the photo.
     """
     strands = _strands_of(character)
     s = character.frame.scale
@@ -715,16 +730,18 @@ def preview_images(character: Character, *, expression=None, size: int = 384) ->
     # every view is an independent render: list them, then render them on two threads (the numpy
     # rasteriser and shader spend most of their time in array operations that release the GIL)
     jobs = [(name, lambda yaw=yaw: render_scene(posed, orbit_camera(yaw, **kw), strands=strands,
-                                                 light_dir=_rot_light(light, yaw)))
+                                                 light_dir=_rot_light(light, yaw), exposure=exposure))
             for name, yaw in (("front", 0.0), ("three_quarter", 35.0), ("profile", 90.0), ("back", 180.0))]
     # the turntable's light turns with its camera, as the four views' does (and is theirs at 0, 90
     # and 180°, so the hair's shadow maps are shared): under one fixed light the back views showed
     # a grey shirt and an unlit neck beside hair lit from behind
     jobs += [(("turntable", i), lambda c=c, i=i: render_scene(neutral, c, strands=strands, background=(1.0, 1.0, 1.0),
-                                                              light_dir=_rot_light(light, 45.0 * i), supersample=1))
+                                                              light_dir=_rot_light(light, 45.0 * i), supersample=1,
+                                                              exposure=exposure))
              for i, c in enumerate(turntable_cameras(8, **tkw))]
     jobs += [(("face", i), lambda i=i: render_scene(_scene_parts(posed_parts(character, basis[i])), face_cam,
-                                                    strands=strands, light_dir=(0.3, 0.45, 1.0), supersample=1))
+                                                    strands=strands, light_dir=(0.3, 0.45, 1.0), supersample=1,
+                                                    exposure=exposure))
              for i in range(len(EMOTIONS))]
     jobs += [(("relit", k), lambda sh=sh: render_scene(neutral, orbit_camera(20.0, **kw), strands=strands, sh=sh,
                                                        supersample=1))
