@@ -117,6 +117,7 @@ from .texture import (
     eye_confidence,
     eye_openness,
     fit_texture,
+    lip_confidence,
     lip_misfit,
     normal_map,
     psnr,
@@ -974,6 +975,11 @@ def texture_portrait(
     eyes = _eye_agreement(fit)
     if eyes is not None:
         confidence = np.asarray(eye_confidence(confidence, fit.template.landmark_uv, eyes["photo"], eyes["geometry"]))
+    # a lip the open mouth stretches to a thin strip over the teeth (a laugh's upper lip): the
+    # template's lip in the portrait's lip colour, not the strip's shadow spread over the whole lip
+    if mouth and _lips_stretchable(fit):
+        confidence = np.asarray(lip_confidence(confidence, fit.template.landmark_uv,
+                                               _lip_stretch(fit.landmarks, fit.template)))
     # the texels the glasses' frames hid: completion fills them from the portrait's own texels
     # around them (the brow above a top rim, the lid below it), not from the template's features
     frames_uv = None
@@ -1598,6 +1604,41 @@ def _mouth_seen(seen: np.ndarray, landmarks: Landmarks, template: Template, pixe
     box = out[y0:y1, x0:x1]
     box[inside.reshape(shape)] = value[inside.reshape(shape)]
     return out
+
+
+def _lips_stretchable(fit: FitOutput) -> bool:
+    """Whether :func:`_lip_stretch` applies: an open mouth (:data:`MOUTH_OPEN`) in FaceMesh
+    landmarks, on a template with the 478 landmarks in UV."""
+    pts = np.asarray(fit.landmarks.points)[:, :2]
+    lm_uv = getattr(fit.template, "landmark_uv", None)
+    return pts.shape[0] >= 468 and lm_uv is not None and np.shape(lm_uv)[0] >= 478 and _mouth_open(pts)
+
+
+def _lip_stretch(landmarks: Landmarks, template: Template) -> np.ndarray:
+    """``(2,)`` how much :func:`_mouth_uv`'s map magnifies the photo's upper and lower lip
+    (:func:`_mouth_points` with the same ``visible``) beyond the face as a whole: each lip's area
+    in UV over its area in the photo, divided by the squared ratio of the face oval's widths
+    (UV over pixels). About 1 where the photo's lip is as thick as the template's for its face;
+    a laugh's upper lip, a thin strip over the teeth, is stretched several times over its
+    height (t1_face3: 4.8 upper, 1.3 lower; t1_face2 4.3, 1.0; t1_face5 1.5, 1.0)."""
+    pts = np.asarray(landmarks.points)[:, :2].astype(np.float64)
+    lm_uv = np.asarray(template.landmark_uv, np.float64)
+    oval = face_oval()
+    fw = max(float(np.ptp(pts[oval][:, 0])), 1.0)
+    fw_uv = max(float(np.ptp(lm_uv[oval][:, 0])), 1e-9)
+    src, dst = _mouth_points(pts, visible=0.01 * fw), _mouth_points(lm_uv)
+    tris = _mouth_triangles()[: 2 * len(LIPS_OUTER)]
+    half = len(LIPS_OUTER) // 2  # pairs 0..9: the upper lip (61 → 291 along the top), the rest the lower
+
+    def area(p, t):
+        a, b, c = p[t[:, 0]], p[t[:, 1]], p[t[:, 2]]
+        return np.abs((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])) / 2
+
+    out = []
+    for part in (tris[: 2 * half], tris[2 * half:]):
+        ratio = area(dst, part).sum() / max(area(src, part).sum(), 1e-9)
+        out.append(ratio / (fw_uv / fw) ** 2)
+    return np.asarray(out, np.float32)
 
 
 #: :func:`_paint_mouth_opening`'s shade: the opening's colour over the mean of the lips around it.

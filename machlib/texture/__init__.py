@@ -84,6 +84,7 @@ from ._complete import TextureCompletion, color_transfer, complete_texture, skin
 from ._confidence import (
     eye_confidence,
     eye_openness,
+    lip_confidence,
     lip_misfit,
     mirror_fill,
     skin_confidence,
@@ -98,7 +99,8 @@ from ._regions import dilate_mask, erode_mask, feather_mask, polygon_sdf, region
 __all__ += [
     "TextureCompletion", "color_transfer", "complete_texture", "skin_albedo", "blend_layer", "makeup",
     "poisson_blend", "poisson_residual", "dilate_mask", "erode_mask", "feather_mask", "polygon_sdf",
-    "region_masks", "texel_confidence", "skin_confidence", "lip_misfit", "mirror_fill", "skin_low_pass", "eye_openness", "eye_confidence", "skin_detail",
+    "region_masks", "texel_confidence", "skin_confidence", "lip_misfit", "mirror_fill", "skin_low_pass", "eye_openness", "eye_confidence", "lip_confidence",
+    "skin_detail",
     "synthesize_detail", "detail_patches", "transfer_skin",
 ]
 from ._pbr import (

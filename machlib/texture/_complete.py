@@ -32,7 +32,7 @@ from jaxtyping import Array, ArrayLike, Float, Shaped
 from .._errors import InputError
 from .._jit import one_shot_jit
 from ..geometry import default_template
-from ._confidence import mirror_fill
+from ._confidence import LIP_BANDS, mirror_fill
 from ._makeup import makeup
 from ._poisson import _auto_levels, _blend
 from ._regions import (
@@ -507,7 +507,12 @@ def complete_texture(
             (``0.03`` suits a face at ``R = 1024``); it also evens out real low-frequency
             variation, so it is off by default for delighted input.
         transfer: regions whose colour is transferred from the portrait: any of ``"mouth"``,
-            ``"brows"``.
+            ``"brows"``. The mouth's lips take the colour statistics of the lip texels kept
+            (confidence); a lip's band (upper, lower) of which ``seen_mask`` shows at least 10
+            texels but less than half of them are kept takes those of its own shown texels
+            instead: a laugh's upper lip, a dark strip stretched over the whole lip
+            (:func:`~machlib.texture.lip_confidence`), is painted with the template's lip shading
+            in its own colour, not the lower lip's.
         blush, eye_shadow, lipstick: make-up strengths in ``[0, 1]`` (0 = off).
         iterations, tol: limits of the (multigrid-preconditioned) conjugate-gradient Poisson
             solves: at most ``iterations`` steps, relative residual ``tol``. ``tol = 1e-3``
@@ -666,7 +671,10 @@ def complete_texture(
             raw, conf = mirror_fill(raw, conf, low_pass=float(mirror_low_pass), skin=skin)
         seen = conf > 0.5
 
+    visible = jnp.asarray(seen_mask) > 0.5  # (before the confidence: a lip seen, but stretched thin)
     masks, mu_raw = _stage_masks(raw, seen, lm, jnp.float32(dilate), erode_px=int(round(erode * R)))
+    masks["visible"] = visible.astype(jnp.float32) * masks["lips"]
+    masks["lip_bands"] = _lip_bands(lm, R)
     if conf is not None:  # the portrait's own features stay where they are seen well
         masks["error"] = masks["error"] * (conf < keep_features).astype(jnp.float32)
     hidden_by = None
@@ -919,8 +927,29 @@ def _stage_template(raw, base, masks, mu_raw, *, transfer, flatten_px):
         moved = _transfer(tmpl, raw, source_w, target_w, 1.5)
         enough = jnp.sum(target_w) >= 10.0  # else keep the template's colours
         tmpl = jnp.where(enough, _lerp(tmpl, moved, comp), tmpl)
+        if region == "mouth":  # then a lip the photo shows but that is mostly not kept takes the
+            # colour of its own texels: a laugh's upper lip, a strip over the teeth stretched over
+            # the whole lip (lip_confidence), keeps its darker colour, on the template's lip shading
+            for band in masks["lip_bands"]:
+                target_w = band * masks["visible"]
+                shown = jnp.sum(target_w)
+                own = (shown >= 10.0) & (jnp.sum(band * seen) < 0.5 * shown)
+                moved = _transfer(tmpl, raw, band, target_w, 1.5)
+                tmpl = jnp.where(own, _lerp(tmpl, moved, band), tmpl)
     filled = jnp.where(seen[..., None] > 0.5, raw, tmpl)
     return tmpl, filled
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _lip_bands(lm: Array, R: int) -> Array:
+    """``(2, R, R)`` anti-aliased masks of the upper and lower lip's bands between the lip contours
+    (:data:`~machlib.texture._confidence.LIP_BANDS`)."""
+    n = min(R, _SDF_MAX)
+    out = []
+    for idx in LIP_BANDS:
+        sdf = _polygon_sdf(lm[jnp.asarray(idx)], n)
+        out.append(_coverage(sdf if n == R else jax.image.resize(sdf, (R, R), "linear"), R))
+    return jnp.stack(out)
 
 
 @functools.partial(jax.jit, static_argnames=("margin_px", "spread_px"))

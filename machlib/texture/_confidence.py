@@ -28,7 +28,7 @@ from jaxtyping import Array, ArrayLike, Float, Shaped
 
 from .._errors import InputError
 from .._jit import one_shot_jit
-from ._regions import (_SDF_MAX, LIPS_OUTER, RIGHT_EYE, _blur, _coverage, _polygon_sdf, _polygon_sdf_at, _smoothstep,
+from ._regions import (_SDF_MAX, LIPS_INNER, LIPS_OUTER, RIGHT_EYE, _blur, _coverage, _polygon_sdf, _polygon_sdf_at, _smoothstep,
                        mirrored)
 from ._skin import srgb_to_lab
 
@@ -36,7 +36,7 @@ from ._skin import srgb_to_lab
 #: corner), the subject's right eye first.
 EYE_LID_LANDMARKS = ((159, 145, 33, 133), (386, 374, 263, 362))
 
-__all__ = ["eye_confidence", "eye_openness", "mirror_fill", "skin_confidence", "skin_low_pass", "texel_confidence"]
+__all__ = ["eye_confidence", "eye_openness", "lip_confidence", "mirror_fill", "skin_confidence", "skin_low_pass", "texel_confidence"]
 
 
 def _min3(x: Array) -> Array:
@@ -507,6 +507,90 @@ def _eye_confidence(c, lm, po, go, low, high, grow, ramp, down, shut, opened):
         sdf = sdf if n == R else jax.image.resize(sdf, (R, R), "linear")
         region = _coverage(sdf, R, grow) if ramp == 0 else jnp.clip(1.0 - (sdf - grow) / ramp, 0.0, 1.0)
         out = out * (1.0 - (1.0 - keep[k]) * region)
+    return out
+
+
+def lip_confidence(
+    confidence: Float[ArrayLike, "R R"],
+    landmarks_uv: Float[ArrayLike, "K 2"],
+    stretch: Float[ArrayLike, "2"],
+    *,
+    low: float = 2.5,
+    high: float = 3.5,
+    ramp: float = 0.006,
+) -> Float[Array, "R R"]:
+    """Lower the confidence of a lip that the photo shows only as a thin strip.
+
+    A laughing mouth stretches its lips over the teeth: the photo's upper lip is a strip a few
+    pixels high, mostly the shadow along the teeth's edge, and mapped onto the neutral head's
+    full lip it becomes one flat, dark, orange-brown fill (t1_face3). Per lip (upper, lower),
+    with ``stretch`` the magnification of the photo's lip onto the template's beyond the face's
+    (1 for a lip as thick in the photo as on the template, relative to the face), the lip is
+    distrusted by ``d = smoothstep(low, high, stretch)``: the texels of its band in UV (between
+    the outer and inner lip contours, fading to nothing over ``ramp`` outside it) keep
+    ``1 − d`` of their confidence, so completion (:func:`~machlib.texture.complete_texture`)
+    takes the template's lip there (its shading and lines), in the colour of the portrait's
+    lip texels that are still seen. Differentiable in ``confidence`` and ``stretch``;
+    jit/vmap-safe.
+
+    Args:
+        confidence: ``(R, R)`` per-texel confidence in ``[0, 1]`` (:func:`texel_confidence`).
+        landmarks_uv: ``(478, 2)`` UV of the FaceMesh landmarks (``Template.landmark_uv``).
+        stretch: ``(2,)`` the upper and lower lip's magnification (photo to UV) over the face's.
+        low, high: a stretch below ``low`` keeps the lip's confidence; above ``high`` drops it to 0.
+        ramp: UV width of the fade outside the lip's band.
+
+    Returns:
+        ``(R, R)`` confidence, ``<= confidence`` everywhere.
+
+    Raises:
+        InputError: bad shapes, ``low >= high`` or a negative ``ramp``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from machlib.geometry import default_template
+        >>> from machlib.texture import lip_confidence
+        >>> lm = default_template().landmark_uv
+        >>> c = lip_confidence(jnp.ones((128, 128)), lm, jnp.array([5.0, 1.0]))
+        >>> u, v_up, v_low = 64, int(lm[0, 1] * 128) + 2, int(lm[17, 1] * 128) - 2
+        >>> float(c[v_up, u]), float(c[v_low, u])  # the stretched upper lip, the lower kept
+        (0.0, 1.0)
+    """
+    fn = "lip_confidence"
+    c = jnp.asarray(confidence)
+    if c.ndim != 2 or c.shape[0] != c.shape[1]:
+        raise InputError(f"{fn}: confidence must have shape (R, R), got {c.shape}")
+    lm = jnp.asarray(landmarks_uv)
+    if lm.ndim != 2 or lm.shape[0] < 468 or lm.shape[1] != 2:
+        raise InputError(f"{fn}: landmarks_uv must have shape (478, 2), got {lm.shape}")
+    st = jnp.asarray(stretch)
+    if st.shape != (2,):
+        raise InputError(f"{fn}: stretch must have shape (2,), got {st.shape}")
+    if not low < high:
+        raise InputError(f"{fn}: low must be below high, got {low!r} and {high!r}")
+    if not ramp >= 0:
+        raise InputError(f"{fn}: ramp must be >= 0 (UV units), got {ramp!r}")
+    if not jnp.issubdtype(c.dtype, jnp.floating):
+        c = c.astype(jnp.float32)
+    return _lip_confidence(c, lm.astype(c.dtype), st.astype(c.dtype), float(low), float(high), float(ramp))
+
+
+#: The band of each lip between the FaceMesh lip contours, as indices into the landmarks: the
+#: outer contour from corner to corner, then the inner contour back (upper lip, lower lip).
+LIP_BANDS = (LIPS_OUTER[:11] + LIPS_INNER[10::-1],
+             LIPS_OUTER[10:] + LIPS_OUTER[:1] + LIPS_INNER[:1] + LIPS_INNER[:9:-1])
+
+
+@one_shot_jit(static_argnums=(3, 4, 5))
+def _lip_confidence(c, lm, st, low, high, ramp):
+    R = c.shape[0]
+    n = min(R, _SDF_MAX)  # distances at most at 256², upsampled (linear along the edges)
+    out = c
+    for k, idx in enumerate(LIP_BANDS):
+        sdf = _polygon_sdf(lm[jnp.asarray(idx)], n)
+        sdf = sdf if n == R else jax.image.resize(sdf, (R, R), "linear")
+        region = _coverage(sdf, R) if ramp == 0 else jnp.clip(1.0 - sdf / ramp, 0.0, 1.0)
+        out = out * (1.0 - _smoothstep(low, high, st[k]) * region)
     return out
 
 

@@ -15,6 +15,7 @@ from machlib.texture import (
     eye_confidence,
     eye_openness,
     lab_to_srgb,
+    lip_confidence,
     lip_misfit,
     mirror_fill,
     polygon_sdf,
@@ -365,6 +366,90 @@ def test_eye_confidence_gradient_jit_vmap():
     np.testing.assert_allclose(jax.jit(f)(cs[0], ps[0]), loop[0], atol=1e-7)
 
 
+# --------------------------------------------------------------------------------------------
+# lip_confidence (and the pipeline's lip stretch that drives it)
+
+
+def test_lip_confidence_drops_only_the_stretched_lip():
+    from machlib.texture._confidence import LIP_BANDS
+
+    lm = np.asarray(default_template().landmark_uv, np.float32)
+    conf = np.full((R, R), 0.9, np.float32)
+    upper = np.asarray(polygon_sdf(lm[np.asarray(LIP_BANDS[0])], R))
+    lower = np.asarray(polygon_sdf(lm[np.asarray(LIP_BANDS[1])], R))
+    # the bands are the lips: between the outer and inner contours, the upper above the lower
+    outer = np.asarray(polygon_sdf(lm[np.asarray(LIPS_OUTER)], R))
+    inner = np.asarray(polygon_sdf(lm[np.asarray(LIPS_INNER)], R))
+    assert np.all((outer[upper < -1.0 / R] < 0) & (inner[upper < -1.0 / R] > 0))
+    assert np.all((outer[lower < -1.0 / R] < 0) & (inner[lower < -1.0 / R] > 0))
+    v = (np.arange(R) + 0.5) / R
+    assert v[(upper < 0).any(1)].mean() < v[(lower < 0).any(1)].mean()
+    # lips as thick as the face's: unchanged
+    np.testing.assert_array_equal(lip_confidence(conf, lm, np.array([1.0, 1.2], np.float32)), conf)
+    out = np.asarray(lip_confidence(conf, lm, np.array([4.8, 1.3], np.float32)))  # t1_face3's laugh
+    assert np.all(out <= conf + 1e-7)
+    assert np.all(out[upper < 0] == 0.0)  # the stretched upper lip: completed
+    np.testing.assert_array_equal(out[lower < -0.01], conf[lower < -0.01])  # the lower lip kept
+    far = upper > 0.006 + 1.0 / R  # beyond the ramp: untouched
+    np.testing.assert_array_equal(out[far], conf[far])
+    ramp = (upper > 0.5 / R) & (upper < 0.004)
+    assert np.all((out[ramp] > 0.0) & (out[ramp] < conf[ramp]))  # a fade, not a step
+    # between low and high: a partial drop
+    mid = np.asarray(lip_confidence(conf, lm, np.array([3.0, 1.0], np.float32)))
+    assert 0.3 < mid[upper < -1.0 / R].max() / 0.9 < 0.7
+    both = np.asarray(lip_confidence(conf, lm, np.array([5.0, 5.0], np.float32)))
+    assert np.all(both[lower < 0] == 0.0) and np.all(both[upper < 0] == 0.0)
+    for bad in ({"low": 3.0, "high": 2.0}, {"ramp": -0.1}):
+        with pytest.raises(ValueError, match="lip_confidence"):
+            lip_confidence(conf, lm, np.ones(2, np.float32), **bad)
+    with pytest.raises((ValueError, TypeCheckError), match="lip_confidence"):
+        lip_confidence(conf, lm, np.ones(3, np.float32))
+
+
+def test_lip_confidence_gradient_jit_vmap():
+    lm = np.asarray(default_template().landmark_uv)
+    rng = np.random.default_rng(4)
+    with x64():
+        c = jnp.asarray(rng.uniform(0.2, 0.9, (32, 32)), jnp.float64)
+        check_grads(lambda c, s: lip_confidence(c, jnp.asarray(lm, jnp.float64), s),
+                    (c, jnp.array([2.9, 3.1])), order=1, modes=["fwd", "rev"], eps=1e-6)
+    cs = jnp.asarray(rng.uniform(size=(3, 32, 32)), jnp.float32)
+    ss = jnp.asarray([[1.0, 1.0], [3.0, 1.0], [5.0, 4.0]], jnp.float32)
+
+    def f(c, s):
+        return lip_confidence(c, lm, s)
+
+    loop = jnp.stack([f(c, s) for c, s in zip(cs, ss)])
+    np.testing.assert_allclose(jax.vmap(f)(cs, ss), loop, atol=1e-7)
+    np.testing.assert_allclose(jax.jit(f)(cs[1], ss[1]), loop[1], atol=1e-7)
+
+
+def test_pipeline_lip_stretch_measures_a_thinned_lip():
+    """``texture_portrait``'s lip stretch: the template's own landmarks seen from the front give
+    lips about as thick as the face's; thinning the photo's upper lip (a laugh) stretches it that
+    many times more, the lower lip unchanged."""
+    from machlib.geometry import Landmarks
+    from machlib.pipeline import _lip_stretch
+
+    def marks(p):
+        p = np.asarray(p, np.float32)
+        return Landmarks(p, np.zeros(len(p), np.float32), np.ones(len(p), np.float32),
+                         np.concatenate([p.min(0), p.max(0)]).astype(np.float32))
+
+    template = default_template()
+    pts = np.asarray(template.human.landmark_points, np.float64)[:, :2] * np.array([400.0, -400.0]) + 256.0
+    base = _lip_stretch(marks(pts), template)
+    assert base.shape == (2,) and np.all((base > 0.5) & (base < 2.0))
+    thin = pts.copy()
+    up_outer, up_inner = np.asarray(LIPS_OUTER[1:10]), np.asarray(LIPS_INNER[1:10])
+    thin[up_outer] = thin[up_inner] + 0.25 * (pts[up_outer] - pts[up_inner])
+    out = _lip_stretch(marks(thin), template)
+    assert out[0] > 2.5 * base[0]
+    np.testing.assert_allclose(out[1], base[1], rtol=0.02)
+    # scale-free: the same photo at twice the size
+    np.testing.assert_allclose(_lip_stretch(marks(2.0 * thin), template), out, rtol=1e-5)
+
+
 def _lit_from_one_side(n=64, seed=5):
     """A symmetric skin texture with detail (fine noise, a dark spot either side), lit from the
     subject's right: the right half (u < 0.5) seen and bright, the left half in shade (x 0.7)
@@ -605,6 +690,41 @@ def test_kept_black_texels_are_floored(setup):
 
 def _lab(x):
     return np.asarray(srgb_to_lab(jnp.asarray(x, jnp.float32)), np.float64)
+
+
+def test_a_stretched_lip_takes_its_own_colour_on_the_templates_shading(setup):
+    """t1_face3's laugh: the upper lip, a dark strip over the teeth stretched over the whole lip,
+    is seen but not trusted (:func:`lip_confidence`). Completion paints the template's lip there
+    in the colour of the upper lip's own texels, not of the lower lip (the only lip texels it
+    keeps): darker, as the photo shows it, with the template's shading instead of one flat fill."""
+    from machlib.texture._confidence import LIP_BANDS
+
+    lm, _, _, template = setup
+    r = 256  # the lips a few texels high at 128²: too thin to measure inside
+    face = np.asarray(polygon_sdf(lm[np.asarray(face_oval())], r)) < 0
+    truth = np.asarray(skin_albedo(r, ita=35.0, seed=4))  # a light skin: lip colours far apart in sRGB
+    upper, lower = (np.asarray(polygon_sdf(lm[np.asarray(b)], r)) < -1.0 / r for b in LIP_BANDS)
+    t_lab = _lab(truth)
+    dark = np.asarray(lab_to_srgb(jnp.asarray(t_lab + np.array([-28.0, 22.0, 14.0]), jnp.float32)))
+    pink = np.asarray(lab_to_srgb(jnp.asarray(t_lab + np.array([-12.0, 20.0, 4.0]), jnp.float32)))
+    inner = np.asarray(polygon_sdf(lm[np.asarray(LIPS_INNER)], r)) <= 0
+    seen = face & ~inner
+    raw = np.where(upper[..., None], dark, np.where(lower[..., None], pink, truth)) * seen[..., None]
+    conf = np.asarray(lip_confidence(np.asarray(texel_confidence(seen.astype(np.float32), edge=0.01)), lm,
+                                     np.array([4.8, 1.3], np.float32)))
+    assert np.all(conf[upper] == 0) and conf[lower].mean() > 0.5
+    out = np.asarray(complete_texture(raw, seen, template_albedo=template, confidence=conf).albedo)
+    mid = ndimage.binary_erosion(upper, iterations=2)
+    assert mid.sum() > 100
+    got, own, other = (_lab(x)[mid].mean(0) for x in (out, dark, pink))
+    # nearer its own lightness than the lower lip's (the Poisson solves keep the template lip's
+    # step from the skin around it, now to the upper lip's own colour)
+    assert got[0] < 0.5 * (own[0] + other[0]) and got[0] < other[0] - 8.0, (got, own, other)
+    # not one flat fill: the template's lip shading and lines
+    assert _lab(out)[mid][:, 0].std() > 1.0, _lab(out)[mid][:, 0].std()
+    kept = lower & ndimage.binary_erosion(conf >= 0.999, iterations=6)  # the lower lip: the portrait's
+    assert kept.sum() > 100
+    np.testing.assert_allclose(out[kept], raw[kept], atol=1e-6)
 
 
 def _laugh_case(lm, face, truth, *, above, hidden_lips=True):
