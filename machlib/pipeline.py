@@ -977,9 +977,12 @@ def texture_portrait(
         confidence = np.asarray(eye_confidence(confidence, fit.template.landmark_uv, eyes["photo"], eyes["geometry"]))
     # a lip the open mouth stretches to a thin strip over the teeth (a laugh's upper lip): the
     # template's lip in the portrait's lip colour, not the strip's shadow spread over the whole lip
+    own_lips = (False, False)
     if mouth and _lips_stretchable(fit):
-        confidence = np.asarray(lip_confidence(confidence, fit.template.landmark_uv,
-                                               _lip_stretch(fit.landmarks, fit.template)))
+        stretch = _lip_stretch(fit.landmarks, fit.template)
+        confidence = np.asarray(lip_confidence(confidence, fit.template.landmark_uv, stretch,
+                                               low=LIP_STRETCH[0], high=LIP_STRETCH[1]))
+        own_lips = tuple(bool(s > LIP_STRETCH[0]) for s in stretch)  # those lips take their own colour
     # the texels the glasses' frames hid: completion fills them from the portrait's own texels
     # around them (the brow above a top rim, the lid below it), not from the template's features
     frames_uv = None
@@ -1022,7 +1025,7 @@ def texture_portrait(
     # keep what is seen (issue 15): per-texel confidence, the better-seen half mirrored
     completion = complete_texture(
         delit, seen > 0.5, landmarks_uv=fit.template.landmark_uv, template=fit.template,
-        confidence=confidence, mirror=bool(fit.template.symmetric), inpaint=frames_uv, **makeup
+        confidence=confidence, mirror=bool(fit.template.symmetric), inpaint=frames_uv, own_lips=own_lips, **makeup
     )
     # a brow the photo shows only in part (a heavy top rim, a fringe across it) gets the template's
     # strokes in the portrait's brow colour along its whole length, where they are darker
@@ -1612,6 +1615,13 @@ def _lips_stretchable(fit: FitOutput) -> bool:
     pts = np.asarray(fit.landmarks.points)[:, :2]
     lm_uv = getattr(fit.template, "landmark_uv", None)
     return pts.shape[0] >= 468 and lm_uv is not None and np.shape(lm_uv)[0] >= 478 and _mouth_open(pts)
+
+
+#: The lip stretch (:func:`_lip_stretch`) from which :func:`~machlib.texture.lip_confidence`
+#: starts to distrust a lip, and at which it drops it (a laugh's upper lip: t1_face3 4.8, t1_face2
+#: 4.3; a lip seen normally, or foreshortened in profile: 1.0-2.4, t1_face4 1.8). A lip past the
+#: first takes its own texels' colour in the completion (``complete_texture(own_lips=)``).
+LIP_STRETCH = (2.5, 3.5)
 
 
 def _lip_stretch(landmarks: Landmarks, template: Template) -> np.ndarray:

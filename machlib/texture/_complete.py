@@ -463,6 +463,7 @@ def complete_texture(
     mouth_hole_zone: float = 0.06,
     mouth_hole_tolerance: tuple[float, float, float] = (8.0, 3.0, 3.0),
     inpaint: Shaped[ArrayLike, "R R"] | None = None,
+    own_lips: tuple[bool, bool] = (False, False),
 ) -> TextureCompletion:
     """Correct and complete a face texture into a full-head skin albedo (paper §2.4.3).
 
@@ -508,11 +509,7 @@ def complete_texture(
             variation, so it is off by default for delighted input.
         transfer: regions whose colour is transferred from the portrait: any of ``"mouth"``,
             ``"brows"``. The mouth's lips take the colour statistics of the lip texels kept
-            (confidence); a lip's band (upper, lower) of which ``seen_mask`` shows at least 10
-            texels but less than half of them are kept takes those of its own shown texels
-            instead: a laugh's upper lip, a dark strip stretched over the whole lip
-            (:func:`~machlib.texture.lip_confidence`), is painted with the template's lip shading
-            in its own colour, not the lower lip's.
+            (confidence), except a lip named by ``own_lips``.
         blush, eye_shadow, lipstick: make-up strengths in ``[0, 1]`` (0 = off).
         iterations, tol: limits of the (multigrid-preconditioned) conjugate-gradient Poisson
             solves: at most ``iterations`` steps, relative residual ``tol``. ``tol = 1e-3``
@@ -595,6 +592,13 @@ def complete_texture(
         mouth_hole_tolerance: ``(L*, a*, b*)``: the excess per CIELAB channel that
             ``mouth_hole`` leaves (the skin by the mouth is a little darker and redder than the
             cheeks; a laugh's shading is more).
+        own_lips: for the upper and the lower lip, whether it takes the colour statistics of
+            its own texels that ``seen_mask`` shows (at least 10) instead of the kept lip
+            texels': for a lip whose confidence :func:`~machlib.texture.lip_confidence` dropped,
+            a laugh's upper lip, a dark strip stretched over the whole lip, which is then painted
+            with the template's lip shading in its own colour, not the lower lip's. Only for
+            that: a lip mostly not kept because it is seen at a grazing angle (a profile,
+            t1_face4) keeps the kept lips' colour.
         inpaint: optional ``(R, R)`` mask (``> 0.5``) of texels that something worn hid in the
             portrait (a glasses frame's footprint, :func:`~machlib.texture.detect_glasses`): those
             that stay unseen (below ``sure_confidence`` after mirroring, or outside ``seen_mask``
@@ -630,6 +634,12 @@ def complete_texture(
     R = raw.shape[0]
     if raw.shape[1] != R or R < 16:
         raise InputError(f"{fn}: raw_texture must be square (R, R, 3) with R >= 16, got {raw.shape}")
+    try:
+        pair = () if isinstance(own_lips, (str, bytes)) else tuple(own_lips)
+    except TypeError:
+        pair = ()
+    if len(pair) != 2 or not all(isinstance(b, (bool, np.bool_)) for b in pair):
+        raise InputError(f"{fn}: own_lips must be two booleans (upper lip, lower lip), got {own_lips!r}")
     seen = jnp.asarray(seen_mask)
     if seen.shape != (R, R):
         raise InputError(f"{fn}: seen_mask must have shape {(R, R)}, got {seen.shape}")
@@ -675,6 +685,7 @@ def complete_texture(
     masks, mu_raw = _stage_masks(raw, seen, lm, jnp.float32(dilate), erode_px=int(round(erode * R)))
     masks["visible"] = visible.astype(jnp.float32) * masks["lips"]
     masks["lip_bands"] = _lip_bands(lm, R)
+    masks["own_lips"] = jnp.asarray([bool(b) for b in own_lips], jnp.float32)
     if conf is not None:  # the portrait's own features stay where they are seen well
         masks["error"] = masks["error"] * (conf < keep_features).astype(jnp.float32)
     hidden_by = None
@@ -927,13 +938,12 @@ def _stage_template(raw, base, masks, mu_raw, *, transfer, flatten_px):
         moved = _transfer(tmpl, raw, source_w, target_w, 1.5)
         enough = jnp.sum(target_w) >= 10.0  # else keep the template's colours
         tmpl = jnp.where(enough, _lerp(tmpl, moved, comp), tmpl)
-        if region == "mouth":  # then a lip the photo shows but that is mostly not kept takes the
-            # colour of its own texels: a laugh's upper lip, a strip over the teeth stretched over
-            # the whole lip (lip_confidence), keeps its darker colour, on the template's lip shading
-            for band in masks["lip_bands"]:
+        if region == "mouth":  # then a lip named by own_lips takes the colour of its own texels: a
+            # laugh's upper lip, a strip over the teeth stretched over the whole lip
+            # (lip_confidence), keeps its darker colour, on the template's lip shading
+            for band, named in zip(masks["lip_bands"], masks["own_lips"]):
                 target_w = band * masks["visible"]
-                shown = jnp.sum(target_w)
-                own = (shown >= 10.0) & (jnp.sum(band * seen) < 0.5 * shown)
+                own = (jnp.sum(target_w) >= 10.0) & (named > 0.5)
                 moved = _transfer(tmpl, raw, band, target_w, 1.5)
                 tmpl = jnp.where(own, _lerp(tmpl, moved, band), tmpl)
     filled = jnp.where(seen[..., None] > 0.5, raw, tmpl)

@@ -713,10 +713,19 @@ def test_a_stretched_lip_takes_its_own_colour_on_the_templates_shading(setup):
     conf = np.asarray(lip_confidence(np.asarray(texel_confidence(seen.astype(np.float32), edge=0.01)), lm,
                                      np.array([4.8, 1.3], np.float32)))
     assert np.all(conf[upper] == 0) and conf[lower].mean() > 0.5
-    out = np.asarray(complete_texture(raw, seen, template_albedo=template, confidence=conf).albedo)
+    out = np.asarray(complete_texture(raw, seen, template_albedo=template, confidence=conf,
+                                      own_lips=(True, False)).albedo)
     mid = ndimage.binary_erosion(upper, iterations=2)
     assert mid.sum() > 100
     got, own, other = (_lab(x)[mid].mean(0) for x in (out, dark, pink))
+    # unless named (a lip mostly not kept because it is seen at a grazing angle, a profile), the
+    # lip takes the kept lips' colour: nearer the lower lip's than its own dark strip's
+    plain = np.asarray(complete_texture(raw, seen, template_albedo=template, confidence=conf).albedo)
+    got_plain = _lab(plain)[mid].mean(0)
+    assert got_plain[0] > 0.5 * (own[0] + other[0]), (got_plain, own, other)
+    for bad in ((True,), "ab", 3, (1, 0)):  # an InputError; a TypeError where the hints are checked
+        with pytest.raises((ValueError, TypeError), match="own_lips"):
+            complete_texture(raw, seen, template_albedo=template, confidence=conf, own_lips=bad)
     # nearer its own lightness than the lower lip's (the Poisson solves keep the template lip's
     # step from the skin around it, now to the upper lip's own colour)
     assert got[0] < 0.5 * (own[0] + other[0]) and got[0] < other[0] - 8.0, (got, own, other)
