@@ -469,12 +469,7 @@ def eye_confidence(
         (0.0, 1.0)
     """
     fn = "eye_confidence"
-    c = jnp.asarray(confidence)
-    if c.ndim != 2 or c.shape[0] != c.shape[1]:
-        raise InputError(f"{fn}: confidence must have shape (R, R), got {c.shape}")
-    lm = jnp.asarray(landmarks_uv)
-    if lm.ndim != 2 or lm.shape[0] < 468 or lm.shape[1] != 2:
-        raise InputError(f"{fn}: landmarks_uv must have shape (478, 2), got {lm.shape}")
+    c, lm = _confidence_and_landmarks(fn, confidence, landmarks_uv)
     po, go = jnp.asarray(photo_openness), jnp.asarray(geometry_openness)
     if po.shape != (2,) or go.shape != (2,):
         raise InputError(f"{fn}: photo_openness and geometry_openness must have shape (2,), got {po.shape} "
@@ -508,6 +503,18 @@ def _eye_confidence(c, lm, po, go, low, high, grow, ramp, down, shut, opened):
         region = _coverage(sdf, R, grow) if ramp == 0 else jnp.clip(1.0 - (sdf - grow) / ramp, 0.0, 1.0)
         out = out * (1.0 - (1.0 - keep[k]) * region)
     return out
+
+
+def _confidence_and_landmarks(fn: str, confidence, landmarks_uv) -> tuple[Array, Array]:
+    """The ``(R, R)`` confidence and ``(478, 2)`` UV landmarks of :func:`eye_confidence` and
+    :func:`lip_confidence`, checked (an :class:`InputError` naming ``fn``)."""
+    c = jnp.asarray(confidence)
+    if c.ndim != 2 or c.shape[0] != c.shape[1]:
+        raise InputError(f"{fn}: confidence must have shape (R, R), got {c.shape}")
+    lm = jnp.asarray(landmarks_uv)
+    if lm.ndim != 2 or lm.shape[0] < 468 or lm.shape[1] != 2:
+        raise InputError(f"{fn}: landmarks_uv must have shape (478, 2), got {lm.shape}")
+    return c, lm
 
 
 def lip_confidence(
@@ -557,12 +564,7 @@ def lip_confidence(
         (0.0, 1.0)
     """
     fn = "lip_confidence"
-    c = jnp.asarray(confidence)
-    if c.ndim != 2 or c.shape[0] != c.shape[1]:
-        raise InputError(f"{fn}: confidence must have shape (R, R), got {c.shape}")
-    lm = jnp.asarray(landmarks_uv)
-    if lm.ndim != 2 or lm.shape[0] < 468 or lm.shape[1] != 2:
-        raise InputError(f"{fn}: landmarks_uv must have shape (478, 2), got {lm.shape}")
+    c, lm = _confidence_and_landmarks(fn, confidence, landmarks_uv)
     st = jnp.asarray(stretch)
     if st.shape != (2,):
         raise InputError(f"{fn}: stretch must have shape (2,), got {st.shape}")
