@@ -401,9 +401,8 @@ def human_report(fit: FitOutput) -> dict:
     them they are ``None``: one view's landmarks do not tell them (on the eight look-test portraits
     the fitted gender value did not separate the women from the men, and the fitted age put a
     77-year-old at 38), so the values stay shape parameters and are not reported as a reading.
-    Stage 2: the
-    residual's largest displacement, how far it raises a vertex out of its neighbours (spikes),
-    and the neutral surface's self-intersections.
+    Stage 2: the residual's largest displacement, how far it raises a vertex out of its
+    neighbours (spikes), and the neutral surface's self-intersections.
     """
     stage = fit.result.human
     head = fit.template.human
