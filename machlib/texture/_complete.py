@@ -32,7 +32,7 @@ from jaxtyping import Array, ArrayLike, Float, Shaped
 from .._errors import InputError
 from .._jit import one_shot_jit
 from ..geometry import default_template
-from ._confidence import LIP_BANDS, mirror_fill
+from ._confidence import _lip_band_sdfs, mirror_fill
 from ._makeup import makeup
 from ._poisson import _auto_levels, _blend
 from ._regions import (
@@ -954,12 +954,7 @@ def _stage_template(raw, base, masks, mu_raw, *, transfer, flatten_px):
 def _lip_bands(lm: Array, R: int) -> Array:
     """``(2, R, R)`` anti-aliased masks of the upper and lower lip's bands between the lip contours
     (:data:`~machlib.texture._confidence.LIP_BANDS`)."""
-    n = min(R, _SDF_MAX)
-    out = []
-    for idx in LIP_BANDS:
-        sdf = _polygon_sdf(lm[jnp.asarray(idx)], n)
-        out.append(_coverage(sdf if n == R else jax.image.resize(sdf, (R, R), "linear"), R))
-    return jnp.stack(out)
+    return jnp.stack([_coverage(sdf, R) for sdf in _lip_band_sdfs(lm, R)])
 
 
 @functools.partial(jax.jit, static_argnames=("margin_px", "spread_px"))

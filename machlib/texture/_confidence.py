@@ -28,8 +28,8 @@ from jaxtyping import Array, ArrayLike, Float, Shaped
 
 from .._errors import InputError
 from .._jit import one_shot_jit
-from ._regions import (_SDF_MAX, LIPS_INNER, LIPS_OUTER, RIGHT_EYE, _blur, _coverage, _polygon_sdf, _polygon_sdf_at, _smoothstep,
-                       mirrored)
+from ._regions import (_SDF_MAX, LIPS_INNER, LIPS_OUTER, RIGHT_EYE, _blur, _check_landmarks, _coverage, _polygon_sdf,
+                       _polygon_sdf_at, _smoothstep, mirrored)
 from ._skin import srgb_to_lab
 
 #: FaceMesh landmarks of each eye: (upper lid middle, lower lid middle, outer corner, inner
@@ -507,14 +507,12 @@ def _eye_confidence(c, lm, po, go, low, high, grow, ramp, down, shut, opened):
 
 def _confidence_and_landmarks(fn: str, confidence, landmarks_uv) -> tuple[Array, Array]:
     """The ``(R, R)`` confidence and ``(478, 2)`` UV landmarks of :func:`eye_confidence` and
-    :func:`lip_confidence`, checked (an :class:`InputError` naming ``fn``)."""
+    :func:`lip_confidence`, checked (an :class:`InputError` naming ``fn``; the landmarks by
+    :func:`~machlib.texture._regions._check_landmarks`, as the other texture functions)."""
     c = jnp.asarray(confidence)
     if c.ndim != 2 or c.shape[0] != c.shape[1]:
         raise InputError(f"{fn}: confidence must have shape (R, R), got {c.shape}")
-    lm = jnp.asarray(landmarks_uv)
-    if lm.ndim != 2 or lm.shape[0] < 468 or lm.shape[1] != 2:
-        raise InputError(f"{fn}: landmarks_uv must have shape (478, 2), got {lm.shape}")
-    return c, lm
+    return c, _check_landmarks(fn, landmarks_uv)
 
 
 def lip_confidence(
@@ -583,14 +581,20 @@ LIP_BANDS = (LIPS_OUTER[:11] + LIPS_INNER[10::-1],
              LIPS_OUTER[10:] + LIPS_OUTER[:1] + LIPS_INNER[:1] + LIPS_INNER[:9:-1])
 
 
+def _lip_band_sdfs(lm: Array, R: int) -> list[Array]:
+    """The signed UV distance ``(R, R)`` to each lip's band (:data:`LIP_BANDS`, upper then lower),
+    exact at most at ``_SDF_MAX``² and upsampled (linear along the edges); traced inside
+    :func:`lip_confidence`'s and :func:`~machlib.texture.complete_texture`'s programs."""
+    n = min(R, _SDF_MAX)
+    sdfs = [_polygon_sdf(lm[jnp.asarray(idx)], n) for idx in LIP_BANDS]
+    return sdfs if n == R else [jax.image.resize(s, (R, R), "linear") for s in sdfs]
+
+
 @one_shot_jit(static_argnums=(3, 4, 5))
 def _lip_confidence(c, lm, st, low, high, ramp):
     R = c.shape[0]
-    n = min(R, _SDF_MAX)  # distances at most at 256², upsampled (linear along the edges)
     out = c
-    for k, idx in enumerate(LIP_BANDS):
-        sdf = _polygon_sdf(lm[jnp.asarray(idx)], n)
-        sdf = sdf if n == R else jax.image.resize(sdf, (R, R), "linear")
+    for k, sdf in enumerate(_lip_band_sdfs(lm, R)):
         region = _coverage(sdf, R) if ramp == 0 else jnp.clip(1.0 - sdf / ramp, 0.0, 1.0)
         out = out * (1.0 - _smoothstep(low, high, st[k]) * region)
     return out
