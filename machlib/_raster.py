@@ -109,15 +109,29 @@ def rasterize_np(
         if s1 <= s0:
             continue
         n = n_row[s0:s1]
-        tt = np.repeat(rt[s0:s1], n)
-        py = np.repeat(ry[s0:s1], n)
-        px = np.repeat(c0[s0:s1], n) + np.arange(tt.size) - np.repeat(np.cumsum(n) - n, n)
-        w = weights(tt, px + 0.5, py + 0.5)
-        inside = (w[:, 0] >= -1e-9) & (w[:, 1] >= -1e-9) & (w[:, 2] >= -1e-9)  # not .all(axis=1): a slow reduce
-        tt = tt[inside]
-        frag_pix.append((py * width + px)[inside])
+        e = E[rt[s0:s1]]  # the row's triangle's planes
+        ey = e[:, :, 1] * (ry[s0:s1] + 0.5)[:, None]  # each plane's y term, once per row
+        row = np.repeat(np.arange(n.size), n)
+        px = np.repeat(c0[s0:s1], n) + np.arange(row.size) - np.repeat(np.cumsum(n) - n, n)
+        x = px + 0.5
+        # the planes as weights() evaluates them, (x·a + y·b) + c, with the same rounding
+        ws = []
+        inside = None
+        for k in range(3):
+            wk = np.repeat(e[:, k, 0], n) * x
+            wk += np.repeat(ey[:, k], n)
+            wk += np.repeat(e[:, k, 2], n)
+            inside = wk >= -1e-9 if inside is None else inside & (wk >= -1e-9)
+            ws.append(wk)
+        row = row[inside]
+        tt = rt[s0:s1][row]
+        frag_pix.append(ry[s0:s1][row] * width + px[inside])
         frag_tri.append(tt)
-        frag_z.append(np.einsum("nk,nk->n", w[inside], zt[tt]) if zt is not None else tt.astype(np.float64))
+        if zt is not None:
+            w = np.stack([wk[inside] for wk in ws], 1)
+            frag_z.append(np.einsum("nk,nk->n", w, zt[tt]))
+        else:
+            frag_z.append(tt.astype(np.float64))
     pix = np.concatenate(frag_pix)
     tri = np.concatenate(frag_tri)
     z = np.concatenate(frag_z)

@@ -560,8 +560,10 @@ def render_scene(
     environment's dominant direction (its luminance's band-1 vector) unless ``light_dir`` is
     given, with the SH shading towards and away from it as the lit and ambient levels.
 
-    Several directional lights (``light_dir`` of shape ``(L, 3)``) give one image per light
-    from a single rasterization (the shape-selection renders use this).
+    Several directional lights (``light_dir`` of shape ``(L, 3)``) or environments (``sh`` of
+    shape ``(L, 9, 3)``; both: paired in order) give one image per light from a single
+    rasterization and strand pass, each equal to the image of that light alone (the
+    shape-selection renders and the character previews' relit sheet use this).
 
     Args:
         parts: the :class:`ScenePart` s (a bare :class:`~machlib.Mesh` is taken as a grey
@@ -576,7 +578,8 @@ def render_scene(
             along the environment's dominant direction). With ``sh`` it only places highlights
             and the strands' key light.
         sh: optional ``(9, 3)`` SH radiance coefficients (:func:`machlib.render.sh_directional`,
-            :func:`three_sh_lights`) for the diffuse light.
+            :func:`three_sh_lights`) for the diffuse light, or ``(L, 9, 3)`` for one image per
+            environment.
         background: ``None`` for RGBA output with alpha = coverage; an sRGB colour (3 floats in
             ``[0, 1]`` or 3 ints in ``[0, 255]``) or an ``(H, W, 3)`` image (uint8, or float in
             ``[0, 1]``) to composite over, giving RGB.
@@ -592,14 +595,15 @@ def render_scene(
     Returns:
         ``(H, W, 4)`` uint8 RGBA (straight alpha = coverage, partial for transparent parts over
         nothing and at edges), or ``(H, W, 3)`` uint8 RGB when ``background`` is given;
-        ``(W, H) = camera.image_size``. With ``(L, 3)`` lights, a leading axis of length ``L``.
+        ``(W, H) = camera.image_size``. With ``(L, 3)`` lights or ``(L, 9, 3)`` environments, a
+        leading axis of length ``L``.
 
     Raises:
         TypeError: a part is not a :class:`ScenePart`, ``camera`` is not a
             :class:`~machlib.Camera`, ``strands`` not :class:`~machlib.hair.Strands` or
             ``strand_shading`` not a :class:`StrandShading`.
         InputError: (a ``ValueError``) a bad shape or value: a texture, colour, ``alpha`` or
-            ``specular`` out of range, ``sh`` not ``(9, 3)``, a zero ``light_dir``, a bad
+            ``specular`` out of range, ``sh`` not ``(9, 3)`` or ``(L, 9, 3)``, a zero ``light_dir``, a bad
             background, ``supersample``, ``exposure`` or strand shading value, non-finite
             vertices or strand points.
 
@@ -655,14 +659,23 @@ def render_scene(
     t = np.asarray(camera.translation, dtype=np.float64)
     view = _View(R, t, np.asarray(camera.focal, np.float64) * ss, np.asarray(camera.principal, np.float64) * ss,
                  -R.T @ t, (w, h))
-    many = light_dir is not None and np.ndim(light_dir) == 2
-    if many:
-        dirs = _vec(light_dir, (np.shape(light_dir)[0], 3), "light_dir", owner)
+    many_dirs = light_dir is not None and np.ndim(light_dir) == 2
+    many_sh = sh is not None and np.ndim(sh) == 3
+    many = many_dirs or many_sh
+    dirs = [light_dir]
+    if many_dirs:
+        dirs = list(_vec(light_dir, (np.shape(light_dir)[0], 3), "light_dir", owner))
         if len(dirs) == 0:
             raise InputError(f"{owner}: light_dir of shape (L, 3) needs at least one light")
-        lights = [_make_light(d, sh, R, owner) for d in dirs]
-    else:
-        lights = [_make_light(light_dir, sh, R, owner)]
+    envs = [sh]
+    if many_sh:
+        envs = list(_vec(sh, (np.shape(sh)[0], 9, 3), "sh", owner))
+        if len(envs) == 0:
+            raise InputError(f"{owner}: sh of shape (L, 9, 3) needs at least one light")
+    if many_dirs and many_sh and len(dirs) != len(envs):
+        raise InputError(f"{owner}: light_dir {np.shape(light_dir)} and sh {np.shape(sh)} give different numbers of lights")
+    count = max(len(dirs), len(envs))
+    lights = [_make_light(dirs[i % len(dirs)], envs[i % len(envs)], R, owner) for i in range(count)]
     normals = [_vertex_normals_np(p.verts, p.faces) if p.faces.size else p.verts for p in checked]
 
     # geometry, once for every light: the opaque z-buffer, the strands against it, and the

@@ -33,6 +33,12 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 def _vertex_normals_np(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
     fn = np.cross(verts[faces[:, 1]] - verts[faces[:, 0]], verts[faces[:, 2]] - verts[faces[:, 0]])
+    if fn.dtype == np.float64:
+        # each vertex sums its faces' normals in the order np.add.at over corners 0, 1, 2 does
+        # (bincount adds in input order, in float64): the same floats, about twice as fast
+        idx = faces.T.reshape(-1)
+        n = np.stack([np.bincount(idx, weights=np.tile(fn[:, c], 3), minlength=len(verts)) for c in range(3)], 1)
+        return _unit(n)
     n = np.zeros_like(verts)
     for k in range(3):
         np.add.at(n, faces[:, k], fn)

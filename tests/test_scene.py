@@ -190,12 +190,50 @@ def test_strands_in_front_show_and_behind_hide(cam, big):
     assert green[C, C, 3] > 0 and green[C, C, 1] > green[C, C, 0] and green[0, 0, 3] == 0
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_vertex_normals_sum_faces_in_np_add_at_order(dtype):
+    """_vertex_normals_np (bincount for float64) gives np.add.at's floats exactly."""
+    from machlib._strand_raster import _unit, _vertex_normals_np
+
+    m = uv_sphere(24, 16, radius=0.1)
+    verts = (np.asarray(m.vertices, np.float64) + np.random.default_rng(1).normal(0, 0.01, (len(m.vertices), 3)))
+    verts = verts.astype(dtype)
+    faces = np.asarray(m.faces, np.int64)
+    fn = np.cross(verts[faces[:, 1]] - verts[faces[:, 0]], verts[faces[:, 2]] - verts[faces[:, 0]])
+    ref = np.zeros_like(verts)
+    for k in range(3):
+        np.add.at(ref, faces[:, k], fn)
+    got = _vertex_normals_np(verts, faces)
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, _unit(ref))
+
+
 def test_sh_numpy_matches_jax():
     n = np.random.default_rng(0).normal(size=(64, 3))
     n /= np.linalg.norm(n, axis=1, keepdims=True)
     for coeffs in three_sh_lights().values():
         ref = np.asarray(sh_shading(jnp.asarray(n, jnp.float32), jnp.asarray(coeffs, jnp.float32)))
         np.testing.assert_allclose(_sh_shading_np(n, coeffs), ref, atol=1e-5)
+
+
+def test_several_sh_lights_equal_their_own_renders(cam, big, small):
+    """sh of shape (L, 9, 3): one rasterization and strand pass, each image that light's alone
+    (with a shared or a per-light key direction)."""
+    parts = [ScenePart(big, color=RED), ScenePart(small, color=GREEN, alpha=0.5)]
+    hair = strand(0.15)
+    envs = list(three_sh_lights().values())
+    many = render_scene(parts, cam, strands=hair, sh=np.stack(envs), supersample=1)
+    assert many.shape == (3, SIZE, SIZE, 4)
+    for img, sh in zip(many, envs):
+        np.testing.assert_array_equal(img, render_scene(parts, cam, strands=hair, sh=sh, supersample=1))
+    dirs = np.array([[0.3, 0.4, 1.0], [-0.5, 0.2, 0.8], [0.0, 1.0, 0.2]])
+    paired = render_scene(parts, cam, strands=hair, sh=np.stack(envs), light_dir=dirs)
+    for img, sh, d in zip(paired, envs, dirs):
+        np.testing.assert_array_equal(img, render_scene(parts, cam, strands=hair, sh=sh, light_dir=d))
+    with pytest.raises(ValueError, match="different numbers of lights"):
+        render_scene(parts, cam, sh=np.stack(envs), light_dir=dirs[:2])
+    with pytest.raises(ValueError, match="sh"):
+        render_scene(parts, cam, sh=np.zeros((2, 4, 3)))
 
 
 def test_sh_lighting_constant_is_flat_and_directional_lights_one_side(cam, big):

@@ -51,6 +51,7 @@ from ..assets._procedural import (
     GARMENT_TYPES,
     GLASSES_STYLES,
 )
+from ..export._files import _deflate
 from ..geometry import apply_shape, default_template, face_shape_preset, template_albedo
 from ..geometry._human_fit import head_points
 from ..hair import (
@@ -713,6 +714,21 @@ def preview_images(character: Character, *, expression=None, size: int = 384,
             SH lights keep 1). The default, :data:`PREVIEW_EXPOSURE`, shows the face as bright as
             the delighting's convention makes it in the photo.
     """
+    jobs, collect = _preview_jobs(character, expression=expression, size=size, exposure=exposure)
+    return collect(_render_jobs(jobs))
+
+
+def _render_jobs(jobs: list) -> dict:
+    """Run independent ``(key, render)`` jobs on two threads (the numpy rasteriser and shader
+    spend most of their time in array operations that release the GIL), in the order given:
+    the largest first, so that the small ones fill both threads at the end."""
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="machlib-preview") as pool:
+        return dict(zip([k for k, _ in jobs], pool.map(lambda job: job[1](), jobs)))
+
+
+def _preview_jobs(character: Character, *, expression, size: int, exposure: float):
+    """:func:`preview_images`' renders as ``(key, render)`` jobs, largest first, and the function
+    that makes the preview images from their results."""
     strands = _strands_of(character)
     s = character.frame.scale
     target = (0.0, -0.045 * s, 0.0)
@@ -727,11 +743,12 @@ def preview_images(character: Character, *, expression=None, size: int = 384,
     face_kw = dict(target=(0.0, -0.02 * s, 0.04 * s), distance=0.6 * s, image_size=(small, small), fov_degrees=25.0)
     face_cam = orbit_camera(12.0, **face_kw)
     lights = three_sh_lights()
-    # every view is an independent render: list them, then render them on two threads (the numpy
-    # rasteriser and shader spend most of their time in array operations that release the GIL)
     jobs = [(name, lambda yaw=yaw: render_scene(posed, orbit_camera(yaw, **kw), strands=strands,
                                                  light_dir=_rot_light(light, yaw), exposure=exposure))
             for name, yaw in (("front", 0.0), ("three_quarter", 35.0), ("profile", 90.0), ("back", 180.0))]
+    # the three SH lights see the same geometry: one rasterization and strand pass, an image per light
+    jobs.append(("relit", lambda: render_scene(neutral, orbit_camera(20.0, **kw), strands=strands,
+                                               sh=np.stack(list(lights.values())), supersample=1)))
     # the turntable's light turns with its camera, as the four views' does (and is theirs at 0, 90
     # and 180°, so the hair's shadow maps are shared): under one fixed light the back views showed
     # a grey shirt and an unlit neck beside hair lit from behind
@@ -743,17 +760,16 @@ def preview_images(character: Character, *, expression=None, size: int = 384,
                                                     strands=strands, light_dir=(0.3, 0.45, 1.0), supersample=1,
                                                     exposure=exposure))
              for i in range(len(EMOTIONS))]
-    jobs += [(("relit", k), lambda sh=sh: render_scene(neutral, orbit_camera(20.0, **kw), strands=strands, sh=sh,
-                                                       supersample=1))
-             for k, sh in enumerate(lights.values())]
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        done = dict(zip([k for k, _ in jobs], pool.map(lambda job: job[1](), jobs)))
-    out = {name: done[name] for name in ("front", "three_quarter", "profile", "back")}
-    out["turntable"] = np.concatenate([done["turntable", i][..., :3] for i in range(8)], 1)
-    out["expressions"] = preview_sheet([done["face", i] for i in range(len(EMOTIONS))], columns=len(EMOTIONS),
-                                       labels=list(EMOTIONS))
-    out["relit"] = preview_sheet([done["relit", k] for k in range(len(lights))], columns=3, labels=list(lights))
-    return out
+
+    def collect(done: dict) -> dict:
+        out = {name: done[name] for name in ("front", "three_quarter", "profile", "back")}
+        out["turntable"] = np.concatenate([done["turntable", i][..., :3] for i in range(8)], 1)
+        out["expressions"] = preview_sheet([done["face", i] for i in range(len(EMOTIONS))], columns=len(EMOTIONS),
+                                           labels=list(EMOTIONS))
+        out["relit"] = preview_sheet(list(done["relit"]), columns=3, labels=list(lights))
+        return out
+
+    return jobs, collect
 
 
 def _rot_light(light, yaw_deg: float):
@@ -807,33 +823,50 @@ def write_make_outputs(out: Union[str, os.PathLike], result: MakeOutput, *, size
             save_png(tmp / "albedo.png", (np.clip(head.texture, 0, 1) * 255 + 0.5).astype(np.uint8))
             written.append("albedo.png")
             written += _write_strand_files(tmp, ch)
-            return written, round(time.perf_counter() - t, 3)
+            seconds = round(time.perf_counter() - t, 3)
+            # their avatar.zip members, compressed here while the previews render (the zip is
+            # the last step, when the other core would be idle)
+            return written, seconds, {n: _deflate((tmp / n).read_bytes()) for n in written}
 
-        # the files, then the input view (the photo's resolution, supersampled: the largest
-        # render), are made on a second thread beside the previews' two: both cores stay busy
+        # the files and the report's fit summary are made on a second thread beside the
+        # previews' two, which render the input view (the photo's resolution, supersampled: the
+        # largest render) first: both cores stay busy until the end
         exported = side.submit(export)
-        view_job = side.submit(_input_view, result)
+        human = side.submit(_human_section, result)
         t = time.perf_counter()
-        images = preview_images(ch, expression=result.expression if np.any(result.expression) else None, size=size)
-        files, timings["export"] = exported.result()
+        jobs, collect = _preview_jobs(ch, expression=result.expression if np.any(result.expression) else None,
+                                      size=size, exposure=PREVIEW_EXPOSURE)
+        done = _render_jobs([("input view", lambda: _input_view(result))] + jobs)
+        images = collect(done)
+        files, timings["export"], deflated = exported.result()
         for name, img in images.items():
             fn = f"preview_{name}.png" if name in ("front", "three_quarter", "profile", "back") else f"{name}.png"
             save_png(tmp / fn, img)
             files.append(fn)
-        view = view_job.result()
-        if view is not None:
-            save_png(tmp / "render_input_view.png", view)
+        if done["input view"] is not None:
+            save_png(tmp / "render_input_view.png", done["input view"])
             files.append("render_input_view.png")
         timings["previews"] = round(time.perf_counter() - t, 3)
-        report = make_report(result, timings=timings, files=sorted(files) + ["report.json", "avatar.zip"])
+        report = _make_report(result, timings, sorted(files) + ["report.json", "avatar.zip"], human.result())
         (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         files.append("report.json")
-        write_bundle(tmp / "avatar.zip", tmp, files)
+        write_bundle(tmp / "avatar.zip", tmp, files, deflated=deflated)
     return report
 
 
 def make_report(result: MakeOutput, *, timings: dict, files: list) -> dict:
     """``report.json`` of ``machlib make``: inputs, attributes, assets, metrics, timings, files."""
+    return _make_report(result, timings, files, _human_section(result))
+
+
+def _human_section(result: MakeOutput) -> Optional[dict]:
+    """The report's ``human`` entry: the fit's two stages, or the template path's phenotype."""
+    if result.fit is not None and getattr(result.fit.result, "human", None) is not None:
+        return human_report(result.fit)
+    return result.character.info.get("human")
+
+
+def _make_report(result: MakeOutput, timings: dict, files: list, human: Optional[dict]) -> dict:
     ch = result.character
     report = {
         "machlib": __version__,
@@ -868,8 +901,6 @@ def make_report(result: MakeOutput, *, timings: dict, files: list) -> dict:
                                   for k, v in result.texture.metrics.items()}
     if "body" in ch.info:
         report["body"] = ch.info["body"]
-    if result.fit is not None and getattr(result.fit.result, "human", None) is not None:
-        report["human"] = human_report(result.fit)
-    elif ch.info.get("human") is not None:
-        report["human"] = ch.info["human"]
+    if human is not None:
+        report["human"] = human
     return report
