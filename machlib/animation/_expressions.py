@@ -98,12 +98,14 @@ EMOTIONS: tuple[str, ...] = ("happiness", "sadness", "anger", "fear", "surprise"
 #: From the EMFACS prototypes: happiness 6+12; sadness 1+4+15 (+17); anger 4+5+7+10+17+23 (the
 #: variant with the raised upper lip and chin, which reads at a glance); fear 1+2+4+5+7+20+26
 #: (the stretched mouth more than the dropped jaw, so it is not surprise); surprise 1+2+5B+26;
-#: disgust 9+15+16 (+10, 17); contempt R12B+R14.
+#: disgust 9+15+16 (+10, 17); contempt R12B+R14. Sadness's and fear's AU4 is 0.43: the human's
+#: ``browDown`` is scaled ×1.4 (:data:`machlib.assets.FACIAL_ACTION_GAINS`), so their brows move
+#: as at 0.6 before.
 EMOTION_ACTION_UNITS: dict[str, dict[str, float]] = {
     "happiness": {"6": 0.8, "12": 1.0, "25": 0.3},
-    "sadness": {"1": 1.0, "4": 0.6, "15": 1.0, "17": 0.4},
+    "sadness": {"1": 1.0, "4": 0.43, "15": 1.0, "17": 0.4},
     "anger": {"4": 1.0, "5": 0.3, "7": 0.9, "10": 0.5, "17": 0.5, "23": 1.0},
-    "fear": {"1": 0.9, "2": 0.6, "4": 0.6, "5": 1.0, "7": 0.3, "20": 1.0, "26": 0.3},
+    "fear": {"1": 0.9, "2": 0.6, "4": 0.43, "5": 1.0, "7": 0.3, "20": 1.0, "26": 0.3},
     "surprise": {"1": 1.0, "2": 1.0, "5": 0.4, "26": 0.8},
     "disgust": {"9": 0.9, "10": 0.5, "15": 0.5, "16": 0.4, "17": 0.3},
     "contempt": {"R12": 0.6, "R14": 1.0},

