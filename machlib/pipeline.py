@@ -41,6 +41,7 @@ from .export import glb_bytes, save_obj
 from ._preview import draw_lines, draw_points, orbit_camera
 from ._raster import rasterize_np
 from ._scene import render_mesh
+from ._strand_raster import _vertex_normals_np
 from ._threads import in_background
 from ._validate import check_finite, check_output_dir, output_lock
 from ._version import __version__
@@ -60,6 +61,7 @@ from .geometry import (
     self_intersections,
     spikes,
     template_albedo,
+    uv_raster,
 )
 from .geometry._human_fit import _project_np, _sliders_cached
 from .geometry._landmarks import _check_image, check_landmarks
@@ -107,7 +109,14 @@ from .human import PHENOTYPE_NAMES, HumanParams
 from .human._model import _human_points_np
 from .render import linear_to_srgb, render_textured, sh_directional, srgb_to_linear
 from .texture._brows import _complete_brows
-from .texture._pbr import _fit_specular_irradiance, _sh_light_direction, _specular_image, region_pbr_maps
+from .texture._fit import _camera_centre
+from .texture._pbr import (
+    _fit_specular_irradiance,
+    _sh_light_direction,
+    _specular_image,
+    region_pbr_maps,
+    sheen_specular_map,
+)
 from .texture import (
     TextureFitConfig,
     complete_texture,
@@ -121,6 +130,7 @@ from .texture import (
     lip_misfit,
     normal_map,
     psnr,
+    sheen_layer,
     skin_confidence,
     ssim,
     texel_confidence,
@@ -622,6 +632,12 @@ class TextureOutput(NamedTuple):
         not_skin: ``(H, W)`` weights in ``[0, 1]`` of the face oval's pixels near its edge that
             were treated as unseen because their colour is no skin (``skin=True``; ``None``
             with ``skin=False``).
+        gloss: ``(R, R)`` the photo's sheen taken out of the albedo (:func:`~machlib.texture.sheen_layer`,
+            linear, in the albedo's units); ``None`` with ``sheen=False``.
+        roughness_map: ``(r, r)`` the head's glTF roughness (``r = min(R, 512)``; the region map,
+            :func:`~machlib.texture.region_pbr_maps`).
+        specular_map: ``(r, r)`` the head's ``KHR_materials_specular`` factor: the region map, where
+            the photo shows its sheen the gloss it asks for (:func:`~machlib.texture.sheen_specular_map`).
     """
 
     raw: np.ndarray
@@ -641,6 +657,9 @@ class TextureOutput(NamedTuple):
     occlusion: np.ndarray | None = None
     hair: HairMask | None = None
     not_skin: np.ndarray | None = None
+    gloss: np.ndarray | None = None
+    roughness_map: np.ndarray | None = None
+    specular_map: np.ndarray | None = None
 
 
 def face_mask(landmarks: Landmarks, size: tuple[int, int]) -> np.ndarray:
@@ -793,6 +812,7 @@ def texture_portrait(
     mouth: bool = True,
     progress: Callable[[str], None] | None = None,
     occluded: PortraitOcclusion | None = None,
+    sheen: bool = False,
 ) -> TextureOutput:
     """Extract, delight, correct and complete the face texture of a fitted portrait (§2.4).
 
@@ -861,6 +881,19 @@ def texture_portrait(
         occluded: the portrait's :class:`PortraitOcclusion` when already computed
             (:func:`portrait_occlusion` of ``fit.image`` and ``fit.landmarks``, with the same
             ``occlusion``, ``glasses``, ``hair``, ``skin`` and ``mouth``); ``None``: computed here.
+        sheen: move the photo's sheen (specular highlights on the forehead, nose, cheeks) from
+            the albedo into the specular map: :func:`~machlib.texture.sheen_layer` finds the seen
+            skin's achromatic excess over its local colour, the albedo keeps the rest, and
+            :func:`~machlib.texture.sheen_specular_map` turns the excess (times the shading: the
+            radiance the camera saw) into the :attr:`TextureOutput.specular_map`, under a light
+            from the sheen's mirror direction, which the relit render's specular lobe uses beside
+            the SH lighting's (both irradiances fitted together). Only what that map gives back
+            in the photo's view leaves the albedo, so the relit render gets it back from the
+            specular term. Off by default: on five portraits it raised the relit PSNR of the
+            two with a flash's sheen (t1_face5 +0.5, t1_face0 +0.3 dB) but the albedo it leaves
+            is grey-blue where the sheen was (the SH delighting had already taken the sheen's
+            brightness into its shading, so what is taken out darkens the skin) and the dlib
+            identity distances rose by 0.02-0.08 (``docs/benchmarks/fidelity.md``).
 
     An eye the photo shows nearly shut and less open than the fitted head's (looking down,
     blinking: the :func:`~machlib.texture.eye_openness` of the photo's landmarks against the
@@ -1019,6 +1052,31 @@ def texture_portrait(
         lighting = np.asarray(estimate_lighting(raw, normals, skin_weights, albedo=delit))
     timings["delight"] = time.perf_counter() - t
 
+    # the photo's sheen: out of the albedo, into the specular map (the radiance the camera saw:
+    # the gloss times the shading delighting divided by)
+    pbr_res = min(res, 512)
+    rough_map, spec_map = region_pbr_maps(fit.template.regions, fit.template.landmark_uv, pbr_res)
+    gloss, sheen_light = None, None
+    if sheen:
+        say("texture: sheen")
+        t = time.perf_counter()
+        gloss = np.asarray(sheen_layer(delit, skin_weights, sigma=SHEEN_SIGMA, threshold=SHEEN_THRESHOLD,
+                                       brighter=SHEEN_BRIGHTER).gloss,
+                           np.float32)
+        shade = np.maximum(np.asarray(sh.shading, np.float32) @ np.asarray([0.2126, 0.7152, 0.0722], np.float32),
+                           DELIGHT_FLOOR)
+        radiance = _downsample(gloss * shade, pbr_res)
+        positions, texel_normals = _texel_geometry(mesh, pbr_res)
+        spec_map, _, sheen_light, given = sheen_specular_map(
+            radiance, texel_normals, positions, np.asarray(_camera_centre(camera)), rough_map, spec_map,
+            _downsample(seen, pbr_res), lights=(_sh_light_direction(lighting),),
+            fit_weights=_downsample(skin_weights, pbr_res), prior=SHEEN_PRIOR)
+        # out of the albedo goes only what the specular map gives back in the photo's view
+        share = np.clip(given / np.maximum(radiance, 1e-6), 0.0, 1.0) * (radiance > 0)
+        gloss = gloss * _upsample(share, res)
+        delit = _remove_gloss(delit, gloss)
+        timings["sheen"] = time.perf_counter() - t
+
     say("texture: complete")
     t = time.perf_counter()
     # keep what is seen (issue 15): per-texel confidence, the better-seen half mirrored
@@ -1058,18 +1116,23 @@ def texture_portrait(
     # white light from the SH lighting's dominant direction, its irradiance fitted in closed form
     # to what the diffuse render leaves of the photo: relit = diffuse + specular, in linear RGB
     render_diffuse = render
-    light_dir = _sh_light_direction(lighting)
+    # and, where the photo shows a sheen, a second white light from the sheen's own direction (the
+    # highlights lie at its mirror direction), both irradiances fitted together
+    lights = [d for d in (_sh_light_direction(lighting), sheen_light) if d is not None]
     specular = {"light_direction": None, "irradiance": 0.0}
-    if light_dir is not None:
-        rough_map, spec_map = region_pbr_maps(fit.template.regions, fit.template.landmark_uv, min(res, 512))
-        lobe = _specular_image(*args, camera, rast, rough_map, spec_map, light_dir)
+    if lights:
+        lobes = [_specular_image(*args, camera, rast, rough_map, spec_map, d) for d in lights]
         lin = np.asarray(srgb_to_linear(jnp.asarray(render[..., :3])))
-        irradiance = _fit_specular_irradiance(lobe, np.asarray(srgb_to_linear(jnp.asarray(image))) - lin,
-                                              compared * (render[..., 3] > 0.999))
-        if irradiance > 0:
-            rgb = np.clip(np.asarray(linear_to_srgb(jnp.asarray(lin + irradiance * lobe[..., None]))), 0.0, 1.0)
+        irradiances = _fit_specular_irradiances(lobes, np.asarray(srgb_to_linear(jnp.asarray(image))) - lin,
+                                                compared * (render[..., 3] > 0.999))
+        glossy = sum(e * lobe for e, lobe in zip(irradiances, lobes))
+        if max(irradiances) > 0:
+            rgb = np.clip(np.asarray(linear_to_srgb(jnp.asarray(lin + glossy[..., None]))), 0.0, 1.0)
             render = np.concatenate([rgb, render[..., 3:]], -1).astype(np.float32)
-        specular = {"light_direction": [round(float(x), 4) for x in light_dir], "irradiance": round(irradiance, 4)}
+        specular = {"light_direction": [round(float(x), 4) for x in lights[0]], "irradiance": round(irradiances[0], 4)}
+        if len(lights) > 1:
+            specular["sheen_light_direction"] = [round(float(x), 4) for x in lights[1]]
+            specular["sheen_irradiance"] = round(irradiances[1], 4)
     metrics = {}
     for name, img in (("raw", render_raw), ("relit_albedo", render), ("relit_albedo_diffuse", render_diffuse)):
         mask = compared * (img[..., 3] > 0.999)
@@ -1098,7 +1161,92 @@ def texture_portrait(
     masks = {**{k: np.asarray(v, np.float32) for k, v in completion.masks.items()}, "seen_weight": seen}
     return TextureOutput(raw, seen, np.asarray(sh.shading), np.asarray(lighting), np.asarray(delit), albedo, masks,
                          compared, render_raw, render, metrics, timings, delighter_name, found, hidden, hm,
-                         not_skin_out)
+                         not_skin_out, gloss, rough_map, spec_map)
+
+
+#: The smallest shading :func:`~machlib.texture.delight_sh` divides by (its ``floor``).
+DELIGHT_FLOOR = 0.35
+#: :func:`~machlib.texture.sheen_layer`'s noise floor, low-pass width and brightness test in
+#: :func:`texture_portrait`, and :func:`~machlib.texture.sheen_specular_map`'s prior weight
+#: (measured on five portraits: ``docs/benchmarks/fidelity.md``, "The photo's sheen").
+SHEEN_THRESHOLD = 0.15
+SHEEN_SIGMA = 0.12
+SHEEN_BRIGHTER = False
+SHEEN_PRIOR = 0.05
+
+
+def _fit_specular_irradiances(lobes: list, residual: np.ndarray, weights: np.ndarray) -> list:
+    """Non-negative irradiances ``E_i`` of white lights whose lobes ``Σ E_i · lobe_i`` best explain
+    ``residual`` (:func:`~machlib.texture._pbr._fit_specular_irradiance` for several lights: the
+    joint least squares, or where it gives a light a negative irradiance, the best single one)."""
+    if len(lobes) == 1:
+        return [_fit_specular_irradiance(lobes[0], residual, weights)]
+    w = np.asarray(weights, np.float64)
+    r = np.asarray(residual, np.float64).sum(-1) / 3.0
+    L = [np.asarray(lobe, np.float64) for lobe in lobes]
+    A = np.array([[float(np.sum(w * a * b)) for b in L] for a in L])
+    y = np.array([float(np.sum(w * a * r)) for a in L])
+    try:
+        E = np.linalg.solve(A + 1e-12 * np.trace(A) * np.eye(len(L)), y)
+    except np.linalg.LinAlgError:
+        E = np.full(len(L), -1.0)
+    if (E >= 0).all():
+        return [float(e) for e in E]
+    best, out = None, [0.0] * len(L)
+    for i in range(len(L)):
+        e = _fit_specular_irradiance(lobes[i], residual, weights)
+        gain = e * y[i]  # the squared error removed: 2 e y − e² A_ii = e y at the optimum
+        if best is None or gain > best:
+            best, out = gain, [0.0] * len(L)
+            out[i] = e
+    return out
+
+
+def _upsample(x: np.ndarray, size: int) -> np.ndarray:
+    """``(r, r)`` → ``(size, size)`` by nearest texel (``size`` a multiple of ``r``, else nearest index)."""
+    r = x.shape[0]
+    if r == size:
+        return x
+    idx = np.minimum(((np.arange(size) + 0.5) * r / size).astype(int), r - 1)
+    return x[np.ix_(idx, idx)]
+
+
+def _remove_gloss(albedo: np.ndarray, gloss: np.ndarray) -> np.ndarray:
+    """The sRGB albedo less ``gloss`` (linear, white) per texel, computed only where it is > 0."""
+    out = np.array(albedo, np.float32)
+    sel = gloss > 0
+    if sel.any():
+        a = np.clip(out[sel].astype(np.float64), 0.0, 1.0)
+        lin = np.where(a <= 0.04045, a / 12.92, ((a + 0.055) / 1.055) ** 2.4) - gloss[sel][:, None]
+        lin = np.clip(lin, 0.0, 1.0)
+        out[sel] = np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * lin ** (1 / 2.4) - 0.055)
+    return out
+
+
+def _downsample(x: np.ndarray, size: int) -> np.ndarray:
+    """``(R, R, ...)`` → ``(size, size, ...)``: box means where ``size`` divides ``R``, else nearest."""
+    x = np.asarray(x, np.float32)
+    R = x.shape[0]
+    if R == size:
+        return x
+    if R % size == 0:
+        f = R // size
+        return x.reshape((size, f, size, f) + x.shape[2:]).mean((1, 3))
+    idx = np.minimum(((np.arange(size) + 0.5) * R / size).astype(int), R - 1)
+    return x[np.ix_(idx, idx)]
+
+
+def _texel_geometry(mesh: Mesh, resolution: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(positions, unit normals)``, each ``(R, R, 3)``, of a mesh laid out in its UV chart (numpy:
+    :func:`~machlib.geometry.uv_raster`'s corners and barycentrics, area-weighted vertex normals)."""
+    raster = uv_raster(mesh, resolution)
+    v = np.asarray(mesh.vertices, np.float64)
+    corners = np.asarray(raster.corners)
+    bary = np.asarray(raster.bary, np.float64)
+    pos = np.einsum("ijk,ijkc->ijc", bary, v[corners])
+    n = np.einsum("ijk,ijkc->ijc", bary, _vertex_normals_np(v, np.asarray(mesh.faces, np.int64))[corners])
+    n = n / np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-12)
+    return pos.astype(np.float32), n.astype(np.float32)
 
 
 #: The band along the face oval's edge where :func:`texture_portrait` tests the colour of skin:

@@ -418,6 +418,7 @@ def build_character(
     normal_detail: str = "geometry",
     eye_colors: Optional[dict] = None,
     drape: bool = True,
+    pbr_maps: Optional[tuple] = None,
 ) -> Character:
     """Assemble a character around a fitted head.
 
@@ -475,6 +476,11 @@ def build_character(
             be missing or ``None``): linear RGB albedos of the irises and eye whites, e.g. read
             from the photo (:func:`read_eye_colors`); an iris colour given here is used in place
             of ``iris_color``'s.
+        pbr_maps: optional ``(roughness, specular)``, two ``(r, r)`` maps in ``[0, 1]`` in the head's
+            UV layout for its material (e.g. :attr:`machlib.pipeline.TextureOutput.roughness_map`
+            and :attr:`~machlib.pipeline.TextureOutput.specular_map`: the region maps with the
+            photo's own sheen); default: :func:`machlib.texture.region_pbr_maps` (human template)
+            or :func:`roughness_map`.
         drape: with a ``body`` or a ``bust``, drape the hair over it (default): hair grown
             around the head alone hangs straight down through the shoulders and into the
             garment; every strand that would come within 3 mm of the body or its clothes slides
@@ -490,6 +496,7 @@ def build_character(
     template = default_template() if template is None else template
     if normal_detail not in ("geometry", "albedo"):
         raise InputError(f"build_character: normal_detail must be 'geometry' or 'albedo', got {normal_detail!r}")
+    pbr_maps = _pbr_maps(pbr_maps)
     if hair is not None:
         hair = np.asarray(hair, dtype=np.float32)
         if hair.ndim != 3 or hair.shape[-1] != 3 or not np.all(np.isfinite(hair)):
@@ -521,7 +528,7 @@ def build_character(
                                    hair_color=hair_color, iris_color=iris_color, glasses=glasses,
                                    body=body, eyelash_color=eyelash_color, info=info,
                                    bust=bust, detail_height=detail_height, normal_detail=normal_detail,
-                                   eye_colors=eye_colors)
+                                   eye_colors=eye_colors, pbr_maps=pbr_maps)
         return dataclasses.replace(ch, beard=beard, hair_colors=hair_colors)
     if np.shape(head.faces) != np.shape(template.mesh.faces):
         raise InputError(f"build_character: the head must have the template's topology "
@@ -546,7 +553,8 @@ def build_character(
     morphs = head_blendshapes(head, template=template, triplanes=triplanes)
     parts = [CharacterPart(
         "head", head_mesh, (1.0, 1.0, 1.0, 1.0), texture=tex, normal_map=normal_map_from_albedo(tex),
-        roughness_map=roughness_map(template=template, resolution=min(tex.shape[0], 512)), roughness=1.0,
+        roughness_map=roughness_map(template=template, resolution=min(tex.shape[0], 512)) if pbr_maps is None
+        else pbr_maps[0], specular_map=None if pbr_maps is None else pbr_maps[1], roughness=1.0,
         morphs=morphs, joint=None, skin=_head_skin(frame, v, np.where(cut.mouth, cut.upper, v[:, 1] > 0), joints),
     )]
 
@@ -594,6 +602,18 @@ def build_character(
         add(bust, rule=bust_rule)
     return Character(tuple(parts), joints, hair, tuple(float(c) for c in hair_color), frame, dict(info or {}),
                      beard, hair_colors)
+
+
+def _pbr_maps(maps) -> Optional[tuple]:
+    """``(roughness, specular)`` checked: two finite ``(r, r)`` maps of one size, clipped to ``[0, 1]``."""
+    if maps is None:
+        return None
+    if len(maps) != 2:
+        raise InputError(f"build_character: pbr_maps must be (roughness, specular), got {len(maps)} items")
+    r, s = (np.asarray(m, np.float32) for m in maps)
+    if r.ndim != 2 or r.shape[0] != r.shape[1] or r.shape != s.shape or not (np.isfinite(r).all() and np.isfinite(s).all()):
+        raise InputError(f"build_character: pbr_maps must be two finite square maps of one size, got {r.shape}, {s.shape}")
+    return np.clip(r, 0.0, 1.0), np.clip(s, 0.0, 1.0)
 
 
 def _skin_matched_bust(bust, head: Mesh, albedo: np.ndarray, frame: FaceFrame):

@@ -110,7 +110,7 @@ def build_human_character(head: Mesh, albedo: np.ndarray, *, template, params=No
                           hair_color=(0.05, 0.035, 0.025), iris_color: Optional[str] = None, glasses=None,
                           body=None, eyelash_color: Optional[str] = None, info: Optional[dict] = None,
                           joints=None, bust=None, detail_height=None, normal_detail: str = "geometry",
-                          eye_colors: Optional[dict] = None):
+                          eye_colors: Optional[dict] = None, pbr_maps: Optional[tuple] = None):
     """Assemble a human template's character (see :func:`machlib.character.build_character`)."""
     from ._assemble import (
         IRIS_DEFAULT,
@@ -163,7 +163,7 @@ def build_human_character(head: Mesh, albedo: np.ndarray, *, template, params=No
     fitted = template.__class__(**{**template.__dict__, "mesh": head_mesh})
     frame = face_frame(fitted.landmark_positions())
     pbr_res = min(tex.shape[0], 512)
-    rough, spec = region_pbr_maps(template.regions, template.landmark_uv, pbr_res)
+    rough, spec = region_pbr_maps(template.regions, template.landmark_uv, pbr_res) if pbr_maps is None else pbr_maps
     if normal_detail == "albedo":
         nmap = normal_map_from_albedo(tex)
     elif detail_height is not None:

@@ -407,6 +407,9 @@ def make_character(
             human = (fit.result.human.params, fit.result.human.neutral_points)
             head = Mesh(human[1][: template.human.topology.num_skin], head.faces, head.uv, head.faces_uv)
         albedo = tex.albedo
+        # the head's roughness and specular maps: the regions' with the photo's own sheen, where the
+        # texture stage took it out of the albedo (texture_portrait(sheen=True))
+        pbr_maps = None if tex.gloss is None else (tex.roughness_map, tex.specular_map)
         detail, seconds = detailed()
         timings["detail"] = round(seconds, 3)
         if min(int(np.shape(albedo)[0]), 512) != detail_side:  # (a texture stage of another resolution)
@@ -420,7 +423,7 @@ def make_character(
                                "reading": hair_out.reading,
                                "choice": (hair_out.choice or {}).get("summary")}
     else:
-        detail = strand_rgb = None
+        detail = strand_rgb = pbr_maps = None
         template, head, _human_params, _human_points = timed("shape", lambda: _template_head(attrs, seed=seed))
         human = (_human_params, _human_points) if _human_params is not None else None
 
@@ -470,7 +473,7 @@ def make_character(
                                bust=bust, body=dressed, info=info, human=human,
                                eyelash_color=attrs.hair_color if attrs.hair_color in ("black", "brown", "blonde",
                                                                                       "red", "auburn") else None,
-                               beard=beard, detail_height=detail)
+                               beard=beard, detail_height=detail, pbr_maps=pbr_maps)
 
     beard, beard_style = timed("beard", lambda: _character_beard(
         attrs.beard, attrs.moustache, head, template=template, color=hair_rgb, seed=seed,

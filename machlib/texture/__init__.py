@@ -26,9 +26,9 @@ __all__ += [
 from ._marks import recolor_brows, skin_marks
 
 __all__ += ["skin_marks", "recolor_brows"]
-from ._delight import SHDelight, delight_sh, estimate_lighting, normal_map
+from ._delight import SHDelight, Sheen, delight_sh, estimate_lighting, normal_map, sheen_layer
 
-__all__ += ["SHDelight", "delight_sh", "estimate_lighting", "normal_map"]
+__all__ += ["SHDelight", "delight_sh", "estimate_lighting", "normal_map", "Sheen", "sheen_layer"]
 from ._delight_data import (
     BATCH_RANGES,
     ITA_BINS,
@@ -112,6 +112,7 @@ from ._pbr import (
     ggx_specular,
     mesh_tangents,
     region_pbr_maps,
+    sheen_specular_map,
     super_resolve_albedo,
     surface_height,
     texel_frame,
@@ -119,5 +120,5 @@ from ._pbr import (
 
 __all__ += [
     "FOREHEAD_LANDMARKS", "NOSE_LANDMARKS", "PBR_REGION_VALUES", "TexelFrame", "detail_normal_map", "ggx_specular",
-    "mesh_tangents", "region_pbr_maps", "super_resolve_albedo", "surface_height", "texel_frame",
+    "mesh_tangents", "region_pbr_maps", "sheen_specular_map", "super_resolve_albedo", "surface_height", "texel_frame",
 ]

@@ -41,7 +41,7 @@ from ._fit import _camera_centre
 
 __all__ = [
     "FOREHEAD_LANDMARKS", "NOSE_LANDMARKS", "PBR_REGION_VALUES", "TexelFrame", "detail_normal_map", "ggx_specular",
-    "mesh_tangents", "region_pbr_maps", "super_resolve_albedo", "surface_height", "texel_frame",
+    "mesh_tangents", "region_pbr_maps", "sheen_specular_map", "super_resolve_albedo", "surface_height", "texel_frame",
 ]
 
 
@@ -578,6 +578,110 @@ def _fit_specular_irradiance(lobe: ArrayLike, residual: ArrayLike, weights: Arra
     if den <= 1e-12:
         return 0.0
     return max(0.0, float(np.sum(b[..., None] * np.asarray(residual, np.float64))) / den)
+
+
+def _sheen_light_direction(radiance: np.ndarray, normals: np.ndarray, view: np.ndarray) -> np.ndarray | None:
+    """The unit direction towards the light the photo's sheen reflects: the mirror direction of the
+    view about the normal, ``2 (n·v) n − v``, averaged over the texels weighted by their sheen
+    radiance squared (the brightest highlights lie nearest the mirror direction). ``None`` where
+    there is no sheen."""
+    w = np.asarray(radiance, np.float64) ** 2
+    total = float(w.sum())
+    if not np.isfinite(total) or total <= 1e-12:
+        return None
+    n = np.asarray(normals, np.float64)
+    v = np.asarray(view, np.float64)
+    refl = 2.0 * np.sum(n * v, -1, keepdims=True) * n - v
+    d = (w[..., None] * refl).reshape(-1, 3).sum(0)
+    norm = float(np.linalg.norm(d))
+    return None if norm < 1e-9 * total else d / norm
+
+
+def sheen_specular_map(radiance: ArrayLike, normals: ArrayLike, positions: ArrayLike, centre: ArrayLike,
+                       roughness: ArrayLike, specular: ArrayLike, weights: ArrayLike, *, light: ArrayLike | None = None,
+                       lights: tuple = (), fit_weights: ArrayLike | None = None, prior: float = 0.5) -> tuple[np.ndarray, float, np.ndarray | None, np.ndarray]:
+    """The ``KHR_materials_specular`` map that the photo's sheen (:func:`sheen_layer`) asks for.
+
+    Each seen texel's sheen radiance ``h`` (linear, as the camera saw it) is modelled as the
+    glTF lobe of one white light, ``E · s · lobe`` (:func:`ggx_specular` with the texel's normal,
+    its direction towards the camera centre, the light and ``roughness``; ``s`` the texel's
+    specular factor). The light's direction is the sheen's mirror direction
+    (:func:`_sheen_light_direction`) unless ``light`` is given, or of it and the candidates
+    ``lights`` the one whose lobe explains the most of the sheen; ``E`` is the irradiance with which
+    the region map ``specular`` explains the sheen best (least squares over ``fit_weights``). Per
+    texel, ``s`` is the maximum a-posteriori estimate with the region value as prior::
+
+        s = (E·lobe·h + λ·s_region) / ((E·lobe)² + λ),   λ = prior · mean((E·lobe)²)
+
+    clipped to ``[0, 1]``: where the lobe reaches (near the light's mirror direction) the photo
+    decides how glossy the skin is, elsewhere the region value stays. Numpy (no program to
+    compile).
+
+    Args:
+        radiance: ``(R, R)`` the sheen radiance per texel (linear), 0 where none.
+        normals: ``(R, R, 3)`` unit normals per texel (head space).
+        positions: ``(R, R, 3)`` surface points per texel (head space).
+        centre: ``(3,)`` the camera centre (head space).
+        roughness: ``(R, R)`` glTF roughness (the region map).
+        specular: ``(R, R)`` the region specular map (the prior).
+        weights: ``(R, R)`` the seen texels' weights in ``[0, 1]`` (0: the region value stays).
+        light: optional unit direction towards the light (default: the sheen's).
+        lights: other candidate directions (e.g. the SH lighting's dominant light).
+        fit_weights: ``(R, R)`` the texels whose sheen was measured, for ``E`` and the light
+            (default ``weights``; e.g. the seen skin, where ``weights`` holds the eyes too).
+        prior: the prior's weight ``λ`` relative to the mean squared lobe.
+
+    Returns:
+        ``(specular_map (R, R) float32, E, light direction or None, reproduced (R, R))``: the
+        map, the irradiance, the light, and ``E · s · lobe`` (the sheen radiance the map gives
+        back in the photo's view). Without a light (no sheen, no ``light``) the region map is
+        returned unchanged with ``E = 0``.
+    """
+    h = np.maximum(np.asarray(radiance, np.float64), 0.0)
+    spec = np.asarray(specular, np.float64)
+    R = h.shape
+    n = np.asarray(normals, np.float64)
+    p = np.asarray(positions, np.float64)
+    w = np.clip(np.asarray(weights, np.float64), 0.0, 1.0)
+    wf = w if fit_weights is None else np.clip(np.asarray(fit_weights, np.float64), 0.0, 1.0)
+    if wf.shape != R:
+        raise InputError(f"sheen_specular_map: fit_weights must have shape {R}, got {wf.shape}")
+    if n.shape != R + (3,) or p.shape != R + (3,) or spec.shape != R or w.shape != R or np.shape(roughness) != R:
+        raise InputError(f"sheen_specular_map: maps must share the radiance's shape {R} (normals, positions with 3 "
+                         f"channels); got {n.shape}, {p.shape}, {np.shape(roughness)}, {spec.shape}, {w.shape}")
+    v = np.asarray(centre, np.float64)[None, None] - p
+    v = v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+    first = _sheen_light_direction(h * wf, n, v) if light is None else np.asarray(light, np.float64)
+    candidates = [np.asarray(c, np.float64) for c in ([first] if first is not None else []) + list(lights)
+                  if c is not None and float(np.linalg.norm(c)) > 1e-9]
+    if not candidates:
+        return spec.astype(np.float32), 0.0, None, np.zeros(R, np.float32)
+
+    def lobe_of(l):
+        hv = v + l[None, None]
+        hv = hv / np.maximum(np.linalg.norm(hv, axis=-1, keepdims=True), 1e-12)
+        lobe = _ggx_lobe(np, n @ l, np.sum(n * v, -1), np.sum(n * hv, -1), np.sum(v * hv, -1),
+                         np.asarray(roughness, np.float64), 1.0)
+        lobe = np.where(np.isfinite(lobe), lobe, 0.0) * (w > 0)
+        den = float(np.sum(wf * (lobe * spec) ** 2))
+        num = float(np.sum(wf * lobe * spec * h))
+        E = max(num, 0.0) / den if den > 1e-20 else 0.0
+        return E * num, E, lobe  # (the sheen energy it explains, E, lobe)
+
+    best = None
+    for c in candidates:
+        c = c / float(np.linalg.norm(c))
+        explained, E, lobe = lobe_of(c)
+        if best is None or explained > best[0]:
+            best = (explained, E, lobe, c)
+    _, E, lobe, l = best
+    if not (E > 0):
+        return spec.astype(np.float32), 0.0, l, np.zeros(R, np.float32)
+    el = E * lobe
+    lam = max(float(prior) * float(np.sum(wf * el**2)) / max(float(wf.sum()), 1e-12), 1e-20)
+    s_fit = (el * h + lam * spec) / (el**2 + lam)
+    s = np.clip(w * s_fit + (1.0 - w) * spec, 0.0, 1.0)
+    return s.astype(np.float32), E, l, (el * s).astype(np.float32)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -207,6 +207,11 @@ def test_procedural_head_character():
     assert ch.part("head").mesh.num_faces < t.mesh.num_faces  # the lips are parted
     assert {"sclera", "iris", "mouth_bag", "upper_teeth", "eyelashes"} <= {p.name for p in ch.parts}
     assert validate_gltf(character_glb(ch)) == []
+    # the texture stage's own roughness and specular maps (texture_portrait(sheen=True)) replace the defaults
+    rough, spec = np.full((64, 64), 0.5, np.float32), np.linspace(0, 1, 64 * 64, dtype=np.float32).reshape(64, 64)
+    head = build_character(t.mesh, template_albedo(128, template=t), template=t, pbr_maps=(rough, spec)).part("head")
+    np.testing.assert_array_equal(head.roughness_map, rough)
+    np.testing.assert_array_equal(head.specular_map, spec)
 
 
 def test_glb_passes_the_khronos_validator(khronos_validator, glb, tmp_path):  # noqa: F811
@@ -289,6 +294,8 @@ def test_build_character_bad_input():
         build_character(t.mesh, template_albedo(64), template=t, hair=np.zeros((3, 4, 3)), hair_colors=np.ones((2, 3)))
     with pytest.raises((ValueError, TypeError), match="normal_detail"):
         build_character(t.mesh, template_albedo(64), template=t, normal_detail="bumps")
+    with pytest.raises((ValueError, TypeError), match="pbr_maps"):
+        build_character(t.mesh, template_albedo(64), template=t, pbr_maps=(np.zeros((8, 8)), np.zeros((4, 4))))
     with pytest.raises((ValueError, TypeError), match="detail_height"):
         build_character(t.mesh, template_albedo(64), template=t, detail_height=np.full((16, 8), np.nan))
 
