@@ -245,6 +245,19 @@ def test_default_portrait():
     assert default_portrait().std() > 20
 
 
+def test_default_portrait_is_matplotlibs_sample_found_without_importing_it():
+    import subprocess
+    import sys
+
+    from matplotlib import cbook
+
+    assert np.array_equal(default_portrait(), load_image(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)))
+    code = ("import sys; from machlib._image import default_portrait; default_portrait(); "
+            "print('matplotlib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 # ------------------------------------------------------------------------------------ save_png
 
 
